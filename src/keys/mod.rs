@@ -1,0 +1,59 @@
+//! age identities and recipients, the ssh-to-age conversion, and OpenSSH key generation.
+//!
+//! * [`Identities`] collects every identity sops would use (`--identity`, `SOPS_AGE_KEY`,
+//!   `SOPS_AGE_KEY_FILE`, `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519`, the default
+//!   `keys.txt`), so decryption tries them all, as sops does.
+//! * [`ssh_to_age`] converts OpenSSH ed25519 keys into age keys exactly as Mic92/ssh-to-age.
+//! * [`keygen`] appends new admin keys without ever overwriting, and makes host keys.
+
+mod identities;
+pub mod keygen;
+mod recipient;
+pub mod ssh_to_age;
+
+pub use identities::{Identities, IdentitySource, default_key_file};
+pub use recipient::{parse_recipient, validate_recipient};
+
+use std::path::PathBuf;
+
+/// Errors about keys: unreadable or malformed key files, unknown recipient types.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A key file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key file or variable holds something that is not an identity.
+    #[error("{origin}: {reason}")]
+    BadIdentity {
+        /// Where the identity came from (a path or an environment variable).
+        origin: String,
+        /// What is wrong (never the key itself).
+        reason: String,
+    },
+    /// A recipient string is not an age or ssh recipient.
+    #[error("invalid age recipient {recipient:?}: {reason}")]
+    BadRecipient {
+        /// The recipient string (public, safe to print).
+        recipient: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An OpenSSH key could not be parsed or is not ed25519.
+    #[error("{0}")]
+    Ssh(String),
+}
+
+impl Error {
+    /// The process exit code for this error: malformed input is 2, I/O is 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Io { .. } => crate::EXIT_PROBLEM,
+            _ => crate::EXIT_USAGE,
+        }
+    }
+}

@@ -1,0 +1,44 @@
+//! varsmith: a secrets and vars generator toolkit for NixOS and nix-darwin fleets.
+//!
+//! The library holds everything; `src/main.rs` is a thin CLI over it. Each module owns one
+//! concern:
+//!
+//! * [`workspace`]: `varsmith.yaml`, generator definitions and their validation.
+//! * [`graph`]: the DAG over (machine, generator) and the what-runs plan.
+//! * [`sandbox`]: one generator run inside bubblewrap.
+//! * [`generate`]: orchestration: plan, prompts, parallel runs, storage.
+//! * [`store`]: the on-disk layout, atomic commits and fingerprints.
+//! * [`sops`]: the sops file format (YAML, JSON, dotenv, binary), byte-compatible with sops 3.11.
+//! * [`keys`]: age identities and recipients, ssh-to-age, OpenSSH key generation.
+//! * [`remote`]: push-keys, bootstrap and deploy wrappers.
+//! * [`audit`]: searching the nix store and the repo for leaked secrets.
+
+pub mod audit;
+pub mod check;
+pub mod generate;
+pub mod graph;
+pub mod keys;
+pub mod remote;
+pub mod sandbox;
+pub mod sops;
+pub mod store;
+pub mod workspace;
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when the work failed or found a problem (check, audit).
+pub const EXIT_PROBLEM: i32 = 1;
+/// Exit code for a bad invocation or bad definitions.
+pub const EXIT_USAGE: i32 = 2;
+
+/// A bad invocation: unknown machine, malformed argument, missing prompt value. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// Builds a usage error from anything displayable.
+    pub fn new(msg: impl Into<String>) -> Self {
+        UsageError(msg.into())
+    }
+}

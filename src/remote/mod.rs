@@ -1,0 +1,1 @@
+//! Host keys to targets (push-keys), nixos-anywhere bootstrap, and wrapped deploys.

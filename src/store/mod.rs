@@ -1,0 +1,1 @@
+//! On-disk layout, atomic commits and fingerprints.
