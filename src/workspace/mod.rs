@@ -2,20 +2,39 @@
 
 pub mod inventory;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 pub use inventory::{Backend, DeploySettings, Inventory, Machine};
+
+/// The inventory's file name.
+pub const INVENTORY_FILE: &str = "varsmith.yaml";
 
 /// Errors in the workspace's definitions. All are exit code 2 and name the file.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Placeholder.
-    #[error("{0}")]
-    Other(String),
+    /// No `varsmith.yaml` in the directory or any parent.
+    #[error("no {INVENTORY_FILE} found in {0} or any parent directory (run `varsmith init` or pass -C DIR)")]
+    NotFound(PathBuf),
+    /// A definition file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A definition file is malformed or invalid.
+    #[error("{path}: {msg}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, naming the machine and generator where they apply.
+        msg: String,
+    },
 }
 
 impl Error {
-    /// Exit code: definitions errors are always 2.
+    /// Exit code: definition errors are always 2.
     pub fn exit_code(&self) -> i32 {
         crate::EXIT_USAGE
     }
@@ -28,4 +47,66 @@ pub struct Workspace {
     pub root: PathBuf,
     /// The parsed inventory.
     pub inventory: Inventory,
+}
+
+impl Workspace {
+    /// Finds the workspace: `dir` if given, else the current directory upward.
+    pub fn discover(dir: Option<&Path>) -> Result<Workspace, Error> {
+        let root = find_root(dir)?;
+        Workspace::load(&root)
+    }
+
+    /// Loads the workspace rooted at `root`.
+    pub fn load(root: &Path) -> Result<Workspace, Error> {
+        let path = root.join(INVENTORY_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        let inventory: Inventory = if text.trim().is_empty() {
+            Inventory::default()
+        } else {
+            yaml_serde::from_str(&text).map_err(|e| Error::Invalid {
+                path: path.clone(),
+                msg: e.to_string(),
+            })?
+        };
+        Ok(Workspace {
+            root: root.to_path_buf(),
+            inventory,
+        })
+    }
+
+    /// The machine called `name`, or an error naming `varsmith.yaml`.
+    pub fn machine(&self, name: &str) -> Result<&Machine, Error> {
+        self.inventory.machines.get(name).ok_or_else(|| Error::Invalid {
+            path: self.root.join(INVENTORY_FILE),
+            msg: format!("unknown machine {name:?}"),
+        })
+    }
+}
+
+/// Finds the directory holding `varsmith.yaml`: `dir` itself if given, else the current
+/// directory and its parents.
+pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, Error> {
+    if let Some(d) = dir {
+        if d.join(INVENTORY_FILE).is_file() {
+            return Ok(d.to_path_buf());
+        }
+        return Err(Error::NotFound(d.to_path_buf()));
+    }
+    let cwd = std::env::current_dir().map_err(|source| Error::Io {
+        path: PathBuf::from("."),
+        source,
+    })?;
+    let mut cur: &Path = &cwd;
+    loop {
+        if cur.join(INVENTORY_FILE).is_file() {
+            return Ok(cur.to_path_buf());
+        }
+        match cur.parent() {
+            Some(p) => cur = p,
+            None => return Err(Error::NotFound(cwd)),
+        }
+    }
 }
