@@ -1,9 +1,14 @@
 //! The workspace: `varsmith.yaml` (inventory) and generator definitions, validated.
 
+pub mod definitions;
+pub mod generator;
 pub mod inventory;
+pub mod names;
 
 use std::path::{Path, PathBuf};
 
+pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB};
+pub use generator::{FileSpec, Generator, NeededFor, Prompt, PromptType};
 pub use inventory::{Backend, DeploySettings, Inventory, Machine};
 
 /// The inventory's file name.
@@ -108,5 +113,12 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, Error> {
             Some(p) => cur = p,
             None => return Err(Error::NotFound(cwd)),
         }
+    }
+}
+
+impl Workspace {
+    /// Loads and validates every generator definition the workspace uses.
+    pub fn definitions(&self) -> Result<Definitions, Error> {
+        definitions::load(self)
     }
 }

@@ -1,0 +1,71 @@
+//! Where each var lives under `sops/`.
+
+use std::path::{Path, PathBuf};
+
+/// Who owns a generator's outputs: one machine, or the whole fleet (shared generators).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Owner {
+    /// A per-machine generator's outputs.
+    Machine(String),
+    /// A shared generator's outputs (one value set for every machine that uses it).
+    Shared,
+}
+
+impl std::fmt::Display for Owner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Owner::Machine(m) => write!(f, "{m}"),
+            Owner::Shared => write!(f, "shared"),
+        }
+    }
+}
+
+impl Owner {
+    /// `sops/machines/<host>` or `sops/shared`.
+    pub fn base(&self, root: &Path) -> PathBuf {
+        match self {
+            Owner::Machine(m) => root.join("sops/machines").join(m),
+            Owner::Shared => root.join("sops/shared"),
+        }
+    }
+
+    /// The sops YAML holding the generator's deployed secrets.
+    pub fn secrets_file(&self, root: &Path, gen_name: &str) -> PathBuf {
+        self.base(root).join("secrets").join(format!("{gen_name}.yaml"))
+    }
+
+    /// The sops YAML holding the generator's `deploy: false` secrets (admins only).
+    pub fn admin_secrets_file(&self, root: &Path, gen_name: &str) -> PathBuf {
+        self.base(root)
+            .join("secrets/admin")
+            .join(format!("{gen_name}.yaml"))
+    }
+
+    /// The directory of the generator's public facts.
+    pub fn facts_dir(&self, root: &Path, gen_name: &str) -> PathBuf {
+        self.base(root).join("facts").join(gen_name)
+    }
+
+    /// The generator's manifest (written last when outputs are committed).
+    pub fn manifest_file(&self, root: &Path, gen_name: &str) -> PathBuf {
+        self.base(root).join("state").join(format!("{gen_name}.json"))
+    }
+
+    /// The machine name, if any.
+    pub fn machine(&self) -> Option<&str> {
+        match self {
+            Owner::Machine(m) => Some(m),
+            Owner::Shared => None,
+        }
+    }
+}
+
+/// `sops/machines/<host>/key.json`.
+pub fn host_key_json(root: &Path, host: &str) -> PathBuf {
+    root.join("sops/machines").join(host).join("key.json")
+}
+
+/// `sops/users/<admin>/key.json`.
+pub fn admin_key_json(root: &Path, admin: &str) -> PathBuf {
+    root.join("sops/users").join(admin).join("key.json")
+}

@@ -1,0 +1,74 @@
+//! The per-generator manifest: which run produced the stored outputs, from which definition
+//! (fingerprint) and which dependency runs, and the hashes of the public facts.
+
+use std::path::Path;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+
+use super::{Error, io_err};
+
+/// The plaintext (MAC-covered) key in every secrets file that records the run that wrote it.
+pub const RUN_KEY: &str = "varsmith_run_unencrypted";
+
+/// What one committed generator run left behind.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Manifest {
+    /// Random id of the run (also stored in its secrets files).
+    pub run: String,
+    /// The definition fingerprint the outputs were made from.
+    pub fingerprint: String,
+    /// Run ids of the dependencies whose outputs were the inputs.
+    #[serde(default)]
+    pub deps: IndexMap<String, String>,
+    /// sha256 (hex) of each public fact.
+    #[serde(default)]
+    pub facts: IndexMap<String, String>,
+    /// Names in the deployed secrets file.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Names in the admins-only secrets file.
+    #[serde(default)]
+    pub admin_secrets: Vec<String>,
+    /// When the run was committed (RFC 3339, UTC).
+    pub generated: String,
+}
+
+impl Manifest {
+    /// Reads a manifest; `Ok(None)` when it does not exist.
+    pub fn read(path: &Path) -> Result<Option<Manifest>, Error> {
+        let bytes = match std::fs::read(path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_err(path)(e)),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Malformed {
+                path: path.to_path_buf(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Serializes the manifest (pretty JSON, trailing newline).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Reads the run id recorded in a sops secrets file without decrypting it: the plaintext
+/// `varsmith_run_unencrypted:` line. `None` if the file or the line is missing.
+pub fn read_run_id(path: &Path) -> Option<String> {
+    let text = std::fs::read(path).ok()?;
+    let needle = format!("{RUN_KEY}: ");
+    for line in text.split(|b| *b == b'\n') {
+        if let Some(rest) = line.strip_prefix(needle.as_bytes()) {
+            let s = std::str::from_utf8(rest).ok()?.trim().trim_matches('"');
+            return Some(s.to_string());
+        }
+    }
+    None
+}

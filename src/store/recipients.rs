@@ -1,0 +1,85 @@
+//! Who a secrets file is encrypted to: the host's age recipient (from its SSH host key, or
+//! `key.json` given by hand) and every admin; shared files to every machine using them.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use super::layout::{Owner, host_key_json};
+use super::{Error, io_err};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
+
+/// One entry of a `key.json` file (`[{"publickey": "age1…", "type": "age"}]`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct KeyJsonEntry {
+    /// The age recipient.
+    pub publickey: String,
+    /// Always `age`.
+    #[serde(rename = "type")]
+    pub kind: String,
+}
+
+/// Reads a `key.json`; `Ok(None)` when absent.
+pub fn read_key_json(path: &Path) -> Result<Option<Vec<String>>, Error> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let entries: Vec<KeyJsonEntry> =
+        serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+            path: path.to_path_buf(),
+            msg: format!("expected [{{\"publickey\": \"age1…\", \"type\": \"age\"}}]: {e}"),
+        })?;
+    Ok(Some(entries.into_iter().map(|e| e.publickey).collect()))
+}
+
+/// The host's age recipients: derived from its `openssh` public key fact when present (what
+/// sops-nix uses on the host), else from `key.json`. Empty when neither exists.
+pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+    let pub_path = Owner::Machine(host.to_string())
+        .facts_dir(root, HOST_KEY_GENERATOR)
+        .join(HOST_KEY_PUB);
+    match std::fs::read_to_string(&pub_path) {
+        Ok(line) => {
+            let r = crate::keys::ssh_to_age::public_to_age(&line).map_err(|e| {
+                Error::Malformed {
+                    path: pub_path.clone(),
+                    msg: e.to_string(),
+                }
+            })?;
+            return Ok(vec![r]);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io_err(&pub_path)(e)),
+    }
+    Ok(read_key_json(&host_key_json(root, host))?.unwrap_or_default())
+}
+
+/// The recipients a secrets file of `owner`'s generator `gen_name` must have: hosts (for
+/// deployed files) then admins, without duplicates.
+pub fn expected_recipients(
+    ws: &Workspace,
+    defs: &Definitions,
+    owner: &Owner,
+    gen_name: &str,
+    admin_only: bool,
+) -> Result<Vec<String>, Error> {
+    let mut out: Vec<String> = Vec::new();
+    if !admin_only {
+        match owner {
+            Owner::Machine(m) => out.extend(host_recipients(&ws.root, m)?),
+            Owner::Shared => {
+                for (m, gens) in &defs.machines {
+                    if gens.contains_key(gen_name) {
+                        out.extend(host_recipients(&ws.root, m)?);
+                    }
+                }
+            }
+        }
+    }
+    out.extend(ws.inventory.admins.values().cloned());
+    let mut seen = std::collections::HashSet::new();
+    out.retain(|r| seen.insert(r.clone()));
+    Ok(out)
+}

@@ -1,0 +1,330 @@
+//! Loading every generator definition (bundled, workspace, per machine) and validating how the
+//! inventory uses them: unknown generators and dependencies, shared generators depending on
+//! per-machine ones or defined differently, and dependency cycles.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::{IndexMap, IndexSet};
+
+use super::generator::{Generator, parse_generator};
+use super::names::check_component;
+use super::{Error, INVENTORY_FILE, Workspace};
+
+/// The bundled generator library, embedded in the binary.
+pub const BUNDLED: &[(&str, &str)] = &[
+    ("openssh", include_str!("../../generators/openssh.yaml")),
+    ("password", include_str!("../../generators/password.yaml")),
+    ("wireguard", include_str!("../../generators/wireguard.yaml")),
+    ("tls-ca", include_str!("../../generators/tls-ca.yaml")),
+    ("tls-cert", include_str!("../../generators/tls-cert.yaml")),
+    ("zerotier-network", include_str!("../../generators/zerotier-network.yaml")),
+    ("zerotier-member", include_str!("../../generators/zerotier-member.yaml")),
+    ("zerotier-controller", include_str!("../../generators/zerotier-controller.yaml")),
+    ("global-identity", include_str!("../../generators/global-identity.yaml")),
+];
+
+/// The name of the host-key generator: its public key is the host's age recipient.
+pub const HOST_KEY_GENERATOR: &str = "openssh";
+/// The host-key generator's public file.
+pub const HOST_KEY_PUB: &str = "ssh_host_ed25519_key.pub";
+
+/// All definitions, resolved per machine.
+#[derive(Debug, Clone)]
+pub struct Definitions {
+    /// Every definition visible at the workspace level, by name.
+    pub generators: IndexMap<String, Arc<Generator>>,
+    /// Per machine, every generator it needs (its list plus dependencies, transitively), in a
+    /// dependency-first order.
+    pub machines: IndexMap<String, IndexMap<String, Arc<Generator>>>,
+}
+
+impl Definitions {
+    /// The shared generators in use, with the machines that use each (in inventory order).
+    pub fn shared_users(&self) -> IndexMap<String, (Arc<Generator>, Vec<String>)> {
+        let mut out: IndexMap<String, (Arc<Generator>, Vec<String>)> = IndexMap::new();
+        for (m, gens) in &self.machines {
+            for (name, g) in gens {
+                if g.share {
+                    out.entry(name.clone())
+                        .or_insert_with(|| (g.clone(), Vec::new()))
+                        .1
+                        .push(m.clone());
+                }
+            }
+        }
+        out
+    }
+}
+
+fn invalid(path: &Path, msg: impl Into<String>) -> Error {
+    Error::Invalid {
+        path: path.to_path_buf(),
+        msg: msg.into(),
+    }
+}
+
+fn read_dir_defs(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, Error> {
+    let mut out = Vec::new();
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                source,
+            });
+        }
+    };
+    for entry in rd {
+        let entry = entry.map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let path = entry.path();
+        let Some(stem) = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".yaml"))
+        else {
+            continue;
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        out.push((stem.to_string(), path, text));
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
+
+fn parse_all(
+    defs: Vec<(String, PathBuf, String)>,
+) -> Result<IndexMap<String, Arc<Generator>>, Error> {
+    let mut out = IndexMap::new();
+    for (name, path, text) in defs {
+        let g = parse_generator(&name, &path, &text).map_err(|m| invalid(&path, m))?;
+        out.insert(name, Arc::new(g));
+    }
+    Ok(out)
+}
+
+/// Checks the inventory's own fields: names, recipients.
+fn validate_inventory(ws: &Workspace) -> Result<(), Error> {
+    let inv_path = ws.root.join(INVENTORY_FILE);
+    for (name, r) in &ws.inventory.admins {
+        check_component(name).map_err(|e| invalid(&inv_path, format!("admin {e}")))?;
+        crate::keys::validate_recipient(r)
+            .map_err(|e| invalid(&inv_path, format!("admin {name}: {e}")))?;
+    }
+    for (name, m) in &ws.inventory.machines {
+        check_component(name).map_err(|e| invalid(&inv_path, format!("machine {e}")))?;
+        if let Some(t) = &m.target {
+            if t.trim().is_empty() || t.starts_with('-') {
+                return Err(invalid(&inv_path, format!("machine {name}: bad target {t:?}")));
+            }
+        }
+        let mut seen = IndexSet::new();
+        for g in &m.generators {
+            if !seen.insert(g) {
+                return Err(invalid(
+                    &inv_path,
+                    format!("machine {name}: generator {g} listed twice"),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Loads and validates every definition the workspace uses.
+pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
+    validate_inventory(ws)?;
+    let inv_path = ws.root.join(INVENTORY_FILE);
+    let mut generators: IndexMap<String, Arc<Generator>> = IndexMap::new();
+    for (name, text) in BUNDLED {
+        let src = PathBuf::from(format!("bundled:{name}"));
+        let g = parse_generator(name, &src, text).map_err(|m| invalid(&src, m))?;
+        generators.insert((*name).to_string(), Arc::new(g));
+    }
+    // Workspace definitions shadow bundled ones of the same name.
+    for (name, g) in parse_all(read_dir_defs(&ws.root.join("generators"))?)? {
+        generators.insert(name, g);
+    }
+    // Every definition must be consistent on its own: dependencies exist, no cycles, shared
+    // ones depend only on shared ones.
+    check_graph(&generators, None)?;
+
+    let mut machines = IndexMap::new();
+    for (mname, machine) in &ws.inventory.machines {
+        let overrides =
+            parse_all(read_dir_defs(&ws.root.join("machines").join(mname).join("generators"))?)?;
+        let mut visible = generators.clone();
+        for (n, g) in overrides {
+            visible.insert(n, g);
+        }
+        for g in &machine.generators {
+            if !visible.contains_key(g) {
+                return Err(invalid(
+                    &inv_path,
+                    format!("machine {mname}: unknown generator {g:?}"),
+                ));
+            }
+        }
+        check_graph(&visible, Some(mname))?;
+        // Closure in dependency-first order.
+        let mut order: IndexMap<String, Arc<Generator>> = IndexMap::new();
+        fn visit(
+            name: &str,
+            visible: &IndexMap<String, Arc<Generator>>,
+            order: &mut IndexMap<String, Arc<Generator>>,
+        ) {
+            if order.contains_key(name) {
+                return;
+            }
+            if let Some(g) = visible.get(name) {
+                for d in &g.dependencies {
+                    visit(d, visible, order);
+                }
+                order.insert(name.to_string(), g.clone());
+            }
+        }
+        for g in &machine.generators {
+            visit(g, &visible, &mut order);
+        }
+        machines.insert(mname.clone(), order);
+    }
+    let defs = Definitions {
+        generators,
+        machines,
+    };
+    check_shared_consistency(&defs)?;
+    Ok(defs)
+}
+
+/// The same shared generator must have one definition across all machines using it.
+fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
+    let mut first: IndexMap<&str, (&str, &Arc<Generator>)> = IndexMap::new();
+    for (m, gens) in &defs.machines {
+        for (name, g) in gens {
+            if !g.share {
+                if let Some((m0, g0)) = first.get(name.as_str()) {
+                    if g0.share {
+                        return Err(invalid(
+                            &g.source,
+                            format!(
+                                "generator {name} is shared for machine {m0} ({}) but per-machine for machine {m}",
+                                g0.source.display()
+                            ),
+                        ));
+                    }
+                }
+                continue;
+            }
+            match first.get(name.as_str()) {
+                None => {
+                    first.insert(name, (m, g));
+                }
+                Some((m0, g0)) => {
+                    if !g0.same_definition(g) || !g0.share {
+                        return Err(invalid(
+                            &g.source,
+                            format!(
+                                "shared generator {name} is defined differently for machine {m} ({}) and machine {m0} ({})",
+                                g.source.display(),
+                                g0.source.display()
+                            ),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unknown dependencies, shared-on-per-machine dependencies and cycles.
+fn check_graph(gens: &IndexMap<String, Arc<Generator>>, machine: Option<&str>) -> Result<(), Error> {
+    let ctx = machine.map(|m| format!("machine {m}: ")).unwrap_or_default();
+    for (name, g) in gens {
+        for dep in &g.dependencies {
+            let Some(d) = gens.get(dep) else {
+                return Err(invalid(
+                    &g.source,
+                    format!("{ctx}generator {name}: unknown dependency {dep:?}"),
+                ));
+            };
+            if g.share && !d.share {
+                return Err(invalid(
+                    &g.source,
+                    format!(
+                        "{ctx}shared generator {name} depends on per-machine generator {dep} ({}); a shared value cannot depend on one machine's",
+                        d.source.display()
+                    ),
+                ));
+            }
+        }
+    }
+    if let Some(cycle) = find_cycle(gens) {
+        let src = gens[&cycle[0]].source.clone();
+        return Err(invalid(
+            &src,
+            format!("{ctx}dependency cycle: {}", cycle.join(" -> ")),
+        ));
+    }
+    Ok(())
+}
+
+/// Finds one dependency cycle and returns it whole, first node repeated at the end.
+pub fn find_cycle(gens: &IndexMap<String, Arc<Generator>>) -> Option<Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark: IndexMap<&str, Mark> = gens.keys().map(|k| (k.as_str(), Mark::New)).collect();
+    let mut stack: Vec<&str> = Vec::new();
+    fn dfs<'a>(
+        n: &'a str,
+        gens: &'a IndexMap<String, Arc<Generator>>,
+        mark: &mut IndexMap<&'a str, Mark>,
+        stack: &mut Vec<&'a str>,
+    ) -> Option<Vec<String>> {
+        mark.insert(n, Mark::Active);
+        stack.push(n);
+        if let Some(g) = gens.get(n) {
+            for d in &g.dependencies {
+                match mark.get(d.as_str()).copied() {
+                    Some(Mark::Active) => {
+                        let start = stack.iter().position(|s| *s == d.as_str()).unwrap_or(0);
+                        // Dependencies point "backwards"; print in dependency direction.
+                        let mut cyc: Vec<String> =
+                            stack[start..].iter().map(|s| s.to_string()).collect();
+                        cyc.push(d.clone());
+                        return Some(cyc);
+                    }
+                    Some(Mark::New) => {
+                        if let Some(c) = dfs(d, gens, mark, stack) {
+                            return Some(c);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        stack.pop();
+        mark.insert(n, Mark::Done);
+        None
+    }
+    let names: Vec<&str> = gens.keys().map(|k| k.as_str()).collect();
+    for n in names {
+        if mark.get(n) == Some(&Mark::New) {
+            if let Some(c) = dfs(n, gens, &mut mark, &mut stack) {
+                return Some(c);
+            }
+        }
+    }
+    None
+}

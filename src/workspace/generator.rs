@@ -1,0 +1,346 @@
+//! Generator definitions (`generators/<name>.yaml`): parsing, defaults and per-file checks.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+use super::names::check_component;
+
+/// When a secret is needed on the host (clan's `neededFor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NeededFor {
+    /// Before disks are partitioned (disk encryption keys).
+    Partitioning,
+    /// During activation.
+    Activation,
+    /// When users are created (password hashes).
+    Users,
+    /// When services start (the default).
+    Services,
+}
+
+/// How a prompt is asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PromptType {
+    /// One visible line.
+    Line,
+    /// One hidden line, asked twice.
+    Hidden,
+    /// Several visible lines, until end of input.
+    Multiline,
+    /// Several hidden lines, until end of input.
+    MultilineHidden,
+}
+
+/// One prompt of a generator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Prompt {
+    /// How it is asked.
+    pub kind: PromptType,
+    /// The question shown to the user.
+    pub description: String,
+    /// Store the answer as a secret output and reuse it without asking next time.
+    pub persist: bool,
+}
+
+/// One output file of a generator.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct FileSpec {
+    /// Encrypted into the sops file (true) or stored as a public fact (false).
+    pub secret: bool,
+    /// Owner on the host.
+    pub owner: String,
+    /// Group on the host.
+    pub group: String,
+    /// Mode on the host (e.g. 0o400).
+    pub mode: u32,
+    /// Deployed to the host (false: encrypted to admins only).
+    pub deploy: bool,
+    /// When the host needs it.
+    pub needed_for: NeededFor,
+}
+
+/// A validated generator definition.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Generator {
+    /// The generator's name (the file stem).
+    pub name: String,
+    /// Where it was defined (a path, or `bundled:<name>`).
+    #[serde(skip)]
+    pub source: PathBuf,
+    /// Human description.
+    pub description: String,
+    /// One value set for every machine that lists it.
+    pub share: bool,
+    /// Generators whose outputs appear at `$in/<dep>/<file>`.
+    pub dependencies: Vec<String>,
+    /// Commands the script needs (checked before anything runs).
+    pub runtime_inputs: Vec<String>,
+    /// Prompts asked before any script runs.
+    pub prompts: IndexMap<String, Prompt>,
+    /// Declared output files.
+    pub files: IndexMap<String, FileSpec>,
+    /// Free-form validation value; any change regenerates.
+    pub validation: serde_json::Value,
+    /// The bash script.
+    pub script: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawGenerator {
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    share: bool,
+    #[serde(default)]
+    dependencies: Vec<String>,
+    #[serde(default)]
+    runtime_inputs: Vec<String>,
+    #[serde(default)]
+    prompts: IndexMap<String, Option<RawPrompt>>,
+    #[serde(default)]
+    files: IndexMap<String, Option<RawFile>>,
+    #[serde(default)]
+    validation: Option<serde_json::Value>,
+    script: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrompt {
+    #[serde(rename = "type", default)]
+    kind: Option<PromptType>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    persist: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawFile {
+    #[serde(default)]
+    secret: Option<bool>,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    group: Option<String>,
+    #[serde(default)]
+    mode: Option<serde_json::Value>,
+    #[serde(default)]
+    deploy: Option<bool>,
+    #[serde(default)]
+    needed_for: Option<NeededFor>,
+}
+
+/// Parses an octal mode string such as `"0400"` or `"640"`.
+pub fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
+    let s = match v {
+        serde_json::Value::String(s) => s.as_str(),
+        other => {
+            return Err(format!(
+                "mode {other} must be a quoted octal string such as \"0400\""
+            ));
+        }
+    };
+    let digits = s.strip_prefix("0o").unwrap_or(s);
+    if !(3..=4).contains(&digits.len()) || !digits.bytes().all(|b| (b'0'..=b'7').contains(&b)) {
+        return Err(format!(
+            "bad mode {s:?}: expected 3 or 4 octal digits such as \"0400\""
+        ));
+    }
+    let m = u32::from_str_radix(digits, 8).map_err(|e| format!("bad mode {s:?}: {e}"))?;
+    if m > 0o777 {
+        return Err(format!(
+            "bad mode {s:?}: setuid, setgid and sticky bits are not allowed"
+        ));
+    }
+    Ok(m)
+}
+
+/// Parses and checks one definition file. Errors are messages without the path (the caller
+/// adds it).
+pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generator, String> {
+    check_component(name).map_err(|e| format!("generator name: {e}"))?;
+    let raw: RawGenerator = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    let mut files = IndexMap::new();
+    for (fname, spec) in raw.files {
+        check_component(&fname).map_err(|e| format!("generator {name}: file name {e}"))?;
+        let spec = spec.unwrap_or(RawFile {
+            secret: None,
+            owner: None,
+            group: None,
+            mode: None,
+            deploy: None,
+            needed_for: None,
+        });
+        let secret = spec.secret.unwrap_or(true);
+        if secret && fname == "sops" {
+            return Err(format!(
+                "generator {name}: secret file name \"sops\" is reserved for sops metadata"
+            ));
+        }
+        if secret && fname.ends_with("_unencrypted") {
+            return Err(format!(
+                "generator {name}: secret file {fname:?} ends in \"_unencrypted\", which sops would store in plaintext"
+            ));
+        }
+        let mode = match &spec.mode {
+            Some(v) => parse_mode(v).map_err(|e| format!("generator {name}: file {fname}: {e}"))?,
+            None => 0o400,
+        };
+        files.insert(
+            fname,
+            FileSpec {
+                secret,
+                owner: spec.owner.unwrap_or_else(|| "root".into()),
+                group: spec.group.unwrap_or_else(|| "root".into()),
+                mode,
+                deploy: spec.deploy.unwrap_or(true),
+                needed_for: spec.needed_for.unwrap_or(NeededFor::Services),
+            },
+        );
+    }
+    let mut prompts = IndexMap::new();
+    for (pname, p) in raw.prompts {
+        check_component(&pname).map_err(|e| format!("generator {name}: prompt name {e}"))?;
+        let p = p.unwrap_or(RawPrompt {
+            kind: None,
+            description: None,
+            persist: false,
+        });
+        if p.persist {
+            if let Some(f) = files.get(&pname) {
+                if !f.secret {
+                    return Err(format!(
+                        "generator {name}: persisted prompt {pname:?} clashes with the public file of the same name"
+                    ));
+                }
+            }
+        }
+        prompts.insert(
+            pname.clone(),
+            Prompt {
+                kind: p.kind.unwrap_or(PromptType::Line),
+                description: p.description.unwrap_or_else(|| pname.clone()),
+                persist: p.persist,
+            },
+        );
+    }
+    // A persisted prompt's answer becomes a secret output of the same name.
+    for (pname, p) in &prompts {
+        if p.persist && !files.contains_key(pname) {
+            files.insert(
+                pname.clone(),
+                FileSpec {
+                    secret: true,
+                    owner: "root".into(),
+                    group: "root".into(),
+                    mode: 0o400,
+                    deploy: false,
+                    needed_for: NeededFor::Services,
+                },
+            );
+        }
+    }
+    for dep in &raw.dependencies {
+        check_component(dep).map_err(|e| format!("generator {name}: dependency {e}"))?;
+        if dep == name {
+            return Err(format!("generator {name} depends on itself: {name} -> {name}"));
+        }
+    }
+    for cmd in &raw.runtime_inputs {
+        if cmd.is_empty() || cmd.contains('/') && !cmd.starts_with('/') {
+            return Err(format!("generator {name}: bad runtime input {cmd:?}"));
+        }
+    }
+    if raw.script.trim().is_empty() {
+        return Err(format!("generator {name}: script is empty"));
+    }
+    if files.is_empty() {
+        return Err(format!("generator {name}: declares no files"));
+    }
+    Ok(Generator {
+        name: name.to_string(),
+        source: source.to_path_buf(),
+        description: raw.description.unwrap_or_default(),
+        share: raw.share,
+        dependencies: raw.dependencies,
+        runtime_inputs: raw.runtime_inputs,
+        prompts,
+        files,
+        validation: raw.validation.unwrap_or(serde_json::Value::Null),
+        script: raw.script,
+    })
+}
+
+impl Generator {
+    /// Hash of what makes outputs stale when it changes: script, validation, files and share
+    /// (dependencies' fingerprints are mixed in by the caller).
+    pub fn own_fingerprint(&self) -> [u8; 32] {
+        let v = serde_json::json!({
+            "share": self.share,
+            "script": self.script,
+            "validation": self.validation,
+            "files": self.files,
+            "dependencies": self.dependencies,
+        });
+        Sha256::digest(v.to_string().as_bytes()).into()
+    }
+
+    /// Does the generator have any secret output for the host (deploy: true)?
+    pub fn has_deployed_secrets(&self) -> bool {
+        self.files.values().any(|f| f.secret && f.deploy)
+    }
+
+    /// Is the definition (as far as outputs go) the same as `other`'s?
+    pub fn same_definition(&self, other: &Generator) -> bool {
+        self.own_fingerprint() == other.own_fingerprint()
+            && self.prompts == other.prompts
+            && self.runtime_inputs == other.runtime_inputs
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Generator, String> {
+        parse_generator("g", Path::new("g.yaml"), text)
+    }
+
+    #[test]
+    fn defaults_follow_clan() {
+        let g = parse("files:\n  a:\n  b.pub: { secret: false }\nscript: touch $out/a $out/b.pub\n")
+            .unwrap();
+        let a = &g.files["a"];
+        assert!(a.secret && a.deploy && a.mode == 0o400 && a.owner == "root");
+        assert_eq!(a.needed_for, NeededFor::Services);
+        assert!(!g.files["b.pub"].secret);
+    }
+
+    #[test]
+    fn rejects_bad_input() {
+        assert!(parse("bogus: 1\nfiles: {a: }\nscript: x\n").unwrap_err().contains("bogus"));
+        assert!(parse("files: {a: {mode: \"999\"}}\nscript: x\n").unwrap_err().contains("mode"));
+        assert!(parse("files: {a: {mode: 400}}\nscript: x\n").unwrap_err().contains("quoted"));
+        assert!(parse("files: {\"../x\": }\nscript: x\n").unwrap_err().contains("../x"));
+        assert!(parse("files: {\"a/b\": }\nscript: x\n").unwrap_err().contains("a/b"));
+        assert!(parse("files: {\"\": }\nscript: x\n").unwrap_err().contains("empty"));
+        assert!(parse("files: {sops: }\nscript: x\n").is_err());
+        assert!(parse("files: {a_unencrypted: }\nscript: x\n").is_err());
+    }
+
+    #[test]
+    fn modes() {
+        assert_eq!(parse_mode(&"0640".into()).unwrap(), 0o640);
+        assert_eq!(parse_mode(&"600".into()).unwrap(), 0o600);
+        assert!(parse_mode(&"4755".into()).is_err());
+        assert!(parse_mode(&"0x1".into()).is_err());
+    }
+}
