@@ -18,6 +18,7 @@ pub mod check;
 pub mod generate;
 pub mod graph;
 pub mod keys;
+pub mod prompts;
 pub mod remote;
 pub mod sandbox;
 pub mod sops;

@@ -1,0 +1,200 @@
+//! Committing one generator run as a unit: secrets files, then facts, then the manifest. Each
+//! write is atomic; the manifest, written last, names the run, so a crash between writes
+//! leaves files whose run ids disagree, which `check` reports as torn and `generate` repairs.
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use super::manifest::{Manifest, RUN_KEY};
+use super::{Error, Owner, write_atomic};
+use crate::workspace::Generator;
+
+/// Outputs by file name.
+pub type Files = IndexMap<String, Zeroizing<Vec<u8>>>;
+
+/// A new random run id (128 bits, hex).
+pub fn new_run_id() -> String {
+    let mut b = [0u8; 16];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    hex::encode(b)
+}
+
+/// Now as RFC 3339 (UTC, seconds).
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.replace_nanosecond(0)
+        .unwrap_or(now)
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// Everything needed to commit one run.
+pub struct Commit<'a> {
+    /// Whose outputs.
+    pub owner: &'a Owner,
+    /// The definition.
+    pub generator: &'a Generator,
+    /// The outputs (every declared file).
+    pub outputs: &'a Files,
+    /// Recipients of the deployed secrets file (host(s) + admins).
+    pub recipients: &'a [String],
+    /// Recipients of the admins-only file.
+    pub admin_recipients: &'a [String],
+    /// The definition fingerprint.
+    pub fingerprint: &'a str,
+    /// Dependency name -> run id of the outputs used as inputs.
+    pub deps: IndexMap<String, String>,
+}
+
+/// Writes a sops secrets file for `names` (plus the run key), or removes a stale one when the
+/// generator has no such secrets.
+fn write_secrets(
+    path: &Path,
+    names: &[&String],
+    outputs: &Files,
+    run: &str,
+    recipients: &[String],
+    written: &mut Vec<PathBuf>,
+) -> Result<(), Error> {
+    if names.is_empty() {
+        if path.exists() {
+            std::fs::remove_file(path).map_err(super::io_err(path))?;
+            written.push(path.to_path_buf());
+        }
+        return Ok(());
+    }
+    let mut entries: Vec<(String, &[u8])> = names
+        .iter()
+        .map(|n| ((*n).clone(), outputs[n.as_str()].as_slice()))
+        .collect();
+    entries.push((RUN_KEY.to_string(), run.as_bytes()));
+    let bytes = crate::sops::encrypt_flat_yaml(&entries, recipients)?;
+    write_atomic(path, &bytes)?;
+    written.push(path.to_path_buf());
+    Ok(())
+}
+
+/// Commits one run; returns the manifest and every path written or removed.
+pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), Error> {
+    let g = c.generator;
+    let run = new_run_id();
+    let mut written = Vec::new();
+    let deployed: Vec<&String> = g
+        .files
+        .iter()
+        .filter(|(_, s)| s.secret && s.deploy)
+        .map(|(n, _)| n)
+        .collect();
+    let admin: Vec<&String> = g
+        .files
+        .iter()
+        .filter(|(_, s)| s.secret && !s.deploy)
+        .map(|(n, _)| n)
+        .collect();
+    write_secrets(
+        &c.owner.secrets_file(root, &g.name),
+        &deployed,
+        c.outputs,
+        &run,
+        c.recipients,
+        &mut written,
+    )?;
+    write_secrets(
+        &c.owner.admin_secrets_file(root, &g.name),
+        &admin,
+        c.outputs,
+        &run,
+        c.admin_recipients,
+        &mut written,
+    )?;
+    let facts_dir = c.owner.facts_dir(root, &g.name);
+    let mut facts = IndexMap::new();
+    for (name, spec) in &g.files {
+        if spec.secret {
+            continue;
+        }
+        let bytes = &c.outputs[name.as_str()];
+        let p = facts_dir.join(name);
+        write_atomic(&p, bytes)?;
+        written.push(p);
+        facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_slice())));
+    }
+    // Facts no longer declared go away.
+    if let Ok(rd) = std::fs::read_dir(&facts_dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if !facts.contains_key(&name) && !name.starts_with(".varsmith-tmp-") {
+                let _ = std::fs::remove_file(e.path());
+                written.push(e.path());
+            }
+        }
+    }
+    let manifest = Manifest {
+        run,
+        fingerprint: c.fingerprint.to_string(),
+        deps: c.deps.clone(),
+        facts,
+        secrets: deployed.into_iter().cloned().collect(),
+        admin_secrets: admin.into_iter().cloned().collect(),
+        generated: now_rfc3339(),
+    };
+    let mpath = c.owner.manifest_file(root, &g.name);
+    write_atomic(&mpath, &manifest.to_bytes())?;
+    written.push(mpath);
+    Ok((manifest, written))
+}
+
+/// Reads a node's stored outputs: facts from disk, secrets decrypted with `ids`.
+pub fn read_outputs(
+    root: &Path,
+    owner: &Owner,
+    g: &Generator,
+    ids: &crate::keys::Identities,
+) -> Result<Files, Error> {
+    let mut out = IndexMap::new();
+    let facts_dir = owner.facts_dir(root, &g.name);
+    let mut need_deployed = false;
+    let mut need_admin = false;
+    for (name, spec) in &g.files {
+        if spec.secret {
+            if spec.deploy {
+                need_deployed = true;
+            } else {
+                need_admin = true;
+            }
+            continue;
+        }
+        let p = facts_dir.join(name);
+        let b = std::fs::read(&p).map_err(super::io_err(&p))?;
+        out.insert(name.clone(), Zeroizing::new(b));
+    }
+    for (need, path) in [
+        (need_deployed, owner.secrets_file(root, &g.name)),
+        (need_admin, owner.admin_secrets_file(root, &g.name)),
+    ] {
+        if !need {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(super::io_err(&path))?;
+        let origin = path.strip_prefix(root).unwrap_or(&path).display().to_string();
+        let vals =
+            crate::sops::decrypt_flat(&bytes, crate::sops::Format::Yaml, ids, &origin)?;
+        for (k, v) in vals {
+            if g.files.get(&k).is_some_and(|s| s.secret) {
+                out.insert(k, v);
+            }
+        }
+    }
+    for name in g.files.keys() {
+        if !out.contains_key(name) {
+            return Err(Error::Malformed {
+                path: owner.base(root),
+                msg: format!("{owner}/{}: stored outputs lack {name}", g.name),
+            });
+        }
+    }
+    Ok(out)
+}
