@@ -16,12 +16,15 @@
 pub mod audit;
 pub mod check;
 pub mod generate;
+pub mod gitops;
 pub mod graph;
 pub mod keys;
 pub mod prompts;
+pub mod rekey;
 pub mod remote;
 pub mod sandbox;
 pub mod sops;
+pub mod sopsconfig;
 pub mod store;
 pub mod workspace;
 

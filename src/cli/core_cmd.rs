@@ -1,8 +1,16 @@
 //! Core commands: init, admin, machine, generate, check, list, get, set, rekey.
 
+use std::io::{Read, Write};
 use std::path::PathBuf;
 
-use crate::{CmdResult, Command};
+use anyhow::{Context as _, bail};
+use varsmith::UsageError;
+use varsmith::keys::Identities;
+use varsmith::store::{self, Owner};
+use varsmith::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
+use zeroize::Zeroizing;
+
+use crate::{AdminCmd, CmdResult, Command, MachineCmd};
 
 /// What every command needs: the workspace directory option and the identity files.
 pub struct Context {
@@ -19,12 +27,392 @@ impl Context {
     }
 
     /// Loads the identities (explicit files first, then sops' sources).
-    pub fn identities(&self) -> anyhow::Result<varsmith::keys::Identities> {
-        Ok(varsmith::keys::Identities::discover(&self.identity)?)
+    pub fn identities(&self) -> anyhow::Result<Identities> {
+        Ok(Identities::discover(&self.identity)?)
+    }
+
+    /// Finds and loads the workspace.
+    pub fn workspace(&self) -> anyhow::Result<Workspace> {
+        Ok(Workspace::discover(self.dir.as_deref())?)
     }
 }
 
 /// Runs a core command.
-pub fn run(_ctx: &Context, _cmd: Command) -> CmdResult {
-    anyhow::bail!("not built yet")
+pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
+    match cmd {
+        Command::Init(a) => init(ctx, a.admin, a.recipient),
+        Command::Admin(a) => admin(ctx, a),
+        Command::Machine(m) => machine(ctx, m),
+        Command::Generate(a) => generate(ctx, a),
+        Command::Check(a) => check(ctx, a.hosts, a.json),
+        Command::List(a) => list(ctx, &a.host),
+        Command::Get(a) => get(ctx, &a.host, &a.var),
+        Command::Set(a) => set(ctx, &a.host, &a.var),
+        Command::Rekey(a) => rekey(ctx, a.hosts),
+        _ => bail!("internal: command routed to the wrong handler"),
+    }
+}
+
+fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
+    let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
+    store::write_atomic(&root.join(INVENTORY_FILE), text.as_bytes())?;
+    Ok(())
+}
+
+fn init(ctx: &Context, admin: Option<String>, recipient: Option<String>) -> CmdResult {
+    let root = ctx.dir.clone().unwrap_or(std::env::current_dir()?);
+    let path = root.join(INVENTORY_FILE);
+    if path.exists() {
+        return Err(UsageError::new(format!("{} already exists", path.display())).into());
+    }
+    let name = admin
+        .or_else(|| std::env::var("USER").ok())
+        .unwrap_or_else(|| "admin".into());
+    varsmith::workspace::names::check_component(&name)
+        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
+    let recipient = match recipient {
+        Some(r) => {
+            varsmith::keys::validate_recipient(&r)?;
+            r
+        }
+        None => {
+            let file = std::env::var_os("SOPS_AGE_KEY_FILE")
+                .map(PathBuf::from)
+                .or_else(varsmith::keys::default_key_file)
+                .ok_or_else(|| UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE"))?;
+            let r = varsmith::keys::keygen::append_admin_key(&file)?;
+            eprintln!("added a new age key to {}", file.display());
+            r
+        }
+    };
+    std::fs::create_dir_all(&root)?;
+    let mut inv = Inventory::default();
+    inv.admins.insert(name.clone(), recipient.clone());
+    save_inventory(&root, &inv)?;
+    write_admin_key_json(&root, &name, &recipient)?;
+    println!("created {} with admin {name} ({recipient})", path.display());
+    Ok(0)
+}
+
+fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> anyhow::Result<()> {
+    let mut json = serde_json::to_vec_pretty(&[store::KeyJsonEntry {
+        publickey: recipient.to_string(),
+        kind: "age".into(),
+    }])?;
+    json.push(b'\n');
+    store::write_atomic(&store::admin_key_json(root, name), &json)?;
+    Ok(())
+}
+
+fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
+    match cmd {
+        AdminCmd::Keygen { output } => {
+            let file = output
+                .or_else(|| std::env::var_os("SOPS_AGE_KEY_FILE").map(PathBuf::from))
+                .or_else(varsmith::keys::default_key_file)
+                .ok_or_else(|| UsageError::new("no key file location: pass -o FILE"))?;
+            let r = varsmith::keys::keygen::append_admin_key(&file)?;
+            eprintln!("appended a new age key to {}", file.display());
+            println!("{r}");
+            Ok(0)
+        }
+        AdminCmd::Add { name, recipient } => {
+            let mut ws = ctx.workspace()?;
+            varsmith::workspace::names::check_component(&name)
+                .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
+            varsmith::keys::validate_recipient(&recipient)?;
+            ws.inventory.admins.insert(name.clone(), recipient.clone());
+            save_inventory(&ws.root, &ws.inventory)?;
+            write_admin_key_json(&ws.root, &name, &recipient)?;
+            eprintln!("admin {name} added; run `varsmith rekey` to re-encrypt existing secrets");
+            Ok(0)
+        }
+        AdminCmd::Remove { name } => {
+            let mut ws = ctx.workspace()?;
+            if ws.inventory.admins.shift_remove(&name).is_none() {
+                return Err(UsageError::new(format!("unknown admin {name:?}")).into());
+            }
+            save_inventory(&ws.root, &ws.inventory)?;
+            let _ = std::fs::remove_file(store::admin_key_json(&ws.root, &name));
+            eprintln!(
+                "admin {name} removed; run `varsmith rekey`, and rotate the secrets they could read (`generate --regenerate`)"
+            );
+            Ok(0)
+        }
+    }
+}
+
+fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
+    let mut ws = ctx.workspace()?;
+    match cmd {
+        MachineCmd::Add {
+            name,
+            target,
+            system,
+            tags,
+            generators,
+        } => {
+            varsmith::workspace::names::check_component(&name)
+                .map_err(|e| UsageError::new(format!("machine name: {e}")))?;
+            if ws.inventory.machines.contains_key(&name) {
+                return Err(UsageError::new(format!("machine {name} already exists")).into());
+            }
+            ws.inventory.machines.insert(
+                name,
+                Machine {
+                    target,
+                    system,
+                    tags,
+                    generators,
+                    deploy: None,
+                },
+            );
+        }
+        MachineCmd::Remove { name } => {
+            if ws.inventory.machines.shift_remove(&name).is_none() {
+                return Err(UsageError::new(format!("unknown machine {name:?}")).into());
+            }
+        }
+    }
+    // Validate before saving: a bad generator name is an error and nothing is written.
+    ws.definitions()?;
+    save_inventory(&ws.root, &ws.inventory)?;
+    Ok(0)
+}
+
+fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let opts = varsmith::generate::Options {
+        hosts: if a.all { Vec::new() } else { a.hosts },
+        generators: a.generators,
+        regenerate: a.regenerate,
+        plan_only: a.plan,
+        jobs: a.jobs.unwrap_or(0),
+        no_sandbox: a.no_sandbox,
+        prompt_args: a.prompts,
+        prompts_file: a.prompts_file,
+        commit: a.commit,
+    };
+    let ids = if a.plan {
+        Identities::new()
+    } else {
+        ctx.identities()?
+    };
+    let _ = ctrlc::set_handler(varsmith::sandbox::cancel_all);
+    let report = varsmith::generate::run(&ws, &opts, &ids)?;
+    if a.plan {
+        if report.plan.is_empty() {
+            println!("nothing to do: every generator is up to date");
+        }
+        for p in &report.plan {
+            println!("{}: {}", p.label, p.reason);
+        }
+        return Ok(0);
+    }
+    if varsmith::sandbox::cancelled() {
+        eprintln!("interrupted; temporary directories removed");
+        return Ok(130);
+    }
+    for (label, err) in &report.failed {
+        eprintln!("FAILED {label}: {err}");
+    }
+    for label in &report.skipped {
+        eprintln!("skipped {label}: a dependency failed");
+    }
+    if report.plan.is_empty() && report.rekeyed.is_empty() {
+        eprintln!("nothing to do: every generator is up to date");
+    } else {
+        eprintln!(
+            "generated {} of {} planned generator runs, {} failed, {} skipped{}",
+            report.done.len(),
+            report.plan.len(),
+            report.failed.len(),
+            report.skipped.len(),
+            if report.rekeyed.is_empty() {
+                String::new()
+            } else {
+                format!(", {} files re-encrypted for new recipients", report.rekeyed.len())
+            }
+        );
+    }
+    Ok(if report.failed.is_empty() && report.skipped.is_empty() {
+        0
+    } else {
+        1
+    })
+}
+
+fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let report = varsmith::check::run(&ws, &hosts)?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        for f in &report.findings {
+            println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
+        }
+        if report.is_clean() {
+            eprintln!("ok: {} generators checked", report.checked);
+        } else {
+            eprintln!(
+                "{} problems in {} generators checked",
+                report.findings.len(),
+                report.checked
+            );
+        }
+    }
+    Ok(if report.is_clean() { 0 } else { 1 })
+}
+
+/// Splits `GEN/FILE` and finds its owner (machine or shared) and definition.
+fn resolve_var(
+    ws: &Workspace,
+    host: &str,
+    var: &str,
+) -> anyhow::Result<(Owner, std::sync::Arc<varsmith::workspace::Generator>, String)> {
+    let (gname, file) = var
+        .split_once('/')
+        .ok_or_else(|| UsageError::new(format!("{var:?}: expected GENERATOR/FILE")))?;
+    let defs = ws.definitions()?;
+    let gens = defs
+        .machines
+        .get(host)
+        .ok_or_else(|| UsageError::new(format!("unknown machine {host:?}")))?;
+    let g = gens
+        .get(gname)
+        .ok_or_else(|| UsageError::new(format!("machine {host} has no generator {gname:?}")))?;
+    if !g.files.contains_key(file) {
+        return Err(UsageError::new(format!(
+            "machine {host}, generator {gname}: no file {file:?} (files: {})",
+            g.files.keys().cloned().collect::<Vec<_>>().join(", ")
+        ))
+        .into());
+    }
+    let owner = if g.share {
+        Owner::Shared
+    } else {
+        Owner::Machine(host.to_string())
+    };
+    Ok((owner, g.clone(), file.to_string()))
+}
+
+fn list(ctx: &Context, host: &str) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let defs = ws.definitions()?;
+    let gens = defs
+        .machines
+        .get(host)
+        .ok_or_else(|| UsageError::new(format!("unknown machine {host:?}")))?;
+    let graph = varsmith::graph::Graph::build(&defs);
+    for (name, g) in gens {
+        let owner = if g.share {
+            Owner::Shared
+        } else {
+            Owner::Machine(host.to_string())
+        };
+        let state = graph
+            .find(&owner, name)
+            .map(|i| match varsmith::graph::status(&ws.root, &graph, i) {
+                None => "ok".to_string(),
+                Some(r) => r.to_string(),
+            })
+            .unwrap_or_default();
+        for (file, spec) in &g.files {
+            let kind = match (spec.secret, spec.deploy) {
+                (false, _) => "fact",
+                (true, true) => "secret",
+                (true, false) => "secret (admins only)",
+            };
+            println!(
+                "{name}/{file}\t{kind}\t{}{}\t{state}",
+                if g.share { "shared, " } else { "" },
+                format_args!("{:04o} {}:{}", spec.mode, spec.owner, spec.group)
+            );
+        }
+    }
+    Ok(0)
+}
+
+fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let (owner, g, file) = resolve_var(&ws, host, var)?;
+    let spec = &g.files[&file];
+    let bytes: Zeroizing<Vec<u8>> = if spec.secret {
+        let ids = ctx.identities()?;
+        let path = if spec.deploy {
+            owner.secrets_file(&ws.root, &g.name)
+        } else {
+            owner.admin_secrets_file(&ws.root, &g.name)
+        };
+        let data = std::fs::read(&path)
+            .with_context(|| format!("{}: not generated yet", path.display()))?;
+        let origin = path.strip_prefix(&ws.root).unwrap_or(&path).display().to_string();
+        let mut vals =
+            varsmith::sops::decrypt_flat(&data, varsmith::sops::Format::Yaml, &ids, &origin)?;
+        vals.shift_remove(&file)
+            .ok_or_else(|| anyhow::anyhow!("{origin}: has no key {file}"))?
+    } else {
+        let p = owner.facts_dir(&ws.root, &g.name).join(&file);
+        Zeroizing::new(
+            std::fs::read(&p).with_context(|| format!("{}: not generated yet", p.display()))?,
+        )
+    };
+    let mut out = std::io::stdout().lock();
+    out.write_all(&bytes)?;
+    out.flush()?;
+    Ok(0)
+}
+
+fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let (owner, g, file) = resolve_var(&ws, host, var)?;
+    let mut value = Zeroizing::new(Vec::new());
+    std::io::stdin().read_to_end(&mut value)?;
+    let ids = ctx.identities()?;
+    let defs = ws.definitions()?;
+    let graph = varsmith::graph::Graph::build(&defs);
+    let i = graph
+        .find(&owner, &g.name)
+        .ok_or_else(|| anyhow::anyhow!("{owner}/{}: not in the graph", g.name))?;
+    let n = &graph.nodes[i];
+    // Start from the stored outputs (all of them must be readable), replace one, commit all.
+    let mut outputs = store::read_outputs(&ws.root, &owner, &g, &ids).with_context(|| {
+        format!(
+            "{owner}/{}: `set` needs the generator's other outputs; run `varsmith generate {host}` first",
+            g.name
+        )
+    })?;
+    outputs.insert(file.clone(), value);
+    let man = store::Manifest::read(&owner.manifest_file(&ws.root, &g.name))?;
+    let recipients = store::expected_recipients(&ws, &defs, &owner, &g.name, false)?;
+    let admin_recipients = store::expected_recipients(&ws, &defs, &owner, &g.name, true)?;
+    let c = store::Commit {
+        owner: &owner,
+        generator: &g,
+        outputs: &outputs,
+        recipients: &recipients,
+        admin_recipients: &admin_recipients,
+        fingerprint: &n.fingerprint,
+        deps: man.map(|m| m.deps).unwrap_or_default(),
+    };
+    let (_, written) = store::commit(&ws.root, &c)?;
+    varsmith::gitops::stage(&ws, &written, false);
+    eprintln!("{owner}/{}/{file} set; generators depending on it are now stale", g.name);
+    Ok(0)
+}
+
+fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let ids = ctx.identities()?;
+    let (done, failed) = varsmith::rekey::run(&ws, &hosts, &ids)?;
+    for p in &done {
+        eprintln!("re-encrypted {}", p.strip_prefix(&ws.root).unwrap_or(p).display());
+    }
+    for (label, e) in &failed {
+        eprintln!("FAILED {label}: {e}");
+    }
+    if done.is_empty() && failed.is_empty() {
+        eprintln!("every file already has the inventory's recipients");
+    }
+    Ok(if failed.is_empty() { 0 } else { 1 })
 }
