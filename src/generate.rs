@@ -263,6 +263,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     if !plan.is_empty() && !opts.no_sandbox {
         sandbox::probe_bwrap()?;
     }
+    sandbox::sweep_stale_run_dirs();
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
     let answers = gather_prompts(ws, &graph, &plan, &sources, ids)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
@@ -281,6 +282,7 @@ struct Shared {
     waiting: HashMap<usize, usize>,
     running: usize,
     blocked: IndexSet<usize>,
+    progress: Option<crate::progress::Progress>,
 }
 
 /// Runs the plan with `jobs` workers, in dependency order.
@@ -314,6 +316,7 @@ fn execute(
         waiting: HashMap::new(),
         running: 0,
         blocked: IndexSet::new(),
+        progress: crate::progress::Progress::for_stderr(graph, &planned),
     };
     for &i in &planned {
         let c = preds[&i].len();
@@ -340,6 +343,10 @@ fn execute(
                         loop {
                             if let Some(Reverse(i)) = st.ready.pop() {
                                 st.running += 1;
+                                let running = st.running;
+                                if let Some(p) = st.progress.as_mut() {
+                                    p.started(running);
+                                }
                                 break Some(i);
                             }
                             if st.running == 0 {
@@ -360,6 +367,10 @@ fn execute(
                         .push((i, res));
                     let mut st = lock.lock().unwrap_or_else(|e| e.into_inner());
                     st.running -= 1;
+                    let running = st.running;
+                    if let Some(p) = st.progress.as_mut() {
+                        p.finished(i, ok, running);
+                    }
                     // Successors become ready; after a failure, everything downstream is
                     // skipped (but unrelated generators go on).
                     let mut stack = vec![(i, ok)];
@@ -389,7 +400,10 @@ fn execute(
             });
         }
     });
-    let st = lock.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut st = lock.into_inner().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = st.progress.as_mut() {
+        p.clear();
+    }
     let mut results = results.into_inner().unwrap_or_else(|e| e.into_inner());
     results.sort_by_key(|r| r.0);
     for (i, r) in results {

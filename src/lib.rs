@@ -19,6 +19,7 @@ pub mod generate;
 pub mod gitops;
 pub mod graph;
 pub mod keys;
+pub mod progress;
 pub mod prompts;
 pub mod rekey;
 pub mod remote;

@@ -79,9 +79,10 @@ pub fn cancel_all() {
     if let Ok(guard) = CHILDREN.lock() {
         if let Some(set) = guard.as_ref() {
             for &pid in set {
-                // SAFETY: kill(2) with a pid we spawned; at worst the process is already gone.
+                // SAFETY: kill(2) on the process group of a child we spawned (each script runs
+                // in its own group); at worst the group is already gone.
                 unsafe {
-                    libc::kill(pid as libc::pid_t, libc::SIGKILL);
+                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
                 }
             }
         }
@@ -129,6 +130,41 @@ pub fn tmpfs_base() -> PathBuf {
         return shm.to_path_buf();
     }
     std::env::temp_dir()
+}
+
+/// Prefix of run directories: `varsmith-run-<pid>-…`.
+pub const RUN_DIR_PREFIX: &str = "varsmith-run-";
+
+/// Removes run directories left behind by varsmith processes that no longer exist (killed with
+/// SIGKILL, power loss). Returns how many were removed.
+pub fn sweep_stale_run_dirs() -> usize {
+    let mut removed = 0;
+    let mut bases = vec![tmpfs_base(), std::env::temp_dir()];
+    bases.dedup();
+    for base in bases {
+        let Ok(rd) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(rest) = name.strip_prefix(RUN_DIR_PREFIX) else {
+                continue;
+            };
+            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+                continue;
+            };
+            // SAFETY: kill(pid, 0) only checks for existence.
+            let alive = unsafe { libc::kill(pid, 0) } == 0
+                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            let owned = e.metadata().is_ok_and(|m| {
+                std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::geteuid() }
+            });
+            if !alive && owned && std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
 }
 
 /// Finds `cmd` on PATH (or checks an absolute path).
@@ -204,7 +240,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
         return Err(Error::Interrupted(who));
     }
     let tmp = tempfile::Builder::new()
-        .prefix("varsmith-")
+        .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
         .permissions(std::fs::Permissions::from_mode(0o700))
         .tempdir_in(tmpfs_base())
         .map_err(io(&who, "creating the run directory"))?;
@@ -300,6 +336,8 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
     cmd.stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    // Its own process group: Ctrl-C reaches varsmith, which then kills the whole group.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     let child = cmd.spawn().map_err(io(&who, "starting the script"))?;
     let pid = child.id();
     if let Ok(mut g) = CHILDREN.lock() {

@@ -25,6 +25,8 @@ pub fn require(tool: &str) -> bool {
 /// A temporary workspace with an admin key.
 pub struct Ws {
     pub dir: tempfile::TempDir,
+    /// Private run-directory base (XDG_RUNTIME_DIR of every run), on tmpfs when available.
+    pub runtime: tempfile::TempDir,
     pub key: PathBuf,
     pub recipient: String,
 }
@@ -41,8 +43,14 @@ impl Ws {
             inventory.replace("ADMIN", &recipient),
         )
         .expect("write inventory");
+        let runtime = if Path::new("/dev/shm").is_dir() {
+            tempfile::tempdir_in("/dev/shm").expect("runtime dir")
+        } else {
+            tempfile::tempdir().expect("runtime dir")
+        };
         Ws {
             dir,
+            runtime,
             key,
             recipient,
         }
@@ -67,13 +75,8 @@ impl Ws {
     /// Runs varsmith with `stdin` as input.
     pub fn run_stdin(&self, args: &[&str], stdin: &[u8]) -> Output {
         use std::io::Write;
-        let mut child = Command::new(env!("CARGO_BIN_EXE_varsmith"))
-            .arg("-C")
-            .arg(self.root())
-            .args(args)
-            .env("SOPS_AGE_KEY_FILE", &self.key)
-            .env_remove("SOPS_AGE_KEY")
-            .env("HOME", self.root().join("home"))
+        let mut child = self
+            .command(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -86,6 +89,30 @@ impl Ws {
             .write_all(stdin)
             .expect("write stdin");
         child.wait_with_output().expect("wait")
+    }
+
+    /// The varsmith command for `args`, with the admin identity and a private run directory.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+        c.arg("-C")
+            .arg(self.root())
+            .args(args)
+            .env("SOPS_AGE_KEY_FILE", &self.key)
+            .env_remove("SOPS_AGE_KEY")
+            .env("XDG_RUNTIME_DIR", self.runtime.path())
+            .env("HOME", self.root().join("home"));
+        c
+    }
+
+    /// Names of the run directories left in the private run-directory base.
+    pub fn leftover_run_dirs(&self) -> Vec<String> {
+        std::fs::read_dir(self.runtime.path())
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Every file under the workspace with its bytes and mtime (to compare before/after).

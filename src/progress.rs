@@ -1,0 +1,87 @@
+//! The progress line of a fleet `generate` on stderr (only when stderr is a terminal): machines
+//! done, generators running, failures.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+
+use indexmap::IndexSet;
+
+use crate::graph::Graph;
+use crate::store::Owner;
+
+/// Progress state, redrawn on every start and finish.
+pub struct Progress {
+    total: usize,
+    done: usize,
+    failed: usize,
+    /// Per machine: planned runs left.
+    left: HashMap<String, usize>,
+    machines_total: usize,
+    machines_done: usize,
+    owner_of: HashMap<usize, String>,
+}
+
+impl Progress {
+    /// A progress display when stderr is a terminal, else `None` (quiet).
+    pub fn for_stderr(graph: &Graph, planned: &IndexSet<usize>) -> Option<Progress> {
+        if !std::io::stderr().is_terminal() || planned.is_empty() {
+            return None;
+        }
+        let mut left: HashMap<String, usize> = HashMap::new();
+        let mut owner_of = HashMap::new();
+        for &i in planned {
+            let key = match &graph.nodes[i].owner {
+                Owner::Machine(m) => m.clone(),
+                Owner::Shared => "shared".to_string(),
+            };
+            *left.entry(key.clone()).or_default() += 1;
+            owner_of.insert(i, key);
+        }
+        Some(Progress {
+            total: planned.len(),
+            done: 0,
+            failed: 0,
+            machines_total: left.len(),
+            machines_done: 0,
+            left,
+            owner_of,
+        })
+    }
+
+    /// A run started.
+    pub fn started(&mut self, running: usize) {
+        self.draw(running);
+    }
+
+    /// Run `i` finished.
+    pub fn finished(&mut self, i: usize, ok: bool, running: usize) {
+        self.done += 1;
+        if !ok {
+            self.failed += 1;
+        }
+        if let Some(k) = self.owner_of.get(&i) {
+            if let Some(n) = self.left.get_mut(k) {
+                *n -= 1;
+                if *n == 0 {
+                    self.machines_done += 1;
+                }
+            }
+        }
+        self.draw(running);
+    }
+
+    fn draw(&self, running: usize) {
+        let mut e = std::io::stderr().lock();
+        let _ = write!(
+            e,
+            "\r\x1b[2K[{}/{}] machines {}/{} done, {} running, {} failed",
+            self.done, self.total, self.machines_done, self.machines_total, running, self.failed
+        );
+        let _ = e.flush();
+    }
+
+    /// Erases the line.
+    pub fn clear(&mut self) {
+        let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+}
