@@ -82,8 +82,7 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
                 .unwrap_or(&path)
                 .display()
                 .to_string();
-            let want = match store::expected_recipients(ws, &defs, &n.owner, &g.name, admin_only)
-            {
+            let want = match store::expected_recipients(ws, &defs, &n.owner, &g.name, admin_only) {
                 Ok(w) => w,
                 Err(e) => {
                     push("recipients", e.to_string());
@@ -115,7 +114,9 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
                 if !have.iter().any(|x| x.trim() == h) {
                     push(
                         "recipients",
-                        format!("{rel}: not decryptable by the host (recipient {h} missing); run `varsmith rekey`"),
+                        format!(
+                            "{rel}: not decryptable by the host (recipient {h} missing); run `varsmith rekey`"
+                        ),
                     );
                 }
             }

@@ -2,8 +2,8 @@
 //! generators in dependency order with `--jobs` workers, commit each run's outputs, re-wrap
 //! files whose recipients changed, and regenerate `.sops.yaml`.
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Condvar, Mutex};
 
@@ -117,11 +117,11 @@ pub fn plan(
     let mut stack: Vec<usize> = reasons.keys().copied().collect();
     while let Some(i) = stack.pop() {
         for &d in &graph.nodes[i].deps {
-            if !reasons.contains_key(&d) {
-                if let Some(r) = status(&ws.root, graph, d) {
-                    reasons.insert(d, r);
-                    stack.push(d);
-                }
+            if !reasons.contains_key(&d)
+                && let Some(r) = status(&ws.root, graph, d)
+            {
+                reasons.insert(d, r);
+                stack.push(d);
             }
         }
     }
@@ -277,6 +277,9 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     Ok(report)
 }
 
+/// One finished run: node index and the paths written, or the error.
+type NodeResult = (usize, Result<Vec<PathBuf>, String>);
+
 struct Shared {
     ready: BinaryHeap<Reverse<usize>>,
     waiting: HashMap<usize, usize>,
@@ -333,7 +336,7 @@ fn execute(
     };
     let lock = Mutex::new(state);
     let cv = Condvar::new();
-    let results: Mutex<Vec<(usize, Result<Vec<PathBuf>, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<NodeResult>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         for _ in 0..jobs.max(1) {
             s.spawn(|| {
@@ -458,21 +461,19 @@ fn run_node(
     let mut outputs = sandbox::run(&spec).map_err(|e| e.to_string())?;
     // Persisted prompts become outputs of the same name.
     for (name, p) in &g.prompts {
-        if p.persist {
-            if let Some(v) = prompts.get(name) {
-                outputs.insert(name.clone(), v.clone());
-            }
+        if p.persist
+            && let Some(v) = prompts.get(name)
+        {
+            outputs.insert(name.clone(), v.clone());
         }
     }
     let mut written = Vec::new();
     let recipients = if g.name == HOST_KEY_GENERATOR {
         let mut r: Vec<String> = Vec::new();
-        if let Some(pubkey) = outputs.get(crate::workspace::HOST_KEY_PUB) {
-            if let Ok(a) =
-                crate::keys::ssh_to_age::public_to_age(&String::from_utf8_lossy(pubkey))
-            {
-                r.push(a);
-            }
+        if let Some(pubkey) = outputs.get(crate::workspace::HOST_KEY_PUB)
+            && let Ok(a) = crate::keys::ssh_to_age::public_to_age(&String::from_utf8_lossy(pubkey))
+        {
+            r.push(a);
         }
         r.extend(ws.inventory.admins.values().cloned());
         r
@@ -498,11 +499,11 @@ fn run_node(
     };
     let (_, paths) = store::commit(&ws.root, &c).map_err(|e| format!("{label}: {e}"))?;
     written.extend(paths);
-    if g.name == HOST_KEY_GENERATOR {
-        if let Owner::Machine(m) = &n.owner {
-            write_host_key_json(ws, m).map_err(|e| format!("{label}: {e}"))?;
-            written.push(store::host_key_json(&ws.root, m));
-        }
+    if g.name == HOST_KEY_GENERATOR
+        && let Owner::Machine(m) = &n.owner
+    {
+        write_host_key_json(ws, m).map_err(|e| format!("{label}: {e}"))?;
+        written.push(store::host_key_json(&ws.root, m));
     }
     Ok(written)
 }

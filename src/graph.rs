@@ -105,10 +105,11 @@ impl Graph {
                 } else {
                     Owner::Machine(m.clone())
                 };
-                if let Some(&i) = g.index.get(&(owner, name.clone())) {
-                    if !g.nodes[i].deps.contains(&hk) && !g.nodes[i].after.contains(&hk) {
-                        g.nodes[i].after.push(hk);
-                    }
+                if let Some(&i) = g.index.get(&(owner, name.clone()))
+                    && !g.nodes[i].deps.contains(&hk)
+                    && !g.nodes[i].after.contains(&hk)
+                {
+                    g.nodes[i].after.push(hk);
                 }
             }
         }
@@ -117,7 +118,9 @@ impl Graph {
 
     /// The node for (owner, generator), if any.
     pub fn find(&self, owner: &Owner, gen_name: &str) -> Option<usize> {
-        self.index.get(&(owner.clone(), gen_name.to_string())).copied()
+        self.index
+            .get(&(owner.clone(), gen_name.to_string()))
+            .copied()
     }
 
     /// Data dependents of each node.

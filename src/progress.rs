@@ -59,12 +59,12 @@ impl Progress {
         if !ok {
             self.failed += 1;
         }
-        if let Some(k) = self.owner_of.get(&i) {
-            if let Some(n) = self.left.get_mut(k) {
-                *n -= 1;
-                if *n == 0 {
-                    self.machines_done += 1;
-                }
+        if let Some(k) = self.owner_of.get(&i)
+            && let Some(n) = self.left.get_mut(k)
+        {
+            *n -= 1;
+            if *n == 0 {
+                self.machines_done += 1;
             }
         }
         self.draw(running);

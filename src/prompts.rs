@@ -26,9 +26,10 @@ impl Sources {
     pub fn new(args: &[String], file: Option<&Path>) -> Result<Sources, UsageError> {
         let mut given = IndexMap::new();
         if let Some(path) = file {
-            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                UsageError::new(format!("--prompts-file {}: {e}", path.display()))
-            })?);
+            let text =
+                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    UsageError::new(format!("--prompts-file {}: {e}", path.display()))
+                })?);
             let map: IndexMap<String, IndexMap<String, String>> = yaml_serde::from_str(&text)
                 .map_err(|_| {
                     UsageError::new(format!(
@@ -49,13 +50,14 @@ impl Sources {
                     arg.split('=').next().unwrap_or("")
                 ))
             })?;
-            let (g, p) = key.split_once('.').ok_or_else(|| {
-                UsageError::new(format!("--prompt {key}: expected GEN.NAME=…"))
-            })?;
+            let (g, p) = key
+                .split_once('.')
+                .ok_or_else(|| UsageError::new(format!("--prompt {key}: expected GEN.NAME=…")))?;
             let bytes = if let Some(f) = value.strip_prefix('@') {
-                Zeroizing::new(std::fs::read(PathBuf::from(f)).map_err(|e| {
-                    UsageError::new(format!("--prompt {key}=@{f}: {e}"))
-                })?)
+                Zeroizing::new(
+                    std::fs::read(PathBuf::from(f))
+                        .map_err(|e| UsageError::new(format!("--prompt {key}=@{f}: {e}")))?,
+                )
             } else {
                 Zeroizing::new(value.as_bytes().to_vec())
             };

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use crate::graph::{Graph, Node};
 use crate::keys::Identities;
-use crate::store::{self, Owner};
+use crate::store;
 use crate::workspace::{Definitions, Workspace};
 
 /// Errors of a rekey.
@@ -67,12 +67,11 @@ pub fn same_set(a: &[String], b: &[String]) -> bool {
     a == b
 }
 
+/// Files re-wrapped, and (label, error) of the generators whose files could not be.
+pub type Outcome = (Vec<PathBuf>, Vec<(String, String)>);
+
 /// Rekeys every file of the given machines (all when empty) and the shared files they use.
-pub fn run(
-    ws: &Workspace,
-    hosts: &[String],
-    ids: &Identities,
-) -> anyhow::Result<(Vec<PathBuf>, Vec<(String, String)>)> {
+pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let machines = crate::generate::select_machines(ws, hosts)?;
@@ -88,6 +87,5 @@ pub fn run(
     if !done.is_empty() {
         let _ = crate::sopsconfig::write(ws, &defs);
     }
-    let _ = Owner::Shared;
     Ok((done, failed))
 }

@@ -76,14 +76,14 @@ static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
 /// handler). Runs then fail with [`Error::Interrupted`] and remove their directories.
 pub fn cancel_all() {
     CANCELLED.store(true, Ordering::SeqCst);
-    if let Ok(guard) = CHILDREN.lock() {
-        if let Some(set) = guard.as_ref() {
-            for &pid in set {
-                // SAFETY: kill(2) on the process group of a child we spawned (each script runs
-                // in its own group); at worst the group is already gone.
-                unsafe {
-                    libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
-                }
+    if let Ok(guard) = CHILDREN.lock()
+        && let Some(set) = guard.as_ref()
+    {
+        for &pid in set {
+            // SAFETY: kill(2) on the process group of a child we spawned (each script runs
+            // in its own group); at worst the group is already gone.
+            unsafe {
+                libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
             }
         }
     }
@@ -120,10 +120,10 @@ impl RunSpec<'_> {
 /// The directory where run directories are made: `$XDG_RUNTIME_DIR`, else `/dev/shm`, else the
 /// system temp dir.
 pub fn tmpfs_base() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from) {
-        if x.is_dir() {
-            return x;
-        }
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+        && x.is_dir()
+    {
+        return x;
     }
     let shm = Path::new("/dev/shm");
     if shm.is_dir() {
@@ -174,9 +174,10 @@ pub fn which(cmd: &str) -> Option<PathBuf> {
         return p.is_file().then_some(p);
     }
     let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join(cmd))
-        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    std::env::split_paths(&path).map(|d| d.join(cmd)).find(|p| {
+        p.metadata()
+            .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Checks a generator's runtime inputs before anything runs.
@@ -198,7 +199,15 @@ pub fn probe_bwrap() -> Result<(), Error> {
         return Err(Error::NoSandbox("bwrap not found on PATH".into()));
     };
     let out = Command::new(bwrap)
-        .args(["--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--", "true"])
+        .args([
+            "--unshare-all",
+            "--die-with-parent",
+            "--ro-bind",
+            "/",
+            "/",
+            "--",
+            "true",
+        ])
         .stdin(Stdio::null())
         .output()
         .map_err(|e| Error::NoSandbox(e.to_string()))?;
@@ -286,7 +295,15 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
             "--cap-drop",
             "ALL",
         ]);
-        for dir in ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/nix/store"] {
+        for dir in [
+            "/usr",
+            "/bin",
+            "/sbin",
+            "/lib",
+            "/lib64",
+            "/lib32",
+            "/nix/store",
+        ] {
             cmd.args(["--ro-bind-try", dir, dir]);
         }
         for dir in [
@@ -301,15 +318,25 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
         ] {
             cmd.args(["--ro-bind-try", dir, dir]);
         }
-        cmd.arg("--ro-bind").arg(etc_dir.join("passwd")).arg("/etc/passwd");
-        cmd.arg("--ro-bind").arg(etc_dir.join("group")).arg("/etc/group");
+        cmd.arg("--ro-bind")
+            .arg(etc_dir.join("passwd"))
+            .arg("/etc/passwd");
+        cmd.arg("--ro-bind")
+            .arg(etc_dir.join("group"))
+            .arg("/etc/group");
         cmd.args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
         cmd.args(["--dir", HOME]);
         cmd.arg("--ro-bind").arg(&in_dir).arg(IN);
         cmd.arg("--ro-bind").arg(&prompts_dir).arg(PROMPTS);
         cmd.arg("--bind").arg(&out_dir).arg(OUT);
         cmd.args(["--chdir", HOME, "--"]);
-        cmd.args(["/bin/bash", "-euo", "pipefail", "-c", &spec.generator.script]);
+        cmd.args([
+            "/bin/bash",
+            "-euo",
+            "pipefail",
+            "-c",
+            &spec.generator.script,
+        ]);
         cmd.env_clear()
             .env("PATH", &path_env)
             .env("in", IN)
@@ -344,10 +371,10 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
         g.get_or_insert_with(HashSet::new).insert(pid);
     }
     let output = child.wait_with_output();
-    if let Ok(mut g) = CHILDREN.lock() {
-        if let Some(set) = g.as_mut() {
-            set.remove(&pid);
-        }
+    if let Ok(mut g) = CHILDREN.lock()
+        && let Some(set) = g.as_mut()
+    {
+        set.remove(&pid);
     }
     let output = output.map_err(io(&who, "waiting for the script"))?;
     if cancelled() {
@@ -409,7 +436,9 @@ fn collect_outputs(g: &Generator, out_dir: &Path, who: &str) -> Result<Files, Er
     let mut files = IndexMap::new();
     for name in g.files.keys() {
         if !found.contains(name) {
-            return Err(bad(format!("declared file {name} was not produced in $out")));
+            return Err(bad(format!(
+                "declared file {name} was not produced in $out"
+            )));
         }
         let mut f = std::fs::File::open(out_dir.join(name))
             .map_err(io(who, format!("reading $out/{name}")))?;

@@ -39,7 +39,10 @@ pub fn render(ws: &Workspace, defs: &Definitions) -> Result<String, store::Error
         if gens.values().any(|g| !g.share) {
             rule(
                 &mut out,
-                &format!("^sops/machines/{}/secrets/admin/[^/]+\\.yaml$", regex_escape(m)),
+                &format!(
+                    "^sops/machines/{}/secrets/admin/[^/]+\\.yaml$",
+                    regex_escape(m)
+                ),
                 &admins,
             );
             rule(
@@ -57,7 +60,11 @@ pub fn render(ws: &Workspace, defs: &Definitions) -> Result<String, store::Error
             &want,
         );
     }
-    rule(&mut out, "^sops/shared/secrets/admin/[^/]+\\.yaml$", &admins);
+    rule(
+        &mut out,
+        "^sops/shared/secrets/admin/[^/]+\\.yaml$",
+        &admins,
+    );
     Ok(out)
 }
 

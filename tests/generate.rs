@@ -34,7 +34,8 @@ fn manifest_run(ws: &Ws, owner: &str, g: &str) -> String {
     let p = if owner == "shared" {
         ws.root().join(format!("sops/shared/state/{g}.json"))
     } else {
-        ws.root().join(format!("sops/machines/{owner}/state/{g}.json"))
+        ws.root()
+            .join(format!("sops/machines/{owner}/state/{g}.json"))
     };
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
     v["run"].as_str().unwrap().to_string()
@@ -64,7 +65,9 @@ fn generate_end_to_end() {
 
     // ... and with the host's ssh-to-age key derived from its generated SSH host key.
     let host_key = get(&ws, "m1", "openssh/ssh_host_ed25519_key");
-    let age_key = varsmith::keys::ssh_to_age::private_to_age(std::str::from_utf8(&host_key).unwrap()).unwrap();
+    let age_key =
+        varsmith::keys::ssh_to_age::private_to_age(std::str::from_utf8(&host_key).unwrap())
+            .unwrap();
     let kf = root.join("host.agekey");
     std::fs::write(&kf, format!("{}\n", age_key.as_str())).unwrap();
     let o = sops_decrypt(&f, &kf);
@@ -79,8 +82,14 @@ fn generate_end_to_end() {
     assert!(root.join("sops/shared/secrets/admin/tls-ca.yaml").exists());
     assert!(root.join("sops/shared/facts/tls-ca/ca.crt").exists());
     // password: deploy false → admins-only file.
-    let o = sops_decrypt(&root.join("sops/machines/m1/secrets/admin/password.yaml"), &kf);
-    assert!(!o.status.success(), "host must not read deploy:false secrets");
+    let o = sops_decrypt(
+        &root.join("sops/machines/m1/secrets/admin/password.yaml"),
+        &kf,
+    );
+    assert!(
+        !o.status.success(),
+        "host must not read deploy:false secrets"
+    );
     assert!(get(&ws, "m1", "password/password-hash").starts_with(b"$6$"));
 
     // The dependent saw its dependency's output in $in.
@@ -115,8 +124,16 @@ fn script_edit_reruns_it_and_dependents_only() {
     let Some(ws) = fleet() else { return };
     assert!(ws.run(&["generate"]).status.success());
     let runs = |ws: &Ws| {
-        [("m1", "openssh"), ("m1", "base"), ("m1", "derived"), ("m2", "base"), ("m2", "derived"), ("shared", "tls-ca"), ("m1", "tls-cert")]
-            .map(|(o, g)| manifest_run(ws, o, g))
+        [
+            ("m1", "openssh"),
+            ("m1", "base"),
+            ("m1", "derived"),
+            ("m2", "base"),
+            ("m2", "derived"),
+            ("shared", "tls-ca"),
+            ("m1", "tls-cert"),
+        ]
+        .map(|(o, g)| manifest_run(ws, o, g))
     };
     let r0 = runs(&ws);
     ws.generator(
@@ -143,11 +160,15 @@ fn script_edit_reruns_it_and_dependents_only() {
     // Editing only validation also reruns.
     std::fs::write(
         ws.root().join("generators/derived.yaml"),
-        std::fs::read_to_string(ws.root().join("generators/derived.yaml")).unwrap() + "validation: { v: 2 }\n",
+        std::fs::read_to_string(ws.root().join("generators/derived.yaml")).unwrap()
+            + "validation: { v: 2 }\n",
     )
     .unwrap();
     let plan = stdout(&ws.run(&["generate", "--plan"]));
-    assert!(plan.contains("m1/derived: definition changed") && !plan.contains("base"), "{plan}");
+    assert!(
+        plan.contains("m1/derived: definition changed") && !plan.contains("base"),
+        "{plan}"
+    );
 }
 
 #[test]
@@ -156,7 +177,11 @@ fn torn_generator_is_detected_and_repaired() {
     assert!(ws.run(&["generate"]).status.success());
     let secrets = ws.root().join("sops/machines/m1/secrets/base.yaml");
     let old = std::fs::read(&secrets).unwrap();
-    assert!(ws.run(&["generate", "--regenerate", "-g", "base", "m1"]).status.success());
+    assert!(
+        ws.run(&["generate", "--regenerate", "-g", "base", "m1"])
+            .status
+            .success()
+    );
     // Simulate a crash between writes: the old secrets file with the new facts and manifest.
     std::fs::write(&secrets, &old).unwrap();
     let o = ws.run(&["check", "m1"]);
@@ -199,16 +224,27 @@ fn rekey_after_admin_change_and_extra_recipient() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(ws.run(&["check"]).status.code(), Some(0));
     let o = sops_decrypt(&f, &bob_key);
-    assert!(o.status.success(), "bob decrypts after rekey: {}", stderr(&o));
+    assert!(
+        o.status.success(),
+        "bob decrypts after rekey: {}",
+        stderr(&o)
+    );
     assert_eq!(get(&ws, "m2", "base/s"), before);
     // Remove alice: after rekey her key no longer opens the file.
     assert!(ws.run(&["admin", "remove", "alice"]).status.success());
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_varsmith"))
-        .arg("-C").arg(ws.root()).args(["rekey"])
-        .env("SOPS_AGE_KEY_FILE", &bob_key).env("HOME", ws.root())
-        .output().unwrap();
+        .arg("-C")
+        .arg(ws.root())
+        .args(["rekey"])
+        .env("SOPS_AGE_KEY_FILE", &bob_key)
+        .env("HOME", ws.root())
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(!sops_decrypt(&f, &ws.key).status.success(), "removed admin still decrypts");
+    assert!(
+        !sops_decrypt(&f, &ws.key).status.success(),
+        "removed admin still decrypts"
+    );
     // Someone adds their own key with the real sops: check flags the extra recipient.
     let eve = varsmith::keys::keygen::append_admin_key(&ws.root().join("eve.agekey")).unwrap();
     let o = std::process::Command::new("sops")
@@ -217,25 +253,51 @@ fn rekey_after_admin_change_and_extra_recipient() {
         .env("SOPS_AGE_KEY_FILE", &bob_key)
         .output()
         .unwrap();
-    assert!(o.status.success(), "sops rotate: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "sops rotate: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = std::process::Command::new(env!("CARGO_BIN_EXE_varsmith"))
-        .arg("-C").arg(ws.root()).args(["check", "m2"])
-        .env("SOPS_AGE_KEY_FILE", &bob_key).env("HOME", ws.root())
-        .output().unwrap();
+        .arg("-C")
+        .arg(ws.root())
+        .args(["check", "m2"])
+        .env("SOPS_AGE_KEY_FILE", &bob_key)
+        .env("HOME", ws.root())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("unexpected extra recipient") && stdout(&o).contains(&eve), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("unexpected extra recipient") && stdout(&o).contains(&eve),
+        "{}",
+        stdout(&o)
+    );
 }
 
 #[test]
 fn failing_generator_stores_nothing_and_others_continue() {
     let Some(ws) = fleet() else { return };
-    ws.generator("base", "files:\n  s: {}\n  pub: { secret: false }\nscript: |\n  echo partial > $out/s\n  exit 3\n");
+    ws.generator(
+        "base",
+        "files:\n  s: {}\n  pub: { secret: false }\nscript: |\n  echo partial > $out/s\n  exit 3\n",
+    );
     let o = ws.run(&["generate"]);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
-    assert!(err.contains("FAILED m1/base") && err.contains("skipped m1/derived"), "{err}");
-    assert!(!ws.root().join("sops/machines/m1/secrets/base.yaml").exists());
+    assert!(
+        err.contains("FAILED m1/base") && err.contains("skipped m1/derived"),
+        "{err}"
+    );
+    assert!(
+        !ws.root()
+            .join("sops/machines/m1/secrets/base.yaml")
+            .exists()
+    );
     assert!(!ws.root().join("sops/machines/m1/facts/base").exists());
-    assert!(ws.root().join("sops/machines/m1/secrets/tls-cert.yaml").exists());
+    assert!(
+        ws.root()
+            .join("sops/machines/m1/secrets/tls-cert.yaml")
+            .exists()
+    );
     let _ = Path::new("");
 }

@@ -38,7 +38,8 @@ fn fleet() -> Ws {
 
 fn run_id(ws: &Ws, rel: &str) -> String {
     let v: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ws.root().join(rel)).expect("manifest")).expect("json");
+        serde_json::from_slice(&std::fs::read(ws.root().join(rel)).expect("manifest"))
+            .expect("json");
     v["run"].as_str().expect("run").to_string()
 }
 
@@ -52,7 +53,9 @@ fn sops_files(root: &Path) -> Vec<PathBuf> {
                 walk(&p, out);
             } else if p.extension().is_some_and(|x| x == "yaml")
                 && p.to_string_lossy().contains("/secrets/")
-                && !p.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
             {
                 out.push(p);
             }
@@ -77,11 +80,22 @@ fn rotating_shared_ca_reissues_every_cert() {
     let o = ws.run(&["generate", "--regenerate", "-g", "tls-ca", "m1"]);
     assert!(o.status.success(), "{}", stderr(&o));
     for (i, m) in ["m1", "m2", "m3"].iter().enumerate() {
-        assert_ne!(before[i], run_id(&ws, &format!("sops/machines/{m}/state/tls-cert.json")), "{m} cert not re-issued");
+        assert_ne!(
+            before[i],
+            run_id(&ws, &format!("sops/machines/{m}/state/tls-cert.json")),
+            "{m} cert not re-issued"
+        );
         // The new cert verifies against the new CA.
         let ca = ws.root().join("sops/shared/facts/tls-ca/ca.crt");
-        let cert = ws.root().join(format!("sops/machines/{m}/facts/tls-cert/cert.crt"));
-        let v = std::process::Command::new("openssl").args(["verify", "-CAfile"]).arg(&ca).arg(&cert).output().unwrap();
+        let cert = ws
+            .root()
+            .join(format!("sops/machines/{m}/facts/tls-cert/cert.crt"));
+        let v = std::process::Command::new("openssl")
+            .args(["verify", "-CAfile"])
+            .arg(&ca)
+            .arg(&cert)
+            .output()
+            .unwrap();
         assert!(v.status.success(), "{}", String::from_utf8_lossy(&v.stdout));
     }
     assert_eq!(base_before, run_id(&ws, "sops/machines/m1/state/base.json"));
@@ -92,7 +106,12 @@ fn rotating_shared_ca_reissues_every_cert() {
     let o = ws.run(&["check"]);
     let text = stdout(&o);
     for m in ["m1", "m2", "m3"] {
-        assert!(text.contains(&format!("{m}/tls-cert: stale: older than its dependency shared/tls-ca")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "{m}/tls-cert: stale: older than its dependency shared/tls-ca"
+            )),
+            "{text}"
+        );
     }
 }
 
@@ -108,7 +127,11 @@ fn prompts_from_every_source_and_persist() {
     );
     // No terminal, no values: every missing prompt is named, exit 2, nothing written.
     let before = ws.snapshot();
-    let o = ws.command(&["generate"]).stdin(Stdio::null()).output().unwrap();
+    let o = ws
+        .command(&["generate"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let err = stderr(&o);
     for p in ["user", "pw", "note", "VARSMITH_PROMPT_P_PW"] {
@@ -120,7 +143,13 @@ fn prompts_from_every_source_and_persist() {
     let pf = ws.root().join("prompts.yaml");
     std::fs::write(&pf, "p:\n  note: \"line1\\nline2\"\n").unwrap();
     let o = ws
-        .command(&["generate", "--prompt", &format!("p.pw=@{}", pwfile.display()), "--prompts-file", pf.to_str().unwrap()])
+        .command(&[
+            "generate",
+            "--prompt",
+            &format!("p.pw=@{}", pwfile.display()),
+            "--prompts-file",
+            pf.to_str().unwrap(),
+        ])
         .env("VARSMITH_PROMPT_P_USER", "bob")
         .stdin(Stdio::null())
         .output()
@@ -132,39 +161,73 @@ fn prompts_from_every_source_and_persist() {
     assert_eq!(ws.run(&["get", "m1", "p/pw"]).stdout, b"s3cret-pw");
     // Persisted: regenerating reuses the stored answer without asking.
     let o = ws
-        .command(&["generate", "--regenerate", "--prompts-file", pf.to_str().unwrap()])
+        .command(&[
+            "generate",
+            "--regenerate",
+            "--prompts-file",
+            pf.to_str().unwrap(),
+        ])
         .env("VARSMITH_PROMPT_P_USER", "carol")
         .stdin(Stdio::null())
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(ws.run(&["get", "m1", "p/out"]).stdout, b"carols3cret-pwline1\nline2");
+    assert_eq!(
+        ws.run(&["get", "m1", "p/out"]).stdout,
+        b"carols3cret-pwline1\nline2"
+    );
 }
 
 fn signal_cleans_up(sig: i32) {
     if !tools() {
         return;
     }
-    let ws = Ws::new("admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, slow]\n");
-    ws.generator("slow", "files:\n  s: {}\nscript: |\n  echo partial > $out/s\n  sleep 30\n");
-    let mut child = ws.command(&["generate"]).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().unwrap();
+    let ws =
+        Ws::new("admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, slow]\n");
+    ws.generator(
+        "slow",
+        "files:\n  s: {}\nscript: |\n  echo partial > $out/s\n  sleep 30\n",
+    );
+    let mut child = ws
+        .command(&["generate"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let start = Instant::now();
     // Wait until the slow generator's run directory holds its partial secret.
     loop {
         let dirs = ws.leftover_run_dirs();
-        if dirs.iter().any(|d| ws.runtime.path().join(d).join("out/s").exists()) {
+        if dirs
+            .iter()
+            .any(|d| ws.runtime.path().join(d).join("out/s").exists())
+        {
             break;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "slow generator never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "slow generator never started"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, sig) };
     let status = child.wait().unwrap();
     assert!(!status.success());
-    assert!(start.elapsed() < Duration::from_secs(20), "the script was not killed");
-    assert!(ws.leftover_run_dirs().is_empty(), "left behind: {:?}", ws.leftover_run_dirs());
-    assert!(!ws.root().join("sops/machines/m1/secrets/slow.yaml").exists());
+    assert!(
+        start.elapsed() < Duration::from_secs(20),
+        "the script was not killed"
+    );
+    assert!(
+        ws.leftover_run_dirs().is_empty(),
+        "left behind: {:?}",
+        ws.leftover_run_dirs()
+    );
+    assert!(
+        !ws.root()
+            .join("sops/machines/m1/secrets/slow.yaml")
+            .exists()
+    );
 }
 
 #[test]
@@ -190,7 +253,10 @@ fn sigkill_at_random_moments_never_tears_a_file() {
     let mut verified: std::collections::HashMap<PathBuf, Vec<u8>> = Default::default();
     let mut seed: u64 = 0x9e3779b97f4a7c15 ^ std::process::id() as u64;
     let mut torn_seen = 0;
-    let iterations = std::env::var("VARSMITH_CRASH_ITERATIONS").ok().and_then(|v| v.parse().ok()).unwrap_or(50);
+    let iterations = std::env::var("VARSMITH_CRASH_ITERATIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(50);
     for iter in 0..iterations {
         seed ^= seed << 13;
         seed ^= seed >> 7;
@@ -212,7 +278,12 @@ fn sigkill_at_random_moments_never_tears_a_file() {
                 continue;
             }
             let o = sops_decrypt(&f, &ws.key);
-            assert!(o.status.success(), "iteration {iter}: {} does not decrypt: {}", f.display(), stderr(&o));
+            assert!(
+                o.status.success(),
+                "iteration {iter}: {} does not decrypt: {}",
+                f.display(),
+                stderr(&o)
+            );
             verified.insert(f, bytes);
         }
         let o = ws.run(&["check"]);
@@ -221,10 +292,20 @@ fn sigkill_at_random_moments_never_tears_a_file() {
         }
         // A rerun converges to a clean check.
         let o = ws.run(&["generate"]);
-        assert!(o.status.success(), "iteration {iter}: rerun failed: {}", stderr(&o));
+        assert!(
+            o.status.success(),
+            "iteration {iter}: rerun failed: {}",
+            stderr(&o)
+        );
         let o = ws.run(&["check"]);
         assert_eq!(o.status.code(), Some(0), "iteration {iter}: {}", stdout(&o));
-        assert!(ws.leftover_run_dirs().is_empty(), "iteration {iter}: {:?}", ws.leftover_run_dirs());
+        assert!(
+            ws.leftover_run_dirs().is_empty(),
+            "iteration {iter}: {:?}",
+            ws.leftover_run_dirs()
+        );
     }
-    eprintln!("{iterations} kills, {torn_seen} left a torn generator that check flagged and generate repaired");
+    eprintln!(
+        "{iterations} kills, {torn_seen} left a torn generator that check flagged and generate repaired"
+    );
 }

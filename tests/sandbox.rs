@@ -7,9 +7,9 @@ use std::path::Path;
 
 use indexmap::IndexMap;
 use varsmith::sandbox::{self, Files, RunSpec};
+use varsmith::workspace::Generator;
 use varsmith::workspace::definitions::BUNDLED;
 use varsmith::workspace::generator::parse_generator;
-use varsmith::workspace::Generator;
 
 fn require_bwrap() -> bool {
     if sandbox::probe_bwrap().is_ok() {
@@ -23,7 +23,10 @@ fn require_bwrap() -> bool {
 }
 
 fn bundled(name: &str) -> Generator {
-    let (_, text) = BUNDLED.iter().find(|(n, _)| *n == name).expect("bundled generator");
+    let (_, text) = BUNDLED
+        .iter()
+        .find(|(n, _)| *n == name)
+        .expect("bundled generator");
     parse_generator(name, Path::new(name), text).expect("valid bundled generator")
 }
 
@@ -39,7 +42,10 @@ fn run(g: &Generator, inputs: &IndexMap<String, Files>) -> Result<Files, sandbox
 }
 
 fn hostile(script: &str) -> sandbox::Error {
-    let text = format!("files:\n  out:\n    secret: false\nscript: |\n  {}\n", script.replace('\n', "\n  "));
+    let text = format!(
+        "files:\n  out:\n    secret: false\nscript: |\n  {}\n",
+        script.replace('\n', "\n  ")
+    );
     let g = parse_generator("hostile", Path::new("hostile.yaml"), &text).expect("parses");
     run(&g, &IndexMap::new()).expect_err("hostile generator must fail")
 }
@@ -101,10 +107,15 @@ fn network_is_unreachable() {
     }
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
-    let e = hostile(&format!("exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; echo ok > $out/out"));
+    let e = hostile(&format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; echo hi >&3; echo ok > $out/out"
+    ));
     assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
     listener.set_nonblocking(true).expect("nonblocking");
-    assert!(listener.accept().is_err(), "the sandbox reached the host's port");
+    assert!(
+        listener.accept().is_err(),
+        "the sandbox reached the host's port"
+    );
 }
 
 #[test]
@@ -114,7 +125,10 @@ fn writing_into_the_workspace_fails() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let target = dir.path().join("pwned");
-    let e = hostile(&format!("echo x > {}; echo ok > $out/out", target.display()));
+    let e = hostile(&format!(
+        "echo x > {}; echo ok > $out/out",
+        target.display()
+    ));
     assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
     assert!(!target.exists());
 }

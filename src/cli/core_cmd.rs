@@ -79,7 +79,9 @@ fn init(ctx: &Context, admin: Option<String>, recipient: Option<String>) -> CmdR
             let file = std::env::var_os("SOPS_AGE_KEY_FILE")
                 .map(PathBuf::from)
                 .or_else(varsmith::keys::default_key_file)
-                .ok_or_else(|| UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE"))?;
+                .ok_or_else(|| {
+                    UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE")
+                })?;
             let r = varsmith::keys::keygen::append_admin_key(&file)?;
             eprintln!("added a new age key to {}", file.display());
             r
@@ -231,7 +233,10 @@ fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
             if report.rekeyed.is_empty() {
                 String::new()
             } else {
-                format!(", {} files re-encrypted for new recipients", report.rekeyed.len())
+                format!(
+                    ", {} files re-encrypted for new recipients",
+                    report.rekeyed.len()
+                )
             }
         );
     }
@@ -269,7 +274,11 @@ fn resolve_var(
     ws: &Workspace,
     host: &str,
     var: &str,
-) -> anyhow::Result<(Owner, std::sync::Arc<varsmith::workspace::Generator>, String)> {
+) -> anyhow::Result<(
+    Owner,
+    std::sync::Arc<varsmith::workspace::Generator>,
+    String,
+)> {
     let (gname, file) = var
         .split_once('/')
         .ok_or_else(|| UsageError::new(format!("{var:?}: expected GENERATOR/FILE")))?;
@@ -346,7 +355,11 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
         };
         let data = std::fs::read(&path)
             .with_context(|| format!("{}: not generated yet", path.display()))?;
-        let origin = path.strip_prefix(&ws.root).unwrap_or(&path).display().to_string();
+        let origin = path
+            .strip_prefix(&ws.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         let mut vals =
             varsmith::sops::decrypt_flat(&data, varsmith::sops::Format::Yaml, &ids, &origin)?;
         vals.shift_remove(&file)
@@ -397,7 +410,10 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
     };
     let (_, written) = store::commit(&ws.root, &c)?;
     varsmith::gitops::stage(&ws, &written, false);
-    eprintln!("{owner}/{}/{file} set; generators depending on it are now stale", g.name);
+    eprintln!(
+        "{owner}/{}/{file} set; generators depending on it are now stale",
+        g.name
+    );
     Ok(0)
 }
 
@@ -406,7 +422,10 @@ fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     let ids = ctx.identities()?;
     let (done, failed) = varsmith::rekey::run(&ws, &hosts, &ids)?;
     for p in &done {
-        eprintln!("re-encrypted {}", p.strip_prefix(&ws.root).unwrap_or(p).display());
+        eprintln!(
+            "re-encrypted {}",
+            p.strip_prefix(&ws.root).unwrap_or(p).display()
+        );
     }
     for (label, e) in &failed {
         eprintln!("FAILED {label}: {e}");

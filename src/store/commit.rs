@@ -179,9 +179,12 @@ pub fn read_outputs(
             continue;
         }
         let bytes = std::fs::read(&path).map_err(super::io_err(&path))?;
-        let origin = path.strip_prefix(root).unwrap_or(&path).display().to_string();
-        let vals =
-            crate::sops::decrypt_flat(&bytes, crate::sops::Format::Yaml, ids, &origin)?;
+        let origin = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let vals = crate::sops::decrypt_flat(&bytes, crate::sops::Format::Yaml, ids, &origin)?;
         for (k, v) in vals {
             if g.files.get(&k).is_some_and(|s| s.secret) {
                 out.insert(k, v);

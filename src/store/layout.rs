@@ -31,7 +31,9 @@ impl Owner {
 
     /// The sops YAML holding the generator's deployed secrets.
     pub fn secrets_file(&self, root: &Path, gen_name: &str) -> PathBuf {
-        self.base(root).join("secrets").join(format!("{gen_name}.yaml"))
+        self.base(root)
+            .join("secrets")
+            .join(format!("{gen_name}.yaml"))
     }
 
     /// The sops YAML holding the generator's `deploy: false` secrets (admins only).
@@ -48,7 +50,9 @@ impl Owner {
 
     /// The generator's manifest (written last when outputs are committed).
     pub fn manifest_file(&self, root: &Path, gen_name: &str) -> PathBuf {
-        self.base(root).join("state").join(format!("{gen_name}.json"))
+        self.base(root)
+            .join("state")
+            .join(format!("{gen_name}.json"))
     }
 
     /// The machine name, if any.

@@ -8,8 +8,8 @@ mod layout;
 mod manifest;
 mod recipients;
 
-pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};
 pub use atomic::{write_atomic, write_atomic_mode};
+pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{Manifest, RUN_KEY, read_run_id};
 pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients, read_key_json};

@@ -42,11 +42,9 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
         .join(HOST_KEY_PUB);
     match std::fs::read_to_string(&pub_path) {
         Ok(line) => {
-            let r = crate::keys::ssh_to_age::public_to_age(&line).map_err(|e| {
-                Error::Malformed {
-                    path: pub_path.clone(),
-                    msg: e.to_string(),
-                }
+            let r = convert_cached(&line).map_err(|e| Error::Malformed {
+                path: pub_path.clone(),
+                msg: e.to_string(),
             })?;
             return Ok(vec![r]);
         }
@@ -54,6 +52,26 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
         Err(e) => return Err(io_err(&pub_path)(e)),
     }
     Ok(read_key_json(&host_key_json(root, host))?.unwrap_or_default())
+}
+
+/// ssh-to-age of a public key line, memoized (a fleet run asks for each host many times).
+fn convert_cached(line: &str) -> Result<String, crate::keys::Error> {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static CACHE: Mutex<Option<HashMap<String, String>>> = Mutex::new(None);
+    let key = line.trim().to_string();
+    if let Some(r) = CACHE
+        .lock()
+        .ok()
+        .and_then(|c| c.as_ref().and_then(|m| m.get(&key).cloned()))
+    {
+        return Ok(r);
+    }
+    let r = crate::keys::ssh_to_age::public_to_age(&key)?;
+    if let Ok(mut c) = CACHE.lock() {
+        c.get_or_insert_with(HashMap::new).insert(key, r.clone());
+    }
+    Ok(r)
 }
 
 /// The recipients a secrets file of `owner`'s generator `gen_name` must have: hosts (for

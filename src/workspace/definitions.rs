@@ -18,10 +18,22 @@ pub const BUNDLED: &[(&str, &str)] = &[
     ("wireguard", include_str!("../../generators/wireguard.yaml")),
     ("tls-ca", include_str!("../../generators/tls-ca.yaml")),
     ("tls-cert", include_str!("../../generators/tls-cert.yaml")),
-    ("zerotier-network", include_str!("../../generators/zerotier-network.yaml")),
-    ("zerotier-member", include_str!("../../generators/zerotier-member.yaml")),
-    ("zerotier-controller", include_str!("../../generators/zerotier-controller.yaml")),
-    ("global-identity", include_str!("../../generators/global-identity.yaml")),
+    (
+        "zerotier-network",
+        include_str!("../../generators/zerotier-network.yaml"),
+    ),
+    (
+        "zerotier-member",
+        include_str!("../../generators/zerotier-member.yaml"),
+    ),
+    (
+        "zerotier-controller",
+        include_str!("../../generators/zerotier-controller.yaml"),
+    ),
+    (
+        "global-identity",
+        include_str!("../../generators/global-identity.yaml"),
+    ),
 ];
 
 /// The name of the host-key generator: its public key is the host's age recipient.
@@ -120,10 +132,13 @@ fn validate_inventory(ws: &Workspace) -> Result<(), Error> {
     }
     for (name, m) in &ws.inventory.machines {
         check_component(name).map_err(|e| invalid(&inv_path, format!("machine {e}")))?;
-        if let Some(t) = &m.target {
-            if t.trim().is_empty() || t.starts_with('-') {
-                return Err(invalid(&inv_path, format!("machine {name}: bad target {t:?}")));
-            }
+        if let Some(t) = &m.target
+            && (t.trim().is_empty() || t.starts_with('-'))
+        {
+            return Err(invalid(
+                &inv_path,
+                format!("machine {name}: bad target {t:?}"),
+            ));
         }
         let mut seen = IndexSet::new();
         for g in &m.generators {
@@ -158,8 +173,9 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
 
     let mut machines = IndexMap::new();
     for (mname, machine) in &ws.inventory.machines {
-        let overrides =
-            parse_all(read_dir_defs(&ws.root.join("machines").join(mname).join("generators"))?)?;
+        let overrides = parse_all(read_dir_defs(
+            &ws.root.join("machines").join(mname).join("generators"),
+        )?)?;
         let mut visible = generators.clone();
         for (n, g) in overrides {
             visible.insert(n, g);
@@ -209,16 +225,16 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
     for (m, gens) in &defs.machines {
         for (name, g) in gens {
             if !g.share {
-                if let Some((m0, g0)) = first.get(name.as_str()) {
-                    if g0.share {
-                        return Err(invalid(
-                            &g.source,
-                            format!(
-                                "generator {name} is shared for machine {m0} ({}) but per-machine for machine {m}",
-                                g0.source.display()
-                            ),
-                        ));
-                    }
+                if let Some((m0, g0)) = first.get(name.as_str())
+                    && g0.share
+                {
+                    return Err(invalid(
+                        &g.source,
+                        format!(
+                            "generator {name} is shared for machine {m0} ({}) but per-machine for machine {m}",
+                            g0.source.display()
+                        ),
+                    ));
                 }
                 continue;
             }
@@ -245,8 +261,13 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
 }
 
 /// Unknown dependencies, shared-on-per-machine dependencies and cycles.
-fn check_graph(gens: &IndexMap<String, Arc<Generator>>, machine: Option<&str>) -> Result<(), Error> {
-    let ctx = machine.map(|m| format!("machine {m}: ")).unwrap_or_default();
+fn check_graph(
+    gens: &IndexMap<String, Arc<Generator>>,
+    machine: Option<&str>,
+) -> Result<(), Error> {
+    let ctx = machine
+        .map(|m| format!("machine {m}: "))
+        .unwrap_or_default();
     for (name, g) in gens {
         for dep in &g.dependencies {
             let Some(d) = gens.get(dep) else {
@@ -320,10 +341,10 @@ pub fn find_cycle(gens: &IndexMap<String, Arc<Generator>>) -> Option<Vec<String>
     }
     let names: Vec<&str> = gens.keys().map(|k| k.as_str()).collect();
     for n in names {
-        if mark.get(n) == Some(&Mark::New) {
-            if let Some(c) = dfs(n, gens, &mut mark, &mut stack) {
-                return Some(c);
-            }
+        if mark.get(n) == Some(&Mark::New)
+            && let Some(c) = dfs(n, gens, &mut mark, &mut stack)
+        {
+            return Some(c);
         }
     }
     None

@@ -214,14 +214,13 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
             description: None,
             persist: false,
         });
-        if p.persist {
-            if let Some(f) = files.get(&pname) {
-                if !f.secret {
-                    return Err(format!(
-                        "generator {name}: persisted prompt {pname:?} clashes with the public file of the same name"
-                    ));
-                }
-            }
+        if p.persist
+            && let Some(f) = files.get(&pname)
+            && !f.secret
+        {
+            return Err(format!(
+                "generator {name}: persisted prompt {pname:?} clashes with the public file of the same name"
+            ));
         }
         prompts.insert(
             pname.clone(),
@@ -251,7 +250,9 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
     for dep in &raw.dependencies {
         check_component(dep).map_err(|e| format!("generator {name}: dependency {e}"))?;
         if dep == name {
-            return Err(format!("generator {name} depends on itself: {name} -> {name}"));
+            return Err(format!(
+                "generator {name} depends on itself: {name} -> {name}"
+            ));
         }
     }
     for cmd in &raw.runtime_inputs {
@@ -316,8 +317,9 @@ mod tests {
 
     #[test]
     fn defaults_follow_clan() {
-        let g = parse("files:\n  a:\n  b.pub: { secret: false }\nscript: touch $out/a $out/b.pub\n")
-            .unwrap();
+        let g =
+            parse("files:\n  a:\n  b.pub: { secret: false }\nscript: touch $out/a $out/b.pub\n")
+                .unwrap();
         let a = &g.files["a"];
         assert!(a.secret && a.deploy && a.mode == 0o400 && a.owner == "root");
         assert_eq!(a.needed_for, NeededFor::Services);
@@ -326,12 +328,36 @@ mod tests {
 
     #[test]
     fn rejects_bad_input() {
-        assert!(parse("bogus: 1\nfiles: {a: }\nscript: x\n").unwrap_err().contains("bogus"));
-        assert!(parse("files: {a: {mode: \"999\"}}\nscript: x\n").unwrap_err().contains("mode"));
-        assert!(parse("files: {a: {mode: 400}}\nscript: x\n").unwrap_err().contains("quoted"));
-        assert!(parse("files: {\"../x\": }\nscript: x\n").unwrap_err().contains("../x"));
-        assert!(parse("files: {\"a/b\": }\nscript: x\n").unwrap_err().contains("a/b"));
-        assert!(parse("files: {\"\": }\nscript: x\n").unwrap_err().contains("empty"));
+        assert!(
+            parse("bogus: 1\nfiles: {a: }\nscript: x\n")
+                .unwrap_err()
+                .contains("bogus")
+        );
+        assert!(
+            parse("files: {a: {mode: \"999\"}}\nscript: x\n")
+                .unwrap_err()
+                .contains("mode")
+        );
+        assert!(
+            parse("files: {a: {mode: 400}}\nscript: x\n")
+                .unwrap_err()
+                .contains("quoted")
+        );
+        assert!(
+            parse("files: {\"../x\": }\nscript: x\n")
+                .unwrap_err()
+                .contains("../x")
+        );
+        assert!(
+            parse("files: {\"a/b\": }\nscript: x\n")
+                .unwrap_err()
+                .contains("a/b")
+        );
+        assert!(
+            parse("files: {\"\": }\nscript: x\n")
+                .unwrap_err()
+                .contains("empty")
+        );
         assert!(parse("files: {sops: }\nscript: x\n").is_err());
         assert!(parse("files: {a_unencrypted: }\nscript: x\n").is_err());
     }

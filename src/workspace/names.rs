@@ -10,7 +10,9 @@ pub fn check_component(name: &str) -> Result<(), String> {
         return Err(format!("{name:?} is not a valid name"));
     }
     if name.contains('/') {
-        return Err(format!("{name:?} contains '/' (must be a single path component)"));
+        return Err(format!(
+            "{name:?} contains '/' (must be a single path component)"
+        ));
     }
     if name.starts_with('.') {
         return Err(format!("{name:?} starts with '.'"));
