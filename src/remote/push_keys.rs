@@ -60,6 +60,9 @@ pub fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
     ));
     for (name, mode) in files {
         let n = q(name);
+        s.push_str(&format!(
+            "[ ! -d \"$dir\"/{n} ] || {{ echo \"varsmith: $dir/\"{n}' is a directory' >&2; exit 1; }}\n"
+        ));
         s.push_str(&format!("chown 0:0 {n}\nchmod {mode:04o} {n}\n"));
     }
     for (name, _) in files {

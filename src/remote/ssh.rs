@@ -11,6 +11,7 @@ use super::known_hosts::KnownHosts;
 /// How one target is reached: the destination, the machine it is pinned as, and every `-o`.
 #[derive(Debug, Clone)]
 pub struct Ssh {
+    program: std::path::PathBuf,
     target: String,
     alias: String,
     pinned: bool,
@@ -55,12 +56,19 @@ impl Ssh {
         }
         options.push("ConnectTimeout=20".to_string());
         Ok(Ssh {
+            program: "ssh".into(),
             target: target.to_string(),
             alias: alias.to_string(),
             pinned,
             known_hosts: known_hosts.path().to_path_buf(),
             options,
         })
+    }
+
+    /// Uses `program` instead of `ssh` from `PATH` (a wrapper, or a specific OpenSSH build).
+    pub fn with_program(mut self, program: impl Into<std::path::PathBuf>) -> Ssh {
+        self.program = program.into();
+        self
     }
 
     /// The target.
@@ -91,7 +99,7 @@ impl Ssh {
     pub fn run_script(&self, script: &str, stdin: &[u8]) -> Result<RemoteOutput, Error> {
         let remote = shlex::try_join(["sh", "-c", script])
             .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
-        let mut child = Command::new("ssh")
+        let mut child = Command::new(&self.program)
             .args(self.argv(&remote))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
