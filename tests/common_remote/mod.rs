@@ -228,8 +228,8 @@ impl Drop for Sshd {
 
 /// A directory of recording stand-ins. Every stand-in appends one record per run to
 /// `log`: `NIX_SSHOPTS` then its argv (program name first), fields separated by 0x1f.
-/// `$FAIL_ARG` makes a run exit 1 when any argument equals it; `$STANDIN_SLEEP` delays the
-/// record (so ordering bugs show up).
+/// A run exits 1 when an argument equals `$FAIL_ARG` (default `fail@nowhere`);
+/// `$STANDIN_SLEEP` delays the record (so ordering bugs show up).
 pub struct StandIns {
     /// The directory to put first on `PATH`.
     pub bin: PathBuf,
@@ -243,7 +243,7 @@ const RECORDER: &str = r#"#!/bin/sh
 rec=$(printf '%s\037' "${NIX_SSHOPTS:-}" "$(basename "$0")" "$@")
 printf '%s\n' "$rec" >> "$STANDIN_LOG"
 for a in "$@"; do
-    if [ -n "${FAIL_ARG:-}" ] && [ "$a" = "$FAIL_ARG" ]; then echo "stand-in failing on $a" >&2; exit 1; fi
+    if [ "$a" = "${FAIL_ARG:-fail@nowhere}" ]; then echo "stand-in failing on $a" >&2; exit 1; fi
 done
 "#;
 
@@ -270,11 +270,15 @@ impl StandIns {
         let bin = dir.path().join("bin");
         std::fs::create_dir(&bin).unwrap();
         let log = dir.path().join("argv.log");
+        // The log path is baked in, so in-process callers need no environment change.
+        let head = format!("#!/bin/sh\nSTANDIN_LOG='{}'\n", log.display());
+        let body = RECORDER.trim_start_matches("#!/bin/sh\n");
+        let recorder = format!("{head}{body}");
         for prog in ["nixos-rebuild", "nh", "darwin-rebuild", "clan"] {
-            script(&bin.join(prog), RECORDER);
+            script(&bin.join(prog), &recorder);
         }
         // nixos-anywhere: record the tree first, then the argv (and maybe fail).
-        let na = RECORDER.replacen("#!/bin/sh\n", &format!("#!/bin/sh\n{NIXOS_ANYWHERE}\n"), 1);
+        let na = format!("{head}{NIXOS_ANYWHERE}\n{body}");
         script(&bin.join("nixos-anywhere"), &na);
         StandIns {
             bin,
