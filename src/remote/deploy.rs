@@ -149,10 +149,10 @@ pub fn step(
                     .into_iter()
                     .flat_map(|o| ["-o".to_string(), o])
                     .collect();
-                if let Ok(user) = std::env::var("NIX_SSHOPTS") {
-                    if !user.trim().is_empty() {
-                        opts.push(user);
-                    }
+                if let Ok(user) = std::env::var("NIX_SSHOPTS")
+                    && !user.trim().is_empty()
+                {
+                    opts.push(user);
                 }
                 env.push((s("NIX_SSHOPTS"), opts.join(" ")));
             }
