@@ -14,6 +14,20 @@
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
 //! * [`deploy`]: per-machine deploy commands as data, their order and parallel execution.
 //! * [`cleanup`]: removing private temporary directories on Ctrl-C.
+//!
+//! # Host trust
+//!
+//! The workspace keeps `<root>/known_hosts` (public, committed), keyed by machine name.
+//! `bootstrap` pins the generated host key (from the facts) once nixos-anywhere succeeded.
+//! When a machine is pinned, every ssh connection varsmith makes (and `NIX_SSHOPTS` for
+//! nixos-rebuild and nh) uses `UserKnownHostsFile=<that file>`, `GlobalKnownHostsFile=/dev/null`,
+//! `HostKeyAlias=<machine>` and `StrictHostKeyChecking=yes`, placed before the user's
+//! `--ssh-option`s so they cannot be overridden: a target presenting another key is refused.
+//! When nothing is pinned (an installer, or a machine installed by other means), varsmith
+//! does not invent trust: the user's own OpenSSH known_hosts and config decide, in
+//! `BatchMode`, so an unknown key is an error that suggests verifying it or passing
+//! `--ssh-option StrictHostKeyChecking=accept-new` (explicit trust on first use).
+//! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
 
 pub mod bootstrap;
 pub mod cleanup;

@@ -118,6 +118,18 @@ impl Sshd {
         ]) {
             return None;
         }
+        let ns_ok = Command::new("unshare")
+            .args(["--mount", "--propagation", "private", "true"])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ns_ok {
+            assert!(
+                !in_ci(),
+                "CI=true and `unshare --mount` is not permitted here"
+            );
+            eprintln!("SKIPPED: `unshare --mount` is not permitted here");
+            return None;
+        }
         let dir = tempfile::Builder::new()
             .prefix("varsmith-sshd-")
             .tempdir()
