@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Error;
 use super::known_hosts::KnownHosts;
-use crate::workspace::{Backend, Inventory};
+use crate::workspace::{Backend, Inventory, Machine};
 
 /// Options shaping the deploy commands.
 #[derive(Debug, Clone, Default)]
@@ -110,8 +110,7 @@ pub fn select(inv: &Inventory, hosts: &[String], all: bool) -> Result<Vec<String
 
 /// The backend machine `name` deploys with: its own override, else nix-darwin machines use
 /// darwin-rebuild (unless the fleet uses clan), else the fleet default, else nixos-rebuild.
-pub fn backend(inv: &Inventory, name: &str) -> Backend {
-    let m = &inv.machines[name];
+pub fn backend(inv: &Inventory, m: &Machine) -> Backend {
     if let Some(b) = m.deploy {
         return b;
     }
@@ -140,7 +139,7 @@ pub fn step(
     let action = if o.boot { "boot" } else { "switch" };
     let s = |x: &str| x.to_string();
     let mut env = Vec::new();
-    let b = backend(inv, name);
+    let b = backend(inv, m);
     let argv = match b {
         Backend::NixosRebuild | Backend::Nh => {
             if pinned {
@@ -225,6 +224,12 @@ pub fn plan(
     o: &DeployOptions,
     known_hosts: &KnownHosts,
 ) -> Result<Plan, Error> {
+    if let Some(n) = machines
+        .iter()
+        .find(|n| !inv.machines.contains_key(n.as_str()))
+    {
+        return Err(Error::Usage(format!("unknown machine {n:?}")));
+    }
     let pins = known_hosts.pinned_aliases()?;
     let mut placed: HashSet<&str> = HashSet::with_capacity(machines.len());
     let mut stages = Vec::new();
@@ -232,7 +237,8 @@ pub fn plan(
     for tag in &inv.deploy.order {
         let mut steps = Vec::new();
         for n in machines {
-            if !placed.contains(n.as_str()) && inv.machines[n].tags.iter().any(|t| t == tag) {
+            let tagged = inv.machines.get(n).is_some_and(|m| m.tags.contains(tag));
+            if !placed.contains(n.as_str()) && tagged {
                 placed.insert(n);
                 steps.push(mk(n)?);
             }
@@ -367,7 +373,6 @@ fn copy_prefixed<R: Read, W: Write>(r: R, tag: &str, w: &mut W) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::workspace::Machine;
 
     fn inv() -> Inventory {
         let mut inv = Inventory::default();
