@@ -244,6 +244,9 @@ pub struct PushKeysArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// `varsmith bootstrap`
@@ -271,6 +274,9 @@ pub struct BootstrapArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// `varsmith deploy`
@@ -296,6 +302,9 @@ pub struct DeployArgs {
     /// Parallel deployments.
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// `varsmith audit`

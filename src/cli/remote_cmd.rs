@@ -1,19 +1,193 @@
-//! `varsmith push-keys`, `bootstrap` and `deploy`.
+//! `varsmith push-keys`, `bootstrap` and `deploy`: the CLI edge over [`varsmith::remote`].
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context as _;
+use varsmith::remote::bootstrap::{self, BootstrapOptions};
+use varsmith::remote::deploy::{self, DeployOptions};
+use varsmith::remote::hostkeys::{self, KeyPaths};
+use varsmith::remote::known_hosts::KnownHosts;
+use varsmith::remote::push_keys;
+use varsmith::remote::ssh::Ssh;
+use varsmith::workspace::Workspace;
 
 use super::core_cmd::Context;
 use crate::{BootstrapArgs, CmdResult, DeployArgs, PushKeysArgs};
 
+/// Maps a library error to anyhow, turning usage errors into [`varsmith::UsageError`] (exit 2).
+fn lib(e: varsmith::remote::Error) -> anyhow::Error {
+    match e {
+        varsmith::remote::Error::Usage(m) => varsmith::UsageError::new(m).into(),
+        other => other.into(),
+    }
+}
+
+fn known_hosts(opt: &Option<PathBuf>, root: &Path) -> KnownHosts {
+    match opt {
+        Some(p) => KnownHosts::at(p.clone()),
+        None => KnownHosts::for_workspace(root),
+    }
+}
+
+/// `varsmith -C ROOT [--identity F]… ARGS…` as argv (program first).
+fn self_argv(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<Vec<OsString>> {
+    let exe = std::env::current_exe().context("cannot locate the varsmith executable")?;
+    let mut v: Vec<OsString> = vec![exe.into(), "-C".into(), root.into()];
+    for id in &ctx.identity {
+        v.push("--identity".into());
+        v.push(id.into());
+    }
+    v.extend(args.iter().map(OsString::from));
+    Ok(v)
+}
+
+/// Runs varsmith itself (generate, check) with inherited stdio.
+fn run_self(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
+    let argv = self_argv(ctx, root, args)?;
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .status()
+        .with_context(|| format!("cannot run `varsmith {}`", args.join(" ")))
+}
+
+/// Runs the generators producing missing keys (`--generate`).
+fn generate_missing(
+    ctx: &Context,
+    ws: &Workspace,
+    host: &str,
+    with_global: bool,
+) -> anyhow::Result<()> {
+    for generator in KeyPaths::new(&ws.root, host).missing_generators(with_global) {
+        eprintln!("{host}: {generator} has no value yet; generating it");
+        let status = run_self(ctx, &ws.root, &["generate", host, "-g", generator])?;
+        if !status.success() {
+            anyhow::bail!("{host}: `varsmith generate {host} -g {generator}` failed ({status})");
+        }
+    }
+    Ok(())
+}
+
 /// `varsmith push-keys`.
-pub fn push_keys(_ctx: &Context, _a: PushKeysArgs) -> CmdResult {
-    anyhow::bail!("push-keys: not built yet")
+pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
+    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let m = ws.machine(&a.host)?;
+    let target = a
+        .target
+        .clone()
+        .unwrap_or_else(|| m.target_or_default(&a.host));
+    let with_global = !a.no_global;
+    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let ssh = Ssh::new(&target, &a.host, &kh, &a.ssh_options).map_err(lib)?;
+    if a.generate {
+        generate_missing(ctx, &ws, &a.host, with_global)?;
+    }
+    let ids = ctx.identities()?;
+    let bundle = hostkeys::load(&ws.root, &a.host, &ids, with_global).map_err(lib)?;
+    if !ssh.is_pinned() {
+        eprintln!(
+            "note: no host key is pinned for {} in {}; {target} is verified by your own OpenSSH known_hosts",
+            a.host,
+            kh.path().display()
+        );
+    }
+    let report = push_keys::push(&ssh, &bundle, a.persist).map_err(lib)?;
+    for p in &report.installed {
+        eprintln!("{target}: installed {p}");
+    }
+    eprintln!(
+        "{}: host key {} verified on {target} (sshd serves it after its next restart)",
+        a.host, report.fingerprint
+    );
+    Ok(0)
 }
 
 /// `varsmith bootstrap`.
-pub fn bootstrap(_ctx: &Context, _a: BootstrapArgs) -> CmdResult {
-    anyhow::bail!("bootstrap: not built yet")
+pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
+    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    ws.machine(&a.host)?;
+    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let ids = ctx.identities()?;
+    let bundle = hostkeys::load(&ws.root, &a.host, &ids, !a.no_global).map_err(lib)?;
+    let o = BootstrapOptions {
+        persist: a.persist,
+        no_reboot: a.no_reboot,
+        no_disko_deps: a.no_disko_deps,
+        debug: a.debug,
+        ssh_options: a.ssh_options.clone(),
+        ..Default::default()
+    };
+    bootstrap::run(&ws.root, &bundle, &a.target, &o, &kh).map_err(lib)?;
+    eprintln!(
+        "{}: installed; host key {} pinned in {}",
+        a.host,
+        bundle.fingerprint(),
+        kh.path().display()
+    );
+    Ok(0)
 }
 
 /// `varsmith deploy`.
-pub fn deploy(_ctx: &Context, _a: DeployArgs) -> CmdResult {
-    anyhow::bail!("deploy: not built yet")
+pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
+    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let machines = deploy::select(&ws.inventory, &a.hosts, a.all).map_err(lib)?;
+    let jobs = match a.jobs {
+        Some(0) => return Err(varsmith::UsageError::new("--jobs must be at least 1").into()),
+        Some(n) => n,
+        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+    };
+    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let o = DeployOptions {
+        boot: a.boot,
+        fast: a.fast,
+    };
+    let plan = deploy::plan(&ws.inventory, &machines, &o, &kh).map_err(lib)?;
+    let check_args: Vec<&str> = std::iter::once("check")
+        .chain(a.hosts.iter().map(String::as_str))
+        .collect();
+    if a.dry_run {
+        use std::io::Write;
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        if !a.no_check {
+            let argv = self_argv(ctx, &ws.root, &check_args)?;
+            let line = argv
+                .iter()
+                .map(|s| {
+                    shlex::try_quote(&s.to_string_lossy())
+                        .map(|c| c.into_owned())
+                        .unwrap_or_default()
+                })
+                .collect::<Vec<_>>()
+                .join(" ");
+            writeln!(out, "# first: {line}")?;
+        }
+        for stage in &plan.stages {
+            writeln!(out, "# {} ({} machines)", stage.label, stage.steps.len())?;
+            for st in &stage.steps {
+                writeln!(out, "{}", st.display())?;
+            }
+        }
+        out.flush()?;
+        return Ok(0);
+    }
+    if !a.no_check {
+        let status = run_self(ctx, &ws.root, &check_args)?;
+        if !status.success() {
+            anyhow::bail!(
+                "check failed for the selected machines ({status}); nothing was deployed (fix the vars, or pass --no-check)"
+            );
+        }
+    }
+    let failures = deploy::execute(&plan, &ws.root, jobs);
+    let total = plan.len();
+    if failures.is_empty() {
+        eprintln!("deployed {total} machine(s)");
+        return Ok(0);
+    }
+    eprintln!("deploy failed on {} of {total} machine(s):", failures.len());
+    for f in &failures {
+        eprintln!("  {}: {}", f.machine, f.reason);
+    }
+    Ok(varsmith::EXIT_PROBLEM)
 }

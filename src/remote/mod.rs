@@ -1,1 +1,185 @@
 //! Host keys to targets (push-keys), nixos-anywhere bootstrap, and wrapped deploys.
+//!
+//! Everything here shells out: OpenSSH `ssh` for push-keys (so the user's ssh config, agent,
+//! ProxyJump and hardware keys all work), `nixos-anywhere` for bootstrap, and
+//! `nixos-rebuild`/`nh`/`darwin-rebuild`/`clan` for deploy. Secret key bytes only ever travel on
+//! a child's stdin or through a private tmpfs directory; they never appear in an argv, a log
+//! line or an error message.
+//!
+//! * [`known_hosts`]: the workspace's pinned host keys (`<root>/known_hosts`).
+//! * [`ssh`]: the `ssh` command line builder and its error classification.
+//! * [`hostkeys`]: loading and checking a machine's key pair and the global identity.
+//! * [`tar`]: a minimal ustar writer, the framing of push-keys' stdin stream.
+//! * [`push_keys`]: installing keys on a running target.
+//! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
+//! * [`deploy`]: per-machine deploy commands as data, their order and parallel execution.
+//! * [`cleanup`]: removing private temporary directories on Ctrl-C.
+//!
+//! # Host trust
+//!
+//! The workspace keeps `<root>/known_hosts` (public, committed), keyed by machine name.
+//! `bootstrap` pins the generated host key (from the facts) once nixos-anywhere succeeded.
+//! When a machine is pinned, every ssh connection varsmith makes (and `NIX_SSHOPTS` for
+//! nixos-rebuild and nh) uses `UserKnownHostsFile=<that file>`, `GlobalKnownHostsFile=/dev/null`,
+//! `HostKeyAlias=<machine>` and `StrictHostKeyChecking=yes`, placed before the user's
+//! `--ssh-option`s so they cannot be overridden: a target presenting another key is refused.
+//! When nothing is pinned (an installer, or a machine installed by other means), varsmith
+//! does not invent trust: the user's own OpenSSH known_hosts and config decide, in
+//! `BatchMode`, so an unknown key is an error that suggests verifying it or passing
+//! `--ssh-option StrictHostKeyChecking=accept-new` (explicit trust on first use).
+//! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
+
+pub mod bootstrap;
+pub mod cleanup;
+pub mod deploy;
+pub mod hostkeys;
+pub mod known_hosts;
+pub mod push_keys;
+pub mod ssh;
+pub mod tar;
+
+use std::path::PathBuf;
+
+/// Errors of the remote commands. Messages name the machine, target and file involved and never
+/// hold key material.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A bad invocation (unknown machine, malformed option, impossible combination). Exit 2.
+    #[error("{0}")]
+    Usage(String),
+    /// A key that push-keys or bootstrap needs has not been generated.
+    #[error(
+        "{host}: {what} has not been generated ({path} is missing); run `varsmith generate {host} -g {generator}` or pass --generate"
+    )]
+    MissingKey {
+        /// Machine.
+        host: String,
+        /// Human name of the key.
+        what: &'static str,
+        /// Generator producing it.
+        generator: &'static str,
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// A decrypted secret does not belong to its committed public half.
+    #[error("{host}: the private key in {secret} does not match the public key in {public}")]
+    KeyMismatch {
+        /// Machine.
+        host: String,
+        /// The sops file.
+        secret: PathBuf,
+        /// The public fact.
+        public: PathBuf,
+    },
+    /// A key file is malformed (not an OpenSSH key, or the expected entry is absent).
+    #[error("{path}: {msg}")]
+    BadKey {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the value).
+        msg: String,
+    },
+    /// Decryption failed.
+    #[error(transparent)]
+    Sops(#[from] crate::sops::Error),
+    /// A local file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// An external program could not be started.
+    #[error("cannot run `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The target presented a host key other than the pinned one.
+    #[error(
+        "{target}: host key verification failed: the key it presents does not match the one pinned for {alias:?} in {known_hosts}; refusing to connect (if the machine was reinstalled, remove that line and pin again)"
+    )]
+    HostKeyMismatch {
+        /// The ssh target.
+        target: String,
+        /// The known_hosts alias (the machine name).
+        alias: String,
+        /// The pin file.
+        known_hosts: PathBuf,
+    },
+    /// Nothing is pinned and the user's OpenSSH setup does not know the target's key.
+    #[error(
+        "{target}: host key verification failed: {alias:?} has no pinned key in {known_hosts} and OpenSSH does not know the target's key; verify it and add it to your known_hosts, or pass --ssh-option StrictHostKeyChecking=accept-new to trust it on first use"
+    )]
+    HostKeyUnknown {
+        /// The ssh target.
+        target: String,
+        /// The known_hosts alias (the machine name).
+        alias: String,
+        /// The pin file.
+        known_hosts: PathBuf,
+    },
+    /// ssh could not connect or authenticate.
+    #[error("{target}: unreachable: {detail}")]
+    Unreachable {
+        /// The ssh target.
+        target: String,
+        /// ssh's own message.
+        detail: String,
+    },
+    /// The remote side of push-keys failed; the target's temporary files were removed.
+    #[error("{target}: installing keys failed (remote exit {code}): {detail}")]
+    Remote {
+        /// The ssh target.
+        target: String,
+        /// The remote exit code.
+        code: i32,
+        /// The remote stderr.
+        detail: String,
+    },
+    /// The installed files do not hash to the local ones.
+    #[error("{target}: verification failed: {path} on the target does not match the local key")]
+    Verify {
+        /// The ssh target.
+        target: String,
+        /// The remote path.
+        path: String,
+    },
+    /// A wrapped tool (nixos-anywhere, nixos-rebuild, check …) failed.
+    #[error("{what} failed: {status}")]
+    Tool {
+        /// What ran.
+        what: String,
+        /// Its exit status.
+        status: std::process::ExitStatus,
+    },
+}
+
+impl Error {
+    /// The process exit code: 2 for a bad invocation, else 1.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Error::Usage(_) => crate::EXIT_USAGE,
+            Error::Sops(e) => e.exit_code(),
+            _ => crate::EXIT_PROBLEM,
+        }
+    }
+
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
+        Error::Io {
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Rejects a value that ssh or a wrapped tool would parse as an option.
+pub(crate) fn no_leading_dash(what: &str, value: &str) -> Result<(), Error> {
+    if value.starts_with('-') || value.is_empty() {
+        return Err(Error::Usage(format!("invalid {what} {value:?}")));
+    }
+    Ok(())
+}

@@ -1,0 +1,168 @@
+//! The workspace's pinned host keys: `<root>/known_hosts`, an OpenSSH known_hosts file whose
+//! host field is the machine name (used with `-o HostKeyAlias=<machine>`, so a pin survives
+//! address and port changes). It holds only public keys and is meant to be committed.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::Error;
+
+/// File name of the pin file at the workspace root.
+pub const FILE_NAME: &str = "known_hosts";
+
+/// A known_hosts file holding pins keyed by machine name.
+#[derive(Debug, Clone)]
+pub struct KnownHosts {
+    path: PathBuf,
+}
+
+impl KnownHosts {
+    /// The pin file of the workspace rooted at `root`.
+    pub fn for_workspace(root: &Path) -> KnownHosts {
+        KnownHosts::at(root.join(FILE_NAME))
+    }
+
+    /// A pin file at an explicit path.
+    pub fn at(path: impl Into<PathBuf>) -> KnownHosts {
+        KnownHosts { path: path.into() }
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The key lines (`type base64`) pinned for `alias`; empty when the file or the entry is
+    /// absent.
+    pub fn pinned(&self, alias: &str) -> Result<Vec<String>, Error> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|line| {
+                let mut f = line.split_whitespace();
+                let hosts = f.next()?;
+                if hosts.starts_with('#') || !hosts.split(',').any(|h| h == alias) {
+                    return None;
+                }
+                Some(format!("{} {}", f.next()?, f.next()?))
+            })
+            .collect())
+    }
+
+    /// Pins `public_key` (an OpenSSH public key line; its comment is dropped) for `alias`,
+    /// replacing the alias' previous entries. The file is rewritten atomically (mode 0644).
+    pub fn pin(&self, alias: &str, public_key: &str) -> Result<(), Error> {
+        let mut f = public_key.split_whitespace();
+        let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
+            return Err(Error::BadKey {
+                path: self.path.clone(),
+                msg: format!("cannot pin {alias:?}: not an OpenSSH public key line"),
+            });
+        };
+        let old = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        let mut out = String::with_capacity(old.len() + 128);
+        for line in old.lines() {
+            let first = line.split_whitespace().next().unwrap_or("");
+            if !first.starts_with('#') && first.split(',').any(|h| h == alias) {
+                continue;
+            }
+            out.push_str(line);
+            out.push('\n');
+        }
+        out.push_str(&format!("{alias} {kind} {b64}\n"));
+        let dir = match self.path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".known_hosts.")
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io(&dir, e))?;
+        tmp.write_all(out.as_bytes())
+            .and_then(|_| tmp.as_file().sync_all())
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
+            .map_err(|e| Error::io(tmp.path(), e))?;
+        tmp.persist(&self.path)
+            .map_err(|e| Error::io(&self.path, e.error))?;
+        Ok(())
+    }
+
+    /// Every alias with at least one pin (one read of the file, for whole-fleet commands).
+    pub fn pinned_aliases(&self) -> Result<std::collections::HashSet<String>, Error> {
+        let text = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        Ok(text
+            .lines()
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|h| !h.starts_with('#'))
+            .flat_map(|h| h.split(','))
+            .map(str::to_string)
+            .collect())
+    }
+
+    /// The ssh options that make OpenSSH verify `alias` against this file only, or `None`
+    /// when nothing is pinned for it (then the user's own OpenSSH trust settings apply).
+    pub fn ssh_options(&self, alias: &str) -> Result<Option<Vec<String>>, Error> {
+        if self.pinned(alias)?.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.pin_options(alias)))
+    }
+
+    /// The pinning ssh options for `alias`, whether or not a pin exists.
+    pub fn pin_options(&self, alias: &str) -> Vec<String> {
+        vec![
+            format!(
+                "UserKnownHostsFile={}",
+                ssh_quote(&self.path.to_string_lossy())
+            ),
+            "GlobalKnownHostsFile=/dev/null".to_string(),
+            format!("HostKeyAlias={alias}"),
+            "StrictHostKeyChecking=yes".to_string(),
+        ]
+    }
+}
+
+/// Quotes a value for an ssh `-o` option when it holds whitespace or quotes.
+fn ssh_quote(v: &str) -> String {
+    if v.chars().any(|c| c.is_whitespace() || c == '"') {
+        format!("\"{}\"", v.replace('"', "\\\""))
+    } else {
+        v.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pin_replaces_only_the_alias() {
+        let d = tempfile::tempdir().unwrap();
+        let kh = KnownHosts::for_workspace(d.path());
+        assert!(kh.pinned("a").unwrap().is_empty());
+        assert!(kh.ssh_options("a").unwrap().is_none());
+        kh.pin("a", "ssh-ed25519 AAAA1 comment").unwrap();
+        kh.pin("ab", "ssh-ed25519 AAAA2").unwrap();
+        kh.pin("a", "ssh-ed25519 AAAA3 x").unwrap();
+        assert_eq!(kh.pinned("a").unwrap(), vec!["ssh-ed25519 AAAA3"]);
+        assert_eq!(kh.pinned("ab").unwrap(), vec!["ssh-ed25519 AAAA2"]);
+        let opts = kh.ssh_options("a").unwrap().unwrap();
+        assert!(opts.contains(&"HostKeyAlias=a".to_string()));
+        assert!(opts.contains(&"StrictHostKeyChecking=yes".to_string()));
+        assert!(kh.pin("a", "garbage").is_err());
+    }
+}

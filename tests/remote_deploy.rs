@@ -1,0 +1,351 @@
+//! deploy through the varsmith binary with recording stand-ins for nixos-rebuild, nh,
+//! darwin-rebuild and clan on `PATH`: exact argv, fleet order, dry-run, per-machine failures.
+
+mod common_remote;
+
+use std::process::{Command, Output};
+
+use common_remote::{StandIns, write_inventory};
+
+const FLEET: &str = "\
+machines:
+  peer1:
+    tags: [zt]
+  ctl:
+    target: root@ctl.example.org
+    tags: [zt, zerotier-controller]
+  mac:
+    system: aarch64-darwin
+  peer2:
+    target: admin@10.0.0.2
+    tags: [zt]
+  nhbox:
+    deploy: nh
+  clanbox:
+    deploy: clan
+  relay:
+    tags: [relay]
+deploy:
+  order: [zerotier-controller, relay]
+";
+
+struct Env {
+    ws: tempfile::TempDir,
+    s: StandIns,
+}
+
+fn env(inventory: &str) -> Env {
+    let ws = tempfile::tempdir().unwrap();
+    write_inventory(ws.path(), inventory);
+    Env {
+        ws,
+        s: StandIns::new(),
+    }
+}
+
+impl Env {
+    fn varsmith(&self, args: &[&str], extra_env: &[(&str, &str)]) -> Output {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+        c.arg("-C")
+            .arg(self.ws.path())
+            .args(args)
+            .env("PATH", self.s.path_env())
+            .env_remove("NIX_SSHOPTS");
+        for (k, v) in extra_env {
+            c.env(k, v);
+        }
+        c.output().unwrap()
+    }
+
+    fn argv(&self) -> Vec<Vec<String>> {
+        self.s.records()
+    }
+}
+
+fn sv(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn expected_fleet() -> Vec<Vec<String>> {
+    vec![
+        sv(&[
+            "",
+            "nixos-rebuild",
+            "switch",
+            "--flake",
+            ".#ctl",
+            "--target-host",
+            "root@ctl.example.org",
+            "--build-host",
+            "localhost",
+            "--show-trace",
+        ]),
+        sv(&[
+            "",
+            "nixos-rebuild",
+            "switch",
+            "--flake",
+            ".#relay",
+            "--target-host",
+            "root@relay",
+            "--build-host",
+            "localhost",
+            "--show-trace",
+        ]),
+        sv(&[
+            "",
+            "nixos-rebuild",
+            "switch",
+            "--flake",
+            ".#peer1",
+            "--target-host",
+            "root@peer1",
+            "--build-host",
+            "localhost",
+            "--show-trace",
+        ]),
+        sv(&[
+            "",
+            "darwin-rebuild",
+            "switch",
+            "--flake",
+            ".#mac",
+            "--show-trace",
+        ]),
+        sv(&[
+            "",
+            "nixos-rebuild",
+            "switch",
+            "--flake",
+            ".#peer2",
+            "--target-host",
+            "admin@10.0.0.2",
+            "--build-host",
+            "localhost",
+            "--show-trace",
+        ]),
+        sv(&[
+            "",
+            "nh",
+            "os",
+            "switch",
+            ".",
+            "--hostname",
+            "nhbox",
+            "--target-host",
+            "root@nhbox",
+            "--",
+            "--show-trace",
+        ]),
+        sv(&["", "clan", "machines", "update", "clanbox"]),
+    ]
+}
+
+#[test]
+fn fleet_runs_ordered_tags_first_then_the_rest_in_parallel() {
+    let e = env(FLEET);
+    // Every stand-in sleeps before recording: a stage that did not wait would record first.
+    let out = e.varsmith(
+        &["deploy", "--all", "--no-check", "-j", "4"],
+        &[("STANDIN_SLEEP", "0.3")],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = e.argv();
+    let want = expected_fleet();
+    assert_eq!(got.len(), want.len(), "{got:?}");
+    assert_eq!(got[0], want[0], "the zerotier controller first");
+    assert_eq!(got[1], want[1], "then the relay tag");
+    let mut rest_got = got[2..].to_vec();
+    let mut rest_want = want[2..].to_vec();
+    rest_got.sort();
+    rest_want.sort();
+    assert_eq!(rest_got, rest_want);
+    assert!(text(&out.stderr).contains("deployed 7 machine(s)"));
+}
+
+#[test]
+fn dry_run_prints_the_exact_commands_and_runs_nothing() {
+    let e = env(FLEET);
+    let out = e.varsmith(&["deploy", "--all", "--dry-run", "--no-check"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        text(&out.stdout),
+        "# tag zerotier-controller (1 machines)\n\
+         nixos-rebuild switch --flake '.#ctl' --target-host root@ctl.example.org --build-host localhost --show-trace\n\
+         # tag relay (1 machines)\n\
+         nixos-rebuild switch --flake '.#relay' --target-host root@relay --build-host localhost --show-trace\n\
+         # rest (5 machines)\n\
+         nixos-rebuild switch --flake '.#peer1' --target-host root@peer1 --build-host localhost --show-trace\n\
+         darwin-rebuild switch --flake '.#mac' --show-trace\n\
+         nixos-rebuild switch --flake '.#peer2' --target-host admin@10.0.0.2 --build-host localhost --show-trace\n\
+         nh os switch . --hostname nhbox --target-host root@nhbox -- --show-trace\n\
+         clan machines update clanbox\n"
+    );
+    assert!(e.argv().is_empty(), "nothing ran");
+    // Without --no-check the check that would run first is shown, and still nothing runs.
+    let out = e.varsmith(&["deploy", "peer1", "--dry-run"], &[]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.lines().next().unwrap().starts_with("# first: "),
+        "{stdout}"
+    );
+    assert!(
+        stdout.lines().next().unwrap().ends_with(" check peer1"),
+        "{stdout}"
+    );
+    assert!(e.argv().is_empty());
+}
+
+#[test]
+fn boot_and_fast_and_selected_hosts_in_given_order() {
+    let e = env(FLEET);
+    let out = e.varsmith(
+        &[
+            "deploy",
+            "peer2",
+            "peer1",
+            "peer2",
+            "--boot",
+            "--fast",
+            "--no-check",
+            "-j",
+            "1",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        e.argv(),
+        vec![
+            sv(&[
+                "",
+                "nixos-rebuild",
+                "boot",
+                "--flake",
+                ".#peer2",
+                "--target-host",
+                "admin@10.0.0.2",
+                "--build-host",
+                "localhost",
+                "--show-trace",
+                "--fast"
+            ]),
+            sv(&[
+                "",
+                "nixos-rebuild",
+                "boot",
+                "--flake",
+                ".#peer1",
+                "--target-host",
+                "root@peer1",
+                "--build-host",
+                "localhost",
+                "--show-trace",
+                "--fast"
+            ]),
+        ]
+    );
+}
+
+#[test]
+fn a_failing_machine_is_reported_and_the_others_still_deploy() {
+    let e = env(FLEET);
+    let out = e.varsmith(
+        &["deploy", "--all", "--no-check", "-j", "4"],
+        &[("FAIL_ARG", "admin@10.0.0.2")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(err.contains("deploy failed on 1 of 7 machine(s):"), "{err}");
+    assert!(
+        err.contains("  peer2: `nixos-rebuild` exit status: 1"),
+        "{err}"
+    );
+    assert!(
+        err.contains("[peer2] stand-in failing on admin@10.0.0.2"),
+        "output is prefixed: {err}"
+    );
+    assert_eq!(e.argv().len(), 7, "every machine was attempted");
+}
+
+#[test]
+fn a_failing_tag_group_does_not_stop_the_summary() {
+    let e = env(FLEET);
+    let out = e.varsmith(
+        &["deploy", "ctl", "peer1", "--no-check"],
+        &[("FAIL_ARG", "root@ctl.example.org")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("  ctl: "));
+    assert_eq!(e.argv().len(), 2);
+}
+
+#[test]
+fn a_pinned_host_gets_nix_sshopts_verifying_the_pin() {
+    let e = env(FLEET);
+    std::fs::write(
+        e.ws.path().join("known_hosts"),
+        "ctl ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHz+U0YtjINc54dZiJNclfmEFifF7RXCFlNlTbuZBji\n",
+    )
+    .unwrap();
+    let out = e.varsmith(&["deploy", "ctl", "peer1", "--no-check", "-j", "1"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = e.argv();
+    let kh = e.ws.path().join("known_hosts");
+    assert_eq!(
+        got[0][0],
+        format!(
+            "-o UserKnownHostsFile={} -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias=ctl -o StrictHostKeyChecking=yes",
+            kh.display()
+        )
+    );
+    assert_eq!(got[1][0], "", "peer1 is not pinned");
+    let out = e.varsmith(&["deploy", "ctl", "--no-check", "--dry-run"], &[]);
+    assert!(
+        text(&out.stdout).contains("NIX_SSHOPTS='-o UserKnownHostsFile="),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_must_pass_first_unless_no_check() {
+    // Nothing was generated for this machine, so `varsmith check` cannot pass.
+    let e = env("machines:\n  web:\n    generators: [openssh]\n");
+    let out = e.varsmith(&["deploy", "web"], &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("check failed for the selected machines"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(e.argv().is_empty(), "nothing deployed");
+    let out = e.varsmith(&["deploy", "web", "--no-check"], &[]);
+    assert!(out.status.success());
+    assert_eq!(e.argv().len(), 1);
+}
+
+#[test]
+fn bad_invocations_exit_2() {
+    let e = env(FLEET);
+    for args in [
+        &["deploy", "--no-check"][..],
+        &["deploy", "nope", "--no-check"],
+        &["deploy", "mac", "--boot", "--no-check"],
+        &["deploy", "--all", "-j", "0", "--no-check"],
+        &["deploy", "peer1", "--all", "--no-check"],
+    ] {
+        let out = e.varsmith(args, &[]);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
+    assert!(e.argv().is_empty());
+}
