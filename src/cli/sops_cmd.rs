@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
         SopsCmd::Encrypt { age, input_type, in_place, file } => {
             encrypt(age, input_type.as_deref(), in_place, &file)
         }
-        SopsCmd::Decrypt { input_type, file } => decrypt(ctx, input_type.as_deref(), &file),
+        SopsCmd::Decrypt { input_type, files } => decrypt(ctx, input_type.as_deref(), &files),
     }
 }
 
@@ -79,11 +79,16 @@ fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn decrypt(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult {
-    let format = format_of(input_type, file)?;
-    let bytes = read(file)?;
+/// Decrypts each file (MAC verified) to stdout, in order. Stops at the first failure.
+fn decrypt(ctx: &Context, input_type: Option<&str>, files: &[std::path::PathBuf]) -> CmdResult {
     let ids = ctx.identities()?;
-    let plain = sops::decrypt_to_plaintext(&bytes, format, &ids, &file.display().to_string())?;
-    std::io::stdout().lock().write_all(&plain).context("writing to stdout")?;
+    let mut out = std::io::stdout().lock();
+    for file in files {
+        let format = format_of(input_type, file)?;
+        let bytes = read(file)?;
+        let plain = sops::decrypt_to_plaintext(&bytes, format, &ids, &file.display().to_string())?;
+        out.write_all(&plain).context("writing to stdout")?;
+    }
+    out.flush().context("writing to stdout")?;
     Ok(varsmith::EXIT_OK)
 }
