@@ -89,6 +89,14 @@ fn data_key(md: &Metadata, ids: &Identities, origin: &str) -> Result<DataKey> {
         return Err(Error::malformed(origin, "no age keys found in the sops metadata"));
     }
     for a in &md.age {
+        if !a.enc.trim_end().ends_with("-----END AGE ENCRYPTED FILE-----") {
+            return Err(Error::malformed(
+                origin,
+                format!("the age key for {} is truncated or malformed", a.recipient),
+            ));
+        }
+    }
+    for a in &md.age {
         if let Some(k) = crypto::unwrap_key(ids, &a.enc) {
             return Ok(k);
         }
@@ -116,7 +124,7 @@ pub fn decrypt(file: &[u8], format: Format, ids: &Identities, origin: &str) -> R
 
 fn verify_mac(md: &Metadata, key: &[u8; 32], computed: &str, origin: &str) -> Result<()> {
     if md.mac.is_empty() {
-        return Err(Error::decrypt(origin, "MAC mismatch: the file has no MAC"));
+        return Err(Error::malformed(origin, "the file has no MAC (sops.mac is missing or empty)"));
     }
     let aad = gofmt::rfc3339_seconds(&md.lastmodified)
         .ok_or_else(|| Error::malformed(origin, "sops.lastmodified is not an RFC 3339 time"))?;

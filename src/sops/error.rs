@@ -64,12 +64,14 @@ pub enum Error {
 
 impl Error {
     /// The process exit code: 1 for a file that fails to decrypt/verify, has no matching
-    /// identity or cannot be read; 2 for malformed input or bad recipients.
+    /// identity or cannot be read; 2 for malformed input (including a file without sops
+    /// metadata or a truncated one) or bad recipients.
     pub fn exit_code(&self) -> i32 {
         match self {
-            Error::Malformed { .. } | Error::AlreadyEncrypted { .. } | Error::Key { .. } => {
-                crate::EXIT_USAGE
-            }
+            Error::Malformed { .. }
+            | Error::AlreadyEncrypted { .. }
+            | Error::Key { .. }
+            | Error::NoMetadata { .. } => crate::EXIT_USAGE,
             _ => crate::EXIT_PROBLEM,
         }
     }
