@@ -209,8 +209,9 @@ pub enum SopsCmd {
         /// Input format (yaml, json, dotenv, binary); default from the extension.
         #[arg(long)]
         input_type: Option<String>,
-        /// Write the result in place instead of stdout.
-        #[arg(long, short = 'i')]
+        /// Write the result in place instead of stdout. (Long form only: `-i` is the global
+        /// `--identity`.)
+        #[arg(long)]
         in_place: bool,
         /// File to encrypt.
         file: PathBuf,
@@ -220,8 +221,9 @@ pub enum SopsCmd {
         /// Input format (yaml, json, dotenv, binary); default from the extension.
         #[arg(long)]
         input_type: Option<String>,
-        /// File to decrypt.
-        file: PathBuf,
+        /// File(s) to decrypt; several files are decrypted in one process, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
     },
 }
 

@@ -1,6 +1,32 @@
 //! The sops file format, byte-compatible with sops 3.11 (see `docs/sops-format.md`).
 //!
-//! CONTRACT (used by the rest of varsmith; the sops module owner fills in the bodies):
+//! * [`tree`]: the data model (documents of ordered maps, lists, typed leaves, comments).
+//! * [`crypto`]: `ENC[AES256_GCM,…]` values and age wrapping of the data key.
+//! * [`walk`] + [`rules`]: which leaves are encrypted, the walk that encrypts/decrypts them
+//!   and computes the SHA-512 MAC.
+//! * [`metadata`]: the `sops` block in 3.11 struct order.
+//! * [`yaml`], [`json`], [`dotenv`], [`store`]: the file formats (binary is a JSON envelope).
+//! * [`config`]: `.sops.yaml` creation rules.
+//!
+//! The first five functions below are the CONTRACT used by the rest of varsmith.
+
+pub mod config;
+pub mod crypto;
+pub mod dotenv;
+mod error;
+pub mod gofmt;
+pub mod json;
+pub mod metadata;
+pub mod rules;
+pub mod store;
+pub mod tree;
+pub mod walk;
+pub mod yaml;
+
+mod api;
+
+pub use api::{Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree};
+pub use error::{Error, Result};
 
 use std::path::Path;
 
@@ -23,6 +49,17 @@ pub enum Format {
 }
 
 impl Format {
+    /// Parses an `--input-type` name (`yaml`, `json`, `dotenv`/`env`, `binary`).
+    pub fn from_name(name: &str) -> Option<Format> {
+        Some(match name {
+            "yaml" | "yml" => Format::Yaml,
+            "json" => Format::Json,
+            "dotenv" | "env" => Format::Dotenv,
+            "binary" => Format::Binary,
+            _ => return None,
+        })
+    }
+
     /// The format sops picks for a path by its extension.
     pub fn from_path(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
@@ -34,55 +71,39 @@ impl Format {
     }
 }
 
-/// Errors of the sops module. Messages name the file when one is known and never hold a value.
-#[derive(Debug, thiserror::Error)]
-pub enum Error {
-    /// Placeholder until the module is built.
-    #[error("{0}")]
-    Other(String),
-}
-
-impl Error {
-    /// The process exit code for this error (1 for a file that fails to decrypt or verify,
-    /// 2 for malformed input).
-    pub fn exit_code(&self) -> i32 {
-        crate::EXIT_PROBLEM
-    }
-}
-
 /// Encrypts a flat map of name -> raw bytes (any bytes, not only UTF-8) into a sops YAML file
 /// for `recipients` (each `age1…` or `ssh-ed25519 …`), as `sops encrypt` would write it.
 pub fn encrypt_flat_yaml(
-    _entries: &[(String, &[u8])],
-    _recipients: &[String],
+    entries: &[(String, &[u8])],
+    recipients: &[String],
 ) -> Result<Vec<u8>, Error> {
-    Err(Error::Other("sops: not built yet".into()))
+    api::encrypt_flat_yaml(entries, recipients)
 }
 
 /// Decrypts a flat sops file (any format) into name -> raw bytes, verifying the MAC.
 /// `origin` names the file in errors.
 pub fn decrypt_flat(
-    _file: &[u8],
-    _format: Format,
-    _ids: &Identities,
-    _origin: &str,
+    file: &[u8],
+    format: Format,
+    ids: &Identities,
+    origin: &str,
 ) -> Result<IndexMap<String, Zeroizing<Vec<u8>>>, Error> {
-    Err(Error::Other("sops: not built yet".into()))
+    api::decrypt_flat(file, format, ids, origin)
 }
 
 /// The recipient strings of a sops file's metadata, in file order (no decryption).
-pub fn recipients(_file: &[u8], _format: Format, _origin: &str) -> Result<Vec<String>, Error> {
-    Err(Error::Other("sops: not built yet".into()))
+pub fn recipients(file: &[u8], format: Format, origin: &str) -> Result<Vec<String>, Error> {
+    api::recipients(file, format, origin)
 }
 
 /// `sops updatekeys`: unwraps the data key with `ids` and wraps it for exactly `recipients`;
 /// values, `lastmodified` and `mac` stay byte-identical.
 pub fn update_keys(
-    _file: &[u8],
-    _format: Format,
-    _ids: &Identities,
-    _recipients: &[String],
-    _origin: &str,
+    file: &[u8],
+    format: Format,
+    ids: &Identities,
+    recipients: &[String],
+    origin: &str,
 ) -> Result<Vec<u8>, Error> {
-    Err(Error::Other("sops: not built yet".into()))
+    api::update_keys(file, format, ids, recipients, origin)
 }

@@ -1,0 +1,9 @@
+//! YAML for sops: a reader keeping comments and go-yaml v3 scalar typing, and an emitter
+//! matching go-yaml v3's output with indent 4.
+
+pub mod emit;
+pub mod parse;
+pub mod resolve;
+
+pub use emit::emit;
+pub use parse::parse;

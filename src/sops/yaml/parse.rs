@@ -1,0 +1,886 @@
+//! A small YAML reader for sops files: block and flow collections, plain/quoted/block
+//! scalars, comments (kept as tree items), anchors/aliases, multi-document streams.
+
+use std::collections::HashMap;
+
+use base64::Engine;
+
+use super::resolve::{Resolved, resolve_plain};
+use crate::sops::error::{Error, Result};
+use crate::sops::tree::{Bytes, Key, Map, Value};
+
+struct Line {
+    indent: usize,
+    text: String,
+    raw: String,
+    no: usize,
+}
+
+impl Line {
+    fn blank(&self) -> bool {
+        self.text.trim().is_empty()
+    }
+    fn comment(&self) -> Option<&str> {
+        self.text.strip_prefix('#')
+    }
+}
+
+struct Parser<'a> {
+    lines: Vec<Line>,
+    cur: usize,
+    anchors: HashMap<String, Value>,
+    origin: &'a str,
+    depth: usize,
+}
+
+/// Parses a YAML stream into documents. Each document must be a mapping (or empty).
+pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
+    let text = std::str::from_utf8(b).map_err(|_| Error::malformed(origin, "YAML input is not UTF-8"))?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
+    let mut explicit = false;
+    for (n, raw) in text.split('\n').enumerate() {
+        let raw = raw.strip_suffix('\r').unwrap_or(raw);
+        if raw == "---" || raw.starts_with("--- ") || raw.starts_with("---\t") {
+            if !docs.last().is_some_and(|d| d.iter().all(|l| l.blank() || l.comment().is_some())) || explicit {
+                docs.push(Vec::new());
+            }
+            explicit = true;
+            let rest = raw[3..].trim();
+            if !rest.is_empty() && !rest.starts_with('#') {
+                return Err(Error::malformed(origin, format!("line {}: content after '---' is not supported", n + 1)));
+            }
+            continue;
+        }
+        if raw == "..." || raw.starts_with("... ") {
+            continue;
+        }
+        if raw.starts_with('%') {
+            continue;
+        }
+        let indent = raw.len() - raw.trim_start_matches(' ').len();
+        if let Some(d) = docs.last_mut() {
+            d.push(Line { indent, text: raw[indent..].to_string(), raw: raw.to_string(), no: n + 1 });
+        }
+    }
+    let mut out = Vec::new();
+    for lines in docs {
+        let mut p = Parser { lines, cur: 0, anchors: HashMap::new(), origin, depth: 0 };
+        out.push(p.document()?);
+    }
+    if out.len() > 1 && out[0].0.is_empty() && !explicit {
+        out.remove(0);
+    }
+    Ok(out)
+}
+
+fn find_comment(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    (0..b.len()).find(|&i| b[i] == b'#' && (i == 0 || b[i - 1] == b' ' || b[i - 1] == b'\t'))
+}
+
+impl<'a> Parser<'a> {
+    fn err(&self, no: usize, msg: &str) -> Error {
+        Error::malformed(self.origin, format!("invalid YAML at line {no}: {msg}"))
+    }
+
+    fn line_no(&self) -> usize {
+        self.lines.get(self.cur).map(|l| l.no).unwrap_or_else(|| self.lines.last().map(|l| l.no).unwrap_or(1))
+    }
+
+    /// Skips blank lines; collects comment lines (with their indent) until a content line.
+    fn comments(&mut self) -> Vec<(usize, usize, String)> {
+        let mut out = Vec::new();
+        while let Some(l) = self.lines.get(self.cur) {
+            if l.blank() {
+                self.cur += 1;
+            } else if let Some(c) = l.comment() {
+                out.push((self.cur, l.indent, c.to_string()));
+                self.cur += 1;
+            } else {
+                break;
+            }
+        }
+        out
+    }
+
+    fn document(&mut self) -> Result<Map> {
+        let save = self.cur;
+        let _ = self.comments();
+        let Some(l) = self.lines.get(self.cur) else {
+            self.cur = save;
+            let mut m = Map::default();
+            for (_, _, c) in self.comments() {
+                m.0.push((Key::Comment(c), Value::Null));
+            }
+            return Ok(m);
+        };
+        let no = l.no;
+        if is_seq_line(&l.text) {
+            return Err(Error::malformed(
+                self.origin,
+                format!("line {no}: the top level is a list; sops files must be a mapping"),
+            ));
+        }
+        if split_key(&l.text).is_none() {
+            return Err(Error::malformed(
+                self.origin,
+                format!("line {no}: the document is not a mapping; sops files must be a mapping"),
+            ));
+        }
+        self.cur = save;
+        let ind = l.indent;
+        let m = self.map(ind)?;
+        if self.cur < self.lines.len() {
+            return Err(self.err(self.line_no(), "unexpected content (bad indentation?)"));
+        }
+        Ok(m)
+    }
+
+    fn map(&mut self, ind: usize) -> Result<Map> {
+        self.depth += 1;
+        if self.depth > 200 {
+            return Err(self.err(self.line_no(), "nesting too deep"));
+        }
+        let mut m = Map::default();
+        loop {
+            let cs = self.comments();
+            let dedent = match self.lines.get(self.cur) {
+                None => true,
+                Some(l) => l.indent < ind,
+            };
+            if dedent {
+                // Comments indented at least like this map belong to it; the rest go up.
+                let mut back = None;
+                for (pos, cind, c) in cs {
+                    if back.is_none() && cind >= ind {
+                        m.0.push((Key::Comment(c), Value::Null));
+                    } else if back.is_none() {
+                        back = Some(pos);
+                    }
+                }
+                if let Some(p) = back {
+                    self.cur = p;
+                }
+                break;
+            }
+            let l = &self.lines[self.cur];
+            let no = l.no;
+            if l.indent > ind {
+                return Err(self.err(no, "bad indentation of a mapping entry"));
+            }
+            for (_, _, c) in cs {
+                m.0.push((Key::Comment(c), Value::Null));
+            }
+            let text = l.text.clone();
+            if is_seq_line(&text) {
+                return Err(self.err(no, "a list item where a mapping key was expected"));
+            }
+            let (key, quoted, rest) = split_key(&text).ok_or_else(|| self.err(no, "expected a mapping key"))?;
+            let key = if quoted {
+                key
+            } else {
+                match resolve_plain(&key) {
+                    Resolved::Value(Value::Str(_)) | Resolved::Merge => key,
+                    Resolved::Value(v) => {
+                        return Err(Error::malformed(
+                            self.origin,
+                            format!(
+                                "line {no}: mapping key {key:?} is not a string (type {}); sops requires string keys",
+                                if matches!(v, Value::Null) { "null" } else { v.type_tag() }
+                            ),
+                        ));
+                    }
+                    Resolved::Uint => {
+                        return Err(Error::malformed(self.origin, format!("line {no}: mapping key {key:?} is not a string")));
+                    }
+                }
+            };
+            if m.0.iter().any(|(k, _)| matches!(k, Key::Str(s) if *s == key)) {
+                return Err(self.err(no, &format!("mapping key {key:?} already defined")));
+            }
+            self.cur += 1;
+            let (v, comment) = self.value_after(&rest, ind, no, true)?;
+            if let Some(c) = comment {
+                m.0.push((Key::Comment(c), Value::Null));
+            }
+            m.0.push((Key::Str(key), v));
+        }
+        self.depth -= 1;
+        Ok(m)
+    }
+
+    fn seq(&mut self, ind: usize) -> Result<Vec<Value>> {
+        self.depth += 1;
+        if self.depth > 200 {
+            return Err(self.err(self.line_no(), "nesting too deep"));
+        }
+        let mut items = Vec::new();
+        loop {
+            let save = self.cur;
+            let cs = self.comments();
+            let stop = match self.lines.get(self.cur) {
+                None => true,
+                Some(l) => l.indent != ind || !is_seq_line(&l.text),
+            };
+            if stop {
+                let mut back = None;
+                for (pos, cind, c) in cs {
+                    if back.is_none() && cind >= ind && self.lines.get(self.cur).is_none_or(|l| l.indent <= ind) {
+                        items.push(Value::Comment(c));
+                    } else if back.is_none() {
+                        back = Some(pos);
+                    }
+                }
+                self.cur = back.unwrap_or(self.cur);
+                if self.cur < save {
+                    self.cur = save;
+                }
+                break;
+            }
+            for (_, _, c) in cs {
+                items.push(Value::Comment(c));
+            }
+            let l = &self.lines[self.cur];
+            let no = l.no;
+            let after = &l.text[1..];
+            let sp = after.len() - after.trim_start_matches(' ').len();
+            let content = after[sp..].to_string();
+            if content.is_empty() || content.starts_with('#') {
+                self.cur += 1;
+                let comment = content.strip_prefix('#').map(|c| c.to_string());
+                if let Some(c) = comment {
+                    items.push(Value::Comment(c));
+                }
+                let v = self.nested(ind, no, false)?;
+                items.push(v);
+                continue;
+            }
+            let new_ind = ind + 1 + sp;
+            self.lines[self.cur].indent = new_ind;
+            self.lines[self.cur].text = content.clone();
+            if is_seq_line(&content) {
+                items.push(Value::Seq(self.seq(new_ind)?));
+            } else if split_key(&content).is_some() {
+                items.push(Value::Map(self.map(new_ind)?));
+            } else {
+                self.cur += 1;
+                let (v, comment) = self.value_after(&content, ind, no, false)?;
+                if let Some(c) = comment {
+                    items.push(Value::Comment(c));
+                }
+                items.push(v);
+            }
+        }
+        self.depth -= 1;
+        Ok(items)
+    }
+
+    /// A value on following lines (after `key:` or `-` with nothing else).
+    fn nested(&mut self, ind: usize, _no: usize, in_map: bool) -> Result<Value> {
+        let save = self.cur;
+        let _ = self.comments();
+        let Some(l) = self.lines.get(self.cur) else {
+            self.cur = save;
+            return Ok(Value::Null);
+        };
+        let (lind, text) = (l.indent, l.text.clone());
+        if lind > ind {
+            self.cur = save;
+            if is_seq_line(&text) {
+                // comments before go into the sequence
+                return Ok(Value::Seq(self.seq(lind)?));
+            }
+            if split_key(&text).is_some() {
+                return Ok(Value::Map(self.map(lind)?));
+            }
+            let _ = self.comments();
+            let no = self.lines[self.cur].no;
+            self.cur += 1;
+            let (v, _) = self.value_after(&text, ind, no, false)?;
+            return Ok(v);
+        }
+        if in_map && lind == ind && is_seq_line(&text) {
+            self.cur = save;
+            return Ok(Value::Seq(self.seq(lind)?));
+        }
+        self.cur = save;
+        Ok(Value::Null)
+    }
+
+    /// Parses the text after `key:` (or a seq item scalar). Returns the value and an inline
+    /// comment. `ind` is the indent of the owning collection.
+    fn value_after(&mut self, rest: &str, ind: usize, no: usize, in_map: bool) -> Result<(Value, Option<String>)> {
+        let mut s = rest.trim_start().to_string();
+        let mut anchor = None;
+        let mut tag = None;
+        loop {
+            if let Some(r) = s.strip_prefix('&') {
+                let end = r.find([' ', '\t']).unwrap_or(r.len());
+                anchor = Some(r[..end].to_string());
+                s = r[end..].trim_start().to_string();
+            } else if s.starts_with('!') {
+                let end = s.find([' ', '\t']).unwrap_or(s.len());
+                tag = Some(s[..end].to_string());
+                s = s[end..].trim_start().to_string();
+            } else {
+                break;
+            }
+        }
+        let (v, comment) = if s.is_empty() || s.starts_with('#') {
+            let c = s.strip_prefix('#').map(|c| c.to_string());
+            (self.nested(ind, no, in_map)?, c)
+        } else if let Some(r) = s.strip_prefix('*') {
+            let end = r.find([' ', '\t']).unwrap_or(r.len());
+            let name = &r[..end];
+            let v = self
+                .anchors
+                .get(name)
+                .cloned()
+                .ok_or_else(|| self.err(no, &format!("unknown alias *{name}")))?;
+            (v, comment_of(&r[end..]))
+        } else if s.starts_with('|') || s.starts_with('>') {
+            self.block_scalar(&s, ind, no)?
+        } else if s.starts_with('"') || s.starts_with('\'') {
+            self.quoted(&s, no)?
+        } else if s.starts_with('[') || s.starts_with('{') {
+            let (text, c) = self.gather_flow(&s, no)?;
+            let mut fp = Flow { b: text.as_bytes(), i: 0 };
+            let v = fp.value(self).map_err(|m| self.err(no, &m))?;
+            fp.ws();
+            if fp.i < fp.b.len() {
+                return Err(self.err(no, "unexpected text after a flow collection"));
+            }
+            (v, c)
+        } else {
+            let (mut text, c) = match find_comment(&s) {
+                Some(i) => (s[..i].trim_end().to_string(), Some(s[i + 1..].to_string())),
+                None => (s.trim_end().to_string(), None),
+            };
+            // multi-line plain scalar continuation
+            if c.is_none() {
+                while let Some(l) = self.lines.get(self.cur) {
+                    if l.blank() || l.indent <= ind || l.comment().is_some() || (in_map && split_key(&l.text).is_some()) {
+                        break;
+                    }
+                    text.push(' ');
+                    text.push_str(l.text.trim_end());
+                    self.cur += 1;
+                }
+            }
+            (self.plain(&text, no)?, c)
+        };
+        let v = self.apply_tag(v, tag.as_deref(), no)?;
+        if let Some(a) = anchor {
+            self.anchors.insert(a, v.clone());
+        }
+        Ok((v, comment))
+    }
+
+    fn plain(&self, text: &str, no: usize) -> Result<Value> {
+        match resolve_plain(text) {
+            Resolved::Value(v) => Ok(v),
+            Resolved::Merge => Ok(Value::str(text)),
+            Resolved::Uint => Err(Error::malformed(
+                self.origin,
+                format!("line {no}: integer out of the signed 64-bit range (sops cannot encrypt uint64)"),
+            )),
+        }
+    }
+
+    fn apply_tag(&self, v: Value, tag: Option<&str>, no: usize) -> Result<Value> {
+        let Some(tag) = tag else { return Ok(v) };
+        let as_text = |v: &Value| -> Option<String> {
+            match v {
+                Value::Str(b) => Some(String::from_utf8_lossy(b.as_slice()).into_owned()),
+                Value::Null => Some(String::new()),
+                Value::Map(_) | Value::Seq(_) | Value::Comment(_) => None,
+                other => Some(String::from_utf8_lossy(&other.to_bytes()).into_owned()),
+            }
+        };
+        match tag {
+            "!!str" => Ok(match &v {
+                Value::Map(_) | Value::Seq(_) => v,
+                _ => Value::str(&as_text(&v).unwrap_or_default()),
+            }),
+            "!!binary" => {
+                let t: String = as_text(&v).unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+                let b = base64::engine::general_purpose::STANDARD
+                    .decode(t)
+                    .map_err(|_| self.err(no, "invalid !!binary base64"))?;
+                Ok(Value::Str(Bytes::new(b)))
+            }
+            "!!int" | "!!float" | "!!bool" | "!!null" | "!!timestamp" => match &v {
+                Value::Str(_) => self.plain(&as_text(&v).unwrap_or_default(), no),
+                _ => Ok(v),
+            },
+            _ => Ok(v),
+        }
+    }
+
+    fn block_scalar(&mut self, header: &str, ind: usize, no: usize) -> Result<(Value, Option<String>)> {
+        let folded = header.starts_with('>');
+        let mut chomp = 'c';
+        let mut explicit = None;
+        let mut comment = None;
+        let hb = header[1..].char_indices();
+        for (i, ch) in hb {
+            match ch {
+                '-' | '+' => chomp = ch,
+                '1'..='9' => explicit = Some(ch as usize - '0' as usize),
+                ' ' | '\t' => {
+                    let r = header[1 + i..].trim_start();
+                    if let Some(c) = r.strip_prefix('#') {
+                        comment = Some(c.to_string());
+                    } else if !r.is_empty() {
+                        return Err(self.err(no, "invalid block scalar header"));
+                    }
+                    break;
+                }
+                _ => return Err(self.err(no, "invalid block scalar header")),
+            }
+        }
+        // Determine the content indentation.
+        let mut bind = explicit.map(|e| ind + e);
+        if bind.is_none() {
+            for l in &self.lines[self.cur..] {
+                if !l.blank() {
+                    bind = Some(l.indent);
+                    break;
+                }
+            }
+        }
+        let bind = bind.unwrap_or(ind + 1);
+        let mut lines: Vec<String> = Vec::new();
+        if bind > ind {
+            while let Some(l) = self.lines.get(self.cur) {
+                if l.blank() && l.raw.len() <= bind.max(l.raw.len()) && l.indent < bind {
+                    lines.push(String::new());
+                } else if l.indent >= bind {
+                    lines.push(l.raw[bind..].to_string());
+                } else {
+                    break;
+                }
+                self.cur += 1;
+            }
+        }
+        // trailing empty lines
+        let mut trailing = 0;
+        while lines.last().is_some_and(|l| l.is_empty()) {
+            lines.pop();
+            trailing += 1;
+        }
+        let mut out = String::new();
+        if folded {
+            let mut prev_more = false;
+            for (i, l) in lines.iter().enumerate() {
+                let more = l.starts_with(' ') || l.starts_with('\t');
+                if i > 0 {
+                    let prev_empty = lines[i - 1].is_empty();
+                    if l.is_empty() || prev_empty || more || prev_more {
+                        out.push('\n');
+                    } else {
+                        out.push(' ');
+                    }
+                }
+                out.push_str(l);
+                prev_more = more;
+            }
+            // folded: empty lines between content already add "\n" each; fix double count
+        } else {
+            out = lines.join("\n");
+        }
+        if !lines.is_empty() {
+            match chomp {
+                '-' => {}
+                '+' => {
+                    out.push('\n');
+                    for _ in 0..trailing {
+                        out.push('\n');
+                    }
+                }
+                _ => out.push('\n'),
+            }
+        } else if chomp == '+' {
+            for _ in 0..trailing {
+                out.push('\n');
+            }
+        }
+        Ok((Value::str(&out), comment))
+    }
+
+    fn quoted(&mut self, s: &str, no: usize) -> Result<(Value, Option<String>)> {
+        let q = s.as_bytes()[0];
+        // Gather lines until the closing quote.
+        let mut text = s.to_string();
+        loop {
+            if let Some(end) = quoted_end(&text, q) {
+                let body = &text[1..end];
+                let v = if q == b'"' { unescape_double(body).map_err(|m| self.err(no, &m))? } else { fold_single(body) };
+                let after = text[end + 1..].trim();
+                let c = if after.is_empty() {
+                    None
+                } else if let Some(c) = after.strip_prefix('#') {
+                    Some(c.to_string())
+                } else {
+                    return Err(self.err(no, "unexpected text after a quoted scalar"));
+                };
+                return Ok((Value::Str(Bytes::new(v)), c));
+            }
+            let Some(l) = self.lines.get(self.cur) else {
+                return Err(self.err(no, "unterminated quoted scalar"));
+            };
+            text.push('\n');
+            text.push_str(l.raw.trim());
+            self.cur += 1;
+        }
+    }
+
+    fn gather_flow(&mut self, s: &str, no: usize) -> Result<(String, Option<String>)> {
+        let mut text = String::new();
+        let mut line = s.to_string();
+        loop {
+            let (depth_zero_at, comment) = scan_flow(&text, &line);
+            match depth_zero_at {
+                Some(end) => {
+                    text.push_str(&line[..end]);
+                    let after = line[end..].trim();
+                    let c = comment.or_else(|| after.strip_prefix('#').map(|c| c.to_string()));
+                    if !after.is_empty() && !after.starts_with('#') {
+                        return Err(self.err(no, "unexpected text after a flow collection"));
+                    }
+                    return Ok((text, c));
+                }
+                None => {
+                    let cut = find_comment_outside_quotes(&line).unwrap_or(line.len());
+                    text.push_str(&line[..cut]);
+                    text.push(' ');
+                    let Some(l) = self.lines.get(self.cur) else {
+                        return Err(self.err(no, "unterminated flow collection"));
+                    };
+                    line = l.text.clone();
+                    self.cur += 1;
+                }
+            }
+        }
+    }
+}
+
+fn comment_of(s: &str) -> Option<String> {
+    s.trim().strip_prefix('#').map(|c| c.to_string())
+}
+
+fn find_comment_outside_quotes(s: &str) -> Option<usize> {
+    let b = s.as_bytes();
+    let mut q: Option<u8> = None;
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match q {
+            Some(b'"') if c == b'\\' => i += 1,
+            Some(qq) if c == qq => q = None,
+            Some(_) => {}
+            None if c == b'"' || c == b'\'' => q = Some(c),
+            None if c == b'#' && (i == 0 || b[i - 1] == b' ') => return Some(i),
+            None => {}
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Returns the byte index just after the bracket that closes the flow collection started in
+/// `prev + line`, if it closes on this line.
+fn scan_flow(prev: &str, line: &str) -> (Option<usize>, Option<String>) {
+    let mut depth: i32 = 0;
+    let mut q: Option<u8> = None;
+    let all = format!("{prev}{line}");
+    let b = all.as_bytes();
+    let off = prev.len();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        match q {
+            Some(b'"') if c == b'\\' => i += 1,
+            Some(qq) if c == qq => q = None,
+            Some(_) => {}
+            None => match c {
+                b'"' | b'\'' => q = Some(c),
+                b'[' | b'{' => depth += 1,
+                b']' | b'}' => {
+                    depth -= 1;
+                    if depth == 0 && i >= off {
+                        return (Some(i + 1 - off), None);
+                    }
+                }
+                _ => {}
+            },
+        }
+        i += 1;
+    }
+    (None, None)
+}
+
+fn quoted_end(text: &str, q: u8) -> Option<usize> {
+    let b = text.as_bytes();
+    let mut i = 1;
+    while i < b.len() {
+        if q == b'"' && b[i] == b'\\' {
+            i += 2;
+            continue;
+        }
+        if b[i] == q {
+            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
+}
+
+/// Folds the line breaks of a multi-line quoted scalar (one break → space, n → n-1 newlines).
+fn fold_lines(s: &str) -> String {
+    if !s.contains('\n') {
+        return s.to_string();
+    }
+    let parts: Vec<&str> = s.split('\n').collect();
+    let mut out = String::new();
+    let mut empties = 0;
+    for (i, p) in parts.iter().enumerate() {
+        let p = if i == 0 { p.trim_end() } else if i == parts.len() - 1 { p.trim_start() } else { p.trim() };
+        if i > 0 && p.is_empty() && i < parts.len() - 1 {
+            empties += 1;
+            continue;
+        }
+        if i > 0 {
+            if empties > 0 {
+                for _ in 0..empties {
+                    out.push('\n');
+                }
+            } else {
+                out.push(' ');
+            }
+            empties = 0;
+        }
+        out.push_str(p);
+    }
+    out
+}
+
+fn fold_single(body: &str) -> Vec<u8> {
+    fold_lines(&body.replace("''", "'")).into_bytes()
+}
+
+fn unescape_double(body: &str) -> std::result::Result<Vec<u8>, String> {
+    // Escaped line breaks join lines without a space.
+    let folded = fold_lines(&body.replace("\\\n", "\u{0}\u{1}"));
+    let folded = folded.replace("\u{0}\u{1} ", "").replace("\u{0}\u{1}", "");
+    let mut out = Vec::new();
+    let mut it = folded.chars().peekable();
+    let push = |out: &mut Vec<u8>, c: char| {
+        let mut buf = [0u8; 4];
+        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+    };
+    while let Some(c) = it.next() {
+        if c != '\\' {
+            push(&mut out, c);
+            continue;
+        }
+        let e = it.next().ok_or("bad escape at end of string")?;
+        let hex = |it: &mut std::iter::Peekable<std::str::Chars>, n: usize| -> std::result::Result<u32, String> {
+            let s: String = (0..n).filter_map(|_| it.next()).collect();
+            u32::from_str_radix(&s, 16).map_err(|_| "bad hex escape".to_string())
+        };
+        match e {
+            '0' => out.push(0),
+            'a' => out.push(7),
+            'b' => out.push(8),
+            't' | '\t' => out.push(9),
+            'n' => out.push(b'\n'),
+            'v' => out.push(11),
+            'f' => out.push(12),
+            'r' => out.push(b'\r'),
+            'e' => out.push(0x1b),
+            ' ' => out.push(b' '),
+            '"' => out.push(b'"'),
+            '/' => out.push(b'/'),
+            '\\' => out.push(b'\\'),
+            'N' => push(&mut out, '\u{85}'),
+            '_' => push(&mut out, '\u{a0}'),
+            'L' => push(&mut out, '\u{2028}'),
+            'P' => push(&mut out, '\u{2029}'),
+            'x' => {
+                let v = hex(&mut it, 2)?;
+                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
+            }
+            'u' => {
+                let v = hex(&mut it, 4)?;
+                push(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'))
+            }
+            'U' => {
+                let v = hex(&mut it, 8)?;
+                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
+            }
+            _ => return Err("unknown escape in double-quoted scalar".into()),
+        }
+    }
+    Ok(out)
+}
+
+fn is_seq_line(t: &str) -> bool {
+    t == "-" || t.starts_with("- ") || t.starts_with("-\t")
+}
+
+/// Splits `key: rest` (plain or quoted key). Returns (key, quoted, rest).
+fn split_key(t: &str) -> Option<(String, bool, String)> {
+    let b = t.as_bytes();
+    if b.is_empty() || b[0] == b'#' || b[0] == b'[' || b[0] == b'{' || is_seq_line(t) {
+        return None;
+    }
+    if b[0] == b'"' || b[0] == b'\'' {
+        let end = quoted_end(t, b[0])?;
+        let after = &t[end + 1..];
+        let after_t = after.trim_start();
+        let rest = after_t.strip_prefix(':')?;
+        if !(rest.is_empty() || rest.starts_with(' ') || rest.starts_with('\t')) {
+            return None;
+        }
+        let body = &t[1..end];
+        let k = if b[0] == b'"' { unescape_double(body).ok()? } else { fold_single(body) };
+        return Some((String::from_utf8(k).ok()?, true, rest.to_string()));
+    }
+    if b[0] == b'|' || b[0] == b'>' || b[0] == b'*' || b[0] == b'&' || b[0] == b'!' || b[0] == b'?' {
+        return None;
+    }
+    for i in 0..b.len() {
+        if b[i] == b'#' && i > 0 && (b[i - 1] == b' ' || b[i - 1] == b'\t') {
+            return None;
+        }
+        if b[i] == b':' && (i + 1 == b.len() || b[i + 1] == b' ' || b[i + 1] == b'\t') {
+            return Some((t[..i].trim_end().to_string(), false, t[i + 1..].to_string()));
+        }
+    }
+    None
+}
+
+/// A flow collection parser over one gathered string.
+struct Flow<'b> {
+    b: &'b [u8],
+    i: usize,
+}
+
+impl Flow<'_> {
+    fn ws(&mut self) {
+        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n') {
+            self.i += 1;
+        }
+    }
+    fn value(&mut self, p: &Parser) -> std::result::Result<Value, String> {
+        self.ws();
+        match self.b.get(self.i) {
+            Some(b'[') => {
+                self.i += 1;
+                let mut items = Vec::new();
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b']') {
+                        self.i += 1;
+                        return Ok(Value::Seq(items));
+                    }
+                    items.push(self.value(p)?);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b']') => {}
+                        _ => return Err("expected ',' or ']' in flow sequence".into()),
+                    }
+                }
+            }
+            Some(b'{') => {
+                self.i += 1;
+                let mut m = Map::default();
+                loop {
+                    self.ws();
+                    if self.b.get(self.i) == Some(&b'}') {
+                        self.i += 1;
+                        return Ok(Value::Map(m));
+                    }
+                    let quoted = matches!(self.b.get(self.i), Some(b'"' | b'\''));
+                    let k = self.scalar(true)?;
+                    let key = if quoted {
+                        k
+                    } else {
+                        match resolve_plain(&k) {
+                            Resolved::Value(Value::Str(_)) | Resolved::Merge => k,
+                            _ => return Err(format!("mapping key {k:?} is not a string; sops requires string keys")),
+                        }
+                    };
+                    self.ws();
+                    let v = if self.b.get(self.i) == Some(&b':') {
+                        self.i += 1;
+                        self.ws();
+                        if matches!(self.b.get(self.i), Some(b',' | b'}')) { Value::Null } else { self.value(p)? }
+                    } else {
+                        Value::Null
+                    };
+                    if m.get(&key).is_some() {
+                        return Err(format!("mapping key {key:?} already defined"));
+                    }
+                    m.push(&key, v);
+                    self.ws();
+                    match self.b.get(self.i) {
+                        Some(b',') => self.i += 1,
+                        Some(b'}') => {}
+                        _ => return Err("expected ',' or '}' in flow mapping".into()),
+                    }
+                }
+            }
+            Some(b'"') | Some(b'\'') => Ok(Value::Str(Bytes::from_str(&self.scalar(false)?))),
+            Some(b'*') => {
+                self.i += 1;
+                let st = self.i;
+                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ') {
+                    self.i += 1;
+                }
+                let name = String::from_utf8_lossy(&self.b[st..self.i]).into_owned();
+                p.anchors.get(&name).cloned().ok_or_else(|| format!("unknown alias *{name}"))
+            }
+            Some(_) => {
+                let s = self.scalar(false)?;
+                match resolve_plain(&s) {
+                    Resolved::Value(v) => Ok(v),
+                    Resolved::Merge => Ok(Value::str(&s)),
+                    Resolved::Uint => Err("integer out of the signed 64-bit range".into()),
+                }
+            }
+            None => Err("unterminated flow collection".into()),
+        }
+    }
+    fn scalar(&mut self, key: bool) -> std::result::Result<String, String> {
+        let rest = std::str::from_utf8(&self.b[self.i..]).map_err(|_| "not UTF-8")?;
+        if let Some(&q) = self.b.get(self.i).filter(|c| **c == b'"' || **c == b'\'') {
+            let end = quoted_end(rest, q).ok_or("unterminated quoted scalar")?;
+            let body = &rest[1..end];
+            let v = if q == b'"' { unescape_double(body)? } else { fold_single(body) };
+            self.i += end + 1;
+            return String::from_utf8(v).map_err(|_| "not UTF-8".into());
+        }
+        let st = self.i;
+        while self.i < self.b.len() {
+            let c = self.b[self.i];
+            if matches!(c, b',' | b']' | b'}' | b'[' | b'{') {
+                break;
+            }
+            if c == b':' && (key || matches!(self.b.get(self.i + 1), Some(b' ' | b',' | b'}' | b']') | None)) {
+                if matches!(self.b.get(self.i + 1), Some(b' ' | b',' | b'}' | b']' | b'\n') | None) {
+                    break;
+                }
+            }
+            self.i += 1;
+        }
+        Ok(String::from_utf8_lossy(&self.b[st..self.i]).trim().to_string())
+    }
+}
