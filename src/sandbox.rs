@@ -435,6 +435,10 @@ fn collect_outputs(g: &Generator, out_dir: &Path, who: &str) -> Result<Files, Er
     }
     let mut files = IndexMap::new();
     for name in g.files.keys() {
+        // A persisted prompt's answer is added by the caller when the script does not copy it.
+        if !found.contains(name) && g.prompts.get(name).is_some_and(|p| p.persist) {
+            continue;
+        }
         if !found.contains(name) {
             return Err(bad(format!(
                 "declared file {name} was not produced in $out"

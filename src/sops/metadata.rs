@@ -51,7 +51,10 @@ fn age_list(v: Option<&Value>, origin: &str) -> Result<Vec<AgeKey>> {
     if let Some(Value::Seq(items)) = v {
         for it in items {
             let Value::Map(m) = it else {
-                return Err(Error::malformed(origin, "sops.age entries must be mappings"));
+                return Err(Error::malformed(
+                    origin,
+                    "sops.age entries must be mappings",
+                ));
             };
             let recipient = m.get("recipient").and_then(text).unwrap_or_default();
             let enc = m.get("enc").and_then(text).unwrap_or_default();
@@ -65,7 +68,10 @@ impl Metadata {
     /// Reads the metadata mapping.
     pub fn from_value(v: &Value, origin: &str) -> Result<Metadata> {
         let Value::Map(m) = v else {
-            return Err(Error::malformed(origin, "the sops metadata is not a mapping"));
+            return Err(Error::malformed(
+                origin,
+                "the sops metadata is not a mapping",
+            ));
         };
         let mut age = age_list(m.get("age"), origin)?;
         let flat_keys = ["kms", "gcp_kms", "azure_kv", "hc_vault", "pgp", "hckms"]
@@ -93,7 +99,10 @@ impl Metadata {
         for k in CryptRule::KEYS {
             if let Some(val) = m.get(k).and_then(text).filter(|s| !s.is_empty()) {
                 if rule.is_some() {
-                    return Err(Error::malformed(origin, "more than one crypt rule in metadata"));
+                    return Err(Error::malformed(
+                        origin,
+                        "more than one crypt rule in metadata",
+                    ));
                 }
                 let r = CryptRule::from_entry(k, &val)
                     .and_then(|r| r.ok())

@@ -254,7 +254,10 @@ impl<'a> Walker<'a> {
                 let nv = typed(pt, &typ).ok_or_else(|| {
                     Error::malformed(
                         self.origin,
-                        format!("{}: cannot parse decrypted value of type {typ:?}", self.where_()),
+                        format!(
+                            "{}: cannot parse decrypted value of type {typ:?}",
+                            self.where_()
+                        ),
                     )
                 })?;
                 if !matches!(nv, Value::Comment(_)) {
