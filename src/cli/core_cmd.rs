@@ -332,10 +332,14 @@ fn list(ctx: &Context, host: &str) -> CmdResult {
                 (true, true) => "secret",
                 (true, false) => "secret (admins only)",
             };
+            let on_host = if spec.secret && spec.deploy {
+                format!("{:04o} {}:{}", spec.mode, spec.owner, spec.group)
+            } else {
+                "-".to_string()
+            };
             println!(
-                "{name}/{file}\t{kind}\t{}{}\t{state}",
-                if g.share { "shared, " } else { "" },
-                format_args!("{:04o} {}:{}", spec.mode, spec.owner, spec.group)
+                "{name}/{file}\t{kind}{}\t{on_host}\t{state}",
+                if g.share { ", shared" } else { "" },
             );
         }
     }
