@@ -1,6 +1,5 @@
 //! push-keys and bootstrap through the varsmith binary, on workspaces whose keys were
-//! encrypted by the real `sops`. Tests that decrypt need `varsmith::sops::decrypt_flat`, which
-//! is still a stub on this branch: they are `#[ignore]`d until the sops branch is merged.
+//! encrypted by the real `sops` and are decrypted by varsmith's sops module.
 
 mod common_remote;
 
@@ -80,7 +79,6 @@ fn generate_runs_varsmith_generate_for_missing_keys() {
 }
 
 #[test]
-#[ignore = "needs sops::decrypt_flat (a stub on this branch); un-ignore after merging the sops branch"]
 fn push_keys_cli_installs_keys_over_real_ssh_without_key_bytes_in_argv() {
     if !require(&["sops", "age-keygen"]) {
         return;
@@ -155,7 +153,6 @@ fn push_keys_cli_installs_keys_over_real_ssh_without_key_bytes_in_argv() {
 }
 
 #[test]
-#[ignore = "needs sops::decrypt_flat (a stub on this branch); un-ignore after merging the sops branch"]
 fn bootstrap_cli_pins_the_host_key_and_cleans_up_on_ctrl_c() {
     if !require(&["sops", "age-keygen", "find", "sha256sum"]) {
         return;
