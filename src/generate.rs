@@ -269,6 +269,12 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     reconcile_recipients(ws, &defs, &graph, opts, ids, &mut report);
     if !report.written.is_empty() {
+        // Every rename of this run reaches the disk before we report success.
+        if let Err(e) = store::sync_dir_tree(&ws.root) {
+            report.failed.push(("sync".into(), e.to_string()));
+        }
+    }
+    if !report.written.is_empty() {
         if let Ok(p) = crate::sopsconfig::write(ws, &defs) {
             report.written.push(p);
         }

@@ -304,7 +304,16 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
             "/lib32",
             "/nix/store",
         ] {
-            cmd.args(["--ro-bind-try", dir, dir]);
+            // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
+            // mounting (each mount costs bwrap time on every run).
+            match std::fs::read_link(dir) {
+                Ok(target) => {
+                    cmd.arg("--symlink").arg(target).arg(dir);
+                }
+                Err(_) => {
+                    cmd.args(["--ro-bind-try", dir, dir]);
+                }
+            }
         }
         for dir in [
             "/run/current-system",

@@ -34,3 +34,65 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Err
     }
     Ok(())
 }
+
+/// Several files replaced together: contents are written to temp files and flushed to disk with
+/// one `syncfs` before any rename, then renamed in the order they were staged. A crash leaves
+/// each path with its old or its new whole content; the renames reach the disk with the next
+/// sync (see [`sync_dir_tree`]).
+#[derive(Default)]
+pub struct Batch {
+    staged: Vec<(tempfile::NamedTempFile, std::path::PathBuf)>,
+}
+
+impl Batch {
+    /// An empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Writes `bytes` to a temp file beside `path` (mode `mode`), to be renamed on commit.
+    pub fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+        let dir = path.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        let mut tmp = tempfile::Builder::new()
+            .prefix(".varsmith-tmp-")
+            .tempfile_in(dir)
+            .map_err(io_err(dir))?;
+        tmp.write_all(bytes).map_err(io_err(path))?;
+        tmp.as_file()
+            .set_permissions(std::fs::Permissions::from_mode(mode))
+            .map_err(io_err(path))?;
+        self.staged.push((tmp, path.to_path_buf()));
+        Ok(())
+    }
+
+    /// Flushes every staged content, then renames each into place in staging order.
+    pub fn commit(self) -> Result<(), Error> {
+        if let Some((first, path)) = self.staged.first() {
+            syncfs(first.as_file(), path)?;
+        }
+        for (tmp, path) in self.staged {
+            tmp.persist(&path).map_err(|e| Error::Io {
+                path: path.clone(),
+                source: e.error,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+/// `syncfs(2)` on the filesystem holding `file`.
+fn syncfs(file: &std::fs::File, path: &Path) -> Result<(), Error> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs on a valid open file descriptor.
+    if unsafe { libc::syncfs(file.as_raw_fd()) } != 0 {
+        return Err(io_err(path)(std::io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// Makes every rename under `dir` durable (one `syncfs` of its filesystem).
+pub fn sync_dir_tree(dir: &Path) -> Result<(), Error> {
+    let f = std::fs::File::open(dir).map_err(io_err(dir))?;
+    syncfs(&f, dir)
+}

@@ -8,8 +8,9 @@ use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::atomic::Batch;
 use super::manifest::{Manifest, RUN_KEY};
-use super::{Error, Owner, write_atomic};
+use super::{Error, Owner};
 use crate::workspace::Generator;
 
 /// Outputs by file name.
@@ -57,6 +58,7 @@ fn write_secrets(
     outputs: &Files,
     run: &str,
     recipients: &[String],
+    batch: &mut Batch,
     written: &mut Vec<PathBuf>,
 ) -> Result<(), Error> {
     if names.is_empty() {
@@ -72,7 +74,7 @@ fn write_secrets(
         .collect();
     entries.push((RUN_KEY.to_string(), run.as_bytes()));
     let bytes = crate::sops::encrypt_flat_yaml(&entries, recipients)?;
-    write_atomic(path, &bytes)?;
+    batch.stage(path, &bytes, 0o644)?;
     written.push(path.to_path_buf());
     Ok(())
 }
@@ -82,6 +84,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
     let g = c.generator;
     let run = new_run_id();
     let mut written = Vec::new();
+    let mut batch = Batch::new();
     let deployed: Vec<&String> = g
         .files
         .iter()
@@ -100,6 +103,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         c.outputs,
         &run,
         c.recipients,
+        &mut batch,
         &mut written,
     )?;
     write_secrets(
@@ -108,6 +112,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         c.outputs,
         &run,
         c.admin_recipients,
+        &mut batch,
         &mut written,
     )?;
     let facts_dir = c.owner.facts_dir(root, &g.name);
@@ -118,7 +123,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         }
         let bytes = &c.outputs[name.as_str()];
         let p = facts_dir.join(name);
-        write_atomic(&p, bytes)?;
+        batch.stage(&p, bytes, 0o644)?;
         written.push(p);
         facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_slice())));
     }
@@ -142,8 +147,11 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         generated: now_rfc3339(),
     };
     let mpath = c.owner.manifest_file(root, &g.name);
-    write_atomic(&mpath, &manifest.to_bytes())?;
+    batch.stage(&mpath, &manifest.to_bytes(), 0o644)?;
     written.push(mpath);
+    // Secrets, then facts, then the manifest: the manifest names the run, so a crash between
+    // renames leaves a generator that `check` reports as torn.
+    batch.commit()?;
     Ok((manifest, written))
 }
 
