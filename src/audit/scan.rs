@@ -1,0 +1,252 @@
+//! The multi-pattern matcher and the search of one file or stream.
+//!
+//! Engine choice (measurements in `docs/crates.md` §4.8): up to
+//! [`AHO_CORASICK_MAX_PATTERNS`] patterns, `aho-corasick` (its SIMD Teddy prefilter is the
+//! fastest for few patterns); above, the double-array Aho-Corasick of `daachorse`, which keeps
+//! a small, cache-friendly automaton for hundreds or thousands of random patterns.
+//!
+//! Files up to [`MMAP_THRESHOLD`] bytes are read through one reusable buffer in chunks of
+//! [`CHUNK_LEN`] bytes that overlap by the longest pattern length minus one, so a match across a
+//! chunk boundary is found exactly once. Bigger files are memory-mapped and searched in one go
+//! (falling back to the chunked read when mapping fails).
+
+use std::fs::File;
+use std::io::{self, Read};
+use std::path::Path;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use daachorse::DoubleArrayAhoCorasick;
+use zeroize::Zeroize;
+
+use super::{Error, PatternSet};
+
+/// Pattern count up to which aho-corasick is used; daachorse above.
+pub const AHO_CORASICK_MAX_PATTERNS: usize = 64;
+/// Files bigger than this are memory-mapped.
+pub const MMAP_THRESHOLD: u64 = 16 << 20;
+/// Bytes read per chunk.
+pub const CHUNK_LEN: usize = 256 << 10;
+
+enum Engine {
+    Empty,
+    Aho(AhoCorasick),
+    Daac(DoubleArrayAhoCorasick<u32>),
+}
+
+/// A compiled pattern set, shared by all scanning threads.
+pub struct Matcher {
+    engine: Engine,
+    set: PatternSet,
+    max_len: usize,
+}
+
+impl std::fmt::Debug for Matcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Matcher")
+            .field("engine", &self.engine_name())
+            .field("set", &self.set)
+            .finish()
+    }
+}
+
+impl Matcher {
+    /// Compiles `set` with the engine that suits its size.
+    pub fn new(set: PatternSet) -> Result<Matcher, Error> {
+        let engine = if set.is_empty() {
+            Engine::Empty
+        } else if set.len() <= AHO_CORASICK_MAX_PATTERNS {
+            let ac = AhoCorasick::builder()
+                .match_kind(MatchKind::Standard)
+                .build(set.patterns().iter().map(|p| p.as_slice()))
+                .map_err(|e| Error::Matcher(e.to_string()))?;
+            Engine::Aho(ac)
+        } else {
+            let values = set
+                .patterns()
+                .iter()
+                .enumerate()
+                .map(|(i, p)| u32::try_from(i).map(|v| (p.as_slice(), v)))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| Error::Matcher(e.to_string()))?;
+            let daac = daachorse::DoubleArrayAhoCorasickBuilder::new()
+                .match_kind(daachorse::MatchKind::Standard)
+                .build_with_values(values)
+                .map_err(|e| Error::Matcher(e.to_string()))?;
+            Engine::Daac(daac)
+        };
+        let max_len = set.max_len();
+        Ok(Matcher {
+            engine,
+            set,
+            max_len,
+        })
+    }
+
+    /// The engine's name: `none`, `aho-corasick` or `daachorse`.
+    pub fn engine_name(&self) -> &'static str {
+        match self.engine {
+            Engine::Empty => "none",
+            Engine::Aho(_) => "aho-corasick",
+            Engine::Daac(_) => "daachorse",
+        }
+    }
+
+    /// The patterns and what they stand for.
+    pub fn pattern_set(&self) -> &PatternSet {
+        &self.set
+    }
+
+    /// Length of the longest pattern.
+    pub fn max_len(&self) -> usize {
+        self.max_len
+    }
+
+    /// Calls `emit(pattern, start, end)` for every occurrence of every pattern in `hay`,
+    /// overlapping ones included.
+    pub fn find(&self, hay: &[u8], mut emit: impl FnMut(usize, usize, usize)) {
+        match &self.engine {
+            Engine::Empty => {}
+            Engine::Aho(ac) => {
+                for m in ac.find_overlapping_iter(hay) {
+                    emit(m.pattern().as_usize(), m.start(), m.end());
+                }
+            }
+            Engine::Daac(d) => {
+                for m in d.find_overlapping_iter(hay) {
+                    emit(m.value() as usize, m.start(), m.end());
+                }
+            }
+        }
+    }
+
+    /// Searches a stream, reading through `buf` (reused across calls) in overlapping chunks.
+    /// Calls `emit(pattern, offset)` with stream offsets; returns the number of bytes read.
+    pub fn find_in_reader(
+        &self,
+        reader: &mut impl Read,
+        buf: &mut Vec<u8>,
+        mut emit: impl FnMut(usize, u64),
+    ) -> io::Result<u64> {
+        let keep = self.max_len.saturating_sub(1);
+        if buf.len() < CHUNK_LEN + keep {
+            buf.resize(CHUNK_LEN + keep, 0);
+        }
+        let mut carried = 0usize;
+        let mut base = 0u64;
+        let mut total = 0u64;
+        loop {
+            let n = read_full(reader, &mut buf[carried..carried + CHUNK_LEN])?;
+            total += n as u64;
+            let filled = carried + n;
+            if n > 0 {
+                self.find(&buf[..filled], |pattern, start, end| {
+                    // Matches ending inside the carried bytes were found in the previous chunk.
+                    if end > carried {
+                        emit(pattern, base + start as u64);
+                    }
+                });
+            }
+            if n < CHUNK_LEN {
+                return Ok(total);
+            }
+            let k = keep.min(filled);
+            buf.copy_within(filled - k..filled, 0);
+            base += (filled - k) as u64;
+            carried = k;
+        }
+    }
+
+    /// Searches the file at `path` of size `len` (from its metadata), using `buf` for reads.
+    /// Calls `emit(pattern, offset)`; returns the number of bytes searched.
+    pub fn find_in_file(
+        &self,
+        path: &Path,
+        len: u64,
+        buf: &mut Vec<u8>,
+        mut emit: impl FnMut(usize, u64),
+    ) -> io::Result<u64> {
+        let mut file = File::open(path)?;
+        if len > MMAP_THRESHOLD {
+            // SAFETY: the map is read-only and dropped before returning. If another process
+            // truncates the file meanwhile, reads past the end fault (SIGBUS); store paths are
+            // immutable, and for other files that is the documented risk of mmap, as in ripgrep.
+            if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
+                self.find(&map, |pattern, start, _| emit(pattern, start as u64));
+                return Ok(map.len() as u64);
+            }
+        }
+        self.find_in_reader(&mut file, buf, emit)
+    }
+}
+
+/// Reads until `buf` is full or the stream ends; returns the bytes read.
+fn read_full(reader: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match reader.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
+/// Zeroizes a scan buffer (it may hold a leaked value read back from disk).
+pub fn wipe(buf: &mut Vec<u8>) {
+    buf.zeroize();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::audit::Secret;
+    use zeroize::Zeroizing;
+
+    fn matcher(n: usize) -> (Matcher, Vec<Vec<u8>>) {
+        let values: Vec<Vec<u8>> = (0..n)
+            .map(|i| format!("secret-value-{i:04}-xyz").into_bytes())
+            .collect();
+        let secrets: Vec<Secret> = values
+            .iter()
+            .enumerate()
+            .map(|(i, v)| Secret::new(format!("h/g/{i}"), Zeroizing::new(v.clone())))
+            .collect();
+        (Matcher::new(PatternSet::new(&secrets)).unwrap(), values)
+    }
+
+    #[test]
+    fn engine_follows_pattern_count() {
+        assert_eq!(matcher(1).0.engine_name(), "aho-corasick");
+        assert_eq!(matcher(20).0.engine_name(), "daachorse");
+        assert_eq!(matcher(0).0.engine_name(), "none");
+    }
+
+    #[test]
+    fn chunk_boundaries_find_each_match_once() {
+        for n in [1, 20] {
+            let (m, values) = matcher(n);
+            let v = &values[0];
+            // Place the value across every position around the first chunk boundary.
+            for shift in 0..v.len() + 2 {
+                let pos = CHUNK_LEN - v.len() + shift;
+                let mut data = vec![b'.'; CHUNK_LEN * 3];
+                data[pos..pos + v.len()].copy_from_slice(v);
+                let tail = 2 * CHUNK_LEN + 5;
+                data[tail..tail + v.len()].copy_from_slice(v);
+                let mut buf = Vec::new();
+                let mut raw_hits = Vec::new();
+                let read = m
+                    .find_in_reader(&mut data.as_slice(), &mut buf, |p, off| {
+                        if m.pattern_set().patterns()[p].as_slice() == v.as_slice() {
+                            raw_hits.push(off);
+                        }
+                    })
+                    .unwrap();
+                assert_eq!(read, data.len() as u64);
+                assert_eq!(raw_hits, vec![pos as u64, tail as u64], "n={n} shift={shift}");
+            }
+        }
+    }
+}
