@@ -29,8 +29,8 @@ fn varsmith() -> Command {
 
 /// Writes a 0600 `label=hex` secrets file.
 fn secrets_file(dir: &Path, entries: &[(&str, &str)]) -> PathBuf {
-    use std::os::unix::fs::OpenOptionsExt;
     use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = dir.join("secrets.txt");
     let mut f = std::fs::OpenOptions::new()
         .create(true)
@@ -69,10 +69,17 @@ fn store_leak_exits_1_and_names_path_offset_var_encoding() {
     let mut data = b"yy".to_vec();
     data.extend_from_slice(secret.as_bytes());
     let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&data);
-    std::fs::write(sp.join("etc/app.json"), format!("{{\"token\":\"{encoded}\"}}")).unwrap();
+    std::fs::write(
+        sp.join("etc/app.json"),
+        format!("{{\"token\":\"{encoded}\"}}"),
+    )
+    .unwrap();
     let secrets = secrets_file(
         dir.path(),
-        &[("cinnabar/password/password", &secret), ("shared/pin/pin", "1234")],
+        &[
+            ("cinnabar/password/password", &secret),
+            ("shared/pin/pin", "1234"),
+        ],
     );
 
     let out = varsmith()
@@ -90,7 +97,10 @@ fn store_leak_exits_1_and_names_path_offset_var_encoding() {
     );
     assert!(stdout.contains(&line), "{stdout}");
     assert!(stdout.contains("alignment 2)"), "{stdout}");
-    assert!(stdout.contains("skipped 1 vars shorter than 8 bytes"), "{stdout}");
+    assert!(
+        stdout.contains("skipped 1 vars shorter than 8 bytes"),
+        "{stdout}"
+    );
     assert_secret_not_in(&out, &secret);
 
     let out = varsmith()
@@ -126,7 +136,12 @@ fn git(dir: &Path, args: &[&str]) -> String {
         .arg("-C")
         .arg(dir)
         .args(["-c", "user.name=test", "-c", "user.email=test@example.org"])
-        .args(["-c", "commit.gpgsign=false", "-c", "init.defaultBranch=main"])
+        .args([
+            "-c",
+            "commit.gpgsign=false",
+            "-c",
+            "init.defaultBranch=main",
+        ])
         .args(args)
         .output()
         .unwrap();
@@ -150,12 +165,19 @@ fn repo_finds_secret_in_history_and_plaintext_in_sops_file() {
     )
     .unwrap();
     git(&ws, &["init", "-q"]);
-    std::fs::write(ws.join("configuration.nix"), format!("{{ pw = \"{secret}\"; }}\n")).unwrap();
+    std::fs::write(
+        ws.join("configuration.nix"),
+        format!("{{ pw = \"{secret}\"; }}\n"),
+    )
+    .unwrap();
     git(&ws, &["add", "-A"]);
     git(&ws, &["commit", "-q", "-m", "oops"]);
     let leaky_commit = git(&ws, &["rev-parse", "HEAD"]);
-    std::fs::write(ws.join("configuration.nix"), "{ pw = builtins.readFile /run/secrets/pw; }\n")
-        .unwrap();
+    std::fs::write(
+        ws.join("configuration.nix"),
+        "{ pw = builtins.readFile /run/secrets/pw; }\n",
+    )
+    .unwrap();
     git(&ws, &["commit", "-q", "-am", "fix"]);
     let secrets = secrets_file(dir.path(), &[("cinnabar/password/password", &secret)]);
 
@@ -179,7 +201,10 @@ fn repo_finds_secret_in_history_and_plaintext_in_sops_file() {
     let plaintext = v["plaintext"].as_array().unwrap();
     assert_eq!(plaintext.len(), 1, "{v:#}");
     assert_eq!(plaintext[0]["key"], "api_token");
-    assert!(!text(&out).contains("not-encrypted-at-all"), "plaintext value printed");
+    assert!(
+        !text(&out).contains("not-encrypted-at-all"),
+        "plaintext value printed"
+    );
 
     let out = varsmith()
         .env("VARSMITH_AUDIT_SECRETS_FILE", &secrets)
@@ -190,7 +215,9 @@ fn repo_finds_secret_in_history_and_plaintext_in_sops_file() {
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.contains(&format!("LEAK git {leaky_commit}:configuration.nix offset 8")),
+        stdout.contains(&format!(
+            "LEAK git {leaky_commit}:configuration.nix offset 8"
+        )),
         "{stdout}"
     );
     assert!(
@@ -230,16 +257,28 @@ fn sops_workspace_end_to_end() {
     let key = dir.path().join("admin.agekey");
     let other_key = dir.path().join("other.agekey");
     for k in [&key, &other_key] {
-        let out = Command::new("age-keygen").arg("-o").arg(k).output().unwrap();
+        let out = Command::new("age-keygen")
+            .arg("-o")
+            .arg(k)
+            .output()
+            .unwrap();
         assert!(out.status.success(), "{}", text(&out));
     }
     let recipient = |k: &Path| {
-        let out = Command::new("age-keygen").arg("-y").arg(k).output().unwrap();
+        let out = Command::new("age-keygen")
+            .arg("-y")
+            .arg(k)
+            .output()
+            .unwrap();
         String::from_utf8(out.stdout).unwrap().trim().to_string()
     };
     let secret = random_secret();
     std::fs::create_dir_all(&ws).unwrap();
-    std::fs::write(ws.join("varsmith.yaml"), "machines:\n  cinnabar: {}\n  other: {}\n").unwrap();
+    std::fs::write(
+        ws.join("varsmith.yaml"),
+        "machines:\n  cinnabar: {}\n  other: {}\n",
+    )
+    .unwrap();
     let encrypt = |host: &str, value: &str, to: &Path| {
         let secrets_dir = ws.join(format!("sops/machines/{host}/secrets"));
         std::fs::create_dir_all(&secrets_dir).unwrap();

@@ -58,9 +58,7 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
                 source,
             })?;
             let path = entry.path();
-            let is_yaml = path
-                .extension()
-                .is_some_and(|e| e == "yaml" || e == "yml");
+            let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
             if !is_yaml || !entry.file_type().is_ok_and(|t| t.is_file()) {
                 continue;
             }

@@ -137,7 +137,9 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
             &walk::prune_store_links,
             &opts.walk,
         );
-        add_walk(&mut report, &matcher, outcome, &|p| store_location(store, p));
+        add_walk(&mut report, &matcher, outcome, &|p| {
+            store_location(store, p)
+        });
     }
     if !opts.closure.is_empty() {
         let paths = nix::closure(&opts.closure)?;
@@ -145,16 +147,17 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
             .scopes
             .push(format!("closure: {} store paths", paths.len()));
         let outcome = walk::scan_roots(&paths, &matcher, &|_| false, &opts.walk);
-        add_walk(&mut report, &matcher, outcome, &|p| {
-            match paths.iter().find(|sp| p.starts_with(sp)) {
-                Some(sp) => Location::Store {
-                    store_path: sp.clone(),
-                    file: p.to_path_buf(),
-                },
-                None => Location::File {
-                    path: p.to_path_buf(),
-                },
-            }
+        add_walk(&mut report, &matcher, outcome, &|p| match paths
+            .iter()
+            .find(|sp| p.starts_with(sp))
+        {
+            Some(sp) => Location::Store {
+                store_path: sp.clone(),
+                file: p.to_path_buf(),
+            },
+            None => Location::File {
+                path: p.to_path_buf(),
+            },
         });
     }
     if let Some(root) = &opts.repo {
@@ -202,7 +205,9 @@ fn add_walk(
     report.bytes += outcome.bytes;
     report.errors.extend(outcome.errors);
     for hit in outcome.hits {
-        push_findings(report, matcher, hit.pattern, hit.offset, || locate(&hit.path));
+        push_findings(report, matcher, hit.pattern, hit.offset, || {
+            locate(&hit.path)
+        });
     }
 }
 
@@ -218,11 +223,7 @@ fn push_findings(
         report.findings.push(Finding {
             location: location(),
             offset,
-            var: set
-                .labels()
-                .get(origin.secret)
-                .cloned()
-                .unwrap_or_default(),
+            var: set.labels().get(origin.secret).cloned().unwrap_or_default(),
             encoding: origin.encoding,
         });
     }

@@ -106,12 +106,30 @@ pub const ENCODINGS: [Encoding; 9] = [
     Encoding::Raw,
     Encoding::HexLower,
     Encoding::HexUpper,
-    Encoding::Base64 { url: false, alignment: 0 },
-    Encoding::Base64 { url: false, alignment: 1 },
-    Encoding::Base64 { url: false, alignment: 2 },
-    Encoding::Base64 { url: true, alignment: 0 },
-    Encoding::Base64 { url: true, alignment: 1 },
-    Encoding::Base64 { url: true, alignment: 2 },
+    Encoding::Base64 {
+        url: false,
+        alignment: 0,
+    },
+    Encoding::Base64 {
+        url: false,
+        alignment: 1,
+    },
+    Encoding::Base64 {
+        url: false,
+        alignment: 2,
+    },
+    Encoding::Base64 {
+        url: true,
+        alignment: 0,
+    },
+    Encoding::Base64 {
+        url: true,
+        alignment: 1,
+    },
+    Encoding::Base64 {
+        url: true,
+        alignment: 2,
+    },
 ];
 
 impl PatternSet {
@@ -304,7 +322,10 @@ mod tests {
 
     #[test]
     fn short_values_are_skipped_not_searched() {
-        let set = PatternSet::new(&[secret("a/b/short", b"1234567\n"), secret("a/b/ok", b"12345678")]);
+        let set = PatternSet::new(&[
+            secret("a/b/short", b"1234567\n"),
+            secret("a/b/ok", b"12345678"),
+        ]);
         assert_eq!(set.skipped(), ["a/b/short".to_string()]);
         assert_eq!(set.labels(), ["a/b/ok".to_string()]);
         assert!(set.min_len() >= MIN_SECRET_LEN);
@@ -321,6 +342,10 @@ mod tests {
             .position(|p| p.as_slice() == hex)
             .unwrap();
         assert_eq!(set.origins(i).len(), 2);
-        assert!(set.origins(i).iter().all(|o| o.encoding == Encoding::HexLower));
+        assert!(
+            set.origins(i)
+                .iter()
+                .all(|o| o.encoding == Encoding::HexLower)
+        );
     }
 }

@@ -311,7 +311,8 @@ fn plaintext_leaves(v: &yaml_serde::Value, path: &str, suffix: &str, flag: &mut 
     match v {
         yaml_serde::Value::Null => {}
         yaml_serde::Value::String(s) => {
-            if !s.is_empty() && !(s.starts_with("ENC[AES256_GCM,") && s.ends_with(']')) {
+            let encrypted = s.starts_with("ENC[AES256_GCM,") && s.ends_with(']');
+            if !s.is_empty() && !encrypted {
                 flag(path.to_string());
             }
         }

@@ -108,12 +108,18 @@ impl Report {
     /// Sorts findings for stable output.
     pub fn sort(&mut self) {
         self.findings.sort_by(|a, b| {
-            (a.location.to_string(), a.offset, &a.var, a.encoding.to_string()).cmp(&(
-                b.location.to_string(),
-                b.offset,
-                &b.var,
-                b.encoding.to_string(),
-            ))
+            (
+                a.location.to_string(),
+                a.offset,
+                &a.var,
+                a.encoding.to_string(),
+            )
+                .cmp(&(
+                    b.location.to_string(),
+                    b.offset,
+                    &b.var,
+                    b.encoding.to_string(),
+                ))
         });
         self.plaintext
             .sort_by(|a, b| (&a.file, &a.key).cmp(&(&b.file, &b.key)));

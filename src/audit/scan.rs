@@ -245,7 +245,11 @@ mod tests {
                     })
                     .unwrap();
                 assert_eq!(read, data.len() as u64);
-                assert_eq!(raw_hits, vec![pos as u64, tail as u64], "n={n} shift={shift}");
+                assert_eq!(
+                    raw_hits,
+                    vec![pos as u64, tail as u64],
+                    "n={n} shift={shift}"
+                );
             }
         }
     }

@@ -51,16 +51,10 @@ pub fn prune_store_links(entry: &DirEntry) -> bool {
 }
 
 /// Options of a walk.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct WalkOptions {
     /// Walker threads (0: the number of cores).
     pub threads: usize,
-}
-
-impl Default for WalkOptions {
-    fn default() -> Self {
-        WalkOptions { threads: 0 }
-    }
 }
 
 #[derive(Default)]
@@ -138,18 +132,18 @@ impl ParallelVisitor for Visitor<'_> {
             return WalkState::Continue;
         }
         let hits = &mut self.local.hits;
-        let result = self
-            .matcher
-            .find_in_file(path, meta.len(), &mut self.buf, |pattern, offset| {
-                hits.push((
-                    RawHit {
-                        path: path.to_path_buf(),
-                        offset,
-                        pattern,
-                    },
-                    key,
-                ))
-            });
+        let result =
+            self.matcher
+                .find_in_file(path, meta.len(), &mut self.buf, |pattern, offset| {
+                    hits.push((
+                        RawHit {
+                            path: path.to_path_buf(),
+                            offset,
+                            pattern,
+                        },
+                        key,
+                    ))
+                });
         match result {
             Ok(n) => {
                 self.local.files += 1;
@@ -211,7 +205,10 @@ pub fn scan_roots(
     };
     wb.build_parallel().visit(&mut builder);
     let links = shared.links.into_inner().unwrap_or_else(|e| e.into_inner());
-    let totals = shared.totals.into_inner().unwrap_or_else(|e| e.into_inner());
+    let totals = shared
+        .totals
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
     let mut hits = Vec::with_capacity(totals.hits.len());
     for (hit, key) in totals.hits {
         let aliases = key.and_then(|k| links.get(&k)).map(|v| &v[1..]);
