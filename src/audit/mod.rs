@@ -10,6 +10,8 @@
 //! * [`scan`]: one shared multi-pattern matcher chosen for the pattern count (aho-corasick up to
 //!   [`scan::AHO_CORASICK_MAX_PATTERNS`] patterns, daachorse above), and the per-file search
 //!   (buffered reads in chunks with overlap, mmap for big files).
+//! * [`sample`]: a sampling prefilter in front of daachorse (one hashed 8-byte gram per up to
+//!   16 bytes), so the automaton only runs near possible matches.
 //! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one scan
 //!   per inode) or a list of store paths.
 //! * [`nix`]: closures of store paths via `nix-store -qR`.
@@ -33,6 +35,7 @@ pub mod nix;
 pub mod patterns;
 pub mod repo;
 pub mod report;
+pub mod sample;
 pub mod scan;
 pub mod walk;
 
@@ -114,6 +117,8 @@ pub struct AuditOptions {
     pub repo: Option<PathBuf>,
     /// Walk options (threads).
     pub walk: WalkOptions,
+    /// Turns the sampling prefilter off (plain daachorse), for comparison in benchmarks.
+    pub no_sampling: bool,
 }
 
 /// Runs the audit for `secrets` over what `opts` selects. The report's `not_readable` is left
@@ -127,7 +132,7 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
         patterns: set.len(),
         ..Report::default()
     };
-    let matcher = Matcher::new(set)?;
+    let matcher = Matcher::with_sampling(set, !opts.no_sampling)?;
     report.engine = matcher.engine_name();
     if let Some(store) = &opts.store {
         report.scopes.push(format!("store {}", store.display()));

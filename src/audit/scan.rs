@@ -18,6 +18,7 @@ use aho_corasick::{AhoCorasick, MatchKind};
 use daachorse::DoubleArrayAhoCorasick;
 use zeroize::Zeroize;
 
+use super::sample::Sampler;
 use super::{Error, PatternSet};
 
 /// Pattern count up to which aho-corasick is used; daachorse above.
@@ -30,7 +31,7 @@ pub const CHUNK_LEN: usize = 256 << 10;
 enum Engine {
     Empty,
     Aho(AhoCorasick),
-    Daac(DoubleArrayAhoCorasick<u32>),
+    Daac(DoubleArrayAhoCorasick<u32>, Option<Sampler>),
 }
 
 /// A compiled pattern set, shared by all scanning threads.
@@ -50,8 +51,15 @@ impl std::fmt::Debug for Matcher {
 }
 
 impl Matcher {
-    /// Compiles `set` with the engine that suits its size.
+    /// Compiles `set` with the engine that suits its size, with the sampling prefilter in
+    /// front of daachorse.
     pub fn new(set: PatternSet) -> Result<Matcher, Error> {
+        Matcher::with_sampling(set, true)
+    }
+
+    /// Compiles `set`; `sampling` puts the [`Sampler`] prefilter in front of daachorse (used
+    /// for more than [`AHO_CORASICK_MAX_PATTERNS`] patterns).
+    pub fn with_sampling(set: PatternSet, sampling: bool) -> Result<Matcher, Error> {
         let engine = if set.is_empty() {
             Engine::Empty
         } else if set.len() <= AHO_CORASICK_MAX_PATTERNS {
@@ -72,7 +80,12 @@ impl Matcher {
                 .match_kind(daachorse::MatchKind::Standard)
                 .build_with_values(values)
                 .map_err(|e| Error::Matcher(e.to_string()))?;
-            Engine::Daac(daac)
+            let sampler = if sampling {
+                Sampler::new(set.patterns().iter().map(|p| p.as_slice()))
+            } else {
+                None
+            };
+            Engine::Daac(daac, sampler)
         };
         let max_len = set.max_len();
         Ok(Matcher {
@@ -82,12 +95,13 @@ impl Matcher {
         })
     }
 
-    /// The engine's name: `none`, `aho-corasick` or `daachorse`.
+    /// The engine's name: `none`, `aho-corasick`, `daachorse` or `daachorse+sampling`.
     pub fn engine_name(&self) -> &'static str {
         match self.engine {
             Engine::Empty => "none",
             Engine::Aho(_) => "aho-corasick",
-            Engine::Daac(_) => "daachorse",
+            Engine::Daac(_, None) => "daachorse",
+            Engine::Daac(_, Some(_)) => "daachorse+sampling",
         }
     }
 
@@ -111,10 +125,19 @@ impl Matcher {
                     emit(m.pattern().as_usize(), m.start(), m.end());
                 }
             }
-            Engine::Daac(d) => {
+            Engine::Daac(d, None) => {
                 for m in d.find_overlapping_iter(hay) {
                     emit(m.value() as usize, m.start(), m.end());
                 }
+            }
+            Engine::Daac(d, Some(sampler)) => {
+                sampler.candidates(hay, self.max_len, |from, to, _, last_start| {
+                    for m in d.find_overlapping_iter(&hay[from..to]) {
+                        if from + m.start() <= last_start {
+                            emit(m.value() as usize, from + m.start(), from + m.end());
+                        }
+                    }
+                })
             }
         }
     }
@@ -219,8 +242,54 @@ mod tests {
     #[test]
     fn engine_follows_pattern_count() {
         assert_eq!(matcher(1).0.engine_name(), "aho-corasick");
-        assert_eq!(matcher(20).0.engine_name(), "daachorse");
+        assert_eq!(matcher(20).0.engine_name(), "daachorse+sampling");
         assert_eq!(matcher(0).0.engine_name(), "none");
+    }
+
+    /// The sampling prefilter finds exactly what the plain automaton finds.
+    #[test]
+    fn sampling_matches_plain_automaton() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..30 {
+            let n = rng.gen_range(14..40);
+            let secrets: Vec<Secret> = (0..n)
+                .map(|i| {
+                    // Even rounds: 4-byte grams (shortest < 12), odd rounds: 8-byte grams.
+                    let len = rng.gen_range(if round % 2 == 0 { 8 } else { 12 }..50);
+                    let v: Vec<u8> = (0..len).map(|_| rng.gen_range(b'a'..=b'h')).collect();
+                    Secret::new(format!("h/g/{i}"), Zeroizing::new(v))
+                })
+                .collect();
+            let sampled = Matcher::with_sampling(PatternSet::new(&secrets), true).unwrap();
+            let plain = Matcher::with_sampling(PatternSet::new(&secrets), false).unwrap();
+            assert_eq!(
+                sampled.engine_name(),
+                "daachorse+sampling",
+                "{:?}",
+                sampled.pattern_set()
+            );
+            let mut hay: Vec<u8> = (0..rng.gen_range(0..5000))
+                .map(|_| rng.gen_range(b'a'..=b'h'))
+                .collect();
+            for _ in 0..20 {
+                let p = &sampled.pattern_set().patterns()
+                    [rng.gen_range(0..sampled.pattern_set().len())];
+                if hay.len() > p.len() {
+                    let at = rng.gen_range(0..=hay.len() - p.len());
+                    hay[at..at + p.len()].copy_from_slice(p);
+                }
+            }
+            let collect = |m: &Matcher| {
+                let mut v = Vec::new();
+                m.find(&hay, |p, s, e| v.push((p, s, e)));
+                v.sort();
+                v
+            };
+            let want = collect(&plain);
+            assert!(round > 0 || !want.is_empty() || hay.len() < 50);
+            assert_eq!(collect(&sampled), want, "round {round}");
+        }
     }
 
     #[test]

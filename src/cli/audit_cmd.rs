@@ -3,7 +3,8 @@
 //! Secrets come from the workspace's sops files (every one the identities can decrypt). For
 //! benchmarks and tests without a workspace, the hidden environment variable
 //! `VARSMITH_AUDIT_SECRETS_FILE` names a file of `label=hex` lines (`#` comments allowed) that
-//! replaces the sops collection; it is not part of the user-facing interface.
+//! replaces the sops collection; `VARSMITH_AUDIT_NO_SAMPLING=1` turns the sampling prefilter
+//! off (plain daachorse) for comparison. Neither is part of the user-facing interface.
 
 use std::path::{Path, PathBuf};
 
@@ -48,6 +49,7 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
         closure: a.closure.clone(),
         repo: if a.repo { root } else { None },
         walk: WalkOptions::default(),
+        no_sampling: std::env::var_os("VARSMITH_AUDIT_NO_SAMPLING").is_some_and(|v| v == "1"),
     };
     let mut report = audit::run(&secrets, &opts).context("audit")?;
     drop(secrets);
