@@ -27,6 +27,10 @@ pub const AHO_CORASICK_MAX_PATTERNS: usize = 64;
 pub const MMAP_THRESHOLD: u64 = 16 << 20;
 /// Bytes read per chunk.
 pub const CHUNK_LEN: usize = 256 << 10;
+/// Bytes of a mapped file searched before their pages are released.
+pub const MAP_WINDOW: usize = 8 << 20;
+/// Alignment of released ranges: a multiple of every page size in use (4, 16, 64 KiB).
+const RELEASE_ALIGN: usize = 64 << 10;
 
 enum Engine {
     Empty,
@@ -194,11 +198,50 @@ impl Matcher {
             // truncates the file meanwhile, reads past the end fault (SIGBUS); store paths are
             // immutable, and for other files that is the documented risk of mmap, as in ripgrep.
             if let Ok(map) = unsafe { memmap2::Mmap::map(&file) } {
-                self.find(&map, |pattern, start, _| emit(pattern, start as u64));
+                self.find_in_map(&map, &mut emit);
                 return Ok(map.len() as u64);
             }
         }
         self.find_in_reader(&mut file, buf, emit)
+    }
+}
+
+impl Matcher {
+    /// Searches a mapped file in windows of [`MAP_WINDOW`] bytes overlapping by the longest
+    /// pattern length minus one, dropping the pages of each searched window from the mapping
+    /// (`MADV_DONTNEED`), so the resident set stays at about one window per thread instead of
+    /// the whole file.
+    fn find_in_map(&self, map: &memmap2::Mmap, emit: &mut impl FnMut(usize, u64)) {
+        let _ = map.advise(memmap2::Advice::Sequential);
+        let keep = self.max_len.saturating_sub(1);
+        let len = map.len();
+        let mut pos = 0usize;
+        let mut released = 0usize;
+        while pos < len {
+            let from = pos.saturating_sub(keep);
+            let to = len.min(pos + MAP_WINDOW);
+            self.find(&map[from..to], |pattern, start, end| {
+                // Matches ending at or before `pos` were reported by the previous window.
+                if from + end > pos {
+                    emit(pattern, (from + start) as u64);
+                }
+            });
+            let release_to = to.saturating_sub(keep) & !(RELEASE_ALIGN - 1);
+            if release_to > released {
+                // SAFETY: a read-only, file-backed mapping: MADV_DONTNEED only drops the pages
+                // from this mapping (a later access would fault them in again from the file);
+                // the range is below the next window and never read again.
+                let _ = unsafe {
+                    map.unchecked_advise_range(
+                        memmap2::UncheckedAdvice::DontNeed,
+                        released,
+                        release_to - released,
+                    )
+                };
+                released = release_to;
+            }
+            pos = to;
+        }
     }
 }
 
@@ -290,6 +333,38 @@ mod tests {
             assert!(round > 0 || !want.is_empty() || hay.len() < 50);
             assert_eq!(collect(&sampled), want, "round {round}");
         }
+    }
+
+    #[test]
+    fn mapped_files_find_matches_across_windows_once() {
+        let (m, values) = matcher(20);
+        let v = &values[3];
+        let len = (MMAP_THRESHOLD as usize) + MAP_WINDOW + 1000;
+        let mut data = vec![b'.'; len];
+        let mut want = Vec::new();
+        for at in [
+            0,
+            MAP_WINDOW - 5,
+            2 * MAP_WINDOW - v.len(),
+            2 * MAP_WINDOW,
+            len - v.len(),
+        ] {
+            data[at..at + v.len()].copy_from_slice(v);
+            want.push(at as u64);
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("big");
+        std::fs::write(&path, &data).unwrap();
+        let mut got = Vec::new();
+        let n = m
+            .find_in_file(&path, len as u64, &mut Vec::new(), |p, off| {
+                if m.pattern_set().patterns()[p].as_slice() == v.as_slice() {
+                    got.push(off);
+                }
+            })
+            .unwrap();
+        assert_eq!(n, len as u64);
+        assert_eq!(got, want);
     }
 
     #[test]
