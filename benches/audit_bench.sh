@@ -32,7 +32,7 @@ SECRETS="$ROOT/secrets.txt"     # label=hex, 0600
 PATTERNS=$(mktemp /tmp/varsmith-bench-patterns.XXXXXX)  # 0600 (umask), removed on exit
 trap 'rm -f "$PATTERNS"' EXIT
 
-if [ ! -f "$ROOT/done-v2-$SIZE_GIB" ]; then
+if [ ! -f "$ROOT/done-v3-$SIZE_GIB" ]; then
   echo "== generating a ${SIZE_GIB} GiB tree in $ROOT"
   rm -rf "$ROOT"
   mkdir -p "$ROOT/store"
@@ -40,10 +40,11 @@ if [ ! -f "$ROOT/done-v2-$SIZE_GIB" ]; then
 import base64, os, random, sys
 root, size_gib = sys.argv[1], float(sys.argv[2])
 rng = random.Random(42)
-# Printable ASCII without space (rg reads patterns as lines): base64 of such values differs
-# between the standard and URL-safe alphabets, so 100 secrets give about 900 patterns.
-printable = [chr(c) for c in range(0x21, 0x7f)]
-secrets = ["".join(rng.choice(printable) for _ in range(rng.randint(24, 64))).encode() for _ in range(100)]
+# Printable ASCII without space (rg reads patterns as lines) plus some non-ASCII letters
+# (UTF-8): base64 of pure ASCII rarely differs between the standard and URL-safe alphabets,
+# with the high bytes it does, so 100 secrets give about 900 patterns.
+alphabet = [chr(c) for c in range(0x21, 0x7f)] + list("äöüßéèçñ€£¥§°µøåæœ")
+secrets = ["".join(rng.choice(alphabet) for _ in range(rng.randint(20, 48))).encode() for _ in range(100)]
 with open(os.path.join(root, "secrets.txt"), "w") as f:
     for i, s in enumerate(secrets):
         f.write(f"bench-host-{i % 10}/gen-{i}/value={s.hex()}\n")
@@ -111,7 +112,7 @@ for _ in range(300):
         planted += 1
 print(f"{len(files)} files, {written + big} bytes, {planted} planted leaks")
 PY
-  touch "$ROOT/done-v2-$SIZE_GIB"
+  touch "$ROOT/done-v3-$SIZE_GIB"
 fi
 
 python3 - "$SECRETS" > "$PATTERNS" <<'PY'

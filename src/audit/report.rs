@@ -178,6 +178,12 @@ impl Report {
                 self.not_readable.len()
             )?;
         }
+        if self.secrets == 0 {
+            writeln!(
+                w,
+                "warning: no secret was searched (none readable with the given identities)"
+            )?;
+        }
         if self.is_clean() {
             writeln!(w, "clean: no leak found")?;
         } else {
