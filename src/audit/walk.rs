@@ -10,6 +10,7 @@
 //! inode is reported for each of its paths, so every store path holding the leak is named.
 
 use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -59,7 +60,8 @@ pub struct WalkOptions {
 
 #[derive(Default)]
 struct Shared {
-    /// Inodes with more than one link: the first path is the one searched.
+    /// Inodes with more than one link, and their paths other than the one searched (kept
+    /// small: in an optimised store nearly every file has a second link, in `.links`).
     links: Mutex<HashMap<(u64, u64), Vec<PathBuf>>>,
     totals: Mutex<Totals>,
 }
@@ -121,10 +123,14 @@ impl ParallelVisitor for Visitor<'_> {
             let Ok(mut links) = self.shared.links.lock() else {
                 return WalkState::Quit;
             };
-            let paths = links.entry(key).or_default();
-            paths.push(path.to_path_buf());
-            if paths.len() > 1 {
-                return WalkState::Continue;
+            match links.entry(key) {
+                Entry::Occupied(mut aliases) => {
+                    aliases.get_mut().push(path.to_path_buf());
+                    return WalkState::Continue;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(Vec::new());
+                }
             }
         }
         if meta.len() == 0 {
@@ -211,7 +217,7 @@ pub fn scan_roots(
         .unwrap_or_else(|e| e.into_inner());
     let mut hits = Vec::with_capacity(totals.hits.len());
     for (hit, key) in totals.hits {
-        let aliases = key.and_then(|k| links.get(&k)).map(|v| &v[1..]);
+        let aliases = key.and_then(|k| links.get(&k)).map(Vec::as_slice);
         for alias in aliases.unwrap_or(&[]) {
             hits.push(RawHit {
                 path: alias.clone(),
