@@ -199,6 +199,50 @@ fn real_store_finds_exactly_the_two_leaky_paths() {
     .unwrap();
     assert_eq!(leaky.findings.len(), 1);
     assert_no_secret(&leaky, &built.secret);
+
+    // The same through the binary.
+    let dir = tempfile::tempdir().unwrap();
+    let secrets_file = dir.path().join("secrets");
+    std::fs::write(
+        &secrets_file,
+        format!(
+            "cinnabar/password/password={}\n",
+            hex::encode(built.secret.as_bytes())
+        ),
+    )
+    .unwrap();
+    let cli = |args: &[&std::ffi::OsStr]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_varsmith"))
+            .env("VARSMITH_AUDIT_SECRETS_FILE", &secrets_file)
+            .arg("audit")
+            .args(args)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(!all.contains(&built.secret), "secret printed");
+        (out.status.code(), stdout)
+    };
+    let (code, stdout) = cli(&[]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!(
+            "LEAK {} offset 9: cinnabar/password/password (raw)",
+            built.raw.display()
+        )),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains(&format!(
+            "LEAK {} offset 2: cinnabar/password/password (base64, alignment 1)",
+            built.b64.display()
+        )),
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("LEAK ").count(), 2, "{stdout}");
+    let (code, stdout) = cli(&["--closure".as_ref(), built.clean.as_os_str()]);
+    assert_eq!(code, Some(0), "{stdout}");
+    assert!(stdout.contains("clean"), "{stdout}");
 }
 
 #[test]
