@@ -134,7 +134,9 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     };
     let matcher = Matcher::with_sampling(set, !opts.no_sampling)?;
     report.engine = matcher.engine_name();
-    if let Some(store) = &opts.store {
+    // With nothing to search (no readable secret), only the sops check below runs.
+    let searching = !matcher.pattern_set().is_empty();
+    if let Some(store) = opts.store.as_ref().filter(|_| searching) {
         report.scopes.push(format!("store {}", store.display()));
         let outcome = walk::scan_roots(
             std::slice::from_ref(store),
@@ -146,7 +148,7 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
             store_location(store, p)
         });
     }
-    if !opts.closure.is_empty() {
+    if searching && !opts.closure.is_empty() {
         let paths = nix::closure(&opts.closure)?;
         report
             .scopes
@@ -167,11 +169,13 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     }
     if let Some(root) = &opts.repo {
         report.scopes.push(format!("repo {}", root.display()));
-        let outcome = repo::scan_worktree(root, &matcher, &opts.walk);
-        add_walk(&mut report, &matcher, outcome, &|p| Location::File {
-            path: p.strip_prefix(root).unwrap_or(p).to_path_buf(),
-        });
-        if repo::is_git_repo(root) {
+        if searching {
+            let outcome = repo::scan_worktree(root, &matcher, &opts.walk);
+            add_walk(&mut report, &matcher, outcome, &|p| Location::File {
+                path: p.strip_prefix(root).unwrap_or(p).to_path_buf(),
+            });
+        }
+        if searching && repo::is_git_repo(root) {
             let history = repo::scan_history(root, &matcher)?;
             report.blobs += history.blobs;
             report.bytes += history.bytes;

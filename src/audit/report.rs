@@ -153,7 +153,11 @@ impl Report {
         writeln!(
             w,
             "audit ({}): {} secrets as {} patterns ({}); {} files, {} git blobs, {:.2} GiB in {:.2} s",
-            self.scopes.join(", "),
+            if self.scopes.is_empty() {
+                "nothing scanned".to_string()
+            } else {
+                self.scopes.join(", ")
+            },
             self.secrets,
             self.patterns,
             self.engine,
