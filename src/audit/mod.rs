@@ -10,7 +10,7 @@
 //! * [`scan`]: one shared multi-pattern matcher chosen for the pattern count (aho-corasick up to
 //!   [`scan::AHO_CORASICK_MAX_PATTERNS`] patterns, daachorse above), and the per-file search
 //!   (buffered reads in chunks with overlap, mmap for big files).
-//! * [`sample`]: a sampling prefilter in front of daachorse (one hashed 8-byte gram per up to
+//! * [`sample`]: a sampling prefilter in front of the automaton (one hashed 8-byte gram per up to
 //!   16 bytes), so the automaton only runs near possible matches.
 //! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one scan
 //!   per inode) or a list of store paths.
@@ -117,7 +117,7 @@ pub struct AuditOptions {
     pub repo: Option<PathBuf>,
     /// Walk options (threads).
     pub walk: WalkOptions,
-    /// Turns the sampling prefilter off (plain daachorse), for comparison in benchmarks.
+    /// Turns the sampling prefilter off (the automaton alone), for comparison in benchmarks.
     pub no_sampling: bool,
 }
 

@@ -1,4 +1,4 @@
-//! A sampling prefilter in front of the big automaton: look at one position in `step`, verify
+//! A sampling prefilter in front of the automaton: look at one position in `step`, verify
 //! only around the few that may start a match.
 //!
 //! Every pattern is at least `m` bytes long ([`super::MIN_SECRET_LEN`] guarantees `m >= 8`).

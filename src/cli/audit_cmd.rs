@@ -4,7 +4,7 @@
 //! benchmarks and tests without a workspace, the hidden environment variable
 //! `VARSMITH_AUDIT_SECRETS_FILE` names a file of `label=hex` lines (`#` comments allowed) that
 //! replaces the sops collection; `VARSMITH_AUDIT_NO_SAMPLING=1` turns the sampling prefilter
-//! off (plain daachorse) for comparison. Neither is part of the user-facing interface.
+//! off (the automaton alone) for comparison. Neither is part of the user-facing interface.
 
 use std::path::{Path, PathBuf};
 
