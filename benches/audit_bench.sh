@@ -143,16 +143,20 @@ run() { # name, command...
   wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {print $2}' "$log")
   rss=$(awk -F': ' '/Maximum resident set size/ {print $2}' "$log")
   rm -f "$log"
-  python3 - "$name" "$wall" "$rss" "$BYTES" <<'PY'
+  python3 - "$name" "$wall" "$rss" "$BYTES" "$RESULTS" <<'PY'
 import sys
 name, wall, rss, size = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 parts = [float(x) for x in wall.split(":")]
 secs = sum(p * 60 ** i for i, p in enumerate(reversed(parts)))
 print(f"{name:9s} {secs:7.2f} s  {size / secs / (1 << 30):6.2f} GiB/s  peak RSS {rss / 1024:7.1f} MiB")
+with open(sys.argv[5], "a") as f:
+    f.write(f"{name}\t{secs}\t{rss}\n")
 PY
 }
 
-echo "== $RUNS runs each ($(nproc) cores)"
+RESULTS="$ROOT/results.tsv"
+: > "$RESULTS"
+echo "== $RUNS runs each ($(nproc) cores, load: $(cut -d' ' -f1-3 /proc/loadavg))"
 for i in $(seq "$RUNS"); do
   run varsmith env VARSMITH_AUDIT_SECRETS_FILE="$SECRETS" "$BIN" audit --json --store "$ROOT/store"
   # The same without the sampling prefilter: plain daachorse, for reference.
@@ -169,4 +173,15 @@ files_r = {l.rsplit(":", 1)[0] for l in open(sys.argv[2]) if l.strip()}
 print(f"varsmith: {v['counts']['findings']} findings in {len(files_v)} files, engine {v['engine']}, "
       f"{v['counts']['patterns']} patterns; ripgrep: matches in {len(files_r)} files; "
       f"same files: {files_v == files_r}")
+PY
+
+python3 - "$RESULTS" "$BYTES" <<'PY'
+import statistics, sys
+rows = [l.split("\t") for l in open(sys.argv[1]) if l.strip()]
+size = int(sys.argv[2])
+print("== median of runs")
+for name in dict.fromkeys(r[0] for r in rows):
+    secs = statistics.median(float(r[1]) for r in rows if r[0] == name)
+    rss = max(int(r[2]) for r in rows if r[0] == name)
+    print(f"{name:9s} {secs:7.2f} s  {size / secs / (1 << 30):6.2f} GiB/s  max peak RSS {rss / 1024:7.1f} MiB")
 PY
