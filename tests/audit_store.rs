@@ -281,3 +281,26 @@ fn private_store_skips_links_and_names_every_hard_link() {
     assert_eq!(report.files, 1, "one inode searched once");
     assert_no_secret(&report, &secret);
 }
+
+#[test]
+fn occurrences_beyond_the_cap_are_counted_not_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = dir.path().join("store");
+    let sp = store.join("cccccccccccccccccccccccccccccccc-log");
+    std::fs::create_dir_all(&sp).unwrap();
+    let secret = random_secret();
+    let line = format!("{secret}\n");
+    std::fs::write(sp.join("log"), line.repeat(1005)).unwrap();
+    let report = audit::run(
+        &secrets(&secret),
+        &AuditOptions {
+            store: Some(store),
+            ..AuditOptions::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(report.findings.len(), 1000);
+    assert_eq!(report.truncated.len(), 1);
+    assert_eq!(report.truncated[0].1, 5);
+    assert_no_secret(&report, &secret);
+}

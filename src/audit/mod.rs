@@ -179,6 +179,7 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
             let history = repo::scan_history(root, &matcher)?;
             report.blobs += history.blobs;
             report.bytes += history.bytes;
+            report.truncated.extend(history.truncated);
             for hit in history.hits {
                 push_findings(&mut report, &matcher, hit.pattern, hit.offset, || {
                     Location::GitBlob {
@@ -213,6 +214,12 @@ fn add_walk(
     report.files += outcome.files;
     report.bytes += outcome.bytes;
     report.errors.extend(outcome.errors);
+    report.truncated.extend(
+        outcome
+            .truncated
+            .iter()
+            .map(|(p, n)| (locate(p).to_string(), *n)),
+    );
     for hit in outcome.hits {
         push_findings(report, matcher, hit.pattern, hit.offset, || {
             locate(&hit.path)

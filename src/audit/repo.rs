@@ -24,7 +24,7 @@ use ignore::DirEntry;
 use super::Error;
 use super::report::PlaintextLeaf;
 use super::scan::{Matcher, wipe};
-use super::walk::{WalkOptions, WalkOutcome, scan_roots};
+use super::walk::{MAX_HITS_PER_FILE, WalkOptions, WalkOutcome, scan_roots};
 
 /// A hit in a git blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +50,8 @@ pub struct HistoryOutcome {
     pub blobs: u64,
     /// Bytes searched.
     pub bytes: u64,
+    /// Blobs with more than [`MAX_HITS_PER_FILE`] occurrences, and how many were not listed.
+    pub truncated: Vec<(String, u64)>,
 }
 
 /// True when a working-tree entry is left out of the plaintext scan (see the module docs).
@@ -169,15 +171,25 @@ pub fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Er
             if kind == "blob" {
                 let path = paths.get(oid).cloned().unwrap_or_default();
                 let hits = &mut outcome.hits;
+                let mut count = 0u64;
                 let n = matcher.find_in_reader(&mut body, &mut buf, |pattern, offset| {
-                    hits.push(BlobHit {
-                        blob: oid.to_string(),
-                        path: path.clone(),
-                        commit: None,
-                        offset,
-                        pattern,
-                    })
+                    count += 1;
+                    if count <= MAX_HITS_PER_FILE {
+                        hits.push(BlobHit {
+                            blob: oid.to_string(),
+                            path: path.clone(),
+                            commit: None,
+                            offset,
+                            pattern,
+                        })
+                    }
                 })?;
+                if count > MAX_HITS_PER_FILE {
+                    outcome.truncated.push((
+                        format!("git blob {oid} ({path})"),
+                        count - MAX_HITS_PER_FILE,
+                    ));
+                }
                 outcome.blobs += 1;
                 outcome.bytes += n;
             } else {

@@ -95,6 +95,8 @@ pub struct Report {
     pub bytes: u64,
     /// Files or objects that could not be read (path: error); they are not searched.
     pub errors: Vec<String>,
+    /// Files with more occurrences than listed (path, occurrences not listed).
+    pub truncated: Vec<(String, u64)>,
     /// Wall time in seconds.
     pub seconds: f64,
 }
@@ -134,6 +136,9 @@ impl Report {
                 "LEAK {} offset {}: {} ({})",
                 f.location, f.offset, f.var, f.encoding
             )?;
+        }
+        for (path, more) in &self.truncated {
+            writeln!(w, "LEAK {path}: {more} more occurrences not listed")?;
         }
         for p in &self.plaintext {
             writeln!(
@@ -254,6 +259,11 @@ impl Report {
             },
             "not_readable": not_readable,
             "errors": self.errors,
+            "truncated": self
+                .truncated
+                .iter()
+                .map(|(path, more)| json!({"path": path, "not_listed": more}))
+                .collect::<Vec<_>>(),
             "counts": {
                 "secrets": self.secrets,
                 "patterns": self.patterns,

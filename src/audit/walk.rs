@@ -19,6 +19,9 @@ use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, Wal
 
 use super::scan::{Matcher, wipe};
 
+/// Occurrences listed per file; the rest are only counted ([`WalkOutcome::truncated`]).
+pub const MAX_HITS_PER_FILE: u64 = 1000;
+
 /// One occurrence of one pattern in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RawHit {
@@ -41,6 +44,8 @@ pub struct WalkOutcome {
     pub bytes: u64,
     /// Entries that could not be read, as `path: error`.
     pub errors: Vec<String>,
+    /// Files with more than [`MAX_HITS_PER_FILE`] occurrences, and how many were not listed.
+    pub truncated: Vec<(PathBuf, u64)>,
 }
 
 /// Decides whether a directory entry is left out (a directory is then not descended into).
@@ -72,6 +77,7 @@ struct Totals {
     files: u64,
     bytes: u64,
     errors: Vec<String>,
+    truncated: Vec<(PathBuf, u64)>,
 }
 
 struct Visitor<'s> {
@@ -91,6 +97,7 @@ impl Drop for Visitor<'_> {
             t.files += local.files;
             t.bytes += local.bytes;
             t.errors.extend(local.errors);
+            t.truncated.extend(local.truncated);
         }
     }
 }
@@ -138,18 +145,27 @@ impl ParallelVisitor for Visitor<'_> {
             return WalkState::Continue;
         }
         let hits = &mut self.local.hits;
+        let mut count = 0u64;
         let result =
             self.matcher
                 .find_in_file(path, meta.len(), &mut self.buf, |pattern, offset| {
-                    hits.push((
-                        RawHit {
-                            path: path.to_path_buf(),
-                            offset,
-                            pattern,
-                        },
-                        key,
-                    ))
+                    count += 1;
+                    if count <= MAX_HITS_PER_FILE {
+                        hits.push((
+                            RawHit {
+                                path: path.to_path_buf(),
+                                offset,
+                                pattern,
+                            },
+                            key,
+                        ))
+                    }
                 });
+        if count > MAX_HITS_PER_FILE {
+            self.local
+                .truncated
+                .push((path.to_path_buf(), count - MAX_HITS_PER_FILE));
+        }
         match result {
             Ok(n) => {
                 self.local.files += 1;
@@ -231,6 +247,7 @@ pub fn scan_roots(
         files: totals.files,
         bytes: totals.bytes,
         errors: totals.errors,
+        truncated: totals.truncated,
     }
 }
 
