@@ -7,7 +7,8 @@
 # /tmp/varsmith-audit-bench: store paths with small and medium files of random bytes and of
 # text-like data (words, hex and base64 noise), a few 64 MiB files (the mmap path), and 100
 # random secrets planted ~300 times in raw, hex and base64 forms. The 100 secrets expand to
-# about 900 patterns (raw, hex, HEX, base64 and base64-url at 3 alignments), written to a
+# about 900 patterns (raw, escaped, hex, HEX, base64 and base64-url at 3 alignments, minus
+# the forms that coincide), written to a
 # 0600 temporary file for `rg -F -a -c -f`; varsmith gets the secrets themselves through the
 # hidden VARSMITH_AUDIT_SECRETS_FILE (label=hex lines) and expands them the same way.
 # The page cache is warmed first; then each tool runs RUNS times, alternating, under
@@ -121,6 +122,8 @@ pats = set()
 for line in open(sys.argv[1]):
     s = bytes.fromhex(line.strip().split("=", 1)[1])
     pats |= {s, s.hex().encode(), s.hex().upper().encode()}
+    esc = s.replace(b"\\", b"\\\\").replace(b'"', b'\\"').replace(b"\n", b"\\n")
+    pats.add(esc.replace(b"\r", b"\\r").replace(b"\t", b"\\t"))  # varsmith's "escaped"
     for enc in (base64.standard_b64encode, base64.urlsafe_b64encode):
         for k in range(3):
             e = enc(b"\0" * k + s)

@@ -4,8 +4,9 @@
 //!
 //! * [`collect`]: decrypts every sops file of the workspace the identities can read into a list
 //!   of [`Secret`]s (the only step that knows about sops).
-//! * [`patterns`]: expands each secret into the byte patterns a leak usually takes: raw, hex
-//!   (lower and upper case) and base64 (standard and URL-safe, all three alignments). Values
+//! * [`patterns`]: expands each secret into the byte patterns a leak usually takes: raw,
+//!   string-escaped (`.drv`, JSON), hex (lower and upper case) and base64 (standard and
+//!   URL-safe, all three alignments). Values
 //!   under [`MIN_SECRET_LEN`] bytes are skipped and counted, never searched silently.
 //! * [`scan`]: one shared multi-pattern matcher chosen for the pattern count (aho-corasick up to
 //!   [`scan::AHO_CORASICK_MAX_PATTERNS`] patterns, daachorse above), and the per-file search

@@ -2,7 +2,8 @@
 //!
 //! For every secret long enough to search (see [`MIN_SECRET_LEN`]) the set holds:
 //!
-//! * the raw bytes;
+//! * the raw bytes, and their string-escaped form when it differs (a value with `"`, `\`,
+//!   newlines or tabs, e.g. a PEM key, appears escaped in `.drv` files and JSON);
 //! * lower- and upper-case hex;
 //! * base64, standard and URL-safe alphabet, at the three byte alignments. For alignment `k`
 //!   the value is encoded after `k` filler bytes and only the characters that depend on the
@@ -30,6 +31,10 @@ use super::{MIN_SECRET_LEN, Secret};
 pub enum Encoding {
     /// The value's own bytes.
     Raw,
+    /// The value inside a double-quoted string with C-style escapes (`\"`, `\\`, `\n`, `\r`,
+    /// `\t`): how it appears in a `.drv` file (ATerm), in JSON, and in a Nix string literal.
+    /// Only searched when it differs from the raw bytes.
+    Escaped,
     /// Lower-case hex.
     HexLower,
     /// Upper-case hex.
@@ -48,6 +53,7 @@ impl Encoding {
     pub fn name(&self) -> &'static str {
         match self {
             Encoding::Raw => "raw",
+            Encoding::Escaped => "escaped",
             Encoding::HexLower => "hex",
             Encoding::HexUpper => "HEX",
             Encoding::Base64 { url: false, .. } => "base64",
@@ -102,8 +108,9 @@ impl fmt::Debug for PatternSet {
 }
 
 /// The encodings every searchable secret is expanded into, in reporting priority order.
-pub const ENCODINGS: [Encoding; 9] = [
+pub const ENCODINGS: [Encoding; 10] = [
     Encoding::Raw,
+    Encoding::Escaped,
     Encoding::HexLower,
     Encoding::HexUpper,
     Encoding::Base64 {
@@ -148,6 +155,9 @@ impl PatternSet {
             let index = labels.len();
             labels.push(secret.label.clone());
             for encoding in ENCODINGS {
+                if encoding == Encoding::Escaped && !needs_escaping(value) {
+                    continue;
+                }
                 candidates.push((
                     encode(value, encoding),
                     Origin {
@@ -223,6 +233,13 @@ impl PatternSet {
     }
 }
 
+/// True when the escaped form differs from the raw bytes.
+fn needs_escaping(value: &[u8]) -> bool {
+    value
+        .iter()
+        .any(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t'))
+}
+
 /// The value without trailing `\n` / `\r\n` line endings.
 fn strip_newline(value: &[u8]) -> &[u8] {
     let mut end = value.len();
@@ -236,6 +253,20 @@ fn strip_newline(value: &[u8]) -> &[u8] {
 pub fn encode(value: &[u8], encoding: Encoding) -> Zeroizing<Vec<u8>> {
     match encoding {
         Encoding::Raw => Zeroizing::new(value.to_vec()),
+        Encoding::Escaped => {
+            let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 8));
+            for &b in value {
+                match b {
+                    b'"' => out.extend_from_slice(b"\\\""),
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    _ => out.push(b),
+                }
+            }
+            out
+        }
         Encoding::HexLower => hex_encode(value, b"0123456789abcdef"),
         Encoding::HexUpper => hex_encode(value, b"0123456789ABCDEF"),
         Encoding::Base64 { url, alignment } => {
@@ -318,6 +349,29 @@ mod tests {
         assert_eq!(find(Encoding::Raw).unwrap(), b"Abcdefgh\xff");
         assert_eq!(find(Encoding::HexLower).unwrap(), b"4162636465666768ff");
         assert_eq!(find(Encoding::HexUpper).unwrap(), b"4162636465666768FF");
+    }
+
+    #[test]
+    fn escaped_form_only_when_it_differs() {
+        let set = PatternSet::new(&[
+            secret(
+                "a/b/pem",
+                b"-----BEGIN KEY-----\nab\"c\\d\n-----END KEY-----\n",
+            ),
+            secret("a/b/plain", b"plainvalue"),
+        ]);
+        let escaped: Vec<&[u8]> = (0..set.len())
+            .filter(|&i| {
+                set.origins(i)
+                    .iter()
+                    .any(|o| o.encoding == Encoding::Escaped)
+            })
+            .map(|i| set.patterns()[i].as_slice())
+            .collect();
+        assert_eq!(
+            escaped,
+            [b"-----BEGIN KEY-----\\nab\\\"c\\\\d\\n-----END KEY-----".as_slice()]
+        );
     }
 
     #[test]
