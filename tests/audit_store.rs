@@ -304,3 +304,57 @@ fn occurrences_beyond_the_cap_are_counted_not_listed() {
     assert_eq!(report.truncated[0].1, 5);
     assert_no_secret(&report, &secret);
 }
+
+/// A value with a quote and a newline interpolated into a derivation lands in the `.drv`
+/// file string-escaped (ATerm): the `escaped` encoding finds it.
+#[test]
+fn real_drv_holds_escaped_value() {
+    if !nix_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (random_secret(), random_secret());
+    let value = format!("{a}\"quoted\"\n{b}");
+    let nix_literal = format!("{a}\\\"quoted\\\"\\n{b}");
+    let expr = dir.path().join("drv.nix");
+    std::fs::write(
+        &expr,
+        format!(
+            r#"builtins.derivation {{
+  name = "vs-audit-drv";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "echo > $out" ];
+  password = "{nix_literal}";
+}}
+"#
+        ),
+    )
+    .unwrap();
+    let out = Command::new("nix-instantiate").arg(&expr).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let drv = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+    let report = audit::run(
+        &[Secret::new(
+            "cinnabar/app/password",
+            Zeroizing::new(value.into_bytes()),
+        )],
+        &AuditOptions {
+            closure: vec![drv.clone()],
+            ..AuditOptions::default()
+        },
+    )
+    .unwrap();
+    let got = store_paths(&report);
+    assert_eq!(
+        got,
+        [(drv, "escaped".to_string())].into_iter().collect(),
+        "{:?}",
+        report.findings
+    );
+    assert_no_secret(&report, &a);
+}
