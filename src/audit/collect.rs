@@ -1,0 +1,106 @@
+//! Collecting the secrets to search for: every sops secret file of the workspace that the
+//! identities can decrypt (all machines and shared), through [`crate::sops::decrypt_flat`].
+
+use std::path::{Path, PathBuf};
+
+use crate::keys::Identities;
+use crate::sops::{self, Format};
+
+use super::{Error, Secret};
+
+/// The secrets of a workspace and what could not be read.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// Every decrypted secret value, labelled `<host>/<generator>/<file>` or
+    /// `shared/<generator>/<file>`.
+    pub secrets: Vec<Secret>,
+    /// sops files decrypted.
+    pub files: usize,
+    /// sops files the identities could not decrypt (relative path, reason). Their vars are not
+    /// searched; the report counts them.
+    pub not_readable: Vec<(String, String)>,
+}
+
+/// The sops secret files of the workspace at `root` with their label prefix
+/// (`<host>` or `shared`) and generator name, sorted.
+pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error> {
+    let mut out = Vec::new();
+    let mut dirs: Vec<(PathBuf, String)> = Vec::new();
+    let machines = root.join("sops/machines");
+    match std::fs::read_dir(&machines) {
+        Ok(rd) => {
+            for entry in rd {
+                let entry = entry.map_err(|source| Error::Io {
+                    path: machines.clone(),
+                    source,
+                })?;
+                let host = entry.file_name().to_string_lossy().into_owned();
+                dirs.push((entry.path().join("secrets"), host));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => {
+            return Err(Error::Io {
+                path: machines,
+                source,
+            });
+        }
+    }
+    dirs.push((root.join("sops/shared/secrets"), "shared".to_string()));
+    for (dir, prefix) in dirs {
+        let rd = match std::fs::read_dir(&dir) {
+            Ok(rd) => rd,
+            Err(_) => continue,
+        };
+        for entry in rd {
+            let entry = entry.map_err(|source| Error::Io {
+                path: dir.clone(),
+                source,
+            })?;
+            let path = entry.path();
+            let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
+            if !is_yaml || !entry.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
+            let generator = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            out.push((path, prefix.clone(), generator));
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Decrypts every secret file of the workspace at `root` that `ids` can read. Keys ending in
+/// `_unencrypted` are varsmith's plaintext metadata and are left out.
+pub fn collect_secrets(root: &Path, ids: &Identities) -> Result<Collected, Error> {
+    let mut collected = Collected::default();
+    for (path, prefix, generator) in secret_files(root)? {
+        let rel = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let bytes = std::fs::read(&path).map_err(|source| Error::Io {
+            path: path.clone(),
+            source,
+        })?;
+        match sops::decrypt_flat(&bytes, Format::Yaml, ids, &rel) {
+            Ok(map) => {
+                collected.files += 1;
+                for (key, value) in map {
+                    if key.ends_with("_unencrypted") {
+                        continue;
+                    }
+                    collected
+                        .secrets
+                        .push(Secret::new(format!("{prefix}/{generator}/{key}"), value));
+                }
+            }
+            Err(e) => collected.not_readable.push((rel, e.to_string())),
+        }
+    }
+    Ok(collected)
+}

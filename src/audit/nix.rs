@@ -1,0 +1,52 @@
+//! Store closures, via the real `nix-store`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use super::Error;
+
+/// The closure of `paths` (`nix-store --query --requisites`): every store path they reference,
+/// transitively, themselves included. Sorted and deduplicated.
+pub fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    if paths.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut cmd = Command::new("nix-store");
+    cmd.arg("--query").arg("--requisites").args(paths);
+    let command = format!(
+        "nix-store --query --requisites {}",
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    let out = cmd.output().map_err(|e| Error::Command {
+        command: command.clone(),
+        msg: e.to_string(),
+    })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command,
+            msg: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    let mut result: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(PathBuf::from)
+        .collect();
+    result.sort();
+    result.dedup();
+    Ok(result)
+}
+
+/// The store directory a store path lives in (its parent), e.g. `/nix/store`.
+pub fn store_dir_of(path: &Path) -> Option<&Path> {
+    path.parent()
+}

@@ -1,0 +1,259 @@
+//! The parallel directory walk: every regular file under some roots, searched once per inode.
+//!
+//! `ignore::WalkParallel` with every filter off (no `.gitignore`, hidden files included), no
+//! symlink following (a symlink's target is scanned where it lives, if it is in scope). Each
+//! walker thread owns one reusable read buffer, zeroized when the thread finishes.
+//!
+//! Hard links (an optimised store links identical files together, and `/nix/store/.links` is
+//! the pool of them) are searched once: files with a link count above one are keyed by
+//! `(device, inode)`; the other paths of a searched inode are remembered, and a hit in the
+//! inode is reported for each of its paths, so every store path holding the leak is named.
+
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
+
+use super::scan::{Matcher, wipe};
+
+/// Occurrences listed per file; the rest are only counted ([`WalkOutcome::truncated`]).
+pub const MAX_HITS_PER_FILE: u64 = 1000;
+
+/// One occurrence of one pattern in one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawHit {
+    /// The file.
+    pub path: PathBuf,
+    /// Byte offset in the file.
+    pub offset: u64,
+    /// Index of the pattern in the matcher's [`super::PatternSet`].
+    pub pattern: usize,
+}
+
+/// What a walk found and how much it read.
+#[derive(Debug, Default)]
+pub struct WalkOutcome {
+    /// Every hit, one per path (hard links expanded).
+    pub hits: Vec<RawHit>,
+    /// Regular files searched (distinct inodes).
+    pub files: u64,
+    /// Bytes searched.
+    pub bytes: u64,
+    /// Entries that could not be read, as `path: error`.
+    pub errors: Vec<String>,
+    /// Files with more than [`MAX_HITS_PER_FILE`] occurrences, and how many were not listed.
+    pub truncated: Vec<(PathBuf, u64)>,
+}
+
+/// Decides whether a directory entry is left out (a directory is then not descended into).
+pub type Prune<'a> = dyn Fn(&DirEntry) -> bool + Sync + 'a;
+
+/// Prunes `/nix/store/.links` (an entry named `.links` right under a root).
+pub fn prune_store_links(entry: &DirEntry) -> bool {
+    entry.depth() == 1 && entry.file_name() == ".links"
+}
+
+/// Options of a walk.
+#[derive(Debug, Clone, Default)]
+pub struct WalkOptions {
+    /// Walker threads (0: the number of cores).
+    pub threads: usize,
+}
+
+#[derive(Default)]
+struct Shared {
+    /// Inodes with more than one link, and their paths other than the one searched (kept
+    /// small: in an optimised store nearly every file has a second link, in `.links`).
+    links: Mutex<HashMap<(u64, u64), Vec<PathBuf>>>,
+    totals: Mutex<Totals>,
+}
+
+#[derive(Default)]
+struct Totals {
+    hits: Vec<(RawHit, Option<(u64, u64)>)>,
+    files: u64,
+    bytes: u64,
+    errors: Vec<String>,
+    truncated: Vec<(PathBuf, u64)>,
+}
+
+struct Visitor<'s> {
+    shared: &'s Shared,
+    matcher: &'s Matcher,
+    prune: &'s Prune<'s>,
+    buf: Vec<u8>,
+    local: Totals,
+}
+
+impl Drop for Visitor<'_> {
+    fn drop(&mut self) {
+        wipe(&mut self.buf);
+        let local = std::mem::take(&mut self.local);
+        if let Ok(mut t) = self.shared.totals.lock() {
+            t.hits.extend(local.hits);
+            t.files += local.files;
+            t.bytes += local.bytes;
+            t.errors.extend(local.errors);
+            t.truncated.extend(local.truncated);
+        }
+    }
+}
+
+impl ParallelVisitor for Visitor<'_> {
+    fn visit(&mut self, entry: Result<DirEntry, ignore::Error>) -> WalkState {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                self.local.errors.push(e.to_string());
+                return WalkState::Continue;
+            }
+        };
+        if (self.prune)(&entry) {
+            return WalkState::Skip;
+        }
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            return WalkState::Continue;
+        }
+        let path = entry.path();
+        let meta = match std::fs::symlink_metadata(path) {
+            Ok(m) => m,
+            Err(e) => {
+                self.local.errors.push(format!("{}: {e}", path.display()));
+                return WalkState::Continue;
+            }
+        };
+        let key = (meta.nlink() > 1).then(|| (meta.dev(), meta.ino()));
+        if let Some(key) = key {
+            let Ok(mut links) = self.shared.links.lock() else {
+                return WalkState::Quit;
+            };
+            match links.entry(key) {
+                Entry::Occupied(mut aliases) => {
+                    aliases.get_mut().push(path.to_path_buf());
+                    return WalkState::Continue;
+                }
+                Entry::Vacant(v) => {
+                    v.insert(Vec::new());
+                }
+            }
+        }
+        if meta.len() == 0 {
+            self.local.files += 1;
+            return WalkState::Continue;
+        }
+        let hits = &mut self.local.hits;
+        let mut count = 0u64;
+        let result =
+            self.matcher
+                .find_in_file(path, meta.len(), &mut self.buf, |pattern, offset| {
+                    count += 1;
+                    if count <= MAX_HITS_PER_FILE {
+                        hits.push((
+                            RawHit {
+                                path: path.to_path_buf(),
+                                offset,
+                                pattern,
+                            },
+                            key,
+                        ))
+                    }
+                });
+        if count > MAX_HITS_PER_FILE {
+            self.local
+                .truncated
+                .push((path.to_path_buf(), count - MAX_HITS_PER_FILE));
+        }
+        match result {
+            Ok(n) => {
+                self.local.files += 1;
+                self.local.bytes += n;
+            }
+            Err(e) => self.local.errors.push(format!("{}: {e}", path.display())),
+        }
+        WalkState::Continue
+    }
+}
+
+struct Builder<'s> {
+    shared: &'s Shared,
+    matcher: &'s Matcher,
+    prune: &'s Prune<'s>,
+}
+
+impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
+    fn build(&mut self) -> Box<dyn ParallelVisitor + 's> {
+        Box::new(Visitor {
+            shared: self.shared,
+            matcher: self.matcher,
+            prune: self.prune,
+            buf: Vec::new(),
+            local: Totals::default(),
+        })
+    }
+}
+
+/// Searches every regular file under `roots` (files or directories) with `matcher`, in
+/// parallel, leaving out what `prune` says.
+pub fn scan_roots(
+    roots: &[PathBuf],
+    matcher: &Matcher,
+    prune: &Prune<'_>,
+    opts: &WalkOptions,
+) -> WalkOutcome {
+    let Some((first, rest)) = roots.split_first() else {
+        return WalkOutcome::default();
+    };
+    let mut wb = WalkBuilder::new(first);
+    for r in rest {
+        wb.add(r);
+    }
+    wb.standard_filters(false)
+        .hidden(false)
+        .parents(false)
+        .ignore(false)
+        .git_ignore(false)
+        .git_global(false)
+        .git_exclude(false)
+        .follow_links(false)
+        .threads(opts.threads);
+    let shared = Shared::default();
+    let mut builder = Builder {
+        shared: &shared,
+        matcher,
+        prune,
+    };
+    wb.build_parallel().visit(&mut builder);
+    let links = shared.links.into_inner().unwrap_or_else(|e| e.into_inner());
+    let totals = shared
+        .totals
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner());
+    let mut hits = Vec::with_capacity(totals.hits.len());
+    for (hit, key) in totals.hits {
+        let aliases = key.and_then(|k| links.get(&k)).map(Vec::as_slice);
+        for alias in aliases.unwrap_or(&[]) {
+            hits.push(RawHit {
+                path: alias.clone(),
+                ..hit.clone()
+            });
+        }
+        hits.push(hit);
+    }
+    WalkOutcome {
+        hits,
+        files: totals.files,
+        bytes: totals.bytes,
+        errors: totals.errors,
+        truncated: totals.truncated,
+    }
+}
+
+/// The store path (`<store>/<hash>-<name>`) holding `file`, if `file` is under `store`.
+pub fn store_path_of(store: &Path, file: &Path) -> Option<PathBuf> {
+    let rel = file.strip_prefix(store).ok()?;
+    let first = rel.components().next()?;
+    Some(store.join(first))
+}
