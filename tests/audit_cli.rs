@@ -244,10 +244,7 @@ fn tool(name: &str) -> bool {
 /// The whole path: a real `sops`-encrypted secret, decrypted with the identity from
 /// `SOPS_AGE_KEY_FILE`, found in a store; a second machine's file encrypted to another key is
 /// counted as not readable.
-// Ignored until `varsmith::sops::decrypt_flat` (built in parallel) is merged: it is a stub
-// returning an error in this branch. Un-ignore after the merge.
 #[test]
-#[ignore = "needs varsmith::sops::decrypt_flat (stub in this branch)"]
 fn sops_workspace_end_to_end() {
     if !tool("sops") || !tool("age-keygen") {
         return;

@@ -35,7 +35,9 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
                     source,
                 })?;
                 let host = entry.file_name().to_string_lossy().into_owned();
-                dirs.push((entry.path().join("secrets"), host));
+                dirs.push((entry.path().join("secrets"), host.clone()));
+                // `deploy: false` secrets (admins only).
+                dirs.push((entry.path().join("secrets/admin"), host));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -47,6 +49,7 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
         }
     }
     dirs.push((root.join("sops/shared/secrets"), "shared".to_string()));
+    dirs.push((root.join("sops/shared/secrets/admin"), "shared".to_string()));
     for (dir, prefix) in dirs {
         let rd = match std::fs::read_dir(&dir) {
             Ok(rd) => rd,
