@@ -47,16 +47,26 @@ tv() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n1; }
 read -r gen_s gen_kb < <(tv "$bin" -C "$work/ws" generate --all --jobs "$JOBS")
 echo "generate --all: ${gen_s}s wall, peak RSS $((gen_kb / 1024)) MiB"
 
-# Bare bwrap cost per run (same mounts as a generator run, script `true`).
+# Per-generator overhead: varsmith --jobs 1 on the first 20 machines (200 runs, regenerated)
+# against the same script in a bare `bwrap … bash -c` loop, both serial.
+script='head -c 32 /dev/urandom | od -An -tx1 | tr -d " \n" > /out/secret; echo g1-m1 > /out/public'
+mkdir -p /dev/shm/varsmith-bench-out
 t0=$(date +%s.%N)
 for _ in $(seq 1 200); do
-  bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --ro-bind-try /bin /bin \
-    --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --dev /dev --proc /proc --tmpfs /tmp -- /bin/bash -c true
+  bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --symlink usr/bin /bin \
+    --symlink usr/lib /lib --symlink usr/lib64 /lib64 --dev /dev --proc /proc --tmpfs /tmp \
+    --bind /dev/shm/varsmith-bench-out /out -- /bin/bash -euo pipefail -c "$script"
 done
 t1=$(date +%s.%N)
+rm -rf /dev/shm/varsmith-bench-out
 bare_ms=$(echo "($t1 - $t0) * 1000 / 200" | bc -l)
-per_ms=$(echo "$gen_s * 1000 * $JOBS / $runs" | bc -l)
-printf 'bare bwrap+bash true: %.2f ms/run; varsmith: %.2f ms/run of worker time; overhead beyond bare bwrap: %.2f ms/run\n' \
+hosts=$(seq -f 'm%g' 1 20 | tr '\n' ' ')
+t0=$(date +%s.%N)
+# shellcheck disable=SC2086
+"$bin" -C "$work/ws" generate --regenerate --jobs 1 $hosts >/dev/null 2>&1
+t1=$(date +%s.%N)
+per_ms=$(echo "($t1 - $t0) * 1000 / 200" | bc -l)
+printf 'serial: bare bwrap + the same script %.2f ms/run; varsmith --jobs 1 %.2f ms/run; overhead %.2f ms/run\n' \
   "$bare_ms" "$per_ms" "$(echo "$per_ms - $bare_ms" | bc -l)"
 
 read -r chk_s chk_kb < <(tv "$bin" -C "$work/ws" check)
