@@ -9,7 +9,7 @@ use std::sync::{Condvar, Mutex};
 
 use indexmap::{IndexMap, IndexSet};
 
-use crate::graph::{Graph, Reason, status};
+use crate::graph::{Graph, NEVER_GENERATED, Reason, status};
 use crate::keys::Identities;
 use crate::sandbox::{self, RunSpec};
 use crate::store::{self, Commit, Files, Manifest, Owner};
@@ -130,10 +130,25 @@ pub fn plan(
     let mut stack: Vec<usize> = reasons.keys().copied().collect();
     while let Some(i) = stack.pop() {
         for &d in &dependents[i] {
-            if !reasons.contains_key(&d) {
-                reasons.insert(d, Reason::DependencyRuns(graph.nodes[i].label()));
-                stack.push(d);
+            if reasons.contains_key(&d) {
+                continue;
             }
+            // Machines outside the selection are only updated, never generated for the first
+            // time (their own host key may not exist yet).
+            let outside = match &graph.nodes[d].owner {
+                Owner::Machine(m) => !machines.contains(m),
+                Owner::Shared => false,
+            };
+            if outside
+                && matches!(
+                    status(&ws.root, graph, d),
+                    Some(Reason::Missing(ref w)) if w == NEVER_GENERATED
+                )
+            {
+                continue;
+            }
+            reasons.insert(d, Reason::DependencyRuns(graph.nodes[i].label()));
+            stack.push(d);
         }
     }
     let mut out: Vec<Planned> = reasons
@@ -154,6 +169,7 @@ fn check_recipients_available(
     defs: &Definitions,
     graph: &Graph,
     plan: &[Planned],
+    selected: &[String],
 ) -> Result<(), UsageError> {
     let planned: IndexSet<usize> = plan.iter().map(|p| p.node).collect();
     for p in plan {
@@ -163,10 +179,12 @@ fn check_recipients_available(
         }
         let machines: Vec<String> = match &n.owner {
             Owner::Machine(m) => vec![m.clone()],
+            // Machines outside this run that have no key yet are added to the shared file
+            // when their host key is generated (recipients are reconciled at the end).
             Owner::Shared => defs
                 .machines
                 .iter()
-                .filter(|(_, g)| g.contains_key(&n.generator.name))
+                .filter(|(m, g)| g.contains_key(&n.generator.name) && selected.contains(*m))
                 .map(|(m, _)| m.clone())
                 .collect(),
         };
@@ -255,7 +273,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     if opts.plan_only {
         return Ok(report);
     }
-    check_recipients_available(ws, &defs, &graph, &plan)?;
+    check_recipients_available(ws, &defs, &graph, &plan, &select_machines(ws, &opts.hosts)?)?;
     for p in &plan {
         let n = &graph.nodes[p.node];
         sandbox::check_runtime_inputs(&n.generator, &p.label)?;

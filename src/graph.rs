@@ -184,6 +184,9 @@ impl std::fmt::Display for Reason {
     }
 }
 
+/// The detail of [`Reason::Missing`] for a generator that has no outputs at all.
+pub const NEVER_GENERATED: &str = "never generated";
+
 /// The stored state of one node, read from disk without decrypting anything.
 pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let n = &graph.nodes[i];
@@ -191,7 +194,7 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let mpath = n.owner.manifest_file(root, &g.name);
     let man = match Manifest::read(&mpath) {
         Ok(Some(m)) => m,
-        Ok(None) => return Some(Reason::Missing("never generated".into())),
+        Ok(None) => return Some(Reason::Missing(NEVER_GENERATED.into())),
         Err(e) => return Some(Reason::Torn(e.to_string())),
     };
     if man.fingerprint != n.fingerprint {

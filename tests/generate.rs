@@ -106,6 +106,21 @@ fn generate_end_to_end() {
     assert!(kj.contains("\"age1"));
     assert!(root.join(".sops.yaml").exists());
 
+    // The generated .sops.yaml matches: the real `sops updatekeys` finds nothing to change.
+    let o = std::process::Command::new("sops")
+        .args(["updatekeys", "-y", "sops/machines/m1/secrets/base.yaml"])
+        .current_dir(root)
+        .env("SOPS_AGE_KEY_FILE", &ws.key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("already up to date") || stdout(&o).contains("already up to date"),
+        "{}{}",
+        stdout(&o),
+        stderr(&o)
+    );
+
     // check is clean.
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
@@ -300,4 +315,34 @@ fn failing_generator_stores_nothing_and_others_continue() {
             .exists()
     );
     let _ = Path::new("");
+}
+
+#[test]
+fn new_files_are_staged_intent_to_add_in_git() {
+    let Some(ws) = fleet() else { return };
+    if !require("git") {
+        return;
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(ws.root())
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    assert!(ws.run(&["generate", "m1"]).status.success());
+    let st = stdout(&git(&["status", "--porcelain"]));
+    assert!(st.contains(" A sops/machines/m1/secrets/base.yaml"), "{st}");
+    assert!(st.contains(" A sops/machines/m1/facts/base/pub"), "{st}");
+    // Nothing is committed without --commit.
+    assert!(!git(&["rev-parse", "HEAD"]).status.success());
+    git(&["config", "user.email", "t@example.org"]);
+    git(&["config", "user.name", "t"]);
+    assert!(ws.run(&["generate", "--commit"]).status.success());
+    let log = stdout(&git(&["show", "--stat", "--format=%s", "HEAD"]));
+    assert!(
+        log.contains("varsmith generate") && log.contains("sops/machines/m2/secrets/base.yaml"),
+        "{log}"
+    );
 }

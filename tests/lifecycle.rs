@@ -309,3 +309,92 @@ fn sigkill_at_random_moments_never_tears_a_file() {
         "{iterations} kills, {torn_seen} left a torn generator that check flagged and generate repaired"
     );
 }
+
+#[test]
+fn rotating_a_host_key_rewraps_that_machines_secrets() {
+    if !tools() {
+        return;
+    }
+    let ws = fleet();
+    assert!(ws.run(&["generate"]).status.success());
+    let old_key = ws
+        .run(&["get", "m1", "openssh/ssh_host_ed25519_key"])
+        .stdout;
+    let base_run = run_id(&ws, "sops/machines/m1/state/base.json");
+    let o = ws.run(&["generate", "--regenerate", "-g", "openssh", "m1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let new_key = ws
+        .run(&["get", "m1", "openssh/ssh_host_ed25519_key"])
+        .stdout;
+    assert_ne!(old_key, new_key);
+    // base was not regenerated, only re-wrapped for the new host key.
+    assert_eq!(base_run, run_id(&ws, "sops/machines/m1/state/base.json"));
+    let to_age = |k: &[u8]| {
+        varsmith::keys::ssh_to_age::private_to_age(std::str::from_utf8(k).unwrap()).unwrap()
+    };
+    let f = ws.root().join("sops/machines/m1/secrets/base.yaml");
+    for (key, should) in [(&new_key, true), (&old_key, false)] {
+        let kf = ws.root().join("host.agekey");
+        std::fs::write(&kf, format!("{}\n", to_age(key).as_str())).unwrap();
+        assert_eq!(sops_decrypt(&f, &kf).status.success(), should);
+    }
+    assert_eq!(ws.run(&["check"]).status.code(), Some(0));
+}
+
+#[test]
+fn an_admin_generates_the_machines_they_can() {
+    if !tools() {
+        return;
+    }
+    let ws = Ws::new(
+        "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, base, derived]\n",
+    );
+    ws.generator(
+        "base",
+        "files:\n  s: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/s\n",
+    );
+    ws.generator(
+        "derived",
+        "dependencies: [base]\nfiles:\n  d: {}\nscript: |\n  sha256sum < $in/base/s > $out/d\n",
+    );
+    assert!(ws.run(&["generate"]).status.success());
+    // Bob joins and a machine is added; nothing was re-encrypted for him yet.
+    let bob_key = ws.root().join("bob.agekey");
+    let bob = varsmith::keys::keygen::append_admin_key(&bob_key).unwrap();
+    std::fs::write(
+        ws.root().join("varsmith.yaml"),
+        format!("admins:\n  alice: {}\n  bob: {bob}\nmachines:\n  m1:\n    generators: [openssh, base, derived]\n  m2:\n    generators: [openssh, base, derived]\n", ws.recipient),
+    )
+    .unwrap();
+    let before = std::fs::read(ws.root().join("sops/machines/m1/secrets/base.yaml")).unwrap();
+    let o = ws
+        .command(&["generate", "m2"])
+        .env("SOPS_AGE_KEY_FILE", &bob_key)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        sops_decrypt(
+            &ws.root().join("sops/machines/m2/secrets/derived.yaml"),
+            &bob_key
+        )
+        .status
+        .success()
+    );
+    assert_eq!(
+        before,
+        std::fs::read(ws.root().join("sops/machines/m1/secrets/base.yaml")).unwrap()
+    );
+    // For m1 bob cannot re-wrap what he cannot read: a clear failure naming the file.
+    let o = ws
+        .command(&["rekey", "m1"])
+        .env("SOPS_AGE_KEY_FILE", &bob_key)
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1));
+    assert!(
+        stderr(&o).contains("sops/machines/m1/secrets/"),
+        "{}",
+        stderr(&o)
+    );
+}
