@@ -25,11 +25,18 @@ fn setup() -> Case {
         &[r],
     )
     .unwrap();
-    Case { dir: tempfile::tempdir().unwrap(), home: tempfile::tempdir().unwrap(), good }
+    Case {
+        dir: tempfile::tempdir().unwrap(),
+        home: tempfile::tempdir().unwrap(),
+        good,
+    }
 }
 
 fn lines(b: &[u8]) -> Vec<String> {
-    String::from_utf8_lossy(b).lines().map(str::to_string).collect()
+    String::from_utf8_lossy(b)
+        .lines()
+        .map(str::to_string)
+        .collect()
 }
 
 fn flip_in(line: &str, after: &str) -> String {
@@ -49,10 +56,23 @@ fn expect_decrypt_failure(c: &Case, name: &str, content: &[u8], code: i32, key: 
     let out = cmd.args(["sops", "decrypt"]).arg(&f).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{name}: stderr {stderr}");
-    assert!(stderr.contains(name), "{name}: stderr must name the file: {stderr}");
-    assert!(!stderr.contains(SECRET) && !stderr.contains("another-secret"), "{name}: leaked plaintext");
-    assert!(out.stdout.is_empty(), "{name}: nothing may be written to stdout");
-    assert_eq!(std::fs::read(&f).unwrap(), content, "{name}: file must be untouched");
+    assert!(
+        stderr.contains(name),
+        "{name}: stderr must name the file: {stderr}"
+    );
+    assert!(
+        !stderr.contains(SECRET) && !stderr.contains("another-secret"),
+        "{name}: leaked plaintext"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{name}: nothing may be written to stdout"
+    );
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        content,
+        "{name}: file must be untouched"
+    );
 }
 
 #[test]
@@ -60,7 +80,13 @@ fn value_edited_fails_with_1() {
     let c = setup();
     let l: Vec<String> = lines(&c.good)
         .into_iter()
-        .map(|l| if l.starts_with("password:") { flip_in(&l, "data:") } else { l })
+        .map(|l| {
+            if l.starts_with("password:") {
+                flip_in(&l, "data:")
+            } else {
+                l
+            }
+        })
         .collect();
     expect_decrypt_failure(&c, "edited.yaml", (l.join("\n") + "\n").as_bytes(), 1, None);
 }
@@ -70,7 +96,13 @@ fn mac_edited_fails_with_1() {
     let c = setup();
     let l: Vec<String> = lines(&c.good)
         .into_iter()
-        .map(|l| if l.trim_start().starts_with("mac:") { flip_in(&l, "data:") } else { l })
+        .map(|l| {
+            if l.trim_start().starts_with("mac:") {
+                flip_in(&l, "data:")
+            } else {
+                l
+            }
+        })
         .collect();
     expect_decrypt_failure(&c, "mac.yaml", (l.join("\n") + "\n").as_bytes(), 1, None);
 }
@@ -85,7 +117,13 @@ fn values_swapped_between_keys_fail_with_1() {
     let vb = l[b]["other:".len()..].to_string();
     l[a] = format!("password:{vb}");
     l[b] = format!("other:{va}");
-    expect_decrypt_failure(&c, "swapped.yaml", (l.join("\n") + "\n").as_bytes(), 1, None);
+    expect_decrypt_failure(
+        &c,
+        "swapped.yaml",
+        (l.join("\n") + "\n").as_bytes(),
+        1,
+        None,
+    );
 }
 
 #[test]
@@ -105,7 +143,9 @@ fn no_matching_identity_fails_with_1() {
 #[test]
 fn malformed_enc_string_fails_with_2() {
     let c = setup();
-    let s = String::from_utf8(c.good.clone()).unwrap().replacen(",iv:", ",iv=", 1);
+    let s = String::from_utf8(c.good.clone())
+        .unwrap()
+        .replacen(",iv:", ",iv=", 1);
     expect_decrypt_failure(&c, "malformed.yaml", s.as_bytes(), 2, None);
 }
 
@@ -114,7 +154,13 @@ fn plaintext_where_encrypted_expected_fails_with_2() {
     let c = setup();
     let l: Vec<String> = lines(&c.good)
         .into_iter()
-        .map(|l| if l.starts_with("password:") { "password: 12".to_string() } else { l })
+        .map(|l| {
+            if l.starts_with("password:") {
+                "password: 12".to_string()
+            } else {
+                l
+            }
+        })
         .collect();
     expect_decrypt_failure(&c, "notenc.yaml", (l.join("\n") + "\n").as_bytes(), 2, None);
 }
@@ -133,30 +179,61 @@ fn expect_encrypt_failure(name: &str, content: &[u8], code: i32, in_place: bool)
     let out = cmd.arg(&f).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(code), "{name}: {stderr}");
-    assert!(stderr.contains(name), "{name}: stderr must name the file: {stderr}");
+    assert!(
+        stderr.contains(name),
+        "{name}: stderr must name the file: {stderr}"
+    );
     assert!(!stderr.contains(SECRET), "{name}: leaked plaintext");
     assert!(out.stdout.is_empty());
-    assert_eq!(std::fs::read(&f).unwrap(), content, "{name}: file must be untouched");
-    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no stray files");
+    assert_eq!(
+        std::fs::read(&f).unwrap(),
+        content,
+        "{name}: file must be untouched"
+    );
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        1,
+        "no stray files"
+    );
 }
 
 #[test]
 fn non_string_map_key_fails_with_2() {
     expect_encrypt_failure("intkey.yaml", format!("1: {SECRET}\n").as_bytes(), 2, true);
-    expect_encrypt_failure("boolkey.yaml", format!("a: b\ntrue: {SECRET}\n").as_bytes(), 2, false);
+    expect_encrypt_failure(
+        "boolkey.yaml",
+        format!("a: b\ntrue: {SECRET}\n").as_bytes(),
+        2,
+        false,
+    );
 }
 
 #[test]
 fn top_level_list_fails_with_2() {
-    expect_encrypt_failure("list.yaml", format!("- {SECRET}\n- b\n").as_bytes(), 2, true);
+    expect_encrypt_failure(
+        "list.yaml",
+        format!("- {SECRET}\n- b\n").as_bytes(),
+        2,
+        true,
+    );
     expect_encrypt_failure("list.json", format!("[\"{SECRET}\"]\n").as_bytes(), 2, true);
 }
 
 #[test]
 fn unparseable_input_fails_with_2() {
-    expect_encrypt_failure("bad.json", format!("{{\"a\": \"{SECRET}\"").as_bytes(), 2, true);
+    expect_encrypt_failure(
+        "bad.json",
+        format!("{{\"a\": \"{SECRET}\"").as_bytes(),
+        2,
+        true,
+    );
     expect_encrypt_failure("bad.yaml", format!("a: \"{SECRET}\n").as_bytes(), 2, true);
-    expect_encrypt_failure("dup.yaml", format!("a: {SECRET}\na: x\n").as_bytes(), 2, true);
+    expect_encrypt_failure(
+        "dup.yaml",
+        format!("a: {SECRET}\na: x\n").as_bytes(),
+        2,
+        true,
+    );
     expect_encrypt_failure("bad.env", format!("NOEQUALS{SECRET}\n").as_bytes(), 2, true);
 }
 

@@ -41,9 +41,18 @@ fn fixtures_decrypt_like_real_sops_via_cli() {
     let home = tempfile::tempdir().unwrap();
     for f in ["enc.yaml", "enc.json", "enc.env", "enc.bin"] {
         let key = fixture("host.agekey");
-        let theirs = ok(sops_decrypt(home.path(), &key, &[], &fixture(f)), "sops decrypt");
-        let ours = ok(vs_decrypt(home.path(), &key, &fixture(f)), "varsmith decrypt");
-        assert_eq!(ours, theirs, "{f}: varsmith output differs from sops output");
+        let theirs = ok(
+            sops_decrypt(home.path(), &key, &[], &fixture(f)),
+            "sops decrypt",
+        );
+        let ours = ok(
+            vs_decrypt(home.path(), &key, &fixture(f)),
+            "varsmith decrypt",
+        );
+        assert_eq!(
+            ours, theirs,
+            "{f}: varsmith output differs from sops output"
+        );
     }
 }
 
@@ -58,22 +67,45 @@ fn check_our_output(name: &str, plain: &[u8]) {
     let src = dir.path().join(name);
     std::fs::write(&src, plain).unwrap();
     let ours = ok(
-        varsmith(home.path()).args(["sops", "encrypt", "--age", &recips]).arg(&src).output().unwrap(),
+        varsmith(home.path())
+            .args(["sops", "encrypt", "--age", &recips])
+            .arg(&src)
+            .output()
+            .unwrap(),
         "varsmith encrypt",
     );
     let theirs = ok(
-        clean("sops", home.path()).args(["encrypt", "--age", &recips]).arg(&src).output().unwrap(),
+        clean("sops", home.path())
+            .args(["encrypt", "--age", &recips])
+            .arg(&src)
+            .output()
+            .unwrap(),
         "sops encrypt",
     );
-    let ext = std::path::Path::new(name).extension().unwrap().to_str().unwrap().to_string();
+    let ext = std::path::Path::new(name)
+        .extension()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     let o = dir.path().join(format!("ours.{ext}"));
     let t = dir.path().join(format!("theirs.{ext}"));
     std::fs::write(&o, &ours).unwrap();
     std::fs::write(&t, &theirs).unwrap();
-    let args: &[&str] = if ext == "bin" { &["--input-type", "binary", "--output-type", "binary"] } else { &[] };
+    let args: &[&str] = if ext == "bin" {
+        &["--input-type", "binary", "--output-type", "binary"]
+    } else {
+        &[]
+    };
     for key in [&a, &h] {
-        let d_ours = ok(sops_decrypt(home.path(), key, args, &o), "sops decrypt of our output");
-        let d_theirs = ok(sops_decrypt(home.path(), key, args, &t), "sops decrypt of sops output");
+        let d_ours = ok(
+            sops_decrypt(home.path(), key, args, &o),
+            "sops decrypt of our output",
+        );
+        let d_theirs = ok(
+            sops_decrypt(home.path(), key, args, &t),
+            "sops decrypt of sops output",
+        );
         assert_eq!(d_ours, d_theirs, "{name}");
         if ext == "bin" {
             assert_eq!(d_ours, plain);
@@ -83,12 +115,27 @@ fn check_our_output(name: &str, plain: &[u8]) {
         let re = regex::Regex::new(r"ENC\[[^\]]*\]|-----BEGIN AGE[^\n]*|lastmodified.*").unwrap();
         String::from_utf8_lossy(b)
             .lines()
-            .filter(|l| !l.trim_start().chars().all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c)) || l.trim().is_empty())
+            .filter(|l| {
+                !l.trim_start()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+/=".contains(c))
+                    || l.trim().is_empty()
+            })
             .map(|l| re.replace_all(l, "X").to_string())
-            .map(|l| if l.contains("_map_enc=") { "ENC".to_string() } else { l })
+            .map(|l| {
+                if l.contains("_map_enc=") {
+                    "ENC".to_string()
+                } else {
+                    l
+                }
+            })
             .collect()
     };
-    assert_eq!(mask(&ours), mask(&theirs), "{name}: layout differs from sops");
+    assert_eq!(
+        mask(&ours),
+        mask(&theirs),
+        "{name}: layout differs from sops"
+    );
 }
 
 #[test]
@@ -108,14 +155,25 @@ fn wrapped_data_key_opens_with_go_age() {
         return;
     }
     let a = fixture("admin.agekey");
-    let file = sops::encrypt_flat_yaml(&[("k".into(), b"v".as_slice())], &[recipient_of(&a)]).unwrap();
+    let file =
+        sops::encrypt_flat_yaml(&[("k".into(), b"v".as_slice())], &[recipient_of(&a)]).unwrap();
     let p = store::parse(&file, Format::Yaml, "t").unwrap();
     let md = sops::metadata::Metadata::from_value(p.metadata.as_ref().unwrap(), "t").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let enc = dir.path().join("key.age");
     std::fs::write(&enc, &md.age[0].enc).unwrap();
-    let out = std::process::Command::new("age").arg("-d").arg("-i").arg(&a).arg(&enc).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("age")
+        .arg("-d")
+        .arg("-i")
+        .arg(&a)
+        .arg(&enc)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(out.stdout.len(), 32);
     let d = sops::decrypt(&file, Format::Yaml, &ids(&a), "t").unwrap();
     assert_eq!(&d.data_key[..], &out.stdout[..]);
@@ -144,7 +202,10 @@ fn flat_yaml_keeps_non_utf8_bytes_and_unencrypted_suffix() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("s.yaml");
         std::fs::write(&f, &file).unwrap();
-        let out = ok(sops_decrypt(home.path(), &a, &["--extract", "[\"secret\"]"], &f), "sops extract");
+        let out = ok(
+            sops_decrypt(home.path(), &a, &["--extract", "[\"secret\"]"], &f),
+            "sops extract",
+        );
         assert_eq!(out, value, "sops must give back the exact bytes");
     }
 }
@@ -158,25 +219,55 @@ fn update_keys_rewraps_same_data_key_and_keeps_values() {
     let h = fixture("host.agekey");
     let dir = tempfile::tempdir().unwrap();
     let newkey = dir.path().join("new.agekey");
-    assert!(std::process::Command::new("age-keygen").arg("-o").arg(&newkey).output().unwrap().status.success());
+    assert!(
+        std::process::Command::new("age-keygen")
+            .arg("-o")
+            .arg(&newkey)
+            .output()
+            .unwrap()
+            .status
+            .success()
+    );
     let (ra, rh, rn) = (recipient_of(&a), recipient_of(&h), recipient_of(&newkey));
     let file = sops::encrypt_flat_yaml(
-        &[("xa".into(), b"one".as_slice()), ("yb".into(), b"two".as_slice())],
+        &[
+            ("xa".into(), b"one".as_slice()),
+            ("yb".into(), b"two".as_slice()),
+        ],
         &[ra.clone(), rh.clone()],
     )
     .unwrap();
-    let updated = sops::update_keys(&file, Format::Yaml, &ids(&h), &[ra.clone(), rn.clone()], "t").unwrap();
-    assert_eq!(sops::recipients(&updated, Format::Yaml, "t").unwrap(), vec![ra, rn]);
+    let updated = sops::update_keys(
+        &file,
+        Format::Yaml,
+        &ids(&h),
+        &[ra.clone(), rn.clone()],
+        "t",
+    )
+    .unwrap();
+    assert_eq!(
+        sops::recipients(&updated, Format::Yaml, "t").unwrap(),
+        vec![ra, rn]
+    );
     let keep = |b: &[u8]| -> Vec<String> {
         String::from_utf8_lossy(b)
             .lines()
-            .filter(|l| l.starts_with("xa:") || l.starts_with("yb:") || l.contains("lastmodified:") || l.contains("mac:"))
+            .filter(|l| {
+                l.starts_with("xa:")
+                    || l.starts_with("yb:")
+                    || l.contains("lastmodified:")
+                    || l.contains("mac:")
+            })
             .map(str::to_string)
             .collect()
     };
     assert_eq!(keep(&file), keep(&updated));
     assert_eq!(keep(&file).len(), 4);
-    let old_encs: Vec<&str> = std::str::from_utf8(&file).unwrap().lines().filter(|l| l.starts_with("            ")).collect();
+    let old_encs: Vec<&str> = std::str::from_utf8(&file)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("            "))
+        .collect();
     let upd = String::from_utf8(updated.clone()).unwrap();
     for l in old_encs.iter().filter(|l| !l.contains("-----")) {
         assert!(!upd.contains(*l), "enc blobs must all be new");
@@ -184,9 +275,15 @@ fn update_keys_rewraps_same_data_key_and_keeps_values() {
     let f = dir.path().join("u.yaml");
     std::fs::write(&f, &updated).unwrap();
     let home = tempfile::tempdir().unwrap();
-    let out = ok(sops_decrypt(home.path(), &newkey, &[], &f), "sops decrypt with the added key");
+    let out = ok(
+        sops_decrypt(home.path(), &newkey, &[], &f),
+        "sops decrypt with the added key",
+    );
     assert_eq!(out, b"xa: one\nyb: two\n");
-    assert!(!sops_decrypt(home.path(), &h, &[], &f).status.success(), "removed key must fail");
+    assert!(
+        !sops_decrypt(home.path(), &h, &[], &f).status.success(),
+        "removed key must fail"
+    );
     let d = sops::decrypt(&updated, Format::Yaml, &ids(&newkey), "t").unwrap();
     let d0 = sops::decrypt(&file, Format::Yaml, &ids(&a), "t").unwrap();
     assert_eq!(&d.data_key[..], &d0.data_key[..], "same data key");
@@ -216,11 +313,24 @@ fn encrypt_uses_nearest_sops_yaml_creation_rules() {
     std::fs::write(sub.join("x.yaml"), "k: v\n").unwrap();
     let home = tempfile::tempdir().unwrap();
     let out = ok(
-        varsmith(home.path()).current_dir(&sub).args(["sops", "encrypt", "--in-place", "x.yaml"]).output().unwrap(),
+        varsmith(home.path())
+            .current_dir(&sub)
+            .args(["sops", "encrypt", "--in-place", "x.yaml"])
+            .output()
+            .unwrap(),
         "encrypt with .sops.yaml",
     );
     assert!(out.is_empty());
     let enc = std::fs::read(sub.join("x.yaml")).unwrap();
-    assert_eq!(sops::recipients(&enc, Format::Yaml, "t").unwrap(), vec![recipient_of(&h)]);
-    assert_eq!(ok(sops_decrypt(home.path(), &h, &[], &sub.join("x.yaml")), "sops"), b"k: v\n");
+    assert_eq!(
+        sops::recipients(&enc, Format::Yaml, "t").unwrap(),
+        vec![recipient_of(&h)]
+    );
+    assert_eq!(
+        ok(
+            sops_decrypt(home.path(), &h, &[], &sub.join("x.yaml")),
+            "sops"
+        ),
+        b"k: v\n"
+    );
 }

@@ -11,7 +11,10 @@ use varsmith::sops::{self, EncryptOptions, Format, store};
 
 /// Cases per property (override with `SOPS_PROPTEST_CASES` for a longer run).
 fn cases() -> u32 {
-    std::env::var("SOPS_PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(24)
+    std::env::var("SOPS_PROPTEST_CASES")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(24)
 }
 
 fn key() -> impl Strategy<Value = String> {
@@ -23,12 +26,22 @@ fn key() -> impl Strategy<Value = String> {
 fn text() -> impl Strategy<Value = String> {
     prop::collection::vec(
         prop::sample::select(vec![
-            'a', 'b', 'Z', '0', '7', ' ', ' ', ':', '#', '-', '\'', '"', '\\', '\n', 'ä', '✓', '{', '[', ',',
-            '&', '*', '!', '|', '>', '%', '@', '?', '.', '~', '\t',
+            'a', 'b', 'Z', '0', '7', ' ', ' ', ':', '#', '-', '\'', '"', '\\', '\n', 'ä', '✓', '{',
+            '[', ',', '&', '*', '!', '|', '>', '%', '@', '?', '.', '~', '\t',
         ]),
         0..14,
     )
-    .prop_map(|v| v.into_iter().collect())
+    .prop_map(|v| v.into_iter().collect::<String>())
+    // go-yaml writes a multi-line string with a leading space or newline inside a list with an
+    // indentation indicator it cannot read back itself; sops cannot round-trip those.
+    .prop_filter("go-yaml cannot read its own output", |s: &String| {
+        !(s.contains('\n') && (s.starts_with(' ') || s.starts_with('\n')))
+    })
+    // sops 3.11 itself prints a string holding both a tab and a newline as `null` when it
+    // decrypts to YAML (checked with the real binary), so such strings cannot round-trip.
+    .prop_filter("sops prints tab+newline strings as null", |s: &String| {
+        !(s.contains('\t') && s.contains('\n'))
+    })
 }
 
 fn leaf(json: bool) -> BoxedStrategy<Value> {
@@ -70,10 +83,14 @@ fn tree(json: bool) -> impl Strategy<Value = Tree> {
 }
 
 fn dotenv_tree() -> impl Strategy<Value = Tree> {
-    let val = prop::collection::vec(prop::sample::select(vec!['a', 'B', '1', ' ', '"', '#', '=', '\n', 'ü']), 0..12)
-        .prop_map(|v| Value::str(&v.into_iter().collect::<String>()));
-    prop::collection::btree_map("[A-Z][A-Z0-9_]{0,6}", val, 1..6)
-        .prop_map(|m| Tree { branches: vec![Map(m.into_iter().map(|(k, v)| (Key::Str(k), v)).collect())] })
+    let val = prop::collection::vec(
+        prop::sample::select(vec!['a', 'B', '1', ' ', '"', '#', '=', '\n', 'ü']),
+        0..12,
+    )
+    .prop_map(|v| Value::str(&v.into_iter().collect::<String>()));
+    prop::collection::btree_map("[A-Z][A-Z0-9_]{0,6}", val, 1..6).prop_map(|m| Tree {
+        branches: vec![Map(m.into_iter().map(|(k, v)| (Key::Str(k), v)).collect())],
+    })
 }
 
 fn binary_tree() -> impl Strategy<Value = Tree> {
@@ -100,9 +117,18 @@ fn sops_to_varsmith(format: Format, t: &Tree) -> Result<(), TestCaseError> {
     let home = tempfile::tempdir().unwrap();
     let f = dir.path().join(format!("p.{}", ext(format)));
     std::fs::write(&f, store::emit_plain(t, format, "p").unwrap()).unwrap();
-    let out = clean("sops", home.path()).args(["encrypt", "--age", &recipient_of(&a)]).arg(&f).output().unwrap();
-    prop_assert!(out.status.success(), "sops encrypt: {}", String::from_utf8_lossy(&out.stderr));
-    let d = sops::decrypt(&out.stdout, format, &ids(&a), "p").map_err(|e| TestCaseError::fail(e.to_string()))?;
+    let out = clean("sops", home.path())
+        .args(["encrypt", "--age", &recipient_of(&a)])
+        .arg(&f)
+        .output()
+        .unwrap();
+    prop_assert!(
+        out.status.success(),
+        "sops encrypt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let d = sops::decrypt(&out.stdout, format, &ids(&a), "p")
+        .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&d.tree, t);
     Ok(())
 }
@@ -112,23 +138,43 @@ fn varsmith_to_sops(format: Format, t: &Tree) -> Result<(), TestCaseError> {
     let a = fixture("admin.agekey");
     let dir = tempfile::tempdir().unwrap();
     let home = tempfile::tempdir().unwrap();
-    let opts = EncryptOptions { recipients: vec![recipient_of(&a)], ..Default::default() };
+    let opts = EncryptOptions {
+        recipients: vec![recipient_of(&a)],
+        ..Default::default()
+    };
     let enc = sops::encrypt_tree(t.clone(), format, &opts, "p").unwrap();
     let f = dir.path().join(format!("e.{}", ext(format)));
     std::fs::write(&f, &enc).unwrap();
-    let args: &[&str] = if format == Format::Binary { &["--output-type", "binary"] } else { &[] };
+    let args: &[&str] = if format == Format::Binary {
+        &["--output-type", "binary"]
+    } else {
+        &[]
+    };
     let out = sops_decrypt(home.path(), &a, args, &f);
-    prop_assert!(out.status.success(), "sops decrypt: {}", String::from_utf8_lossy(&out.stderr));
-    let back = store::parse(&out.stdout, format, "p").map_err(|e| TestCaseError::fail(e.to_string()))?;
+    prop_assert!(
+        out.status.success(),
+        "sops decrypt: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let back =
+        store::parse(&out.stdout, format, "p").map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(&back.tree, t);
     Ok(())
 }
 
-fn run<S: Strategy<Value = Tree>>(s: S, format: Format, f: fn(Format, &Tree) -> Result<(), TestCaseError>) {
+fn run<S: Strategy<Value = Tree>>(
+    s: S,
+    format: Format,
+    f: fn(Format, &Tree) -> Result<(), TestCaseError>,
+) {
     if !have("sops") || !have("age-keygen") {
         return;
     }
-    let mut runner = TestRunner::new(Config { cases: cases(), failure_persistence: None, ..Config::default() });
+    let mut runner = TestRunner::new(Config {
+        cases: cases(),
+        failure_persistence: None,
+        ..Config::default()
+    });
     runner.run(&s, |t| f(format, &t)).unwrap();
 }
 

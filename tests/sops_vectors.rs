@@ -48,8 +48,14 @@ fn vectors_decrypt_identically_with_real_sops() {
                 } else {
                     &[]
                 };
-                let theirs = ok(sops_decrypt(home.path(), &vector(key), args, &f), "sops decrypt");
-                let ours = ok(vs_decrypt(home.path(), &vector(key), &f), "varsmith decrypt");
+                let theirs = ok(
+                    sops_decrypt(home.path(), &vector(key), args, &f),
+                    "sops decrypt",
+                );
+                let ours = ok(
+                    vs_decrypt(home.path(), &vector(key), &f),
+                    "varsmith decrypt",
+                );
                 assert_eq!(ours, theirs, "{maker}/{name} with {key}");
             }
         }

@@ -12,9 +12,12 @@ use crate::{CmdResult, SopsCmd};
 /// Runs a `sops` subcommand.
 pub fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
     match cmd {
-        SopsCmd::Encrypt { age, input_type, in_place, file } => {
-            encrypt(age, input_type.as_deref(), in_place, &file)
-        }
+        SopsCmd::Encrypt {
+            age,
+            input_type,
+            in_place,
+            file,
+        } => encrypt(ctx, age, input_type.as_deref(), in_place, &file),
         SopsCmd::Decrypt { input_type, files } => decrypt(ctx, input_type.as_deref(), &files),
     }
 }
@@ -33,21 +36,41 @@ fn format_of(input_type: Option<&str>, file: &Path) -> anyhow::Result<Format> {
 
 fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
     std::fs::read(file).map_err(|source| {
-        sops::Error::Io { origin: file.display().to_string(), source }.into()
+        sops::Error::Io {
+            origin: file.display().to_string(),
+            source,
+        }
+        .into()
     })
 }
 
-fn encrypt(age: Vec<String>, input_type: Option<&str>, in_place: bool, file: &Path) -> CmdResult {
+/// Encrypts FILE. Without `--age`, recipients come from the creation rules of the nearest
+/// `.sops.yaml`, searched from `-C DIR` when given, else from the current directory upward.
+fn encrypt(
+    ctx: &Context,
+    age: Vec<String>,
+    input_type: Option<&str>,
+    in_place: bool,
+    file: &Path,
+) -> CmdResult {
     let format = format_of(input_type, file)?;
     let origin = file.display().to_string();
     let mut opts = EncryptOptions::default();
-    let age: Vec<String> = age.into_iter().map(|a| a.trim().to_string()).filter(|a| !a.is_empty()).collect();
+    let age: Vec<String> = age
+        .into_iter()
+        .map(|a| a.trim().to_string())
+        .filter(|a| !a.is_empty())
+        .collect();
     if age.is_empty() {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let config = sops::config::find_config(&cwd).ok_or_else(|| {
-            varsmith::UsageError::new(
-                "no --age recipients given and no .sops.yaml found from the current directory upward",
-            )
+        let start = match &ctx.dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let config = sops::config::find_config(&start).ok_or_else(|| {
+            varsmith::UsageError::new(format!(
+                "no --age recipients given and no .sops.yaml found from {} upward",
+                start.display()
+            ))
         })?;
         let rule = sops::config::rule_for(&config, file)?;
         opts.recipients = rule.age;
@@ -61,14 +84,23 @@ fn encrypt(age: Vec<String>, input_type: Option<&str>, in_place: bool, file: &Pa
     if in_place {
         write_atomic(file, &out)?;
     } else {
-        std::io::stdout().lock().write_all(&out).context("writing to stdout")?;
+        std::io::stdout()
+            .lock()
+            .write_all(&out)
+            .context("writing to stdout")?;
     }
     Ok(varsmith::EXIT_OK)
 }
 
 fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    let dir = file.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let io = |source| sops::Error::Io { origin: file.display().to_string(), source };
+    let dir = file
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let io = |source| sops::Error::Io {
+        origin: file.display().to_string(),
+        source,
+    };
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     if let Ok(meta) = std::fs::metadata(file) {
         let _ = tmp.as_file().set_permissions(meta.permissions());

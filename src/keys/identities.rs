@@ -118,7 +118,10 @@ impl Identities {
             origin: origin.clone(),
             reason: "not UTF-8 text".into(),
         })?;
-        if text.trim_start().starts_with("-----BEGIN OPENSSH PRIVATE KEY-----") {
+        if text
+            .trim_start()
+            .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
+        {
             let converted = ssh_to_age::private_to_age(text).map_err(|e| Error::BadIdentity {
                 origin: origin.clone(),
                 reason: e.to_string(),
@@ -147,11 +150,10 @@ impl Identities {
                 continue;
             }
             if line.starts_with("AGE-SECRET-KEY-1") {
-                let id: age::x25519::Identity =
-                    line.parse().map_err(|_| Error::BadIdentity {
-                        origin: origin.clone(),
-                        reason: format!("line {}: malformed AGE-SECRET-KEY", n + 1),
-                    })?;
+                let id: age::x25519::Identity = line.parse().map_err(|_| Error::BadIdentity {
+                    origin: origin.clone(),
+                    reason: format!("line {}: malformed AGE-SECRET-KEY", n + 1),
+                })?;
                 self.ids.push(Box::new(id));
                 found += 1;
             } else {
@@ -205,7 +207,9 @@ impl Identities {
 
 /// The user's home directory from `$HOME`.
 pub(crate) fn home_dir() -> Option<PathBuf> {
-    std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(PathBuf::from)
 }
 
 /// sops' default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt`, else

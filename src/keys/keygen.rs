@@ -31,7 +31,9 @@ pub fn append_admin_key(path: &Path) -> Result<String, Error> {
         .unwrap_or_default();
     let secret = id.to_string();
     let mut text = Zeroizing::new(String::new());
-    text.push_str(&format!("# created: {created}\n# public key: {recipient}\n"));
+    text.push_str(&format!(
+        "# created: {created}\n# public key: {recipient}\n"
+    ));
     text.push_str(secret.expose_secret());
     text.push('\n');
     let mut f = OpenOptions::new()

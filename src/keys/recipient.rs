@@ -36,7 +36,10 @@ mod tests {
 
     #[test]
     fn parses_x25519_and_ssh() {
-        assert!(parse_recipient("age1msq0jj2pxeww4cqqrpwkn8vf7earzh4ylkr9e0n0p325uuqseuus8qpzle").is_ok());
+        assert!(
+            parse_recipient("age1msq0jj2pxeww4cqqrpwkn8vf7earzh4ylkr9e0n0p325uuqseuus8qpzle")
+                .is_ok()
+        );
         assert!(parse_recipient("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQcXSnjv6sQAjGdHpJ5nx4iVsyYR9g5Nj8GsxrgZxtV test").is_ok());
         assert!(parse_recipient("pgp:1234").is_err());
         assert!(parse_recipient("age1notvalid").is_err());

@@ -34,7 +34,9 @@ pub fn private_to_age(pem: &str) -> Result<Zeroizing<String>, Error> {
     let key = ssh_key::PrivateKey::from_openssh(pem.trim())
         .map_err(|e| Error::Ssh(format!("not an OpenSSH private key: {e}")))?;
     if key.is_encrypted() {
-        return Err(Error::Ssh("passphrase-protected ssh keys are not supported".into()));
+        return Err(Error::Ssh(
+            "passphrase-protected ssh keys are not supported".into(),
+        ));
     }
     let pair = key
         .key_data()

@@ -36,14 +36,24 @@ pub struct Decrypted {
 }
 
 /// Encrypts plaintext file bytes in `format`, as `sops encrypt` does.
-pub fn encrypt(plain: &[u8], format: Format, opts: &EncryptOptions, origin: &str) -> Result<Vec<u8>> {
+pub fn encrypt(
+    plain: &[u8],
+    format: Format,
+    opts: &EncryptOptions,
+    origin: &str,
+) -> Result<Vec<u8>> {
     let p = store::parse(plain, format, origin)?;
     store::check_plain(&p, format, origin)?;
     encrypt_tree(p.tree, format, opts, origin)
 }
 
 /// Encrypts a plaintext tree and emits it in `format`.
-pub fn encrypt_tree(mut tree: Tree, format: Format, opts: &EncryptOptions, origin: &str) -> Result<Vec<u8>> {
+pub fn encrypt_tree(
+    mut tree: Tree,
+    format: Format,
+    opts: &EncryptOptions,
+    origin: &str,
+) -> Result<Vec<u8>> {
     if opts.recipients.is_empty() {
         return Err(Error::malformed(origin, "no age recipients given"));
     }
@@ -51,8 +61,14 @@ pub fn encrypt_tree(mut tree: Tree, format: Format, opts: &EncryptOptions, origi
     let mut age = Vec::with_capacity(opts.recipients.len());
     for r in &opts.recipients {
         let r = r.trim();
-        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key { origin: origin.to_string(), source })?;
-        age.push(AgeKey { recipient: r.to_string(), enc });
+        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key {
+            origin: origin.to_string(),
+            source,
+        })?;
+        age.push(AgeKey {
+            recipient: r.to_string(),
+            enc,
+        });
     }
     let (rule, implicit) = match format {
         Format::Binary => (CryptRule::All, true),
@@ -76,20 +92,26 @@ pub fn encrypt_tree(mut tree: Tree, format: Format, opts: &EncryptOptions, origi
 
 fn load(file: &[u8], format: Format, origin: &str) -> Result<(Parsed, Metadata)> {
     let p = store::parse(file, format, origin)?;
-    let md = p
-        .metadata
-        .as_ref()
-        .ok_or_else(|| Error::NoMetadata { origin: origin.to_string() })?;
+    let md = p.metadata.as_ref().ok_or_else(|| Error::NoMetadata {
+        origin: origin.to_string(),
+    })?;
     let md = Metadata::from_value(md, origin)?;
     Ok((p, md))
 }
 
 fn data_key(md: &Metadata, ids: &Identities, origin: &str) -> Result<DataKey> {
     if md.age.is_empty() {
-        return Err(Error::malformed(origin, "no age keys found in the sops metadata"));
+        return Err(Error::malformed(
+            origin,
+            "no age keys found in the sops metadata",
+        ));
     }
     for a in &md.age {
-        if !a.enc.trim_end().ends_with("-----END AGE ENCRYPTED FILE-----") {
+        if !a
+            .enc
+            .trim_end()
+            .ends_with("-----END AGE ENCRYPTED FILE-----")
+        {
             return Err(Error::malformed(
                 origin,
                 format!("the age key for {} is truncated or malformed", a.recipient),
@@ -103,7 +125,12 @@ fn data_key(md: &Metadata, ids: &Identities, origin: &str) -> Result<DataKey> {
     }
     Err(Error::NoIdentity {
         origin: origin.to_string(),
-        recipients: md.age.iter().map(|a| a.recipient.as_str()).collect::<Vec<_>>().join(", "),
+        recipients: md
+            .age
+            .iter()
+            .map(|a| a.recipient.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
         searched: if ids.searched.is_empty() {
             format!("{} identities", ids.len())
         } else {
@@ -119,22 +146,32 @@ pub fn decrypt(file: &[u8], format: Format, ids: &Identities, origin: &str) -> R
     let mut tree = p.tree;
     let computed = walk::decrypt_tree(&mut tree, &key, &md.rule, md.mac_only_encrypted, origin)?;
     verify_mac(&md, &key, &computed, origin)?;
-    Ok(Decrypted { tree, metadata: md, data_key: key })
+    Ok(Decrypted {
+        tree,
+        metadata: md,
+        data_key: key,
+    })
 }
 
 fn verify_mac(md: &Metadata, key: &[u8; 32], computed: &str, origin: &str) -> Result<()> {
     if md.mac.is_empty() {
-        return Err(Error::malformed(origin, "the file has no MAC (sops.mac is missing or empty)"));
+        return Err(Error::malformed(
+            origin,
+            "the file has no MAC (sops.mac is missing or empty)",
+        ));
     }
     let aad = gofmt::rfc3339_seconds(&md.lastmodified)
         .ok_or_else(|| Error::malformed(origin, "sops.lastmodified is not an RFC 3339 time"))?;
-    let (stored, _) = crypto::open(key, md.mac.as_bytes(), aad.as_bytes()).map_err(|e| match e {
-        OpenError::Malformed(why) => Error::malformed(origin, format!("sops.mac is malformed ({why})")),
-        OpenError::Auth => Error::decrypt(
-            origin,
-            "cannot decrypt the MAC (sops.mac or sops.lastmodified was changed)",
-        ),
-    })?;
+    let (stored, _) =
+        crypto::open(key, md.mac.as_bytes(), aad.as_bytes()).map_err(|e| match e {
+            OpenError::Malformed(why) => {
+                Error::malformed(origin, format!("sops.mac is malformed ({why})"))
+            }
+            OpenError::Auth => Error::decrypt(
+                origin,
+                "cannot decrypt the MAC (sops.mac or sops.lastmodified was changed)",
+            ),
+        })?;
     if stored.as_slice() != computed.as_bytes() {
         return Err(Error::decrypt(
             origin,
@@ -160,12 +197,23 @@ pub fn encrypt_flat_yaml(entries: &[(String, &[u8])], recipients: &[String]) -> 
     let mut m = Map::default();
     for (k, v) in entries {
         if m.get(k).is_some() {
-            return Err(Error::malformed("<flat secrets>", format!("duplicate key {k:?}")));
+            return Err(Error::malformed(
+                "<flat secrets>",
+                format!("duplicate key {k:?}"),
+            ));
         }
         m.push(k, Value::Str(Bytes::new(v.to_vec())));
     }
-    let opts = EncryptOptions { recipients: recipients.to_vec(), ..Default::default() };
-    encrypt_tree(Tree { branches: vec![m] }, Format::Yaml, &opts, "<flat secrets>")
+    let opts = EncryptOptions {
+        recipients: recipients.to_vec(),
+        ..Default::default()
+    };
+    encrypt_tree(
+        Tree { branches: vec![m] },
+        Format::Yaml,
+        &opts,
+        "<flat secrets>",
+    )
 }
 
 /// See [`super::decrypt_flat`].
@@ -221,8 +269,14 @@ pub fn update_keys(
     let mut age = Vec::with_capacity(recipients.len());
     for r in recipients {
         let r = r.trim();
-        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key { origin: origin.to_string(), source })?;
-        age.push(AgeKey { recipient: r.to_string(), enc });
+        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key {
+            origin: origin.to_string(),
+            source,
+        })?;
+        age.push(AgeKey {
+            recipient: r.to_string(),
+            enc,
+        });
     }
     md.age = age;
     store::emit_encrypted(&p.tree, &md.to_value(), format, origin)

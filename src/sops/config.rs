@@ -68,14 +68,19 @@ fn text(v: Option<&Value>) -> Option<String> {
 /// directory when inside it) and returns its keys and crypt rule.
 pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
     let origin = config.display().to_string();
-    let bytes = std::fs::read(config).map_err(|source| Error::Io { origin: origin.clone(), source })?;
+    let bytes = std::fs::read(config).map_err(|source| Error::Io {
+        origin: origin.clone(),
+        source,
+    })?;
     let docs = super::yaml::parse(&bytes, &origin)?;
     let root = docs.into_iter().next().unwrap_or_default();
     let Some(Value::Seq(rules)) = root.get("creation_rules") else {
         return Err(Error::malformed(&origin, "no creation_rules"));
     };
     let abs = std::path::absolute(file).unwrap_or_else(|_| file.to_path_buf());
-    let dir = config.parent().map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
+    let dir = config
+        .parent()
+        .map(|d| std::path::absolute(d).unwrap_or_else(|_| d.to_path_buf()));
     let rel = match dir.as_ref().and_then(|d| abs.strip_prefix(d).ok()) {
         Some(r) => r.to_string_lossy().into_owned(),
         None => abs.to_string_lossy().into_owned(),
@@ -83,36 +88,49 @@ pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
     for r in rules {
         let Value::Map(r) = r else { continue };
         if let Some(re) = text(r.get("path_regex")).filter(|s| !s.is_empty()) {
-            let re = Regex::new(&re).map_err(|e| Error::malformed(&origin, format!("invalid path_regex: {e}")))?;
+            let re = Regex::new(&re)
+                .map_err(|e| Error::malformed(&origin, format!("invalid path_regex: {e}")))?;
             if !re.is_match(&rel) {
                 continue;
             }
         }
         return creation_rule(r, &origin);
     }
-    Err(Error::malformed(&origin, format!("no matching creation rules found for {rel}")))
+    Err(Error::malformed(
+        &origin,
+        format!("no matching creation rules found for {rel}"),
+    ))
 }
 
 fn creation_rule(r: &Map, origin: &str) -> Result<CreationRule> {
     let mut age = strings(r.get("age"));
-    if age.is_empty() {
-        if let Some(Value::Seq(groups)) = r.get("key_groups") {
-            if groups.len() > 1 {
-                return Err(Error::malformed(origin, "several key_groups (Shamir) are not supported"));
-            }
-            if let Some(Value::Map(g)) = groups.first() {
-                age = strings(g.get("age"));
-            }
+    if age.is_empty()
+        && let Some(Value::Seq(groups)) = r.get("key_groups")
+    {
+        if groups.len() > 1 {
+            return Err(Error::malformed(
+                origin,
+                "several key_groups (Shamir) are not supported",
+            ));
+        }
+        if let Some(Value::Map(g)) = groups.first() {
+            age = strings(g.get("age"));
         }
     }
     if age.is_empty() {
-        return Err(Error::malformed(origin, "the matching creation rule has no age recipients"));
+        return Err(Error::malformed(
+            origin,
+            "the matching creation rule has no age recipients",
+        ));
     }
     let mut rule = None;
     for k in CryptRule::KEYS {
         if let Some(v) = text(r.get(k)).filter(|s| !s.is_empty()) {
             if rule.is_some() {
-                return Err(Error::malformed(origin, "more than one crypt rule in a creation rule"));
+                return Err(Error::malformed(
+                    origin,
+                    "more than one crypt rule in a creation rule",
+                ));
             }
             rule = CryptRule::from_entry(k, &v)
                 .map(|x| x.map_err(|e| Error::malformed(origin, format!("invalid {k}: {e}"))))
@@ -120,5 +138,9 @@ fn creation_rule(r: &Map, origin: &str) -> Result<CreationRule> {
         }
     }
     let mac_only_encrypted = matches!(r.get("mac_only_encrypted"), Some(Value::Bool(true)));
-    Ok(CreationRule { age, rule, mac_only_encrypted })
+    Ok(CreationRule {
+        age,
+        rule,
+        mac_only_encrypted,
+    })
 }

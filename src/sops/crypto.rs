@@ -1,9 +1,9 @@
 //! AES-256-GCM `ENC[...]` values and the age wrapping of the data key.
 
+use aes_gcm::AesGcm;
 use aes_gcm::aead::consts::{U12, U32};
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::aes::Aes256;
-use aes_gcm::AesGcm;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use rand::RngCore;
@@ -69,7 +69,10 @@ pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
     if data.is_empty() || iv.is_empty() || tag.is_empty() || typ.is_empty() {
         return Err(OpenError::Malformed("empty field"));
     }
-    let dec = |x: &str| B64.decode(x).map_err(|_| OpenError::Malformed("bad base64"));
+    let dec = |x: &str| {
+        B64.decode(x)
+            .map_err(|_| OpenError::Malformed("bad base64"))
+    };
     let parts = EncParts {
         data: dec(data)?,
         iv: dec(iv)?,
@@ -86,7 +89,11 @@ pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
 }
 
 /// Decrypts an `ENC[...]` string; returns the plaintext and its type tag.
-pub fn open(key: &[u8; 32], s: &[u8], aad: &[u8]) -> Result<(Zeroizing<Vec<u8>>, String), OpenError> {
+pub fn open(
+    key: &[u8; 32],
+    s: &[u8],
+    aad: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, String), OpenError> {
     let p = parse_enc(s)?;
     let mut msg = Vec::with_capacity(p.data.len() + 16);
     msg.extend_from_slice(&p.data);
@@ -111,7 +118,9 @@ pub struct Sealer {
 impl Sealer {
     /// A sealer for `key`.
     pub fn new(key: &[u8; 32]) -> Self {
-        Sealer { cipher: AesGcm::<Aes256, U32>::new(key.into()) }
+        Sealer {
+            cipher: AesGcm::<Aes256, U32>::new(key.into()),
+        }
     }
 
     /// Encrypts `pt` with `aad` into `ENC[AES256_GCM,…,type:<typ>]`.
@@ -176,16 +185,20 @@ mod tests {
 
     #[test]
     fn kat_from_spec() {
-        let key: [u8; 32] = hex::decode("65b837a1625b5e5f15092030cfe172bcd5d3275417925aebae479f9db4eebc23")
-            .unwrap()
-            .try_into()
-            .unwrap();
+        let key: [u8; 32] =
+            hex::decode("65b837a1625b5e5f15092030cfe172bcd5d3275417925aebae479f9db4eebc23")
+                .unwrap()
+                .try_into()
+                .unwrap();
         let s = b"ENC[AES256_GCM,data:QGzUl4k=,iv:nkf4skKUHlCThtHnfHWQe5gTEONhQFQLGiT+ZQ74bSE=,tag:tgj5rOXXvJQ0i8Vo13WNVg==,type:str]";
         let (pt, t) = open(&key, s, b"db:user:").unwrap();
         assert_eq!(&pt[..], b"admin");
         assert_eq!(t, "str");
         assert_eq!(open(&key, s, b"db:other:").unwrap_err(), OpenError::Auth);
         let sealed = Sealer::new(&key).seal(b"x\xff", b"a:", "str");
-        assert_eq!(&open(&key, sealed.as_bytes(), b"a:").unwrap().0[..], b"x\xff");
+        assert_eq!(
+            &open(&key, sealed.as_bytes(), b"a:").unwrap().0[..],
+            b"x\xff"
+        );
     }
 }

@@ -26,15 +26,24 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
             continue;
         }
         if let Some(c) = line.strip_prefix(b"#") {
-            m.0.push((Key::Comment(String::from_utf8_lossy(c).into_owned()), Value::Null));
+            m.0.push((
+                Key::Comment(String::from_utf8_lossy(c).into_owned()),
+                Value::Null,
+            ));
             continue;
         }
         let eq = line.iter().position(|&c| c == b'=').ok_or_else(|| {
-            Error::malformed(origin, format!("invalid dotenv input line {} (no '=')", n + 1))
+            Error::malformed(
+                origin,
+                format!("invalid dotenv input line {} (no '=')", n + 1),
+            )
         })?;
         let k = String::from_utf8(line[..eq].to_vec())
             .map_err(|_| Error::malformed(origin, format!("line {}: key is not UTF-8", n + 1)))?;
-        m.0.push((Key::Str(k), Value::Str(Bytes::new(unescape_nl(&line[eq + 1..])))));
+        m.0.push((
+            Key::Str(k),
+            Value::Str(Bytes::new(unescape_nl(&line[eq + 1..]))),
+        ));
     }
     Ok(m)
 }
@@ -65,7 +74,11 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Vec<u8>)>) {
         Value::Map(m) => {
             for (k, v) in &m.0 {
                 if let Key::Str(k) = k {
-                    let p = if prefix.is_empty() { k.clone() } else { format!("{prefix}__map_{k}") };
+                    let p = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}__map_{k}")
+                    };
                     flatten(&p, v, out);
                 }
             }
@@ -100,7 +113,10 @@ pub fn emit(m: &Map, metadata: Option<&Value>, origin: &str) -> Result<Vec<u8>> 
                     _ => None,
                 });
                 let t = t.ok_or_else(|| {
-                    Error::malformed(origin, format!("key {k:?}: dotenv cannot hold nested values"))
+                    Error::malformed(
+                        origin,
+                        format!("key {k:?}: dotenv cannot hold nested values"),
+                    )
                 })?;
                 out.extend_from_slice(k.as_bytes());
                 out.push(b'=');
@@ -129,12 +145,12 @@ pub fn take_metadata(m: &mut Map) -> Option<Value> {
     let mut md = Map::default();
     let mut found = false;
     m.0.retain(|(k, v)| {
-        if let Key::Str(k) = k {
-            if let Some(rest) = k.strip_prefix("sops_") {
-                found = true;
-                insert_flat(&mut md, rest, v.clone());
-                return false;
-            }
+        if let Key::Str(k) = k
+            && let Some(rest) = k.strip_prefix("sops_")
+        {
+            found = true;
+            insert_flat(&mut md, rest, v.clone());
+            return false;
         }
         true
     });
@@ -146,7 +162,11 @@ fn insert_flat(root: &mut Map, path: &str, v: Value) {
     let mut parts = path.split("__");
     let Some(first) = parts.next() else { return };
     let rest: Vec<&str> = parts.collect();
-    let slot = match root.0.iter().position(|(k, _)| matches!(k, Key::Str(s) if s == first)) {
+    let slot = match root
+        .0
+        .iter()
+        .position(|(k, _)| matches!(k, Key::Str(s) if s == first))
+    {
         Some(i) => &mut root.0[i].1,
         None => {
             root.push(first, Value::Null);
@@ -162,7 +182,10 @@ fn insert_in(slot: &mut Value, rest: &[&str], v: Value) {
         *slot = v;
         return;
     };
-    if let Some(idx) = head.strip_prefix("list_").and_then(|i| i.parse::<usize>().ok()) {
+    if let Some(idx) = head
+        .strip_prefix("list_")
+        .and_then(|i| i.parse::<usize>().ok())
+    {
         if !matches!(slot, Value::Seq(_)) {
             *slot = Value::Seq(Vec::new());
         }
@@ -177,7 +200,11 @@ fn insert_in(slot: &mut Value, rest: &[&str], v: Value) {
             *slot = Value::Map(Map::default());
         }
         if let Value::Map(m) = slot {
-            let i = match m.0.iter().position(|(k, _)| matches!(k, Key::Str(s) if s == key)) {
+            let i = match m
+                .0
+                .iter()
+                .position(|(k, _)| matches!(k, Key::Str(s) if s == key))
+            {
                 Some(i) => i,
                 None => {
                     m.push(key, Value::Null);

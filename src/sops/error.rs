@@ -78,12 +78,18 @@ impl Error {
 
     /// A malformed-input error.
     pub fn malformed(origin: &str, msg: impl Into<String>) -> Self {
-        Error::Malformed { origin: origin.to_string(), msg: msg.into() }
+        Error::Malformed {
+            origin: origin.to_string(),
+            msg: msg.into(),
+        }
     }
 
     /// A decrypt/verify error.
     pub fn decrypt(origin: &str, msg: impl Into<String>) -> Self {
-        Error::Decrypt { origin: origin.to_string(), msg: msg.into() }
+        Error::Decrypt {
+            origin: origin.to_string(),
+            msg: msg.into(),
+        }
     }
 }
 

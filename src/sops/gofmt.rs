@@ -130,7 +130,16 @@ fn parse_civil(s: &str, allow_space: bool, date_only: bool) -> Option<Civil> {
     if !(1..=12).contains(&mo) || !(1..=31).contains(&d) {
         return None;
     }
-    let mut c = Civil { y, mo, d, h: 0, mi: 0, s: 0, nanos: 0, off: 0 };
+    let mut c = Civil {
+        y,
+        mo,
+        d,
+        h: 0,
+        mi: 0,
+        s: 0,
+        nanos: 0,
+        off: 0,
+    };
     if i == b.len() {
         return if date_only { Some(c) } else { None };
     }
@@ -256,19 +265,34 @@ mod tests {
         assert_eq!(format_float_g(1e-6), "1e-06");
         assert_eq!(format_float_json(1e-7), "1e-7");
         assert_eq!(format_float_json(1.5e30), "1.5e+30");
-        assert_eq!(format_float_json(12345678901234567000.0), "12345678901234567000");
+        assert_eq!(
+            format_float_json(12345678901234567000.0),
+            "12345678901234567000"
+        );
     }
 
     #[test]
     fn times() {
-        assert_eq!(yaml_timestamp("2024-01-01").unwrap(), "2024-01-01T00:00:00Z");
+        assert_eq!(
+            yaml_timestamp("2024-01-01").unwrap(),
+            "2024-01-01T00:00:00Z"
+        );
         assert_eq!(
             yaml_timestamp("2001-12-14t21:59:43.10-05:00").unwrap(),
             "2001-12-14T21:59:43.1-05:00"
         );
-        assert_eq!(yaml_timestamp("2024-01-02 03:04:05").unwrap(), "2024-01-02T03:04:05Z");
+        assert_eq!(
+            yaml_timestamp("2024-01-02 03:04:05").unwrap(),
+            "2024-01-02T03:04:05Z"
+        );
         assert!(yaml_timestamp("2024-01-02T03:04:05").is_none());
-        assert_eq!(rfc3339_seconds("2026-11-22T23:08:02.000Z").unwrap(), "2026-11-22T23:08:02Z");
-        assert_eq!(rfc3339_seconds("2026-11-22T23:08:02+00:00").unwrap(), "2026-11-22T23:08:02Z");
+        assert_eq!(
+            rfc3339_seconds("2026-11-22T23:08:02.000Z").unwrap(),
+            "2026-11-22T23:08:02Z"
+        );
+        assert_eq!(
+            rfc3339_seconds("2026-11-22T23:08:02+00:00").unwrap(),
+            "2026-11-22T23:08:02Z"
+        );
     }
 }

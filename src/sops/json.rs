@@ -13,7 +13,11 @@ struct P<'a> {
 
 impl<'a> P<'a> {
     fn err(&self, msg: &str) -> Error {
-        let line = self.b[..self.i.min(self.b.len())].iter().filter(|&&c| c == b'\n').count() + 1;
+        let line = self.b[..self.i.min(self.b.len())]
+            .iter()
+            .filter(|&&c| c == b'\n')
+            .count()
+            + 1;
         Error::malformed(self.origin, format!("invalid JSON at line {line}: {msg}"))
     }
     fn ws(&mut self) {
@@ -65,11 +69,15 @@ impl<'a> P<'a> {
             Some(c) if c == b'-' || c.is_ascii_digit() => {
                 let st = self.i;
                 while self.i < self.b.len()
-                    && matches!(self.b[self.i], b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E')
+                    && matches!(
+                        self.b[self.i],
+                        b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'
+                    )
                 {
                     self.i += 1;
                 }
-                let s = std::str::from_utf8(&self.b[st..self.i]).map_err(|_| self.err("bad number"))?;
+                let s =
+                    std::str::from_utf8(&self.b[st..self.i]).map_err(|_| self.err("bad number"))?;
                 let f: f64 = s.parse().map_err(|_| self.err("bad number"))?;
                 Ok(Value::Float(f))
             }
@@ -112,7 +120,10 @@ impl<'a> P<'a> {
         }
     }
     fn hex4(&mut self) -> Result<u32> {
-        let h = self.b.get(self.i..self.i + 4).ok_or_else(|| self.err("bad \\u escape"))?;
+        let h = self
+            .b
+            .get(self.i..self.i + 4)
+            .ok_or_else(|| self.err("bad \\u escape"))?;
         let s = std::str::from_utf8(h).map_err(|_| self.err("bad \\u escape"))?;
         let v = u32::from_str_radix(s, 16).map_err(|_| self.err("bad \\u escape"))?;
         self.i += 4;
@@ -122,12 +133,18 @@ impl<'a> P<'a> {
         self.i += 1;
         let mut out = Vec::new();
         loop {
-            let c = *self.b.get(self.i).ok_or_else(|| self.err("unterminated string"))?;
+            let c = *self
+                .b
+                .get(self.i)
+                .ok_or_else(|| self.err("unterminated string"))?;
             self.i += 1;
             match c {
                 b'"' => return Ok(out),
                 b'\\' => {
-                    let e = *self.b.get(self.i).ok_or_else(|| self.err("unterminated string"))?;
+                    let e = *self
+                        .b
+                        .get(self.i)
+                        .ok_or_else(|| self.err("unterminated string"))?;
                     self.i += 1;
                     match e {
                         b'"' | b'\\' | b'/' => out.push(e),
@@ -176,7 +193,12 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
             ));
         }
         None => return Err(Error::malformed(origin, "empty JSON file")),
-        _ => return Err(Error::malformed(origin, "the top level must be a JSON object")),
+        _ => {
+            return Err(Error::malformed(
+                origin,
+                "the top level must be a JSON object",
+            ));
+        }
     }
     let m = p.object(0)?;
     if p.peek().is_some() {
@@ -201,7 +223,9 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
             '<' | '>' | '&' | '\u{2028}' | '\u{2029}' => {
                 out.extend_from_slice(format!("\\u{:04x}", ch as u32).as_bytes())
             }
-            c if (c as u32) < 0x20 => out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes()),
+            c if (c as u32) < 0x20 => {
+                out.extend_from_slice(format!("\\u{:04x}", c as u32).as_bytes())
+            }
             c => {
                 let mut buf = [0u8; 4];
                 out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
@@ -220,7 +244,10 @@ fn emit_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
     match v {
         Value::Map(m) => emit_map(out, m, depth),
         Value::Seq(items) => {
-            let items: Vec<&Value> = items.iter().filter(|v| !matches!(v, Value::Comment(_))).collect();
+            let items: Vec<&Value> = items
+                .iter()
+                .filter(|v| !matches!(v, Value::Comment(_)))
+                .collect();
             if items.is_empty() {
                 out.extend_from_slice(b"[]");
                 return;
@@ -246,14 +273,13 @@ fn emit_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
 }
 
 fn emit_map(out: &mut Vec<u8>, m: &Map, depth: usize) {
-    let items: Vec<(&String, &Value)> = m
-        .0
-        .iter()
-        .filter_map(|(k, v)| match k {
-            Key::Str(s) => Some((s, v)),
-            Key::Comment(_) => None,
-        })
-        .collect();
+    let items: Vec<(&String, &Value)> =
+        m.0.iter()
+            .filter_map(|(k, v)| match k {
+                Key::Str(s) => Some((s, v)),
+                Key::Comment(_) => None,
+            })
+            .collect();
     if items.is_empty() {
         out.extend_from_slice(b"{}");
         return;

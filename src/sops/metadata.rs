@@ -51,7 +51,10 @@ fn age_list(v: Option<&Value>, origin: &str) -> Result<Vec<AgeKey>> {
     if let Some(Value::Seq(items)) = v {
         for it in items {
             let Value::Map(m) = it else {
-                return Err(Error::malformed(origin, "sops.age entries must be mappings"));
+                return Err(Error::malformed(
+                    origin,
+                    "sops.age entries must be mappings",
+                ));
             };
             let recipient = m.get("recipient").and_then(text).unwrap_or_default();
             let enc = m.get("enc").and_then(text).unwrap_or_default();
@@ -65,23 +68,27 @@ impl Metadata {
     /// Reads the metadata mapping.
     pub fn from_value(v: &Value, origin: &str) -> Result<Metadata> {
         let Value::Map(m) = v else {
-            return Err(Error::malformed(origin, "the sops metadata is not a mapping"));
+            return Err(Error::malformed(
+                origin,
+                "the sops metadata is not a mapping",
+            ));
         };
         let mut age = age_list(m.get("age"), origin)?;
         let flat_keys = ["kms", "gcp_kms", "azure_kv", "hc_vault", "pgp", "hckms"]
             .iter()
             .any(|k| matches!(m.get(k), Some(Value::Seq(s)) if !s.is_empty()));
-        if age.is_empty() && !flat_keys {
-            if let Some(Value::Seq(groups)) = m.get("key_groups") {
-                if groups.len() > 1 {
-                    return Err(Error::malformed(
-                        origin,
-                        "Shamir key groups (more than one key group) are not supported",
-                    ));
-                }
-                if let Some(Value::Map(g)) = groups.first() {
-                    age = age_list(g.get("age"), origin)?;
-                }
+        if age.is_empty()
+            && !flat_keys
+            && let Some(Value::Seq(groups)) = m.get("key_groups")
+        {
+            if groups.len() > 1 {
+                return Err(Error::malformed(
+                    origin,
+                    "Shamir key groups (more than one key group) are not supported",
+                ));
+            }
+            if let Some(Value::Map(g)) = groups.first() {
+                age = age_list(g.get("age"), origin)?;
             }
         }
         let lastmodified = m
@@ -93,7 +100,10 @@ impl Metadata {
         for k in CryptRule::KEYS {
             if let Some(val) = m.get(k).and_then(text).filter(|s| !s.is_empty()) {
                 if rule.is_some() {
-                    return Err(Error::malformed(origin, "more than one crypt rule in metadata"));
+                    return Err(Error::malformed(
+                        origin,
+                        "more than one crypt rule in metadata",
+                    ));
                 }
                 let r = CryptRule::from_entry(k, &val)
                     .and_then(|r| r.ok())
@@ -135,10 +145,10 @@ impl Metadata {
         }
         m.push("lastmodified", Value::str(&self.lastmodified));
         m.push("mac", Value::str(&self.mac));
-        if !self.rule_implicit {
-            if let Some((k, v)) = self.rule.metadata_entry() {
-                m.push(k, Value::str(&v));
-            }
+        if !self.rule_implicit
+            && let Some((k, v)) = self.rule.metadata_entry()
+        {
+            m.push(k, Value::str(&v));
         }
         if self.mac_only_encrypted {
             m.push("mac_only_encrypted", Value::Bool(true));

@@ -30,12 +30,7 @@ impl Default for CryptRule {
 impl CryptRule {
     /// Whether a leaf at `path` with the comment stack `comments` is encrypted.
     pub fn should_encrypt(&self, path: &[String], comments: &[Vec<String>]) -> bool {
-        let any_comment = |re: &Regex| {
-            comments
-                .iter()
-                .flatten()
-                .any(|c| re.is_match(c.as_bytes()))
-        };
+        let any_comment = |re: &Regex| comments.iter().flatten().any(|c| re.is_match(c.as_bytes()));
         match self {
             CryptRule::UnencryptedSuffix(s) => !path.iter().any(|p| p.ends_with(s.as_str())),
             CryptRule::EncryptedSuffix(s) => path.iter().any(|p| p.ends_with(s.as_str())),

@@ -21,7 +21,10 @@ pub fn parse(b: &[u8], format: Format, origin: &str) -> Result<Parsed> {
         Format::Dotenv => {
             let mut m = dotenv::parse(b, origin)?;
             let md = dotenv::take_metadata(&mut m);
-            return Ok(Parsed { tree: Tree { branches: vec![m] }, metadata: md });
+            return Ok(Parsed {
+                tree: Tree { branches: vec![m] },
+                metadata: md,
+            });
         }
         Format::Binary => {
             // An encrypted binary file is a JSON envelope; anything else is raw data.
@@ -36,8 +39,14 @@ pub fn parse(b: &[u8], format: Format, origin: &str) -> Result<Parsed> {
             }
         }
     };
-    if format == Format::Yaml && docs.iter().all(|d| d.0.is_empty()) && b.iter().all(|c| c.is_ascii_whitespace()) {
-        return Err(Error::malformed(origin, "file is empty; it must contain at least one document"));
+    if format == Format::Yaml
+        && docs.iter().all(|d| d.0.is_empty())
+        && b.iter().all(|c| c.is_ascii_whitespace())
+    {
+        return Err(Error::malformed(
+            origin,
+            "file is empty; it must contain at least one document",
+        ));
     }
     let mut metadata = None;
     for d in &mut docs {
@@ -47,7 +56,10 @@ pub fn parse(b: &[u8], format: Format, origin: &str) -> Result<Parsed> {
             }
         }
     }
-    Ok(Parsed { tree: Tree { branches: docs }, metadata })
+    Ok(Parsed {
+        tree: Tree { branches: docs },
+        metadata,
+    })
 }
 
 fn raw_binary(b: &[u8]) -> Map {
@@ -57,7 +69,12 @@ fn raw_binary(b: &[u8]) -> Map {
 }
 
 /// Emits an encrypted tree with its metadata.
-pub fn emit_encrypted(tree: &Tree, metadata: &Value, format: Format, origin: &str) -> Result<Vec<u8>> {
+pub fn emit_encrypted(
+    tree: &Tree,
+    metadata: &Value,
+    format: Format,
+    origin: &str,
+) -> Result<Vec<u8>> {
     match format {
         Format::Yaml => {
             let docs: Vec<Map> = tree
@@ -76,7 +93,11 @@ pub fn emit_encrypted(tree: &Tree, metadata: &Value, format: Format, origin: &st
             d.push("sops", metadata.clone());
             Ok(json::emit(&d))
         }
-        Format::Dotenv => dotenv::emit(&tree.branches.first().cloned().unwrap_or_default(), Some(metadata), origin),
+        Format::Dotenv => dotenv::emit(
+            &tree.branches.first().cloned().unwrap_or_default(),
+            Some(metadata),
+            origin,
+        ),
     }
 }
 
@@ -84,11 +105,20 @@ pub fn emit_encrypted(tree: &Tree, metadata: &Value, format: Format, origin: &st
 pub fn emit_plain(tree: &Tree, format: Format, origin: &str) -> Result<Vec<u8>> {
     match format {
         Format::Yaml => Ok(yaml::emit(&tree.branches)),
-        Format::Json => Ok(json::emit(&tree.branches.first().cloned().unwrap_or_default())),
-        Format::Dotenv => dotenv::emit(&tree.branches.first().cloned().unwrap_or_default(), None, origin),
+        Format::Json => Ok(json::emit(
+            &tree.branches.first().cloned().unwrap_or_default(),
+        )),
+        Format::Dotenv => dotenv::emit(
+            &tree.branches.first().cloned().unwrap_or_default(),
+            None,
+            origin,
+        ),
         Format::Binary => match tree.branches.first().and_then(|m| m.get("data")) {
             Some(Value::Str(b)) => Ok(b.as_slice().to_vec()),
-            _ => Err(Error::malformed(origin, "no binary data found in tree (no string `data` key)")),
+            _ => Err(Error::malformed(
+                origin,
+                "no binary data found in tree (no string `data` key)",
+            )),
         },
     }
 }
@@ -96,12 +126,16 @@ pub fn emit_plain(tree: &Tree, format: Format, origin: &str) -> Result<Vec<u8>> 
 /// Checks sops' structural rules for a tree to be encrypted (no `sops` key).
 pub fn check_plain(p: &Parsed, format: Format, origin: &str) -> Result<()> {
     if p.metadata.is_some() {
-        return Err(Error::AlreadyEncrypted { origin: origin.to_string() });
+        return Err(Error::AlreadyEncrypted {
+            origin: origin.to_string(),
+        });
     }
     if format == Format::Dotenv {
         for (k, _) in p.tree.branches.iter().flat_map(|b| b.0.iter()) {
             if matches!(k, Key::Str(s) if s.starts_with("sops_")) {
-                return Err(Error::AlreadyEncrypted { origin: origin.to_string() });
+                return Err(Error::AlreadyEncrypted {
+                    origin: origin.to_string(),
+                });
             }
         }
     }

@@ -52,7 +52,9 @@ impl Machine {
 
     /// The SSH target of machine `name`: its `target`, else `root@<name>`.
     pub fn target_or_default(&self, name: &str) -> String {
-        self.target.clone().unwrap_or_else(|| format!("root@{name}"))
+        self.target
+            .clone()
+            .unwrap_or_else(|| format!("root@{name}"))
     }
 }
 

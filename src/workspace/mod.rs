@@ -13,7 +13,9 @@ pub const INVENTORY_FILE: &str = "varsmith.yaml";
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// No `varsmith.yaml` in the directory or any parent.
-    #[error("no {INVENTORY_FILE} found in {0} or any parent directory (run `varsmith init` or pass -C DIR)")]
+    #[error(
+        "no {INVENTORY_FILE} found in {0} or any parent directory (run `varsmith init` or pass -C DIR)"
+    )]
     NotFound(PathBuf),
     /// A definition file could not be read.
     #[error("{path}: {source}")]
@@ -79,10 +81,13 @@ impl Workspace {
 
     /// The machine called `name`, or an error naming `varsmith.yaml`.
     pub fn machine(&self, name: &str) -> Result<&Machine, Error> {
-        self.inventory.machines.get(name).ok_or_else(|| Error::Invalid {
-            path: self.root.join(INVENTORY_FILE),
-            msg: format!("unknown machine {name:?}"),
-        })
+        self.inventory
+            .machines
+            .get(name)
+            .ok_or_else(|| Error::Invalid {
+                path: self.root.join(INVENTORY_FILE),
+                msg: format!("unknown machine {name:?}"),
+            })
     }
 }
 

@@ -42,7 +42,8 @@ pub fn clean(cmd: &str, home: &Path) -> Command {
             c.env_remove(k);
         }
     }
-    c.env("HOME", home).env("XDG_CONFIG_HOME", home.join(".config"));
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"));
     c
 }
 
@@ -74,7 +75,11 @@ pub fn vs_decrypt(home: &Path, key: &Path, file: &Path) -> Output {
 
 /// The age recipient of an identity file (`age-keygen -y`).
 pub fn recipient_of(key: &Path) -> String {
-    let out = Command::new("age-keygen").arg("-y").arg(key).output().expect("age-keygen");
+    let out = Command::new("age-keygen")
+        .arg("-y")
+        .arg(key)
+        .output()
+        .expect("age-keygen");
     assert!(out.status.success());
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }

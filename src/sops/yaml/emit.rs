@@ -42,11 +42,18 @@ struct Analysis {
 
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
-        return Analysis { multiline: false, block_plain: true, single: true, block: false };
+        return Analysis {
+            multiline: false,
+            block_plain: true,
+            single: true,
+            block: false,
+        };
     }
     let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
-    let (mut break_space, mut space_break, mut special, mut line_breaks) = (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
+    let (mut break_space, mut space_break, mut special, mut line_breaks) =
+        (false, false, false, false);
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_ws = true;
     let chars: Vec<char> = s.chars().collect();
@@ -55,9 +62,8 @@ fn analyze(s: &str) -> Analysis {
         let last = i + 1 == chars.len();
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
-                    block_ind = true
-                }
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_ind = true,
                 '?' | ':' | '-' if followed_ws => block_ind = true,
                 _ => {}
             }
@@ -102,7 +108,12 @@ fn analyze(s: &str) -> Analysis {
         }
         preceded_ws = is_blankz(Some(c));
     }
-    let mut a = Analysis { multiline: line_breaks, block_plain: true, single: true, block: true };
+    let mut a = Analysis {
+        multiline: line_breaks,
+        block_plain: true,
+        single: true,
+        block: true,
+    };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.block_plain = false;
     }
@@ -142,9 +153,11 @@ impl Em {
         self.out.extend_from_slice(s.as_bytes());
         self.column += s.chars().count();
     }
+    /// go-yaml's `put_break`: a newline, and the next line starts indented.
     fn newline(&mut self) {
         self.out.push(b'\n');
         self.column = 0;
+        self.indention = true;
     }
     fn write_indent(&mut self, indent: usize) {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
@@ -267,9 +280,15 @@ impl Em {
         let last = chars.last().copied();
         if !last.is_some_and(is_break) {
             self.put("-");
-        } else if chars.len() == 1 || chars.get(chars.len().wrapping_sub(2)).is_some_and(|c| is_break(*c)) {
+        } else if chars.len() == 1
+            || chars
+                .get(chars.len().wrapping_sub(2))
+                .is_some_and(|c| is_break(*c))
+        {
             self.put("+");
         }
+        // go-yaml v3 always breaks the line after the header (go-yaml issue 755).
+        self.newline();
         self.whitespace = true;
         let mut breaks = true;
         for line_part in split_keep(s) {
@@ -327,16 +346,23 @@ impl Em {
     /// Emits a value after `key:` or `-`; `indent` is the emitter indent of the owner.
     fn node(&mut self, v: &Value, child_indent: usize) {
         match v {
-            Value::Map(m) if !m.0.iter().all(|(k, _)| matches!(k, Key::Comment(_))) => self.map(m, child_indent),
+            Value::Map(m) if !m.0.iter().all(|(k, _)| matches!(k, Key::Comment(_))) => {
+                self.map(m, child_indent)
+            }
             Value::Map(m) => {
                 self.indicator("{}", true, false, false);
-                let cs: Vec<&str> = m.0.iter().filter_map(|(k, _)| match k {
-                    Key::Comment(c) => Some(c.as_str()),
-                    _ => None,
-                }).collect();
+                let cs: Vec<&str> =
+                    m.0.iter()
+                        .filter_map(|(k, _)| match k {
+                            Key::Comment(c) => Some(c.as_str()),
+                            _ => None,
+                        })
+                        .collect();
                 self.comment_lines(&cs, child_indent);
             }
-            Value::Seq(items) if !items.iter().all(|v| matches!(v, Value::Comment(_))) => self.seq(items, child_indent),
+            Value::Seq(items) if !items.iter().all(|v| matches!(v, Value::Comment(_))) => {
+                self.seq(items, child_indent)
+            }
             Value::Seq(_) => self.indicator("[]", true, false, false),
             leaf => self.scalar(leaf, child_indent),
         }
@@ -408,7 +434,12 @@ pub fn emit(docs: &[Map]) -> Vec<u8> {
         if i > 0 {
             out.extend_from_slice(b"---\n");
         }
-        let mut em = Em { out: Vec::new(), column: 0, indention: true, whitespace: true };
+        let mut em = Em {
+            out: Vec::new(),
+            column: 0,
+            indention: true,
+            whitespace: true,
+        };
         if d.0.iter().all(|(k, _)| matches!(k, Key::Comment(_))) && !d.0.is_empty() {
             em.map(d, 0);
         } else if d.0.is_empty() {

@@ -35,20 +35,29 @@ struct Parser<'a> {
 
 /// Parses a YAML stream into documents. Each document must be a mapping (or empty).
 pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
-    let text = std::str::from_utf8(b).map_err(|_| Error::malformed(origin, "YAML input is not UTF-8"))?;
+    let text =
+        std::str::from_utf8(b).map_err(|_| Error::malformed(origin, "YAML input is not UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
     let mut explicit = false;
-    for (n, raw) in text.split('\n').enumerate() {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (n, raw) in body.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw == "---" || raw.starts_with("--- ") || raw.starts_with("---\t") {
-            if !docs.last().is_some_and(|d| d.iter().all(|l| l.blank() || l.comment().is_some())) || explicit {
+            if !docs
+                .last()
+                .is_some_and(|d| d.iter().all(|l| l.blank() || l.comment().is_some()))
+                || explicit
+            {
                 docs.push(Vec::new());
             }
             explicit = true;
             let rest = raw[3..].trim();
             if !rest.is_empty() && !rest.starts_with('#') {
-                return Err(Error::malformed(origin, format!("line {}: content after '---' is not supported", n + 1)));
+                return Err(Error::malformed(
+                    origin,
+                    format!("line {}: content after '---' is not supported", n + 1),
+                ));
             }
             continue;
         }
@@ -60,12 +69,23 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
         if let Some(d) = docs.last_mut() {
-            d.push(Line { indent, text: raw[indent..].to_string(), raw: raw.to_string(), no: n + 1 });
+            d.push(Line {
+                indent,
+                text: raw[indent..].to_string(),
+                raw: raw.to_string(),
+                no: n + 1,
+            });
         }
     }
     let mut out = Vec::new();
     for lines in docs {
-        let mut p = Parser { lines, cur: 0, anchors: HashMap::new(), origin, depth: 0 };
+        let mut p = Parser {
+            lines,
+            cur: 0,
+            anchors: HashMap::new(),
+            origin,
+            depth: 0,
+        };
         out.push(p.document()?);
     }
     if out.len() > 1 && out[0].0.is_empty() && !explicit {
@@ -85,7 +105,10 @@ impl<'a> Parser<'a> {
     }
 
     fn line_no(&self) -> usize {
-        self.lines.get(self.cur).map(|l| l.no).unwrap_or_else(|| self.lines.last().map(|l| l.no).unwrap_or(1))
+        self.lines
+            .get(self.cur)
+            .map(|l| l.no)
+            .unwrap_or_else(|| self.lines.last().map(|l| l.no).unwrap_or(1))
     }
 
     /// Skips blank lines; collects comment lines (with their indent) until a content line.
@@ -176,7 +199,8 @@ impl<'a> Parser<'a> {
             if is_seq_line(&text) {
                 return Err(self.err(no, "a list item where a mapping key was expected"));
             }
-            let (key, quoted, rest) = split_key(&text).ok_or_else(|| self.err(no, "expected a mapping key"))?;
+            let (key, quoted, rest) =
+                split_key(&text).ok_or_else(|| self.err(no, "expected a mapping key"))?;
             let key = if quoted {
                 key
             } else {
@@ -187,16 +211,26 @@ impl<'a> Parser<'a> {
                             self.origin,
                             format!(
                                 "line {no}: mapping key {key:?} is not a string (type {}); sops requires string keys",
-                                if matches!(v, Value::Null) { "null" } else { v.type_tag() }
+                                if matches!(v, Value::Null) {
+                                    "null"
+                                } else {
+                                    v.type_tag()
+                                }
                             ),
                         ));
                     }
                     Resolved::Uint => {
-                        return Err(Error::malformed(self.origin, format!("line {no}: mapping key {key:?} is not a string")));
+                        return Err(Error::malformed(
+                            self.origin,
+                            format!("line {no}: mapping key {key:?} is not a string"),
+                        ));
                     }
                 }
             };
-            if m.0.iter().any(|(k, _)| matches!(k, Key::Str(s) if *s == key)) {
+            if m.0
+                .iter()
+                .any(|(k, _)| matches!(k, Key::Str(s) if *s == key))
+            {
                 return Err(self.err(no, &format!("mapping key {key:?} already defined")));
             }
             self.cur += 1;
@@ -226,7 +260,10 @@ impl<'a> Parser<'a> {
             if stop {
                 let mut back = None;
                 for (pos, cind, c) in cs {
-                    if back.is_none() && cind >= ind && self.lines.get(self.cur).is_none_or(|l| l.indent <= ind) {
+                    if back.is_none()
+                        && cind >= ind
+                        && self.lines.get(self.cur).is_none_or(|l| l.indent <= ind)
+                    {
                         items.push(Value::Comment(c));
                     } else if back.is_none() {
                         back = Some(pos);
@@ -310,7 +347,13 @@ impl<'a> Parser<'a> {
 
     /// Parses the text after `key:` (or a seq item scalar). Returns the value and an inline
     /// comment. `ind` is the indent of the owning collection.
-    fn value_after(&mut self, rest: &str, ind: usize, no: usize, in_map: bool) -> Result<(Value, Option<String>)> {
+    fn value_after(
+        &mut self,
+        rest: &str,
+        ind: usize,
+        no: usize,
+        in_map: bool,
+    ) -> Result<(Value, Option<String>)> {
         let mut s = rest.trim_start().to_string();
         let mut anchor = None;
         let mut tag = None;
@@ -345,7 +388,10 @@ impl<'a> Parser<'a> {
             self.quoted(&s, no)?
         } else if s.starts_with('[') || s.starts_with('{') {
             let (text, c) = self.gather_flow(&s, no)?;
-            let mut fp = Flow { b: text.as_bytes(), i: 0 };
+            let mut fp = Flow {
+                b: text.as_bytes(),
+                i: 0,
+            };
             let v = fp.value(self).map_err(|m| self.err(no, &m))?;
             fp.ws();
             if fp.i < fp.b.len() {
@@ -360,7 +406,11 @@ impl<'a> Parser<'a> {
             // multi-line plain scalar continuation
             if c.is_none() {
                 while let Some(l) = self.lines.get(self.cur) {
-                    if l.blank() || l.indent <= ind || l.comment().is_some() || (in_map && split_key(&l.text).is_some()) {
+                    if l.blank()
+                        || l.indent <= ind
+                        || l.comment().is_some()
+                        || (in_map && split_key(&l.text).is_some())
+                    {
                         break;
                     }
                     text.push(' ');
@@ -383,7 +433,9 @@ impl<'a> Parser<'a> {
             Resolved::Merge => Ok(Value::str(text)),
             Resolved::Uint => Err(Error::malformed(
                 self.origin,
-                format!("line {no}: integer out of the signed 64-bit range (sops cannot encrypt uint64)"),
+                format!(
+                    "line {no}: integer out of the signed 64-bit range (sops cannot encrypt uint64)"
+                ),
             )),
         }
     }
@@ -404,7 +456,11 @@ impl<'a> Parser<'a> {
                 _ => Value::str(&as_text(&v).unwrap_or_default()),
             }),
             "!!binary" => {
-                let t: String = as_text(&v).unwrap_or_default().chars().filter(|c| !c.is_whitespace()).collect();
+                let t: String = as_text(&v)
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect();
                 let b = base64::engine::general_purpose::STANDARD
                     .decode(t)
                     .map_err(|_| self.err(no, "invalid !!binary base64"))?;
@@ -418,7 +474,12 @@ impl<'a> Parser<'a> {
         }
     }
 
-    fn block_scalar(&mut self, header: &str, ind: usize, no: usize) -> Result<(Value, Option<String>)> {
+    fn block_scalar(
+        &mut self,
+        header: &str,
+        ind: usize,
+        no: usize,
+    ) -> Result<(Value, Option<String>)> {
         let folded = header.starts_with('>');
         let mut chomp = 'c';
         let mut explicit = None;
@@ -516,7 +577,11 @@ impl<'a> Parser<'a> {
         loop {
             if let Some(end) = quoted_end(&text, q) {
                 let body = &text[1..end];
-                let v = if q == b'"' { unescape_double(body).map_err(|m| self.err(no, &m))? } else { fold_single(body) };
+                let v = if q == b'"' {
+                    unescape_double(body).map_err(|m| self.err(no, &m))?
+                } else {
+                    fold_single(body)
+                };
                 let after = text[end + 1..].trim();
                 let c = if after.is_empty() {
                     None
@@ -650,7 +715,13 @@ fn fold_lines(s: &str) -> String {
     let mut out = String::new();
     let mut empties = 0;
     for (i, p) in parts.iter().enumerate() {
-        let p = if i == 0 { p.trim_end() } else if i == parts.len() - 1 { p.trim_start() } else { p.trim() };
+        let p = if i == 0 {
+            p.trim_end()
+        } else if i == parts.len() - 1 {
+            p.trim_start()
+        } else {
+            p.trim()
+        };
         if i > 0 && p.is_empty() && i < parts.len() - 1 {
             empties += 1;
             continue;
@@ -690,7 +761,9 @@ fn unescape_double(body: &str) -> std::result::Result<Vec<u8>, String> {
             continue;
         }
         let e = it.next().ok_or("bad escape at end of string")?;
-        let hex = |it: &mut std::iter::Peekable<std::str::Chars>, n: usize| -> std::result::Result<u32, String> {
+        let hex = |it: &mut std::iter::Peekable<std::str::Chars>,
+                   n: usize|
+         -> std::result::Result<u32, String> {
             let s: String = (0..n).filter_map(|_| it.next()).collect();
             u32::from_str_radix(&s, 16).map_err(|_| "bad hex escape".to_string())
         };
@@ -749,10 +822,15 @@ fn split_key(t: &str) -> Option<(String, bool, String)> {
             return None;
         }
         let body = &t[1..end];
-        let k = if b[0] == b'"' { unescape_double(body).ok()? } else { fold_single(body) };
+        let k = if b[0] == b'"' {
+            unescape_double(body).ok()?
+        } else {
+            fold_single(body)
+        };
         return Some((String::from_utf8(k).ok()?, true, rest.to_string()));
     }
-    if b[0] == b'|' || b[0] == b'>' || b[0] == b'*' || b[0] == b'&' || b[0] == b'!' || b[0] == b'?' {
+    if b[0] == b'|' || b[0] == b'>' || b[0] == b'*' || b[0] == b'&' || b[0] == b'!' || b[0] == b'?'
+    {
         return None;
     }
     for i in 0..b.len() {
@@ -815,14 +893,22 @@ impl Flow<'_> {
                     } else {
                         match resolve_plain(&k) {
                             Resolved::Value(Value::Str(_)) | Resolved::Merge => k,
-                            _ => return Err(format!("mapping key {k:?} is not a string; sops requires string keys")),
+                            _ => {
+                                return Err(format!(
+                                    "mapping key {k:?} is not a string; sops requires string keys"
+                                ));
+                            }
                         }
                     };
                     self.ws();
                     let v = if self.b.get(self.i) == Some(&b':') {
                         self.i += 1;
                         self.ws();
-                        if matches!(self.b.get(self.i), Some(b',' | b'}')) { Value::Null } else { self.value(p)? }
+                        if matches!(self.b.get(self.i), Some(b',' | b'}')) {
+                            Value::Null
+                        } else {
+                            self.value(p)?
+                        }
                     } else {
                         Value::Null
                     };
@@ -838,15 +924,19 @@ impl Flow<'_> {
                     }
                 }
             }
-            Some(b'"') | Some(b'\'') => Ok(Value::Str(Bytes::from_str(&self.scalar(false)?))),
+            Some(b'"') | Some(b'\'') => Ok(Value::Str(Bytes::from_text(&self.scalar(false)?))),
             Some(b'*') => {
                 self.i += 1;
                 let st = self.i;
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ') {
+                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ')
+                {
                     self.i += 1;
                 }
                 let name = String::from_utf8_lossy(&self.b[st..self.i]).into_owned();
-                p.anchors.get(&name).cloned().ok_or_else(|| format!("unknown alias *{name}"))
+                p.anchors
+                    .get(&name)
+                    .cloned()
+                    .ok_or_else(|| format!("unknown alias *{name}"))
             }
             Some(_) => {
                 let s = self.scalar(false)?;
@@ -864,7 +954,11 @@ impl Flow<'_> {
         if let Some(&q) = self.b.get(self.i).filter(|c| **c == b'"' || **c == b'\'') {
             let end = quoted_end(rest, q).ok_or("unterminated quoted scalar")?;
             let body = &rest[1..end];
-            let v = if q == b'"' { unescape_double(body)? } else { fold_single(body) };
+            let v = if q == b'"' {
+                unescape_double(body)?
+            } else {
+                fold_single(body)
+            };
             self.i += end + 1;
             return String::from_utf8(v).map_err(|_| "not UTF-8".into());
         }
@@ -874,13 +968,23 @@ impl Flow<'_> {
             if matches!(c, b',' | b']' | b'}' | b'[' | b'{') {
                 break;
             }
-            if c == b':' && (key || matches!(self.b.get(self.i + 1), Some(b' ' | b',' | b'}' | b']') | None)) {
-                if matches!(self.b.get(self.i + 1), Some(b' ' | b',' | b'}' | b']' | b'\n') | None) {
-                    break;
-                }
+            if c == b':'
+                && (key
+                    || matches!(
+                        self.b.get(self.i + 1),
+                        Some(b' ' | b',' | b'}' | b']') | None
+                    ))
+                && matches!(
+                    self.b.get(self.i + 1),
+                    Some(b' ' | b',' | b'}' | b']' | b'\n') | None
+                )
+            {
+                break;
             }
             self.i += 1;
         }
-        Ok(String::from_utf8_lossy(&self.b[st..self.i]).trim().to_string())
+        Ok(String::from_utf8_lossy(&self.b[st..self.i])
+            .trim()
+            .to_string())
     }
 }

@@ -23,17 +23,18 @@ fn parse_go_int(s: &str) -> Option<i128> {
     if body.is_empty() {
         return None;
     }
-    let (radix, digits) = if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, r)
-    } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        (8, r)
-    } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        (2, r)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..])
-    } else {
-        (10, body)
-    };
+    let (radix, digits) =
+        if let Some(r) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, r)
+        } else if let Some(r) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, r)
+        } else if let Some(r) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, r)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..])
+        } else {
+            (10, body)
+        };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return None;
     }
@@ -106,10 +107,10 @@ pub fn resolve_plain(s: &str) -> Resolved {
                         return Resolved::Uint;
                     }
                 }
-                if yaml_style_float(&plain) {
-                    if let Ok(f) = plain.parse::<f64>() {
-                        return Resolved::Value(Value::Float(f));
-                    }
+                if yaml_style_float(&plain)
+                    && let Ok(f) = plain.parse::<f64>()
+                {
+                    return Resolved::Value(Value::Float(f));
                 }
                 Value::str(s)
             } else if c == b'.' {
@@ -130,8 +131,21 @@ pub fn resolve_plain(s: &str) -> Resolved {
 pub fn plain_is_str(s: &str) -> bool {
     let old_bool = matches!(
         s,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "n" | "N" | "no" | "No" | "NO"
-            | "off" | "Off" | "OFF"
+        "y" | "Y"
+            | "yes"
+            | "Yes"
+            | "YES"
+            | "on"
+            | "On"
+            | "ON"
+            | "n"
+            | "N"
+            | "no"
+            | "No"
+            | "NO"
+            | "off"
+            | "Off"
+            | "OFF"
     );
     if old_bool || is_base60_float(s) {
         return false;
