@@ -533,21 +533,26 @@ impl<'a> Parser<'a> {
         }
         let mut out = String::new();
         if folded {
-            let mut prev_more = false;
+            let more = |l: &str| l.starts_with(' ') || l.starts_with('\t');
             for (i, l) in lines.iter().enumerate() {
-                let more = l.starts_with(' ') || l.starts_with('\t');
                 if i > 0 {
-                    let prev_empty = lines[i - 1].is_empty();
-                    if l.is_empty() || prev_empty || more || prev_more {
+                    let prev = &lines[i - 1];
+                    if l.is_empty() {
+                        out.push('\n');
+                        continue;
+                    } else if prev.is_empty() {
+                        let last = lines[..i].iter().rev().find(|x| !x.is_empty());
+                        if more(l) || last.is_some_and(|x| more(x)) {
+                            out.push('\n');
+                        }
+                    } else if more(l) || more(prev) {
                         out.push('\n');
                     } else {
                         out.push(' ');
                     }
                 }
                 out.push_str(l);
-                prev_more = more;
             }
-            // folded: empty lines between content already add "\n" each; fix double count
         } else {
             out = lines.join("\n");
         }
@@ -986,5 +991,67 @@ impl Flow<'_> {
         Ok(String::from_utf8_lossy(&self.b[st..self.i])
             .trim()
             .to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn one(y: &str) -> Map {
+        let mut d = parse(y.as_bytes(), "t").unwrap();
+        assert_eq!(d.len(), 1);
+        d.remove(0)
+    }
+
+    fn s(v: Option<&Value>) -> String {
+        match v {
+            Some(Value::Str(b)) => String::from_utf8(b.as_slice().to_vec()).unwrap(),
+            other => panic!("not a string: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn scalars_and_styles() {
+        let m = one(
+            "a: plain text\nb: 'it''s'\nc: \"tab\\tq\\\"\"\nd: |\n  l1\n  l2\ne: >-\n  f1\n  f2\n\n  f3\nf: 0x1F\ng: ~\nh: !!binary aGVsbG8=\ni: !!str 123\nj: 2024-01-01\nk: \"2024-01-01\"\n",
+        );
+        assert_eq!(s(m.get("a")), "plain text");
+        assert_eq!(s(m.get("b")), "it's");
+        assert_eq!(s(m.get("c")), "tab\tq\"");
+        assert_eq!(s(m.get("d")), "l1\nl2\n");
+        assert_eq!(s(m.get("e")), "f1 f2\nf3");
+        assert_eq!(m.get("f"), Some(&Value::Int(31)));
+        assert_eq!(m.get("g"), Some(&Value::Null));
+        assert_eq!(s(m.get("h")), "hello");
+        assert_eq!(s(m.get("i")), "123");
+        assert_eq!(m.get("j"), Some(&Value::Time("2024-01-01T00:00:00Z".into())));
+        assert_eq!(s(m.get("k")), "2024-01-01");
+    }
+
+    #[test]
+    fn collections_comments_anchors_docs() {
+        let d = parse(
+            b"# head\nbase: &b {x: 1, y: [a, 'b c']}\nlist:\n- one # inline\n- k: v\n  k2: *b\nz: 1\n#ENC[AES256_GCM,data:x,iv:y,tag:z,type:comment]\n---\nsecond: 2\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].0[0].0, Key::Comment(" head".into()));
+        let Some(Value::Seq(items)) = d[0].get("list") else { panic!() };
+        assert_eq!(items[0], Value::Comment(" inline".into()));
+        let Value::Map(m) = &items[2] else { panic!() };
+        assert_eq!(m.get("k2"), d[0].get("base"));
+        assert!(matches!(&d[0].0.last().unwrap().0, Key::Comment(c) if c.starts_with("ENC[")));
+        assert_eq!(d[1].get("second"), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn rejects_what_sops_rejects() {
+        for bad in ["- a\n", "1: x\n", "a: 1\na: 2\n", "a: \"open\n", "just a scalar\n", "~: x\n"] {
+            let e = parse(bad.as_bytes(), "f.yaml").unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert!(e.to_string().starts_with("f.yaml: "), "{e}");
+        }
     }
 }
