@@ -209,3 +209,62 @@ fn binary_both_ways() {
     run(binary_tree(), Format::Binary, sops_to_varsmith);
     run(binary_tree(), Format::Binary, varsmith_to_sops);
 }
+
+/// Random YAML-ish, JSON-ish and dotenv-ish input never panics a parser: it parses or gives
+/// a malformed-input error (exit 2) naming the file.
+#[test]
+fn parsers_never_panic() {
+    let alphabet = prop::collection::vec(
+        prop::sample::select(vec![
+            "a",
+            "b: ",
+            ": ",
+            "- ",
+            "  ",
+            "    ",
+            "\n",
+            "#",
+            "'",
+            "\"",
+            "\\",
+            "|",
+            "|-",
+            ">",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&x ",
+            "*x",
+            "!!binary ",
+            "---\n",
+            "~",
+            "1",
+            "0x",
+            "é",
+            "\t",
+            "ENC[AES256_GCM,",
+            "sops",
+            "=",
+        ]),
+        0..40,
+    )
+    .prop_map(|v| v.concat());
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&alphabet, |s| {
+            for f in [Format::Yaml, Format::Json, Format::Dotenv, Format::Binary] {
+                if let Err(e) = store::parse(s.as_bytes(), f, "fuzz.in") {
+                    prop_assert_eq!(e.exit_code(), 2);
+                    prop_assert!(e.to_string().starts_with("fuzz.in: "));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}

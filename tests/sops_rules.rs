@@ -10,7 +10,11 @@ const PLAIN: &str = "# c\ndata:\n    password: pw1\n    other: x\nstringData:\n 
 
 fn write_config(dir: &std::path::Path, extra: &str) {
     let r = recipient_of(&fixture("admin.agekey"));
-    std::fs::write(dir.join(".sops.yaml"), format!("creation_rules:\n  - age: {r}\n{extra}")).unwrap();
+    std::fs::write(
+        dir.join(".sops.yaml"),
+        format!("creation_rules:\n  - age: {r}\n{extra}"),
+    )
+    .unwrap();
 }
 
 #[test]
@@ -35,13 +39,21 @@ fn encrypted_regex_and_mac_only_encrypted_both_ways() {
             .args(["encrypt", "-i", "theirs.yaml"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = varsmith(home.path())
             .current_dir(dir.path())
             .args(["sops", "encrypt", "--in-place", "ours.yaml"])
             .output()
             .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let theirs = std::fs::read(dir.path().join("theirs.yaml")).unwrap();
         let ours = std::fs::read(dir.path().join("ours.yaml")).unwrap();
         // Same plaintext/ciphertext layout and metadata keys.
@@ -49,14 +61,22 @@ fn encrypted_regex_and_mac_only_encrypted_both_ways() {
             String::from_utf8_lossy(b)
                 .lines()
                 .filter(|l| !l.starts_with("            ") && !l.contains("lastmodified"))
-                .map(|l| regex::Regex::new(r"ENC\[[^\]]*\]").unwrap().replace_all(l, "ENC").to_string())
+                .map(|l| {
+                    regex::Regex::new(r"ENC\[[^\]]*\]")
+                        .unwrap()
+                        .replace_all(l, "ENC")
+                        .to_string()
+                })
                 .collect()
         };
         assert_eq!(shape(&ours), shape(&theirs), "{extra}");
         // varsmith decrypts sops' file; sops decrypts ours; both give the plaintext.
         let d = sops::decrypt_to_plaintext(&theirs, Format::Yaml, &ids(&a), "theirs").unwrap();
         assert_eq!(&d[..], PLAIN.as_bytes(), "{extra}");
-        let out = ok(sops_decrypt(home.path(), &a, &[], &dir.path().join("ours.yaml")), "sops decrypt");
+        let out = ok(
+            sops_decrypt(home.path(), &a, &[], &dir.path().join("ours.yaml")),
+            "sops decrypt",
+        );
         assert_eq!(out, PLAIN.as_bytes(), "{extra}");
     }
 }
@@ -65,11 +85,15 @@ fn encrypted_regex_and_mac_only_encrypted_both_ways() {
 fn decryption_tries_every_identity() {
     let a = fixture("admin.agekey");
     let h = fixture("host.agekey");
-    let file = sops::encrypt_flat_yaml(&[("k".into(), b"v".as_slice())], &[recipient_of(&a)]).unwrap();
+    let file =
+        sops::encrypt_flat_yaml(&[("k".into(), b"v".as_slice())], &[recipient_of(&a)]).unwrap();
     let mut ids = varsmith::keys::Identities::new();
     for k in [&h, &a] {
-        ids.add_text(&std::fs::read(k).unwrap(), varsmith::keys::IdentitySource::File(k.to_path_buf()))
-            .unwrap();
+        ids.add_text(
+            &std::fs::read(k).unwrap(),
+            varsmith::keys::IdentitySource::File(k.to_path_buf()),
+        )
+        .unwrap();
     }
     let got = sops::decrypt_flat(&file, Format::Yaml, &ids, "t").unwrap();
     assert_eq!(&got["k"][..], b"v");
@@ -82,9 +106,21 @@ fn decryption_tries_every_identity() {
 #[test]
 fn nested_values_are_refused_by_decrypt_flat() {
     let a = fixture("admin.agekey");
-    let opts = sops::EncryptOptions { recipients: vec![recipient_of(&a)], ..Default::default() };
-    let file = sops::encrypt(b"top: x\nnested:\n    inner: secretvalue\n", Format::Yaml, &opts, "n.yaml").unwrap();
+    let opts = sops::EncryptOptions {
+        recipients: vec![recipient_of(&a)],
+        ..Default::default()
+    };
+    let file = sops::encrypt(
+        b"top: x\nnested:\n    inner: secretvalue\n",
+        Format::Yaml,
+        &opts,
+        "n.yaml",
+    )
+    .unwrap();
     let e = sops::decrypt_flat(&file, Format::Yaml, &ids(&a), "n.yaml").unwrap_err();
     let msg = e.to_string();
-    assert!(msg.contains("n.yaml") && msg.contains("nested") && !msg.contains("secretvalue"), "{msg}");
+    assert!(
+        msg.contains("n.yaml") && msg.contains("nested") && !msg.contains("secretvalue"),
+        "{msg}"
+    );
 }

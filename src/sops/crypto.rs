@@ -212,7 +212,15 @@ mod iv12 {
         let key = [7u8; 32];
         let iv = [9u8; 12];
         let c = AesGcm::<Aes256, U12>::new((&key).into());
-        let mut ct = c.encrypt((&iv).into(), Payload { msg: b"hello", aad: b"k:" }).unwrap();
+        let mut ct = c
+            .encrypt(
+                (&iv).into(),
+                Payload {
+                    msg: b"hello",
+                    aad: b"k:",
+                },
+            )
+            .unwrap();
         let tag = ct.split_off(ct.len() - 16);
         let s = format!(
             "ENC[AES256_GCM,data:{},iv:{},tag:{},type:str]",

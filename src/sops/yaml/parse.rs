@@ -16,6 +16,15 @@ struct Line {
     no: usize,
 }
 
+impl Drop for Line {
+    /// Source lines hold plaintext: wipe them.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.text.zeroize();
+        self.raw.zeroize();
+    }
+}
+
 impl Line {
     fn blank(&self) -> bool {
         self.text.trim().is_empty()
@@ -1025,7 +1034,10 @@ mod tests {
         assert_eq!(m.get("g"), Some(&Value::Null));
         assert_eq!(s(m.get("h")), "hello");
         assert_eq!(s(m.get("i")), "123");
-        assert_eq!(m.get("j"), Some(&Value::Time("2024-01-01T00:00:00Z".into())));
+        assert_eq!(
+            m.get("j"),
+            Some(&Value::Time("2024-01-01T00:00:00Z".into()))
+        );
         assert_eq!(s(m.get("k")), "2024-01-01");
     }
 
@@ -1038,7 +1050,9 @@ mod tests {
         .unwrap();
         assert_eq!(d.len(), 2);
         assert_eq!(d[0].0[0].0, Key::Comment(" head".into()));
-        let Some(Value::Seq(items)) = d[0].get("list") else { panic!() };
+        let Some(Value::Seq(items)) = d[0].get("list") else {
+            panic!()
+        };
         assert_eq!(items[0], Value::Comment(" inline".into()));
         let Value::Map(m) = &items[2] else { panic!() };
         assert_eq!(m.get("k2"), d[0].get("base"));
@@ -1048,7 +1062,14 @@ mod tests {
 
     #[test]
     fn rejects_what_sops_rejects() {
-        for bad in ["- a\n", "1: x\n", "a: 1\na: 2\n", "a: \"open\n", "just a scalar\n", "~: x\n"] {
+        for bad in [
+            "- a\n",
+            "1: x\n",
+            "a: 1\na: 2\n",
+            "a: \"open\n",
+            "just a scalar\n",
+            "~: x\n",
+        ] {
             let e = parse(bad.as_bytes(), "f.yaml").unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad:?}");
             assert!(e.to_string().starts_with("f.yaml: "), "{e}");
