@@ -23,6 +23,7 @@ fn encrypted_regex_and_mac_only_encrypted_both_ways() {
         return;
     }
     let a = fixture("admin.agekey");
+    let enc_re = regex::Regex::new(r"ENC\[[^\]]*\]").unwrap();
     for extra in [
         "    encrypted_regex: ^(data|stringData)$\n    mac_only_encrypted: true\n",
         "    unencrypted_regex: ^meta$\n",
@@ -61,12 +62,7 @@ fn encrypted_regex_and_mac_only_encrypted_both_ways() {
             String::from_utf8_lossy(b)
                 .lines()
                 .filter(|l| !l.starts_with("            ") && !l.contains("lastmodified"))
-                .map(|l| {
-                    regex::Regex::new(r"ENC\[[^\]]*\]")
-                        .unwrap()
-                        .replace_all(l, "ENC")
-                        .to_string()
-                })
+                .map(|l| enc_re.replace_all(l, "ENC").to_string())
                 .collect()
         };
         assert_eq!(shape(&ours), shape(&theirs), "{extra}");
