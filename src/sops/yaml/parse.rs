@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use base64::Engine;
 
+use super::flow::Flow;
 use super::resolve::{Resolved, resolve_plain};
+use super::scalar::{fold_single, quoted_end, unescape_double};
 use crate::sops::error::{Error, Result};
 use crate::sops::tree::{Bytes, Key, Map, Value};
 
@@ -34,10 +36,13 @@ impl Line {
     }
 }
 
+/// Anchors seen so far (`&name` → value).
+pub(super) type Anchors = HashMap<String, Value>;
+
 struct Parser<'a> {
     lines: Vec<Line>,
     cur: usize,
-    anchors: HashMap<String, Value>,
+    anchors: Anchors,
     origin: &'a str,
     depth: usize,
 }
@@ -401,7 +406,7 @@ impl<'a> Parser<'a> {
                 b: text.as_bytes(),
                 i: 0,
             };
-            let v = fp.value(self).map_err(|m| self.err(no, &m))?;
+            let v = fp.value(&self.anchors).map_err(|m| self.err(no, &m))?;
             fp.ws();
             if fp.i < fp.b.len() {
                 return Err(self.err(no, "unexpected text after a flow collection"));
@@ -700,123 +705,6 @@ fn scan_flow(prev: &str, line: &str) -> (Option<usize>, Option<String>) {
     (None, None)
 }
 
-fn quoted_end(text: &str, q: u8) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = 1;
-    while i < b.len() {
-        if q == b'"' && b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Folds the line breaks of a multi-line quoted scalar (one break → space, n → n-1 newlines).
-fn fold_lines(s: &str) -> String {
-    if !s.contains('\n') {
-        return s.to_string();
-    }
-    let parts: Vec<&str> = s.split('\n').collect();
-    let mut out = String::new();
-    let mut empties = 0;
-    for (i, p) in parts.iter().enumerate() {
-        let p = if i == 0 {
-            p.trim_end()
-        } else if i == parts.len() - 1 {
-            p.trim_start()
-        } else {
-            p.trim()
-        };
-        if i > 0 && p.is_empty() && i < parts.len() - 1 {
-            empties += 1;
-            continue;
-        }
-        if i > 0 {
-            if empties > 0 {
-                for _ in 0..empties {
-                    out.push('\n');
-                }
-            } else {
-                out.push(' ');
-            }
-            empties = 0;
-        }
-        out.push_str(p);
-    }
-    out
-}
-
-fn fold_single(body: &str) -> Vec<u8> {
-    fold_lines(&body.replace("''", "'")).into_bytes()
-}
-
-fn unescape_double(body: &str) -> std::result::Result<Vec<u8>, String> {
-    // Escaped line breaks join lines without a space.
-    let folded = fold_lines(&body.replace("\\\n", "\u{0}\u{1}"));
-    let folded = folded.replace("\u{0}\u{1} ", "").replace("\u{0}\u{1}", "");
-    let mut out = Vec::new();
-    let mut it = folded.chars().peekable();
-    let push = |out: &mut Vec<u8>, c: char| {
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-    };
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            push(&mut out, c);
-            continue;
-        }
-        let e = it.next().ok_or("bad escape at end of string")?;
-        let hex = |it: &mut std::iter::Peekable<std::str::Chars>,
-                   n: usize|
-         -> std::result::Result<u32, String> {
-            let s: String = (0..n).filter_map(|_| it.next()).collect();
-            u32::from_str_radix(&s, 16).map_err(|_| "bad hex escape".to_string())
-        };
-        match e {
-            '0' => out.push(0),
-            'a' => out.push(7),
-            'b' => out.push(8),
-            't' | '\t' => out.push(9),
-            'n' => out.push(b'\n'),
-            'v' => out.push(11),
-            'f' => out.push(12),
-            'r' => out.push(b'\r'),
-            'e' => out.push(0x1b),
-            ' ' => out.push(b' '),
-            '"' => out.push(b'"'),
-            '/' => out.push(b'/'),
-            '\\' => out.push(b'\\'),
-            'N' => push(&mut out, '\u{85}'),
-            '_' => push(&mut out, '\u{a0}'),
-            'L' => push(&mut out, '\u{2028}'),
-            'P' => push(&mut out, '\u{2029}'),
-            'x' => {
-                let v = hex(&mut it, 2)?;
-                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
-            }
-            'u' => {
-                let v = hex(&mut it, 4)?;
-                push(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'))
-            }
-            'U' => {
-                let v = hex(&mut it, 8)?;
-                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
-            }
-            _ => return Err("unknown escape in double-quoted scalar".into()),
-        }
-    }
-    Ok(out)
-}
-
 fn is_seq_line(t: &str) -> bool {
     t == "-" || t.starts_with("- ") || t.starts_with("-\t")
 }
@@ -856,151 +744,6 @@ fn split_key(t: &str) -> Option<(String, bool, String)> {
         }
     }
     None
-}
-
-/// A flow collection parser over one gathered string.
-struct Flow<'b> {
-    b: &'b [u8],
-    i: usize,
-}
-
-impl Flow<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n') {
-            self.i += 1;
-        }
-    }
-    fn value(&mut self, p: &Parser) -> std::result::Result<Value, String> {
-        self.ws();
-        match self.b.get(self.i) {
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Seq(items));
-                    }
-                    items.push(self.value(p)?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {}
-                        _ => return Err("expected ',' or ']' in flow sequence".into()),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut m = Map::default();
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Map(m));
-                    }
-                    let quoted = matches!(self.b.get(self.i), Some(b'"' | b'\''));
-                    let k = self.scalar(true)?;
-                    let key = if quoted {
-                        k
-                    } else {
-                        match resolve_plain(&k) {
-                            Resolved::Value(Value::Str(_)) | Resolved::Merge => k,
-                            _ => {
-                                return Err(format!(
-                                    "mapping key {k:?} is not a string; sops requires string keys"
-                                ));
-                            }
-                        }
-                    };
-                    self.ws();
-                    let v = if self.b.get(self.i) == Some(&b':') {
-                        self.i += 1;
-                        self.ws();
-                        if matches!(self.b.get(self.i), Some(b',' | b'}')) {
-                            Value::Null
-                        } else {
-                            self.value(p)?
-                        }
-                    } else {
-                        Value::Null
-                    };
-                    if m.get(&key).is_some() {
-                        return Err(format!("mapping key {key:?} already defined"));
-                    }
-                    m.push(&key, v);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {}
-                        _ => return Err("expected ',' or '}' in flow mapping".into()),
-                    }
-                }
-            }
-            Some(b'"') | Some(b'\'') => Ok(Value::Str(Bytes::from_text(&self.scalar(false)?))),
-            Some(b'*') => {
-                self.i += 1;
-                let st = self.i;
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ')
-                {
-                    self.i += 1;
-                }
-                let name = String::from_utf8_lossy(&self.b[st..self.i]).into_owned();
-                p.anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| format!("unknown alias *{name}"))
-            }
-            Some(_) => {
-                let s = self.scalar(false)?;
-                match resolve_plain(&s) {
-                    Resolved::Value(v) => Ok(v),
-                    Resolved::Merge => Ok(Value::str(&s)),
-                    Resolved::Uint => Err("integer out of the signed 64-bit range".into()),
-                }
-            }
-            None => Err("unterminated flow collection".into()),
-        }
-    }
-    fn scalar(&mut self, key: bool) -> std::result::Result<String, String> {
-        let rest = std::str::from_utf8(&self.b[self.i..]).map_err(|_| "not UTF-8")?;
-        if let Some(&q) = self.b.get(self.i).filter(|c| **c == b'"' || **c == b'\'') {
-            let end = quoted_end(rest, q).ok_or("unterminated quoted scalar")?;
-            let body = &rest[1..end];
-            let v = if q == b'"' {
-                unescape_double(body)?
-            } else {
-                fold_single(body)
-            };
-            self.i += end + 1;
-            return String::from_utf8(v).map_err(|_| "not UTF-8".into());
-        }
-        let st = self.i;
-        while self.i < self.b.len() {
-            let c = self.b[self.i];
-            if matches!(c, b',' | b']' | b'}' | b'[' | b'{') {
-                break;
-            }
-            if c == b':'
-                && (key
-                    || matches!(
-                        self.b.get(self.i + 1),
-                        Some(b' ' | b',' | b'}' | b']') | None
-                    ))
-                && matches!(
-                    self.b.get(self.i + 1),
-                    Some(b' ' | b',' | b'}' | b']' | b'\n') | None
-                )
-            {
-                break;
-            }
-            self.i += 1;
-        }
-        Ok(String::from_utf8_lossy(&self.b[st..self.i])
-            .trim()
-            .to_string())
-    }
 }
 
 #[cfg(test)]
