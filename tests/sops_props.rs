@@ -31,7 +31,17 @@ fn text() -> impl Strategy<Value = String> {
         ]),
         0..14,
     )
-    .prop_map(|v| v.into_iter().collect())
+    .prop_map(|v| v.into_iter().collect::<String>())
+    // go-yaml writes a multi-line string with a leading space or newline inside a list with an
+    // indentation indicator it cannot read back itself; sops cannot round-trip those.
+    .prop_filter("go-yaml cannot read its own output", |s: &String| {
+        !(s.contains('\n') && (s.starts_with(' ') || s.starts_with('\n')))
+    })
+    // sops 3.11 itself prints a string holding both a tab and a newline as `null` when it
+    // decrypts to YAML (checked with the real binary), so such strings cannot round-trip.
+    .prop_filter("sops prints tab+newline strings as null", |s: &String| {
+        !(s.contains('\t') && s.contains('\n'))
+    })
 }
 
 fn leaf(json: bool) -> BoxedStrategy<Value> {
@@ -198,4 +208,63 @@ fn dotenv_both_ways() {
 fn binary_both_ways() {
     run(binary_tree(), Format::Binary, sops_to_varsmith);
     run(binary_tree(), Format::Binary, varsmith_to_sops);
+}
+
+/// Random YAML-ish, JSON-ish and dotenv-ish input never panics a parser: it parses or gives
+/// a malformed-input error (exit 2) naming the file.
+#[test]
+fn parsers_never_panic() {
+    let alphabet = prop::collection::vec(
+        prop::sample::select(vec![
+            "a",
+            "b: ",
+            ": ",
+            "- ",
+            "  ",
+            "    ",
+            "\n",
+            "#",
+            "'",
+            "\"",
+            "\\",
+            "|",
+            "|-",
+            ">",
+            "[",
+            "]",
+            "{",
+            "}",
+            ",",
+            "&x ",
+            "*x",
+            "!!binary ",
+            "---\n",
+            "~",
+            "1",
+            "0x",
+            "é",
+            "\t",
+            "ENC[AES256_GCM,",
+            "sops",
+            "=",
+        ]),
+        0..40,
+    )
+    .prop_map(|v| v.concat());
+    let mut runner = TestRunner::new(Config {
+        cases: 2000,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&alphabet, |s| {
+            for f in [Format::Yaml, Format::Json, Format::Dotenv, Format::Binary] {
+                if let Err(e) = store::parse(s.as_bytes(), f, "fuzz.in") {
+                    prop_assert_eq!(e.exit_code(), 2);
+                    prop_assert!(e.to_string().starts_with("fuzz.in: "));
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
 }

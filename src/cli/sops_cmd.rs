@@ -17,7 +17,7 @@ pub fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
             input_type,
             in_place,
             file,
-        } => encrypt(age, input_type.as_deref(), in_place, &file),
+        } => encrypt(ctx, age, input_type.as_deref(), in_place, &file),
         SopsCmd::Decrypt { input_type, files } => decrypt(ctx, input_type.as_deref(), &files),
     }
 }
@@ -44,7 +44,15 @@ fn read(file: &Path) -> anyhow::Result<Vec<u8>> {
     })
 }
 
-fn encrypt(age: Vec<String>, input_type: Option<&str>, in_place: bool, file: &Path) -> CmdResult {
+/// Encrypts FILE. Without `--age`, recipients come from the creation rules of the nearest
+/// `.sops.yaml`, searched from `-C DIR` when given, else from the current directory upward.
+fn encrypt(
+    ctx: &Context,
+    age: Vec<String>,
+    input_type: Option<&str>,
+    in_place: bool,
+    file: &Path,
+) -> CmdResult {
     let format = format_of(input_type, file)?;
     let origin = file.display().to_string();
     let mut opts = EncryptOptions::default();
@@ -54,11 +62,15 @@ fn encrypt(age: Vec<String>, input_type: Option<&str>, in_place: bool, file: &Pa
         .filter(|a| !a.is_empty())
         .collect();
     if age.is_empty() {
-        let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let config = sops::config::find_config(&cwd).ok_or_else(|| {
-            varsmith::UsageError::new(
-                "no --age recipients given and no .sops.yaml found from the current directory upward",
-            )
+        let start = match &ctx.dir {
+            Some(d) => d.clone(),
+            None => std::env::current_dir().context("cannot read the current directory")?,
+        };
+        let config = sops::config::find_config(&start).ok_or_else(|| {
+            varsmith::UsageError::new(format!(
+                "no --age recipients given and no .sops.yaml found from {} upward",
+                start.display()
+            ))
         })?;
         let rule = sops::config::rule_for(&config, file)?;
         opts.recipients = rule.age;

@@ -104,17 +104,17 @@ pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
 
 fn creation_rule(r: &Map, origin: &str) -> Result<CreationRule> {
     let mut age = strings(r.get("age"));
-    if age.is_empty() {
-        if let Some(Value::Seq(groups)) = r.get("key_groups") {
-            if groups.len() > 1 {
-                return Err(Error::malformed(
-                    origin,
-                    "several key_groups (Shamir) are not supported",
-                ));
-            }
-            if let Some(Value::Map(g)) = groups.first() {
-                age = strings(g.get("age"));
-            }
+    if age.is_empty()
+        && let Some(Value::Seq(groups)) = r.get("key_groups")
+    {
+        if groups.len() > 1 {
+            return Err(Error::malformed(
+                origin,
+                "several key_groups (Shamir) are not supported",
+            ));
+        }
+        if let Some(Value::Map(g)) = groups.first() {
+            age = strings(g.get("age"));
         }
     }
     if age.is_empty() {

@@ -202,3 +202,32 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod iv12 {
+    use super::*;
+
+    #[test]
+    fn accepts_12_byte_ivs_on_decrypt() {
+        let key = [7u8; 32];
+        let iv = [9u8; 12];
+        let c = AesGcm::<Aes256, U12>::new((&key).into());
+        let mut ct = c
+            .encrypt(
+                (&iv).into(),
+                Payload {
+                    msg: b"hello",
+                    aad: b"k:",
+                },
+            )
+            .unwrap();
+        let tag = ct.split_off(ct.len() - 16);
+        let s = format!(
+            "ENC[AES256_GCM,data:{},iv:{},tag:{},type:str]",
+            B64.encode(&ct),
+            B64.encode(iv),
+            B64.encode(&tag)
+        );
+        assert_eq!(&open(&key, s.as_bytes(), b"k:").unwrap().0[..], b"hello");
+    }
+}

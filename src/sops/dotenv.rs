@@ -145,12 +145,12 @@ pub fn take_metadata(m: &mut Map) -> Option<Value> {
     let mut md = Map::default();
     let mut found = false;
     m.0.retain(|(k, v)| {
-        if let Key::Str(k) = k {
-            if let Some(rest) = k.strip_prefix("sops_") {
-                found = true;
-                insert_flat(&mut md, rest, v.clone());
-                return false;
-            }
+        if let Key::Str(k) = k
+            && let Some(rest) = k.strip_prefix("sops_")
+        {
+            found = true;
+            insert_flat(&mut md, rest, v.clone());
+            return false;
         }
         true
     });

@@ -77,17 +77,18 @@ impl Metadata {
         let flat_keys = ["kms", "gcp_kms", "azure_kv", "hc_vault", "pgp", "hckms"]
             .iter()
             .any(|k| matches!(m.get(k), Some(Value::Seq(s)) if !s.is_empty()));
-        if age.is_empty() && !flat_keys {
-            if let Some(Value::Seq(groups)) = m.get("key_groups") {
-                if groups.len() > 1 {
-                    return Err(Error::malformed(
-                        origin,
-                        "Shamir key groups (more than one key group) are not supported",
-                    ));
-                }
-                if let Some(Value::Map(g)) = groups.first() {
-                    age = age_list(g.get("age"), origin)?;
-                }
+        if age.is_empty()
+            && !flat_keys
+            && let Some(Value::Seq(groups)) = m.get("key_groups")
+        {
+            if groups.len() > 1 {
+                return Err(Error::malformed(
+                    origin,
+                    "Shamir key groups (more than one key group) are not supported",
+                ));
+            }
+            if let Some(Value::Map(g)) = groups.first() {
+                age = age_list(g.get("age"), origin)?;
             }
         }
         let lastmodified = m
@@ -144,10 +145,10 @@ impl Metadata {
         }
         m.push("lastmodified", Value::str(&self.lastmodified));
         m.push("mac", Value::str(&self.mac));
-        if !self.rule_implicit {
-            if let Some((k, v)) = self.rule.metadata_entry() {
-                m.push(k, Value::str(&v));
-            }
+        if !self.rule_implicit
+            && let Some((k, v)) = self.rule.metadata_entry()
+        {
+            m.push(k, Value::str(&v));
         }
         if self.mac_only_encrypted {
             m.push("mac_only_encrypted", Value::Bool(true));

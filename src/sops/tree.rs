@@ -12,7 +12,7 @@ impl Bytes {
         Bytes(Zeroizing::new(v))
     }
     /// Copies a string.
-    pub fn from_str(s: &str) -> Self {
+    pub fn from_text(s: &str) -> Self {
         Bytes::new(s.as_bytes().to_vec())
     }
     /// The bytes.
@@ -80,7 +80,7 @@ pub enum Value {
 impl Value {
     /// A string leaf from text.
     pub fn str(s: &str) -> Value {
-        Value::Str(Bytes::from_str(s))
+        Value::Str(Bytes::from_text(s))
     }
     /// The sops `type:` tag for a leaf.
     pub fn type_tag(&self) -> &'static str {

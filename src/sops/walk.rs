@@ -10,7 +10,7 @@ use super::tree::{Bytes, Key, Map, Tree, Value};
 
 /// How the walk treats leaves.
 enum Mode<'a> {
-    Encrypt(Sealer),
+    Encrypt(Box<Sealer>),
     Decrypt(&'a [u8; 32]),
     /// Plaintext tree: only hash (for verification of an already-decrypted tree).
     HashOnly,
@@ -42,7 +42,12 @@ fn new_hasher(mac_only: bool) -> Sha512 {
 
 /// Encrypts the tree in place with `key`; returns the MAC (uppercase hex SHA-512).
 pub fn encrypt_tree(tree: &mut Tree, key: &[u8; 32], rule: &CryptRule, mac_only: bool) -> String {
-    let mut w = Walker::new(Mode::Encrypt(Sealer::new(key)), rule, mac_only, "");
+    let mut w = Walker::new(
+        Mode::Encrypt(Box::new(Sealer::new(key))),
+        rule,
+        mac_only,
+        "",
+    );
     for b in &mut tree.branches {
         // Encryption of a well-formed tree cannot fail.
         let _ = w.map(b);

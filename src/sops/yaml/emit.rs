@@ -153,9 +153,11 @@ impl Em {
         self.out.extend_from_slice(s.as_bytes());
         self.column += s.chars().count();
     }
+    /// go-yaml's `put_break`: a newline, and the next line starts indented.
     fn newline(&mut self) {
         self.out.push(b'\n');
         self.column = 0;
+        self.indention = true;
     }
     fn write_indent(&mut self, indent: usize) {
         if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
@@ -285,6 +287,8 @@ impl Em {
         {
             self.put("+");
         }
+        // go-yaml v3 always breaks the line after the header (go-yaml issue 755).
+        self.newline();
         self.whitespace = true;
         let mut breaks = true;
         for line_part in split_keep(s) {

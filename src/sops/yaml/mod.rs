@@ -2,8 +2,10 @@
 //! matching go-yaml v3's output with indent 4.
 
 pub mod emit;
+mod flow;
 pub mod parse;
 pub mod resolve;
+mod scalar;
 
 pub use emit::emit;
 pub use parse::parse;

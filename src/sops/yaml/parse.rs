@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use base64::Engine;
 
+use super::flow::Flow;
 use super::resolve::{Resolved, resolve_plain};
+use super::scalar::{fold_single, quoted_end, unescape_double};
 use crate::sops::error::{Error, Result};
 use crate::sops::tree::{Bytes, Key, Map, Value};
 
@@ -14,6 +16,15 @@ struct Line {
     text: String,
     raw: String,
     no: usize,
+}
+
+impl Drop for Line {
+    /// Source lines hold plaintext: wipe them.
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.text.zeroize();
+        self.raw.zeroize();
+    }
 }
 
 impl Line {
@@ -25,10 +36,13 @@ impl Line {
     }
 }
 
+/// Anchors seen so far (`&name` → value).
+pub(super) type Anchors = HashMap<String, Value>;
+
 struct Parser<'a> {
     lines: Vec<Line>,
     cur: usize,
-    anchors: HashMap<String, Value>,
+    anchors: Anchors,
     origin: &'a str,
     depth: usize,
 }
@@ -40,7 +54,8 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
     let mut explicit = false;
-    for (n, raw) in text.split('\n').enumerate() {
+    let body = text.strip_suffix('\n').unwrap_or(text);
+    for (n, raw) in body.split('\n').enumerate() {
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw == "---" || raw.starts_with("--- ") || raw.starts_with("---\t") {
             if !docs
@@ -391,7 +406,7 @@ impl<'a> Parser<'a> {
                 b: text.as_bytes(),
                 i: 0,
             };
-            let v = fp.value(self).map_err(|m| self.err(no, &m))?;
+            let v = fp.value(&self.anchors).map_err(|m| self.err(no, &m))?;
             fp.ws();
             if fp.i < fp.b.len() {
                 return Err(self.err(no, "unexpected text after a flow collection"));
@@ -532,21 +547,26 @@ impl<'a> Parser<'a> {
         }
         let mut out = String::new();
         if folded {
-            let mut prev_more = false;
+            let more = |l: &str| l.starts_with(' ') || l.starts_with('\t');
             for (i, l) in lines.iter().enumerate() {
-                let more = l.starts_with(' ') || l.starts_with('\t');
                 if i > 0 {
-                    let prev_empty = lines[i - 1].is_empty();
-                    if l.is_empty() || prev_empty || more || prev_more {
+                    let prev = &lines[i - 1];
+                    if l.is_empty() {
+                        out.push('\n');
+                        continue;
+                    } else if prev.is_empty() {
+                        let last = lines[..i].iter().rev().find(|x| !x.is_empty());
+                        if more(l) || last.is_some_and(|x| more(x)) {
+                            out.push('\n');
+                        }
+                    } else if more(l) || more(prev) {
                         out.push('\n');
                     } else {
                         out.push(' ');
                     }
                 }
                 out.push_str(l);
-                prev_more = more;
             }
-            // folded: empty lines between content already add "\n" each; fix double count
         } else {
             out = lines.join("\n");
         }
@@ -685,123 +705,6 @@ fn scan_flow(prev: &str, line: &str) -> (Option<usize>, Option<String>) {
     (None, None)
 }
 
-fn quoted_end(text: &str, q: u8) -> Option<usize> {
-    let b = text.as_bytes();
-    let mut i = 1;
-    while i < b.len() {
-        if q == b'"' && b[i] == b'\\' {
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Some(i);
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Folds the line breaks of a multi-line quoted scalar (one break → space, n → n-1 newlines).
-fn fold_lines(s: &str) -> String {
-    if !s.contains('\n') {
-        return s.to_string();
-    }
-    let parts: Vec<&str> = s.split('\n').collect();
-    let mut out = String::new();
-    let mut empties = 0;
-    for (i, p) in parts.iter().enumerate() {
-        let p = if i == 0 {
-            p.trim_end()
-        } else if i == parts.len() - 1 {
-            p.trim_start()
-        } else {
-            p.trim()
-        };
-        if i > 0 && p.is_empty() && i < parts.len() - 1 {
-            empties += 1;
-            continue;
-        }
-        if i > 0 {
-            if empties > 0 {
-                for _ in 0..empties {
-                    out.push('\n');
-                }
-            } else {
-                out.push(' ');
-            }
-            empties = 0;
-        }
-        out.push_str(p);
-    }
-    out
-}
-
-fn fold_single(body: &str) -> Vec<u8> {
-    fold_lines(&body.replace("''", "'")).into_bytes()
-}
-
-fn unescape_double(body: &str) -> std::result::Result<Vec<u8>, String> {
-    // Escaped line breaks join lines without a space.
-    let folded = fold_lines(&body.replace("\\\n", "\u{0}\u{1}"));
-    let folded = folded.replace("\u{0}\u{1} ", "").replace("\u{0}\u{1}", "");
-    let mut out = Vec::new();
-    let mut it = folded.chars().peekable();
-    let push = |out: &mut Vec<u8>, c: char| {
-        let mut buf = [0u8; 4];
-        out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
-    };
-    while let Some(c) = it.next() {
-        if c != '\\' {
-            push(&mut out, c);
-            continue;
-        }
-        let e = it.next().ok_or("bad escape at end of string")?;
-        let hex = |it: &mut std::iter::Peekable<std::str::Chars>,
-                   n: usize|
-         -> std::result::Result<u32, String> {
-            let s: String = (0..n).filter_map(|_| it.next()).collect();
-            u32::from_str_radix(&s, 16).map_err(|_| "bad hex escape".to_string())
-        };
-        match e {
-            '0' => out.push(0),
-            'a' => out.push(7),
-            'b' => out.push(8),
-            't' | '\t' => out.push(9),
-            'n' => out.push(b'\n'),
-            'v' => out.push(11),
-            'f' => out.push(12),
-            'r' => out.push(b'\r'),
-            'e' => out.push(0x1b),
-            ' ' => out.push(b' '),
-            '"' => out.push(b'"'),
-            '/' => out.push(b'/'),
-            '\\' => out.push(b'\\'),
-            'N' => push(&mut out, '\u{85}'),
-            '_' => push(&mut out, '\u{a0}'),
-            'L' => push(&mut out, '\u{2028}'),
-            'P' => push(&mut out, '\u{2029}'),
-            'x' => {
-                let v = hex(&mut it, 2)?;
-                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
-            }
-            'u' => {
-                let v = hex(&mut it, 4)?;
-                push(&mut out, char::from_u32(v).unwrap_or('\u{fffd}'))
-            }
-            'U' => {
-                let v = hex(&mut it, 8)?;
-                push(&mut out, char::from_u32(v).ok_or("bad escape")?)
-            }
-            _ => return Err("unknown escape in double-quoted scalar".into()),
-        }
-    }
-    Ok(out)
-}
-
 fn is_seq_line(t: &str) -> bool {
     t == "-" || t.starts_with("- ") || t.starts_with("-\t")
 }
@@ -843,148 +746,76 @@ fn split_key(t: &str) -> Option<(String, bool, String)> {
     None
 }
 
-/// A flow collection parser over one gathered string.
-struct Flow<'b> {
-    b: &'b [u8],
-    i: usize,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-impl Flow<'_> {
-    fn ws(&mut self) {
-        while self.i < self.b.len() && matches!(self.b[self.i], b' ' | b'\t' | b'\n') {
-            self.i += 1;
+    fn one(y: &str) -> Map {
+        let mut d = parse(y.as_bytes(), "t").unwrap();
+        assert_eq!(d.len(), 1);
+        d.remove(0)
+    }
+
+    fn s(v: Option<&Value>) -> String {
+        match v {
+            Some(Value::Str(b)) => String::from_utf8(b.as_slice().to_vec()).unwrap(),
+            other => panic!("not a string: {other:?}"),
         }
     }
-    fn value(&mut self, p: &Parser) -> std::result::Result<Value, String> {
-        self.ws();
-        match self.b.get(self.i) {
-            Some(b'[') => {
-                self.i += 1;
-                let mut items = Vec::new();
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b']') {
-                        self.i += 1;
-                        return Ok(Value::Seq(items));
-                    }
-                    items.push(self.value(p)?);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b']') => {}
-                        _ => return Err("expected ',' or ']' in flow sequence".into()),
-                    }
-                }
-            }
-            Some(b'{') => {
-                self.i += 1;
-                let mut m = Map::default();
-                loop {
-                    self.ws();
-                    if self.b.get(self.i) == Some(&b'}') {
-                        self.i += 1;
-                        return Ok(Value::Map(m));
-                    }
-                    let quoted = matches!(self.b.get(self.i), Some(b'"' | b'\''));
-                    let k = self.scalar(true)?;
-                    let key = if quoted {
-                        k
-                    } else {
-                        match resolve_plain(&k) {
-                            Resolved::Value(Value::Str(_)) | Resolved::Merge => k,
-                            _ => {
-                                return Err(format!(
-                                    "mapping key {k:?} is not a string; sops requires string keys"
-                                ));
-                            }
-                        }
-                    };
-                    self.ws();
-                    let v = if self.b.get(self.i) == Some(&b':') {
-                        self.i += 1;
-                        self.ws();
-                        if matches!(self.b.get(self.i), Some(b',' | b'}')) {
-                            Value::Null
-                        } else {
-                            self.value(p)?
-                        }
-                    } else {
-                        Value::Null
-                    };
-                    if m.get(&key).is_some() {
-                        return Err(format!("mapping key {key:?} already defined"));
-                    }
-                    m.push(&key, v);
-                    self.ws();
-                    match self.b.get(self.i) {
-                        Some(b',') => self.i += 1,
-                        Some(b'}') => {}
-                        _ => return Err("expected ',' or '}' in flow mapping".into()),
-                    }
-                }
-            }
-            Some(b'"') | Some(b'\'') => Ok(Value::Str(Bytes::from_str(&self.scalar(false)?))),
-            Some(b'*') => {
-                self.i += 1;
-                let st = self.i;
-                while self.i < self.b.len() && !matches!(self.b[self.i], b',' | b']' | b'}' | b' ')
-                {
-                    self.i += 1;
-                }
-                let name = String::from_utf8_lossy(&self.b[st..self.i]).into_owned();
-                p.anchors
-                    .get(&name)
-                    .cloned()
-                    .ok_or_else(|| format!("unknown alias *{name}"))
-            }
-            Some(_) => {
-                let s = self.scalar(false)?;
-                match resolve_plain(&s) {
-                    Resolved::Value(v) => Ok(v),
-                    Resolved::Merge => Ok(Value::str(&s)),
-                    Resolved::Uint => Err("integer out of the signed 64-bit range".into()),
-                }
-            }
-            None => Err("unterminated flow collection".into()),
-        }
+
+    #[test]
+    fn scalars_and_styles() {
+        let m = one(
+            "a: plain text\nb: 'it''s'\nc: \"tab\\tq\\\"\"\nd: |\n  l1\n  l2\ne: >-\n  f1\n  f2\n\n  f3\nf: 0x1F\ng: ~\nh: !!binary aGVsbG8=\ni: !!str 123\nj: 2024-01-01\nk: \"2024-01-01\"\n",
+        );
+        assert_eq!(s(m.get("a")), "plain text");
+        assert_eq!(s(m.get("b")), "it's");
+        assert_eq!(s(m.get("c")), "tab\tq\"");
+        assert_eq!(s(m.get("d")), "l1\nl2\n");
+        assert_eq!(s(m.get("e")), "f1 f2\nf3");
+        assert_eq!(m.get("f"), Some(&Value::Int(31)));
+        assert_eq!(m.get("g"), Some(&Value::Null));
+        assert_eq!(s(m.get("h")), "hello");
+        assert_eq!(s(m.get("i")), "123");
+        assert_eq!(
+            m.get("j"),
+            Some(&Value::Time("2024-01-01T00:00:00Z".into()))
+        );
+        assert_eq!(s(m.get("k")), "2024-01-01");
     }
-    fn scalar(&mut self, key: bool) -> std::result::Result<String, String> {
-        let rest = std::str::from_utf8(&self.b[self.i..]).map_err(|_| "not UTF-8")?;
-        if let Some(&q) = self.b.get(self.i).filter(|c| **c == b'"' || **c == b'\'') {
-            let end = quoted_end(rest, q).ok_or("unterminated quoted scalar")?;
-            let body = &rest[1..end];
-            let v = if q == b'"' {
-                unescape_double(body)?
-            } else {
-                fold_single(body)
-            };
-            self.i += end + 1;
-            return String::from_utf8(v).map_err(|_| "not UTF-8".into());
+
+    #[test]
+    fn collections_comments_anchors_docs() {
+        let d = parse(
+            b"# head\nbase: &b {x: 1, y: [a, 'b c']}\nlist:\n- one # inline\n- k: v\n  k2: *b\nz: 1\n#ENC[AES256_GCM,data:x,iv:y,tag:z,type:comment]\n---\nsecond: 2\n",
+            "t",
+        )
+        .unwrap();
+        assert_eq!(d.len(), 2);
+        assert_eq!(d[0].0[0].0, Key::Comment(" head".into()));
+        let Some(Value::Seq(items)) = d[0].get("list") else {
+            panic!()
+        };
+        assert_eq!(items[0], Value::Comment(" inline".into()));
+        let Value::Map(m) = &items[2] else { panic!() };
+        assert_eq!(m.get("k2"), d[0].get("base"));
+        assert!(matches!(&d[0].0.last().unwrap().0, Key::Comment(c) if c.starts_with("ENC[")));
+        assert_eq!(d[1].get("second"), Some(&Value::Int(2)));
+    }
+
+    #[test]
+    fn rejects_what_sops_rejects() {
+        for bad in [
+            "- a\n",
+            "1: x\n",
+            "a: 1\na: 2\n",
+            "a: \"open\n",
+            "just a scalar\n",
+            "~: x\n",
+        ] {
+            let e = parse(bad.as_bytes(), "f.yaml").unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert!(e.to_string().starts_with("f.yaml: "), "{e}");
         }
-        let st = self.i;
-        while self.i < self.b.len() {
-            let c = self.b[self.i];
-            if matches!(c, b',' | b']' | b'}' | b'[' | b'{') {
-                break;
-            }
-            if c == b':'
-                && (key
-                    || matches!(
-                        self.b.get(self.i + 1),
-                        Some(b' ' | b',' | b'}' | b']') | None
-                    ))
-            {
-                if matches!(
-                    self.b.get(self.i + 1),
-                    Some(b' ' | b',' | b'}' | b']' | b'\n') | None
-                ) {
-                    break;
-                }
-            }
-            self.i += 1;
-        }
-        Ok(String::from_utf8_lossy(&self.b[st..self.i])
-            .trim()
-            .to_string())
     }
 }

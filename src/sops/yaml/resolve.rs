@@ -107,10 +107,10 @@ pub fn resolve_plain(s: &str) -> Resolved {
                         return Resolved::Uint;
                     }
                 }
-                if yaml_style_float(&plain) {
-                    if let Ok(f) = plain.parse::<f64>() {
-                        return Resolved::Value(Value::Float(f));
-                    }
+                if yaml_style_float(&plain)
+                    && let Ok(f) = plain.parse::<f64>()
+                {
+                    return Resolved::Value(Value::Float(f));
                 }
                 Value::str(s)
             } else if c == b'.' {
