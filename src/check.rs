@@ -68,12 +68,7 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
         }
         // Recipients: exactly the expected set, host included.
         let g = &n.generator;
-        for admin_only in [false, true] {
-            let path = if admin_only {
-                n.owner.admin_secrets_file(&ws.root, &g.name)
-            } else {
-                n.owner.secrets_file(&ws.root, &g.name)
-            };
+        for (path, admin_only) in n.existing_secrets_files(&ws.root) {
             let Ok(bytes) = std::fs::read(&path) else {
                 continue;
             };

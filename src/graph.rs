@@ -3,7 +3,7 @@
 //! (a machine's host key is made before its other secrets, which are encrypted to it).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use indexmap::IndexSet;
@@ -28,6 +28,18 @@ pub struct Node {
 }
 
 impl Node {
+    /// The node's secrets files that exist, with `true` for the admins-only one.
+    pub fn existing_secrets_files(&self, root: &Path) -> Vec<(PathBuf, bool)> {
+        let g = &self.generator.name;
+        [
+            (self.owner.secrets_file(root, g), false),
+            (self.owner.admin_secrets_file(root, g), true),
+        ]
+        .into_iter()
+        .filter(|(p, _)| p.exists())
+        .collect()
+    }
+
     /// `machine/generator` or `shared/generator`, for messages.
     pub fn label(&self) -> String {
         format!("{}/{}", self.owner, self.generator.name)

@@ -14,6 +14,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 
 /// Atomically replaces `path` with `bytes` and the given mode.
 pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    let tmp = temp_beside(path, bytes, mode)?;
+    tmp.as_file().sync_all().map_err(io_err(path))?;
+    persist(tmp, path)?;
+    if let Ok(d) = std::fs::File::open(path.parent().unwrap_or(Path::new("."))) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// A temp file beside `path` holding `bytes` with `mode` (not yet flushed).
+fn temp_beside(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::Builder::new()
@@ -24,14 +35,15 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Err
     tmp.as_file()
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io_err(path))?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
+    Ok(tmp)
+}
+
+/// Renames a temp file onto `path`.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
     tmp.persist(path).map_err(|e| Error::Io {
         path: path.to_path_buf(),
         source: e.error,
     })?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
     Ok(())
 }
 
@@ -52,16 +64,7 @@ impl Batch {
 
     /// Writes `bytes` to a temp file beside `path` (mode `mode`), to be renamed on commit.
     pub fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".varsmith-tmp-")
-            .tempfile_in(dir)
-            .map_err(io_err(dir))?;
-        tmp.write_all(bytes).map_err(io_err(path))?;
-        tmp.as_file()
-            .set_permissions(std::fs::Permissions::from_mode(mode))
-            .map_err(io_err(path))?;
+        let tmp = temp_beside(path, bytes, mode)?;
         self.staged.push((tmp, path.to_path_buf()));
         Ok(())
     }
@@ -72,10 +75,7 @@ impl Batch {
             syncfs(first.as_file(), path)?;
         }
         for (tmp, path) in self.staged {
-            tmp.persist(&path).map_err(|e| Error::Io {
-                path: path.clone(),
-                source: e.error,
-            })?;
+            persist(tmp, &path)?;
         }
         Ok(())
     }
