@@ -282,6 +282,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         sandbox::probe_bwrap()?;
     }
     sandbox::sweep_stale_run_dirs();
+    store::sweep_stale_temps(&store::temp_dir(&ws.root));
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
     let answers = gather_prompts(ws, &graph, &plan, &sources, ids)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);

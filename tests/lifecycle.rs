@@ -304,6 +304,18 @@ fn sigkill_at_random_moments_never_tears_a_file() {
             "iteration {iter}: {:?}",
             ws.leftover_run_dirs()
         );
+        let temps = ws
+            .snapshot()
+            .into_iter()
+            .filter(|(p, _, _)| {
+                p.file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with(".varsmith-tmp-"))
+            })
+            .count();
+        assert_eq!(
+            temps, 0,
+            "iteration {iter}: temp files left beside the vars"
+        );
     }
     eprintln!(
         "{iterations} kills, {torn_seen} left a torn generator that check flagged and generate repaired"

@@ -23,12 +23,47 @@ pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Err
     Ok(())
 }
 
+/// Prefix of temp files beside their destination: `.varsmith-tmp-<pid>-…`.
+pub const TEMP_PREFIX: &str = ".varsmith-tmp-";
+
+/// Removes temp files in `dir` (and `sops/.tmp`) left by varsmith processes that no longer exist (killed
+/// mid-write). They only ever hold ciphertext or public facts, but should not linger.
+pub fn sweep_stale_temps(dir: &Path) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+            continue;
+        };
+        // SAFETY: kill(pid, 0) only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+        if !alive {
+            let _ = std::fs::remove_file(e.path());
+        }
+    }
+}
+
 /// A temp file beside `path` holding `bytes` with `mode` (not yet flushed).
 fn temp_beside(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
+    temp_in(path.parent().unwrap_or(Path::new(".")), path, bytes, mode)
+}
+
+/// A temp file in `dir` that will become `path`, holding `bytes` with `mode`.
+fn temp_in(
+    dir: &Path,
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<tempfile::NamedTempFile, Error> {
     std::fs::create_dir_all(dir).map_err(io_err(dir))?;
     let mut tmp = tempfile::Builder::new()
-        .prefix(".varsmith-tmp-")
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
         .tempfile_in(dir)
         .map_err(io_err(dir))?;
     tmp.write_all(bytes).map_err(io_err(path))?;
@@ -51,20 +86,27 @@ fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
 /// one `syncfs` before any rename, then renamed in the order they were staged. A crash leaves
 /// each path with its old or its new whole content; the renames reach the disk with the next
 /// sync (see [`sync_dir_tree`]).
-#[derive(Default)]
 pub struct Batch {
     staged: Vec<(tempfile::NamedTempFile, std::path::PathBuf)>,
+    temp_dir: std::path::PathBuf,
 }
 
 impl Batch {
-    /// An empty batch.
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty batch whose temp files go to `temp_dir` (on the same filesystem as the
+    /// destinations), so that one directory holds whatever a killed run left behind.
+    pub fn in_dir(temp_dir: &Path) -> Self {
+        Batch {
+            staged: Vec::new(),
+            temp_dir: temp_dir.to_path_buf(),
+        }
     }
 
     /// Writes `bytes` to a temp file beside `path` (mode `mode`), to be renamed on commit.
     pub fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-        let tmp = temp_beside(path, bytes, mode)?;
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+        }
+        let tmp = temp_in(&self.temp_dir, path, bytes, mode)?;
         self.staged.push((tmp, path.to_path_buf()));
         Ok(())
     }

@@ -84,7 +84,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
     let g = c.generator;
     let run = new_run_id();
     let mut written = Vec::new();
-    let mut batch = Batch::new();
+    let mut batch = Batch::in_dir(&super::temp_dir(root));
     let deployed: Vec<&String> = g
         .files
         .iter()
@@ -131,7 +131,7 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
     if let Ok(rd) = std::fs::read_dir(&facts_dir) {
         for e in rd.flatten() {
             let name = e.file_name().to_string_lossy().into_owned();
-            if !facts.contains_key(&name) && !name.starts_with(".varsmith-tmp-") {
+            if !facts.contains_key(&name) && !name.starts_with(super::atomic::TEMP_PREFIX) {
                 let _ = std::fs::remove_file(e.path());
                 written.push(e.path());
             }

@@ -8,7 +8,7 @@ mod layout;
 mod manifest;
 mod recipients;
 
-pub use atomic::{Batch, sync_dir_tree, write_atomic, write_atomic_mode};
+pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic, write_atomic_mode};
 pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{Manifest, RUN_KEY, read_run_id};
@@ -38,6 +38,11 @@ pub enum Error {
     /// Encryption or decryption failed.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
+}
+
+/// Where commits stage their temp files: `sops/.tmp` (swept of dead runs' leftovers).
+pub fn temp_dir(root: &std::path::Path) -> PathBuf {
+    root.join("sops/.tmp")
 }
 
 pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
