@@ -153,9 +153,7 @@ pub fn sweep_stale_run_dirs() -> usize {
             let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
                 continue;
             };
-            // SAFETY: kill(pid, 0) only checks for existence.
-            let alive = unsafe { libc::kill(pid, 0) } == 0
-                || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+            let alive = crate::pid_alive(pid);
             let owned = e.metadata().is_ok_and(|m| {
                 std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::geteuid() }
             });

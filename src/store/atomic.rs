@@ -40,10 +40,7 @@ pub fn sweep_stale_temps(dir: &Path) {
         let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
             continue;
         };
-        // SAFETY: kill(pid, 0) only checks whether the process exists.
-        let alive = unsafe { libc::kill(pid, 0) } == 0
-            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
-        if !alive {
+        if !crate::pid_alive(pid) {
             let _ = std::fs::remove_file(e.path());
         }
     }
