@@ -51,6 +51,6 @@ impl UsageError {
 /// Does a process with this pid exist? (Used to tell leftovers of killed runs from live ones.)
 pub fn pid_alive(pid: i32) -> bool {
     // SAFETY: kill(pid, 0) sends no signal; it only checks whether the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
-    || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let rc = unsafe { libc::kill(pid, 0) };
+    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
 }
