@@ -50,6 +50,7 @@ ensure_test_deps() {
   command -v rg >/dev/null 2>&1 || missing+=(ripgrep)
   command -v openssl >/dev/null 2>&1 || missing+=(openssl)
   command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
+  command -v script >/dev/null 2>&1 || missing+=(bsdutils)
   command -v git >/dev/null 2>&1 || missing+=(git)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}…" >&2

@@ -410,3 +410,87 @@ fn an_admin_generates_the_machines_they_can() {
         stderr(&o)
     );
 }
+
+#[test]
+fn terminal_prompts_and_progress_on_a_tty() {
+    if !(tools() && require("script")) {
+        return;
+    }
+    let ws = Ws::new(
+        "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, p]\n  m2:\n    generators: [openssh]\n",
+    );
+    ws.generator(
+        "p",
+        "prompts:\n  pw: { type: hidden, description: root password }\nfiles:\n  out: {}\nscript: |\n  cp $prompts/pw $out/out\n",
+    );
+    // `script` gives varsmith a terminal; the hidden prompt is asked twice there.
+    let cmdline = format!(
+        "{} -C {} generate",
+        env!("CARGO_BIN_EXE_varsmith"),
+        ws.root().display()
+    );
+    let mut c = std::process::Command::new("script");
+    c.args(["-qec", &cmdline, "/dev/null"])
+        .env("SOPS_AGE_KEY_FILE", &ws.key)
+        .env("XDG_RUNTIME_DIR", ws.runtime.path())
+        .env("HOME", ws.root().join("home"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    // Answer only once each question is on the screen (typed-ahead input would be echoed
+    // before the prompt turns echo off, as on a real terminal).
+    let mut out = child.stdout.take().unwrap();
+    let screen_buf = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let reader = {
+        let buf = screen_buf.clone();
+        std::thread::spawn(move || {
+            use std::io::Read;
+            let mut chunk = [0u8; 4096];
+            while let Ok(n) = out.read(&mut chunk) {
+                if n == 0 {
+                    break;
+                }
+                buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+            }
+        })
+    };
+    let wait_for = |needle: &str| {
+        let start = Instant::now();
+        while !String::from_utf8_lossy(&screen_buf.lock().unwrap()).contains(needle) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "never saw {needle:?}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    };
+    let mut stdin = child.stdin.take().unwrap();
+    {
+        use std::io::Write;
+        wait_for("root password: ");
+        stdin.write_all(b"tty-s3cret\n").unwrap();
+        wait_for("(again): ");
+        stdin.write_all(b"tty-s3cret\n").unwrap();
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    reader.join().unwrap();
+    let o = std::process::Output {
+        status,
+        stdout: screen_buf.lock().unwrap().clone(),
+        stderr: Vec::new(),
+    };
+    let screen = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{screen}");
+    assert!(screen.contains("root password"), "{screen}");
+    assert!(
+        !screen.contains("tty-s3cret"),
+        "the hidden answer was echoed"
+    );
+    assert!(
+        screen.contains("machines") && screen.contains("running"),
+        "no progress line: {screen}"
+    );
+    assert_eq!(ws.run(&["get", "m1", "p/out"]).stdout, b"tty-s3cret");
+}
