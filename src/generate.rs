@@ -552,7 +552,7 @@ pub fn write_host_key_json(ws: &Workspace, host: &str) -> Result<(), store::Erro
     }])
     .unwrap_or_default();
     json.push(b'\n');
-    store::write_atomic(&store::host_key_json(&ws.root, host), &json)
+    store::write_atomic(&ws.root, &store::host_key_json(&ws.root, host), &json)
 }
 
 /// Re-wraps in-scope secrets files whose recipients differ from the expected set (a machine

@@ -45,7 +45,7 @@ pub fn rekey_node(
             continue;
         }
         let new = crate::sops::update_keys(&bytes, crate::sops::Format::Yaml, ids, &want, &origin)?;
-        store::write_atomic(&path, &new)?;
+        store::write_atomic(&ws.root, &path, &new)?;
         out.push(path);
     }
     Ok(out)

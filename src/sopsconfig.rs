@@ -73,7 +73,7 @@ pub fn write(ws: &Workspace, defs: &Definitions) -> Result<PathBuf, store::Error
     let text = render(ws, defs)?;
     let path = ws.root.join(".sops.yaml");
     if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
-        store::write_atomic(&path, text.as_bytes())?;
+        store::write_atomic(&ws.root, &path, text.as_bytes())?;
     }
     Ok(path)
 }

@@ -55,7 +55,7 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
 
 fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
     let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
-    store::write_atomic(&root.join(INVENTORY_FILE), text.as_bytes())?;
+    store::write_atomic(root, &root.join(INVENTORY_FILE), text.as_bytes())?;
     Ok(())
 }
 
@@ -102,7 +102,7 @@ fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> 
         kind: "age".into(),
     }])?;
     json.push(b'\n');
-    store::write_atomic(&store::admin_key_json(root, name), &json)?;
+    store::write_atomic(root, &store::admin_key_json(root, name), &json)?;
     Ok(())
 }
 

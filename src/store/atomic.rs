@@ -1,4 +1,4 @@
-//! Atomic file replacement: temp file in the same directory, fsync, rename, fsync directory.
+//! Atomic file replacement: temp file on the same filesystem, fsync, rename, fsync directory.
 //! After a crash at any instant the path holds either the old or the new whole content.
 
 use std::io::Write;
@@ -7,19 +7,27 @@ use std::path::Path;
 
 use super::{Error, io_err};
 
-/// Atomically replaces `path` with `bytes` (mode 0644), creating parent directories.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    write_atomic_mode(path, bytes, 0o644)
-}
-
-/// Atomically replaces `path` with `bytes` and the given mode.
-pub fn write_atomic_mode(path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-    let tmp = temp_beside(path, bytes, mode)?;
+/// Atomically replaces `path` (inside the workspace at `root`) with `bytes`, mode 0644,
+/// creating parent directories. The temp file is staged in `sops/.tmp`, which the next run
+/// sweeps if this process is killed mid-write.
+pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
+    let tmp = temp_in(&super::temp_dir(root), path, bytes, 0o644)?;
     tmp.as_file().sync_all().map_err(io_err(path))?;
     persist(tmp, path)?;
-    if let Ok(d) = std::fs::File::open(path.parent().unwrap_or(Path::new("."))) {
+    if let Ok(d) = std::fs::File::open(dir) {
         let _ = d.sync_all();
     }
+    Ok(())
+}
+
+/// Renames a temp file onto `path`.
+fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
+    tmp.persist(path).map_err(|e| Error::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
     Ok(())
 }
 
@@ -46,11 +54,6 @@ pub fn sweep_stale_temps(dir: &Path) {
     }
 }
 
-/// A temp file beside `path` holding `bytes` with `mode` (not yet flushed).
-fn temp_beside(path: &Path, bytes: &[u8], mode: u32) -> Result<tempfile::NamedTempFile, Error> {
-    temp_in(path.parent().unwrap_or(Path::new(".")), path, bytes, mode)
-}
-
 /// A temp file in `dir` that will become `path`, holding `bytes` with `mode`.
 fn temp_in(
     dir: &Path,
@@ -68,15 +71,6 @@ fn temp_in(
         .set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(io_err(path))?;
     Ok(tmp)
-}
-
-/// Renames a temp file onto `path`.
-fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
-    tmp.persist(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
 }
 
 /// Several files replaced together: contents are written to temp files and flushed to disk with

@@ -8,7 +8,7 @@ mod layout;
 mod manifest;
 mod recipients;
 
-pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic, write_atomic_mode};
+pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{Manifest, RUN_KEY, read_run_id};
