@@ -82,6 +82,32 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// Runs `cmd` (described as `command` in errors) and returns its stdout; a failure to start or a
+/// non-zero exit is an [`Error::Command`] carrying the command's stderr.
+pub(crate) fn command_stdout(
+    mut cmd: std::process::Command,
+    command: String,
+) -> Result<Vec<u8>, Error> {
+    let out = cmd
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .map_err(|e| Error::Command {
+            command: command.clone(),
+            msg: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(Error::Command {
+            command,
+            msg: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(out.stdout)
+}
+
 /// Errors of the audit. Messages name the file or command and never hold a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {

@@ -21,21 +21,8 @@ pub fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
             .collect::<Vec<_>>()
             .join(" ")
     );
-    let out = cmd.output().map_err(|e| Error::Command {
-        command: command.clone(),
-        msg: e.to_string(),
-    })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            command,
-            msg: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    let mut result: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+    let stdout = super::command_stdout(cmd, command)?;
+    let mut result: Vec<PathBuf> = String::from_utf8_lossy(&stdout)
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty())

@@ -82,26 +82,9 @@ fn git(root: &Path) -> Command {
 }
 
 fn git_output(root: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
-    let command = format!("git {}", args.join(" "));
-    let out = git(root)
-        .args(args)
-        .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| Error::Command {
-            command: command.clone(),
-            msg: e.to_string(),
-        })?;
-    if !out.status.success() {
-        return Err(Error::Command {
-            command,
-            msg: format!(
-                "{}: {}",
-                out.status,
-                String::from_utf8_lossy(&out.stderr).trim()
-            ),
-        });
-    }
-    Ok(out.stdout)
+    let mut cmd = git(root);
+    cmd.args(args);
+    super::command_stdout(cmd, format!("git {}", args.join(" ")))
 }
 
 /// True when `root` is inside a git work tree.

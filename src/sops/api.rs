@@ -58,18 +58,7 @@ pub fn encrypt_tree(
         return Err(Error::malformed(origin, "no age recipients given"));
     }
     let key = crypto::new_data_key();
-    let mut age = Vec::with_capacity(opts.recipients.len());
-    for r in &opts.recipients {
-        let r = r.trim();
-        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key {
-            origin: origin.to_string(),
-            source,
-        })?;
-        age.push(AgeKey {
-            recipient: r.to_string(),
-            enc,
-        });
-    }
+    let age = wrap_for(&key, &opts.recipients, origin)?;
     let (rule, implicit) = match format {
         Format::Binary => (CryptRule::All, true),
         _ => (opts.rule.clone().unwrap_or_default(), false),
@@ -266,18 +255,29 @@ pub fn update_keys(
     }
     let (p, mut md) = load(file, format, origin)?;
     let key = data_key(&md, ids, origin)?;
-    let mut age = Vec::with_capacity(recipients.len());
-    for r in recipients {
-        let r = r.trim();
-        let enc = crypto::wrap_key(&key, r).map_err(|source| Error::Key {
-            origin: origin.to_string(),
-            source,
-        })?;
-        age.push(AgeKey {
-            recipient: r.to_string(),
-            enc,
-        });
-    }
+    let age = wrap_for(&key, recipients, origin)?;
     md.age = age;
     store::emit_encrypted(&p.tree, &md.to_value(), format, origin)
+}
+
+/// Wraps the data key for each recipient (one armored age file each, in the given order).
+fn wrap_for(
+    key: &crypto::DataKey,
+    recipients: &[String],
+    origin: &str,
+) -> Result<Vec<AgeKey>, Error> {
+    recipients
+        .iter()
+        .map(|r| {
+            let r = r.trim();
+            let enc = crypto::wrap_key(key, r).map_err(|source| Error::Key {
+                origin: origin.to_string(),
+                source,
+            })?;
+            Ok(AgeKey {
+                recipient: r.to_string(),
+                enc,
+            })
+        })
+        .collect()
 }
