@@ -3,50 +3,32 @@
 //! The library holds everything; `src/main.rs` is a thin CLI over it. Each module owns one
 //! concern:
 //!
+//! * [`cli`]: clap, human and `--json` output, error kinds to exit codes.
+//! * [`error`] and [`secret`]: error kinds / exit codes, and the `SecretBytes` type.
 //! * [`workspace`]: `varsmith.yaml`, generator definitions and their validation.
-//! * [`graph`]: the DAG over (machine, generator) and the what-runs plan.
-//! * [`sandbox`]: one generator run inside bubblewrap.
-//! * [`generate`]: orchestration: plan, prompts, parallel runs, storage.
-//! * [`store`]: the on-disk layout, atomic commits and fingerprints.
+//! * [`plan`]: the DAG over (machine, generator), fingerprints, status and the what-runs plan.
+//! * [`run`]: the sandbox, the panic-safe scheduler, prompts and signals.
+//! * [`store`]: the only writer: layout, symlink-safe atomic commits, manifest, lock, git.
+//! * [`ops`]: one module per command (generate, check, rekey).
 //! * [`sops`]: the sops file format (YAML, JSON, dotenv, binary), byte-compatible with sops 3.11.
 //! * [`keys`]: age identities and recipients, ssh-to-age, OpenSSH key generation.
 //! * [`remote`]: push-keys, bootstrap and deploy wrappers.
 //! * [`audit`]: searching the nix store and the repo for leaked secrets.
 
 pub mod audit;
-pub mod check;
-pub mod generate;
-pub mod gitops;
-pub mod graph;
+pub mod cli;
+pub mod error;
 pub mod keys;
-pub mod progress;
-pub mod prompts;
-pub mod rekey;
+pub mod ops;
+pub mod plan;
 pub mod remote;
-pub mod sandbox;
+pub mod run;
+pub mod secret;
 pub mod sops;
-pub mod sopsconfig;
 pub mod store;
 pub mod workspace;
 
-/// Exit code for success.
-pub const EXIT_OK: i32 = 0;
-/// Exit code when the work failed or found a problem (check, audit).
-pub const EXIT_PROBLEM: i32 = 1;
-/// Exit code for a bad invocation or bad definitions.
-pub const EXIT_USAGE: i32 = 2;
-
-/// A bad invocation: unknown machine, malformed argument, missing prompt value. Exit code 2.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
-
-impl UsageError {
-    /// Builds a usage error from anything displayable.
-    pub fn new(msg: impl Into<String>) -> Self {
-        UsageError(msg.into())
-    }
-}
+pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};
 
 /// Does a process with this pid exist? (Used to tell leftovers of killed runs from live ones.)
 pub fn pid_alive(pid: i32) -> bool {

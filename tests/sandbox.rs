@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::path::Path;
 
 use indexmap::IndexMap;
-use varsmith::sandbox::{self, Files, RunSpec};
+use varsmith::run::sandbox::{self, Files, RunSpec};
 use varsmith::workspace::Generator;
 use varsmith::workspace::definitions::BUNDLED;
 use varsmith::workspace::generator::parse_generator;

@@ -8,13 +8,13 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::audit::{self, AuditOptions, Secret, WalkOptions};
+use crate::workspace::Workspace;
 use anyhow::Context as _;
-use varsmith::audit::{self, AuditOptions, Secret, WalkOptions};
-use varsmith::workspace::Workspace;
 use zeroize::Zeroizing;
 
 use super::core_cmd::Context;
-use crate::{AuditArgs, CmdResult};
+use crate::cli::args::{AuditArgs, CmdResult};
 
 /// Hidden: a `label=hex` secrets file replacing the sops collection (benchmarks, tests).
 const SECRETS_FILE_ENV: &str = "VARSMITH_AUDIT_SECRETS_FILE";
@@ -63,9 +63,9 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
         report.write_human(&mut out)?;
     }
     Ok(if report.is_clean() {
-        varsmith::EXIT_OK
+        crate::EXIT_OK
     } else {
-        varsmith::EXIT_PROBLEM
+        crate::EXIT_PROBLEM
     })
 }
 

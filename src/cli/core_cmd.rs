@@ -3,14 +3,14 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 
+use crate::UsageError;
+use crate::keys::Identities;
+use crate::store::{self, Owner};
+use crate::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
 use anyhow::{Context as _, bail};
-use varsmith::UsageError;
-use varsmith::keys::Identities;
-use varsmith::store::{self, Owner};
-use varsmith::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
 use zeroize::Zeroizing;
 
-use crate::{AdminCmd, CmdResult, Command, MachineCmd};
+use crate::cli::args::{AdminCmd, CmdResult, Command, MachineCmd};
 
 /// What every command needs: the workspace directory option and the identity files.
 pub struct Context {
@@ -68,21 +68,21 @@ fn init(ctx: &Context, admin: Option<String>, recipient: Option<String>) -> CmdR
     let name = admin
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "admin".into());
-    varsmith::workspace::names::check_component(&name)
+    crate::workspace::names::check_component(&name)
         .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
     let recipient = match recipient {
         Some(r) => {
-            varsmith::keys::validate_recipient(&r)?;
+            crate::keys::validate_recipient(&r)?;
             r
         }
         None => {
             let file = std::env::var_os("SOPS_AGE_KEY_FILE")
                 .map(PathBuf::from)
-                .or_else(varsmith::keys::default_key_file)
+                .or_else(crate::keys::default_key_file)
                 .ok_or_else(|| {
                     UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE")
                 })?;
-            let r = varsmith::keys::keygen::append_admin_key(&file)?;
+            let r = crate::keys::keygen::append_admin_key(&file)?;
             eprintln!("added a new age key to {}", file.display());
             r
         }
@@ -111,18 +111,18 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
         AdminCmd::Keygen { output } => {
             let file = output
                 .or_else(|| std::env::var_os("SOPS_AGE_KEY_FILE").map(PathBuf::from))
-                .or_else(varsmith::keys::default_key_file)
+                .or_else(crate::keys::default_key_file)
                 .ok_or_else(|| UsageError::new("no key file location: pass -o FILE"))?;
-            let r = varsmith::keys::keygen::append_admin_key(&file)?;
+            let r = crate::keys::keygen::append_admin_key(&file)?;
             eprintln!("appended a new age key to {}", file.display());
             println!("{r}");
             Ok(0)
         }
         AdminCmd::Add { name, recipient } => {
             let mut ws = ctx.workspace()?;
-            varsmith::workspace::names::check_component(&name)
+            crate::workspace::names::check_component(&name)
                 .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-            varsmith::keys::validate_recipient(&recipient)?;
+            crate::keys::validate_recipient(&recipient)?;
             ws.inventory.admins.insert(name.clone(), recipient.clone());
             save_inventory(&ws.root, &ws.inventory)?;
             write_admin_key_json(&ws.root, &name, &recipient)?;
@@ -154,7 +154,7 @@ fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
             tags,
             generators,
         } => {
-            varsmith::workspace::names::check_component(&name)
+            crate::workspace::names::check_component(&name)
                 .map_err(|e| UsageError::new(format!("machine name: {e}")))?;
             if ws.inventory.machines.contains_key(&name) {
                 return Err(UsageError::new(format!("machine {name} already exists")).into());
@@ -182,9 +182,9 @@ fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
     Ok(0)
 }
 
-fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
+fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
     let ws = ctx.workspace()?;
-    let opts = varsmith::generate::Options {
+    let opts = crate::ops::generate::Options {
         hosts: if a.all { Vec::new() } else { a.hosts },
         generators: a.generators,
         regenerate: a.regenerate,
@@ -200,8 +200,8 @@ fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
     } else {
         ctx.identities()?
     };
-    let _ = ctrlc::set_handler(varsmith::sandbox::cancel_all);
-    let report = varsmith::generate::run(&ws, &opts, &ids)?;
+    let _ = ctrlc::set_handler(crate::run::sandbox::cancel_all);
+    let report = crate::ops::generate::run(&ws, &opts, &ids)?;
     if a.plan {
         if report.plan.is_empty() {
             println!("nothing to do: every generator is up to date");
@@ -211,7 +211,7 @@ fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
         }
         return Ok(0);
     }
-    if varsmith::sandbox::cancelled() {
+    if crate::run::sandbox::cancelled() {
         eprintln!("interrupted; temporary directories removed");
         return Ok(130);
     }
@@ -249,7 +249,7 @@ fn generate(ctx: &Context, a: crate::GenerateArgs) -> CmdResult {
 
 fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
     let ws = ctx.workspace()?;
-    let report = varsmith::check::run(&ws, &hosts)?;
+    let report = crate::ops::check::run(&ws, &hosts)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
@@ -274,11 +274,7 @@ fn resolve_var(
     ws: &Workspace,
     host: &str,
     var: &str,
-) -> anyhow::Result<(
-    Owner,
-    std::sync::Arc<varsmith::workspace::Generator>,
-    String,
-)> {
+) -> anyhow::Result<(Owner, std::sync::Arc<crate::workspace::Generator>, String)> {
     let (gname, file) = var
         .split_once('/')
         .ok_or_else(|| UsageError::new(format!("{var:?}: expected GENERATOR/FILE")))?;
@@ -312,7 +308,7 @@ fn list(ctx: &Context, host: &str) -> CmdResult {
         .machines
         .get(host)
         .ok_or_else(|| UsageError::new(format!("unknown machine {host:?}")))?;
-    let graph = varsmith::graph::Graph::build(&defs);
+    let graph = crate::plan::Graph::build(&defs);
     for (name, g) in gens {
         let owner = if g.share {
             Owner::Shared
@@ -321,7 +317,7 @@ fn list(ctx: &Context, host: &str) -> CmdResult {
         };
         let state = graph
             .find(&owner, name)
-            .map(|i| match varsmith::graph::status(&ws.root, &graph, i) {
+            .map(|i| match crate::plan::status(&ws.root, &graph, i) {
                 None => "ok".to_string(),
                 Some(r) => r.to_string(),
             })
@@ -364,8 +360,7 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
             .unwrap_or(&path)
             .display()
             .to_string();
-        let mut vals =
-            varsmith::sops::decrypt_flat(&data, varsmith::sops::Format::Yaml, &ids, &origin)?;
+        let mut vals = crate::sops::decrypt_flat(&data, crate::sops::Format::Yaml, &ids, &origin)?;
         vals.shift_remove(&file)
             .ok_or_else(|| anyhow::anyhow!("{origin}: has no key {file}"))?
     } else {
@@ -387,7 +382,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
     std::io::stdin().read_to_end(&mut value)?;
     let ids = ctx.identities()?;
     let defs = ws.definitions()?;
-    let graph = varsmith::graph::Graph::build(&defs);
+    let graph = crate::plan::Graph::build(&defs);
     let i = graph
         .find(&owner, &g.name)
         .ok_or_else(|| anyhow::anyhow!("{owner}/{}: not in the graph", g.name))?;
@@ -413,7 +408,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
         deps: man.map(|m| m.deps).unwrap_or_default(),
     };
     let (_, written) = store::commit(&ws.root, &c)?;
-    varsmith::gitops::stage(&ws, &written, false);
+    crate::store::git::stage(&ws, &written, false);
     eprintln!(
         "{owner}/{}/{file} set; generators depending on it are now stale",
         g.name
@@ -424,7 +419,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
 fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
-    let (done, failed) = varsmith::rekey::run(&ws, &hosts, &ids)?;
+    let (done, failed) = crate::ops::rekey::run(&ws, &hosts, &ids)?;
     for p in &done {
         eprintln!(
             "re-encrypted {}",

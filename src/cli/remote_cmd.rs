@@ -1,25 +1,25 @@
-//! `varsmith push-keys`, `bootstrap` and `deploy`: the CLI edge over [`varsmith::remote`].
+//! `varsmith push-keys`, `bootstrap` and `deploy`: the CLI edge over [`crate::remote`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::remote::bootstrap::{self, BootstrapOptions};
+use crate::remote::deploy::{self, DeployOptions};
+use crate::remote::hostkeys::{self, KeyPaths};
+use crate::remote::known_hosts::KnownHosts;
+use crate::remote::push_keys;
+use crate::remote::ssh::Ssh;
+use crate::workspace::Workspace;
 use anyhow::Context as _;
-use varsmith::remote::bootstrap::{self, BootstrapOptions};
-use varsmith::remote::deploy::{self, DeployOptions};
-use varsmith::remote::hostkeys::{self, KeyPaths};
-use varsmith::remote::known_hosts::KnownHosts;
-use varsmith::remote::push_keys;
-use varsmith::remote::ssh::Ssh;
-use varsmith::workspace::Workspace;
 
 use super::core_cmd::Context;
-use crate::{BootstrapArgs, CmdResult, DeployArgs, PushKeysArgs};
+use crate::cli::args::{BootstrapArgs, CmdResult, DeployArgs, PushKeysArgs};
 
-/// Maps a library error to anyhow, turning usage errors into [`varsmith::UsageError`] (exit 2).
-fn lib(e: varsmith::remote::Error) -> anyhow::Error {
+/// Maps a library error to anyhow, turning usage errors into [`crate::UsageError`] (exit 2).
+fn lib(e: crate::remote::Error) -> anyhow::Error {
     match e {
-        varsmith::remote::Error::Usage(m) => varsmith::UsageError::new(m).into(),
+        crate::remote::Error::Usage(m) => crate::UsageError::new(m).into(),
         other => other.into(),
     }
 }
@@ -133,7 +133,7 @@ pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
     let ws = Workspace::discover(ctx.dir.as_deref())?;
     let machines = deploy::select(&ws.inventory, &a.hosts, a.all).map_err(lib)?;
     let jobs = match a.jobs {
-        Some(0) => return Err(varsmith::UsageError::new("--jobs must be at least 1").into()),
+        Some(0) => return Err(crate::UsageError::new("--jobs must be at least 1").into()),
         Some(n) => n,
         None => std::thread::available_parallelism().map_or(1, |n| n.get()),
     };
@@ -189,5 +189,5 @@ pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
     for f in &failures {
         eprintln!("  {}: {}", f.machine, f.reason);
     }
-    Ok(varsmith::EXIT_PROBLEM)
+    Ok(crate::EXIT_PROBLEM)
 }

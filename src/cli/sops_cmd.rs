@@ -3,11 +3,11 @@
 use std::io::Write;
 use std::path::Path;
 
+use crate::sops::{self, EncryptOptions, Format};
 use anyhow::Context as _;
-use varsmith::sops::{self, EncryptOptions, Format};
 
 use super::core_cmd::Context;
-use crate::{CmdResult, SopsCmd};
+use crate::cli::args::{CmdResult, SopsCmd};
 
 /// Runs a `sops` subcommand.
 pub fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
@@ -26,7 +26,7 @@ fn format_of(input_type: Option<&str>, file: &Path) -> anyhow::Result<Format> {
     match input_type {
         None => Ok(Format::from_path(file)),
         Some(t) => Format::from_name(t).ok_or_else(|| {
-            varsmith::UsageError::new(format!(
+            crate::UsageError::new(format!(
                 "unknown --input-type {t:?} (expected yaml, json, dotenv or binary)"
             ))
             .into()
@@ -67,7 +67,7 @@ fn encrypt(
             None => std::env::current_dir().context("cannot read the current directory")?,
         };
         let config = sops::config::find_config(&start).ok_or_else(|| {
-            varsmith::UsageError::new(format!(
+            crate::UsageError::new(format!(
                 "no --age recipients given and no .sops.yaml found from {} upward",
                 start.display()
             ))
@@ -89,7 +89,7 @@ fn encrypt(
             .write_all(&out)
             .context("writing to stdout")?;
     }
-    Ok(varsmith::EXIT_OK)
+    Ok(crate::EXIT_OK)
 }
 
 fn write_atomic(file: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -122,5 +122,5 @@ fn decrypt(ctx: &Context, input_type: Option<&str>, files: &[std::path::PathBuf]
         out.write_all(&plain).context("writing to stdout")?;
     }
     out.flush().context("writing to stdout")?;
-    Ok(varsmith::EXIT_OK)
+    Ok(crate::EXIT_OK)
 }

@@ -4,9 +4,11 @@
 
 mod atomic;
 mod commit;
+pub mod git;
 mod layout;
 mod manifest;
 mod recipients;
+pub mod sopsconfig;
 
 pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};

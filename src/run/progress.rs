@@ -6,7 +6,7 @@ use std::io::{IsTerminal, Write};
 
 use indexmap::IndexSet;
 
-use crate::graph::Graph;
+use crate::plan::Graph;
 use crate::store::Owner;
 
 /// Progress state, redrawn on every start and finish.

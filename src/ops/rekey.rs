@@ -4,8 +4,8 @@
 
 use std::path::PathBuf;
 
-use crate::graph::{Graph, Node};
 use crate::keys::Identities;
+use crate::plan::{Graph, Node};
 use crate::store;
 use crate::workspace::{Definitions, Workspace};
 
@@ -69,7 +69,7 @@ pub type Outcome = (Vec<PathBuf>, Vec<(String, String)>);
 pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
-    let machines = crate::generate::select_machines(ws, hosts)?;
+    let machines = crate::ops::generate::select_machines(ws, hosts)?;
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for i in graph.scope(&defs, &machines) {
@@ -80,7 +80,7 @@ pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result
         }
     }
     if !done.is_empty() {
-        let _ = crate::sopsconfig::write(ws, &defs);
+        let _ = crate::store::sopsconfig::write(ws, &defs);
     }
     Ok((done, failed))
 }

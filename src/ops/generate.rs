@@ -9,12 +9,13 @@ use std::sync::{Condvar, Mutex};
 
 use indexmap::{IndexMap, IndexSet};
 
-use crate::graph::{Graph, NEVER_GENERATED, Reason, status};
+use crate::UsageError;
 use crate::keys::Identities;
-use crate::sandbox::{self, RunSpec};
+use crate::plan::{Graph, NEVER_GENERATED, Reason, status};
+use crate::run::prompts;
+use crate::run::sandbox::{self, RunSpec};
 use crate::store::{self, Commit, Files, Manifest, Owner};
 use crate::workspace::{Definitions, HOST_KEY_GENERATOR, Workspace};
-use crate::{UsageError, prompts};
 
 /// Options of one `generate` invocation.
 #[derive(Debug, Default, Clone)]
@@ -294,10 +295,10 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         }
     }
     if !report.written.is_empty() {
-        if let Ok(p) = crate::sopsconfig::write(ws, &defs) {
+        if let Ok(p) = crate::store::sopsconfig::write(ws, &defs) {
             report.written.push(p);
         }
-        crate::gitops::stage(ws, &report.written, opts.commit);
+        crate::store::git::stage(ws, &report.written, opts.commit);
     }
     Ok(report)
 }
@@ -310,7 +311,7 @@ struct Shared {
     waiting: HashMap<usize, usize>,
     running: usize,
     blocked: IndexSet<usize>,
-    progress: Option<crate::progress::Progress>,
+    progress: Option<crate::run::progress::Progress>,
 }
 
 /// Runs the plan with `jobs` workers, in dependency order.
@@ -344,7 +345,7 @@ fn execute(
         waiting: HashMap::new(),
         running: 0,
         blocked: IndexSet::new(),
-        progress: crate::progress::Progress::for_stderr(graph, &planned),
+        progress: crate::run::progress::Progress::for_stderr(graph, &planned),
     };
     for &i in &planned {
         let c = preds[&i].len();
@@ -571,7 +572,7 @@ fn reconcile_recipients(
     let scope = graph.scope(defs, &machines);
     for i in scope {
         let n = &graph.nodes[i];
-        match crate::rekey::rekey_node(ws, defs, n, ids) {
+        match crate::ops::rekey::rekey_node(ws, defs, n, ids) {
             Ok(paths) => {
                 for p in paths {
                     report

@@ -1,0 +1,325 @@
+//! The command line's arguments (clap derive).
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use clap::{Args, Parser, Subcommand};
+
+/// Secrets and vars generator toolkit for NixOS and nix-darwin fleets.
+#[derive(Parser, Debug)]
+#[command(name = "varsmith", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Workspace directory (default: the current directory or the nearest parent with varsmith.yaml).
+    #[arg(short = 'C', long = "dir", global = true, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// age identity file used for decryption (else SOPS_AGE_KEY, SOPS_AGE_KEY_FILE,
+    /// ~/.config/sops/age/keys.txt). May be repeated.
+    #[arg(long = "identity", short = 'i', global = true, value_name = "FILE")]
+    pub identity: Vec<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// All subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create a new workspace (varsmith.yaml) and register an admin key.
+    Init(InitArgs),
+    /// Manage admins.
+    #[command(subcommand)]
+    Admin(AdminCmd),
+    /// Manage machines.
+    #[command(subcommand)]
+    Machine(MachineCmd),
+    /// Run generators that are missing or out of date, in dependency order.
+    Generate(GenerateArgs),
+    /// Report missing, stale, torn or wrongly-encrypted vars (exit 1 if any).
+    Check(CheckArgs),
+    /// List a machine's vars.
+    List(ListArgs),
+    /// Print one var's raw bytes to stdout.
+    Get(GetArgs),
+    /// Set one var from stdin.
+    Set(SetArgs),
+    /// Re-wrap data keys after recipients changed (values and MAC unchanged).
+    Rekey(RekeyArgs),
+    /// sops-compatible encrypt and decrypt.
+    #[command(subcommand)]
+    Sops(SopsCmd),
+    /// Install a machine's SSH host key (and the global identity) on a target over ssh.
+    PushKeys(PushKeysArgs),
+    /// Install a machine with nixos-anywhere, its host keys as --extra-files.
+    Bootstrap(BootstrapArgs),
+    /// Deploy machines with nixos-rebuild / nh / darwin-rebuild / clan, in role order.
+    Deploy(DeployArgs),
+    /// Search the nix store, closures and the repo for leaked secret values.
+    Audit(AuditArgs),
+}
+
+/// `varsmith init`
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Admin name to register (default: $USER).
+    #[arg(long)]
+    pub admin: Option<String>,
+    /// Admin age recipient; default: generate a key into the key file (never overwriting).
+    #[arg(long)]
+    pub recipient: Option<String>,
+}
+
+/// `varsmith admin …`
+#[derive(Subcommand, Debug)]
+pub enum AdminCmd {
+    /// Register an admin recipient in varsmith.yaml.
+    Add {
+        /// Admin name.
+        name: String,
+        /// age recipient (age1… or ssh-ed25519 …).
+        recipient: String,
+    },
+    /// Remove an admin from varsmith.yaml.
+    Remove {
+        /// Admin name.
+        name: String,
+    },
+    /// Append a new age key to the key file (mode 0600, never overwriting); print its recipient.
+    Keygen {
+        /// Key file (default: SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt).
+        #[arg(long, short = 'o')]
+        output: Option<PathBuf>,
+    },
+}
+
+/// `varsmith machine …`
+#[derive(Subcommand, Debug)]
+pub enum MachineCmd {
+    /// Add a machine to varsmith.yaml.
+    Add {
+        /// Machine name.
+        name: String,
+        /// SSH target (default root@NAME).
+        #[arg(long)]
+        target: Option<String>,
+        /// Nix system.
+        #[arg(long, default_value = "x86_64-linux")]
+        system: String,
+        /// Tags.
+        #[arg(long = "tag")]
+        tags: Vec<String>,
+        /// Generators.
+        #[arg(long = "generator", short = 'g')]
+        generators: Vec<String>,
+    },
+    /// Remove a machine from varsmith.yaml (its files stay).
+    Remove {
+        /// Machine name.
+        name: String,
+    },
+}
+
+/// `varsmith generate`
+#[derive(Args, Debug)]
+pub struct GenerateArgs {
+    /// Machines to generate for (default with --all or none given: every machine).
+    pub hosts: Vec<String>,
+    /// Every machine.
+    #[arg(long)]
+    pub all: bool,
+    /// Only these generators (and what depends on them).
+    #[arg(short = 'g', long = "generator")]
+    pub generators: Vec<String>,
+    /// Rerun the selected generators even when up to date, and everything depending on them.
+    #[arg(long)]
+    pub regenerate: bool,
+    /// Print what would run and why; write nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// Parallel generator runs (default: number of cores).
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Run scripts without bubblewrap (explicit opt-out).
+    #[arg(long)]
+    pub no_sandbox: bool,
+    /// Prompt value: GEN.NAME=VALUE or GEN.NAME=@FILE.
+    #[arg(long = "prompt", value_name = "GEN.NAME=@FILE")]
+    pub prompts: Vec<String>,
+    /// YAML file of prompt values: {GEN: {NAME: value}}.
+    #[arg(long)]
+    pub prompts_file: Option<PathBuf>,
+    /// Commit the written paths (one commit per run).
+    #[arg(long)]
+    pub commit: bool,
+}
+
+/// `varsmith check`
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    /// Machines to check (default: all).
+    pub hosts: Vec<String>,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `varsmith list`
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Machine.
+    pub host: String,
+}
+
+/// `varsmith get`
+#[derive(Args, Debug)]
+pub struct GetArgs {
+    /// Machine.
+    pub host: String,
+    /// GEN/FILE.
+    pub var: String,
+}
+
+/// `varsmith set`
+#[derive(Args, Debug)]
+pub struct SetArgs {
+    /// Machine.
+    pub host: String,
+    /// GEN/FILE.
+    pub var: String,
+}
+
+/// `varsmith rekey`
+#[derive(Args, Debug)]
+pub struct RekeyArgs {
+    /// Machines (default: all, and shared files).
+    pub hosts: Vec<String>,
+}
+
+/// `varsmith sops …`
+#[derive(Subcommand, Debug)]
+pub enum SopsCmd {
+    /// Encrypt FILE to stdout.
+    Encrypt {
+        /// age recipients (comma-separated or repeated); default from .sops.yaml.
+        #[arg(long = "age", value_delimiter = ',')]
+        age: Vec<String>,
+        /// Input format (yaml, json, dotenv, binary); default from the extension.
+        #[arg(long)]
+        input_type: Option<String>,
+        /// Write the result in place instead of stdout. (Long form only: `-i` is the global
+        /// `--identity`.)
+        #[arg(long)]
+        in_place: bool,
+        /// File to encrypt.
+        file: PathBuf,
+    },
+    /// Decrypt FILE to stdout (MAC verified).
+    Decrypt {
+        /// Input format (yaml, json, dotenv, binary); default from the extension.
+        #[arg(long)]
+        input_type: Option<String>,
+        /// File(s) to decrypt; several files are decrypted in one process, in order.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+}
+
+/// `varsmith push-keys`
+#[derive(Args, Debug)]
+pub struct PushKeysArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target (default: the inventory's target).
+    pub target: Option<String>,
+    /// Install under /persist/etc/ssh (impermanence).
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not install the fleet's global identity.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Run the openssh generator first when the key does not exist.
+    #[arg(long)]
+    pub generate: bool,
+    /// Extra ssh option (passed as -o K=V).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// `varsmith bootstrap`
+#[derive(Args, Debug)]
+pub struct BootstrapArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target of the installer.
+    pub target: String,
+    /// Do not reboot after installation.
+    #[arg(long)]
+    pub no_reboot: bool,
+    /// Skip disko dependencies.
+    #[arg(long)]
+    pub no_disko_deps: bool,
+    /// Debug output from nixos-anywhere.
+    #[arg(long)]
+    pub debug: bool,
+    /// Install under /persist/etc/ssh.
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not include the fleet's global identity.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Extra ssh option (passed as -o K=V).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// `varsmith deploy`
+#[derive(Args, Debug)]
+pub struct DeployArgs {
+    /// Machines to deploy.
+    pub hosts: Vec<String>,
+    /// Every machine.
+    #[arg(long)]
+    pub all: bool,
+    /// Activate at next boot instead of switching.
+    #[arg(long)]
+    pub boot: bool,
+    /// Skip extra checks in the wrapped tool where supported.
+    #[arg(long)]
+    pub fast: bool,
+    /// Print the exact commands; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not require `check` to pass first.
+    #[arg(long)]
+    pub no_check: bool,
+    /// Parallel deployments.
+    #[arg(short = 'j', long)]
+    pub jobs: Option<usize>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
+/// `varsmith audit`
+#[derive(Args, Debug)]
+pub struct AuditArgs {
+    /// Store directory to scan (default /nix/store).
+    #[arg(long)]
+    pub store: Option<PathBuf>,
+    /// Scan only the closure of these store paths.
+    #[arg(long, num_args = 1..)]
+    pub closure: Vec<PathBuf>,
+    /// Scan the workspace's files outside sops/ and its git history.
+    #[arg(long)]
+    pub repo: bool,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Result of a command: the process exit code.
+pub type CmdResult = Result<i32>;

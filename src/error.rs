@@ -1,0 +1,52 @@
+//! Error kinds and exit codes. Every layer has its own error type (`workspace::Error`,
+//! `store::Error`, `sops::Error`, …); each maps onto one [`Kind`], and the CLI turns the kind of
+//! the first error in a chain that has one into the exit code. So the same bad file exits with
+//! the same code whichever command read it.
+
+/// Exit code for success.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when the work failed or found a problem (check, audit).
+pub const EXIT_PROBLEM: i32 = 1;
+/// Exit code for a bad invocation or bad definitions / input files.
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code after SIGINT / SIGTERM (128 + SIGINT), whatever the children did.
+pub const EXIT_INTERRUPTED: i32 = 130;
+
+/// What kind of failure an error is; decides the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Bad invocation, bad definitions or a malformed input file: exit 2, nothing written.
+    Usage,
+    /// The work failed (a script, an I/O error, a tool): exit 1.
+    Failed,
+    /// Ctrl-C or SIGTERM: exit 130.
+    Interrupted,
+}
+
+impl Kind {
+    /// The process exit code of this kind.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            Kind::Usage => EXIT_USAGE,
+            Kind::Failed => EXIT_PROBLEM,
+            Kind::Interrupted => EXIT_INTERRUPTED,
+        }
+    }
+}
+
+/// A bad invocation: unknown machine, malformed argument, missing prompt value. Exit code 2.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+impl UsageError {
+    /// Builds a usage error from anything displayable.
+    pub fn new(msg: impl Into<String>) -> Self {
+        UsageError(msg.into())
+    }
+}
+
+/// The run was interrupted by SIGINT / SIGTERM. Exit code 130.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted")]
+pub struct Interrupted;
