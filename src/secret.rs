@@ -5,7 +5,11 @@
 
 use std::ops::Deref;
 
+use indexmap::IndexMap;
 use zeroize::Zeroizing;
+
+/// Secret files by name (generator outputs, inputs, prompt answers).
+pub type Files = IndexMap<String, SecretBytes>;
 
 /// Secret bytes: zeroized on drop, never formatted.
 #[derive(Clone, Default, PartialEq, Eq)]

@@ -38,6 +38,7 @@ fn run(g: &Generator, inputs: &IndexMap<String, Files>) -> Result<Files, sandbox
         inputs,
         prompts: &prompts,
         sandbox: true,
+        limits: Default::default(),
     })
 }
 

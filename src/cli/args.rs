@@ -149,6 +149,12 @@ pub struct GenerateArgs {
     /// Commit the written paths (one commit per run).
     #[arg(long)]
     pub commit: bool,
+    /// Kill a generator's script after this many seconds (default 600).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// Largest output file a generator may write, in bytes (default 16 MiB).
+    #[arg(long, value_name = "BYTES")]
+    pub max_output: Option<u64>,
 }
 
 /// `varsmith check`

@@ -5,10 +5,11 @@ use std::path::PathBuf;
 
 use crate::UsageError;
 use crate::keys::Identities;
+use crate::secret::SecretBytes;
+use crate::store::lock::{Mode, WorkspaceLock};
 use crate::store::{self, Owner};
 use crate::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
 use anyhow::{Context as _, bail};
-use zeroize::Zeroizing;
 
 use crate::cli::args::{AdminCmd, CmdResult, Command, MachineCmd};
 
@@ -51,6 +52,12 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
         Command::Rekey(a) => rekey(ctx, a.hosts),
         _ => bail!("internal: command routed to the wrong handler"),
     }
+}
+
+/// The workspace lock for a command that writes (`Exclusive`) or must not see a half-written
+/// run (`Shared`).
+fn lock(root: &std::path::Path, mode: Mode, what: &str) -> anyhow::Result<Option<WorkspaceLock>> {
+    Ok(WorkspaceLock::acquire(root, mode, what)?)
 }
 
 fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
@@ -120,6 +127,7 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
         }
         AdminCmd::Add { name, recipient } => {
             let mut ws = ctx.workspace()?;
+            let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
             crate::workspace::names::check_component(&name)
                 .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
             crate::keys::validate_recipient(&recipient)?;
@@ -131,11 +139,14 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
         }
         AdminCmd::Remove { name } => {
             let mut ws = ctx.workspace()?;
+            let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
             if ws.inventory.admins.shift_remove(&name).is_none() {
                 return Err(UsageError::new(format!("unknown admin {name:?}")).into());
             }
             save_inventory(&ws.root, &ws.inventory)?;
-            let _ = std::fs::remove_file(store::admin_key_json(&ws.root, &name));
+            let mut b = store::Batch::new(&ws.root);
+            b.remove(&store::admin_key_json(&ws.root, &name))?;
+            b.commit()?;
             eprintln!(
                 "admin {name} removed; run `varsmith rekey`, and rotate the secrets they could read (`generate --regenerate`)"
             );
@@ -146,6 +157,7 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
 
 fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
     let mut ws = ctx.workspace()?;
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith machine")?;
     match cmd {
         MachineCmd::Add {
             name,
@@ -184,10 +196,20 @@ fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
 
 fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
     let ws = ctx.workspace()?;
+    let mut limits = crate::run::limits::Limits::default();
+    if let Some(t) = a.timeout {
+        limits.timeout = std::time::Duration::from_secs(t);
+    }
+    if let Some(m) = a.max_output {
+        limits.max_output = m;
+    }
     let opts = crate::ops::generate::Options {
-        hosts: if a.all { Vec::new() } else { a.hosts },
-        generators: a.generators,
-        regenerate: a.regenerate,
+        select: crate::plan::Selection {
+            hosts: if a.all { Vec::new() } else { a.hosts },
+            generators: a.generators,
+            regenerate: a.regenerate,
+        },
+        limits,
         plan_only: a.plan,
         jobs: a.jobs.unwrap_or(0),
         no_sandbox: a.no_sandbox,
@@ -200,7 +222,6 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
     } else {
         ctx.identities()?
     };
-    let _ = ctrlc::set_handler(crate::run::sandbox::cancel_all);
     let report = crate::ops::generate::run(&ws, &opts, &ids)?;
     if a.plan {
         if report.plan.is_empty() {
@@ -211,9 +232,9 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
         }
         return Ok(0);
     }
-    if crate::run::sandbox::cancelled() {
+    if crate::run::signals::interrupted() {
         eprintln!("interrupted; temporary directories removed");
-        return Ok(130);
+        return Ok(crate::error::EXIT_INTERRUPTED);
     }
     for (label, err) in &report.failed {
         eprintln!("FAILED {label}: {err}");
@@ -249,6 +270,7 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
 
 fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
     let ws = ctx.workspace()?;
+    let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
     let report = crate::ops::check::run(&ws, &hosts)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -346,14 +368,14 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
     let ws = ctx.workspace()?;
     let (owner, g, file) = resolve_var(&ws, host, var)?;
     let spec = &g.files[&file];
-    let bytes: Zeroizing<Vec<u8>> = if spec.secret {
+    let bytes: SecretBytes = if spec.secret {
         let ids = ctx.identities()?;
         let path = if spec.deploy {
             owner.secrets_file(&ws.root, &g.name)
         } else {
             owner.admin_secrets_file(&ws.root, &g.name)
         };
-        let data = std::fs::read(&path)
+        let data = store::read_file(&ws.root, &path)?
             .with_context(|| format!("{}: not generated yet", path.display()))?;
         let origin = path
             .strip_prefix(&ws.root)
@@ -363,10 +385,12 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
         let mut vals = crate::sops::decrypt_flat(&data, crate::sops::Format::Yaml, &ids, &origin)?;
         vals.shift_remove(&file)
             .ok_or_else(|| anyhow::anyhow!("{origin}: has no key {file}"))?
+            .into()
     } else {
         let p = owner.facts_dir(&ws.root, &g.name).join(&file);
-        Zeroizing::new(
-            std::fs::read(&p).with_context(|| format!("{}: not generated yet", p.display()))?,
+        SecretBytes::new(
+            store::read_file(&ws.root, &p)?
+                .with_context(|| format!("{}: not generated yet", p.display()))?,
         )
     };
     let mut out = std::io::stdout().lock();
@@ -378,8 +402,14 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
 fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
     let ws = ctx.workspace()?;
     let (owner, g, file) = resolve_var(&ws, host, var)?;
-    let mut value = Zeroizing::new(Vec::new());
-    std::io::stdin().read_to_end(&mut value)?;
+    let mut buf = Vec::with_capacity(64 * 1024);
+    let max = crate::run::limits::Limits::default().max_output;
+    std::io::stdin().take(max + 1).read_to_end(&mut buf)?;
+    let value = SecretBytes::new(buf);
+    if value.len() as u64 > max {
+        return Err(UsageError::new(format!("{var}: the value is larger than {max} bytes")).into());
+    }
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith set")?;
     let ids = ctx.identities()?;
     let defs = ws.definitions()?;
     let graph = crate::plan::Graph::build(&defs);
@@ -395,7 +425,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
         )
     })?;
     outputs.insert(file.clone(), value);
-    let man = store::Manifest::read(&owner.manifest_file(&ws.root, &g.name))?;
+    let man = store::Manifest::read(&ws.root, &owner.manifest_file(&ws.root, &g.name))?;
     let recipients = store::expected_recipients(&ws, &defs, &owner, &g.name, false)?;
     let admin_recipients = store::expected_recipients(&ws, &defs, &owner, &g.name, true)?;
     let c = store::Commit {
@@ -408,7 +438,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
         deps: man.map(|m| m.deps).unwrap_or_default(),
     };
     let (_, written) = store::commit(&ws.root, &c)?;
-    crate::store::git::stage(&ws, &written, false);
+    crate::store::git::stage(&ws, &written, false)?;
     eprintln!(
         "{owner}/{}/{file} set; generators depending on it are now stale",
         g.name
@@ -419,6 +449,7 @@ fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
 fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith rekey")?;
     let (done, failed) = crate::ops::rekey::run(&ws, &hosts, &ids)?;
     for p in &done {
         eprintln!(

@@ -13,8 +13,44 @@ use clap::Parser;
 
 use args::{Cli, CmdResult, Command};
 
-/// Parses the command line, runs it, prints errors and returns the exit code.
+/// No core dumps (they would hold plaintext), no ptrace attach by other processes of the
+/// same user, and a umask that never makes created paths group- or world-writable (paths in
+/// the workspace get explicit modes anyway).
+fn harden_process() {
+    let zero = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: plain process-attribute syscalls without pointers into Rust data beyond `zero`.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_CORE, &zero);
+        #[cfg(target_os = "linux")]
+        libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        let old = libc::umask(0o077);
+        libc::umask(old | 0o022);
+    }
+}
+
+/// Prints an error and its causes, skipping a cause whose text the previous message already
+/// shows (layers that embed their source's message).
+fn print_error(err: &anyhow::Error) {
+    let mut shown = err.to_string();
+    eprintln!("error: {}", crate::run::capture::escape_controls(&shown));
+    for cause in err.chain().skip(1) {
+        let c = cause.to_string();
+        if shown.contains(&c) {
+            continue;
+        }
+        eprintln!("  caused by: {}", crate::run::capture::escape_controls(&c));
+        shown = c;
+    }
+}
+
+/// Parses the command line, runs it, prints errors and returns the exit code. After SIGINT or
+/// SIGTERM the exit code is 130, whatever the children did.
 pub fn main() -> ExitCode {
+    harden_process();
+    crate::run::signals::install();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
@@ -22,16 +58,20 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    match run(cli) {
-        Ok(code) => ExitCode::from(code as u8),
+    crate::run::tmpfs::sweep_stale();
+    let code = match run(cli) {
+        Ok(code) => code,
         Err(err) => {
-            eprintln!("error: {err}");
-            for cause in err.chain().skip(1) {
-                eprintln!("  caused by: {cause}");
+            if !crate::run::signals::interrupted() {
+                print_error(&err);
             }
-            ExitCode::from(exit_code(&err) as u8)
+            exit_code(&err)
         }
+    };
+    if crate::run::signals::interrupted() {
+        return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }
+    ExitCode::from(code as u8)
 }
 
 /// Runs the parsed command line and returns the exit code.
@@ -47,26 +87,32 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// Maps an error to the process exit code: 2 for bad input or definitions, else the code the
-/// library error carries, else 1.
+/// Maps an error to the process exit code: the kind of the first error in the chain that has
+/// one (see [`crate::error::Kind`]), else 1.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
+    use crate::error::Kind;
     for cause in err.chain() {
-        if let Some(e) = cause.downcast_ref::<crate::workspace::Error>() {
-            return e.exit_code();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::sops::Error>() {
-            return e.exit_code();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::keys::Error>() {
-            return e.exit_code();
-        }
-        if let Some(e) = cause.downcast_ref::<crate::UsageError>() {
-            let _ = e;
-            return crate::EXIT_USAGE;
-        }
-        if let Some(e) = cause.downcast_ref::<clap::Error>() {
-            let _ = e;
-            return crate::EXIT_USAGE;
+        let kind = if let Some(e) = cause.downcast_ref::<crate::workspace::Error>() {
+            Some(e.exit_code())
+        } else if let Some(e) = cause.downcast_ref::<crate::sops::Error>() {
+            Some(e.exit_code())
+        } else if let Some(e) = cause.downcast_ref::<crate::keys::Error>() {
+            Some(e.exit_code())
+        } else if let Some(e) = cause.downcast_ref::<crate::remote::Error>() {
+            Some(e.exit_code())
+        } else if let Some(e) = cause.downcast_ref::<crate::store::Error>() {
+            Some(e.kind().exit_code())
+        } else if let Some(e) = cause.downcast_ref::<crate::run::sandbox::Error>() {
+            Some(e.kind().exit_code())
+        } else if cause.is::<crate::error::Interrupted>() {
+            Some(Kind::Interrupted.exit_code())
+        } else if cause.is::<crate::UsageError>() || cause.is::<clap::Error>() {
+            Some(Kind::Usage.exit_code())
+        } else {
+            None
+        };
+        if let Some(k) = kind {
+            return k;
         }
     }
     crate::EXIT_PROBLEM

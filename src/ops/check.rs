@@ -40,7 +40,7 @@ impl Report {
 pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
-    let machines = crate::ops::generate::select_machines(ws, hosts)?;
+    let machines = crate::plan::select_machines(ws, hosts)?;
     let mut report = Report::default();
     for i in graph.scope(&defs, &machines) {
         let n = &graph.nodes[i];

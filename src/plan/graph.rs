@@ -204,7 +204,7 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let n = &graph.nodes[i];
     let g = &n.generator;
     let mpath = n.owner.manifest_file(root, &g.name);
-    let man = match Manifest::read(&mpath) {
+    let man = match Manifest::read(root, &mpath) {
         Ok(Some(m)) => m,
         Ok(None) => return Some(Reason::Missing(NEVER_GENERATED.into())),
         Err(e) => return Some(Reason::Torn(e.to_string())),
@@ -225,8 +225,8 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
             continue;
         }
         let p = facts_dir.join(fname);
-        match std::fs::read(&p) {
-            Ok(bytes) => {
+        match crate::store::read_file(root, &p) {
+            Ok(Some(bytes)) => {
                 let h = hex::encode(Sha256::digest(&bytes));
                 if man.facts.get(fname) != Some(&h) {
                     return Some(Reason::Torn(format!(
@@ -235,7 +235,8 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
                     )));
                 }
             }
-            Err(_) => return Some(Reason::Missing(format!("fact {fname}"))),
+            Ok(None) => return Some(Reason::Missing(format!("fact {fname}"))),
+            Err(e) => return Some(Reason::Torn(e.to_string())),
         }
     }
     for (names, recorded, path) in [
@@ -256,13 +257,21 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
         if a != b {
             return Some(Reason::Changed);
         }
-        if !path.exists() {
-            return Some(Reason::Missing(format!(
-                "secrets file {}",
-                path.strip_prefix(root).unwrap_or(&path).display()
-            )));
+        match crate::store::fs::parent_of(root, &path, false)
+            .and_then(|(d, name)| d.expect_file_or_missing(&name))
+        {
+            Ok(crate::store::fs::Entry::File) => {}
+            Err(e) if !matches!(e, crate::store::Error::Io { .. }) => {
+                return Some(Reason::Torn(e.to_string()));
+            }
+            _ => {
+                return Some(Reason::Missing(format!(
+                    "secrets file {}",
+                    path.strip_prefix(root).unwrap_or(&path).display()
+                )));
+            }
         }
-        if read_run_id(&path).as_deref() != Some(man.run.as_str()) {
+        if read_run_id(root, &path).as_deref() != Some(man.run.as_str()) {
             return Some(Reason::Torn(format!(
                 "{} is not the one of run {}",
                 path.strip_prefix(root).unwrap_or(&path).display(),
@@ -272,7 +281,7 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     }
     for &d in &n.deps {
         let dn = &graph.nodes[d];
-        let dm = Manifest::read(&dn.owner.manifest_file(root, &dn.generator.name))
+        let dm = Manifest::read(root, &dn.owner.manifest_file(root, &dn.generator.name))
             .ok()
             .flatten();
         let recorded = man.deps.get(&dn.generator.name);

@@ -1,6 +1,8 @@
-//! What runs and why: the DAG over (owner, generator) with fingerprints ([`graph`]), each
-//! node's status on disk, and the plan of one `generate`.
+//! What runs and why: the DAG over (owner, generator) with fingerprints and each node's status
+//! on disk ([`graph`]), and the plan of one `generate` ([`select`]).
 
 pub mod graph;
+pub mod select;
 
 pub use graph::*;
+pub use select::{Planned, Selection, plan, select_machines};

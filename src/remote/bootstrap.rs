@@ -12,9 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::Error;
-use super::cleanup::{SignalGuard, private_tmp_base};
 use super::hostkeys::KeyBundle;
 use super::known_hosts::KnownHosts;
+use crate::run::tmpfs::PlaintextDir;
 
 /// Options of one bootstrap.
 #[derive(Debug, Clone)]
@@ -46,33 +46,18 @@ impl Default for BootstrapOptions {
     }
 }
 
-/// The private `--extra-files` tree; removed on drop.
+/// The private `--extra-files` tree on tmpfs; removed on drop, on a signal, and by the next
+/// run's sweep after a SIGKILL.
 #[derive(Debug)]
 pub struct ExtraFiles {
-    dir: tempfile::TempDir,
+    dir: PlaintextDir,
     root: PathBuf,
-    _guard: SignalGuard,
 }
 
 impl ExtraFiles {
     /// Writes `bundle`'s files under `etc/ssh/` (or `persist/etc/ssh/`) of a new private tree.
     pub fn build(bundle: &KeyBundle, persist: bool) -> Result<ExtraFiles, Error> {
-        let (base, on_tmpfs) = private_tmp_base();
-        let builder = || {
-            let mut b = tempfile::Builder::new();
-            b.prefix("varsmith-bootstrap-");
-            b.permissions(std::fs::Permissions::from_mode(0o700));
-            b
-        };
-        let dir = match builder().tempdir_in(&base) {
-            Ok(d) => d,
-            Err(_) if on_tmpfs => {
-                let t = std::env::temp_dir();
-                builder().tempdir_in(&t).map_err(|e| Error::io(&t, e))?
-            }
-            Err(e) => return Err(Error::io(&base, e)),
-        };
-        let guard = SignalGuard::register(dir.path());
+        let dir = PlaintextDir::new(None).map_err(|e| Error::Usage(e.to_string()))?;
         std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700))
             .map_err(|e| Error::io(dir.path(), e))?;
         let root = dir.path().join("extra-files");
@@ -100,11 +85,7 @@ impl ExtraFiles {
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
                 .map_err(|e| Error::io(&p, e))?;
         }
-        Ok(ExtraFiles {
-            dir,
-            root,
-            _guard: guard,
-        })
+        Ok(ExtraFiles { dir, root })
     }
 
     /// The directory to pass as `--extra-files`.

@@ -13,7 +13,6 @@
 //! * [`push_keys`]: installing keys on a running target.
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
 //! * [`deploy`]: per-machine deploy commands as data, their order and parallel execution.
-//! * [`cleanup`]: removing private temporary directories on Ctrl-C.
 //!
 //! # Host trust
 //!
@@ -30,7 +29,6 @@
 //! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
 
 pub mod bootstrap;
-pub mod cleanup;
 pub mod deploy;
 pub mod hostkeys;
 pub mod known_hosts;
@@ -164,6 +162,11 @@ impl Error {
         match self {
             Error::Usage(_) => crate::EXIT_USAGE,
             Error::Sops(e) => e.exit_code(),
+            // A wrapped tool that died of Ctrl-C: the user interrupted us (130), even when
+            // the signal reached the tool before varsmith's own handler ran.
+            Error::Tool { status, .. } if crate::run::signals::status_is_interrupt(status) => {
+                crate::error::EXIT_INTERRUPTED
+            }
             _ => crate::EXIT_PROBLEM,
         }
     }

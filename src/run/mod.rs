@@ -1,6 +1,16 @@
-//! Running generators: the sandbox (run directories, bubblewrap, the outputs check), the
-//! panic-safe scheduler, prompts, progress and signals.
+//! Running generators: plaintext directories on tmpfs ([`tmpfs`]), the sandbox ([`sandbox`],
+//! [`bwrap`], [`identity`], [`limits`], [`outputs`], [`capture`]), the panic-safe scheduler
+//! ([`scheduler`]), prompts, progress and signals.
 
+pub mod bwrap;
+pub mod capture;
+pub mod fault;
+pub mod identity;
+pub mod limits;
+pub mod outputs;
 pub mod progress;
 pub mod prompts;
 pub mod sandbox;
+pub mod scheduler;
+pub mod signals;
+pub mod tmpfs;

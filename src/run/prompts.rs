@@ -2,23 +2,26 @@
 //! `--prompts-file FILE` (YAML `{GEN: {NAME: value}}`), `VARSMITH_PROMPT_<GEN>_<NAME>`, a
 //! persisted previous answer, and last the terminal (hidden prompts without echo, asked twice).
 
-use std::io::{BufRead, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use zeroize::Zeroizing;
 
+use super::signals::TtyGuard;
+use crate::secret::SecretBytes;
+
 use crate::UsageError;
 use crate::workspace::{Generator, PromptType};
 
 /// Answers by prompt name.
-pub type Answers = IndexMap<String, Zeroizing<Vec<u8>>>;
+pub type Answers = crate::secret::Files;
 
 /// Where non-interactive answers come from.
 #[derive(Default)]
 pub struct Sources {
     /// (generator, prompt) -> answer, from `--prompt` and `--prompts-file`.
-    given: IndexMap<(String, String), Zeroizing<Vec<u8>>>,
+    given: IndexMap<(String, String), SecretBytes>,
 }
 
 impl Sources {
@@ -39,7 +42,7 @@ impl Sources {
                 })?;
             for (g, prompts) in map {
                 for (p, v) in prompts {
-                    given.insert((g.clone(), p), Zeroizing::new(v.into_bytes()));
+                    given.insert((g.clone(), p), SecretBytes::new(v.into_bytes()));
                 }
             }
         }
@@ -54,12 +57,12 @@ impl Sources {
                 .split_once('.')
                 .ok_or_else(|| UsageError::new(format!("--prompt {key}: expected GEN.NAME=…")))?;
             let bytes = if let Some(f) = value.strip_prefix('@') {
-                Zeroizing::new(
+                SecretBytes::new(
                     std::fs::read(PathBuf::from(f))
                         .map_err(|e| UsageError::new(format!("--prompt {key}=@{f}: {e}")))?,
                 )
             } else {
-                Zeroizing::new(value.as_bytes().to_vec())
+                SecretBytes::copy_from(value.as_bytes())
             };
             given.insert((g.to_string(), p.to_string()), bytes);
         }
@@ -67,12 +70,12 @@ impl Sources {
     }
 
     /// A non-interactive answer for (generator, prompt), if any.
-    pub fn lookup(&self, generator: &str, prompt: &str) -> Option<Zeroizing<Vec<u8>>> {
+    pub fn lookup(&self, generator: &str, prompt: &str) -> Option<SecretBytes> {
         if let Some(v) = self.given.get(&(generator.to_string(), prompt.to_string())) {
             return Some(v.clone());
         }
         std::env::var_os(env_name(generator, prompt))
-            .map(|v| Zeroizing::new(v.into_encoded_bytes()))
+            .map(|v| SecretBytes::new(v.into_encoded_bytes()))
     }
 }
 
@@ -92,7 +95,87 @@ pub fn env_name(generator: &str, prompt: &str) -> String {
     format!("VARSMITH_PROMPT_{}_{}", clean(generator), clean(prompt))
 }
 
-/// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal.
+/// The terminal with echo turned off until dropped (restored on a signal too).
+struct NoEcho {
+    fd: std::os::fd::RawFd,
+    saved: libc::termios,
+    _guard: TtyGuard,
+}
+
+impl NoEcho {
+    fn new(tty: &std::fs::File) -> std::io::Result<NoEcho> {
+        use std::os::fd::AsRawFd;
+        let fd = tty.as_raw_fd();
+        // SAFETY: tcgetattr/tcsetattr on an open terminal fd with a zeroed struct.
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        if unsafe { libc::tcgetattr(fd, &mut t) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let saved = t;
+        let guard = TtyGuard::register(fd, saved);
+        t.c_lflag &= !(libc::ECHO | libc::ECHONL);
+        t.c_lflag |= libc::ICANON;
+        if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &t) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        Ok(NoEcho {
+            fd,
+            saved,
+            _guard: guard,
+        })
+    }
+}
+
+impl Drop for NoEcho {
+    fn drop(&mut self) {
+        // SAFETY: restoring the attributes saved in new().
+        unsafe { libc::tcsetattr(self.fd, libc::TCSAFLUSH, &self.saved) };
+    }
+}
+
+/// Reads one line (without its line ending) from the terminal.
+fn read_line(tty: &mut std::fs::File) -> Result<SecretBytes, String> {
+    let mut line = Vec::with_capacity(256);
+    let mut b = [0u8; 1];
+    loop {
+        match tty.read(&mut b) {
+            Ok(0) => break,
+            Ok(_) if b[0] == b'\n' => break,
+            Ok(_) => line.push(b[0]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                zeroize::Zeroize::zeroize(&mut line);
+                return Err(e.to_string());
+            }
+        }
+    }
+    if line.last() == Some(&b'\r') {
+        line.pop();
+    }
+    Ok(SecretBytes::new(line))
+}
+
+/// Reads until end of input (Ctrl-D) from the terminal.
+fn read_all(tty: &mut std::fs::File) -> Result<SecretBytes, String> {
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; 4096]);
+    let mut out: Vec<u8> = Vec::with_capacity(64 * 1024);
+    loop {
+        match tty.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) if out.len() + n > out.capacity() => {
+                zeroize::Zeroize::zeroize(&mut out);
+                return Err("answer longer than 64 KiB".into());
+            }
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(SecretBytes::new(out))
+}
+
+/// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
+/// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice.
 pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
     let p = g.prompts.get(name)?;
     let mut tty = std::fs::OpenOptions::new()
@@ -101,37 +184,37 @@ pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answe
         .open("/dev/tty")
         .ok()?;
     let question = format!("{who}: {}", p.description);
-    let answer: Result<Zeroizing<Vec<u8>>, String> = match p.kind {
-        PromptType::Hidden => (|| {
-            let a = Zeroizing::new(
-                rpassword::prompt_password(format!("{question}: ")).map_err(|e| e.to_string())?,
-            );
-            let b = Zeroizing::new(
-                rpassword::prompt_password(format!("{question} (again): "))
-                    .map_err(|e| e.to_string())?,
-            );
-            if *a != *b {
-                return Err(format!("{who}: the two answers to {name} differ"));
+    let answer = (|| -> Result<SecretBytes, String> {
+        match p.kind {
+            PromptType::Line => {
+                let _ = write!(tty, "{question}: ");
+                read_line(&mut tty)
             }
-            Ok(Zeroizing::new(a.as_bytes().to_vec()))
-        })(),
-        PromptType::Line => (|| {
-            let _ = write!(tty, "{question}: ");
-            let mut line = Zeroizing::new(String::new());
-            std::io::BufReader::new(&mut tty)
-                .read_line(&mut line)
-                .map_err(|e| e.to_string())?;
-            Ok(Zeroizing::new(
-                line.trim_end_matches(['\n', '\r']).as_bytes().to_vec(),
-            ))
-        })(),
-        PromptType::Multiline | PromptType::MultilineHidden => (|| {
-            let _ = writeln!(tty, "{question} (end with Ctrl-D):");
-            let mut buf = Zeroizing::new(Vec::new());
-            tty.read_to_end(&mut buf).map_err(|e| e.to_string())?;
-            Ok(buf)
-        })(),
-    };
+            PromptType::Hidden => {
+                let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
+                let _ = write!(tty, "{question}: ");
+                let a = read_line(&mut tty)?;
+                let _ = write!(tty, "\n{question} (again): ");
+                let b = read_line(&mut tty)?;
+                let _ = writeln!(tty);
+                if a != b {
+                    return Err(format!("{who}: the two answers to {name} differ"));
+                }
+                Ok(a)
+            }
+            PromptType::Multiline => {
+                let _ = writeln!(tty, "{question} (end with Ctrl-D):");
+                read_all(&mut tty)
+            }
+            PromptType::MultilineHidden => {
+                let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
+                let _ = writeln!(tty, "{question} (hidden; end with Ctrl-D):");
+                let a = read_all(&mut tty);
+                let _ = writeln!(tty);
+                a
+            }
+        }
+    })();
     Some(answer.map(|a| {
         let mut m = IndexMap::new();
         m.insert(name.to_string(), a);

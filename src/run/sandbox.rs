@@ -1,24 +1,29 @@
-//! One generator run: a fresh 0700 temporary directory on tmpfs with `$in`, `$prompts` and an
-//! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap (no network, no host
-//! home, no workspace, read-only system directories, cleared environment), then a strict check
-//! of `$out`: every declared file present as a regular file, nothing else. The directory is
-//! removed on every exit path (success, failure, panic, and Ctrl-C through [`cancel_all`]).
+//! One generator run: a fresh 0700 plaintext directory on tmpfs with `$in`, `$prompts` and an
+//! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap ([`super::bwrap`]),
+//! bounded in time, output size, `/tmp` size and (as root) processes ([`Limits`]), then a strict
+//! check of `$out` ([`super::outputs`]). The directory is removed on every exit path (success,
+//! failure, panic, and SIGINT/SIGTERM through [`super::signals`]).
+//!
+//! As root, the script runs as a dedicated unprivileged uid ([`super::identity`]). With
+//! `--no-sandbox` the script runs directly, still with a cleared environment, a private `$HOME`
+//! and a private `TMPDIR` inside the run directory.
 
-use std::collections::HashSet;
-use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
 
 use indexmap::IndexMap;
-use zeroize::Zeroizing;
 
+use super::capture;
+use super::identity::RunIdentity;
+use super::limits::Limits;
+use super::signals::{self, ChildGuard};
+use super::tmpfs::PlaintextDir;
+use crate::secret::SecretBytes;
 use crate::workspace::Generator;
 
-/// Raw bytes by file name.
-pub type Files = IndexMap<String, Zeroizing<Vec<u8>>>;
+pub use crate::secret::Files;
 
 /// Errors of one run. Messages name the generator (and machine) but never an output value.
 #[derive(Debug, thiserror::Error)]
@@ -35,6 +40,14 @@ pub enum Error {
         who: String,
         /// The command.
         cmd: String,
+    },
+    /// No tmpfs for the plaintext directory.
+    #[error("{who}: {source}")]
+    Tmpfs {
+        /// machine/generator.
+        who: String,
+        /// Why.
+        source: super::tmpfs::Error,
     },
     /// The temporary directory could not be prepared or read.
     #[error("{who}: {what}: {source}")]
@@ -53,7 +66,17 @@ pub enum Error {
         who: String,
         /// Exit status description.
         status: String,
-        /// The tail of the script's stderr, indented.
+        /// The tail of the script's stderr, secrets redacted, controls escaped, indented.
+        stderr: String,
+    },
+    /// The script ran longer than the time limit.
+    #[error("{who}: script killed after the time limit of {secs} s{stderr}")]
+    Timeout {
+        /// machine/generator.
+        who: String,
+        /// The limit.
+        secs: u64,
+        /// As in [`Error::Script`].
         stderr: String,
     },
     /// `$out` does not hold exactly the declared regular files.
@@ -69,29 +92,15 @@ pub enum Error {
     Interrupted(String),
 }
 
-static CANCELLED: AtomicBool = AtomicBool::new(false);
-static CHILDREN: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
-
-/// Marks every run as cancelled and terminates the running scripts (called from the signal
-/// handler). Runs then fail with [`Error::Interrupted`] and remove their directories.
-pub fn cancel_all() {
-    CANCELLED.store(true, Ordering::SeqCst);
-    if let Ok(guard) = CHILDREN.lock()
-        && let Some(set) = guard.as_ref()
-    {
-        for &pid in set {
-            // SAFETY: kill(2) on the process group of a child we spawned (each script runs
-            // in its own group); at worst the group is already gone.
-            unsafe {
-                libc::kill(-(pid as libc::pid_t), libc::SIGKILL);
-            }
+impl Error {
+    /// The error's kind (exit code).
+    pub fn kind(&self) -> crate::error::Kind {
+        match self {
+            Error::Interrupted(_) => crate::error::Kind::Interrupted,
+            Error::MissingInput { .. } => crate::error::Kind::Usage,
+            _ => crate::error::Kind::Failed,
         }
     }
-}
-
-/// True once [`cancel_all`] was called.
-pub fn cancelled() -> bool {
-    CANCELLED.load(Ordering::SeqCst)
 }
 
 /// What one run needs.
@@ -106,6 +115,8 @@ pub struct RunSpec<'a> {
     pub prompts: &'a Files,
     /// Run inside bubblewrap (false only with `--no-sandbox`).
     pub sandbox: bool,
+    /// Time, size and process limits.
+    pub limits: Limits,
 }
 
 impl RunSpec<'_> {
@@ -115,54 +126,15 @@ impl RunSpec<'_> {
             None => format!("shared generator {}", self.generator.name),
         }
     }
-}
 
-/// The directory where run directories are made: `$XDG_RUNTIME_DIR`, else `/dev/shm`, else the
-/// system temp dir.
-pub fn tmpfs_base() -> PathBuf {
-    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
-        && x.is_dir()
-    {
-        return x;
-    }
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        return shm.to_path_buf();
-    }
-    std::env::temp_dir()
-}
-
-/// Prefix of run directories: `varsmith-run-<pid>-…`.
-pub const RUN_DIR_PREFIX: &str = "varsmith-run-";
-
-/// Removes run directories left behind by varsmith processes that no longer exist (killed with
-/// SIGKILL, power loss). Returns how many were removed.
-pub fn sweep_stale_run_dirs() -> usize {
-    let mut removed = 0;
-    let mut bases = vec![tmpfs_base(), std::env::temp_dir()];
-    bases.dedup();
-    for base in bases {
-        let Ok(rd) = std::fs::read_dir(&base) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(rest) = name.strip_prefix(RUN_DIR_PREFIX) else {
-                continue;
-            };
-            let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
-                continue;
-            };
-            let alive = crate::pid_alive(pid);
-            let owned = e.metadata().is_ok_and(|m| {
-                std::os::unix::fs::MetadataExt::uid(&m) == unsafe { libc::geteuid() }
-            });
-            if !alive && owned && std::fs::remove_dir_all(e.path()).is_ok() {
-                removed += 1;
-            }
+    /// Every secret value the script could print: its inputs and prompt answers.
+    fn known_secrets(&self) -> Vec<&[u8]> {
+        let mut v: Vec<&[u8]> = self.prompts.values().map(|b| b.as_bytes()).collect();
+        for files in self.inputs.values() {
+            v.extend(files.values().map(|b| b.as_bytes()));
         }
+        v
     }
-    removed
 }
 
 /// Finds `cmd` on PATH (or checks an absolute path).
@@ -191,272 +163,240 @@ pub fn check_runtime_inputs(g: &Generator, who: &str) -> Result<(), Error> {
     Ok(())
 }
 
-/// Checks once that bubblewrap can start a sandbox here.
+/// Checks once that bubblewrap can start a sandbox here, as the runs' identity.
 pub fn probe_bwrap() -> Result<(), Error> {
-    let Some(bwrap) = which("bwrap") else {
-        return Err(Error::NoSandbox("bwrap not found on PATH".into()));
-    };
-    let out = Command::new(bwrap)
-        .args([
-            "--unshare-all",
-            "--die-with-parent",
-            "--ro-bind",
-            "/",
-            "/",
-            "--",
-            "true",
-        ])
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| Error::NoSandbox(e.to_string()))?;
-    if !out.status.success() {
-        return Err(Error::NoSandbox(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    Ok(())
+    let id = RunIdentity::current();
+    super::bwrap::probe(id.drop_root.then_some((id.uid, id.gid))).map_err(Error::NoSandbox)
 }
 
-fn io(who: &str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
+pub(crate) fn io(who: &str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let who = who.to_string();
     let what = what.into();
     move |source| Error::Io { who, what, source }
 }
 
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `path` (mode 0700, or 0600 for files written with `bytes`), owned by `owner`.
+fn make(path: &Path, bytes: Option<&[u8]>, owner: Option<(u32, u32)>) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(bytes)
+    match bytes {
+        None => {
+            std::fs::create_dir(path)?;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+        }
+        Some(b) => {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .custom_flags(libc::O_NOFOLLOW)
+                .open(path)?;
+            f.write_all(b)?;
+        }
+    }
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::lchown(path, Some(uid), Some(gid))?;
+    }
+    Ok(())
 }
 
-/// Paths inside the sandbox.
-const IN: &str = "/vars/in";
-const OUT: &str = "/vars/out";
-const PROMPTS: &str = "/vars/prompts";
-const HOME: &str = "/home/varsmith";
+/// The run directory's layout: `in/<dep>/<file>`, `prompts/<name>`, `out/`, `etc/`, `home/`,
+/// `tmp/`.
+struct Layout {
+    dir: PlaintextDir,
+}
+
+impl Layout {
+    fn part(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn prepare(spec: &RunSpec<'_>, id: &RunIdentity, who: &str) -> Result<Layout, Error> {
+        let owner = (spec.sandbox && id.drop_root).then_some((id.uid, id.gid));
+        let dir = PlaintextDir::new(owner).map_err(|source| Error::Tmpfs {
+            who: who.to_string(),
+            source,
+        })?;
+        let l = Layout { dir };
+        for d in ["in", "out", "prompts", "etc", "home", "tmp"] {
+            make(&l.part(d), None, owner).map_err(io(who, "creating the run directory"))?;
+        }
+        for (dep, files) in spec.inputs {
+            let d = l.part("in").join(dep);
+            make(&d, None, owner).map_err(io(who, format!("creating $in/{dep}")))?;
+            for (f, bytes) in files {
+                make(&d.join(f), Some(bytes), owner)
+                    .map_err(io(who, format!("writing $in/{dep}/{f}")))?;
+            }
+        }
+        for (p, bytes) in spec.prompts {
+            make(&l.part("prompts").join(p), Some(bytes), owner)
+                .map_err(io(who, format!("writing $prompts/{p}")))?;
+        }
+        let etc = l.part("etc");
+        make(
+            &etc.join("passwd"),
+            Some(id.passwd(super::bwrap::HOME).as_bytes()),
+            owner,
+        )
+        .map_err(io(who, "writing etc/passwd"))?;
+        make(&etc.join("group"), Some(id.group().as_bytes()), owner)
+            .map_err(io(who, "writing etc/group"))?;
+        Ok(l)
+    }
+}
+
+/// The command that runs the script, sandboxed or not.
+fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
+    let path_env = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
+    let machine = spec.machine.unwrap_or("");
+    let script = &spec.generator.script;
+    let mut cmd = if spec.sandbox {
+        let (input, out, prompts, etc) = (
+            l.part("in"),
+            l.part("out"),
+            l.part("prompts"),
+            l.part("etc"),
+        );
+        let dirs = super::bwrap::HostDirs {
+            input: &input,
+            out: &out,
+            prompts: &prompts,
+            etc: &etc,
+        };
+        let env = super::bwrap::ScriptEnv {
+            path: &path_env,
+            lang: &lang,
+            machine,
+        };
+        let mut c = super::bwrap::command(&dirs, &env, &spec.limits, script);
+        if id.drop_root {
+            std::os::unix::process::CommandExt::uid(&mut c, id.uid);
+            std::os::unix::process::CommandExt::gid(&mut c, id.gid);
+        }
+        c
+    } else {
+        let mut c = Command::new("bash");
+        c.args(["-euo", "pipefail", "-c", script])
+            .current_dir(l.part("home"))
+            .env_clear()
+            .env("PATH", &path_env)
+            .env("in", l.part("in"))
+            .env("out", l.part("out"))
+            .env("prompts", l.part("prompts"))
+            .env("machine", machine)
+            .env("HOME", l.part("home"))
+            .env("TMPDIR", l.part("tmp"))
+            .env("LANG", &lang);
+        c
+    };
+    apply_rlimits(&mut cmd, &spec.limits, spec.sandbox && id.drop_root);
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // Its own process group: a signal reaches varsmith, which then kills the whole group.
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd
+}
+
+/// No core dumps, bounded file size, and (for the sandbox's own uid) bounded processes.
+fn apply_rlimits(cmd: &mut Command, limits: &Limits, own_uid: bool) {
+    let fsize = limits.max_output;
+    let nproc = limits.max_procs;
+    let set = move || {
+        let lim = |v: u64| libc::rlimit {
+            rlim_cur: v as libc::rlim_t,
+            rlim_max: v as libc::rlim_t,
+        };
+        // SAFETY: setrlimit is async-signal-safe and only affects the child.
+        unsafe {
+            libc::setrlimit(libc::RLIMIT_CORE, &lim(0));
+            libc::setrlimit(libc::RLIMIT_FSIZE, &lim(fsize));
+            if own_uid {
+                libc::setrlimit(libc::RLIMIT_NPROC, &lim(nproc));
+            }
+        }
+        Ok(())
+    };
+    // SAFETY: the closure only calls async-signal-safe functions.
+    unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, set) };
+}
+
+/// How the script ended.
+enum Ended {
+    Exited(std::process::ExitStatus),
+    TimedOut,
+}
+
+/// Runs the command to completion (or the time limit), capturing bounded stderr.
+fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
+    let mut child = cmd.spawn().map_err(io(who, "starting the script"))?;
+    let _guard = ChildGuard::register(child.id());
+    let out = child
+        .stdout
+        .take()
+        .map(|s| capture::tail_reader(s, capture::TAIL_BYTES));
+    let err = child
+        .stderr
+        .take()
+        .map(|s| capture::tail_reader(s, capture::TAIL_BYTES));
+    let pgid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let r = child.wait();
+        let _ = tx.send(());
+        r
+    });
+    let ended = match rx.recv_timeout(limits.timeout) {
+        Ok(()) => None,
+        Err(_) => {
+            // SAFETY: killing the process group of the child we spawned in its own group.
+            unsafe { libc::kill(-pgid, libc::SIGKILL) };
+            Some(Ended::TimedOut)
+        }
+    };
+    let status = waiter
+        .join()
+        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?
+        .map_err(io(who, "waiting for the script"))?;
+    if let Some(o) = out {
+        let _ = o.join();
+    }
+    let stderr = err.and_then(|e| e.join().ok()).unwrap_or_default();
+    Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
+}
 
 /// Runs one generator and returns its outputs.
 pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
     let who = spec.who();
-    if cancelled() {
+    if signals::interrupted() {
         return Err(Error::Interrupted(who));
     }
-    let tmp = tempfile::Builder::new()
-        .prefix(&format!("{RUN_DIR_PREFIX}{}-", std::process::id()))
-        .permissions(std::fs::Permissions::from_mode(0o700))
-        .tempdir_in(tmpfs_base())
-        .map_err(io(&who, "creating the run directory"))?;
-    let base = tmp.path();
-    let (in_dir, out_dir, prompts_dir, etc_dir) = (
-        base.join("in"),
-        base.join("out"),
-        base.join("prompts"),
-        base.join("etc"),
-    );
-    for d in [&in_dir, &out_dir, &prompts_dir, &etc_dir] {
-        std::fs::create_dir(d).map_err(io(&who, "creating the run directory"))?;
-    }
-    for (dep, files) in spec.inputs {
-        let d = in_dir.join(dep);
-        std::fs::create_dir(&d).map_err(io(&who, format!("creating $in/{dep}")))?;
-        for (f, bytes) in files {
-            write_private(&d.join(f), bytes).map_err(io(&who, format!("writing $in/{dep}/{f}")))?;
-        }
-    }
-    for (p, bytes) in spec.prompts {
-        write_private(&prompts_dir.join(p), bytes)
-            .map_err(io(&who, format!("writing $prompts/{p}")))?;
-    }
-    let path_env = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
-    let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
-    let machine = spec.machine.unwrap_or("");
-    let mut cmd;
-    if spec.sandbox {
-        // Identity files for tools that look the user up (ssh-keygen).
-        std::fs::write(
-            etc_dir.join("passwd"),
-            format!("root:x:0:0:root:{HOME}:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"),
-        )
-        .map_err(io(&who, "writing etc/passwd"))?;
-        std::fs::write(etc_dir.join("group"), "root:x:0:\nnogroup:x:65534:\n")
-            .map_err(io(&who, "writing etc/group"))?;
-        cmd = Command::new("bwrap");
-        cmd.args([
-            "--unshare-all",
-            "--die-with-parent",
-            "--new-session",
-            "--cap-drop",
-            "ALL",
-        ]);
-        for dir in [
-            "/usr",
-            "/bin",
-            "/sbin",
-            "/lib",
-            "/lib64",
-            "/lib32",
-            "/nix/store",
-        ] {
-            // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
-            // mounting (each mount costs bwrap time on every run).
-            match std::fs::read_link(dir) {
-                Ok(target) => {
-                    cmd.arg("--symlink").arg(target).arg(dir);
-                }
-                Err(_) => {
-                    cmd.args(["--ro-bind-try", dir, dir]);
-                }
-            }
-        }
-        for dir in [
-            "/run/current-system",
-            "/etc/ssl/openssl.cnf",
-            "/etc/ssl/certs",
-            "/etc/alternatives",
-            "/etc/ld.so.cache",
-            "/etc/localtime",
-            "/etc/static",
-            "/etc/pki",
-        ] {
-            cmd.args(["--ro-bind-try", dir, dir]);
-        }
-        cmd.arg("--ro-bind")
-            .arg(etc_dir.join("passwd"))
-            .arg("/etc/passwd");
-        cmd.arg("--ro-bind")
-            .arg(etc_dir.join("group"))
-            .arg("/etc/group");
-        cmd.args(["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]);
-        cmd.args(["--dir", HOME]);
-        cmd.arg("--ro-bind").arg(&in_dir).arg(IN);
-        cmd.arg("--ro-bind").arg(&prompts_dir).arg(PROMPTS);
-        cmd.arg("--bind").arg(&out_dir).arg(OUT);
-        cmd.args(["--chdir", HOME, "--"]);
-        cmd.args([
-            "/bin/bash",
-            "-euo",
-            "pipefail",
-            "-c",
-            &spec.generator.script,
-        ]);
-        cmd.env_clear()
-            .env("PATH", &path_env)
-            .env("in", IN)
-            .env("out", OUT)
-            .env("prompts", PROMPTS)
-            .env("machine", machine)
-            .env("HOME", HOME)
-            .env("LANG", &lang);
-    } else {
-        let home = base.join("home");
-        std::fs::create_dir(&home).map_err(io(&who, "creating $HOME"))?;
-        cmd = Command::new("bash");
-        cmd.args(["-euo", "pipefail", "-c", &spec.generator.script]);
-        cmd.current_dir(&home)
-            .env_clear()
-            .env("PATH", &path_env)
-            .env("in", &in_dir)
-            .env("out", &out_dir)
-            .env("prompts", &prompts_dir)
-            .env("machine", machine)
-            .env("HOME", &home)
-            .env("LANG", &lang);
-    }
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // Its own process group: Ctrl-C reaches varsmith, which then kills the whole group.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-    let child = cmd.spawn().map_err(io(&who, "starting the script"))?;
-    let pid = child.id();
-    if let Ok(mut g) = CHILDREN.lock() {
-        g.get_or_insert_with(HashSet::new).insert(pid);
-    }
-    let output = child.wait_with_output();
-    if let Ok(mut g) = CHILDREN.lock()
-        && let Some(set) = g.as_mut()
-    {
-        set.remove(&pid);
-    }
-    let output = output.map_err(io(&who, "waiting for the script"))?;
-    if cancelled() {
+    let id = RunIdentity::current();
+    let layout = Layout::prepare(spec, &id, &who)?;
+    let cmd = script_command(spec, &layout, &id);
+    let (ended, stderr) = supervise(cmd, &spec.limits, &who)?;
+    if signals::interrupted() {
         return Err(Error::Interrupted(who));
     }
-    if !output.status.success() {
-        let text = String::from_utf8_lossy(&output.stderr);
-        let lines: Vec<&str> = text.lines().collect();
-        let tail = &lines[lines.len().saturating_sub(20)..];
-        let stderr = if tail.is_empty() {
-            String::new()
-        } else {
-            format!(":\n    {}", tail.join("\n    "))
-        };
-        return Err(Error::Script {
+    let shown = || capture::shown_stderr(&stderr, &spec.known_secrets());
+    match ended {
+        Ended::TimedOut => Err(Error::Timeout {
             who,
-            status: output.status.to_string(),
-            stderr,
-        });
+            secs: spec.limits.timeout.as_secs(),
+            stderr: shown(),
+        }),
+        Ended::Exited(status) if !status.success() => Err(Error::Script {
+            who,
+            status: status.to_string(),
+            stderr: shown(),
+        }),
+        Ended::Exited(_) => super::outputs::collect(
+            spec.generator,
+            &layout.part("out"),
+            &who,
+            spec.limits.max_output,
+        ),
     }
-    collect_outputs(spec.generator, &out_dir, &who)
-}
-
-/// Reads `$out`: exactly the declared files, each a regular file.
-fn collect_outputs(g: &Generator, out_dir: &Path, who: &str) -> Result<Files, Error> {
-    let bad = |msg: String| Error::Outputs {
-        who: who.to_string(),
-        msg,
-    };
-    let mut found = HashSet::new();
-    for entry in std::fs::read_dir(out_dir).map_err(io(who, "reading $out"))? {
-        let entry = entry.map_err(io(who, "reading $out"))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = entry
-            .path()
-            .symlink_metadata()
-            .map_err(io(who, format!("reading $out/{name}")))?;
-        let kind = if meta.file_type().is_symlink() {
-            "a symlink"
-        } else if meta.is_dir() {
-            "a directory"
-        } else if !meta.is_file() {
-            "not a regular file"
-        } else {
-            ""
-        };
-        if !g.files.contains_key(&name) {
-            let what = if kind.is_empty() { "a file" } else { kind };
-            return Err(bad(format!(
-                "$out/{name} is {what} the generator does not declare (declared: {})",
-                g.files.keys().cloned().collect::<Vec<_>>().join(", ")
-            )));
-        }
-        if !kind.is_empty() {
-            return Err(bad(format!("$out/{name} is {kind}, not a regular file")));
-        }
-        found.insert(name);
-    }
-    let mut files = IndexMap::new();
-    for name in g.files.keys() {
-        // A persisted prompt's answer is added by the caller when the script does not copy it.
-        if !found.contains(name) && g.prompts.get(name).is_some_and(|p| p.persist) {
-            continue;
-        }
-        if !found.contains(name) {
-            return Err(bad(format!(
-                "declared file {name} was not produced in $out"
-            )));
-        }
-        let mut f = std::fs::File::open(out_dir.join(name))
-            .map_err(io(who, format!("reading $out/{name}")))?;
-        let mut buf = Zeroizing::new(Vec::new());
-        f.read_to_end(&mut buf)
-            .map_err(io(who, format!("reading $out/{name}")))?;
-        files.insert(name.clone(), buf);
-    }
-    Ok(files)
 }

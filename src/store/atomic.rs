@@ -1,131 +1,168 @@
-//! Atomic file replacement: temp file on the same filesystem, fsync, rename, fsync directory.
-//! After a crash at any instant the path holds either the old or the new whole content.
+//! Atomic file replacement, symlink-safe: contents go to temp files in `sops/.tmp` (on the
+//! same filesystem as the destinations, swept of dead runs' leftovers), are flushed to disk
+//! (one group flush, [`super::durable`]), then renamed into place with `renameat` relative to
+//! directory descriptors reached without following symlinks ([`super::fs`]). After a crash at
+//! any instant each path holds either its old or its new whole content.
 
-use std::io::Write;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 
-use super::{Error, io_err};
+use super::Error;
+use super::fs::{self, Dir};
 
-/// Atomically replaces `path` (inside the workspace at `root`) with `bytes`, mode 0644,
-/// creating parent directories. The temp file is staged in `sops/.tmp`, which the next run
-/// sweeps if this process is killed mid-write.
-pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let tmp = temp_in(&super::temp_dir(root), path, bytes, 0o644)?;
-    tmp.as_file().sync_all().map_err(io_err(path))?;
-    persist(tmp, path)?;
-    if let Ok(d) = std::fs::File::open(dir) {
-        let _ = d.sync_all();
-    }
-    Ok(())
-}
-
-/// Renames a temp file onto `path`.
-fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<(), Error> {
-    tmp.persist(path).map_err(|e| Error::Io {
-        path: path.to_path_buf(),
-        source: e.error,
-    })?;
-    Ok(())
-}
-
-/// Prefix of temp files beside their destination: `.varsmith-tmp-<pid>-…`.
+/// Prefix of temp files: `.varsmith-tmp-<pid>-<random>`.
 pub const TEMP_PREFIX: &str = ".varsmith-tmp-";
 
-/// Removes temp files in `dir` (and `sops/.tmp`) left by varsmith processes that no longer exist (killed
+/// Mode of every file varsmith writes in the workspace (ciphertext, facts, manifests).
+pub const FILE_MODE: u32 = 0o644;
+
+/// Atomically replaces `path` (inside the workspace at `root`) with `bytes`, mode 0644,
+/// creating parent directories.
+pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+    let mut b = Batch::new(root);
+    b.stage(path, bytes, FILE_MODE)?;
+    b.commit()
+}
+
+/// Removes temp files in `dir` left by varsmith processes that no longer exist (killed
 /// mid-write). They only ever hold ciphertext or public facts, but should not linger.
-pub fn sweep_stale_temps(dir: &Path) {
-    let Ok(rd) = std::fs::read_dir(dir) else {
+pub fn sweep_stale_temps(root: &Path) {
+    let Ok(dir) = Dir::open(root, &super::temp_dir(root), false) else {
         return;
     };
-    for e in rd.flatten() {
-        let name = e.file_name();
-        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(TEMP_PREFIX)) else {
-            continue;
-        };
-        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else {
+    let Ok(names) = dir.names() else {
+        return;
+    };
+    for name in names {
+        let Some(pid) = name
+            .to_str()
+            .and_then(|n| n.strip_prefix(TEMP_PREFIX))
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<i32>().ok())
+        else {
             continue;
         };
         if !crate::pid_alive(pid) {
-            let _ = std::fs::remove_file(e.path());
+            let _ = dir.remove_file(&name);
         }
     }
 }
 
-/// A temp file in `dir` that will become `path`, holding `bytes` with `mode`.
-fn temp_in(
-    dir: &Path,
-    path: &Path,
-    bytes: &[u8],
-    mode: u32,
-) -> Result<tempfile::NamedTempFile, Error> {
-    std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
-        .tempfile_in(dir)
-        .map_err(io_err(dir))?;
-    tmp.write_all(bytes).map_err(io_err(path))?;
-    tmp.as_file()
-        .set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(io_err(path))?;
-    Ok(tmp)
+struct Staged {
+    temp: OsString,
+    dir: Dir,
+    name: OsString,
 }
 
-/// Several files replaced together: contents are written to temp files and flushed to disk with
-/// one `syncfs` before any rename, then renamed in the order they were staged. A crash leaves
-/// each path with its old or its new whole content; the renames reach the disk with the next
-/// sync (see [`sync_dir_tree`]).
+/// Several files replaced together: contents are written to temp files and flushed to disk
+/// once before any rename, then renamed in the order they were staged, then staged removals
+/// happen. Temp files of a batch dropped without commit are removed.
 pub struct Batch {
-    staged: Vec<(tempfile::NamedTempFile, std::path::PathBuf)>,
-    temp_dir: std::path::PathBuf,
+    root: PathBuf,
+    tmp: Option<Dir>,
+    staged: Vec<Staged>,
+    removals: Vec<(Dir, OsString)>,
 }
 
 impl Batch {
-    /// An empty batch whose temp files go to `temp_dir` (on the same filesystem as the
-    /// destinations), so that one directory holds whatever a killed run left behind.
-    pub fn in_dir(temp_dir: &Path) -> Self {
+    /// An empty batch for the workspace at `root`.
+    pub fn new(root: &Path) -> Self {
         Batch {
+            root: root.to_path_buf(),
+            tmp: None,
             staged: Vec::new(),
-            temp_dir: temp_dir.to_path_buf(),
+            removals: Vec::new(),
         }
     }
 
-    /// Writes `bytes` to a temp file beside `path` (mode `mode`), to be renamed on commit.
+    fn tmp_dir(&mut self) -> Result<&Dir, Error> {
+        if self.tmp.is_none() {
+            self.tmp = Some(Dir::open(&self.root, &super::temp_dir(&self.root), true)?);
+        }
+        self.tmp.as_ref().ok_or_else(|| Error::Outside {
+            path: super::temp_dir(&self.root),
+        })
+    }
+
+    /// Writes `bytes` to a temp file that will become `path` (mode `mode`).
     pub fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err(dir))?;
-        }
-        let tmp = temp_in(&self.temp_dir, path, bytes, mode)?;
-        self.staged.push((tmp, path.to_path_buf()));
-        Ok(())
+        let (dir, name) = fs::parent_of(&self.root, path, true)?;
+        dir.expect_file_or_missing(&name)?;
+        let temp: OsString = format!(
+            "{TEMP_PREFIX}{}-{}",
+            std::process::id(),
+            super::commit::new_run_id()
+        )
+        .into();
+        let tmp = self.tmp_dir()?;
+        let mut f = tmp.create_new(&temp, mode)?;
+        let r = fs::write_all(&mut f, bytes, path, false);
+        self.staged.push(Staged { temp, dir, name });
+        r
     }
 
-    /// Flushes every staged content, then renames each into place in staging order.
-    pub fn commit(self) -> Result<(), Error> {
-        if let Some((first, path)) = self.staged.first() {
-            syncfs(first.as_file(), path)?;
+    /// Removes the regular file `path` on commit (after the renames). Returns false (and
+    /// stages nothing) when it does not exist.
+    pub fn remove(&mut self, path: &Path) -> Result<bool, Error> {
+        let (dir, name) = match fs::parent_of(&self.root, path, false) {
+            Ok(x) => x,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        if dir.expect_file_or_missing(&name)? == fs::Entry::Missing {
+            return Ok(false);
         }
-        for (tmp, path) in self.staged {
-            persist(tmp, &path)?;
+        self.removals.push((dir, name));
+        Ok(true)
+    }
+
+    /// Flushes every staged content, then renames each into place in staging order, then
+    /// removes what was staged for removal.
+    pub fn commit(mut self) -> Result<(), Error> {
+        if !self.staged.is_empty() {
+            let tmp = self.tmp_dir()?;
+            super::durable::flush(tmp)?;
+        }
+        let Some(tmp) = self.tmp.take() else {
+            return self.remove_staged();
+        };
+        let staged = std::mem::take(&mut self.staged);
+        let mut rest = staged.into_iter();
+        while let Some(s) = rest.next() {
+            crate::run::fault::point("commit.rename");
+            if let Err(e) = s.dir.rename_in(&tmp, &s.temp, &s.name) {
+                let _ = tmp.remove_file(&s.temp);
+                for r in rest {
+                    let _ = tmp.remove_file(&r.temp);
+                }
+                return Err(e);
+            }
+        }
+        self.tmp = Some(tmp);
+        self.remove_staged()
+    }
+
+    fn remove_staged(&mut self) -> Result<(), Error> {
+        for (dir, name) in std::mem::take(&mut self.removals) {
+            dir.remove_file(&name)?;
         }
         Ok(())
     }
 }
 
-/// `syncfs(2)` on the filesystem holding `file`.
-fn syncfs(file: &std::fs::File, path: &Path) -> Result<(), Error> {
-    use std::os::fd::AsRawFd;
-    // SAFETY: syncfs on a valid open file descriptor.
-    if unsafe { libc::syncfs(file.as_raw_fd()) } != 0 {
-        return Err(io_err(path)(std::io::Error::last_os_error()));
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(tmp) = &self.tmp {
+            for s in &self.staged {
+                let _ = tmp.remove_file(&s.temp);
+            }
+        }
     }
-    Ok(())
 }
 
-/// Makes every rename under `dir` durable (one `syncfs` of its filesystem).
-pub fn sync_dir_tree(dir: &Path) -> Result<(), Error> {
-    let f = std::fs::File::open(dir).map_err(io_err(dir))?;
-    syncfs(&f, dir)
+/// Makes every rename under `root` durable (one flush of its filesystem).
+pub fn sync_dir_tree(root: &Path) -> Result<(), Error> {
+    super::durable::flush(&Dir::root(root)?)
 }

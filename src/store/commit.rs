@@ -6,15 +6,13 @@ use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use sha2::{Digest, Sha256};
-use zeroize::Zeroizing;
 
-use super::atomic::Batch;
+use super::atomic::{Batch, FILE_MODE};
 use super::manifest::{Manifest, RUN_KEY};
 use super::{Error, Owner};
 use crate::workspace::Generator;
 
-/// Outputs by file name.
-pub type Files = IndexMap<String, Zeroizing<Vec<u8>>>;
+pub use crate::secret::Files;
 
 /// A new random run id (128 bits, hex).
 pub fn new_run_id() -> String {
@@ -62,29 +60,58 @@ fn write_secrets(
     written: &mut Vec<PathBuf>,
 ) -> Result<(), Error> {
     if names.is_empty() {
-        if path.exists() {
-            std::fs::remove_file(path).map_err(super::io_err(path))?;
+        if batch.remove(path)? {
             written.push(path.to_path_buf());
         }
         return Ok(());
     }
     let mut entries: Vec<(String, &[u8])> = names
         .iter()
-        .map(|n| ((*n).clone(), outputs[n.as_str()].as_slice()))
+        .map(|n| ((*n).clone(), outputs[n.as_str()].as_bytes()))
         .collect();
     entries.push((RUN_KEY.to_string(), run.as_bytes()));
     let bytes = crate::sops::encrypt_flat_yaml(&entries, recipients)?;
-    batch.stage(path, &bytes, 0o644)?;
+    batch.stage(path, &bytes, FILE_MODE)?;
     written.push(path.to_path_buf());
     Ok(())
 }
 
+/// A run whose files are written to temp files, ready to be renamed into place.
+pub struct Prepared {
+    batch: Batch,
+    manifest: Manifest,
+    written: Vec<PathBuf>,
+}
+
+impl Prepared {
+    /// Flushes and renames everything into place (secrets, facts, extra files, manifest last
+    /// when staged by [`prepare`]); returns the manifest and every path written or removed.
+    /// Refused once SIGINT/SIGTERM arrived; a commit in flight delays the exit until done.
+    pub fn finish(self) -> Result<(Manifest, Vec<PathBuf>), Error> {
+        let Some(_gate) = crate::run::signals::commit_gate() else {
+            return Err(Error::Interrupted);
+        };
+        self.batch.commit()?;
+        Ok((self.manifest, self.written))
+    }
+}
+
 /// Commits one run; returns the manifest and every path written or removed.
 pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), Error> {
+    prepare(root, c, &[])?.finish()
+}
+
+/// Writes one run's files to temp files (secrets, facts, then `extra` files, then the manifest,
+/// in that rename order); nothing is visible until [`Prepared::finish`].
+pub fn prepare(
+    root: &Path,
+    c: &Commit<'_>,
+    extra: &[(PathBuf, Vec<u8>)],
+) -> Result<Prepared, Error> {
     let g = c.generator;
     let run = new_run_id();
     let mut written = Vec::new();
-    let mut batch = Batch::in_dir(&super::temp_dir(root));
+    let mut batch = Batch::new(root);
     let deployed: Vec<&String> = g
         .files
         .iter()
@@ -123,17 +150,19 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         }
         let bytes = &c.outputs[name.as_str()];
         let p = facts_dir.join(name);
-        batch.stage(&p, bytes, 0o644)?;
+        batch.stage(&p, bytes, FILE_MODE)?;
         written.push(p);
-        facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_slice())));
+        facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_bytes())));
     }
     // Facts no longer declared go away.
-    if let Ok(rd) = std::fs::read_dir(&facts_dir) {
-        for e in rd.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            if !facts.contains_key(&name) && !name.starts_with(super::atomic::TEMP_PREFIX) {
-                let _ = std::fs::remove_file(e.path());
-                written.push(e.path());
+    if let Ok(dir) = super::fs::Dir::open(root, &facts_dir, false) {
+        for name in dir.names()? {
+            let n = name.to_string_lossy().into_owned();
+            if !facts.contains_key(&n) {
+                let p = facts_dir.join(&name);
+                if batch.remove(&p)? {
+                    written.push(p);
+                }
             }
         }
     }
@@ -146,13 +175,27 @@ pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), E
         admin_secrets: admin.into_iter().cloned().collect(),
         generated: now_rfc3339(),
     };
-    let mpath = c.owner.manifest_file(root, &g.name);
-    batch.stage(&mpath, &manifest.to_bytes(), 0o644)?;
-    written.push(mpath);
+    for (p, bytes) in extra {
+        batch.stage(p, bytes, FILE_MODE)?;
+        written.push(p.clone());
+    }
     // Secrets, then facts, then the manifest: the manifest names the run, so a crash between
     // renames leaves a generator that `check` reports as torn.
-    batch.commit()?;
-    Ok((manifest, written))
+    let mpath = c.owner.manifest_file(root, &g.name);
+    batch.stage(&mpath, &manifest.to_bytes(), FILE_MODE)?;
+    written.push(mpath);
+    Ok(Prepared {
+        batch,
+        manifest,
+        written,
+    })
+}
+
+fn missing(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::ErrorKind::NotFound.into(),
+    }
 }
 
 /// Reads a node's stored outputs: facts from disk, secrets decrypted with `ids`.
@@ -176,8 +219,8 @@ pub fn read_outputs(
             continue;
         }
         let p = facts_dir.join(name);
-        let b = std::fs::read(&p).map_err(super::io_err(&p))?;
-        out.insert(name.clone(), Zeroizing::new(b));
+        let b = super::read_file(root, &p)?.ok_or_else(|| missing(&p))?;
+        out.insert(name.clone(), crate::secret::SecretBytes::new(b));
     }
     for (need, path) in [
         (need_deployed, owner.secrets_file(root, &g.name)),
@@ -186,7 +229,7 @@ pub fn read_outputs(
         if !need {
             continue;
         }
-        let bytes = std::fs::read(&path).map_err(super::io_err(&path))?;
+        let bytes = super::read_file(root, &path)?.ok_or_else(|| missing(&path))?;
         let origin = path
             .strip_prefix(root)
             .unwrap_or(&path)
@@ -195,7 +238,7 @@ pub fn read_outputs(
         let vals = crate::sops::decrypt_flat(&bytes, crate::sops::Format::Yaml, ids, &origin)?;
         for (k, v) in vals {
             if g.files.get(&k).is_some_and(|s| s.secret) {
-                out.insert(k, v);
+                out.insert(k, v.into());
             }
         }
     }

@@ -1,43 +1,92 @@
 //! Git integration: new files are staged with `git add --intent-to-add` (flakes only see
-//! tracked files); with `--commit`, one commit of exactly the written paths.
+//! tracked files); with `--commit`, one commit of exactly the written paths. Works when the
+//! workspace is a subdirectory of a repository; every git failure is an error (with git's own
+//! message), never silently ignored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::workspace::Workspace;
 
-/// Stages `paths` (intent-to-add) in a git workspace, and commits them when `commit` is set.
-/// Does nothing outside git.
-pub fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) {
-    if !ws.root.join(".git").exists() || paths.is_empty() {
-        return;
+/// A git step failed.
+#[derive(Debug, thiserror::Error)]
+#[error("git {step} failed in {}: {msg}", dir.display())]
+pub struct Error {
+    /// What was run (`add --intent-to-add`, `commit` …).
+    pub step: String,
+    /// The repository directory.
+    pub dir: PathBuf,
+    /// git's stderr (or the spawn error).
+    pub msg: String,
+}
+
+/// The repository's top level, if the workspace is inside one (and git exists).
+pub fn toplevel(root: &Path) -> Option<PathBuf> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then(|| PathBuf::from(s))
+}
+
+fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(), Error> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .arg("--")
+        .args(paths)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| Error {
+            step: step.into(),
+            dir: root.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(Error {
+            step: step.into(),
+            dir: root.to_path_buf(),
+            msg: crate::run::capture::escape_controls(String::from_utf8_lossy(&out.stderr).trim()),
+        });
+    }
+    Ok(())
+}
+
+/// Stages `paths` (intent-to-add) when the workspace is in a git repository, and commits them
+/// when `commit` is set. Does nothing outside git.
+pub fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(), Error> {
+    if paths.is_empty() || toplevel(&ws.root).is_none() {
+        return Ok(());
     }
     let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();
     if !existing.is_empty() {
-        let _ = Command::new("git")
-            .arg("-C")
-            .arg(&ws.root)
-            .args(["add", "--intent-to-add", "--"])
-            .args(&existing)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        git(
+            &ws.root,
+            "add --intent-to-add",
+            &["add", "--intent-to-add"],
+            &existing,
+        )?;
     }
     if commit {
-        let _ = Command::new("git")
-            .arg("-C")
-            .arg(&ws.root)
-            .args(["add", "-A", "--"])
-            .args(paths)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("git")
-            .arg("-C")
-            .arg(&ws.root)
-            .args(["commit", "-q", "-m", "varsmith generate", "--"])
-            .args(paths)
-            .stdout(Stdio::null())
-            .status();
+        let all: Vec<&PathBuf> = paths.iter().collect();
+        git(&ws.root, "add", &["add", "-A"], &all)?;
+        git(
+            &ws.root,
+            "commit",
+            &["commit", "-q", "-m", "varsmith generate"],
+            &all,
+        )?;
     }
+    Ok(())
 }

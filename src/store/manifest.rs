@@ -6,7 +6,7 @@ use std::path::Path;
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use super::{Error, io_err};
+use super::Error;
 
 /// The plaintext (MAC-covered) key in every secrets file that records the run that wrote it.
 pub const RUN_KEY: &str = "varsmith_run_unencrypted";
@@ -37,11 +37,9 @@ pub struct Manifest {
 
 impl Manifest {
     /// Reads a manifest; `Ok(None)` when it does not exist.
-    pub fn read(path: &Path) -> Result<Option<Manifest>, Error> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_err(path)(e)),
+    pub fn read(root: &Path, path: &Path) -> Result<Option<Manifest>, Error> {
+        let Some(bytes) = super::read_file(root, path)? else {
+            return Ok(None);
         };
         serde_json::from_slice(&bytes)
             .map(Some)
@@ -61,8 +59,8 @@ impl Manifest {
 
 /// Reads the run id recorded in a sops secrets file without decrypting it: the plaintext
 /// `varsmith_run_unencrypted:` line. `None` if the file or the line is missing.
-pub fn read_run_id(path: &Path) -> Option<String> {
-    let text = std::fs::read(path).ok()?;
+pub fn read_run_id(root: &Path, path: &Path) -> Option<String> {
+    let text = super::read_file(root, path).ok()??;
     let needle = format!("{RUN_KEY}: ");
     for line in text.split(|b| *b == b'\n') {
         if let Some(rest) = line.strip_prefix(needle.as_bytes()) {

@@ -4,14 +4,18 @@
 
 mod atomic;
 mod commit;
+pub mod durable;
+pub mod fs;
 pub mod git;
 mod layout;
+pub mod lock;
 mod manifest;
 mod recipients;
+pub mod rewrap;
 pub mod sopsconfig;
 
-pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
-pub use commit::{Commit, Files, commit, new_run_id, now_rfc3339, read_outputs};
+pub use atomic::{Batch, FILE_MODE, sweep_stale_temps, sync_dir_tree, write_atomic};
+pub use commit::{Commit, Files, Prepared, commit, new_run_id, now_rfc3339, prepare, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{Manifest, RUN_KEY, read_run_id};
 pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients, read_key_json};
@@ -37,19 +41,71 @@ pub enum Error {
         /// What is wrong.
         msg: String,
     },
+    /// A symlink where the workspace must hold a directory or a file.
+    #[error(
+        "{path}: is a symlink; varsmith never reads or writes through symlinks in the workspace (remove it, or replace it with the real file)"
+    )]
+    Symlink {
+        /// The symlink.
+        path: PathBuf,
+    },
+    /// A file where a directory must be.
+    #[error("{path}: not a directory")]
+    NotADirectory {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A directory or special file where a regular file must be.
+    #[error("{path}: not a regular file")]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// A path outside the workspace (or with `..` components).
+    #[error("{path}: outside the workspace")]
+    Outside {
+        /// The path.
+        path: PathBuf,
+    },
+    /// Another varsmith holds the workspace lock and waiting was not allowed.
+    #[error("{path}: {msg}")]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        msg: String,
+    },
+    /// SIGINT/SIGTERM arrived before the commit started.
+    #[error("interrupted")]
+    Interrupted,
     /// Encryption or decryption failed.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
 }
 
+impl Error {
+    /// The error's kind (exit code): a malformed stored file is bad input (2), a sops error
+    /// has its own kind, everything else is a failure (1).
+    pub fn kind(&self) -> crate::error::Kind {
+        match self {
+            Error::Malformed { .. } => crate::error::Kind::Usage,
+            Error::Sops(e) if e.exit_code() == crate::EXIT_USAGE => crate::error::Kind::Usage,
+            Error::Sops(_) => crate::error::Kind::Failed,
+            Error::Interrupted => crate::error::Kind::Interrupted,
+            _ => crate::error::Kind::Failed,
+        }
+    }
+}
+
+/// Largest stored file varsmith reads (a secrets file, fact or manifest).
+pub const MAX_STORE_FILE: u64 = 64 * 1024 * 1024;
+
+/// Reads a stored file under `root` without following symlinks; `Ok(None)` when missing.
+pub fn read_file(root: &std::path::Path, path: &std::path::Path) -> Result<Option<Vec<u8>>, Error> {
+    fs::read(root, path, MAX_STORE_FILE)
+}
+
 /// Where commits stage their temp files: `sops/.tmp` (swept of dead runs' leftovers).
 pub fn temp_dir(root: &std::path::Path) -> PathBuf {
     root.join("sops/.tmp")
-}
-
-pub(crate) fn io_err(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
 }

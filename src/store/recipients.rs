@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use super::Error;
 use super::layout::{Owner, host_key_json};
-use super::{Error, io_err};
 use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
 
 /// One entry of a `key.json` file (`[{"publickey": "age1…", "type": "age"}]`).
@@ -20,11 +20,9 @@ pub struct KeyJsonEntry {
 }
 
 /// Reads a `key.json`; `Ok(None)` when absent.
-pub fn read_key_json(path: &Path) -> Result<Option<Vec<String>>, Error> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path)(e)),
+pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Error> {
+    let Some(bytes) = super::read_file(root, path)? else {
+        return Ok(None);
     };
     let entries: Vec<KeyJsonEntry> =
         serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
@@ -40,18 +38,15 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let pub_path = Owner::Machine(host.to_string())
         .facts_dir(root, HOST_KEY_GENERATOR)
         .join(HOST_KEY_PUB);
-    match std::fs::read_to_string(&pub_path) {
-        Ok(line) => {
-            let r = convert_cached(&line).map_err(|e| Error::Malformed {
-                path: pub_path.clone(),
-                msg: e.to_string(),
-            })?;
-            return Ok(vec![r]);
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(io_err(&pub_path)(e)),
+    if let Some(bytes) = super::read_file(root, &pub_path)? {
+        let line = String::from_utf8_lossy(&bytes);
+        let r = convert_cached(&line).map_err(|e| Error::Malformed {
+            path: pub_path.clone(),
+            msg: e.to_string(),
+        })?;
+        return Ok(vec![r]);
     }
-    Ok(read_key_json(&host_key_json(root, host))?.unwrap_or_default())
+    Ok(read_key_json(root, &host_key_json(root, host))?.unwrap_or_default())
 }
 
 /// ssh-to-age of a public key line, memoized (a fleet run asks for each host many times).

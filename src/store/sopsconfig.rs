@@ -72,7 +72,7 @@ pub fn render(ws: &Workspace, defs: &Definitions) -> Result<String, store::Error
 pub fn write(ws: &Workspace, defs: &Definitions) -> Result<PathBuf, store::Error> {
     let text = render(ws, defs)?;
     let path = ws.root.join(".sops.yaml");
-    if std::fs::read_to_string(&path).ok().as_deref() != Some(text.as_str()) {
+    if store::read_file(&ws.root, &path)?.as_deref() != Some(text.as_bytes()) {
         store::write_atomic(&ws.root, &path, text.as_bytes())?;
     }
     Ok(path)

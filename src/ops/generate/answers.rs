@@ -1,0 +1,67 @@
+//! Every prompt answer of the planned runs, gathered before any script runs: given values,
+//! persisted previous answers, then the terminal.
+
+use std::collections::HashMap;
+
+use crate::UsageError;
+use crate::keys::Identities;
+use crate::plan::{Graph, Planned};
+use crate::run::prompts;
+use crate::store::{self, Files};
+use crate::workspace::Workspace;
+
+/// Gathers every prompt answer of the planned runs, before any script runs.
+pub(super) fn gather_prompts(
+    ws: &Workspace,
+    graph: &Graph,
+    plan: &[Planned],
+    sources: &prompts::Sources,
+    ids: &Identities,
+) -> Result<HashMap<usize, Files>, UsageError> {
+    let mut out: HashMap<usize, Files> = HashMap::new();
+    let mut missing = Vec::new();
+    for p in plan {
+        let n = &graph.nodes[p.node];
+        let g = &n.generator;
+        if g.prompts.is_empty() {
+            continue;
+        }
+        // Previously persisted answers (admins-only secrets of the same name).
+        let previous: Files = if g.prompts.values().any(|x| x.persist) {
+            store::read_outputs(&ws.root, &n.owner, g, ids).unwrap_or_default()
+        } else {
+            Files::new()
+        };
+        let mut answers = Files::new();
+        for (name, prompt) in &g.prompts {
+            if let Some(v) = sources.lookup(&g.name, name) {
+                answers.insert(name.clone(), v);
+            } else if let Some(v) = previous.get(name).filter(|_| prompt.persist) {
+                answers.insert(name.clone(), v.clone());
+            } else {
+                match prompts::ask_terminal(&p.label, name, g) {
+                    Some(Ok(mut a)) => {
+                        if let Some(v) = a.shift_remove(name) {
+                            answers.insert(name.clone(), v);
+                        }
+                    }
+                    Some(Err(e)) => return Err(UsageError::new(e)),
+                    None => missing.push(format!(
+                        "{} prompt {name} (--prompt {}.{name}=@FILE or {})",
+                        p.label,
+                        g.name,
+                        prompts::env_name(&g.name, name)
+                    )),
+                }
+            }
+        }
+        out.insert(p.node, answers);
+    }
+    if !missing.is_empty() {
+        return Err(UsageError::new(format!(
+            "no terminal to ask and no value given for:\n  {}",
+            missing.join("\n  ")
+        )));
+    }
+    Ok(out)
+}

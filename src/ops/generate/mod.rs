@@ -1,0 +1,235 @@
+//! `varsmith generate`: plan what runs and why, gather prompts, run the generators in
+//! dependency order (at most `--jobs` scripts at once), commit each run's outputs durably,
+//! re-wrap files whose recipients changed, regenerate `.sops.yaml` and stage in git. Holds the
+//! workspace lock for the whole run.
+
+mod answers;
+mod node;
+mod preflight;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use indexmap::IndexSet;
+
+use crate::keys::Identities;
+use crate::plan::{Graph, Planned, Selection, plan, select_machines};
+use crate::run::limits::Limits;
+use crate::run::progress::Progress;
+use crate::run::scheduler::{self, Observer};
+use crate::run::{prompts, sandbox};
+use crate::store::{self, lock};
+use crate::workspace::{Definitions, Workspace};
+
+/// Options of one `generate` invocation.
+#[derive(Debug, Default, Clone)]
+pub struct Options {
+    /// Machines, generators, `--regenerate`.
+    pub select: Selection,
+    /// Print the plan only.
+    pub plan_only: bool,
+    /// Parallel runs (0: number of cores).
+    pub jobs: usize,
+    /// Run scripts without bubblewrap.
+    pub no_sandbox: bool,
+    /// `--prompt` values.
+    pub prompt_args: Vec<String>,
+    /// `--prompts-file`.
+    pub prompts_file: Option<PathBuf>,
+    /// Commit written paths to git.
+    pub commit: bool,
+    /// Per-run limits.
+    pub limits: Limits,
+}
+
+/// What `generate` did.
+#[derive(Debug, Default)]
+pub struct Report {
+    /// The plan, in graph order.
+    pub plan: Vec<Planned>,
+    /// Labels of generators that ran and were stored.
+    pub done: Vec<String>,
+    /// (label, error message) of generators (or steps) that failed.
+    pub failed: Vec<(String, String)>,
+    /// Labels skipped because a dependency failed.
+    pub skipped: Vec<String>,
+    /// Secrets files re-wrapped for new recipients.
+    pub rekeyed: Vec<String>,
+    /// Every path written.
+    pub written: Vec<PathBuf>,
+}
+
+/// Runs `generate`.
+pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<Report> {
+    let defs = ws.definitions()?;
+    let graph = Graph::build(&defs);
+    let plan = plan(ws, &defs, &graph, &opts.select)?;
+    let mut report = Report {
+        plan: plan.clone(),
+        ..Report::default()
+    };
+    if opts.plan_only {
+        return Ok(report);
+    }
+    let selected = select_machines(ws, &opts.select.hosts)?;
+    preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected)?;
+    for p in &plan {
+        sandbox::check_runtime_inputs(&graph.nodes[p.node].generator, &p.label)?;
+    }
+    if !plan.is_empty() && !opts.no_sandbox {
+        sandbox::probe_bwrap()?;
+    }
+    let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
+    let answers = answers::gather_prompts(ws, &graph, &plan, &sources, ids)?;
+    // The lock is taken after prompting (a user typing must not block other writers), so the
+    // plan is made again under it: another run may have generated some of it meanwhile.
+    let _lock = lock::WorkspaceLock::acquire(&ws.root, lock::Mode::Exclusive, "varsmith generate")?;
+    store::sweep_stale_temps(&ws.root);
+    let plan = plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?;
+    report.plan = plan.clone();
+    execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
+    reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
+    finish(ws, &defs, opts, &mut report);
+    Ok(report)
+}
+
+/// The plan again, with the lock held; every prompt it needs must have been answered.
+fn plan_under_lock(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    select: &Selection,
+    answers: &HashMap<usize, store::Files>,
+) -> anyhow::Result<Vec<Planned>> {
+    let plan = plan(ws, defs, graph, select)?;
+    for p in &plan {
+        if !graph.nodes[p.node].generator.prompts.is_empty() && !answers.contains_key(&p.node) {
+            return Err(crate::UsageError::new(format!(
+                "{}: another varsmith changed the workspace while prompts were asked; run generate again",
+                p.label
+            ))
+            .into());
+        }
+    }
+    Ok(plan)
+}
+
+/// `.sops.yaml`, the final flush and git staging; each failure is reported, never silent.
+fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Report) {
+    if report.written.is_empty() {
+        return;
+    }
+    match store::sopsconfig::write(ws, defs) {
+        Ok(p) => report.written.push(p),
+        Err(e) => report.failed.push((".sops.yaml".into(), e.to_string())),
+    }
+    // Every rename of this run reaches the disk before we report success.
+    if let Err(e) = store::sync_dir_tree(&ws.root) {
+        report.failed.push(("sync".into(), e.to_string()));
+    }
+    if let Err(e) = store::git::stage(ws, &report.written, opts.commit) {
+        report.failed.push(("git".into(), e.to_string()));
+    }
+}
+
+/// The progress line on a terminal; nothing otherwise.
+struct ProgressObserver(Option<Progress>);
+
+impl Observer for ProgressObserver {
+    fn started(&mut self, _node: usize, running: usize) {
+        if let Some(p) = self.0.as_mut() {
+            p.started(running);
+        }
+    }
+    fn finished(&mut self, node: usize, ok: bool, running: usize) {
+        if let Some(p) = self.0.as_mut() {
+            p.finished(node, ok, running);
+        }
+    }
+}
+
+/// Runs the plan in dependency order, scripts at most `jobs` at once.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    plan: &[Planned],
+    answers: &HashMap<usize, store::Files>,
+    opts: &Options,
+    ids: &Identities,
+    report: &mut Report,
+) {
+    let planned: IndexSet<usize> = plan.iter().map(|p| p.node).collect();
+    // Predecessors inside the plan (data and order-only).
+    let mut preds: HashMap<usize, Vec<usize>> = HashMap::new();
+    for &i in &planned {
+        let n = &graph.nodes[i];
+        let mut ps: Vec<usize> = n.deps.iter().chain(n.after.iter()).copied().collect();
+        ps.retain(|p| planned.contains(p));
+        ps.sort_unstable();
+        ps.dedup();
+        preds.insert(i, ps);
+    }
+    let jobs = if opts.jobs == 0 {
+        std::thread::available_parallelism().map_or(2, |n| n.get())
+    } else {
+        opts.jobs
+    };
+    let ctx = node::Ctx {
+        ws,
+        defs,
+        graph,
+        opts,
+        ids,
+    };
+    let mut observer = ProgressObserver(Progress::for_stderr(graph, &planned));
+    let outcome = scheduler::run(
+        &preds,
+        jobs,
+        &mut observer,
+        |i| ctx.prepare(i, answers.get(&i)),
+        |_, prepared| node::settle(prepared),
+    );
+    if let Some(p) = observer.0.as_mut() {
+        p.clear();
+    }
+    for (i, r) in outcome.results {
+        let label = graph.nodes[i].label();
+        match r {
+            Ok(paths) => {
+                report.done.push(label);
+                report.written.extend(paths);
+            }
+            Err(e) => report.failed.push((label, e)),
+        }
+    }
+    for i in outcome.skipped {
+        report.skipped.push(graph.nodes[i].label());
+    }
+}
+
+/// Re-wraps in-scope secrets files whose recipients differ from the expected set (a machine
+/// started using a shared generator, a host key was rotated, an admin was added).
+fn reconcile_recipients(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    machines: &[String],
+    ids: &Identities,
+    report: &mut Report,
+) {
+    for i in graph.scope(defs, machines) {
+        let n = &graph.nodes[i];
+        match store::rewrap::rewrap(ws, defs, &n.owner, &n.generator, ids) {
+            Ok(paths) => {
+                for p in paths {
+                    let shown = p.strip_prefix(&ws.root).unwrap_or(&p).display().to_string();
+                    report.rekeyed.push(shown);
+                    report.written.push(p);
+                }
+            }
+            Err(e) => report.failed.push((n.label(), e.to_string())),
+        }
+    }
+}

@@ -1,0 +1,51 @@
+//! Checks made before anything runs: every machine getting deployed secrets has a host key
+//! to encrypt to.
+
+use indexmap::IndexSet;
+
+use crate::UsageError;
+use crate::plan::{Graph, Planned};
+use crate::store::{self, Owner};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, Workspace};
+
+/// Checks before anything runs that every machine getting deployed secrets has a host key.
+pub(super) fn check_recipients_available(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    plan: &[Planned],
+    selected: &[String],
+) -> Result<(), UsageError> {
+    let planned: IndexSet<usize> = plan.iter().map(|p| p.node).collect();
+    for p in plan {
+        let n = &graph.nodes[p.node];
+        if !n.generator.has_deployed_secrets() || n.generator.name == HOST_KEY_GENERATOR {
+            continue;
+        }
+        let machines: Vec<String> = match &n.owner {
+            Owner::Machine(m) => vec![m.clone()],
+            // Machines outside this run that have no key yet are added to the shared file
+            // when their host key is generated (recipients are reconciled at the end).
+            Owner::Shared => defs
+                .machines
+                .iter()
+                .filter(|(m, g)| g.contains_key(&n.generator.name) && selected.contains(*m))
+                .map(|(m, _)| m.clone())
+                .collect(),
+        };
+        for m in machines {
+            let hk = graph.find(&Owner::Machine(m.clone()), HOST_KEY_GENERATOR);
+            let has_key = hk.is_some_and(|h| planned.contains(&h))
+                || !store::host_recipients(&ws.root, &m)
+                    .unwrap_or_default()
+                    .is_empty();
+            if !has_key {
+                return Err(UsageError::new(format!(
+                    "machine {m}, generator {}: the machine has no host key to encrypt to; add the openssh generator to it or write sops/machines/{m}/key.json",
+                    n.generator.name
+                )));
+            }
+        }
+    }
+    Ok(())
+}

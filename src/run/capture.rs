@@ -1,0 +1,144 @@
+//! Bounded capture of a child's stdout/stderr and their safe display.
+//!
+//! A script may print gigabytes: only the last [`TAIL_BYTES`] of each stream are kept (the
+//! rest is read and dropped, so the child never blocks on a full pipe). What is shown of a
+//! failing script's stderr has every known secret value replaced by `[redacted]` and control
+//! characters escaped, so neither dependency secrets nor terminal escape sequences reach the
+//! user's terminal or a CI log.
+
+use std::io::Read;
+
+use crate::secret::SecretBytes;
+
+/// Bytes kept of each stream (the tail).
+pub const TAIL_BYTES: usize = 64 * 1024;
+
+/// Lines of stderr shown in an error.
+pub const SHOWN_LINES: usize = 20;
+
+/// Secret values shorter than this are not redacted (they would match everywhere).
+const MIN_REDACT: usize = 4;
+
+/// Reads `r` to the end on a new thread, keeping the last `cap` bytes.
+pub fn tail_reader<R: Read + Send + 'static>(
+    mut r: R,
+    cap: usize,
+) -> std::thread::JoinHandle<SecretBytes> {
+    std::thread::spawn(move || {
+        let mut keep: Vec<u8> = Vec::with_capacity(cap.min(8192) * 2);
+        let mut buf = zeroize::Zeroizing::new(vec![0u8; 8192]);
+        loop {
+            match r.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    keep.extend_from_slice(&buf[..n]);
+                    if keep.len() > 2 * cap {
+                        let cut = keep.len() - cap;
+                        zeroize::Zeroize::zeroize(&mut keep[..cut]);
+                        keep.drain(..cut);
+                    }
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break,
+            }
+        }
+        if keep.len() > cap {
+            let cut = keep.len() - cap;
+            keep.drain(..cut);
+        }
+        SecretBytes::new(keep)
+    })
+}
+
+/// The last [`SHOWN_LINES`] lines of `stderr`, secrets redacted and control characters
+/// escaped, each line indented; empty when there is nothing to show.
+pub fn shown_stderr(stderr: &[u8], secrets: &[&[u8]]) -> String {
+    let redacted = redact(stderr, secrets);
+    let text = String::from_utf8_lossy(&redacted);
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(SHOWN_LINES)..];
+    if tail.is_empty() {
+        return String::new();
+    }
+    let shown: Vec<String> = tail.iter().map(|l| escape_controls(l)).collect();
+    format!(":\n    {}", shown.join("\n    "))
+}
+
+/// Replaces every occurrence of each secret (and of each line of a multi-line secret) with
+/// `[redacted]`.
+pub fn redact(text: &[u8], secrets: &[&[u8]]) -> Vec<u8> {
+    let mut needles: Vec<&[u8]> = Vec::new();
+    for s in secrets {
+        let t = s.strip_suffix(b"\n").unwrap_or(s);
+        needles.push(t);
+        needles.extend(
+            t.split(|b| *b == b'\n')
+                .map(|l| l.strip_suffix(b"\r").unwrap_or(l)),
+        );
+    }
+    needles.retain(|n| n.len() >= MIN_REDACT);
+    // Longest first, so a whole value is replaced before its lines.
+    needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    needles.dedup();
+    let mut out = text.to_vec();
+    for n in needles {
+        out = replace_all(&out, n, b"[redacted]");
+    }
+    out
+}
+
+fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(hay.len());
+    let mut last = 0;
+    for i in memchr::memmem::find_iter(hay, needle) {
+        if i < last {
+            continue;
+        }
+        out.extend_from_slice(&hay[last..i]);
+        out.extend_from_slice(with);
+        last = i + needle.len();
+    }
+    out.extend_from_slice(&hay[last..]);
+    out
+}
+
+/// Escapes control characters (other than tab) as `\xNN` and DEL / C1 controls likewise.
+pub fn escape_controls(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        if (c.is_control() && c != '\t') || c == '\u{7f}' {
+            let mut b = [0u8; 4];
+            for byte in c.encode_utf8(&mut b).bytes() {
+                out.push_str(&format!("\\x{byte:02x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_values_and_their_lines_and_escapes_controls() {
+        let secret = b"-----BEGIN KEY-----\nAAAASECRETLINE\n-----END KEY-----\n";
+        let err = b"bad: AAAASECRETLINE here\n\x1b[31mred\x1b[0m\nkey=-----BEGIN KEY-----\n";
+        let shown = shown_stderr(err, &[secret]);
+        assert!(!shown.contains("AAAASECRETLINE"), "{shown}");
+        assert!(!shown.contains('\x1b'), "{shown}");
+        assert!(shown.contains("\\x1b[31mred"), "{shown}");
+        assert!(shown.contains("[redacted]"), "{shown}");
+    }
+
+    #[test]
+    fn tail_keeps_the_end() {
+        let data: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+        let kept = tail_reader(std::io::Cursor::new(data.clone()), 1000)
+            .join()
+            .unwrap();
+        assert_eq!(&*kept, &data[data.len() - 1000..]);
+    }
+}

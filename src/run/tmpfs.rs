@@ -1,0 +1,170 @@
+//! Plaintext directories: where generator inputs and outputs, prompt answers and bootstrap's
+//! host keys live while varsmith needs them. They are only ever made on a RAM filesystem
+//! (tmpfs or ramfs): `$XDG_RUNTIME_DIR`, else `/dev/shm`. With neither, it is an error (a secret
+//! must not silently reach a disk) unless `VARSMITH_ALLOW_DISK_TMP=1`.
+//!
+//! Every such directory is `<base>/varsmith-run-<pid>-<random>`, mode 0700, registered for
+//! removal on SIGINT/SIGTERM, removed on drop (success, failure, panic), and swept by the next
+//! varsmith run when its process was killed with SIGKILL.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::signals::DirGuard;
+
+/// Prefix of every plaintext directory.
+pub const PLAINTEXT_PREFIX: &str = "varsmith-run-";
+
+/// Environment variable that allows a plaintext directory on a disk filesystem.
+pub const ALLOW_DISK_ENV: &str = "VARSMITH_ALLOW_DISK_TMP";
+
+/// Errors making a plaintext directory.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// No RAM filesystem to put plaintext on.
+    #[error(
+        "no tmpfs for plaintext secrets: neither $XDG_RUNTIME_DIR nor /dev/shm is a usable tmpfs directory{detail}; set XDG_RUNTIME_DIR to one (or {ALLOW_DISK_ENV}=1 to accept plaintext on disk)"
+    )]
+    NoTmpfs {
+        /// Why the candidates were refused.
+        detail: String,
+    },
+    /// Creating or preparing the directory failed.
+    #[error("creating a private directory in {path}: {source}")]
+    Io {
+        /// The base directory.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Is `path` on tmpfs or ramfs?
+fn on_ram_fs(path: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: statfs into a zeroed struct with a valid C string.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return false;
+    }
+    const TMPFS_MAGIC: i64 = 0x0102_1994;
+    const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    let t = st.f_type as i64;
+    t == TMPFS_MAGIC || t == RAMFS_MAGIC
+}
+
+/// The base directory for plaintext directories. `traversable`: the base must let other uids
+/// pass through it (the root-dropped sandbox uid must reach its own run directory).
+pub fn base(traversable: bool) -> Result<PathBuf, Error> {
+    let mut refused = Vec::new();
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
+        && x.is_absolute()
+    {
+        candidates.push(x);
+    }
+    candidates.push(PathBuf::from("/dev/shm"));
+    for c in &candidates {
+        let Ok(meta) = std::fs::metadata(c) else {
+            continue;
+        };
+        if !meta.is_dir() {
+            continue;
+        }
+        if !on_ram_fs(c) {
+            refused.push(format!("{} is not on tmpfs", c.display()));
+            continue;
+        }
+        if traversable && meta.permissions().mode() & 0o001 == 0 {
+            refused.push(format!(
+                "{} is not searchable by the sandbox uid",
+                c.display()
+            ));
+            continue;
+        }
+        return Ok(c.clone());
+    }
+    if std::env::var(ALLOW_DISK_ENV).as_deref() == Ok("1") {
+        return Ok(std::env::temp_dir());
+    }
+    let detail = if refused.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", refused.join("; "))
+    };
+    Err(Error::NoTmpfs { detail })
+}
+
+/// A private plaintext directory; removed on drop and on a signal.
+#[derive(Debug)]
+pub struct PlaintextDir {
+    // Field order: the guard unregisters after the directory is gone.
+    dir: tempfile::TempDir,
+    _guard: DirGuard,
+}
+
+impl PlaintextDir {
+    /// Makes a new 0700 directory. With `owner`, it is then given to that uid/gid (the
+    /// root-dropped sandbox).
+    pub fn new(owner: Option<(u32, u32)>) -> Result<PlaintextDir, Error> {
+        let base = base(owner.is_some())?;
+        let io = |source| Error::Io {
+            path: base.clone(),
+            source,
+        };
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("{PLAINTEXT_PREFIX}{}-", std::process::id()))
+            .permissions(std::fs::Permissions::from_mode(0o700))
+            .tempdir_in(&base)
+            .map_err(io)?;
+        let guard = DirGuard::register(dir.path());
+        if let Some((uid, gid)) = owner {
+            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(io)?;
+        }
+        Ok(PlaintextDir { dir, _guard: guard })
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// Removes plaintext directories left by varsmith processes that no longer exist (SIGKILL,
+/// power loss) from every base it may have used. Returns how many were removed.
+pub fn sweep_stale() -> usize {
+    let mut bases = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
+    if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
+        bases.insert(0, PathBuf::from(x));
+    }
+    bases.dedup();
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let mut removed = 0;
+    for base in bases {
+        let Ok(rd) = std::fs::read_dir(&base) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let Some(pid) = name
+                .strip_prefix(PLAINTEXT_PREFIX)
+                .and_then(|r| r.split('-').next())
+                .and_then(|p| p.parse::<i32>().ok())
+            else {
+                continue;
+            };
+            let owned = e.metadata().is_ok_and(|m| {
+                let uid = std::os::unix::fs::MetadataExt::uid(&m);
+                uid == me || me == 0
+            });
+            if owned && !crate::pid_alive(pid) && std::fs::remove_dir_all(e.path()).is_ok() {
+                removed += 1;
+            }
+        }
+    }
+    removed
+}

@@ -1,0 +1,57 @@
+//! Re-wrapping data keys of secrets files whose recipients differ from the expected set (an
+//! admin added or removed, a host key rotated, a machine started using a shared generator),
+//! like `sops updatekeys`: values, `lastmodified` and MAC unchanged.
+
+use std::path::PathBuf;
+
+use super::{Error, Owner};
+use crate::keys::Identities;
+use crate::workspace::{Definitions, Generator, Workspace};
+
+/// Same recipients, ignoring order, surrounding blanks and duplicates.
+pub fn same_set(a: &[String], b: &[String]) -> bool {
+    let mut a: Vec<&str> = a.iter().map(|s| s.trim()).collect();
+    let mut b: Vec<&str> = b.iter().map(|s| s.trim()).collect();
+    a.sort_unstable();
+    b.sort_unstable();
+    a.dedup();
+    b.dedup();
+    a == b
+}
+
+/// Re-wraps the secrets files of (`owner`, `g`) that exist and whose recipients are not exactly
+/// the expected ones. Returns the paths rewritten.
+pub fn rewrap(
+    ws: &Workspace,
+    defs: &Definitions,
+    owner: &Owner,
+    g: &Generator,
+    ids: &Identities,
+) -> Result<Vec<PathBuf>, Error> {
+    let mut out = Vec::new();
+    for (path, admin_only) in [
+        (owner.secrets_file(&ws.root, &g.name), false),
+        (owner.admin_secrets_file(&ws.root, &g.name), true),
+    ] {
+        let Some(bytes) = super::read_file(&ws.root, &path)? else {
+            continue;
+        };
+        let origin = path
+            .strip_prefix(&ws.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;
+        let have = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &origin)?;
+        if same_set(&want, &have) {
+            continue;
+        }
+        let new = crate::sops::update_keys(&bytes, crate::sops::Format::Yaml, ids, &want, &origin)?;
+        let Some(_gate) = crate::run::signals::commit_gate() else {
+            return Err(Error::Interrupted);
+        };
+        super::write_atomic(&ws.root, &path, &new)?;
+        out.push(path);
+    }
+    Ok(out)
+}
