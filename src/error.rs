@@ -46,6 +46,53 @@ impl UsageError {
     }
 }
 
+/// One failed step of a command that goes on after failures (a generator run, a file to
+/// re-wrap): what, why, and its kind. A report's exit code is that of its worst failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Failure {
+    /// The message (names machine, generator and file; never a secret).
+    pub msg: String,
+    /// Its kind.
+    pub kind: Kind,
+}
+
+impl Failure {
+    /// A failure of `kind`.
+    pub fn new(kind: Kind, msg: impl Into<String>) -> Self {
+        Failure {
+            msg: msg.into(),
+            kind,
+        }
+    }
+}
+
+impl From<String> for Failure {
+    fn from(msg: String) -> Self {
+        Failure::new(Kind::Failed, msg)
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.msg)
+    }
+}
+
+/// The exit code of a list of failures: 0 when empty; 130 if interrupted; 2 if any is bad
+/// input; else 1.
+pub fn exit_code_of<'a>(kinds: impl IntoIterator<Item = &'a Kind>) -> i32 {
+    let mut code = EXIT_OK;
+    for k in kinds {
+        code = match (code, k) {
+            (_, Kind::Interrupted) => return EXIT_INTERRUPTED,
+            (_, Kind::Usage) => EXIT_USAGE,
+            (EXIT_OK, Kind::Failed) => EXIT_PROBLEM,
+            (c, Kind::Failed) => c,
+        };
+    }
+    code
+}
+
 /// The run was interrupted by SIGINT / SIGTERM. Exit code 130.
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]

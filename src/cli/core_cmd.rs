@@ -261,10 +261,11 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
             }
         );
     }
-    Ok(if report.failed.is_empty() && report.skipped.is_empty() {
-        0
+    let code = crate::error::exit_code_of(report.failed.iter().map(|(_, f)| &f.kind));
+    Ok(if code == 0 && !report.skipped.is_empty() {
+        crate::EXIT_PROBLEM
     } else {
-        1
+        code
     })
 }
 
@@ -463,5 +464,7 @@ fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     if done.is_empty() && failed.is_empty() {
         eprintln!("every file already has the inventory's recipients");
     }
-    Ok(if failed.is_empty() { 0 } else { 1 })
+    Ok(crate::error::exit_code_of(
+        failed.iter().map(|(_, f)| &f.kind),
+    ))
 }

@@ -4,12 +4,13 @@
 
 use std::path::PathBuf;
 
+use crate::error::Failure;
 use crate::keys::Identities;
 use crate::plan::Graph;
 use crate::workspace::Workspace;
 
 /// Files re-wrapped, and (label, error) of the generators whose files could not be.
-pub type Outcome = (Vec<PathBuf>, Vec<(String, String)>);
+pub type Outcome = (Vec<PathBuf>, Vec<(String, Failure)>);
 
 /// Rekeys every file of the given machines (all when empty) and the shared files they use.
 pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
@@ -22,13 +23,13 @@ pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result
         let n = &graph.nodes[i];
         match crate::store::rewrap::rewrap(ws, &defs, &n.owner, &n.generator, ids) {
             Ok(p) => done.extend(p),
-            Err(e) => failed.push((n.label(), e.to_string())),
+            Err(e) => failed.push((n.label(), Failure::new(e.kind(), e.to_string()))),
         }
     }
     if !done.is_empty()
         && let Err(e) = crate::store::sopsconfig::write(ws, &defs)
     {
-        failed.push((".sops.yaml".into(), e.to_string()));
+        failed.push((".sops.yaml".into(), Failure::new(e.kind(), e.to_string())));
     }
     Ok((done, failed))
 }

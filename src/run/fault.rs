@@ -25,8 +25,10 @@ pub fn point(name: &str) {
     }
     match action {
         "panic" => panic!("fault point {name} hit"),
-        // SAFETY: raising a signal in our own process, as a crash would.
+        // SAFETY: the default action (std's handler would swallow a raised SIGSEGV), then
+        // the signal, as a crash would deliver it.
         "segv" => unsafe {
+            libc::signal(libc::SIGSEGV, libc::SIG_DFL);
             libc::raise(libc::SIGSEGV);
         },
         // SAFETY: as above.

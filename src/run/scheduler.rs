@@ -33,9 +33,9 @@ impl Observer for Quiet {
 }
 
 /// What a scheduled run produced: per node, its result; and the nodes skipped.
-pub struct Outcome<T> {
+pub struct Outcome<T, E> {
     /// (node, result) in node order.
-    pub results: Vec<(usize, Result<T, String>)>,
+    pub results: Vec<(usize, Result<T, E>)>,
     /// Nodes not run because a predecessor failed, in node order.
     pub skipped: Vec<usize>,
 }
@@ -53,17 +53,18 @@ struct State<'o> {
 
 /// Runs `work` then `settle` on every node of `preds` (node -> its predecessors among the
 /// nodes), at most `jobs` `work` calls at once.
-pub fn run<P, T, F, S>(
+pub fn run<P, T, E, F, S>(
     preds: &HashMap<usize, Vec<usize>>,
     jobs: usize,
     observer: &mut dyn Observer,
     work: F,
     settle: S,
-) -> Outcome<T>
+) -> Outcome<T, E>
 where
     T: Send,
-    F: Fn(usize) -> Result<P, String> + Sync,
-    S: Fn(usize, P) -> Result<T, String> + Sync,
+    E: Send + From<String>,
+    F: Fn(usize) -> Result<P, E> + Sync,
+    S: Fn(usize, P) -> Result<T, E> + Sync,
 {
     let jobs = jobs.max(1);
     let mut succs: HashMap<usize, Vec<usize>> = HashMap::new();
@@ -87,7 +88,7 @@ where
     }
     let lock = Mutex::new(state);
     let cv = Condvar::new();
-    let results: Mutex<Vec<(usize, Result<T, String>)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Result<T, E>)>> = Mutex::new(Vec::new());
     std::thread::scope(|s| {
         // Threads beyond `jobs` carry commits while the slots run the next scripts.
         for _ in 0..(2 * jobs + 1) {
@@ -102,25 +103,25 @@ where
     Outcome { results, skipped }
 }
 
-fn worker<P, T, F, S>(
+fn worker<P, T, E, F, S>(
     lock: &Mutex<State<'_>>,
     cv: &Condvar,
     succs: &HashMap<usize, Vec<usize>>,
-    results: &Mutex<Vec<(usize, Result<T, String>)>>,
+    results: &Mutex<Vec<(usize, Result<T, E>)>>,
     work: &F,
     settle: &S,
 ) where
-    F: Fn(usize) -> Result<P, String>,
-    S: Fn(usize, P) -> Result<T, String>,
+    E: From<String>,
+    F: Fn(usize) -> Result<P, E>,
+    S: Fn(usize, P) -> Result<T, E>,
 {
-    const PANICKED: &str = "internal error: the run panicked (see above)";
+    let panicked = || E::from("internal error: the run panicked (see above)".to_string());
     while let Some(i) = next(lock, cv) {
-        let first =
-            catch_unwind(AssertUnwindSafe(|| work(i))).unwrap_or_else(|_| Err(PANICKED.into()));
+        let first = catch_unwind(AssertUnwindSafe(|| work(i))).unwrap_or_else(|_| Err(panicked()));
         release_slot(lock);
         cv.notify_all();
         let res = first.and_then(|p| {
-            catch_unwind(AssertUnwindSafe(|| settle(i, p))).unwrap_or_else(|_| Err(PANICKED.into()))
+            catch_unwind(AssertUnwindSafe(|| settle(i, p))).unwrap_or_else(|_| Err(panicked()))
         });
         let ok = res.is_ok();
         results
@@ -209,7 +210,7 @@ mod tests {
                 if i == 1 {
                     panic!("boom");
                 }
-                Ok(i)
+                Ok::<usize, String>(i)
             },
             |_, p| Ok(p),
         );
@@ -244,7 +245,7 @@ mod limits {
                 max.fetch_max(n, Ordering::SeqCst);
                 std::thread::yield_now();
                 now.fetch_sub(1, Ordering::SeqCst);
-                Ok(i)
+                Ok::<usize, String>(i)
             },
             |_, p| Ok(p * 2),
         );

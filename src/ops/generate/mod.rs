@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use indexmap::IndexSet;
 
+use crate::error::{Failure, Kind};
 use crate::keys::Identities;
 use crate::plan::{Graph, Planned, Selection, plan, select_machines};
 use crate::run::limits::Limits;
@@ -49,8 +50,8 @@ pub struct Report {
     pub plan: Vec<Planned>,
     /// Labels of generators that ran and were stored.
     pub done: Vec<String>,
-    /// (label, error message) of generators (or steps) that failed.
-    pub failed: Vec<(String, String)>,
+    /// (label, failure) of generators (or steps) that failed.
+    pub failed: Vec<(String, Failure)>,
     /// Labels skipped because a dependency failed.
     pub skipped: Vec<String>,
     /// Secrets files re-wrapped for new recipients.
@@ -121,14 +122,20 @@ fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Repor
     }
     match store::sopsconfig::write(ws, defs) {
         Ok(p) => report.written.push(p),
-        Err(e) => report.failed.push((".sops.yaml".into(), e.to_string())),
+        Err(e) => report
+            .failed
+            .push((".sops.yaml".into(), Failure::new(e.kind(), e.to_string()))),
     }
     // Every rename of this run reaches the disk before we report success.
     if let Err(e) = store::sync_dir_tree(&ws.root) {
-        report.failed.push(("sync".into(), e.to_string()));
+        report
+            .failed
+            .push(("sync".into(), Failure::new(e.kind(), e.to_string())));
     }
     if let Err(e) = store::git::stage(ws, &report.written, opts.commit) {
-        report.failed.push(("git".into(), e.to_string()));
+        report
+            .failed
+            .push(("git".into(), Failure::new(Kind::Failed, e.to_string())));
     }
 }
 
@@ -229,7 +236,9 @@ fn reconcile_recipients(
                     report.written.push(p);
                 }
             }
-            Err(e) => report.failed.push((n.label(), e.to_string())),
+            Err(e) => report
+                .failed
+                .push((n.label(), Failure::new(e.kind(), e.to_string()))),
         }
     }
 }

@@ -12,6 +12,12 @@ use crate::store::{self, Commit, Files, Manifest, Owner, Prepared};
 use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
 
 use super::Options;
+use crate::error::{Failure, Kind};
+
+/// A store error of node `label` as a failure of its kind.
+fn store_err(label: &str) -> impl Fn(store::Error) -> Failure + '_ {
+    move |e| Failure::new(e.kind(), format!("{label}: {e}"))
+}
 
 /// Dependencies' outputs by dependency name.
 type Inputs = IndexMap<String, Files>;
@@ -27,7 +33,7 @@ pub(super) struct Ctx<'a> {
 
 impl Ctx<'_> {
     /// Dependencies' outputs and run ids.
-    fn inputs(&self, i: usize) -> Result<(Inputs, IndexMap<String, String>), String> {
+    fn inputs(&self, i: usize) -> Result<(Inputs, IndexMap<String, String>), Failure> {
         let n = &self.graph.nodes[i];
         let label = n.label();
         let root = &self.ws.root;
@@ -35,10 +41,13 @@ impl Ctx<'_> {
         let mut runs = IndexMap::new();
         for &d in &n.deps {
             let dn = &self.graph.nodes[d];
-            let files = store::read_outputs(root, &dn.owner, &dn.generator, self.ids)
-                .map_err(|e| format!("{label}: reading dependency {}: {e}", dn.label()))?;
+            let files =
+                store::read_outputs(root, &dn.owner, &dn.generator, self.ids).map_err(|e| {
+                    let msg = format!("{label}: reading dependency {}: {e}", dn.label());
+                    Failure::new(e.kind(), msg)
+                })?;
             let man = Manifest::read(root, &dn.owner.manifest_file(root, &dn.generator.name))
-                .map_err(|e| format!("{label}: {e}"))?
+                .map_err(store_err(&label))?
                 .ok_or_else(|| format!("{label}: dependency {} has no outputs", dn.label()))?;
             runs.insert(dn.generator.name.clone(), man.run);
             inputs.insert(dn.generator.name.clone(), files);
@@ -47,7 +56,7 @@ impl Ctx<'_> {
     }
 
     /// Recipients of the deployed and the admins-only secrets file.
-    fn recipients(&self, i: usize, outputs: &Files) -> Result<(Vec<String>, Vec<String>), String> {
+    fn recipients(&self, i: usize, outputs: &Files) -> Result<(Vec<String>, Vec<String>), Failure> {
         let n = &self.graph.nodes[i];
         let g = &n.generator;
         let label = n.label();
@@ -64,20 +73,23 @@ impl Ctx<'_> {
             r
         } else {
             store::expected_recipients(self.ws, self.defs, &n.owner, &g.name, false)
-                .map_err(|e| format!("{label}: {e}"))?
+                .map_err(store_err(&label))?
         };
         let admins = store::expected_recipients(self.ws, self.defs, &n.owner, &g.name, true)
-            .map_err(|e| format!("{label}: {e}"))?;
+            .map_err(store_err(&label))?;
         if admins.is_empty() && g.files.values().any(|f| f.secret) {
-            return Err(format!(
-                "{label}: no admins in varsmith.yaml to encrypt secrets to (varsmith admin add NAME age1…)"
+            return Err(Failure::new(
+                Kind::Usage,
+                format!(
+                    "{label}: no admins in varsmith.yaml to encrypt secrets to (varsmith admin add NAME age1…)"
+                ),
             ));
         }
         Ok((deployed, admins))
     }
 
     /// Runs node `i`'s script and stages its outputs (nothing visible yet).
-    pub fn prepare(&self, i: usize, answers: Option<&Files>) -> Result<Prepared, String> {
+    pub fn prepare(&self, i: usize, answers: Option<&Files>) -> Result<Prepared, Failure> {
         let n = &self.graph.nodes[i];
         let g = &n.generator;
         let label = n.label();
@@ -92,7 +104,7 @@ impl Ctx<'_> {
             sandbox: !self.opts.no_sandbox,
             limits: self.opts.limits,
         };
-        let mut outputs = sandbox::run(&spec).map_err(|e| e.to_string())?;
+        let mut outputs = sandbox::run(&spec).map_err(|e| Failure::new(e.kind(), e.to_string()))?;
         // Persisted prompts become outputs of the same name.
         for (name, p) in &g.prompts {
             if p.persist
@@ -107,7 +119,14 @@ impl Ctx<'_> {
             && let Owner::Machine(m) = &n.owner
             && let Some(pubkey) = outputs.get(HOST_KEY_PUB)
         {
-            let json = host_key_json(pubkey).map_err(|e| format!("{label}: {e}"))?;
+            let json = host_key_json(pubkey).map_err(|e| {
+                let kind = if e.exit_code() == crate::EXIT_USAGE {
+                    Kind::Usage
+                } else {
+                    Kind::Failed
+                };
+                Failure::new(kind, format!("{label}: {e}"))
+            })?;
             extra.push((store::host_key_json(&self.ws.root, m), json));
         }
         let c = Commit {
@@ -120,15 +139,15 @@ impl Ctx<'_> {
             deps: dep_runs,
         };
         crate::run::fault::point("generate.prepared");
-        store::prepare(&self.ws.root, &c, &extra).map_err(|e| format!("{label}: {e}"))
+        store::prepare(&self.ws.root, &c, &extra).map_err(store_err(&label))
     }
 }
 
 /// Makes a prepared node durable and visible; returns the paths written.
-pub(super) fn settle(p: Prepared) -> Result<Vec<PathBuf>, String> {
+pub(super) fn settle(p: Prepared) -> Result<Vec<PathBuf>, Failure> {
     p.finish()
         .map(|(_, paths)| paths)
-        .map_err(|e| e.to_string())
+        .map_err(|e| Failure::new(e.kind(), e.to_string()))
 }
 
 /// `key.json` for a host key's public half.
