@@ -45,93 +45,90 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
     for i in graph.scope(&defs, &machines) {
         let n = &graph.nodes[i];
         report.checked += 1;
-        let mut push = |kind: &str, detail: String| {
-            report.findings.push(Finding {
+        let mut found: Vec<(&str, String)> = Vec::new();
+        let status = status(&ws.root, &graph, i);
+        if let Some(r) = &status {
+            let kind = match r {
+                Reason::Missing(_) => "missing",
+                Reason::Changed => "changed",
+                Reason::Torn(_) => "torn",
+                Reason::Stale(_) | Reason::Forced | Reason::DependencyRuns(_) => "stale",
+            };
+            found.push((kind, r.to_string()));
+        }
+        if !matches!(status, Some(Reason::Missing(_))) {
+            for (path, admin_only) in n.existing_secrets_files(&ws.root) {
+                found.extend(recipient_findings(ws, &defs, n, &path, admin_only));
+            }
+        }
+        report
+            .findings
+            .extend(found.into_iter().map(|(kind, detail)| Finding {
                 owner: n.owner.to_string(),
                 generator: n.generator.name.clone(),
                 kind: kind.to_string(),
                 detail,
-            })
-        };
-        if let Some(r) = status(&ws.root, &graph, i) {
-            let kind = match &r {
-                Reason::Missing(_) => "missing",
-                Reason::Changed => "changed",
-                Reason::Torn(_) => "torn",
-                Reason::Stale(_) => "stale",
-                Reason::Forced | Reason::DependencyRuns(_) => "stale",
-            };
-            push(kind, r.to_string());
-            if matches!(r, Reason::Missing(_)) {
-                continue;
-            }
-        }
-        // Recipients: exactly the expected set, host included.
-        let g = &n.generator;
-        for (path, admin_only) in n.existing_secrets_files(&ws.root) {
-            let Ok(bytes) = std::fs::read(&path) else {
-                continue;
-            };
-            let rel = path
-                .strip_prefix(&ws.root)
-                .unwrap_or(&path)
-                .display()
-                .to_string();
-            let want = match store::expected_recipients(ws, &defs, &n.owner, &g.name, admin_only) {
-                Ok(w) => w,
-                Err(e) => {
-                    push("recipients", e.to_string());
-                    continue;
-                }
-            };
-            let have = match crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel) {
-                Ok(h) => h,
-                Err(e) => {
-                    push("torn", e.to_string());
-                    continue;
-                }
-            };
-            let hosts: Vec<String> = if admin_only {
-                Vec::new()
-            } else {
-                match &n.owner {
-                    store::Owner::Machine(m) => {
-                        store::host_recipients(&ws.root, m).unwrap_or_default()
-                    }
-                    store::Owner::Shared => want
-                        .iter()
-                        .filter(|r| !ws.inventory.admins.values().any(|a| a == *r))
-                        .cloned()
-                        .collect(),
-                }
-            };
-            for h in &hosts {
-                if !have.iter().any(|x| x.trim() == h) {
-                    push(
-                        "recipients",
-                        format!(
-                            "{rel}: not decryptable by the host (recipient {h} missing); run `varsmith rekey`"
-                        ),
-                    );
-                }
-            }
-            for w in &want {
-                if !hosts.contains(w) && !have.iter().any(|x| x.trim() == w) {
-                    push(
-                        "recipients",
-                        format!("{rel}: recipient {w} missing; run `varsmith rekey`"),
-                    );
-                }
-            }
-            for h in &have {
-                if !want.iter().any(|w| w == h.trim()) {
-                    push(
-                        "recipients",
-                        format!("{rel}: unexpected extra recipient {h} (not in the inventory)"),
-                    );
-                }
-            }
-        }
+            }));
     }
     Ok(report)
+}
+
+/// Recipients of one secrets file: exactly the expected set, host included.
+fn recipient_findings(
+    ws: &Workspace,
+    defs: &crate::workspace::Definitions,
+    n: &crate::plan::Node,
+    path: &std::path::Path,
+    admin_only: bool,
+) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let Ok(Some(bytes)) = store::read_file(&ws.root, path) else {
+        return out;
+    };
+    let rel = path
+        .strip_prefix(&ws.root)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let want = match store::expected_recipients(ws, defs, &n.owner, &n.generator.name, admin_only) {
+        Ok(w) => w,
+        Err(e) => return vec![("recipients", e.to_string())],
+    };
+    let have = match crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel) {
+        Ok(h) => h,
+        Err(e) => return vec![("torn", e.to_string())],
+    };
+    let hosts: Vec<String> = match (&n.owner, admin_only) {
+        (_, true) => Vec::new(),
+        (store::Owner::Machine(m), false) => {
+            store::host_recipients(&ws.root, m).unwrap_or_default()
+        }
+        (store::Owner::Shared, false) => want
+            .iter()
+            .filter(|r| !ws.inventory.admins.values().any(|a| a == *r))
+            .cloned()
+            .collect(),
+    };
+    let has = |r: &str| have.iter().any(|x| x.trim() == r);
+    for h in hosts.iter().filter(|h| !has(h)) {
+        out.push((
+            "recipients",
+            format!(
+                "{rel}: not decryptable by the host (recipient {h} missing); run `varsmith rekey`"
+            ),
+        ));
+    }
+    for w in want.iter().filter(|w| !hosts.contains(w) && !has(w)) {
+        out.push((
+            "recipients",
+            format!("{rel}: recipient {w} missing; run `varsmith rekey`"),
+        ));
+    }
+    for h in have.iter().filter(|h| !want.iter().any(|w| w == h.trim())) {
+        out.push((
+            "recipients",
+            format!("{rel}: unexpected extra recipient {h} (not in the inventory)"),
+        ));
+    }
+    out
 }

@@ -199,7 +199,9 @@ impl std::fmt::Display for Reason {
 /// The detail of [`Reason::Missing`] for a generator that has no outputs at all.
 pub const NEVER_GENERATED: &str = "never generated";
 
-/// The stored state of one node, read from disk without decrypting anything.
+/// The stored state of one node, read from disk without decrypting anything: `None` when its
+/// outputs are complete, from one run, of the current definition and of its dependencies'
+/// current runs.
 pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let n = &graph.nodes[i];
     let g = &n.generator;
@@ -212,20 +214,17 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     if man.fingerprint != n.fingerprint {
         return Some(Reason::Changed);
     }
+    facts_status(root, n, &man)
+        .or_else(|| secrets_status(root, n, &man))
+        .or_else(|| deps_status(root, graph, n, &man))
+}
+
+/// Every fact present and the one of the manifest's run.
+fn facts_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
+    let g = &n.generator;
     let facts_dir = n.owner.facts_dir(root, &g.name);
-    let mut deployed = Vec::new();
-    let mut admin = Vec::new();
-    for (fname, spec) in &g.files {
-        if spec.secret {
-            if spec.deploy {
-                deployed.push(fname.clone());
-            } else {
-                admin.push(fname.clone());
-            }
-            continue;
-        }
-        let p = facts_dir.join(fname);
-        match crate::store::read_file(root, &p) {
+    for (fname, _) in g.files.iter().filter(|(_, s)| !s.secret) {
+        match crate::store::read_file(root, &facts_dir.join(fname)) {
             Ok(Some(bytes)) => {
                 let h = hex::encode(Sha256::digest(&bytes));
                 if man.facts.get(fname) != Some(&h) {
@@ -239,10 +238,31 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
             Err(e) => return Some(Reason::Torn(e.to_string())),
         }
     }
+    None
+}
+
+/// Both secrets files (deployed, admins-only) present, holding the declared names, and of the
+/// manifest's run.
+fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
+    let g = &n.generator;
+    let names = |deploy: bool| -> Vec<String> {
+        let mut v: Vec<String> = g
+            .files
+            .iter()
+            .filter(|(_, s)| s.secret && s.deploy == deploy)
+            .map(|(f, _)| f.clone())
+            .collect();
+        v.sort();
+        v
+    };
     for (names, recorded, path) in [
-        (&deployed, &man.secrets, n.owner.secrets_file(root, &g.name)),
         (
-            &admin,
+            names(true),
+            &man.secrets,
+            n.owner.secrets_file(root, &g.name),
+        ),
+        (
+            names(false),
             &man.admin_secrets,
             n.owner.admin_secrets_file(root, &g.name),
         ),
@@ -250,13 +270,16 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
         if names.is_empty() {
             continue;
         }
-        let mut a = names.clone();
         let mut b = recorded.clone();
-        a.sort();
         b.sort();
-        if a != b {
+        if names != b {
             return Some(Reason::Changed);
         }
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
         match crate::store::fs::parent_of(root, &path, false)
             .and_then(|(d, name)| d.expect_file_or_missing(&name))
         {
@@ -264,29 +287,27 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
             Err(e) if !matches!(e, crate::store::Error::Io { .. }) => {
                 return Some(Reason::Torn(e.to_string()));
             }
-            _ => {
-                return Some(Reason::Missing(format!(
-                    "secrets file {}",
-                    path.strip_prefix(root).unwrap_or(&path).display()
-                )));
-            }
+            _ => return Some(Reason::Missing(format!("secrets file {shown}"))),
         }
         if read_run_id(root, &path).as_deref() != Some(man.run.as_str()) {
             return Some(Reason::Torn(format!(
-                "{} is not the one of run {}",
-                path.strip_prefix(root).unwrap_or(&path).display(),
+                "{shown} is not the one of run {}",
                 man.run
             )));
         }
     }
+    None
+}
+
+/// Every dependency's current run is the one these outputs were made from.
+fn deps_status(root: &Path, graph: &Graph, n: &Node, man: &Manifest) -> Option<Reason> {
     for &d in &n.deps {
         let dn = &graph.nodes[d];
         let dm = Manifest::read(root, &dn.owner.manifest_file(root, &dn.generator.name))
             .ok()
             .flatten();
-        let recorded = man.deps.get(&dn.generator.name);
         match dm {
-            Some(dm) if Some(&dm.run) == recorded => {}
+            Some(dm) if Some(&dm.run) == man.deps.get(&dn.generator.name) => {}
             _ => return Some(Reason::Stale(dn.label())),
         }
     }

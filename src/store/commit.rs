@@ -65,10 +65,14 @@ fn write_secrets(
         }
         return Ok(());
     }
-    let mut entries: Vec<(String, &[u8])> = names
-        .iter()
-        .map(|n| ((*n).clone(), outputs[n.as_str()].as_bytes()))
-        .collect();
+    let mut entries: Vec<(String, &[u8])> = Vec::with_capacity(names.len() + 1);
+    for n in names {
+        let v = outputs.get(n.as_str()).ok_or_else(|| Error::Malformed {
+            path: path.to_path_buf(),
+            msg: format!("the outputs lack {n}"),
+        })?;
+        entries.push(((*n).clone(), v.as_bytes()));
+    }
     entries.push((RUN_KEY.to_string(), run.as_bytes()));
     let bytes = crate::sops::encrypt_flat_yaml(&entries, recipients)?;
     batch.stage(path, &bytes, FILE_MODE)?;
@@ -99,6 +103,43 @@ impl Prepared {
 /// Commits one run; returns the manifest and every path written or removed.
 pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), Error> {
     prepare(root, c, &[])?.finish()
+}
+
+/// Stages the run's facts (and the removal of facts no longer declared); returns their hashes.
+fn stage_facts(
+    root: &Path,
+    c: &Commit<'_>,
+    batch: &mut Batch,
+    written: &mut Vec<PathBuf>,
+) -> Result<IndexMap<String, String>, Error> {
+    let g = c.generator;
+    let facts_dir = c.owner.facts_dir(root, &g.name);
+    let mut facts = IndexMap::new();
+    for (name, _) in g.files.iter().filter(|(_, s)| !s.secret) {
+        let bytes = c.outputs.get(name).ok_or_else(|| lacks(root, c, name))?;
+        let p = facts_dir.join(name);
+        batch.stage(&p, bytes, FILE_MODE)?;
+        written.push(p);
+        facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_bytes())));
+    }
+    if let Ok(dir) = super::fs::Dir::open(root, &facts_dir, false) {
+        for name in dir.names()? {
+            if !facts.contains_key(name.to_string_lossy().as_ref()) {
+                let p = facts_dir.join(&name);
+                if batch.remove(&p)? {
+                    written.push(p);
+                }
+            }
+        }
+    }
+    Ok(facts)
+}
+
+fn lacks(root: &Path, c: &Commit<'_>, name: &str) -> Error {
+    Error::Malformed {
+        path: c.owner.base(root),
+        msg: format!("{}/{}: the outputs lack {name}", c.owner, c.generator.name),
+    }
 }
 
 /// Writes one run's files to temp files (secrets, facts, then `extra` files, then the manifest,
@@ -142,30 +183,7 @@ pub fn prepare(
         &mut batch,
         &mut written,
     )?;
-    let facts_dir = c.owner.facts_dir(root, &g.name);
-    let mut facts = IndexMap::new();
-    for (name, spec) in &g.files {
-        if spec.secret {
-            continue;
-        }
-        let bytes = &c.outputs[name.as_str()];
-        let p = facts_dir.join(name);
-        batch.stage(&p, bytes, FILE_MODE)?;
-        written.push(p);
-        facts.insert(name.clone(), hex::encode(Sha256::digest(bytes.as_bytes())));
-    }
-    // Facts no longer declared go away.
-    if let Ok(dir) = super::fs::Dir::open(root, &facts_dir, false) {
-        for name in dir.names()? {
-            let n = name.to_string_lossy().into_owned();
-            if !facts.contains_key(&n) {
-                let p = facts_dir.join(&name);
-                if batch.remove(&p)? {
-                    written.push(p);
-                }
-            }
-        }
-    }
+    let facts = stage_facts(root, c, &mut batch, &mut written)?;
     let manifest = Manifest {
         run,
         fingerprint: c.fingerprint.to_string(),

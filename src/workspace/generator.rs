@@ -121,7 +121,7 @@ struct RawPrompt {
     persist: bool,
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawFile {
     #[serde(default)]
@@ -168,83 +168,16 @@ pub fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
 pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generator, String> {
     check_component(name).map_err(|e| format!("generator name: {e}"))?;
     let raw: RawGenerator = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
-    let mut files = IndexMap::new();
-    for (fname, spec) in raw.files {
-        check_component(&fname).map_err(|e| format!("generator {name}: file name {e}"))?;
-        let spec = spec.unwrap_or(RawFile {
-            secret: None,
-            owner: None,
-            group: None,
-            mode: None,
-            deploy: None,
-            needed_for: None,
-        });
-        let secret = spec.secret.unwrap_or(true);
-        if secret && fname == "sops" {
-            return Err(format!(
-                "generator {name}: secret file name \"sops\" is reserved for sops metadata"
-            ));
-        }
-        if secret && fname.ends_with("_unencrypted") {
-            return Err(format!(
-                "generator {name}: secret file {fname:?} ends in \"_unencrypted\", which sops would store in plaintext"
-            ));
-        }
-        let mode = match &spec.mode {
-            Some(v) => parse_mode(v).map_err(|e| format!("generator {name}: file {fname}: {e}"))?,
-            None => 0o400,
-        };
-        files.insert(
-            fname,
-            FileSpec {
-                secret,
-                owner: spec.owner.unwrap_or_else(|| "root".into()),
-                group: spec.group.unwrap_or_else(|| "root".into()),
-                mode,
-                deploy: spec.deploy.unwrap_or(true),
-                needed_for: spec.needed_for.unwrap_or(NeededFor::Services),
-            },
-        );
-    }
-    let mut prompts = IndexMap::new();
-    for (pname, p) in raw.prompts {
-        check_component(&pname).map_err(|e| format!("generator {name}: prompt name {e}"))?;
-        let p = p.unwrap_or(RawPrompt {
-            kind: None,
-            description: None,
-            persist: false,
-        });
-        if p.persist
-            && let Some(f) = files.get(&pname)
-            && !f.secret
-        {
-            return Err(format!(
-                "generator {name}: persisted prompt {pname:?} clashes with the public file of the same name"
-            ));
-        }
-        prompts.insert(
-            pname.clone(),
-            Prompt {
-                kind: p.kind.unwrap_or(PromptType::Line),
-                description: p.description.unwrap_or_else(|| pname.clone()),
-                persist: p.persist,
-            },
-        );
-    }
-    // A persisted prompt's answer becomes a secret output of the same name.
+    let mut files = parse_files(name, raw.files)?;
+    let prompts = parse_prompts(name, raw.prompts, &files)?;
+    // A persisted prompt's answer becomes a secret output of the same name (admins only).
     for (pname, p) in &prompts {
         if p.persist && !files.contains_key(pname) {
-            files.insert(
-                pname.clone(),
-                FileSpec {
-                    secret: true,
-                    owner: "root".into(),
-                    group: "root".into(),
-                    mode: 0o400,
-                    deploy: false,
-                    needed_for: NeededFor::Services,
-                },
-            );
+            let spec = FileSpec {
+                deploy: false,
+                ..default_file(true)
+            };
+            files.insert(pname.clone(), spec);
         }
     }
     for dep in &raw.dependencies {
@@ -278,6 +211,85 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
         validation: raw.validation.unwrap_or(serde_json::Value::Null),
         script: raw.script,
     })
+}
+
+/// A file with clan's defaults: owner and group root, mode 0400, deployed, needed for
+/// services.
+fn default_file(secret: bool) -> FileSpec {
+    FileSpec {
+        secret,
+        owner: "root".into(),
+        group: "root".into(),
+        mode: 0o400,
+        deploy: true,
+        needed_for: NeededFor::Services,
+    }
+}
+
+/// The `files:` map with defaults applied and names checked.
+fn parse_files(
+    name: &str,
+    raw: IndexMap<String, Option<RawFile>>,
+) -> Result<IndexMap<String, FileSpec>, String> {
+    let mut files = IndexMap::new();
+    for (fname, spec) in raw {
+        check_component(&fname).map_err(|e| format!("generator {name}: file name {e}"))?;
+        let spec = spec.unwrap_or_default();
+        let secret = spec.secret.unwrap_or(true);
+        if secret && fname == "sops" {
+            return Err(format!(
+                "generator {name}: secret file name \"sops\" is reserved for sops metadata"
+            ));
+        }
+        if secret && fname.ends_with("_unencrypted") {
+            return Err(format!(
+                "generator {name}: secret file {fname:?} ends in \"_unencrypted\", which sops would store in plaintext"
+            ));
+        }
+        let d = default_file(secret);
+        let mode = match &spec.mode {
+            Some(v) => parse_mode(v).map_err(|e| format!("generator {name}: file {fname}: {e}"))?,
+            None => d.mode,
+        };
+        let spec = FileSpec {
+            secret,
+            owner: spec.owner.unwrap_or(d.owner),
+            group: spec.group.unwrap_or(d.group),
+            mode,
+            deploy: spec.deploy.unwrap_or(d.deploy),
+            needed_for: spec.needed_for.unwrap_or(d.needed_for),
+        };
+        files.insert(fname, spec);
+    }
+    Ok(files)
+}
+
+/// The `prompts:` map with defaults applied and names checked.
+fn parse_prompts(
+    name: &str,
+    raw: IndexMap<String, Option<RawPrompt>>,
+    files: &IndexMap<String, FileSpec>,
+) -> Result<IndexMap<String, Prompt>, String> {
+    let mut prompts = IndexMap::new();
+    for (pname, p) in raw {
+        check_component(&pname).map_err(|e| format!("generator {name}: prompt name {e}"))?;
+        let (kind, description, persist) = match p {
+            Some(p) => (p.kind, p.description, p.persist),
+            None => (None, None, false),
+        };
+        if persist && files.get(&pname).is_some_and(|f| !f.secret) {
+            return Err(format!(
+                "generator {name}: persisted prompt {pname:?} clashes with the public file of the same name"
+            ));
+        }
+        let prompt = Prompt {
+            kind: kind.unwrap_or(PromptType::Line),
+            description: description.unwrap_or_else(|| pname.clone()),
+            persist,
+        };
+        prompts.insert(pname, prompt);
+    }
+    Ok(prompts)
 }
 
 impl Generator {
