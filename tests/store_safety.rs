@@ -344,3 +344,74 @@ fn a_malformed_secrets_file_exits_2_through_every_command_and_says_it_once() {
         }
     }
 }
+
+#[test]
+fn nesting_100000_deep_and_alias_bombs_exit_2_at_once() {
+    let deep = format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000));
+    let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x, x]\n");
+    for i in 1..12u8 {
+        let (p, c) = ((b'a' + i - 1) as char, (b'a' + i) as char);
+        bomb.push_str(&format!(
+            "{c}: &{c} [*{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}, *{p}]\n"
+        ));
+    }
+    let cases = [
+        ("varsmith.yaml", format!("admins: {deep}\n"), None),
+        ("varsmith.yaml", format!("{bomb}admins: *l\n"), None),
+        (
+            "generators/g.yaml",
+            format!("validation: {deep}\nscript: x\n"),
+            Some(()),
+        ),
+        (
+            "generators/g.yaml",
+            format!("{bomb}validation: *l\nscript: x\n"),
+            Some(()),
+        ),
+    ];
+    for (file, text, is_generator) in cases {
+        let ws = Ws::new("admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [g]\n");
+        if is_generator.is_some() {
+            std::fs::create_dir_all(ws.root().join("generators")).unwrap();
+        }
+        std::fs::write(ws.root().join(file), &text).unwrap();
+        let before = ws.snapshot();
+        let mut child = ws
+            .command(&["generate"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A hang detector only (the run takes milliseconds): no timing is asserted.
+        let pid = child.id() as i32;
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = done.clone();
+        let guard = std::thread::spawn(move || {
+            std::thread::park_timeout(std::time::Duration::from_secs(60));
+            if !flag.load(std::sync::atomic::Ordering::SeqCst) {
+                // SAFETY: signalling our own child, not yet reaped (wait has not returned).
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        });
+        let err_pipe = child.stderr.take().unwrap();
+        let mut err = String::new();
+        std::io::Read::read_to_string(&mut { err_pipe }, &mut err).unwrap();
+        // Mark done before reaping, so the guard never signals a reused pid.
+        done.store(true, std::sync::atomic::Ordering::SeqCst);
+        guard.thread().unpark();
+        let status = child.wait().unwrap();
+        let o = std::process::Output {
+            status,
+            stdout: Vec::new(),
+            stderr: err.into_bytes(),
+        };
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(file), "{file}: {err}");
+        assert!(
+            err.contains("nested deeper") || err.contains("aliases"),
+            "{file}: {err}"
+        );
+        assert_eq!(before, ws.snapshot(), "{file}: something was written");
+    }
+}

@@ -33,6 +33,8 @@ impl Sources {
                 Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
                     UsageError::new(format!("--prompts-file {}: {e}", path.display()))
                 })?);
+            crate::workspace::bounds::check_yaml(&text)
+                .map_err(|e| UsageError::new(format!("--prompts-file {}: {e}", path.display())))?;
             let map: IndexMap<String, IndexMap<String, String>> = yaml_serde::from_str(&text)
                 .map_err(|_| {
                     UsageError::new(format!(

@@ -1,5 +1,6 @@
 //! The workspace: `varsmith.yaml` (inventory) and generator definitions, validated.
 
+pub mod bounds;
 pub mod definitions;
 pub mod generator;
 pub mod inventory;
@@ -69,6 +70,10 @@ impl Workspace {
         let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
             path: path.clone(),
             source,
+        })?;
+        bounds::check_yaml(&text).map_err(|msg| Error::Invalid {
+            path: path.clone(),
+            msg,
         })?;
         let inventory: Inventory = if text.trim().is_empty() {
             Inventory::default()
