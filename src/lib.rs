@@ -19,13 +19,13 @@ pub mod audit;
 pub mod cli;
 pub mod error;
 pub mod keys;
-pub mod ops;
-pub mod plan;
+pub(crate) mod ops;
+pub(crate) mod plan;
 pub mod remote;
 pub mod run;
 pub mod secret;
 pub mod sops;
-pub mod store;
+pub(crate) mod store;
 pub mod workspace;
 
 pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};

@@ -97,11 +97,6 @@ impl Dir {
         Ok(cur)
     }
 
-    /// The directory's path (for messages).
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
-
     fn raw(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

@@ -14,11 +14,11 @@ mod recipients;
 pub mod rewrap;
 pub mod sopsconfig;
 
-pub use atomic::{Batch, FILE_MODE, sweep_stale_temps, sync_dir_tree, write_atomic};
-pub use commit::{Commit, Files, Prepared, commit, new_run_id, now_rfc3339, prepare, read_outputs};
+pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
+pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
-pub use manifest::{Manifest, RUN_KEY, read_run_id};
-pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients, read_key_json};
+pub use manifest::{Manifest, read_run_id};
+pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients};
 
 use std::path::PathBuf;
 
@@ -66,14 +66,6 @@ pub enum Error {
     Outside {
         /// The path.
         path: PathBuf,
-    },
-    /// Another varsmith holds the workspace lock and waiting was not allowed.
-    #[error("{path}: {msg}")]
-    Locked {
-        /// The lock file.
-        path: PathBuf,
-        /// Who holds it.
-        msg: String,
     },
     /// SIGINT/SIGTERM arrived before the commit started.
     #[error("interrupted")]
