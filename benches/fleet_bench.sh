@@ -3,13 +3,18 @@
 # runs). Reports wall time and peak memory of `generate --all`, the per-generator overhead beyond
 # a bare `bwrap … true`, `check` and a no-op `generate`, and the ratio against a bash loop doing
 # the same work with the real `sops encrypt` per file.
-#   usage: benches/fleet_bench.sh [MACHINES=100] [JOBS=nproc]
+#   usage: [VARSMITH_BIN=path] benches/fleet_bench.sh [MACHINES=100] [JOBS=nproc]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
 JOBS=${2:-$(nproc)}
-cargo build --release -q
-bin=$PWD/target/release/varsmith
+# VARSMITH_BIN: measure another build (e.g. an older commit's) with the same bench.
+if [ -n "${VARSMITH_BIN:-}" ]; then
+  bin=$VARSMITH_BIN
+else
+  cargo build --release -q
+  bin=$PWD/target/release/varsmith
+fi
 work=$(mktemp -d /tmp/varsmith-bench.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 age-keygen -o "$work/admin.agekey" 2>/dev/null
@@ -77,28 +82,41 @@ if command -v hyperfine >/dev/null; then
   hyperfine -N -w 2 -r 10 "$bin -C $work/ws check" "$bin -C $work/ws generate --all" 2>/dev/null | grep -E 'Benchmark|Time'
 fi
 
-# The bash loop doing the same work: same script in bwrap, then `sops encrypt` per secret.
+# The bash loop doing the same work: same script in bwrap, then `sops encrypt` per secret, as
+# one command per generator; run serially (against `varsmith --jobs 1`) and through
+# `xargs -P JOBS` (against `varsmith --jobs JOBS`), so each ratio compares like with like.
 M=${LOOP_MACHINES:-10}
 loopdir="$work/loop"; mkdir -p "$loopdir"
+cat > "$work/one.sh" <<'EOT'
+#!/usr/bin/env bash
+# one.sh WORK ADMIN MACHINE GEN: one generator the way a hand-written loop does it.
+set -euo pipefail
+work=$1 admin=$2 m=$3 i=$4
+r=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[0]["publickey"])' "$work/ws/sops/machines/$m/key.json")
+out=$(mktemp -d /dev/shm/loop.XXXXXX)
+bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --ro-bind-try /bin /bin \
+  --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --dev /dev --proc /proc --tmpfs /tmp \
+  --bind "$out" /out -- /bin/bash -euo pipefail -c \
+  "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /out/secret; echo g$i-$m > /out/public"
+mkdir -p "$work/loop/$m/facts/g$i"
+printf 'secret: %s\n' "$(cat "$out/secret")" > "$out/s.yaml"
+sops encrypt --age "$r,$admin" "$out/s.yaml" > "$work/loop/$m/g$i.yaml"
+cp "$out/public" "$work/loop/$m/facts/g$i/public"
+rm -rf "$out"
+EOT
+chmod +x "$work/one.sh"
+pairs() { for m in $(seq 1 "$M"); do for i in $(seq 1 10); do echo "m$m $i"; done; done; }
 t0=$(date +%s.%N)
-for m in $(seq 1 "$M"); do
-  r=$(python3 -c 'import json,sys;print(json.load(open(sys.argv[1]))[0]["publickey"])' "$work/ws/sops/machines/m$m/key.json")
-  for i in $(seq 1 10); do
-    out=$(mktemp -d /dev/shm/loop.XXXXXX)
-    bwrap --unshare-all --die-with-parent --new-session --ro-bind /usr /usr --ro-bind-try /bin /bin \
-      --ro-bind-try /lib /lib --ro-bind-try /lib64 /lib64 --dev /dev --proc /proc --tmpfs /tmp \
-      --bind "$out" /out -- /bin/bash -euo pipefail -c \
-      "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' > /out/secret; echo g$i-m$m > /out/public"
-    mkdir -p "$loopdir/m$m/facts/g$i"
-    printf 'secret: %s\n' "$(cat "$out/secret")" > "$out/s.yaml"
-    sops encrypt --age "$r,$admin" "$out/s.yaml" > "$loopdir/m$m/g$i.yaml"
-    cp "$out/public" "$loopdir/m$m/facts/g$i/public"
-    rm -rf "$out"
-  done
-done
+pairs | while read -r m i; do "$work/one.sh" "$work" "$admin" "$m" "$i"; done
 t1=$(date +%s.%N)
-loop_per=$(echo "($t1 - $t0) / ($M * 10)" | bc -l)
-loop_total=$(echo "$loop_per * $runs" | bc -l)
-printf 'bash loop + real sops encrypt: %.1f ms/generator (measured on %d machines), extrapolated to %d runs: %.1fs\n' \
-  "$(echo "$loop_per * 1000" | bc -l)" "$M" "$runs" "$loop_total"
-printf 'speedup of varsmith generate --all over the loop: %.1fx\n' "$(echo "$loop_total / $gen_s" | bc -l)"
+loop_serial=$(echo "($t1 - $t0) / ($M * 10)" | bc -l)
+t0=$(date +%s.%N)
+pairs | xargs -P "$JOBS" -n 2 "$work/one.sh" "$work" "$admin"
+t1=$(date +%s.%N)
+loop_par=$(echo "($t1 - $t0) / ($M * 10)" | bc -l)
+printf 'bash loop + real sops encrypt (measured on %d machines): serial %.1f ms/generator, xargs -P %d %.1f ms/generator\n' \
+  "$M" "$(echo "$loop_serial * 1000" | bc -l)" "$JOBS" "$(echo "$loop_par * 1000" | bc -l)"
+printf 'serial:   varsmith --jobs 1 is %.1fx faster than the serial loop\n' \
+  "$(echo "$loop_serial * 1000 / $per_ms" | bc -l)"
+printf 'parallel: varsmith generate --all --jobs %d is %.1fx faster than the loop under xargs -P %d\n' \
+  "$JOBS" "$(echo "$loop_par * $runs / $gen_s" | bc -l)" "$JOBS"
