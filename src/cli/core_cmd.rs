@@ -34,7 +34,7 @@ impl Context {
 
     /// Finds and loads the workspace.
     pub fn workspace(&self) -> anyhow::Result<Workspace> {
-        Ok(Workspace::discover(self.dir.as_deref())?)
+        Ok(Workspace::discover(self.dir.as_deref())?.with_flake()?)
     }
 }
 

@@ -35,13 +35,19 @@ fn harden_process() {
 /// shows (layers that embed their source's message).
 fn print_error(err: &anyhow::Error) {
     let mut shown = err.to_string();
-    eprintln!("error: {}", crate::run::capture::escape_controls(&shown));
+    eprintln!(
+        "error: {}",
+        crate::run::capture::escape_controls_keep_lines(&shown)
+    );
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
         if shown.contains(&c) {
             continue;
         }
-        eprintln!("  caused by: {}", crate::run::capture::escape_controls(&c));
+        eprintln!(
+            "  caused by: {}",
+            crate::run::capture::escape_controls_keep_lines(&c)
+        );
         shown = c;
     }
 }

@@ -54,7 +54,11 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
                 Reason::Torn(_) => "torn",
                 Reason::Stale(_) | Reason::Forced | Reason::DependencyRuns(_) => "stale",
             };
-            found.push((kind, r.to_string()));
+            let detail = match r {
+                Reason::Missing(w) | Reason::Torn(w) => w.clone(),
+                other => other.to_string(),
+            };
+            found.push((kind, detail));
         }
         if !matches!(status, Some(Reason::Missing(_))) {
             for (path, admin_only) in n.existing_secrets_files(&ws.root) {

@@ -68,7 +68,9 @@ pub struct ScriptEnv<'a> {
 
 /// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`.
 pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script: &str) -> Command {
-    let mut cmd = Command::new("bwrap");
+    // Resolved on the host's PATH: the script's PATH (set below) may be a pinned one.
+    let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
+    let mut cmd = Command::new(bwrap);
     cmd.args([
         "--unshare-all",
         "--unshare-user",

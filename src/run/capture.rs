@@ -102,6 +102,14 @@ fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Like [`escape_controls`] but keeps line breaks (a tool's multi-line message).
+pub fn escape_controls_keep_lines(s: &str) -> String {
+    s.split('\n')
+        .map(escape_controls)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// Escapes control characters (other than tab) as `\xNN` and DEL / C1 controls likewise.
 pub fn escape_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());

@@ -150,8 +150,31 @@ pub fn which(cmd: &str) -> Option<PathBuf> {
     })
 }
 
-/// Checks a generator's runtime inputs before anything runs.
+/// The script's PATH: exactly the pinned inputs' `bin/` directories for a Nix generator, else
+/// the host's.
+fn script_path(g: &Generator) -> String {
+    match &g.pinned {
+        Some(inputs) => inputs
+            .iter()
+            .map(|i| format!("{}/bin", i.out))
+            .collect::<Vec<_>>()
+            .join(":"),
+        None => std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into()),
+    }
+}
+
+/// Checks a generator's runtime inputs before anything runs (for a Nix generator: that they
+/// are realised).
 pub fn check_runtime_inputs(g: &Generator, who: &str) -> Result<(), Error> {
+    if let Some(inputs) = &g.pinned {
+        if let Some(i) = inputs.iter().find(|i| !Path::new(&i.out).exists()) {
+            return Err(Error::MissingInput {
+                who: who.to_string(),
+                cmd: format!("{} ({})", i.name, i.out),
+            });
+        }
+        return Ok(());
+    }
     for cmd in &g.runtime_inputs {
         if which(cmd).is_none() {
             return Err(Error::MissingInput {
@@ -248,7 +271,7 @@ impl Layout {
 
 /// The command that runs the script, sandboxed or not.
 fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
-    let path_env = std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".into());
+    let path_env = script_path(spec.generator);
     let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
     let machine = spec.machine.unwrap_or("");
     let script = &spec.generator.script;
@@ -277,7 +300,7 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
         }
         c
     } else {
-        let mut c = Command::new("bash");
+        let mut c = Command::new(which("bash").unwrap_or_else(|| "bash".into()));
         c.args(["-euo", "pipefail", "-c", script])
             .current_dir(l.part("home"))
             .env_clear()

@@ -173,6 +173,10 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
 
     let mut machines = IndexMap::new();
     for (mname, machine) in &ws.inventory.machines {
+        if let Some(fm) = ws.flake.iter().find(|f| &f.machine_name == mname) {
+            machines.insert(mname.clone(), flake_machine(ws, fm)?);
+            continue;
+        }
         let overrides = parse_all(read_dir_defs(
             &ws.root.join("machines").join(mname).join("generators"),
         )?)?;
@@ -217,6 +221,38 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
     };
     check_shared_consistency(&defs)?;
     Ok(defs)
+}
+
+/// A flake machine's generators, validated and in dependency-first order.
+fn flake_machine(
+    ws: &Workspace,
+    fm: &super::nix::NixMachine,
+) -> Result<IndexMap<String, Arc<Generator>>, Error> {
+    let flake = ws.root.join("flake.nix");
+    let visible = fm
+        .definitions()
+        .map_err(|m| invalid(&flake, format!("{}: {m}", fm.attr)))?;
+    check_graph(&visible, Some(&fm.machine_name))?;
+    let mut order: IndexMap<String, Arc<Generator>> = IndexMap::new();
+    fn visit(
+        name: &str,
+        visible: &IndexMap<String, Arc<Generator>>,
+        order: &mut IndexMap<String, Arc<Generator>>,
+    ) {
+        if order.contains_key(name) {
+            return;
+        }
+        if let Some(g) = visible.get(name) {
+            for d in &g.dependencies {
+                visit(d, visible, order);
+            }
+            order.insert(name.to_string(), g.clone());
+        }
+    }
+    for name in visible.keys() {
+        visit(name, &visible, &mut order);
+    }
+    Ok(order)
 }
 
 /// The same shared generator must have one definition across all machines using it.

@@ -88,6 +88,10 @@ pub struct Generator {
     pub validation: serde_json::Value,
     /// The bash script.
     pub script: String,
+    /// Nix generators: the runtime inputs' store paths; the script's PATH is exactly their
+    /// `bin/` directories (`runtime_inputs` then holds their names, for messages).
+    #[serde(skip)]
+    pub pinned: Option<Vec<super::nix::StoreInput>>,
 }
 
 #[derive(Deserialize)]
@@ -112,30 +116,30 @@ struct RawGenerator {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct RawPrompt {
+pub(crate) struct RawPrompt {
     #[serde(rename = "type", default)]
-    kind: Option<PromptType>,
+    pub(crate) kind: Option<PromptType>,
     #[serde(default)]
-    description: Option<String>,
+    pub(crate) description: Option<String>,
     #[serde(default)]
-    persist: bool,
+    pub(crate) persist: bool,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
-struct RawFile {
+pub(crate) struct RawFile {
     #[serde(default)]
-    secret: Option<bool>,
+    pub(crate) secret: Option<bool>,
     #[serde(default)]
-    owner: Option<String>,
+    pub(crate) owner: Option<String>,
     #[serde(default)]
-    group: Option<String>,
+    pub(crate) group: Option<String>,
     #[serde(default)]
-    mode: Option<serde_json::Value>,
+    pub(crate) mode: Option<serde_json::Value>,
     #[serde(default)]
-    deploy: Option<bool>,
+    pub(crate) deploy: Option<bool>,
     #[serde(default)]
-    needed_for: Option<NeededFor>,
+    pub(crate) needed_for: Option<NeededFor>,
 }
 
 /// Parses an octal mode string such as `"0400"` or `"640"`.
@@ -211,12 +215,13 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
         files,
         validation: raw.validation.unwrap_or(serde_json::Value::Null),
         script: raw.script,
+        pinned: None,
     })
 }
 
 /// A file with clan's defaults: owner and group root, mode 0400, deployed, needed for
 /// services.
-fn default_file(secret: bool) -> FileSpec {
+pub(crate) fn default_file(secret: bool) -> FileSpec {
     FileSpec {
         secret,
         owner: "root".into(),
@@ -228,7 +233,7 @@ fn default_file(secret: bool) -> FileSpec {
 }
 
 /// The `files:` map with defaults applied and names checked.
-fn parse_files(
+pub(crate) fn parse_files(
     name: &str,
     raw: IndexMap<String, Option<RawFile>>,
 ) -> Result<IndexMap<String, FileSpec>, String> {
@@ -266,7 +271,7 @@ fn parse_files(
 }
 
 /// The `prompts:` map with defaults applied and names checked.
-fn parse_prompts(
+pub(crate) fn parse_prompts(
     name: &str,
     raw: IndexMap<String, Option<RawPrompt>>,
     files: &IndexMap<String, FileSpec>,

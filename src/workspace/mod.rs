@@ -5,6 +5,7 @@ pub mod definitions;
 pub mod generator;
 pub mod inventory;
 pub mod names;
+pub mod nix;
 
 use std::path::{Path, PathBuf};
 
@@ -53,8 +54,10 @@ impl Error {
 pub struct Workspace {
     /// The directory holding `varsmith.yaml`.
     pub root: PathBuf,
-    /// The parsed inventory.
+    /// The parsed inventory (flake machines merged in by [`Workspace::with_flake`]).
     pub inventory: Inventory,
+    /// Machines defined in the flake (empty for a YAML-only workspace).
+    pub flake: Vec<nix::NixMachine>,
 }
 
 impl Workspace {
@@ -86,6 +89,7 @@ impl Workspace {
         Ok(Workspace {
             root: root.to_path_buf(),
             inventory,
+            flake: Vec::new(),
         })
     }
 
@@ -130,5 +134,70 @@ impl Workspace {
     /// Loads and validates every generator definition the workspace uses.
     pub fn definitions(&self) -> Result<Definitions, Error> {
         definitions::load(self)
+    }
+
+    /// Adds the flake's machines (a flake workspace; cached, see [`nix`]). A name given twice
+    /// (two configurations, or a configuration and `varsmith.yaml`) is an error naming both.
+    pub fn with_flake(mut self) -> Result<Workspace, Error> {
+        if !nix::is_flake(&self.root) {
+            return Ok(self);
+        }
+        let machines = nix::machines(&self.root)?;
+        let inv_path = self.root.join(INVENTORY_FILE);
+        let mut seen: std::collections::HashMap<String, String> = Default::default();
+        for m in &machines {
+            let name = &m.machine_name;
+            names::check_component(name).map_err(|e| Error::Invalid {
+                path: self.root.join("flake.nix"),
+                msg: format!("{}: machineName {e}", m.attr),
+            })?;
+            if let Some(other) = seen.insert(name.clone(), m.attr.clone()) {
+                return Err(Error::Invalid {
+                    path: self.root.join("flake.nix"),
+                    msg: format!(
+                        "machine {name} is defined twice: by {other} and by {}",
+                        m.attr
+                    ),
+                });
+            }
+            if self.inventory.machines.contains_key(name) {
+                return Err(Error::Invalid {
+                    path: inv_path.clone(),
+                    msg: format!(
+                        "machine {name} is defined both here and by the flake's {}",
+                        m.attr
+                    ),
+                });
+            }
+            let backend = match m.deploy.backend.as_deref() {
+                None => None,
+                Some(b) => Some(
+                    serde_json::from_value(serde_json::Value::String(b.into())).map_err(|_| {
+                        Error::Invalid {
+                            path: self.root.join("flake.nix"),
+                            msg: format!("{}: unknown deploy backend {b:?}", m.attr),
+                        }
+                    })?,
+                ),
+            };
+            let system = m.system.clone().unwrap_or_else(|| {
+                if m.darwin {
+                    "aarch64-darwin"
+                } else {
+                    "x86_64-linux"
+                }
+                .to_string()
+            });
+            let machine = Machine {
+                target: m.deploy.target_host.clone(),
+                system,
+                tags: m.deploy.tags.clone(),
+                generators: m.generators.keys().cloned().collect(),
+                deploy: backend,
+            };
+            self.inventory.machines.insert(name.clone(), machine);
+        }
+        self.flake = machines;
+        Ok(self)
     }
 }

@@ -74,6 +74,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     }
     let selected = select_machines(ws, &opts.select.hosts)?;
     preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected)?;
+    realise_inputs(&graph, &plan)?;
     for p in &plan {
         sandbox::check_runtime_inputs(&graph.nodes[p.node].generator, &p.label)?;
     }
@@ -92,6 +93,16 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
+}
+
+/// Realises the pinned runtime inputs of every planned Nix generator, in one call.
+fn realise_inputs(graph: &Graph, plan: &[Planned]) -> anyhow::Result<()> {
+    let inputs: Vec<&crate::workspace::nix::StoreInput> = plan
+        .iter()
+        .filter_map(|p| graph.nodes[p.node].generator.pinned.as_ref())
+        .flatten()
+        .collect();
+    crate::workspace::nix::realise(&inputs).map_err(|e| anyhow::anyhow!(e))
 }
 
 /// The plan again, with the lock held; every prompt it needs must have been answered.

@@ -1,0 +1,594 @@
+//! Machines and generator definitions from the workspace's flake.
+//!
+//! Every `nixosConfigurations.<m>` / `darwinConfigurations.<m>` that imports the varsmith module
+//! is a machine, named by its `config.varsmith.machineName`. They are read with one batched
+//! `nix eval --json OUTPUT --apply F` per output (two calls, run in parallel), where `F` selects
+//! exactly what varsmith needs for every machine and forces nothing of `pkgs` but the runtime
+//! inputs' store paths. The result is cached (`$XDG_CACHE_HOME/varsmith/`) keyed by the flake's
+//! content, which is what Nix would copy (the tracked files of a git flake, plus `flake.lock`)
+//! minus what varsmith itself writes (`sops/`, `.sops.yaml`): a `generate` or `check` with
+//! nothing changed runs no `nix` at all. A cache file that does not parse, has another version
+//! or another key is ignored.
+//!
+//! Nothing private reaches the store through evaluation: a workspace inside git is evaluated as
+//! a git flake (tracked files only); a workspace outside git is refused when it holds an age
+//! identity, an OpenSSH private key or a prompts file, unless `VARSMITH_ALLOW_PATH_FLAKE=1`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use super::Error;
+
+/// The flake outputs that hold machines, and whether they are nix-darwin.
+pub const OUTPUTS: &[(&str, bool)] = &[
+    ("nixosConfigurations", false),
+    ("darwinConfigurations", true),
+];
+
+/// Bumped whenever the cached shape or the apply function changes.
+const CACHE_VERSION: u32 = 1;
+
+/// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
+pub const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
+
+/// What `--apply` returns per configuration (null when it does not import the module).
+const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
+  if !(c ? options && c.options ? varsmith) then null else
+  let
+    v = c.config.varsmith;
+    np = c.config.nixpkgs or { };
+    sys = builtins.tryEval (
+      if np ? hostPlatform then (if builtins.isString np.hostPlatform then np.hostPlatform else np.hostPlatform.system)
+      else np.system or null);
+    input = p: { out = builtins.unsafeDiscardStringContext p.outPath; drv = builtins.unsafeDiscardStringContext (p.drvPath or ""); name = p.name or ""; };
+    script = s: if builtins.isPath s then builtins.readFile s else s;
+  in {
+    machineName = v.machineName;
+    system = if sys.success then sys.value else null;
+    deploy = { targetHost = v.deploy.targetHost or null; tags = v.deploy.tags or [ ]; backend = v.deploy.backend or null; };
+    generators = builtins.mapAttrs (g: d: {
+      share = d.share;
+      dependencies = d.dependencies;
+      validation = d.validation;
+      script = script d.script;
+      runtimeInputs = map input d.runtimeInputs;
+      files = builtins.mapAttrs (f: x: { inherit (x) secret deploy owner group mode neededFor; }) d.files;
+      prompts = builtins.mapAttrs (p: x: { description = x.description or p; type = x.type or "line"; persist = x.persist or false; }) d.prompts;
+    }) v.generators;
+  }) cfgs"#;
+
+/// A runtime input: the output to put on PATH and the derivation that builds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
+pub struct StoreInput {
+    /// The output path (its `bin/` goes on PATH).
+    pub out: String,
+    /// The derivation (realised when the output is missing).
+    pub drv: String,
+    /// The package name, for messages.
+    #[serde(default)]
+    pub name: String,
+}
+
+/// One generator as the module exports it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NixGenerator {
+    /// `share`.
+    pub share: bool,
+    /// `dependencies`.
+    pub dependencies: Vec<String>,
+    /// `validation` (any JSON value).
+    pub validation: serde_json::Value,
+    /// The script's text.
+    pub script: String,
+    /// Runtime inputs.
+    #[serde(rename = "runtimeInputs")]
+    pub runtime_inputs: Vec<StoreInput>,
+    /// `files.<f>`.
+    pub files: IndexMap<String, serde_json::Value>,
+    /// `prompts.<p>`.
+    pub prompts: IndexMap<String, serde_json::Value>,
+}
+
+/// Deploy settings of a flake machine.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct NixDeploy {
+    /// `varsmith.deploy.targetHost`.
+    #[serde(rename = "targetHost")]
+    pub target_host: Option<String>,
+    /// `varsmith.deploy.tags`.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// `varsmith.deploy.backend`.
+    pub backend: Option<String>,
+}
+
+/// One machine of the flake.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NixMachine {
+    /// `config.varsmith.machineName`.
+    #[serde(rename = "machineName")]
+    pub machine_name: String,
+    /// The configuration's system, when it could be read without forcing packages.
+    pub system: Option<String>,
+    /// Deploy settings.
+    #[serde(default)]
+    pub deploy: NixDeploy,
+    /// Generators by name.
+    pub generators: IndexMap<String, NixGenerator>,
+    /// Filled by varsmith: `nixosConfigurations.<attr>` or `darwinConfigurations.<attr>`.
+    #[serde(default)]
+    pub attr: String,
+    /// Filled by varsmith: from `darwinConfigurations`.
+    #[serde(default)]
+    pub darwin: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct CacheFile {
+    version: u32,
+    key: String,
+    root: PathBuf,
+    machines: Vec<NixMachine>,
+}
+
+fn flake_err(root: &Path, msg: impl Into<String>) -> Error {
+    Error::Invalid {
+        path: root.join("flake.nix"),
+        msg: msg.into(),
+    }
+}
+
+/// Is the workspace a flake?
+pub fn is_flake(root: &Path) -> bool {
+    root.join("flake.nix").is_file()
+}
+
+/// The flake's machines: from the cache when the flake is unchanged, else evaluated.
+pub fn machines(root: &Path) -> Result<Vec<NixMachine>, Error> {
+    let source = Source::of(root)?;
+    let key = source.key(root)?;
+    let cache = cache_file(root);
+    if let Some(m) = cache.as_deref().and_then(|c| read_cache(c, root, &key)) {
+        return Ok(m);
+    }
+    let machines = evaluate(root, &source)?;
+    if let Some(c) = cache {
+        write_cache(&c, root, &key, &machines);
+    }
+    Ok(machines)
+}
+
+/// How Nix sees the workspace: a git flake (tracked files) or a path flake (everything).
+enum Source {
+    Git { top: PathBuf },
+    Path,
+}
+
+impl Source {
+    fn of(root: &Path) -> Result<Source, Error> {
+        if let Some(top) = crate::store::git::toplevel(root) {
+            return Ok(Source::Git { top });
+        }
+        if std::env::var(ALLOW_PATH_FLAKE_ENV).as_deref() != Ok("1") {
+            for f in walk_files(root) {
+                if let Some(why) = private_material(&f) {
+                    return Err(flake_err(
+                        root,
+                        format!(
+                            "the workspace is not in git, so Nix would copy all of it into the world-readable store, including {} ({why}); put the workspace in git (untracked files are not copied), move the file out, or set {ALLOW_PATH_FLAKE_ENV}=1",
+                            f.display()
+                        ),
+                    ));
+                }
+            }
+        }
+        Ok(Source::Path)
+    }
+
+    /// The flake reference for `nix eval`.
+    fn flake_ref(&self, root: &Path) -> String {
+        match self {
+            Source::Git { top } => {
+                let rel = root.strip_prefix(top).unwrap_or(Path::new(""));
+                let mut r = format!("git+file://{}", top.display());
+                if !rel.as_os_str().is_empty() {
+                    r.push_str(&format!("?dir={}", rel.display()));
+                }
+                r
+            }
+            Source::Path => format!("path:{}", root.display()),
+        }
+    }
+
+    /// The files Nix would copy, relative to `root`, minus varsmith's own outputs.
+    fn files(&self, root: &Path) -> Vec<PathBuf> {
+        let mut files: Vec<PathBuf> = match self {
+            Source::Git { .. } => git_files(root),
+            Source::Path => walk_files(root)
+                .into_iter()
+                .filter_map(|p| p.strip_prefix(root).ok().map(Path::to_path_buf))
+                .collect(),
+        };
+        files.push(PathBuf::from("flake.lock"));
+        files.retain(|f| !(f.starts_with("sops") || f == Path::new(".sops.yaml")));
+        files.sort();
+        files.dedup();
+        files
+    }
+
+    /// The cache key: the apply function, the flake reference and every copied file's content.
+    fn key(&self, root: &Path) -> Result<String, Error> {
+        let mut h = Sha256::new();
+        h.update(format!("varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0"));
+        h.update(self.flake_ref(root).as_bytes());
+        for f in self.files(root) {
+            h.update(f.as_os_str().as_encoded_bytes());
+            h.update([0]);
+            match std::fs::read(root.join(&f)) {
+                Ok(b) => {
+                    h.update((b.len() as u64).to_le_bytes());
+                    h.update(&b);
+                }
+                Err(_) => h.update(b"\xffmissing"),
+            }
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+}
+
+/// Tracked files under `root` (relative to it).
+fn git_files(root: &Path) -> Vec<PathBuf> {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(root)
+        .args(["ls-files", "-z", "--cached", "--", "."])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output();
+    let Ok(out) = out else {
+        return Vec::new();
+    };
+    out.stdout
+        .split(|b| *b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+        .collect()
+}
+
+/// Every regular file under `root` (absolute), skipping `.git` and `sops/`.
+fn walk_files(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let p = e.path();
+            let Ok(t) = e.file_type() else { continue };
+            if t.is_dir() {
+                let name = e.file_name();
+                if name != ".git" && !(d == root && name == "sops") {
+                    stack.push(p);
+                }
+            } else if t.is_file() {
+                out.push(p);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Why a file must not be copied into the store, if it must not.
+fn private_material(path: &Path) -> Option<&'static str> {
+    let name = path.file_name()?.to_string_lossy();
+    if name.contains("prompts") && (name.ends_with(".yaml") || name.ends_with(".yml")) {
+        return Some("a prompts file");
+    }
+    let meta = std::fs::metadata(path).ok()?;
+    if meta.len() > 1024 * 1024 {
+        return None;
+    }
+    let text = std::fs::read(path).ok()?;
+    let has = |needle: &[u8]| memchr::memmem::find(&text, needle).is_some();
+    if has(b"AGE-SECRET-KEY-1") {
+        return Some("an age identity");
+    }
+    if has(b"-----BEGIN OPENSSH PRIVATE KEY-----") || has(b"PRIVATE KEY-----") {
+        return Some("a private key");
+    }
+    None
+}
+
+fn cache_file(root: &Path) -> Option<PathBuf> {
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .filter(|p| p.is_absolute())
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let id = hex::encode(Sha256::digest(root.as_os_str().as_encoded_bytes()));
+    Some(
+        base.join("varsmith")
+            .join(format!("flake-{}.json", &id[..32])),
+    )
+}
+
+fn read_cache(path: &Path, root: &Path, key: &str) -> Option<Vec<NixMachine>> {
+    let bytes = std::fs::read(path).ok()?;
+    let c: CacheFile = serde_json::from_slice(&bytes).ok()?;
+    (c.version == CACHE_VERSION && c.key == key && c.root == root).then_some(c.machines)
+}
+
+fn write_cache(path: &Path, root: &Path, key: &str, machines: &[NixMachine]) {
+    let c = CacheFile {
+        version: CACHE_VERSION,
+        key: key.to_string(),
+        root: root.to_path_buf(),
+        machines: machines.to_vec(),
+    };
+    let Ok(bytes) = serde_json::to_vec(&c) else {
+        return;
+    };
+    let Some(dir) = path.parent() else { return };
+    if std::fs::create_dir_all(dir).is_err() {
+        return;
+    }
+    // Atomic: a concurrent reader sees the old or the new whole file.
+    if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) {
+        use std::io::Write;
+        if tmp.write_all(&bytes).is_ok() {
+            let _ = tmp.persist(path);
+        }
+    }
+}
+
+/// Runs the batched evaluation of both outputs (in parallel).
+fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
+    let flake = source.flake_ref(root);
+    let results: Vec<Result<Vec<NixMachine>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = OUTPUTS
+            .iter()
+            .map(|&(output, darwin)| {
+                let flake = flake.clone();
+                s.spawn(move || eval_output(root, &flake, output, darwin))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| Err(flake_err(root, "nix evaluation thread panicked")))
+            })
+            .collect()
+    });
+    let mut all = Vec::new();
+    for r in results {
+        all.extend(r?);
+    }
+    Ok(all)
+}
+
+/// One `nix eval --json FLAKE#OUTPUT --apply F`.
+fn eval_output(
+    root: &Path,
+    flake: &str,
+    output: &str,
+    darwin: bool,
+) -> Result<Vec<NixMachine>, Error> {
+    let stdout = match nix_json(root, &format!("{flake}#{output}"), APPLY) {
+        Ok(o) => o,
+        Err(err) => {
+            // A flake without this output has no such machines.
+            if err.contains("does not provide attribute") && err.contains(&format!("'{output}'")) {
+                return Ok(Vec::new());
+            }
+            return Err(locate_failure(root, flake, output, &err));
+        }
+    };
+    let map: IndexMap<String, Option<NixMachine>> =
+        serde_json::from_slice(&stdout).map_err(|e| {
+            flake_err(
+                root,
+                format!("{output}: unexpected output of nix eval: {e}"),
+            )
+        })?;
+    Ok(map
+        .into_iter()
+        .filter_map(|(attr, m)| {
+            m.map(|mut m| {
+                m.attr = format!("{output}.{attr}");
+                m.darwin = darwin;
+                m
+            })
+        })
+        .collect())
+}
+
+/// The batched call failed: finds the configuration that fails (one call per machine, only on
+/// this error path) so the error names it, with Nix's own message.
+fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Error {
+    let shown = |e: &str| crate::run::capture::escape_controls_keep_lines(e.trim());
+    let names = nix_json(root, &format!("{flake}#{output}"), "builtins.attrNames")
+        .ok()
+        .and_then(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
+        .unwrap_or_default();
+    let one = format!("c: (({APPLY}) {{ m = c; }}).m");
+    for attr in names {
+        if let Err(e) = nix_json(root, &format!("{flake}#{output}.\"{attr}\""), &one) {
+            return flake_err(
+                root,
+                format!(
+                    "evaluating {output}.{attr} (machine {attr}) failed:\n{}",
+                    shown(&e)
+                ),
+            );
+        }
+    }
+    flake_err(
+        root,
+        format!("evaluating {output} failed:\n{}", shown(batch_err)),
+    )
+}
+
+/// `nix eval --json INSTALLABLE --apply F`: stdout, or stderr as the error.
+fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, String> {
+    let out = Command::new("nix")
+        .args([
+            "--extra-experimental-features",
+            "nix-command flakes",
+            "eval",
+            "--json",
+        ])
+        .arg(installable)
+        .args(["--apply", apply])
+        .current_dir(root)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run nix: {e}"))?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+    }
+}
+
+impl NixMachine {
+    /// `flake:<output>.<attr>`, for messages and `--plan`.
+    pub fn source(&self) -> String {
+        format!("flake:{}", self.attr)
+    }
+
+    /// The machine's generators as validated definitions (same checks and defaults as YAML).
+    pub fn definitions(
+        &self,
+    ) -> Result<IndexMap<String, std::sync::Arc<super::Generator>>, String> {
+        let mut out = IndexMap::new();
+        for (name, g) in &self.generators {
+            let src = PathBuf::from(format!(
+                "{}.config.varsmith.generators.{name}",
+                self.source()
+            ));
+            let def = to_generator(name, &src, g)
+                .map_err(|e| format!("machine {}, generator {name}: {e}", self.machine_name))?;
+            out.insert(name.clone(), std::sync::Arc::new(def));
+        }
+        Ok(out)
+    }
+}
+
+/// One exported generator as a [`super::Generator`].
+fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Generator, String> {
+    use super::generator::{RawFile, RawPrompt, parse_files, parse_prompts};
+    super::names::check_component(name).map_err(|e| format!("generator name: {e}"))?;
+    let mut files_raw = IndexMap::new();
+    for (f, v) in &g.files {
+        let get = |k: &str| v.get(k).filter(|x| !x.is_null());
+        let needed_for = match get("neededFor") {
+            Some(x) => Some(
+                serde_json::from_value(x.clone())
+                    .map_err(|e| format!("file {f}: neededFor: {e}"))?,
+            ),
+            None => None,
+        };
+        let raw = RawFile {
+            secret: get("secret").and_then(|x| x.as_bool()),
+            owner: get("owner").and_then(|x| x.as_str()).map(str::to_string),
+            group: get("group").and_then(|x| x.as_str()).map(str::to_string),
+            mode: get("mode").cloned(),
+            deploy: get("deploy").and_then(|x| x.as_bool()),
+            needed_for,
+        };
+        files_raw.insert(f.clone(), Some(raw));
+    }
+    let mut files = parse_files(name, files_raw)?;
+    let mut prompts_raw = IndexMap::new();
+    for (p, v) in &g.prompts {
+        let kind = match v.get("type").filter(|x| !x.is_null()) {
+            Some(t) => Some(
+                serde_json::from_value(t.clone()).map_err(|e| format!("prompt {p}: type: {e}"))?,
+            ),
+            None => None,
+        };
+        let raw = RawPrompt {
+            kind,
+            description: v
+                .get("description")
+                .and_then(|x| x.as_str())
+                .map(str::to_string),
+            persist: v.get("persist").and_then(|x| x.as_bool()).unwrap_or(false),
+        };
+        prompts_raw.insert(p.clone(), Some(raw));
+    }
+    let prompts = parse_prompts(name, prompts_raw, &files)?;
+    for (pname, p) in &prompts {
+        if p.persist && !files.contains_key(pname) {
+            let spec = super::FileSpec {
+                deploy: false,
+                ..super::generator::default_file(true)
+            };
+            files.insert(pname.clone(), spec);
+        }
+    }
+    for dep in &g.dependencies {
+        super::names::check_component(dep).map_err(|e| format!("dependency {e}"))?;
+    }
+    if g.script.trim().is_empty() {
+        return Err("script is empty".into());
+    }
+    if files.is_empty() {
+        return Err("declares no files".into());
+    }
+    Ok(super::Generator {
+        name: name.to_string(),
+        source: src.to_path_buf(),
+        description: String::new(),
+        share: g.share,
+        dependencies: g.dependencies.clone(),
+        runtime_inputs: g.runtime_inputs.iter().map(|i| i.name.clone()).collect(),
+        prompts,
+        files,
+        validation: g.validation.clone(),
+        script: g.script.clone(),
+        pinned: Some(g.runtime_inputs.clone()),
+    })
+}
+
+/// Realises the runtime inputs whose outputs are missing, in one `nix-store --realise`.
+pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
+    let mut drvs: Vec<&str> = inputs
+        .iter()
+        .filter(|i| !Path::new(&i.out).exists())
+        .map(|i| i.drv.as_str())
+        .collect();
+    drvs.sort_unstable();
+    drvs.dedup();
+    if drvs.is_empty() {
+        return Ok(());
+    }
+    if let Some(bad) = drvs.iter().find(|d| d.is_empty() || !d.starts_with('/')) {
+        return Err(format!(
+            "a runtime input has no derivation to build it from ({bad:?})"
+        ));
+    }
+    let out = Command::new("nix-store")
+        .arg("--realise")
+        .args(&drvs)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .map_err(|e| format!("cannot run nix-store --realise: {e}"))?;
+    if !out.status.success() {
+        return Err(format!(
+            "realising the runtime inputs failed:\n{}",
+            crate::run::capture::escape_controls_keep_lines(
+                String::from_utf8_lossy(&out.stderr).trim()
+            )
+        ));
+    }
+    Ok(())
+}

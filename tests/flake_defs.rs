@@ -1,0 +1,301 @@
+//! Generator definitions read from the workspace's flake, with real `nix` (offline): machines of
+//! `nixosConfigurations` and `darwinConfigurations`, one batched evaluation per output, the
+//! cache (a rerun starts no `nix`), pinned runtime inputs (an undeclared command is not found),
+//! evaluation errors naming the machine, and a workspace mixing YAML and Nix machines.
+//!
+//! The configurations here are plain attribute sets shaped like an evaluated module system
+//! (`options.varsmith`, `config.varsmith`), so they need no nixpkgs; `tests/nix_module.rs`
+//! evaluates the real module.
+
+mod common;
+use common::*;
+
+use std::path::{Path, PathBuf};
+
+fn tools() -> bool {
+    require("nix") && require("sops") && require("bwrap") && require("age") && require("git")
+}
+
+/// A flake of three machines (alpha and beta NixOS, gamma darwin), each with the `openssh`
+/// host key, a shared token and a per-machine `derived` depending on it; runtime inputs are
+/// derivations that need no download (links to the host's tools).
+fn flake(script_extra: &str) -> String {
+    format!(
+        r#"{{
+  outputs = {{ self }}: let
+    sys = "{system}";
+    link = name: tools: derivation {{
+      inherit name; system = sys; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p $out/bin; for t in ${{tools}}; do ln -s $(command -v $t) $out/bin/; done" ];
+    }};
+    keygen = link "keygen" "ssh-keygen";
+    coreutils = link "some-coreutils" "head od tr cat";
+    file = secret: {{ inherit secret; deploy = true; owner = "root"; group = "root"; mode = "0400"; neededFor = "services"; }};
+    mk = name: {{
+      options.varsmith = {{ }};
+      config.nixpkgs.system = sys;
+      config.varsmith = {{
+        machineName = name;
+        deploy = {{ targetHost = "root@${{name}}.example.org"; tags = [ "t" ]; backend = null; }};
+        generators = {{
+          openssh = {{ share = false; dependencies = [ ]; validation = null; runtimeInputs = [ keygen ]; prompts = {{ }};
+            files."ssh_host_ed25519_key" = file true; files."ssh_host_ed25519_key.pub" = file false;
+            script = "ssh-keygen -q -t ed25519 -N '' -C '' -f $out/ssh_host_ed25519_key"; }};
+          token = {{ share = true; dependencies = [ ]; validation = null; runtimeInputs = [ coreutils ]; prompts = {{ }};
+            files.token = file true;
+            script = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > $out/token"; }};
+          derived = {{ share = false; dependencies = [ "token" ]; validation = {{ v = 1; }}; runtimeInputs = [ coreutils ]; prompts = {{ }};
+            files.d = file true; files.pub = file false;
+            script = "cat $in/token/token > $out/d; echo ${{name}} > $out/pub{extra}"; }};
+        }};
+      }};
+    }};
+  in {{
+    nixosConfigurations.alpha = mk "alpha";
+    nixosConfigurations.beta-attr = mk "beta";
+    darwinConfigurations.gamma = mk "gamma";
+    nixosConfigurations.unrelated = {{ options = {{ }}; config = {{ }}; }};
+  }};
+}}
+"#,
+        system = "x86_64-linux",
+        extra = script_extra
+    )
+}
+
+struct FlakeWs {
+    ws: Ws,
+    cache: tempfile::TempDir,
+    bin: tempfile::TempDir,
+}
+
+impl FlakeWs {
+    fn new(yaml_machines: &str) -> FlakeWs {
+        let ws = Ws::new(&format!(
+            "admins:\n  alice: ADMIN\nmachines:{yaml_machines}\n"
+        ));
+        std::fs::write(ws.root().join("flake.nix"), flake("")).unwrap();
+        let f = FlakeWs {
+            ws,
+            cache: tempfile::tempdir().unwrap(),
+            bin: tempfile::tempdir().unwrap(),
+        };
+        // A nix wrapper that counts its calls.
+        let real = which_nix();
+        let wrapper = f.bin.path().join("nix");
+        std::fs::write(
+            &wrapper,
+            format!(
+                "#!/bin/sh\necho \"$*\" >> {}\nexec {} \"$@\"\n",
+                f.calls_file().display(),
+                real.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+        f.git(&["init", "-q"]);
+        f.git(&["add", "flake.nix", "varsmith.yaml"]);
+        f
+    }
+
+    fn calls_file(&self) -> PathBuf {
+        self.bin.path().join("calls")
+    }
+
+    fn nix_calls(&self) -> usize {
+        std::fs::read_to_string(self.calls_file())
+            .map(|s| s.lines().filter(|l| l.contains(" eval ")).count())
+            .unwrap_or(0)
+    }
+
+    fn git(&self, args: &[&str]) -> std::process::Output {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(self.ws.root())
+            .output()
+            .unwrap()
+    }
+
+    fn run(&self, args: &[&str]) -> std::process::Output {
+        let path = format!(
+            "{}:{}",
+            self.bin.path().display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        self.ws
+            .command(args)
+            .env("PATH", path)
+            .env("XDG_CACHE_HOME", self.cache.path())
+            .env(
+                "NIX_CONFIG",
+                "experimental-features = nix-command flakes\nsubstituters =\nsandbox = false",
+            )
+            .output()
+            .unwrap()
+    }
+}
+
+fn which_nix() -> PathBuf {
+    let out = std::process::Command::new("sh")
+        .args(["-c", "command -v nix"])
+        .output()
+        .unwrap();
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
+fn decrypt_with(file: &Path, key: &Path) -> std::process::Output {
+    sops_decrypt(file, key)
+}
+
+#[test]
+fn machines_and_generators_come_from_the_flake() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new("\n  yamlbox:\n    generators: [openssh, password]");
+    let root = f.ws.root().to_path_buf();
+    let o = f.run(&["generate", "--plan"]);
+    let plan = stdout(&o);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for label in [
+        "alpha/openssh",
+        "beta/derived",
+        "gamma/derived",
+        "shared/token",
+        "yamlbox/password",
+    ] {
+        assert!(
+            plan.contains(label),
+            "{label} missing from the plan:\n{plan}"
+        );
+    }
+    assert!(!plan.contains("unrelated"), "{plan}");
+    // One batched evaluation per output: two nix eval calls, whatever the number of machines.
+    assert_eq!(
+        f.nix_calls(),
+        2,
+        "{:?}",
+        std::fs::read_to_string(f.calls_file())
+    );
+    let o = f.run(&["generate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(f.nix_calls(), 2, "the plan's evaluation was cached");
+    // Real sops decrypts with the admin key and with the host's own (ssh-to-age) key.
+    let secret = root.join("sops/machines/beta/secrets/derived.yaml");
+    let admin = decrypt_with(&secret, &f.ws.key);
+    assert!(admin.status.success(), "{}", stderr(&admin));
+    let host_key = std::fs::read_to_string(
+        root.join("sops/machines/beta/secrets/../facts/openssh/ssh_host_ed25519_key.pub"),
+    );
+    assert!(host_key.is_ok());
+    let o = f.run(&["get", "beta", "openssh/ssh_host_ed25519_key"]);
+    let age = varsmith::keys::ssh_to_age::private_to_age(std::str::from_utf8(&o.stdout).unwrap())
+        .unwrap();
+    let kf = root.join("host.agekey");
+    std::fs::write(&kf, format!("{}\n", age.as_str())).unwrap();
+    let host = decrypt_with(&secret, &kf);
+    assert!(host.status.success(), "{}", stderr(&host));
+    let token = f.run(&["get", "alpha", "token/token"]).stdout;
+    assert_eq!(token.len(), 32);
+    assert!(String::from_utf8_lossy(&host.stdout).contains(std::str::from_utf8(&token).unwrap()));
+    // The darwin machine and the attribute whose name differs from machineName.
+    assert_eq!(
+        std::fs::read(root.join("sops/machines/gamma/facts/derived/pub")).unwrap(),
+        b"gamma\n"
+    );
+    assert!(root.join("sops/machines/beta/state/derived.json").is_file());
+    // Nothing changed: no evaluation, nothing runs, check is clean.
+    let calls = f.nix_calls();
+    let o = f.run(&["generate"]);
+    assert!(stderr(&o).contains("nothing to do"), "{}", stderr(&o));
+    let o = f.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert_eq!(f.nix_calls(), calls, "a no-op run started nix");
+}
+
+#[test]
+fn editing_a_script_in_nix_regenerates_it_and_its_dependents_only() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    assert!(f.run(&["generate"]).status.success());
+    let run_of = |rel: &str| {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(f.ws.root().join(rel)).unwrap()).unwrap();
+        v["run"].as_str().unwrap().to_string()
+    };
+    let token = run_of("sops/shared/state/token.json");
+    let derived = run_of("sops/machines/alpha/state/derived.json");
+    let ssh = run_of("sops/machines/alpha/state/openssh.json");
+    std::fs::write(
+        f.ws.root().join("flake.nix"),
+        flake("; echo changed >> $out/pub"),
+    )
+    .unwrap();
+    let o = f.run(&["generate", "--plan"]);
+    let plan = stdout(&o);
+    assert!(plan.contains("alpha/derived: definition changed"), "{plan}");
+    assert!(
+        !plan.contains("openssh") && !plan.contains("shared/token"),
+        "{plan}"
+    );
+    assert!(f.run(&["generate"]).status.success());
+    assert_eq!(token, run_of("sops/shared/state/token.json"));
+    assert_eq!(ssh, run_of("sops/machines/alpha/state/openssh.json"));
+    assert_ne!(derived, run_of("sops/machines/alpha/state/derived.json"));
+}
+
+#[test]
+fn an_undeclared_command_is_not_found_in_the_sandbox() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    // `sort` is on the host but in no runtime input of `derived`.
+    std::fs::write(
+        f.ws.root().join("flake.nix"),
+        flake("; echo x | sort > /dev/null"),
+    )
+    .unwrap();
+    let o = f.run(&["generate"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("sort: command not found"), "{err}");
+}
+
+#[test]
+fn an_evaluation_error_names_the_machine_and_writes_nothing() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    let broken = flake("").replace(
+        "nixosConfigurations.alpha = mk \"alpha\";",
+        "nixosConfigurations.alpha = (mk \"alpha\") // { config.varsmith = (mk \"alpha\").config.varsmith // { generators.x = throw \"broken on purpose\"; }; };",
+    );
+    std::fs::write(f.ws.root().join("flake.nix"), broken).unwrap();
+    let before = f.ws.snapshot();
+    let o = f.run(&["generate"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("machine alpha"), "{err}");
+    assert!(err.contains("broken on purpose"), "{err}");
+    assert_eq!(before, f.ws.snapshot(), "something was written");
+}
+
+#[test]
+fn a_machine_defined_twice_is_an_error_naming_both() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new("\n  alpha:\n    generators: [password]");
+    let o = f.run(&["check"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("alpha") && err.contains("nixosConfigurations.alpha"),
+        "{err}"
+    );
+}
