@@ -171,6 +171,12 @@ fn machines_and_generators_come_from_the_flake() {
         );
     }
     assert!(!plan.contains("unrelated"), "{plan}");
+    // The plan names each definition's source.
+    assert!(
+        plan.contains("(flake:nixosConfigurations.beta-attr.config.varsmith.generators.derived)"),
+        "{plan}"
+    );
+    assert!(plan.contains("yamlbox/password: missing: never generated  (bundled:password)"), "{plan}");
     // One batched evaluation per output: two nix eval calls, whatever the number of machines.
     assert_eq!(
         f.nix_calls(),

@@ -228,7 +228,7 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
             println!("nothing to do: every generator is up to date");
         }
         for p in &report.plan {
-            println!("{}: {}", p.label, p.reason);
+            println!("{}: {}  ({})", p.label, p.reason, p.source);
         }
         return Ok(0);
     }

@@ -18,6 +18,8 @@ pub struct Finding {
     pub kind: String,
     /// Human detail.
     pub detail: String,
+    /// Where the definition comes from: a file, `bundled:<name>` or a flake attribute.
+    pub source: String,
 }
 
 /// The result of a check.
@@ -72,6 +74,7 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
                 generator: n.generator.name.clone(),
                 kind: kind.to_string(),
                 detail,
+                source: n.generator.shown_source(&ws.root),
             }));
     }
     Ok(report)

@@ -28,6 +28,8 @@ pub struct Planned {
     pub label: String,
     /// Why it runs.
     pub reason: Reason,
+    /// Where its definition comes from (file, `bundled:<name>` or flake attribute).
+    pub source: String,
 }
 
 /// Resolves the machine list: the given ones (each must exist) or all.
@@ -120,6 +122,7 @@ pub fn plan(
             node,
             label: graph.nodes[node].label(),
             reason,
+            source: graph.nodes[node].generator.shown_source(&ws.root),
         })
         .collect();
     out.sort_by_key(|p| p.node);

@@ -312,6 +312,16 @@ impl Generator {
         Sha256::digest(v.to_string().as_bytes()).into()
     }
 
+    /// Where the definition comes from, relative to the workspace when it is a file in it
+    /// (else `bundled:<name>` or `flake:<attribute>`).
+    pub fn shown_source(&self, root: &Path) -> String {
+        self.source
+            .strip_prefix(root)
+            .unwrap_or(&self.source)
+            .display()
+            .to_string()
+    }
+
     /// Does the generator have any secret output for the host (deploy: true)?
     pub fn has_deployed_secrets(&self) -> bool {
         self.files.values().any(|f| f.secret && f.deploy)
