@@ -441,6 +441,14 @@ fn no_sandbox_runs_get_private_tmpdirs() {
         );
         privates.insert(private.stdout);
     }
+    let shown = format!("{}{}", stdout(&o), stderr(&o));
+    for private in &privates {
+        let key = String::from_utf8_lossy(private);
+        assert!(
+            !shown.contains(key.trim()),
+            "generate printed a private key"
+        );
+    }
     assert_eq!(tmpdirs.len(), machines.len(), "runs shared a TMPDIR");
     assert_eq!(
         publics.len(),
