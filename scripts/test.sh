@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ensure_test_deps
-export CI="${CI:-}"
+export CI="${CI:-}"  # .ci/run sets CI=true: missing tools then fail the tests
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets "$@"

@@ -3,8 +3,6 @@
 mod common;
 use common::*;
 
-use std::path::Path;
-
 const FLEET: &str = "admins:
   alice: ADMIN
 machines:
@@ -314,7 +312,6 @@ fn failing_generator_stores_nothing_and_others_continue() {
             .join("sops/machines/m1/secrets/tls-cert.yaml")
             .exists()
     );
-    let _ = Path::new("");
 }
 
 #[test]

@@ -1,9 +1,14 @@
-//! The sandbox with real bubblewrap: every bundled generator runs with plain Debian tools, and
-//! hostile generators (reading /root or ~/.ssh, reaching a TCP port on 127.0.0.1, writing into
-//! the workspace, leaving a symlink or an undeclared file in $out) fail.
+//! The sandbox with real bubblewrap: every bundled generator runs with plain Debian tools (the
+//! ZeroTier ones' outputs checked against each other), and hostile generators (reading a canary
+//! planted under /root or in a fake ~/.ssh outside every bind, reaching a TCP port on
+//! 127.0.0.1, writing into the workspace, leaving a symlink or an undeclared file in $out) fail,
+//! while the same scripts run unsandboxed (`--no-sandbox`) do read the canaries.
+
+mod common_ci;
 
 use std::net::TcpListener;
-use std::path::Path;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 
 use indexmap::IndexMap;
 use varsmith::run::sandbox::{self, Files, RunSpec};
@@ -15,7 +20,7 @@ fn require_bwrap() -> bool {
     if sandbox::probe_bwrap().is_ok() {
         return true;
     }
-    if std::env::var("CI").as_deref() == Ok("true") {
+    if common_ci::in_ci() {
         panic!("bubblewrap is required in CI but is not usable");
     }
     eprintln!("skipping: bubblewrap not usable here");
@@ -31,24 +36,96 @@ fn bundled(name: &str) -> Generator {
 }
 
 fn run(g: &Generator, inputs: &IndexMap<String, Files>) -> Result<Files, sandbox::Error> {
+    run_as(g, inputs, true)
+}
+
+/// Runs `g` in the sandbox, or (`sandbox: false`) directly as `--no-sandbox` does.
+fn run_as(
+    g: &Generator,
+    inputs: &IndexMap<String, Files>,
+    sandbox: bool,
+) -> Result<Files, sandbox::Error> {
     let prompts = Files::new();
     sandbox::run(&RunSpec {
         generator: g,
         machine: Some("testhost"),
         inputs,
         prompts: &prompts,
-        sandbox: true,
+        sandbox,
         limits: Default::default(),
     })
 }
 
-fn hostile(script: &str) -> sandbox::Error {
+fn hostile_generator(script: &str) -> Generator {
     let text = format!(
         "files:\n  out:\n    secret: false\nscript: |\n  {}\n",
         script.replace('\n', "\n  ")
     );
-    let g = parse_generator("hostile", Path::new("hostile.yaml"), &text).expect("parses");
-    run(&g, &IndexMap::new()).expect_err("hostile generator must fail")
+    parse_generator("hostile", Path::new("hostile.yaml"), &text).expect("parses")
+}
+
+fn hostile(script: &str) -> sandbox::Error {
+    run(&hostile_generator(script), &IndexMap::new()).expect_err("hostile generator must fail")
+}
+
+/// A world-readable file with unique content, in world-searchable directories, outside every
+/// bind of the sandbox: only the sandbox keeps a script from reading it. Removed on drop.
+struct Canary {
+    path: PathBuf,
+    text: String,
+    /// The directory created for it (removed on drop).
+    made: PathBuf,
+}
+
+impl Canary {
+    /// Plants `<base>/<unique>/<rel>`.
+    fn plant(base: &Path, rel: &str) -> Canary {
+        let unique = format!(
+            "varsmith-canary-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let made = base.join(&unique);
+        let path = made.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).expect("mkdir canary");
+        let mut d = path.parent().unwrap();
+        while d.starts_with(&made) {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+            d = d.parent().unwrap();
+        }
+        let text = format!("canary {unique}");
+        std::fs::write(&path, &text).expect("write canary");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        Canary { path, text, made }
+    }
+
+    /// The sandbox refuses `script` (which reads the canary into `$out/out`), and the same
+    /// script run unsandboxed reads it: the refusal is the sandbox's doing.
+    fn assert_only_unsandboxed_reads(&self, script: &str) {
+        let g = hostile_generator(script);
+        let e =
+            run_as(&g, &IndexMap::new(), true).expect_err("the sandboxed script read the canary");
+        assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
+        assert!(!e.to_string().contains(&self.text), "{e}");
+        let out = run_as(&g, &IndexMap::new(), false).expect("unsandboxed run");
+        assert_eq!(
+            String::from_utf8_lossy(&out["out"]),
+            self.text,
+            "the unsandboxed control did not read {}",
+            self.path.display()
+        );
+    }
+}
+
+impl Drop for Canary {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.made);
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
 }
 
 #[test]
@@ -70,14 +147,93 @@ fn bundled_generators_run_in_bwrap() {
     inputs.insert("tls-ca".to_string(), ca);
     let cert = run(&bundled("tls-cert"), &inputs).expect("tls-cert");
     assert!(String::from_utf8_lossy(&cert["cert.crt"]).contains("BEGIN CERTIFICATE"));
-    let net = run(&bundled("zerotier-network"), &none).expect("zerotier-network");
-    assert_eq!(net["network-id"].len(), 16);
-    let mut inputs = IndexMap::new();
-    inputs.insert("zerotier-network".to_string(), net);
-    let member = run(&bundled("zerotier-member"), &inputs).expect("zerotier-member");
-    assert!(String::from_utf8_lossy(&member["ip"]).starts_with("fd"));
-    run(&bundled("zerotier-controller"), &inputs).expect("zerotier-controller");
     run(&bundled("global-identity"), &none).expect("global-identity");
+}
+
+fn text(files: &Files, name: &str) -> String {
+    String::from_utf8(files[name].to_vec()).unwrap_or_else(|_| panic!("{name} is not UTF-8"))
+}
+
+fn is_hex(s: &str, len: usize) -> bool {
+    s.len() == len
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+/// Checks a ZeroTier identity pair (`node:0:public` and `node:0:public:secret`, node 10 hex
+/// digits, keys 128) and returns the node address.
+fn zerotier_identity(public: &str, secret: &str) -> String {
+    let p: Vec<&str> = public.split(':').collect();
+    assert_eq!(p.len(), 3, "identity.public {public:?}");
+    assert!(is_hex(p[0], 10), "node address {:?}", p[0]);
+    assert_eq!(p[1], "0", "identity type");
+    assert!(is_hex(p[2], 128), "public key {:?}", p[2]);
+    let rest = secret
+        .strip_prefix(&format!("{public}:"))
+        .unwrap_or_else(|| panic!("the secret identity does not extend the public one"));
+    assert!(is_hex(rest, 128), "secret key of {} hex digits", rest.len());
+    p[0].to_string()
+}
+
+/// The RFC 4193 address ZeroTier gives `node` in network `nw`: fd + network id + 9993 + node.
+fn zerotier_ip(nw: &str, node: &str) -> String {
+    let h = format!("fd{nw}9993{node}");
+    assert_eq!(h.len(), 32);
+    (0..8)
+        .map(|i| &h[4 * i..4 * i + 4])
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+#[test]
+fn zerotier_outputs_are_consistent_and_distinct() {
+    if !require_bwrap() {
+        return;
+    }
+    let none = IndexMap::new();
+    let network = || {
+        let net = run(&bundled("zerotier-network"), &none).expect("zerotier-network");
+        let node = zerotier_identity(
+            &text(&net, "controller-identity.public"),
+            &text(&net, "controller-identity.secret"),
+        );
+        let nw = text(&net, "network-id");
+        assert!(is_hex(&nw, 16), "network id {nw:?}");
+        assert!(
+            nw.starts_with(&node),
+            "network id {nw} is not the controller {node} + 6 hex digits"
+        );
+        (net, nw)
+    };
+    let (net, nw) = network();
+    let (net2, nw2) = network();
+    assert_ne!(nw, nw2, "two networks got the same id");
+    assert_ne!(
+        net["controller-identity.secret"], net2["controller-identity.secret"],
+        "two networks got the same controller identity"
+    );
+    let mut inputs = IndexMap::new();
+    inputs.insert("zerotier-network".to_string(), net.clone());
+    let member = || {
+        let m = run(&bundled("zerotier-member"), &inputs).expect("zerotier-member");
+        let node = zerotier_identity(&text(&m, "identity.public"), &text(&m, "identity.secret"));
+        assert_eq!(text(&m, "ip"), zerotier_ip(&nw, &node));
+        (node, text(&m, "ip"))
+    };
+    let (node1, ip1) = member();
+    let (node2, ip2) = member();
+    assert_ne!(node1, node2, "two members got the same node address");
+    assert_ne!(ip1, ip2);
+    let c = run(&bundled("zerotier-controller"), &inputs).expect("zerotier-controller");
+    for (mine, theirs) in [
+        ("identity.public", "controller-identity.public"),
+        ("identity.secret", "controller-identity.secret"),
+        ("network-id", "network-id"),
+    ] {
+        assert_eq!(c[mine], net[theirs], "the controller's {mine}");
+    }
+    let controller = zerotier_identity(&text(&c, "identity.public"), &text(&c, "identity.secret"));
+    assert_eq!(text(&c, "ip"), zerotier_ip(&nw, &controller));
 }
 
 #[test]
@@ -85,8 +241,19 @@ fn reading_root_fails() {
     if !require_bwrap() {
         return;
     }
-    let e = hostile("ls /root > $out/out; cat /root/.bashrc >> $out/out");
-    assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
+    if !is_root() {
+        // Only root can plant a file under /root (and only root could read it anyway).
+        assert!(!common_ci::in_ci(), "the /root canary needs root in CI");
+        eprintln!("skipping: not root");
+        return;
+    }
+    let canary = Canary::plant(Path::new("/root"), "secret.txt");
+    let path = canary.path.display();
+    canary.assert_only_unsandboxed_reads(&format!("cat {path} > $out/out"));
+    canary.assert_only_unsandboxed_reads(&format!(
+        "ls {} >/dev/null; cat {path} > $out/out",
+        canary.made.display()
+    ));
 }
 
 #[test]
@@ -94,11 +261,13 @@ fn reading_home_ssh_fails() {
     if !require_bwrap() {
         return;
     }
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
-    let e = hostile(&format!("cat {home}/.ssh/* > $out/out"));
-    assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
-    let e = hostile("cat $HOME/.ssh/id_ed25519 > $out/out");
-    assert!(matches!(e, sandbox::Error::Script { .. }), "{e}");
+    // A fake home outside every bind (the build tree's temporary directory, not /tmp, so it
+    // is not hidden by the sandbox's private /tmp alone).
+    let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
+    let canary = Canary::plant(base, "home/.ssh/id_ed25519");
+    let path = canary.path.display();
+    canary.assert_only_unsandboxed_reads(&format!("cat {path} > $out/out"));
+    canary.assert_only_unsandboxed_reads(&format!("cat \"$(dirname {path})\"/* > $out/out"));
 }
 
 #[test]

@@ -1,4 +1,5 @@
-//! Key generation: admin age keys appended to a key file, and OpenSSH ed25519 key pairs.
+//! Key generation: admin age keys appended to a key file (host keys come from the bundled
+//! `openssh` generator, run by ssh-keygen in the sandbox).
 
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -60,34 +61,6 @@ pub fn append_admin_key(path: &Path) -> Result<String, Error> {
     Ok(recipient)
 }
 
-/// A freshly generated OpenSSH ed25519 key pair.
-pub struct SshKeyPair {
-    /// The private key in OpenSSH PEM format.
-    pub private_openssh: Zeroizing<String>,
-    /// The public key line (`ssh-ed25519 AAAA… comment`), with a trailing newline.
-    pub public_line: String,
-}
-
-/// Generates an ed25519 key pair with the given comment.
-pub fn ed25519_keypair(comment: &str) -> Result<SshKeyPair, Error> {
-    let mut key = ssh_key::PrivateKey::random(&mut rand::rngs::OsRng, ssh_key::Algorithm::Ed25519)
-        .map_err(|e| Error::Ssh(e.to_string()))?;
-    key.set_comment(comment);
-    let private_openssh = key
-        .to_openssh(ssh_key::LineEnding::LF)
-        .map_err(|e| Error::Ssh(e.to_string()))?;
-    let public_line = format!(
-        "{}\n",
-        key.public_key()
-            .to_openssh()
-            .map_err(|e| Error::Ssh(e.to_string()))?
-    );
-    Ok(SshKeyPair {
-        private_openssh,
-        public_line,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,14 +77,5 @@ mod tests {
         assert!(text.contains(&r1) && text.contains(&r2));
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
-    }
-
-    #[test]
-    fn keypair_converts() {
-        let kp = ed25519_keypair("root@test").unwrap();
-        let pk = super::super::ssh_to_age::public_to_age(&kp.public_line).unwrap();
-        let sk = super::super::ssh_to_age::private_to_age(&kp.private_openssh).unwrap();
-        let id: age::x25519::Identity = sk.parse().unwrap();
-        assert_eq!(id.to_public().to_string(), pk);
     }
 }

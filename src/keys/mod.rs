@@ -1,10 +1,10 @@
-//! age identities and recipients, the ssh-to-age conversion, and OpenSSH key generation.
+//! age identities and recipients, the ssh-to-age conversion, and admin key generation.
 //!
 //! * [`Identities`] collects every identity sops would use (`--identity`, `SOPS_AGE_KEY`,
 //!   `SOPS_AGE_KEY_FILE`, `SOPS_AGE_SSH_PRIVATE_KEY_FILE`, `~/.ssh/id_ed25519`, the default
 //!   `keys.txt`), so decryption tries them all, as sops does.
 //! * [`ssh_to_age`] converts OpenSSH ed25519 keys into age keys exactly as Mic92/ssh-to-age.
-//! * [`keygen`] appends new admin keys without ever overwriting, and makes host keys.
+//! * [`keygen`] appends new admin keys without ever overwriting.
 
 mod identities;
 pub mod keygen;

@@ -95,7 +95,9 @@ fn read_bounded(path: &Path, who: &str, name: &str, max: u64) -> Result<SecretBy
     if len > max {
         return Err(bad(
             who,
-            format!("$out/{name} is {len} bytes, more than the output limit of {max} bytes"),
+            format!(
+                "$out/{name} is {len} bytes, more than the output limit of {max} bytes (--max-output)"
+            ),
         ));
     }
     let mut buf = Vec::with_capacity(len as usize + 1);
@@ -106,7 +108,7 @@ fn read_bounded(path: &Path, who: &str, name: &str, max: u64) -> Result<SecretBy
     if buf.len() as u64 > max {
         return Err(bad(
             who,
-            format!("$out/{name} is more than the output limit of {max} bytes"),
+            format!("$out/{name} is more than the output limit of {max} bytes (--max-output)"),
         ));
     }
     Ok(buf)

@@ -325,7 +325,9 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
 
 /// No core dumps, bounded file size, and (for the sandbox's own uid) bounded processes.
 fn apply_rlimits(cmd: &mut Command, limits: &Limits, own_uid: bool) {
-    let fsize = limits.max_output;
+    // One byte over the output limit: a file the limit cut short (its script ignoring SIGXFSZ
+    // and EFBIG) is then over the limit and refused when read back, never silently truncated.
+    let fsize = limits.max_output.saturating_add(1);
     let nproc = limits.max_procs;
     let set = move || {
         let lim = |v: u64| libc::rlimit {
@@ -390,6 +392,29 @@ fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, Sec
     Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
 }
 
+/// The exit status, naming the output limit when the script (or one of its commands) hit it:
+/// killed by SIGXFSZ, bash's exit code for that (128 + 25), or a file in `$out` at the limit.
+fn describe_failure(status: std::process::ExitStatus, out: &Path, limits: &Limits) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    let xfsz = status.signal() == Some(libc::SIGXFSZ)
+        || status.code() == Some(128 + libc::SIGXFSZ)
+        || std::fs::read_dir(out).is_ok_and(|rd| {
+            rd.flatten().any(|e| {
+                e.path()
+                    .symlink_metadata()
+                    .is_ok_and(|m| m.is_file() && m.len() >= limits.max_output)
+            })
+        });
+    if xfsz {
+        format!(
+            "{status}: a file reached the output limit of {} bytes; raise it with --max-output",
+            limits.max_output
+        )
+    } else {
+        status.to_string()
+    }
+}
+
 /// Runs one generator and returns its outputs.
 pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
     let who = spec.who();
@@ -412,7 +437,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
         }),
         Ended::Exited(status) if !status.success() => Err(Error::Script {
             who,
-            status: status.to_string(),
+            status: describe_failure(status, &layout.part("out"), &spec.limits),
             stderr: shown(),
         }),
         Ended::Exited(_) => super::outputs::collect(

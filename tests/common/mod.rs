@@ -6,7 +6,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-/// Is `tool` on PATH? In CI (`CI=true`) a missing tool panics instead of skipping.
+#[path = "../common_ci/mod.rs"]
+mod ci;
+pub use ci::in_ci;
+
+/// Is `tool` on PATH? In CI ([`in_ci`]) a missing tool panics instead of skipping.
 pub fn require(tool: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {tool}")])
@@ -14,7 +18,7 @@ pub fn require(tool: &str) -> bool {
         .status()
         .is_ok_and(|s| s.success());
     if !found {
-        if std::env::var("CI").as_deref() == Ok("true") {
+        if in_ci() {
             panic!("{tool} is required in CI but is missing");
         }
         eprintln!("skipping: {tool} not installed");

@@ -11,12 +11,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// True when `CI=true`: a missing real component is then a failure, never a skip.
-pub fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false)
-}
+#[path = "../common_ci/mod.rs"]
+mod ci;
+/// True in CI: a missing real component is then a failure, never a skip.
+pub use ci::in_ci;
 
 /// Returns false (after a note) when a required tool is missing outside CI; panics in CI.
 pub fn require(tools: &[&str]) -> bool {
