@@ -54,6 +54,15 @@ fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(),
             msg: e.to_string(),
         })?;
     if !out.status.success() {
+        let msg = String::from_utf8_lossy(&out.stderr);
+        // Ignored paths: not an error of this run, but the flake will not see them.
+        if step.starts_with("add") && msg.contains("ignored by one of your .gitignore files") {
+            eprintln!(
+                "warning: some written files are git-ignored, so a flake of this repository does not see them:\n{}",
+                crate::run::capture::escape_controls_keep_lines(msg.trim())
+            );
+            return Ok(());
+        }
         return Err(Error {
             step: step.into(),
             dir: root.to_path_buf(),
