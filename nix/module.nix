@@ -177,6 +177,7 @@ let
         path = mkOption {
           type = types.str;
           readOnly = true;
+          defaultText = "set by varsmith";
           description = ''
             Where the host finds the file: the sops-nix path for secrets
             (/run/secrets/varsmith/<g>/<f>, /run/secrets-for-users/… for users),
@@ -206,6 +207,7 @@ let
         value = mkOption {
           type = types.str;
           readOnly = true;
+          defaultText = "set by varsmith";
           description = "The content of a public file (throws for secrets, which never enter Nix).";
           default =
             if f.secret then
@@ -218,6 +220,7 @@ let
         exists = mkOption {
           type = types.bool;
           readOnly = true;
+          defaultText = "set by varsmith";
           description = "Whether the file has been generated.";
           default = builtins.pathExists (abs (if f.secret then secretsRel gname g f.deploy else fact));
         };
@@ -547,14 +550,18 @@ in
       type = types.unspecified;
       readOnly = true;
       internal = true;
+      visible = false;
       default = definitions;
+      defaultText = "set by varsmith";
       description = "JSON-able generator definitions and deploy settings, for the CLI.";
     };
     status = mkOption {
       type = types.unspecified;
       readOnly = true;
       internal = true;
+      visible = false;
       default = statuses;
+      defaultText = "set by varsmith";
       description = "Per generator the host uses: null when up to date, else why not (as `varsmith check`).";
     };
   };
