@@ -377,10 +377,12 @@ fn darwin(f: &Fleet, defs: &Defs) {
     }
 }
 
-/// The NixOS toplevel instantiates (no build); its closure holds the small sops files but no
+/// `nix flake check` passes; the NixOS toplevel instantiates (no build); its closure holds the small sops files but no
 /// `-source` copy of the workspace, and `varsmith audit --closure` finds no secret in it,
 /// while it does find the planted marker in a derivation that leaks it.
 fn toplevel_and_audit(f: &Fleet) {
+    let r = f.flake_check();
+    assert!(r.ok, "nix flake check: {}", r.stderr);
     let r = f.eval(
         "nixosConfigurations.cinnabar.config.system.build.toplevel.drvPath",
         "",
@@ -502,7 +504,7 @@ fn missing_and_stale(f: &Fleet) {
         .into()
     );
 
-    for (m, msg) in [
+    let messages = [
         (
             "cinnabar",
             "varsmith: machine cinnabar: generator tricky is out of date (definition changed): run `varsmith generate cinnabar`",
@@ -511,7 +513,8 @@ fn missing_and_stale(f: &Fleet) {
             "electrum",
             "varsmith: machine electrum: generator tls-cert is missing (missing: never generated): run `varsmith generate electrum`",
         ),
-    ] {
+    ];
+    for (m, msg) in messages {
         let r = f.eval(
             &format!("nixosConfigurations.{m}.config.system.build.toplevel.drvPath"),
             "",
@@ -520,6 +523,15 @@ fn missing_and_stale(f: &Fleet) {
         assert!(!r.ok, "{m}: the toplevel evaluated with missing/stale vars");
         assert!(r.stderr.contains(msg), "{m}: {}", r.stderr);
     }
+    // `nix flake check` fails too, with the assertion of the first failing machine it meets.
+    let r = f.flake_check();
+    assert!(
+        !r.ok
+            && r.stderr.contains("Failed assertions")
+            && messages.iter().any(|(_, msg)| r.stderr.contains(msg)),
+        "nix flake check: {}",
+        r.stderr
+    );
     let r = f.eval(
         "nixosConfigurations.electrum.config.varsmith.generators.tls-cert.files.\"cert.crt\".value",
         "",

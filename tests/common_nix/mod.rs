@@ -111,10 +111,10 @@ impl Kit {
         ))
     }
 
-    /// `nix <sub>` with flakes on, no substituters, no sandbox, and the kit's inputs.
-    pub fn nix(&self, sub: &str) -> Command {
+    /// `nix <sub…>` with flakes on, no substituters, no sandbox, and the kit's inputs.
+    pub fn nix(&self, sub: &[&str]) -> Command {
         let mut c = Command::new("nix");
-        c.arg(sub)
+        c.args(sub)
             .args(["--extra-experimental-features", "nix-command flakes"])
             .args(["--option", "substituters", ""])
             .args(["--option", "sandbox", "false"])
@@ -233,9 +233,16 @@ impl Fleet {
         serde_json::from_str(&r.stdout).expect("nix eval --json output")
     }
 
+    /// `nix flake check` of the workspace, not asserting success.
+    pub fn flake_check(&self) -> Run {
+        let mut c = self.kit.nix(&["flake", "check"]);
+        c.arg(self.flake());
+        run(c)
+    }
+
     /// `nix eval` (`--json` or `--raw`), not asserting success.
     pub fn eval(&self, attr: &str, apply: &str, json: bool) -> Run {
-        let mut c = self.kit.nix("eval");
+        let mut c = self.kit.nix(&["eval"]);
         c.arg(if json { "--json" } else { "--raw" })
             .arg(format!("{}#{attr}", self.flake()));
         if !apply.is_empty() {
