@@ -443,8 +443,12 @@ let
     ) (builtins.filter (x: builtins.pathExists (abs (secretsRel x.gname x.g true))) deployable)
   );
 
-  # JSON-able definitions for the CLI (one batched `nix eval --apply`): nothing here forces
-  # `pkgs` except `runtimeInputs` (store paths), and nothing depends on generated files.
+  # JSON-able definitions for the CLI, read for every machine in one batched evaluation:
+  #   nix eval --json .#nixosConfigurations \
+  #     --apply 'cs: builtins.mapAttrs (_: c: c.config.varsmith.definitions or null) cs'
+  # Nothing here forces `pkgs` except `runtimeInputs` (store paths; drop them with
+  # `removeAttrs g [ "runtimeInputs" ]` to evaluate without any package set), and nothing
+  # depends on generated files (so a cache keyed by the flake's sources stays valid).
   definitions = {
     name = machine;
     platform = if isDarwin then "darwin" else "nixos";

@@ -46,6 +46,7 @@ fn nixos_and_darwin_configurations() {
     fleet.generate(&["--all"]);
     let defs = yaml_definitions(&fleet);
     nixos(&fleet, &defs);
+    module_errors(&fleet);
     darwin(&fleet, &defs);
     toplevel_and_audit(&fleet);
     missing_and_stale(&fleet);
@@ -296,6 +297,42 @@ fn nixos(f: &Fleet, defs: &Defs) {
     assert!(
         ri.len() == 1 && s(&ri[0]).ends_with("-varsmith-test-tool"),
         "{ri:?}"
+    );
+}
+
+/// Without sops-nix's module, or with a dependency left undeclared, a machine fails with an
+/// assertion that says what to add (a NixOS configuration built from the fleet's own nixpkgs
+/// and module, without sops-nix).
+fn module_errors(f: &Fleet) {
+    let v = f.eval_json(
+        "nixosConfigurations.cinnabar",
+        r#"c: let
+             module = builtins.head c.options.varsmith.directory.declarations;
+             e = import "${c.pkgs.path}/nixos/lib/eval-config.nix" {
+               system = "x86_64-linux";
+               modules = [ module {
+                 networking.hostName = "cinnabar";
+                 varsmith.directory = c.config.varsmith.directory;
+                 varsmith.generators.openssh = { };
+                 varsmith.generators.tls-cert = { };
+                 boot.loader.grub.enable = false;
+                 fileSystems."/".device = "/dev/sda1";
+               } ];
+             };
+           in map (a: a.message) (builtins.filter (a: !a.assertion) e.config.assertions)"#,
+    );
+    let msgs: Vec<&str> = v.as_array().unwrap().iter().map(s).collect();
+    assert!(
+        msgs.iter().any(|m| m.contains(
+            "machine cinnabar has deployable secrets but the sops-nix module is not imported: add sops-nix's nixosModules.sops"
+        )),
+        "{msgs:?}"
+    );
+    assert!(
+        msgs.iter().any(|m| m.contains(
+            "generator tls-cert depends on tls-ca, which is not declared: add `varsmith.generators.tls-ca = { };`"
+        )),
+        "{msgs:?}"
     );
 }
 
