@@ -82,8 +82,10 @@ impl Graph {
                         g.index.get(&(downer, d.clone())).copied()
                     })
                     .collect();
+                // sha256 hex of own_hex ++ the dependencies' fingerprints (hex), in declared
+                // order: `builtins.hashString "sha256" (own + lib.concatStrings depFps)` in Nix.
                 let mut h = Sha256::new();
-                h.update(def.own_fingerprint());
+                h.update(def.own_fingerprint().as_bytes());
                 for &d in &deps {
                     h.update(g.nodes[d].fingerprint.as_bytes());
                 }

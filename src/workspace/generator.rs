@@ -299,17 +299,31 @@ pub(crate) fn parse_prompts(
 }
 
 impl Generator {
-    /// Hash of what makes outputs stale when it changes: script, validation, files and share
-    /// (dependencies' fingerprints are mixed in by the caller).
-    pub fn own_fingerprint(&self) -> [u8; 32] {
+    /// Hash (sha256, hex) of what makes outputs stale when it changes: the canonical JSON
+    /// ([`canonical_json`], i.e. what Nix's `builtins.toJSON` prints) of
+    /// `{ dependencies; files.<f> = { deploy; secret; }; script; share; validation; }`.
+    /// Owner, group, mode, neededFor, prompts and runtime inputs are deliberately not part of
+    /// it (changing a mode must not rotate a key). The Nix module computes the same value
+    /// (`nix/fingerprint.nix`); dependencies' fingerprints are mixed in by the caller.
+    pub fn own_fingerprint(&self) -> String {
+        let files: serde_json::Map<String, serde_json::Value> = self
+            .files
+            .iter()
+            .map(|(name, f)| {
+                (
+                    name.clone(),
+                    serde_json::json!({ "deploy": f.deploy, "secret": f.secret }),
+                )
+            })
+            .collect();
         let v = serde_json::json!({
-            "share": self.share,
-            "script": self.script,
-            "validation": self.validation,
-            "files": self.files,
             "dependencies": self.dependencies,
+            "files": files,
+            "script": self.script,
+            "share": self.share,
+            "validation": self.validation,
         });
-        Sha256::digest(v.to_string().as_bytes()).into()
+        hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
     }
 
     /// Where the definition comes from, relative to the workspace when it is a file in it
@@ -327,12 +341,52 @@ impl Generator {
         self.files.values().any(|f| f.secret && f.deploy)
     }
 
-    /// Is the definition (as far as outputs go) the same as `other`'s?
+    /// Is the definition (as far as outputs go) the same as `other`'s? Stricter than the
+    /// fingerprint: owner, group, mode and neededFor must agree too.
     pub fn same_definition(&self, other: &Generator) -> bool {
         self.own_fingerprint() == other.own_fingerprint()
+            && self.files == other.files
             && self.prompts == other.prompts
             && self.runtime_inputs == other.runtime_inputs
     }
+}
+
+/// `v` as Nix's `builtins.toJSON` prints it: object keys sorted bytewise at every level, no
+/// whitespace, strings escaped as `\"` `\\` `\b` `\f` `\n` `\r` `\t` and other bytes below
+/// 0x20 as `\u00xx`, everything else raw UTF-8 (serde_json's escaping, with sorted keys).
+pub fn canonical_json(v: &serde_json::Value) -> String {
+    fn write(v: &serde_json::Value, out: &mut String) {
+        match v {
+            serde_json::Value::Object(m) => {
+                let mut keys: Vec<&String> = m.keys().collect();
+                keys.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+                out.push('{');
+                for (i, k) in keys.into_iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push_str(&serde_json::Value::String(k.clone()).to_string());
+                    out.push(':');
+                    write(&m[k], out);
+                }
+                out.push('}');
+            }
+            serde_json::Value::Array(a) => {
+                out.push('[');
+                for (i, x) in a.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    write(x, out);
+                }
+                out.push(']');
+            }
+            scalar => out.push_str(&scalar.to_string()),
+        }
+    }
+    let mut out = String::new();
+    write(v, &mut out);
+    out
 }
 
 #[cfg(test)]
@@ -397,4 +451,46 @@ mod tests {
         assert!(parse_mode(&"4755".into()).is_err());
         assert!(parse_mode(&"0x1".into()).is_err());
     }
+    #[test]
+    fn canonical_json_is_nix_to_json() {
+        let v: serde_json::Value = serde_json::from_str(
+            r#"{"b":[1,{"z":null,"a":true}],"a":"q\"\\\n\t\u0001\u001f\u007f é","B":-3}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            canonical_json(&v),
+            "{\"B\":-3,\"a\":\"q\\\"\\\\\\n\\t\\u0001\\u001f\u{7f} é\",\"b\":[1,{\"a\":true,\"z\":null}]}"
+        );
+    }
+
+    /// A fixed vector, also checked against `builtins.hashString "sha256" (builtins.toJSON …)`
+    /// in tests/nix_module.rs: changing the definition of the fingerprint breaks both.
+    #[test]
+    fn own_fingerprint_vector() {
+        let g = parse(
+            "dependencies: [b, a]\nshare: true\nvalidation: { z: 1, a: [x, \"y\\n\"] }\nfiles:\n  k: { mode: \"0600\", owner: nobody }\n  c.pub: { secret: false, deploy: false }\nscript: \"echo \\\"hi\\\"\\t\\x01\\n\"\n",
+        )
+        .unwrap();
+        let json = serde_json::json!({
+            "dependencies": g.dependencies,
+            "files": { "c.pub": { "deploy": false, "secret": false }, "k": { "deploy": true, "secret": true } },
+            "script": g.script,
+            "share": true,
+            "validation": g.validation,
+        });
+        assert_eq!(g.script, "echo \"hi\"\t\u{1}\n");
+        assert_eq!(
+            canonical_json(&json),
+            "{\"dependencies\":[\"b\",\"a\"],\"files\":{\"c.pub\":{\"deploy\":false,\"secret\":false},\"k\":{\"deploy\":true,\"secret\":true}},\"script\":\"echo \\\"hi\\\"\\t\\u0001\\n\",\"share\":true,\"validation\":{\"a\":[\"x\",\"y\\n\"],\"z\":1}}"
+        );
+        assert_eq!(g.own_fingerprint(), OWN_VECTOR);
+        // Mode and owner are not part of it.
+        let g2 = parse(
+            "dependencies: [b, a]\nshare: true\nvalidation: { a: [x, \"y\\n\"], z: 1 }\nfiles:\n  k: { mode: \"0400\" }\n  c.pub: { secret: false, deploy: false }\nscript: \"echo \\\"hi\\\"\\t\\x01\\n\"\n",
+        )
+        .unwrap();
+        assert_eq!(g2.own_fingerprint(), OWN_VECTOR);
+    }
+
+    const OWN_VECTOR: &str = "4d41371a50e4e94e1c10aeef5ad2426d6ad2b50762eefc99072b21159a205c29";
 }

@@ -1,0 +1,10 @@
+# varsmith's Nix side without flakes (`import ./nix`); the project's flake.nix exposes the same.
+{
+  # One module for NixOS and nix-darwin (darwin is detected by `options ? launchd`).
+  nixosModules.default = ./module.nix;
+  darwinModules.default = ./module.nix;
+  # The bundled generator library, as the module reads it (from generators/*.yaml).
+  generators = (import ./bundled.nix).generators;
+  # The definition fingerprint, as `varsmith check` computes it.
+  fingerprint = import ./fingerprint.nix;
+}

@@ -1,0 +1,43 @@
+# A starter fleet with varsmith (`nix flake init -t <varsmith>`): one NixOS machine with an SSH
+# host key (sops-nix decrypts with it) and a root password.
+#   varsmith init --admin you && varsmith machine add my-host -g openssh -g password
+#   varsmith generate my-host && git add -A && nix flake check
+{
+  inputs = {
+    # Where you get varsmith from (a github:, git+https: or path: flake reference).
+    varsmith.url = "github:varsmith/varsmith";
+    nixpkgs.follows = "varsmith/nixpkgs";
+    sops-nix.follows = "varsmith/sops-nix";
+  };
+
+  outputs =
+    {
+      self,
+      varsmith,
+      nixpkgs,
+      sops-nix,
+    }:
+    {
+      nixosConfigurations.my-host = nixpkgs.lib.nixosSystem {
+        system = "x86_64-linux";
+        modules = [
+          varsmith.nixosModules.default
+          sops-nix.nixosModules.sops
+          (
+            { config, ... }:
+            {
+              networking.hostName = "my-host";
+              varsmith.directory = self;
+              varsmith.generators.openssh = { };
+              varsmith.generators.password = { };
+              users.users.root.hashedPasswordFile = config.varsmith.generators.password.files.password-hash.path;
+              services.openssh.enable = true;
+              boot.loader.grub.device = "nodev";
+              fileSystems."/".device = "/dev/disk/by-label/nixos";
+              system.stateVersion = "26.05";
+            }
+          )
+        ];
+      };
+    };
+}
