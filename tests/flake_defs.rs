@@ -176,7 +176,10 @@ fn machines_and_generators_come_from_the_flake() {
         plan.contains("(flake:nixosConfigurations.beta-attr.config.varsmith.generators.derived)"),
         "{plan}"
     );
-    assert!(plan.contains("yamlbox/password: missing: never generated  (bundled:password)"), "{plan}");
+    assert!(
+        plan.contains("yamlbox/password: missing: never generated  (bundled:password)"),
+        "{plan}"
+    );
     // One batched evaluation per output: two nix eval calls, whatever the number of machines.
     assert_eq!(
         f.nix_calls(),
@@ -292,7 +295,7 @@ fn an_evaluation_error_names_the_machine_and_writes_nothing() {
 }
 
 #[test]
-fn a_machine_defined_twice_is_an_error_naming_both() {
+fn a_machine_described_differently_in_yaml_and_nix_is_an_error_naming_both() {
     if !tools() {
         return;
     }
@@ -301,7 +304,8 @@ fn a_machine_defined_twice_is_an_error_naming_both() {
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert!(
-        err.contains("alpha") && err.contains("nixosConfigurations.alpha"),
+        err.contains("machine alpha") && err.contains("nixosConfigurations.alpha"),
         "{err}"
     );
+    assert!(err.contains("varsmith.yaml"), "{err}");
 }

@@ -173,7 +173,10 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
 
     let mut machines = IndexMap::new();
     for (mname, machine) in &ws.inventory.machines {
-        if let Some(fm) = ws.flake.iter().find(|f| &f.machine_name == mname) {
+        let flake = ws.flake.iter().find(|f| &f.machine_name == mname);
+        if let Some(fm) = flake
+            && !ws.in_both.contains(mname)
+        {
             machines.insert(mname.clone(), flake_machine(ws, fm)?);
             continue;
         }
@@ -213,6 +216,12 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         for g in &machine.generators {
             visit(g, &visible, &mut order);
         }
+        if let Some(fm) = flake {
+            // Described twice: the same generators and definitions, or an error naming both.
+            let from_flake = flake_machine(ws, fm)?;
+            same_machine(&inv_path, mname, &order, fm, &from_flake)?;
+            order = from_flake;
+        }
         machines.insert(mname.clone(), order);
     }
     let defs = Definitions {
@@ -221,6 +230,42 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
     };
     check_shared_consistency(&defs)?;
     Ok(defs)
+}
+
+/// A machine in `varsmith.yaml` and in the flake must get the same generators, each with the
+/// same fingerprint.
+fn same_machine(
+    inv_path: &Path,
+    name: &str,
+    yaml: &IndexMap<String, Arc<Generator>>,
+    fm: &super::nix::NixMachine,
+    nix: &IndexMap<String, Arc<Generator>>,
+) -> Result<(), Error> {
+    let differ = |what: String| {
+        invalid(
+            inv_path,
+            format!(
+                "machine {name} is described here and by the flake's {} differently: {what}; describe it in one place, or make both agree",
+                fm.attr
+            ),
+        )
+    };
+    let mut a: Vec<&String> = yaml.keys().collect();
+    let mut b: Vec<&String> = nix.keys().collect();
+    a.sort();
+    b.sort();
+    if a != b {
+        return Err(differ(format!("generators {a:?} here, {b:?} in the flake")));
+    }
+    for (g, def) in yaml {
+        if nix
+            .get(g)
+            .is_some_and(|n| n.own_fingerprint() != def.own_fingerprint())
+        {
+            return Err(differ(format!("generator {g} is defined differently")));
+        }
+    }
+    Ok(())
 }
 
 /// A flake machine's generators, validated and in dependency-first order.

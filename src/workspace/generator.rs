@@ -341,11 +341,11 @@ impl Generator {
         self.files.values().any(|f| f.secret && f.deploy)
     }
 
-    /// Is the definition (as far as outputs go) the same as `other`'s? Stricter than the
-    /// fingerprint: owner, group, mode and neededFor must agree too.
+    /// Is the definition (as far as outputs go) the same as `other`'s? Owner, group, mode and
+    /// neededFor may differ: they are how each machine deploys the one shared value (a darwin
+    /// machine's group defaults to `wheel`, a NixOS one's to `root`).
     pub fn same_definition(&self, other: &Generator) -> bool {
         self.own_fingerprint() == other.own_fingerprint()
-            && self.files == other.files
             && self.prompts == other.prompts
             && self.runtime_inputs == other.runtime_inputs
     }

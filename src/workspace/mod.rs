@@ -58,6 +58,9 @@ pub struct Workspace {
     pub inventory: Inventory,
     /// Machines defined in the flake (empty for a YAML-only workspace).
     pub flake: Vec<nix::NixMachine>,
+    /// Machines described both in `varsmith.yaml` and by the flake: allowed when both give the
+    /// same generators with the same definitions (checked with the definitions).
+    pub in_both: Vec<String>,
 }
 
 impl Workspace {
@@ -90,6 +93,7 @@ impl Workspace {
             root: root.to_path_buf(),
             inventory,
             flake: Vec::new(),
+            in_both: Vec::new(),
         })
     }
 
@@ -143,7 +147,6 @@ impl Workspace {
             return Ok(self);
         }
         let machines = nix::machines(&self.root)?;
-        let inv_path = self.root.join(INVENTORY_FILE);
         let mut seen: std::collections::HashMap<String, String> = Default::default();
         for m in &machines {
             let name = &m.machine_name;
@@ -161,13 +164,8 @@ impl Workspace {
                 });
             }
             if self.inventory.machines.contains_key(name) {
-                return Err(Error::Invalid {
-                    path: inv_path.clone(),
-                    msg: format!(
-                        "machine {name} is defined both here and by the flake's {}",
-                        m.attr
-                    ),
-                });
+                self.in_both.push(name.clone());
+                continue;
             }
             let backend = match m.deploy.backend.as_deref() {
                 None => None,

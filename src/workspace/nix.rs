@@ -32,6 +32,20 @@ pub const OUTPUTS: &[(&str, bool)] = &[
 /// Bumped whenever the cached shape or the apply function changes.
 const CACHE_VERSION: u32 = 1;
 
+/// Extra arguments for every `nix eval` (split like a shell would), e.g.
+/// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
+pub const NIX_FLAGS_ENV: &str = "VARSMITH_NIX_FLAGS";
+
+/// The extra `nix` arguments from [`NIX_FLAGS_ENV`].
+fn extra_flags() -> Result<Vec<String>, String> {
+    match std::env::var(NIX_FLAGS_ENV) {
+        Ok(v) if !v.trim().is_empty() => {
+            shlex::split(&v).ok_or_else(|| format!("{NIX_FLAGS_ENV}: unbalanced quotes"))
+        }
+        _ => Ok(Vec::new()),
+    }
+}
+
 /// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
 pub const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
 
@@ -225,6 +239,7 @@ impl Source {
         let mut h = Sha256::new();
         h.update(format!("varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0"));
         h.update(self.flake_ref(root).as_bytes());
+        h.update(std::env::var(NIX_FLAGS_ENV).unwrap_or_default().as_bytes());
         for f in self.files(root) {
             h.update(f.as_os_str().as_encoded_bytes());
             h.update([0]);
@@ -443,6 +458,7 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
             "eval",
             "--json",
         ])
+        .args(extra_flags()?)
         .arg(installable)
         .args(["--apply", apply])
         .current_dir(root)

@@ -62,6 +62,15 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// The fleet flake's inputs and the kit tarball overriding each.
+const KIT_INPUTS: [(&str, &str); 5] = [
+    ("nixpkgs", "nixpkgs-2020-07.tar.gz"),
+    ("sops-nix", "sops-nix-2021-12.tar.gz"),
+    ("nixpkgs-darwin", "nixpkgs-lib-2026-06.tar.gz"),
+    ("sops-nix-darwin", "sops-nix-2026-06.tar.gz"),
+    ("nix-darwin", "nix-darwin-2026-06.tar.gz"),
+];
+
 /// The offline kit (`../shared/nix`, or `$VARSMITH_NIX_KIT`): tarballs used as the fleet
 /// flake's inputs through `--override-input`.
 pub struct Kit {
@@ -69,9 +78,9 @@ pub struct Kit {
     pub dir: Option<PathBuf>,
 }
 
-fn in_ci() -> bool {
-    std::env::var("CI").as_deref() == Ok("true")
-}
+#[path = "../common_ci/mod.rs"]
+mod common_ci;
+use common_ci::in_ci;
 
 fn skip_or_fail(why: &str) -> Option<Kit> {
     assert!(!in_ci(), "CI=true: {why}");
@@ -111,6 +120,30 @@ impl Kit {
         ))
     }
 
+    /// The same options as [`Kit::nix`] for varsmith's own `nix eval` (`VARSMITH_NIX_FLAGS`).
+    pub fn flags(&self) -> String {
+        let mut v: Vec<String> = [
+            "--option",
+            "substituters",
+            "",
+            "--option",
+            "sandbox",
+            "false",
+            "--no-write-lock-file",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if let Some(dir) = &self.dir {
+            for (input, tarball) in KIT_INPUTS {
+                v.push("--override-input".into());
+                v.push(input.to_string());
+                v.push(format!("file://{}", dir.join(tarball).display()));
+            }
+        }
+        shlex::try_join(v.iter().map(String::as_str)).expect("flags")
+    }
+
     /// `nix <sub…>` with flakes on, no substituters, no sandbox, and the kit's inputs.
     pub fn nix(&self, sub: &[&str]) -> Command {
         let mut c = Command::new("nix");
@@ -120,13 +153,7 @@ impl Kit {
             .args(["--option", "sandbox", "false"])
             .arg("--no-write-lock-file");
         if let Some(dir) = &self.dir {
-            for (input, tarball) in [
-                ("nixpkgs", "nixpkgs-2020-07.tar.gz"),
-                ("sops-nix", "sops-nix-2021-12.tar.gz"),
-                ("nixpkgs-darwin", "nixpkgs-lib-2026-06.tar.gz"),
-                ("sops-nix-darwin", "sops-nix-2026-06.tar.gz"),
-                ("nix-darwin", "nix-darwin-2026-06.tar.gz"),
-            ] {
+            for (input, tarball) in KIT_INPUTS {
                 c.arg("--override-input")
                     .arg(input)
                     .arg(format!("file://{}", dir.join(tarball).display()));
@@ -222,7 +249,8 @@ impl Fleet {
             .env("XDG_RUNTIME_DIR", self.runtime.path())
             .env("HOME", self.tmp.path().join("home"))
             .env("VARSMITH_PROMPT_MARKER_VALUE", &self.marker)
-            .env("VARSMITH_PROMPT_TRICKY_SEED", "seed\tvalue");
+            .env("VARSMITH_PROMPT_TRICKY_SEED", "seed\tvalue")
+            .env("VARSMITH_NIX_FLAGS", self.kit.flags());
         run(c)
     }
 
