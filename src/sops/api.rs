@@ -64,7 +64,7 @@ pub fn encrypt_tree(
         _ => (opts.rule.clone().unwrap_or_default(), false),
     };
     let mac_only = opts.mac_only_encrypted && format != Format::Binary;
-    let mac_plain = walk::encrypt_tree(&mut tree, &key, &rule, mac_only);
+    let mac_plain = walk::encrypt_tree(&mut tree, &key, &rule, mac_only, origin)?;
     let lastmodified = gofmt::now_rfc3339();
     let mac = Sealer::new(&key).seal(mac_plain.as_bytes(), lastmodified.as_bytes(), "str");
     let md = Metadata {

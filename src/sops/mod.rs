@@ -16,6 +16,7 @@ pub mod dotenv;
 mod error;
 pub mod gofmt;
 pub mod json;
+pub mod limits;
 pub mod metadata;
 pub mod rules;
 pub mod store;
@@ -46,6 +47,9 @@ pub enum Format {
     Dotenv,
     /// Anything else: the raw bytes under a `data` key, in a JSON envelope.
     Binary,
+    /// INI (`.ini`): recognised so it is refused with a clear error instead of being
+    /// silently treated as binary (sops has an INI store; varsmith does not).
+    Ini,
 }
 
 impl Format {
@@ -56,6 +60,7 @@ impl Format {
             "json" => Format::Json,
             "dotenv" | "env" => Format::Dotenv,
             "binary" => Format::Binary,
+            "ini" => Format::Ini,
             _ => return None,
         })
     }
@@ -66,6 +71,7 @@ impl Format {
             Some("yaml") | Some("yml") => Format::Yaml,
             Some("json") => Format::Json,
             Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
             _ => Format::Binary,
         }
     }

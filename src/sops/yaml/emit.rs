@@ -6,9 +6,12 @@ use super::resolve::plain_is_str;
 use crate::sops::gofmt::format_float_g;
 use crate::sops::tree::{Key, Map, Value};
 
-const BEST: usize = 4;
+/// sops' default YAML indentation.
+pub const DEFAULT_INDENT: usize = 4;
 
 struct Em {
+    /// go-yaml's `best_indent`.
+    best: usize,
     out: Vec<u8>,
     column: usize,
     indention: bool,
@@ -54,6 +57,7 @@ fn analyze(s: &str) -> Analysis {
         (false, false, false, false);
     let (mut break_space, mut space_break, mut special, mut line_breaks) =
         (false, false, false, false);
+    let mut tabs = false;
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_ws = true;
     let chars: Vec<char> = s.chars().collect();
@@ -74,7 +78,11 @@ fn analyze(s: &str) -> Analysis {
                 _ => {}
             }
         }
-        if !printable(c) {
+        // go-yaml v3: a tab rules out plain and single-quoted styles but still allows a
+        // literal block, unlike other non-printable characters.
+        if c == '\t' {
+            tabs = true;
+        } else if !printable(c) {
             special = true;
         }
         if c == ' ' {
@@ -124,7 +132,7 @@ fn analyze(s: &str) -> Analysis {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || special {
+    if space_break || tabs || special {
         a.block_plain = false;
         a.single = false;
     }
@@ -275,7 +283,7 @@ impl Em {
         self.indicator("|", true, false, false);
         let chars: Vec<char> = s.chars().collect();
         if chars.first().is_some_and(|c| *c == ' ' || is_break(*c)) {
-            self.put(&BEST.to_string());
+            self.put(&self.best.to_string());
         }
         let last = chars.last().copied();
         if !last.is_some_and(is_break) {
@@ -379,7 +387,7 @@ impl Em {
                     self.write_indent(indent);
                     self.key(k);
                     self.indicator(":", false, false, false);
-                    let child = BEST * ((indent + BEST) / BEST);
+                    let child = self.best * ((indent + self.best) / self.best);
                     self.node(v, child);
                 }
             }
@@ -429,12 +437,20 @@ fn split_keep(s: &str) -> Vec<Part<'_>> {
 
 /// Emits documents (each a mapping), separated by `---`, as go-yaml v3 with indent 4.
 pub fn emit(docs: &[Map]) -> Vec<u8> {
+    emit_indented(docs, DEFAULT_INDENT)
+}
+
+/// Emits documents with `indent` spaces per level (`.sops.yaml` `stores.yaml.indent`); like
+/// go-yaml, an indent outside 2..=9 means 2.
+pub fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
+    let best = if (2..=9).contains(&indent) { indent } else { 2 };
     let mut out = Vec::new();
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b"---\n");
         }
         let mut em = Em {
+            best,
             out: Vec::new(),
             column: 0,
             indention: true,
