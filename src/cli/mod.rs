@@ -3,7 +3,7 @@
 mod audit_cmd;
 mod core_cmd;
 mod remote_cmd;
-mod sops_cmd;
+pub(crate) mod sops_cmd;
 
 use crate::{Cli, CmdResult, Command};
 

@@ -11,6 +11,13 @@ use zeroize::Zeroizing;
 
 use crate::keys::Identities;
 
+/// Go's `base64.StdEncoding` as sops decodes with it: padded, but non-zero trailing bits
+/// in the last character are accepted (Rust's default engine refuses them).
+const B64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 /// A 32-byte data key, zeroized on drop.
 pub type DataKey = Zeroizing<[u8; 32]>;
 
@@ -70,7 +77,8 @@ pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
         return Err(OpenError::Malformed("empty field"));
     }
     let dec = |x: &str| {
-        B64.decode(x)
+        B64_LENIENT
+            .decode(x)
             .map_err(|_| OpenError::Malformed("bad base64"))
     };
     let parts = EncParts {

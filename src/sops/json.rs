@@ -208,6 +208,17 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
     Ok(m)
 }
 
+/// Parses one JSON value of any type (the value argument of `sops set`). Numbers are floats,
+/// as in sops 3.11's JSON handling.
+pub fn parse_value(b: &[u8], origin: &str) -> Result<Value> {
+    let mut p = P { b, i: 0, origin };
+    let v = p.value(0)?;
+    if p.peek().is_some() {
+        return Err(p.err("trailing data after the value"));
+    }
+    Ok(v)
+}
+
 /// Writes `s` as a Go `encoding/json` string (HTML-safe escaping, invalid UTF-8 → U+FFFD).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
@@ -257,7 +268,7 @@ fn indent(out: &mut Out, n: usize) {
     }
 }
 
-fn emit_value(out: &mut Out, v: &Value, depth: usize) {
+fn write_value(out: &mut Out, v: &Value, depth: usize) {
     match v {
         Value::Map(m) => emit_map(out, m, depth),
         Value::Seq(items) => {
@@ -275,7 +286,7 @@ fn emit_value(out: &mut Out, v: &Value, depth: usize) {
                     out.push(b',');
                 }
                 indent(out, depth + 1);
-                emit_value(out, it, depth + 1);
+                write_value(out, it, depth + 1);
             }
             indent(out, depth);
             out.push(b']');
@@ -309,7 +320,7 @@ fn emit_map(out: &mut Out, m: &Map, depth: usize) {
         indent(out, depth + 1);
         write_string(&mut out.buf, k.as_bytes());
         out.extend_from_slice(b": ");
-        emit_value(out, v, depth + 1);
+        write_value(out, v, depth + 1);
     }
     indent(out, depth);
     out.push(b'}');
@@ -329,4 +340,18 @@ pub fn emit_indented(m: &Map, unit: &str) -> Vec<u8> {
     emit_map(&mut out, m, 0);
     out.buf.push(b'\n');
     out.buf
+}
+
+/// Emits one value as sops' JSON store writes a single value (tab indent, no newline).
+pub fn emit_value(v: &Value) -> Vec<u8> {
+    let mut out = Out {
+        buf: Vec::new(),
+        unit: "\t",
+    };
+    emit_value_at(&mut out, v);
+    out.buf
+}
+
+fn emit_value_at(out: &mut Out, v: &Value) {
+    write_value(out, v, 0)
 }

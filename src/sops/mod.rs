@@ -25,8 +25,15 @@ pub mod walk;
 pub mod yaml;
 
 mod api;
+pub mod edit;
+pub mod editor;
+pub mod io;
+pub mod path;
+pub mod verbs;
 
-pub use api::{Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree};
+pub use api::{
+    Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree, encrypt_with,
+};
 pub use error::{Error, Result};
 
 use std::path::Path;

@@ -470,3 +470,24 @@ pub fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
     }
     out
 }
+
+/// Emits one value as go-yaml marshals it on its own (a list as a block sequence, a scalar
+/// followed by a newline).
+pub fn emit_value(v: &Value) -> Vec<u8> {
+    let mut em = Em {
+        best: DEFAULT_INDENT,
+        out: Vec::new(),
+        column: 0,
+        indention: true,
+        whitespace: true,
+    };
+    match v {
+        Value::Map(m) => em.map(m, 0),
+        Value::Seq(items) => em.seq(items, 0),
+        leaf => em.scalar(leaf, 0),
+    }
+    if em.column != 0 {
+        em.newline();
+    }
+    em.out
+}
