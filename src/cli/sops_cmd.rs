@@ -453,6 +453,11 @@ fn edit_file(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult 
     Ok(varsmith::EXIT_OK)
 }
 
+/// A `set`/`unset` path: a bad one is sops' "invalid set format" (exit 7).
+fn set_path(tree_path: &str) -> anyhow::Result<Vec<path::Step>> {
+    path::parse(tree_path).map_err(|e| sops::Error::InvalidSet { msg: e.to_string() }.into())
+}
+
 /// `set FILE PATH VALUE`: VALUE is JSON (from argv, or stdin with `--value-stdin`).
 fn set(
     ctx: &Context,
@@ -462,14 +467,14 @@ fn set(
     value: Option<String>,
     value_stdin: bool,
 ) -> CmdResult {
-    let steps = path::parse(tree_path)?;
+    let steps = set_path(tree_path)?;
     let raw = match (value, value_stdin) {
         (_, true) => io::read_all_limited(std::io::stdin().lock(), io::max_input(), "<stdin>")?,
         (Some(v), false) => Zeroizing::new(v.into_bytes()),
         (None, false) => return Err(varsmith::UsageError::new("no VALUE given").into()),
     };
-    let v = sops::json::parse_value(&raw, "the value").map_err(|_| {
-        varsmith::UsageError::new("VALUE is not valid JSON (strings need quotes: '\"text\"')")
+    let v = sops::json::parse_value(&raw, "the value").map_err(|_| sops::Error::InvalidSet {
+        msg: "VALUE is not valid JSON (strings need quotes: '\"text\"')".into(),
     })?;
     let (format, mut opened, stores) = open(ctx, input_type, file)?;
     let mut tree = std::mem::take(&mut opened.tree);
@@ -481,7 +486,7 @@ fn set(
 
 /// `unset FILE PATH`.
 fn unset(ctx: &Context, input_type: Option<&str>, file: &Path, tree_path: &str) -> CmdResult {
-    let steps = path::parse(tree_path)?;
+    let steps = set_path(tree_path)?;
     let (format, mut opened, stores) = open(ctx, input_type, file)?;
     let mut tree = std::mem::take(&mut opened.tree);
     edit::unset(&mut tree, &steps, &origin(file))?;

@@ -34,6 +34,12 @@ pub enum Error {
         /// What is wrong with it.
         msg: String,
     },
+    /// `set`/`unset`: a tree path or JSON value that does not parse (sops exit 7).
+    #[error("{msg}")]
+    InvalidSet {
+        /// What is wrong (never the value).
+        msg: String,
+    },
     /// A path component that is not in the file.
     #[error("{origin}: {msg}")]
     NotFound {
@@ -108,7 +114,8 @@ impl Error {
             | Error::AlreadyEncrypted { .. }
             | Error::Key { .. }
             | Error::NoMetadata { .. }
-            | Error::InvalidPath { .. } => crate::EXIT_USAGE,
+            | Error::InvalidPath { .. }
+            | Error::InvalidSet { .. } => crate::EXIT_USAGE,
             _ => crate::EXIT_PROBLEM,
         }
     }
@@ -116,7 +123,8 @@ impl Error {
     /// The exit code the sops 3.11 binary uses for this kind of error, for the `varsmith sops`
     /// verbs that stand in for it: 1 no metadata / missing path component / other, 2 input
     /// that cannot be read or parsed (including the parser limits), 25 a value that does not
-    /// decrypt, 51 a MAC that does not verify, 91 a bad tree path, 100 a file that does not
+    /// decrypt, 7 a bad `set`/`unset` path or value, 51 a MAC that does not verify, 91 a
+    /// bad `--extract` path, 100 a file that does not
     /// exist, 128 no identity for the data key, 200 an edit that changed nothing, 201 no
     /// editor, 203 already encrypted. (sops exits 1 when a file to decrypt does not parse;
     /// varsmith keeps 2 for every parse failure, whichever command reads the file.)
@@ -126,6 +134,7 @@ impl Error {
             Error::Malformed { .. } | Error::Io { .. } => 2,
             Error::Decrypt { .. } => 25,
             Error::Mac { .. } => 51,
+            Error::InvalidSet { .. } => 7,
             Error::InvalidPath { .. } => 91,
             Error::NoIdentity { .. } => 128,
             Error::Unchanged { .. } => 200,
