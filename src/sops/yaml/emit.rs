@@ -43,6 +43,21 @@ struct Analysis {
     block: bool,
 }
 
+/// What `analyze` found in a scalar (go-yaml's analysis flags).
+#[derive(Default)]
+struct Flags {
+    block_ind: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+    special: bool,
+    line_breaks: bool,
+    tabs: bool,
+}
+
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
         return Analysis {
@@ -52,12 +67,10 @@ fn analyze(s: &str) -> Analysis {
             block: false,
         };
     }
-    let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break, mut special, mut line_breaks) =
-        (false, false, false, false);
-    let mut tabs = false;
+    let mut f = Flags {
+        block_ind: s.starts_with("---") || s.starts_with("..."),
+        ..Flags::default()
+    };
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_ws = true;
     let chars: Vec<char> = s.chars().collect();
@@ -67,46 +80,46 @@ fn analyze(s: &str) -> Analysis {
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_ind = true,
-                '?' | ':' | '-' if followed_ws => block_ind = true,
+                | '%' | '@' | '`' => f.block_ind = true,
+                '?' | ':' | '-' if followed_ws => f.block_ind = true,
                 _ => {}
             }
         } else {
             match c {
-                ':' if followed_ws => block_ind = true,
-                '#' if preceded_ws => block_ind = true,
+                ':' if followed_ws => f.block_ind = true,
+                '#' if preceded_ws => f.block_ind = true,
                 _ => {}
             }
         }
         // go-yaml v3: a tab rules out plain and single-quoted styles but still allows a
         // literal block, unlike other non-printable characters.
         if c == '\t' {
-            tabs = true;
+            f.tabs = true;
         } else if !printable(c) {
-            special = true;
+            f.special = true;
         }
         if c == ' ' {
             if i == 0 {
-                leading_space = true;
+                f.leading_space = true;
             }
             if last {
-                trailing_space = true;
+                f.trailing_space = true;
             }
             if prev_break {
-                break_space = true;
+                f.break_space = true;
             }
             prev_space = true;
             prev_break = false;
         } else if is_break(c) {
-            line_breaks = true;
+            f.line_breaks = true;
             if i == 0 {
-                leading_break = true;
+                f.leading_break = true;
             }
             if last {
-                trailing_break = true;
+                f.trailing_break = true;
             }
             if prev_space {
-                space_break = true;
+                f.space_break = true;
             }
             prev_break = true;
             prev_space = false;
@@ -116,33 +129,38 @@ fn analyze(s: &str) -> Analysis {
         }
         preceded_ws = is_blankz(Some(c));
     }
+    decide(&f)
+}
+
+/// go-yaml's `yaml_emitter_analyze_scalar` verdict from the scanned flags.
+fn decide(f: &Flags) -> Analysis {
     let mut a = Analysis {
-        multiline: line_breaks,
+        multiline: f.line_breaks,
         block_plain: true,
         single: true,
         block: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if f.leading_space || f.leading_break || f.trailing_space || f.trailing_break {
         a.block_plain = false;
     }
-    if trailing_space {
+    if f.trailing_space {
         a.block = false;
     }
-    if break_space {
+    if f.break_space {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || tabs || special {
+    if f.space_break || f.tabs || f.special {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || special {
+    if f.space_break || f.special {
         a.block = false;
     }
-    if line_breaks {
+    if f.line_breaks {
         a.block_plain = false;
     }
-    if block_ind {
+    if f.block_ind {
         a.block_plain = false;
     }
     a
