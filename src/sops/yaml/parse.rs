@@ -933,4 +933,62 @@ mod tests {
             assert!(e.to_string().starts_with("f.yaml: "), "{e}");
         }
     }
+
+    #[test]
+    fn go_yaml_v3_edges() {
+        // Block scalars on an unterminated last line.
+        assert_eq!(s(one("a: |\n  x").get("a")), "x");
+        assert_eq!(s(one("a: |+\n  x\n  ").get("a")), "x\n");
+        assert_eq!(s(one("a: |\n  x\n").get("a")), "x\n");
+        // Top-level flow mappings, tagged keys.
+        assert_eq!(one("{\"a\": 2}").get("a"), Some(&Value::Int(2)));
+        assert!(one("{}\n").0.is_empty());
+        let m = one("b: &b {x: 1}\nd:\n  !!merge <<: *b\n");
+        let Some(Value::Map(d)) = m.get("d") else {
+            panic!()
+        };
+        assert_eq!(d.get("<<"), m.get("b"));
+        // A trailing comment deeper than the next key goes to the innermost collection.
+        let m = one("a:\n  b:\n    - 1\n  # c\nz: 2\n");
+        let Some(Value::Map(a)) = m.get("a") else {
+            panic!()
+        };
+        let Some(Value::Seq(b)) = a.get("b") else {
+            panic!()
+        };
+        assert_eq!(b[1], Value::Comment(" c".into()));
+    }
+
+    #[test]
+    fn limits_are_errors_not_crashes() {
+        let deep = format!("a: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let e = parse(deep.as_bytes(), "d.yaml").unwrap_err().to_string();
+        assert!(e.contains("d.yaml") && e.contains("nesting deeper"), "{e}");
+        let ok = format!("a: {}1{}\n", "[".repeat(150), "]".repeat(150));
+        assert!(parse(ok.as_bytes(), "ok.yaml").is_ok());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![
+                    format!(
+                        "*a{}",
+                        if i == 1 {
+                            String::new()
+                        } else {
+                            (i - 1).to_string()
+                        }
+                    );
+                    8
+                ]
+                .join(", ")
+            ));
+        }
+        let e = parse(bomb.as_bytes(), "b.yaml").unwrap_err().to_string();
+        assert!(e.contains("alias"), "{e}");
+        let e = parse(b"# just a comment\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only comments"), "{e}");
+    }
 }
