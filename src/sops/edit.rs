@@ -9,7 +9,10 @@ use super::tree::{Key, Map, Tree, Value};
 fn not_found(origin: &str, path: &[Step], upto: usize) -> Error {
     Error::NotFound {
         origin: origin.to_string(),
-        msg: format!("component {} not found", display(&path[..=upto])),
+        msg: format!(
+            "component {} not found",
+            display(&path[..(upto + 1).min(path.len())])
+        ),
     }
 }
 
@@ -64,7 +67,7 @@ pub fn emit_extracted(v: &Value, format: Format, origin: &str) -> Result<Vec<u8>
 /// Sets `path` to `value`, creating mappings (and appending list items) along the way.
 pub fn set(tree: &mut Tree, path: &[Step], value: Value) -> Result<()> {
     let doc = first_doc(tree);
-    let (Step::Key(k0), rest) = (&path[0], &path[1..]) else {
+    let Some((Step::Key(k0), rest)) = path.split_first() else {
         return Err(Error::InvalidPath {
             msg: "a path must start with a key".into(),
         });
@@ -189,5 +192,35 @@ fn remove_key(m: &mut Map, k: &str) -> bool {
             true
         }
         None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sops::path::parse;
+
+    fn tree(y: &str) -> Tree {
+        Tree {
+            branches: crate::sops::yaml::parse(y.as_bytes(), "t").unwrap(),
+        }
+    }
+
+    #[test]
+    fn extract_set_unset() {
+        let mut t = tree("a:\n  b: [1, x]\n");
+        let v = extract(&t, &parse(r#"["a"]["b"][1]"#).unwrap(), "t").unwrap();
+        assert_eq!(v, &Value::str("x"));
+        assert!(extract(&t, &[], "t").is_err());
+        set(&mut t, &parse(r#"["n"]["m"][3]"#).unwrap(), Value::Int(7)).unwrap();
+        assert_eq!(
+            extract(&t, &parse(r#"["n"]["m"][0]"#).unwrap(), "t").unwrap(),
+            &Value::Int(7)
+        );
+        assert!(set(&mut t, &[], Value::Null).is_err());
+        unset(&mut t, &parse(r#"["a"]["b"][0]"#).unwrap(), "t").unwrap();
+        let e = unset(&mut t, &parse(r#"["a"]["zz"]"#).unwrap(), "t").unwrap_err();
+        assert_eq!(e.to_string(), "t: component ['a']['zz'] not found");
+        assert!(unset(&mut t, &[], "t").is_err());
     }
 }
