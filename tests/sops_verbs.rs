@@ -381,3 +381,48 @@ fn updatekeys_and_rotate_keep_the_plaintext_and_change_the_keys() {
     assert!(!after.contains(&rh), "removed recipient is gone");
     assert_eq!(e.decrypt_with_sops(&f), PLAIN);
 }
+
+#[test]
+fn edit_of_a_new_file_starts_from_sops_example_and_uses_the_creation_rule() {
+    let Some(e) = env() else { return };
+    let r = recipient_of(&e.key);
+    e.write(
+        ".sops.yaml",
+        format!("creation_rules:\n  - age: {r}\n").as_bytes(),
+    );
+    for ext in ["yaml", "json", "env"] {
+        let mut seen = Vec::new();
+        for sops in [true, false] {
+            let f = e.path(&format!("new-{}.{ext}", sops as u8));
+            let copy = e.path(&format!("seen-{}.{ext}", sops as u8));
+            let ed = e.editor(&format!("cat \"$1\" > {}", copy.display()));
+            let out = e
+                .tool(sops)
+                .env("EDITOR", &ed)
+                .arg("edit")
+                .arg(&f)
+                .output()
+                .unwrap();
+            assert_eq!(
+                out.status.code(),
+                Some(200),
+                "{ext} sops={sops}: {}",
+                s(&out)
+            );
+            assert!(!f.exists(), "an unchanged new file is not written");
+            seen.push(std::fs::read(&copy).unwrap());
+        }
+        assert_eq!(seen[1], seen[0], "{ext}: same example text as sops");
+    }
+    let f = e.path("created.yaml");
+    let ed = e.editor("printf 'token: abc\\n' > \"$1\"");
+    let out = e
+        .tool(false)
+        .env("EDITOR", &ed)
+        .arg("edit")
+        .arg(&f)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", s(&out));
+    assert_eq!(e.decrypt_with_sops(&f), "token: abc\n");
+}

@@ -315,6 +315,20 @@ fn encrypt(
     file: &Path,
 ) -> CmdResult {
     let format = format_of(input_type, file)?;
+    let (opts, stores) = encrypt_options(ctx, age, file)?;
+    let plain = read(file)?;
+    let out = sops::encrypt_with(&plain, format, &opts, &stores, &origin(file))?;
+    dest.write(&out, false)?;
+    Ok(varsmith::EXIT_OK)
+}
+
+/// Recipients and crypt rule for a new sops file (`--age`, else `.sops.yaml`), and the
+/// `stores:` settings.
+fn encrypt_options(
+    ctx: &Context,
+    age: Vec<String>,
+    file: &Path,
+) -> anyhow::Result<(EncryptOptions, StoreOptions)> {
     let mut opts = EncryptOptions::default();
     let age: Vec<String> = age
         .into_iter()
@@ -341,10 +355,7 @@ fn encrypt(
         Some(c) => sops::config::stores_for(c)?,
         None => StoreOptions::default(),
     };
-    let plain = read(file)?;
-    let out = sops::encrypt_with(&plain, format, &opts, &stores, &origin(file))?;
-    dest.write(&out, false)?;
-    Ok(varsmith::EXIT_OK)
+    Ok((opts, stores))
 }
 
 /// One decrypt input: a file, or stdin when `None`.
@@ -427,7 +438,12 @@ fn open(
 }
 
 /// `edit`: plaintext into $EDITOR; saved only if it parses, has no `sops` key and changed.
+/// A file that does not exist yet starts from sops' example and is encrypted for the
+/// `.sops.yaml` creation rule (or `SOPS_AGE_RECIPIENTS`), as `sops edit` does.
 fn edit_file(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult {
+    if !file.exists() {
+        return edit_new(ctx, input_type, file);
+    }
     let (format, opened, stores) = open(ctx, input_type, file)?;
     let o = origin(file);
     let plain = Zeroizing::new(sops::store::emit_plain_with(
@@ -436,19 +452,52 @@ fn edit_file(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult 
         &stores,
         &o,
     )?);
+    let tree = edited_tree(&plain, format, file)?;
+    let out = opened.seal(tree, format, &stores, &o)?;
+    write_atomic(file, &out, false)?;
+    Ok(varsmith::EXIT_OK)
+}
+
+/// Runs the editor on `plain` until it parses as `format`; `Unchanged` is sops' exit 200.
+fn edited_tree(plain: &[u8], format: Format, file: &Path) -> anyhow::Result<sops::tree::Tree> {
+    let o = origin(file);
     let ext = file.extension().and_then(|e| e.to_str()).unwrap_or("");
-    let outcome = editor::edit(&plain, ext, io::max_input(), |b| {
+    let outcome = editor::edit(plain, ext, io::max_input(), |b| {
         let p = sops::store::parse(b, format, &o)?;
         sops::store::check_plain(&p, format, &o)?;
         Ok(p.tree)
     })?;
-    let tree = match outcome {
-        editor::Outcome::Changed(t) => t,
-        editor::Outcome::Unchanged => {
-            return Err(sops::Error::Unchanged { origin: o }.into());
+    match outcome {
+        editor::Outcome::Changed(t) => Ok(t),
+        editor::Outcome::Unchanged => Err(sops::Error::Unchanged { origin: o }.into()),
+    }
+}
+
+/// sops' example content for a new file of `format`.
+fn example(format: Format) -> &'static str {
+    match format {
+        Format::Json => {
+            "{\n\t\"hello\": \"Welcome to SOPS! Edit this file as you please!\",\n\t\"example_key\": \"example_value\",\n\t\"example_array\": [\n\t\t\"example_value1\",\n\t\t\"example_value2\"\n\t],\n\t\"example_number\": 1234.56789,\n\t\"example_booleans\": [\n\t\ttrue,\n\t\tfalse\n\t]\n}\n"
         }
-    };
-    let out = opened.seal(tree, format, &stores, &o)?;
+        Format::Dotenv => {
+            "# This is an example file.\nhello=Welcome to SOPS! Edit this file as you please!\nexample_key=example_value\nexample_multiline=foo\\nbar\\nbaz\n"
+        }
+        Format::Yaml => {
+            "hello: Welcome to SOPS! Edit this file as you please!\nexample_key: example_value\n# Example comment\nexample_array:\n    - example_value1\n    - example_value2\nexample_number: 1234.56789\nexample_booleans:\n    - true\n    - false\n"
+        }
+        Format::Binary | Format::Ini => "Welcome to SOPS! Edit this file as you please!",
+    }
+}
+
+/// `edit` of a file that does not exist: the example, edited, encrypted for the rule.
+fn edit_new(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult {
+    let format = format_of(input_type, file)?;
+    let age = std::env::var("SOPS_AGE_RECIPIENTS")
+        .map(|v| v.split(',').map(str::to_string).collect())
+        .unwrap_or_default();
+    let (opts, stores) = encrypt_options(ctx, age, file)?;
+    let tree = edited_tree(example(format).as_bytes(), format, file)?;
+    let out = sops::encrypt_tree_with(tree, format, &opts, &stores, &origin(file))?;
     write_atomic(file, &out, false)?;
     Ok(varsmith::EXIT_OK)
 }

@@ -32,7 +32,8 @@ pub mod path;
 pub mod verbs;
 
 pub use api::{
-    Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree, encrypt_with,
+    Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree,
+    encrypt_tree_with, encrypt_with,
 };
 pub use error::{Error, Result};
 
