@@ -323,3 +323,23 @@ fn sops_age_recipients_is_read_like_sops() {
     let f = e.write("r.enc.yaml", &out);
     assert_eq!(e.decrypt(e.sops(), &f), b"a: secret\n");
 }
+
+/// A comment at the very end of a file, indented under a nested list: go-yaml reads it
+/// back one level deeper than it was written, so sops prints its own file's comment still
+/// encrypted. varsmith writes the same bytes and reads both files' comment back.
+#[test]
+fn a_trailing_comment_at_the_end_of_the_file_is_read_back_by_varsmith() {
+    let Some(e) = env() else { return };
+    let src = e.write("eof.yaml", b"a:\n  b:\n    - 1\n  # end of file\n");
+    for by_sops in [true, false] {
+        let c = if by_sops { e.sops() } else { vs_sops(&e) };
+        let enc = ok(e.encrypt(c, &src), "encrypt");
+        let f = e.write(&format!("eof.{}.yaml", by_sops as u8), &enc);
+        let got = e.decrypt(vs_sops(&e), &f);
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            "a:\n    b:\n        - 1\n        # end of file\n",
+            "by_sops={by_sops}"
+        );
+    }
+}
