@@ -6,7 +6,13 @@
 //!   and computes the SHA-512 MAC.
 //! * [`metadata`]: the `sops` block in 3.11 struct order.
 //! * [`yaml`], [`json`], [`dotenv`], [`store`]: the file formats (binary is a JSON envelope).
-//! * [`config`]: `.sops.yaml` creation rules.
+//! * [`config`]: `.sops.yaml` creation rules and `stores:` settings (pgp/kms/... keys are
+//!   refused, never dropped).
+//! * [`limits`] + [`io`]: nesting depth, alias expansion and input size bounds shared by
+//!   every parser (violations are malformed input, exit 2).
+//! * [`path`], [`edit`], [`verbs`], [`editor`]: tree paths, extract/set/unset, re-sealing an
+//!   opened file (edit, set, rotate) and running `$EDITOR`, for the `varsmith sops` verbs.
+//! * INI (`.ini`) is recognised and refused: there is no INI store.
 //!
 //! The first five functions below are the CONTRACT used by the rest of varsmith.
 
