@@ -107,6 +107,7 @@ fn ext(f: Format) -> &'static str {
         Format::Json => "json",
         Format::Dotenv => "env",
         Format::Binary => "bin",
+        Format::Ini => "ini",
     }
 }
 

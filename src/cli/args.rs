@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
+pub use super::sops_cmd::SopsCmd;
+
 /// Secrets and vars generator toolkit for NixOS and nix-darwin fleets.
 #[derive(Parser, Debug)]
 #[command(name = "varsmith", version, about, propagate_version = true)]
@@ -43,7 +45,7 @@ pub enum Command {
     Set(SetArgs),
     /// Re-wrap data keys after recipients changed (values and MAC unchanged).
     Rekey(RekeyArgs),
-    /// sops-compatible encrypt and decrypt.
+    /// sops-compatible encrypt, decrypt, edit, set, unset, updatekeys, rotate, filestatus.
     #[command(subcommand)]
     Sops(SopsCmd),
     /// Install a machine's SSH host key (and the global identity) on a target over ssh.
@@ -197,35 +199,6 @@ pub struct SetArgs {
 pub struct RekeyArgs {
     /// Machines (default: all, and shared files).
     pub hosts: Vec<String>,
-}
-
-/// `varsmith sops …`
-#[derive(Subcommand, Debug)]
-pub enum SopsCmd {
-    /// Encrypt FILE to stdout.
-    Encrypt {
-        /// age recipients (comma-separated or repeated); default from .sops.yaml.
-        #[arg(long = "age", value_delimiter = ',')]
-        age: Vec<String>,
-        /// Input format (yaml, json, dotenv, binary); default from the extension.
-        #[arg(long)]
-        input_type: Option<String>,
-        /// Write the result in place instead of stdout. (Long form only: `-i` is the global
-        /// `--identity`.)
-        #[arg(long)]
-        in_place: bool,
-        /// File to encrypt.
-        file: PathBuf,
-    },
-    /// Decrypt FILE to stdout (MAC verified).
-    Decrypt {
-        /// Input format (yaml, json, dotenv, binary); default from the extension.
-        #[arg(long)]
-        input_type: Option<String>,
-        /// File(s) to decrypt; several files are decrypted in one process, in order.
-        #[arg(required = true)]
-        files: Vec<PathBuf>,
-    },
 }
 
 /// `varsmith push-keys`

@@ -5,7 +5,7 @@ pub mod args;
 mod audit_cmd;
 mod core_cmd;
 mod remote_cmd;
-mod sops_cmd;
+pub(crate) mod sops_cmd;
 
 use std::process::ExitCode;
 

@@ -49,9 +49,33 @@ pub fn encrypt(
 
 /// Encrypts a plaintext tree and emits it in `format`.
 pub fn encrypt_tree(
+    tree: Tree,
+    format: Format,
+    opts: &EncryptOptions,
+    origin: &str,
+) -> Result<Vec<u8>> {
+    encrypt_tree_with(tree, format, opts, &store::StoreOptions::default(), origin)
+}
+
+/// Encrypts plaintext file bytes, writing with the `.sops.yaml` `stores:` settings.
+pub fn encrypt_with(
+    plain: &[u8],
+    format: Format,
+    opts: &EncryptOptions,
+    stores: &store::StoreOptions,
+    origin: &str,
+) -> Result<Vec<u8>> {
+    let p = store::parse(plain, format, origin)?;
+    store::check_plain(&p, format, origin)?;
+    encrypt_tree_with(p.tree, format, opts, stores, origin)
+}
+
+/// [`encrypt_tree`] with `stores:` settings.
+pub fn encrypt_tree_with(
     mut tree: Tree,
     format: Format,
     opts: &EncryptOptions,
+    stores: &store::StoreOptions,
     origin: &str,
 ) -> Result<Vec<u8>> {
     if opts.recipients.is_empty() {
@@ -64,7 +88,7 @@ pub fn encrypt_tree(
         _ => (opts.rule.clone().unwrap_or_default(), false),
     };
     let mac_only = opts.mac_only_encrypted && format != Format::Binary;
-    let mac_plain = walk::encrypt_tree(&mut tree, &key, &rule, mac_only);
+    let mac_plain = walk::encrypt_tree(&mut tree, &key, &rule, mac_only, origin)?;
     let lastmodified = gofmt::now_rfc3339();
     let mac = Sealer::new(&key).seal(mac_plain.as_bytes(), lastmodified.as_bytes(), "str");
     let md = Metadata {
@@ -76,10 +100,10 @@ pub fn encrypt_tree(
         mac_only_encrypted: mac_only,
         version: VERSION.to_string(),
     };
-    store::emit_encrypted(&tree, &md.to_value(), format, origin)
+    store::emit_encrypted_with(&tree, &md.to_value(), format, stores, origin)
 }
 
-fn load(file: &[u8], format: Format, origin: &str) -> Result<(Parsed, Metadata)> {
+pub(super) fn load(file: &[u8], format: Format, origin: &str) -> Result<(Parsed, Metadata)> {
     let p = store::parse(file, format, origin)?;
     let md = p.metadata.as_ref().ok_or_else(|| Error::NoMetadata {
         origin: origin.to_string(),
@@ -88,7 +112,7 @@ fn load(file: &[u8], format: Format, origin: &str) -> Result<(Parsed, Metadata)>
     Ok((p, md))
 }
 
-fn data_key(md: &Metadata, ids: &Identities, origin: &str) -> Result<DataKey> {
+pub(super) fn data_key(md: &Metadata, ids: &Identities, origin: &str) -> Result<DataKey> {
     if md.age.is_empty() {
         return Err(Error::malformed(
             origin,
@@ -142,11 +166,16 @@ pub fn decrypt(file: &[u8], format: Format, ids: &Identities, origin: &str) -> R
     })
 }
 
-fn verify_mac(md: &Metadata, key: &[u8; 32], computed: &str, origin: &str) -> Result<()> {
+pub(super) fn verify_mac(
+    md: &Metadata,
+    key: &[u8; 32],
+    computed: &str,
+    origin: &str,
+) -> Result<()> {
     if md.mac.is_empty() {
-        return Err(Error::malformed(
+        return Err(Error::mac(
             origin,
-            "the file has no MAC (sops.mac is missing or empty)",
+            "MAC mismatch: the file has no MAC (sops.mac is missing or empty)",
         ));
     }
     let aad = gofmt::rfc3339_seconds(&md.lastmodified)
@@ -156,13 +185,13 @@ fn verify_mac(md: &Metadata, key: &[u8; 32], computed: &str, origin: &str) -> Re
             OpenError::Malformed(why) => {
                 Error::malformed(origin, format!("sops.mac is malformed ({why})"))
             }
-            OpenError::Auth => Error::decrypt(
+            OpenError::Auth => Error::mac(
                 origin,
                 "cannot decrypt the MAC (sops.mac or sops.lastmodified was changed)",
             ),
         })?;
     if stored.as_slice() != computed.as_bytes() {
-        return Err(Error::decrypt(
+        return Err(Error::mac(
             origin,
             "MAC mismatch: values were changed, reordered, added or removed since the file was written",
         ));
@@ -261,7 +290,7 @@ pub fn update_keys(
 }
 
 /// Wraps the data key for each recipient (one armored age file each, in the given order).
-fn wrap_for(
+pub(super) fn wrap_for(
     key: &crypto::DataKey,
     recipients: &[String],
     origin: &str,

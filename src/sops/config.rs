@@ -6,7 +6,20 @@ use regex::Regex;
 
 use super::error::{Error, Result};
 use super::rules::CryptRule;
+use super::store::StoreOptions;
 use super::tree::{Map, Value};
+
+/// Key kinds a creation rule may name that varsmith cannot use (it wraps data keys for age
+/// recipients only). A rule naming any of them is refused rather than silently dropped.
+const UNSUPPORTED_KEYS: [(&str, &str); 7] = [
+    ("pgp", "PGP"),
+    ("kms", "AWS KMS"),
+    ("gcp_kms", "GCP KMS"),
+    ("azure_keyvault", "Azure Key Vault"),
+    ("hc_vault_transit_uri", "HashiCorp Vault"),
+    ("hckms", "HuaweiCloud KMS"),
+    ("aws_profile", "AWS KMS"),
+];
 
 /// What the matching creation rule asks for.
 #[derive(Debug, Clone, Default)]
@@ -64,16 +77,81 @@ fn text(v: Option<&Value>) -> Option<String> {
     }
 }
 
-/// Selects the first creation rule of `config` matching `file` (path relative to the config's
-/// directory when inside it) and returns its keys and crypt rule.
-pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
+fn load(config: &Path) -> Result<Map> {
     let origin = config.display().to_string();
     let bytes = std::fs::read(config).map_err(|source| Error::Io {
         origin: origin.clone(),
         source,
     })?;
+    if bytes.len() as u64 > super::limits::DEFAULT_MAX_INPUT {
+        return Err(Error::malformed(&origin, "the config file is too large"));
+    }
     let docs = super::yaml::parse(&bytes, &origin)?;
-    let root = docs.into_iter().next().unwrap_or_default();
+    Ok(docs.into_iter().next().unwrap_or_default())
+}
+
+/// The `stores:` settings of `config` (`yaml.indent`, `json.indent`, `json_binary.indent`),
+/// which sops applies to everything it writes; defaults when absent.
+pub fn stores_for(config: &Path) -> Result<StoreOptions> {
+    let origin = config.display().to_string();
+    let root = load(config)?;
+    let mut opts = StoreOptions::default();
+    let Some(stores) = root.get("stores") else {
+        return Ok(opts);
+    };
+    let Value::Map(stores) = stores else {
+        return Err(Error::malformed(&origin, "stores: must be a mapping"));
+    };
+    let indent = |name: &str| -> Result<Option<i64>> {
+        match stores.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Map(m)) => match m.get("indent") {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Int(i)) => Ok(Some(*i)),
+                Some(_) => Err(Error::malformed(
+                    &origin,
+                    format!("stores.{name}.indent must be an integer"),
+                )),
+            },
+            Some(_) => Err(Error::malformed(
+                &origin,
+                format!("stores.{name} must be a mapping"),
+            )),
+        }
+    };
+    if let Some(i) = indent("yaml")? {
+        if i < 0 {
+            return Err(Error::malformed(
+                &origin,
+                "stores.yaml.indent: YAML negative indentation not accepted",
+            ));
+        }
+        opts.yaml_indent = i as usize;
+    }
+    for (name, slot) in [
+        ("json", &mut opts.json_indent),
+        ("json_binary", &mut opts.json_binary_indent),
+    ] {
+        if let Some(i) = indent(name)? {
+            if i < -1 {
+                return Err(Error::malformed(
+                    &origin,
+                    format!(
+                        "stores.{name}.indent: JSON indentation smaller than -1 is not accepted"
+                    ),
+                ));
+            }
+            *slot = i;
+        }
+    }
+    Ok(opts)
+}
+
+/// Selects the first creation rule of `config` matching `file` (path relative to the config's
+/// directory when inside it) and returns its keys and crypt rule.
+pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
+    let origin = config.display().to_string();
+    let root = load(config)?;
     let Some(Value::Seq(rules)) = root.get("creation_rules") else {
         return Err(Error::malformed(&origin, "no creation_rules"));
     };
@@ -102,7 +180,31 @@ pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
     ))
 }
 
+/// Refuses a rule (or key group) naming keys varsmith cannot wrap for.
+fn refuse_unsupported(r: &Map, origin: &str) -> Result<()> {
+    for (k, what) in UNSUPPORTED_KEYS {
+        if !strings(r.get(k)).is_empty() {
+            return Err(Error::malformed(
+                origin,
+                format!(
+                    "the matching creation rule has {what} keys (`{k}`); varsmith encrypts for age \
+                     recipients only, and will not drop them silently"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn creation_rule(r: &Map, origin: &str) -> Result<CreationRule> {
+    refuse_unsupported(r, origin)?;
+    if let Some(Value::Seq(groups)) = r.get("key_groups") {
+        for g in groups {
+            if let Value::Map(g) = g {
+                refuse_unsupported(g, origin)?;
+            }
+        }
+    }
     let mut age = strings(r.get("age"));
     if age.is_empty()
         && let Some(Value::Seq(groups)) = r.get("key_groups")

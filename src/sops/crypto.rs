@@ -11,6 +11,13 @@ use zeroize::Zeroizing;
 
 use crate::keys::Identities;
 
+/// Go's `base64.StdEncoding` as sops decodes with it: padded, but non-zero trailing bits
+/// in the last character are accepted (Rust's default engine refuses them).
+const B64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new().with_decode_allow_trailing_bits(true),
+);
+
 /// A 32-byte data key, zeroized on drop.
 pub type DataKey = Zeroizing<[u8; 32]>;
 
@@ -70,7 +77,8 @@ pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
         return Err(OpenError::Malformed("empty field"));
     }
     let dec = |x: &str| {
-        B64.decode(x)
+        B64_LENIENT
+            .decode(x)
             .map_err(|_| OpenError::Malformed("bad base64"))
     };
     let parts = EncParts {
@@ -94,7 +102,15 @@ pub fn open(
     s: &[u8],
     aad: &[u8],
 ) -> Result<(Zeroizing<Vec<u8>>, String), OpenError> {
-    let p = parse_enc(s)?;
+    open_parts(key, &parse_enc(s)?, aad)
+}
+
+/// Decrypts parsed `ENC[...]` parts; returns the plaintext and its type tag.
+pub fn open_parts(
+    key: &[u8; 32],
+    p: &EncParts,
+    aad: &[u8],
+) -> Result<(Zeroizing<Vec<u8>>, String), OpenError> {
     let mut msg = Vec::with_capacity(p.data.len() + 16);
     msg.extend_from_slice(&p.data);
     msg.extend_from_slice(&p.tag);
@@ -107,26 +123,71 @@ pub fn open(
         c.decrypt(p.iv.as_slice().into(), payload)
     };
     let pt = Zeroizing::new(pt.map_err(|_| OpenError::Auth)?);
-    Ok((pt, p.typ))
+    Ok((pt, p.typ.clone()))
 }
 
-/// A reusable AES-256-GCM sealer for one data key (32-byte random IVs).
+/// The IVs of the values decrypted from a file, keyed by (type, AAD, plaintext), like the
+/// "stash" of sops' cipher: re-encrypting an unchanged value at the same place reuses its IV,
+/// so with the same data key `edit` and `set` leave unchanged ciphertexts byte-identical.
+/// Only a SHA-256 of each key is kept (no plaintext), and only 32-byte IVs.
+#[derive(Default)]
+pub struct IvStash(std::collections::HashMap<[u8; 32], [u8; 32]>);
+
+impl IvStash {
+    fn key(pt: &[u8], aad: &[u8], typ: &str) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update((typ.len() as u64).to_le_bytes());
+        h.update(typ.as_bytes());
+        h.update((aad.len() as u64).to_le_bytes());
+        h.update(aad);
+        h.update(pt);
+        h.finalize().into()
+    }
+
+    /// Remembers the IV `iv` of the value `pt` of type `typ` decrypted at `aad`.
+    pub fn record(&mut self, pt: &[u8], aad: &[u8], typ: &str, iv: &[u8]) {
+        if let Ok(iv) = <[u8; 32]>::try_from(iv) {
+            self.0.insert(Self::key(pt, aad, typ), iv);
+        }
+    }
+
+    fn get(&self, pt: &[u8], aad: &[u8], typ: &str) -> Option<[u8; 32]> {
+        if self.0.is_empty() {
+            return None;
+        }
+        self.0.get(&Self::key(pt, aad, typ)).copied()
+    }
+}
+
+/// A reusable AES-256-GCM sealer for one data key (32-byte random IVs, or the stashed IV
+/// of an unchanged value).
 pub struct Sealer {
     cipher: AesGcm<Aes256, U32>,
+    stash: IvStash,
 }
 
 impl Sealer {
     /// A sealer for `key`.
     pub fn new(key: &[u8; 32]) -> Self {
+        Self::with_stash(key, IvStash::default())
+    }
+
+    /// A sealer for `key` that reuses the IVs in `stash` for unchanged values.
+    pub fn with_stash(key: &[u8; 32], stash: IvStash) -> Self {
         Sealer {
             cipher: AesGcm::<Aes256, U32>::new(key.into()),
+            stash,
         }
     }
 
     /// Encrypts `pt` with `aad` into `ENC[AES256_GCM,…,type:<typ>]`.
     pub fn seal(&self, pt: &[u8], aad: &[u8], typ: &str) -> String {
-        let mut iv = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut iv);
+        let iv = self.stash.get(pt, aad, typ).unwrap_or_else(|| {
+            let mut iv = [0u8; 32];
+            rand::rngs::OsRng.fill_bytes(&mut iv);
+            iv
+        });
         // Encryption with a valid key and nonce size cannot fail.
         let mut ct = self
             .cipher

@@ -1,6 +1,7 @@
 //! dotenv store: `KEY=value` lines, `#` comments, metadata flattened into `sops_…` lines.
 
 use super::error::{Error, Result};
+use super::limits::MAX_DEPTH;
 use super::tree::{Bytes, Key, Map, Value};
 
 fn unescape_nl(s: &[u8]) -> Vec<u8> {
@@ -141,20 +142,43 @@ pub fn emit(m: &Map, metadata: Option<&Value>, origin: &str) -> Result<Vec<u8>> 
 }
 
 /// Splits `sops_…` lines off a parsed dotenv map and rebuilds the nested metadata value.
-pub fn take_metadata(m: &mut Map) -> Option<Value> {
+/// A flattened key nesting deeper than [`MAX_DEPTH`] levels (`__map_`/`__list_` parts) is
+/// refused; a `__list_N` index may not exceed the number of metadata lines.
+pub fn take_metadata(m: &mut Map, origin: &str) -> Result<Option<Value>> {
     let mut md = Map::default();
     let mut found = false;
+    let mut flat = Vec::new();
     m.0.retain(|(k, v)| {
         if let Key::Str(k) = k
             && let Some(rest) = k.strip_prefix("sops_")
         {
             found = true;
-            insert_flat(&mut md, rest, v.clone());
+            flat.push((rest.to_string(), v.clone()));
             return false;
         }
         true
     });
-    found.then_some(Value::Map(md))
+    let max_index = flat.len();
+    for (path, v) in flat {
+        if path.split("__").count() > MAX_DEPTH {
+            return Err(Error::malformed(
+                origin,
+                format!("a sops_ metadata key nests deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        if path
+            .split("__")
+            .filter_map(|p| p.strip_prefix("list_")?.parse::<usize>().ok())
+            .any(|i| i > max_index)
+        {
+            return Err(Error::malformed(
+                origin,
+                "a sops_ metadata key has an out-of-range __list_ index",
+            ));
+        }
+        insert_flat(&mut md, &path, v);
+    }
+    Ok(found.then_some(Value::Map(md)))
 }
 
 /// Inserts `a__list_0__map_b` = v into nested maps/lists.

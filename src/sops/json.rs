@@ -3,6 +3,7 @@
 
 use super::error::{Error, Result};
 use super::gofmt::format_float_json;
+use super::limits::MAX_DEPTH;
 use super::tree::{Bytes, Key, Map, Value};
 
 struct P<'a> {
@@ -38,8 +39,8 @@ impl<'a> P<'a> {
         }
     }
     fn value(&mut self, depth: usize) -> Result<Value> {
-        if depth > 500 {
-            return Err(self.err("nesting too deep"));
+        if depth >= MAX_DEPTH {
+            return Err(self.err(&format!("nesting deeper than {MAX_DEPTH} levels")));
         }
         match self.peek() {
             Some(b'{') => Ok(Value::Map(self.object(depth)?)),
@@ -207,6 +208,17 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
     Ok(m)
 }
 
+/// Parses one JSON value of any type (the value argument of `sops set`). Numbers are floats,
+/// as in sops 3.11's JSON handling.
+pub fn parse_value(b: &[u8], origin: &str) -> Result<Value> {
+    let mut p = P { b, i: 0, origin };
+    let v = p.value(0)?;
+    if p.peek().is_some() {
+        return Err(p.err("trailing data after the value"));
+    }
+    Ok(v)
+}
+
 /// Writes `s` as a Go `encoding/json` string (HTML-safe escaping, invalid UTF-8 → U+FFFD).
 pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
@@ -235,12 +247,28 @@ pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
 }
 
-fn indent(out: &mut Vec<u8>, n: usize) {
-    out.push(b'\n');
-    out.extend(std::iter::repeat_n(b'\t', n));
+struct Out<'u> {
+    buf: Vec<u8>,
+    unit: &'u str,
 }
 
-fn emit_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
+impl Out<'_> {
+    fn push(&mut self, c: u8) {
+        self.buf.push(c);
+    }
+    fn extend_from_slice(&mut self, s: &[u8]) {
+        self.buf.extend_from_slice(s);
+    }
+}
+
+fn indent(out: &mut Out, n: usize) {
+    out.buf.push(b'\n');
+    for _ in 0..n {
+        out.buf.extend_from_slice(out.unit.as_bytes());
+    }
+}
+
+fn write_value(out: &mut Out, v: &Value, depth: usize) {
     match v {
         Value::Map(m) => emit_map(out, m, depth),
         Value::Seq(items) => {
@@ -258,21 +286,21 @@ fn emit_value(out: &mut Vec<u8>, v: &Value, depth: usize) {
                     out.push(b',');
                 }
                 indent(out, depth + 1);
-                emit_value(out, it, depth + 1);
+                write_value(out, it, depth + 1);
             }
             indent(out, depth);
             out.push(b']');
         }
-        Value::Str(b) => write_string(out, b.as_slice()),
+        Value::Str(b) => write_string(&mut out.buf, b.as_slice()),
         Value::Int(i) => out.extend_from_slice(i.to_string().as_bytes()),
         Value::Float(f) => out.extend_from_slice(format_float_json(*f).as_bytes()),
         Value::Bool(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
-        Value::Time(t) => write_string(out, t.as_bytes()),
+        Value::Time(t) => write_string(&mut out.buf, t.as_bytes()),
         Value::Null | Value::Comment(_) => out.extend_from_slice(b"null"),
     }
 }
 
-fn emit_map(out: &mut Vec<u8>, m: &Map, depth: usize) {
+fn emit_map(out: &mut Out, m: &Map, depth: usize) {
     let items: Vec<(&String, &Value)> =
         m.0.iter()
             .filter_map(|(k, v)| match k {
@@ -290,9 +318,9 @@ fn emit_map(out: &mut Vec<u8>, m: &Map, depth: usize) {
             out.push(b',');
         }
         indent(out, depth + 1);
-        write_string(out, k.as_bytes());
+        write_string(&mut out.buf, k.as_bytes());
         out.extend_from_slice(b": ");
-        emit_value(out, v, depth + 1);
+        write_value(out, v, depth + 1);
     }
     indent(out, depth);
     out.push(b'}');
@@ -300,8 +328,30 @@ fn emit_map(out: &mut Vec<u8>, m: &Map, depth: usize) {
 
 /// Emits a top-level object as sops does (tab indent, trailing newline).
 pub fn emit(m: &Map) -> Vec<u8> {
-    let mut out = Vec::new();
+    emit_indented(m, "\t")
+}
+
+/// Emits a top-level object with `unit` as one level of indentation (`json.Indent`).
+pub fn emit_indented(m: &Map, unit: &str) -> Vec<u8> {
+    let mut out = Out {
+        buf: Vec::new(),
+        unit,
+    };
     emit_map(&mut out, m, 0);
-    out.push(b'\n');
-    out
+    out.buf.push(b'\n');
+    out.buf
+}
+
+/// Emits one value as sops' JSON store writes a single value (tab indent, no newline).
+pub fn emit_value(v: &Value) -> Vec<u8> {
+    let mut out = Out {
+        buf: Vec::new(),
+        unit: "\t",
+    };
+    emit_value_at(&mut out, v);
+    out.buf
+}
+
+fn emit_value_at(out: &mut Out, v: &Value) {
+    write_value(out, v, 0)
 }

@@ -6,7 +6,13 @@
 //!   and computes the SHA-512 MAC.
 //! * [`metadata`]: the `sops` block in 3.11 struct order.
 //! * [`yaml`], [`json`], [`dotenv`], [`store`]: the file formats (binary is a JSON envelope).
-//! * [`config`]: `.sops.yaml` creation rules.
+//! * [`config`]: `.sops.yaml` creation rules and `stores:` settings (pgp/kms/... keys are
+//!   refused, never dropped).
+//! * [`limits`] + [`io`]: nesting depth, alias expansion and input size bounds shared by
+//!   every parser (violations are malformed input, exit 2).
+//! * [`path`], [`edit`], [`verbs`], [`editor`]: tree paths, extract/set/unset, re-sealing an
+//!   opened file (edit, set, rotate) and running `$EDITOR`, for the `varsmith sops` verbs.
+//! * INI (`.ini`) is recognised and refused: there is no INI store.
 //!
 //! The first five functions below are the CONTRACT used by the rest of varsmith.
 
@@ -16,6 +22,7 @@ pub mod dotenv;
 mod error;
 pub mod gofmt;
 pub mod json;
+pub mod limits;
 pub mod metadata;
 pub mod rules;
 pub mod store;
@@ -24,8 +31,16 @@ pub mod walk;
 pub mod yaml;
 
 mod api;
+pub mod edit;
+pub mod editor;
+pub mod io;
+pub mod path;
+pub mod verbs;
 
-pub use api::{Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree};
+pub use api::{
+    Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree,
+    encrypt_tree_with, encrypt_with,
+};
 pub use error::{Error, Result};
 
 use std::path::Path;
@@ -46,6 +61,9 @@ pub enum Format {
     Dotenv,
     /// Anything else: the raw bytes under a `data` key, in a JSON envelope.
     Binary,
+    /// INI (`.ini`): recognised so it is refused with a clear error instead of being
+    /// silently treated as binary (sops has an INI store; varsmith does not).
+    Ini,
 }
 
 impl Format {
@@ -56,6 +74,7 @@ impl Format {
             "json" => Format::Json,
             "dotenv" | "env" => Format::Dotenv,
             "binary" => Format::Binary,
+            "ini" => Format::Ini,
             _ => return None,
         })
     }
@@ -66,6 +85,7 @@ impl Format {
             Some("yaml") | Some("yml") => Format::Yaml,
             Some("json") => Format::Json,
             Some("env") => Format::Dotenv,
+            Some("ini") => Format::Ini,
             _ => Format::Binary,
         }
     }

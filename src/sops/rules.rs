@@ -30,13 +30,38 @@ impl Default for CryptRule {
 impl CryptRule {
     /// Whether a leaf at `path` with the comment stack `comments` is encrypted.
     pub fn should_encrypt(&self, path: &[String], comments: &[Vec<String>]) -> bool {
-        let any_comment = |re: &Regex| comments.iter().flatten().any(|c| re.is_match(c.as_bytes()));
+        self.should_encrypt_item(path, comments, false)
+    }
+
+    /// sops' `shouldBeEncrypted`. For a comment, the stack already holds the comment itself
+    /// (so a comment matching `unencrypted_comment_regex` stays plaintext), and under
+    /// `encrypted_comment_regex` that last entry is skipped (the matching line stays
+    /// plaintext, the ones after it are encrypted).
+    pub fn should_encrypt_item(
+        &self,
+        path: &[String],
+        comments: &[Vec<String>],
+        is_comment: bool,
+    ) -> bool {
+        let last = comments.len().checked_sub(1);
+        let skip = |i: usize, j: usize| {
+            is_comment && Some(i) == last && j + 1 == comments.get(i).map_or(0, |c| c.len())
+        };
+        let any_comment = |re: &Regex| {
+            comments.iter().enumerate().any(|(i, cs)| {
+                cs.iter()
+                    .enumerate()
+                    .any(|(j, c)| !skip(i, j) && re.is_match(c.as_bytes()))
+            })
+        };
         match self {
             CryptRule::UnencryptedSuffix(s) => !path.iter().any(|p| p.ends_with(s.as_str())),
             CryptRule::EncryptedSuffix(s) => path.iter().any(|p| p.ends_with(s.as_str())),
             CryptRule::UnencryptedRegex(r) => !path.iter().any(|p| r.is_match(p.as_bytes())),
             CryptRule::EncryptedRegex(r) => path.iter().any(|p| r.is_match(p.as_bytes())),
-            CryptRule::UnencryptedCommentRegex(r) => !any_comment(r),
+            CryptRule::UnencryptedCommentRegex(r) => {
+                !comments.iter().flatten().any(|c| r.is_match(c.as_bytes()))
+            }
             CryptRule::EncryptedCommentRegex(r) => any_comment(r),
             CryptRule::All => true,
         }

@@ -3,7 +3,7 @@
 use sha2::{Digest, Sha256, Sha512};
 use zeroize::Zeroizing;
 
-use super::crypto::{self, OpenError, Sealer};
+use super::crypto::{self, IvStash, OpenError, Sealer};
 use super::error::{Error, Result};
 use super::rules::CryptRule;
 use super::tree::{Bytes, Key, Map, Tree, Value};
@@ -11,7 +11,8 @@ use super::tree::{Bytes, Key, Map, Tree, Value};
 /// How the walk treats leaves.
 enum Mode<'a> {
     Encrypt(Box<Sealer>),
-    Decrypt(&'a [u8; 32]),
+    /// Decrypt with the key, recording each value's IV in the stash.
+    Decrypt(&'a [u8; 32], IvStash),
     /// Plaintext tree: only hash (for verification of an already-decrypted tree).
     HashOnly,
 }
@@ -41,18 +42,33 @@ fn new_hasher(mac_only: bool) -> Sha512 {
 }
 
 /// Encrypts the tree in place with `key`; returns the MAC (uppercase hex SHA-512).
-pub fn encrypt_tree(tree: &mut Tree, key: &[u8; 32], rule: &CryptRule, mac_only: bool) -> String {
-    let mut w = Walker::new(
-        Mode::Encrypt(Box::new(Sealer::new(key))),
-        rule,
-        mac_only,
-        "",
-    );
+/// Fails only when `unencrypted_comment_regex` matches an encrypted comment (sops refuses
+/// that too: the comment could never be decrypted).
+pub fn encrypt_tree(
+    tree: &mut Tree,
+    key: &[u8; 32],
+    rule: &CryptRule,
+    mac_only: bool,
+    origin: &str,
+) -> Result<String> {
+    encrypt_tree_reusing(tree, key, IvStash::default(), rule, mac_only, origin)
+}
+
+/// [`encrypt_tree`], reusing the IVs of `stash` for unchanged values (edit, set, rotate).
+pub fn encrypt_tree_reusing(
+    tree: &mut Tree,
+    key: &[u8; 32],
+    stash: IvStash,
+    rule: &CryptRule,
+    mac_only: bool,
+    origin: &str,
+) -> Result<String> {
+    let sealer = Box::new(Sealer::with_stash(key, stash));
+    let mut w = Walker::new(Mode::Encrypt(sealer), rule, mac_only, origin);
     for b in &mut tree.branches {
-        // Encryption of a well-formed tree cannot fail.
-        let _ = w.map(b);
+        w.map(b)?;
     }
-    w.finish()
+    Ok(w.finish())
 }
 
 /// Decrypts the tree in place with `key`; returns the recomputed MAC.
@@ -63,11 +79,31 @@ pub fn decrypt_tree(
     mac_only: bool,
     origin: &str,
 ) -> Result<String> {
-    let mut w = Walker::new(Mode::Decrypt(key), rule, mac_only, origin);
+    decrypt_tree_stashing(tree, key, rule, mac_only, origin).map(|(mac, _)| mac)
+}
+
+/// [`decrypt_tree`], also returning the IV of every decrypted value.
+pub fn decrypt_tree_stashing(
+    tree: &mut Tree,
+    key: &[u8; 32],
+    rule: &CryptRule,
+    mac_only: bool,
+    origin: &str,
+) -> Result<(String, IvStash)> {
+    let mut w = Walker::new(
+        Mode::Decrypt(key, IvStash::default()),
+        rule,
+        mac_only,
+        origin,
+    );
     for b in &mut tree.branches {
         w.map(b)?;
     }
-    Ok(w.finish())
+    let stash = match std::mem::replace(&mut w.mode, Mode::HashOnly) {
+        Mode::Decrypt(_, s) => s,
+        _ => IvStash::default(),
+    };
+    Ok((w.finish(), stash))
 }
 
 /// Computes the MAC of a plaintext tree (as encryption would).
@@ -97,8 +133,9 @@ impl<'a> Walker<'a> {
         hex::encode_upper(self.hasher.finalize())
     }
 
-    fn should(&self) -> bool {
-        self.rule.should_encrypt(&self.path, &self.comments)
+    fn should(&self, is_comment: bool) -> bool {
+        self.rule
+            .should_encrypt_item(&self.path, &self.comments, is_comment)
     }
 
     fn where_(&self) -> String {
@@ -109,51 +146,74 @@ impl<'a> Walker<'a> {
         }
     }
 
+    /// Pushes a comment onto the innermost comment list (before deciding about it, as sops).
+    fn note_comment(&mut self, text: &str) {
+        if let Some(l) = self.comments.last_mut() {
+            l.push(text.to_string());
+        }
+    }
+
+    fn clear_comments(&mut self) {
+        if let Some(l) = self.comments.last_mut() {
+            l.clear();
+        }
+    }
+
     fn map(&mut self, m: &mut Map) -> Result<()> {
         self.comments.push(Vec::new());
+        let r = self.map_items(m);
+        self.comments.pop();
+        r
+    }
+
+    fn map_items(&mut self, m: &mut Map) -> Result<()> {
         for (k, v) in m.0.iter_mut() {
             match k {
                 Key::Comment(text) => {
-                    let plain = self.comment(text)?;
-                    *text = plain.1;
-                    if let Some(l) = self.comments.last_mut() {
-                        l.push(plain.0);
-                    }
+                    self.note_comment(text);
+                    *text = self.comment(text)?;
                 }
                 Key::Str(name) => {
                     self.path.push(name.clone());
                     let r = self.value(v);
                     self.path.pop();
                     r?;
-                    if let Some(l) = self.comments.last_mut() {
-                        l.clear();
-                    }
+                    self.clear_comments();
                 }
             }
         }
-        self.comments.pop();
         Ok(())
     }
 
-    /// Handles a mapping comment; returns (plaintext, text to store).
-    fn comment(&mut self, text: &str) -> Result<(String, String)> {
-        let enc = self.should();
+    /// A mapping comment (already on the comment stack); returns the text to store.
+    fn comment(&mut self, text: &str) -> Result<String> {
+        let enc = self.should(true);
         match &self.mode {
             Mode::Encrypt(s) if enc && !text.is_empty() => {
-                let a = aad(&self.path);
-                Ok((text.to_string(), s.seal(text.as_bytes(), &a, "comment")))
+                let sealed = s.seal(text.as_bytes(), &aad(&self.path), "comment");
+                self.check_comment_regex(&sealed)?;
+                Ok(sealed)
             }
-            Mode::Decrypt(key) if enc && crypto::is_enc(text.as_bytes()) => {
-                // sops leaves comments that fail to decrypt as they are.
-                match crypto::open(key, text.as_bytes(), &aad(&self.path)) {
-                    Ok((pt, _)) => {
-                        let s = String::from_utf8_lossy(&pt).into_owned();
-                        Ok((s.clone(), s))
-                    }
-                    Err(_) => Ok((text.to_string(), text.to_string())),
-                }
+            Mode::Decrypt(key, _) if enc => Ok(open_comment(key, text, &self.path)),
+            _ => Ok(text.to_string()),
+        }
+    }
+
+    /// sops' safety check: an encrypted comment matching `unencrypted_comment_regex` would
+    /// be read back as plaintext and never decrypted.
+    fn check_comment_regex(&self, sealed: &str) -> Result<()> {
+        match self.rule {
+            CryptRule::UnencryptedCommentRegex(r) if r.is_match(sealed.as_bytes()) => {
+                Err(Error::malformed(
+                    self.origin,
+                    format!(
+                        "an encrypted comment matches unencrypted_comment_regex {:?}; make sure \
+                         the regex cannot match an encrypted comment (ENC[AES256_GCM,...])",
+                        r.as_str()
+                    ),
+                ))
             }
-            _ => Ok((text.to_string(), text.to_string())),
+            _ => Ok(()),
         }
     }
 
@@ -162,36 +222,32 @@ impl<'a> Walker<'a> {
             Value::Map(m) => self.map(m),
             Value::Seq(items) => {
                 self.comments.push(Vec::new());
-                for it in items.iter_mut() {
-                    let r = self.value(it);
-                    if let Err(e) = r {
-                        self.comments.pop();
-                        return Err(e);
-                    }
-                    match it {
-                        Value::Comment(c) => {
-                            let c = c.clone();
-                            if let Some(l) = self.comments.last_mut() {
-                                l.push(c);
-                            }
-                        }
-                        _ => {
-                            if let Some(l) = self.comments.last_mut() {
-                                l.clear();
-                            }
-                        }
-                    }
-                }
+                let r = self.seq_items(items);
                 self.comments.pop();
-                Ok(())
+                r
             }
             Value::Null => Ok(()),
             _ => self.leaf(v),
         }
     }
 
+    fn seq_items(&mut self, items: &mut [Value]) -> Result<()> {
+        for it in items.iter_mut() {
+            let is_comment = matches!(it, Value::Comment(_));
+            if let Value::Comment(c) = it {
+                let c = c.clone();
+                self.note_comment(&c);
+            }
+            self.value(it)?;
+            if !is_comment {
+                self.clear_comments();
+            }
+        }
+        Ok(())
+    }
+
     fn leaf(&mut self, v: &mut Value) -> Result<()> {
-        let enc = self.should();
+        let enc = self.should(matches!(v, Value::Comment(_)));
         match &self.mode {
             Mode::HashOnly => {
                 if !matches!(v, Value::Comment(_)) && (enc || !self.mac_only) {
@@ -199,80 +255,125 @@ impl<'a> Walker<'a> {
                 }
                 Ok(())
             }
-            Mode::Encrypt(sealer) => {
-                if let Value::Comment(c) = v {
-                    if enc && !c.is_empty() {
-                        let s = sealer.seal(c.as_bytes(), &aad(&self.path), "comment");
-                        *v = Value::str(&s);
-                    }
-                    return Ok(());
-                }
-                let bytes = v.to_bytes();
-                if enc || !self.mac_only {
-                    self.hasher.update(&*bytes);
-                }
-                let empty = matches!(v, Value::Str(b) if b.as_slice().is_empty());
-                if enc && !empty {
-                    let s = sealer.seal(&bytes, &aad(&self.path), v.type_tag());
-                    *v = Value::str(&s);
-                }
-                Ok(())
-            }
-            Mode::Decrypt(key) => {
-                if !enc {
-                    if !matches!(v, Value::Comment(_)) && !self.mac_only {
-                        self.hasher.update(&*v.to_bytes());
-                    }
-                    return Ok(());
-                }
-                let key: &[u8; 32] = key;
-                let s = match v {
-                    Value::Str(b) => b.clone(),
-                    Value::Comment(_) => return Ok(()),
-                    _ => {
-                        return Err(Error::malformed(
-                            self.origin,
-                            format!(
-                                "{}: expected an encrypted value (string), found a {}",
-                                self.where_(),
-                                v.type_tag()
-                            ),
-                        ));
-                    }
-                };
-                if s.as_slice().is_empty() {
-                    return Ok(());
-                }
-                let (pt, typ) = crypto::open(key, s.as_slice(), &aad(&self.path)).map_err(|e| match e {
-                    OpenError::Malformed(why) => Error::malformed(
-                        self.origin,
-                        format!("{}: malformed encrypted value ({why})", self.where_()),
-                    ),
-                    OpenError::Auth => Error::decrypt(
-                        self.origin,
-                        format!(
-                            "{}: could not decrypt value (authentication failed: edited, moved, or wrong data key)",
-                            self.where_()
-                        ),
-                    ),
-                })?;
-                let nv = typed(pt, &typ).ok_or_else(|| {
-                    Error::malformed(
-                        self.origin,
-                        format!(
-                            "{}: cannot parse decrypted value of type {typ:?}",
-                            self.where_()
-                        ),
-                    )
-                })?;
-                if !matches!(nv, Value::Comment(_)) {
-                    self.hasher.update(&*nv.to_bytes());
-                }
-                *v = nv;
-                Ok(())
-            }
+            Mode::Encrypt(_) => self.encrypt_leaf(v, enc),
+            Mode::Decrypt(..) => self.decrypt_leaf(v, enc),
         }
     }
+
+    fn encrypt_leaf(&mut self, v: &mut Value, enc: bool) -> Result<()> {
+        let Mode::Encrypt(sealer) = &self.mode else {
+            return Ok(());
+        };
+        if let Value::Comment(c) = v {
+            if enc && !c.is_empty() {
+                let s = sealer.seal(c.as_bytes(), &aad(&self.path), "comment");
+                self.check_comment_regex(&s)?;
+                *v = Value::str(&s);
+            }
+            return Ok(());
+        }
+        let bytes = v.to_bytes();
+        let empty = matches!(v, Value::Str(b) if b.as_slice().is_empty());
+        if enc && !empty {
+            let s = sealer.seal(&bytes, &aad(&self.path), v.type_tag());
+            *v = Value::str(&s);
+        }
+        if enc || !self.mac_only {
+            self.hasher.update(&*bytes);
+        }
+        Ok(())
+    }
+
+    fn decrypt_leaf(&mut self, v: &mut Value, enc: bool) -> Result<()> {
+        if !enc {
+            if !matches!(v, Value::Comment(_)) && !self.mac_only {
+                self.hasher.update(&*v.to_bytes());
+            }
+            return Ok(());
+        }
+        let s = match v {
+            Value::Str(b) => b.clone(),
+            Value::Comment(c) => {
+                if let Mode::Decrypt(key, _) = &self.mode {
+                    *c = open_comment(key, c, &self.path);
+                }
+                return Ok(());
+            }
+            _ => {
+                return Err(Error::malformed(
+                    self.origin,
+                    format!(
+                        "{}: expected an encrypted value (string), found a {}",
+                        self.where_(),
+                        v.type_tag()
+                    ),
+                ));
+            }
+        };
+        if s.as_slice().is_empty() {
+            return Ok(());
+        }
+        let nv = self.open_value(s.as_slice())?;
+        if !matches!(nv, Value::Comment(_)) {
+            self.hasher.update(&*nv.to_bytes());
+        }
+        *v = nv;
+        Ok(())
+    }
+
+    /// Decrypts one `ENC[...]` value at the current path and records its IV.
+    fn open_value(&mut self, s: &[u8]) -> Result<Value> {
+        let a = aad(&self.path);
+        let malformed = |why: &str| {
+            Error::malformed(
+                self.origin,
+                format!("{}: malformed encrypted value ({why})", self.where_()),
+            )
+        };
+        let parts = crypto::parse_enc(s).map_err(|e| match e {
+            OpenError::Malformed(why) => malformed(why),
+            OpenError::Auth => malformed("unreadable"),
+        })?;
+        let Mode::Decrypt(key, _) = &self.mode else {
+            return Err(malformed("not decrypting"));
+        };
+        let (pt, typ) = crypto::open_parts(key, &parts, &a).map_err(|_| {
+            Error::decrypt(
+                self.origin,
+                format!(
+                    "{}: could not decrypt value (authentication failed: edited, moved, or wrong data key)",
+                    self.where_()
+                ),
+            )
+        })?;
+        if let Mode::Decrypt(_, stash) = &mut self.mode {
+            stash.record(&pt, &a, &typ, &parts.iv);
+        }
+        typed(pt, &typ).ok_or_else(|| {
+            Error::malformed(
+                self.origin,
+                format!(
+                    "{}: cannot parse decrypted value of type {typ:?}",
+                    self.where_()
+                ),
+            )
+        })
+    }
+}
+
+/// Decrypts an encrypted comment (`#ENC[...]`), trying its own AAD and then those of the
+/// enclosing mappings: go-yaml can read a trailing comment back one level deeper than it
+/// was written (sops then prints it still encrypted). A comment that does not decrypt, or
+/// was never encrypted, stays as it is, as in sops. Comments are not covered by the MAC.
+fn open_comment(key: &[u8; 32], text: &str, path: &[String]) -> String {
+    if !crypto::is_enc(text.as_bytes()) {
+        return text.to_string();
+    }
+    (0..=path.len())
+        .rev()
+        .find_map(|n| crypto::open(key, text.as_bytes(), &aad(&path[..n])).ok())
+        .map(|(pt, _)| String::from_utf8_lossy(&pt).into_owned())
+        .unwrap_or_else(|| text.to_string())
 }
 
 /// Parses decrypted plaintext by its `type:` tag (Go semantics).

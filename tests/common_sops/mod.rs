@@ -108,3 +108,41 @@ pub fn ok(out: Output, what: &str) -> Vec<u8> {
     );
     out.stdout
 }
+
+/// Runs `cmd` (stdin from `input`), with a wall-clock guard that only detects hangs: after
+/// `guard` the child is killed and the test fails. Returns the output and the elapsed time.
+pub fn run_guarded(
+    mut cmd: Command,
+    input: &[u8],
+    guard: std::time::Duration,
+) -> (Output, std::time::Duration) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let start = std::time::Instant::now();
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id() as i32;
+    let mut stdin = child.stdin.take().expect("stdin");
+    let input = input.to_vec();
+    let feeder = std::thread::spawn(move || {
+        let _ = stdin.write_all(&input);
+    });
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let out = match rx.recv_timeout(guard) {
+        Ok(out) => out.expect("wait"),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            panic!("the command did not finish within {guard:?} (hang?)");
+        }
+    };
+    let _ = feeder.join();
+    (out, start.elapsed())
+}

@@ -6,9 +6,12 @@ use super::resolve::plain_is_str;
 use crate::sops::gofmt::format_float_g;
 use crate::sops::tree::{Key, Map, Value};
 
-const BEST: usize = 4;
+/// sops' default YAML indentation.
+pub const DEFAULT_INDENT: usize = 4;
 
 struct Em {
+    /// go-yaml's `best_indent`.
+    best: usize,
     out: Vec<u8>,
     column: usize,
     indention: bool,
@@ -40,6 +43,21 @@ struct Analysis {
     block: bool,
 }
 
+/// What `analyze` found in a scalar (go-yaml's analysis flags).
+#[derive(Default)]
+struct Flags {
+    block_ind: bool,
+    leading_space: bool,
+    leading_break: bool,
+    trailing_space: bool,
+    trailing_break: bool,
+    break_space: bool,
+    space_break: bool,
+    special: bool,
+    line_breaks: bool,
+    tabs: bool,
+}
+
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
         return Analysis {
@@ -49,11 +67,10 @@ fn analyze(s: &str) -> Analysis {
             block: false,
         };
     }
-    let mut block_ind = s.starts_with("---") || s.starts_with("...");
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
-        (false, false, false, false);
-    let (mut break_space, mut space_break, mut special, mut line_breaks) =
-        (false, false, false, false);
+    let mut f = Flags {
+        block_ind: s.starts_with("---") || s.starts_with("..."),
+        ..Flags::default()
+    };
     let (mut prev_space, mut prev_break) = (false, false);
     let mut preceded_ws = true;
     let chars: Vec<char> = s.chars().collect();
@@ -63,42 +80,46 @@ fn analyze(s: &str) -> Analysis {
         if i == 0 {
             match c {
                 '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
-                | '%' | '@' | '`' => block_ind = true,
-                '?' | ':' | '-' if followed_ws => block_ind = true,
+                | '%' | '@' | '`' => f.block_ind = true,
+                '?' | ':' | '-' if followed_ws => f.block_ind = true,
                 _ => {}
             }
         } else {
             match c {
-                ':' if followed_ws => block_ind = true,
-                '#' if preceded_ws => block_ind = true,
+                ':' if followed_ws => f.block_ind = true,
+                '#' if preceded_ws => f.block_ind = true,
                 _ => {}
             }
         }
-        if !printable(c) {
-            special = true;
+        // go-yaml v3: a tab rules out plain and single-quoted styles but still allows a
+        // literal block, unlike other non-printable characters.
+        if c == '\t' {
+            f.tabs = true;
+        } else if !printable(c) {
+            f.special = true;
         }
         if c == ' ' {
             if i == 0 {
-                leading_space = true;
+                f.leading_space = true;
             }
             if last {
-                trailing_space = true;
+                f.trailing_space = true;
             }
             if prev_break {
-                break_space = true;
+                f.break_space = true;
             }
             prev_space = true;
             prev_break = false;
         } else if is_break(c) {
-            line_breaks = true;
+            f.line_breaks = true;
             if i == 0 {
-                leading_break = true;
+                f.leading_break = true;
             }
             if last {
-                trailing_break = true;
+                f.trailing_break = true;
             }
             if prev_space {
-                space_break = true;
+                f.space_break = true;
             }
             prev_break = true;
             prev_space = false;
@@ -108,33 +129,38 @@ fn analyze(s: &str) -> Analysis {
         }
         preceded_ws = is_blankz(Some(c));
     }
+    decide(&f)
+}
+
+/// go-yaml's `yaml_emitter_analyze_scalar` verdict from the scanned flags.
+fn decide(f: &Flags) -> Analysis {
     let mut a = Analysis {
-        multiline: line_breaks,
+        multiline: f.line_breaks,
         block_plain: true,
         single: true,
         block: true,
     };
-    if leading_space || leading_break || trailing_space || trailing_break {
+    if f.leading_space || f.leading_break || f.trailing_space || f.trailing_break {
         a.block_plain = false;
     }
-    if trailing_space {
+    if f.trailing_space {
         a.block = false;
     }
-    if break_space {
+    if f.break_space {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || special {
+    if f.space_break || f.tabs || f.special {
         a.block_plain = false;
         a.single = false;
     }
-    if space_break || special {
+    if f.space_break || f.special {
         a.block = false;
     }
-    if line_breaks {
+    if f.line_breaks {
         a.block_plain = false;
     }
-    if block_ind {
+    if f.block_ind {
         a.block_plain = false;
     }
     a
@@ -275,7 +301,7 @@ impl Em {
         self.indicator("|", true, false, false);
         let chars: Vec<char> = s.chars().collect();
         if chars.first().is_some_and(|c| *c == ' ' || is_break(*c)) {
-            self.put(&BEST.to_string());
+            self.put(&self.best.to_string());
         }
         let last = chars.last().copied();
         if !last.is_some_and(is_break) {
@@ -379,7 +405,7 @@ impl Em {
                     self.write_indent(indent);
                     self.key(k);
                     self.indicator(":", false, false, false);
-                    let child = BEST * ((indent + BEST) / BEST);
+                    let child = self.best * ((indent + self.best) / self.best);
                     self.node(v, child);
                 }
             }
@@ -429,12 +455,20 @@ fn split_keep(s: &str) -> Vec<Part<'_>> {
 
 /// Emits documents (each a mapping), separated by `---`, as go-yaml v3 with indent 4.
 pub fn emit(docs: &[Map]) -> Vec<u8> {
+    emit_indented(docs, DEFAULT_INDENT)
+}
+
+/// Emits documents with `indent` spaces per level (`.sops.yaml` `stores.yaml.indent`); like
+/// go-yaml, an indent outside 2..=9 means 2.
+pub fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
+    let best = if (2..=9).contains(&indent) { indent } else { 2 };
     let mut out = Vec::new();
     for (i, d) in docs.iter().enumerate() {
         if i > 0 {
             out.extend_from_slice(b"---\n");
         }
         let mut em = Em {
+            best,
             out: Vec::new(),
             column: 0,
             indention: true,
@@ -453,4 +487,25 @@ pub fn emit(docs: &[Map]) -> Vec<u8> {
         out.extend_from_slice(&em.out);
     }
     out
+}
+
+/// Emits one value as go-yaml marshals it on its own (a list as a block sequence, a scalar
+/// followed by a newline).
+pub fn emit_value(v: &Value) -> Vec<u8> {
+    let mut em = Em {
+        best: DEFAULT_INDENT,
+        out: Vec::new(),
+        column: 0,
+        indention: true,
+        whitespace: true,
+    };
+    match v {
+        Value::Map(m) => em.map(m, 0),
+        Value::Seq(items) => em.seq(items, 0),
+        leaf => em.scalar(leaf, 0),
+    }
+    if em.column != 0 {
+        em.newline();
+    }
+    em.out
 }

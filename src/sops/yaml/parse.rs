@@ -1,14 +1,16 @@
 //! A small YAML reader for sops files: block and flow collections, plain/quoted/block
 //! scalars, comments (kept as tree items), anchors/aliases, multi-document streams.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use base64::Engine;
 
+use super::anchors::Anchors;
 use super::flow::Flow;
 use super::resolve::{Resolved, resolve_plain};
 use super::scalar::{fold_single, quoted_end, unescape_double};
 use crate::sops::error::{Error, Result};
+use crate::sops::limits::MAX_DEPTH;
 use crate::sops::tree::{Bytes, Key, Map, Value};
 
 struct Line {
@@ -36,15 +38,16 @@ impl Line {
     }
 }
 
-/// Anchors seen so far (`&name` → value).
-pub(super) type Anchors = HashMap<String, Value>;
-
 struct Parser<'a> {
     lines: Vec<Line>,
     cur: usize,
     anchors: Anchors,
     origin: &'a str,
     depth: usize,
+    /// The document's last line is the file's last line and has no line break.
+    unterminated: bool,
+    /// An item was parsed since a collection last ended (the next one to end is innermost).
+    fresh: bool,
 }
 
 /// Parses a YAML stream into documents. Each document must be a mapping (or empty).
@@ -55,7 +58,10 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
     let mut docs: Vec<Vec<Line>> = vec![Vec::new()];
     let mut explicit = false;
     let body = text.strip_suffix('\n').unwrap_or(text);
+    // Whether the file's last line ended up in the last document (not a `---`/`...` marker).
+    let mut last_line_in_doc = false;
     for (n, raw) in body.split('\n').enumerate() {
+        last_line_in_doc = false;
         let raw = raw.strip_suffix('\r').unwrap_or(raw);
         if raw == "---" || raw.starts_with("--- ") || raw.starts_with("---\t") {
             if !docs
@@ -82,6 +88,7 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
             continue;
         }
         let indent = raw.len() - raw.trim_start_matches(' ').len();
+        last_line_in_doc = true;
         if let Some(d) = docs.last_mut() {
             d.push(Line {
                 indent,
@@ -91,14 +98,30 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
             });
         }
     }
+    if !explicit
+        && docs
+            .iter()
+            .flatten()
+            .all(|l| l.blank() || l.comment().is_some())
+        && docs.iter().flatten().any(|l| l.comment().is_some())
+    {
+        return Err(Error::malformed(
+            origin,
+            "the file holds only comments, no YAML document (sops refuses it too)",
+        ));
+    }
+    let unterminated = !text.is_empty() && !text.ends_with('\n') && last_line_in_doc;
+    let n_docs = docs.len();
     let mut out = Vec::new();
-    for lines in docs {
+    for (i, lines) in docs.into_iter().enumerate() {
         let mut p = Parser {
             lines,
             cur: 0,
-            anchors: HashMap::new(),
+            anchors: Anchors::default(),
             origin,
             depth: 0,
+            unterminated: unterminated && i + 1 == n_docs,
+            fresh: false,
         };
         out.push(p.document()?);
     }
@@ -159,6 +182,9 @@ impl<'a> Parser<'a> {
                 format!("line {no}: the top level is a list; sops files must be a mapping"),
             ));
         }
+        if l.text.starts_with('{') {
+            return self.flow_document(save);
+        }
         if split_key(&l.text).is_none() {
             return Err(Error::malformed(
                 self.origin,
@@ -174,12 +200,74 @@ impl<'a> Parser<'a> {
         Ok(m)
     }
 
-    fn map(&mut self, ind: usize) -> Result<Map> {
-        self.depth += 1;
-        if self.depth > 200 {
-            return Err(self.err(self.line_no(), "nesting too deep"));
-        }
+    /// A document written as one flow mapping (`{"a": 2}`, `{}`), which sops accepts.
+    fn flow_document(&mut self, start: usize) -> Result<Map> {
+        self.cur = start;
         let mut m = Map::default();
+        for (_, _, c) in self.comments() {
+            m.0.push((Key::Comment(c), Value::Null));
+        }
+        let (text, no) = match self.lines.get(self.cur) {
+            Some(l) => (l.text.clone(), l.no),
+            None => return Ok(m),
+        };
+        self.cur += 1;
+        let (v, inline) = self.value_after(&text, 0, no, false)?;
+        let Value::Map(body) = v else {
+            return Err(self.err(no, "the document is not a mapping"));
+        };
+        m.0.extend(body.0);
+        let tail = self.comments();
+        if self.cur < self.lines.len() {
+            return Err(self.err(self.line_no(), "unexpected content after a flow mapping"));
+        }
+        for c in inline
+            .into_iter()
+            .chain(tail.into_iter().map(|(_, _, c)| c))
+        {
+            m.0.push((Key::Comment(c), Value::Null));
+        }
+        Ok(m)
+    }
+
+    /// How many of the comment lines `cs` before a dedent belong to the collection at
+    /// `ind` that is ending (the rest go to an enclosing one), as go-yaml v3 attaches them:
+    /// lines indented at least like the collection stay in it; and the collection holding
+    /// the last item (the innermost one) also takes a first line indented deeper than the
+    /// next content line, with the lines after it that are not dedented further.
+    fn claim(&mut self, cs: &[(usize, usize, String)], ind: usize, in_seq: bool) -> usize {
+        let innermost = std::mem::take(&mut self.fresh);
+        let next = self.lines.get(self.cur).map(|l| l.indent);
+        if in_seq && next.is_some_and(|n| n > ind) {
+            return 0;
+        }
+        let mut prev = None;
+        for (i, (_, cind, _)) in cs.iter().enumerate() {
+            let first_claim = innermost && i == 0 && next.is_some_and(|n| *cind > n);
+            let follows = prev.is_some_and(|p| *cind >= p) && i > 0;
+            if !(*cind >= ind || first_claim || follows) {
+                return i;
+            }
+            prev = Some(*cind);
+        }
+        cs.len()
+    }
+
+    fn enter(&mut self) -> Result<()> {
+        self.depth += 1;
+        if self.depth > MAX_DEPTH {
+            return Err(self.err(
+                self.line_no(),
+                &format!("nesting deeper than {MAX_DEPTH} levels"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn map(&mut self, ind: usize) -> Result<Map> {
+        self.enter()?;
+        let mut m = Map::default();
+        let mut seen = HashSet::new();
         loop {
             let cs = self.comments();
             let dedent = match self.lines.get(self.cur) {
@@ -187,20 +275,16 @@ impl<'a> Parser<'a> {
                 Some(l) => l.indent < ind,
             };
             if dedent {
-                // Comments indented at least like this map belong to it; the rest go up.
-                let mut back = None;
-                for (pos, cind, c) in cs {
-                    if back.is_none() && cind >= ind {
-                        m.0.push((Key::Comment(c), Value::Null));
-                    } else if back.is_none() {
-                        back = Some(pos);
-                    }
+                let keep = self.claim(&cs, ind, false);
+                if let Some((pos, _, _)) = cs.get(keep) {
+                    self.cur = *pos;
                 }
-                if let Some(p) = back {
-                    self.cur = p;
+                for (_, _, c) in cs.into_iter().take(keep) {
+                    m.0.push((Key::Comment(c), Value::Null));
                 }
                 break;
             }
+            self.fresh = true;
             let l = &self.lines[self.cur];
             let no = l.no;
             if l.indent > ind {
@@ -241,10 +325,7 @@ impl<'a> Parser<'a> {
                     }
                 }
             };
-            if m.0
-                .iter()
-                .any(|(k, _)| matches!(k, Key::Str(s) if *s == key))
-            {
+            if !seen.insert(key.clone()) {
                 return Err(self.err(no, &format!("mapping key {key:?} already defined")));
             }
             self.cur += 1;
@@ -259,10 +340,7 @@ impl<'a> Parser<'a> {
     }
 
     fn seq(&mut self, ind: usize) -> Result<Vec<Value>> {
-        self.depth += 1;
-        if self.depth > 200 {
-            return Err(self.err(self.line_no(), "nesting too deep"));
-        }
+        self.enter()?;
         let mut items = Vec::new();
         loop {
             let save = self.cur;
@@ -272,23 +350,19 @@ impl<'a> Parser<'a> {
                 Some(l) => l.indent != ind || !is_seq_line(&l.text),
             };
             if stop {
-                let mut back = None;
-                for (pos, cind, c) in cs {
-                    if back.is_none()
-                        && cind >= ind
-                        && self.lines.get(self.cur).is_none_or(|l| l.indent <= ind)
-                    {
-                        items.push(Value::Comment(c));
-                    } else if back.is_none() {
-                        back = Some(pos);
-                    }
+                let keep = self.claim(&cs, ind, true);
+                if let Some((pos, _, _)) = cs.get(keep) {
+                    self.cur = *pos;
                 }
-                self.cur = back.unwrap_or(self.cur);
                 if self.cur < save {
                     self.cur = save;
                 }
+                for (_, _, c) in cs.into_iter().take(keep) {
+                    items.push(Value::Comment(c));
+                }
                 break;
             }
+            self.fresh = true;
             for (_, _, c) in cs {
                 items.push(Value::Comment(c));
             }
@@ -390,11 +464,7 @@ impl<'a> Parser<'a> {
         } else if let Some(r) = s.strip_prefix('*') {
             let end = r.find([' ', '\t']).unwrap_or(r.len());
             let name = &r[..end];
-            let v = self
-                .anchors
-                .get(name)
-                .cloned()
-                .ok_or_else(|| self.err(no, &format!("unknown alias *{name}")))?;
+            let v = self.anchors.resolve(name).map_err(|m| self.err(no, &m))?;
             (v, comment_of(&r[end..]))
         } else if s.starts_with('|') || s.starts_with('>') {
             self.block_scalar(&s, ind, no)?
@@ -403,10 +473,12 @@ impl<'a> Parser<'a> {
         } else if s.starts_with('[') || s.starts_with('{') {
             let (text, c) = self.gather_flow(&s, no)?;
             let mut fp = Flow {
+                s: &text,
                 b: text.as_bytes(),
                 i: 0,
+                depth: self.depth,
             };
-            let v = fp.value(&self.anchors).map_err(|m| self.err(no, &m))?;
+            let v = fp.value(&mut self.anchors).map_err(|m| self.err(no, &m))?;
             fp.ws();
             if fp.i < fp.b.len() {
                 return Err(self.err(no, "unexpected text after a flow collection"));
@@ -436,7 +508,7 @@ impl<'a> Parser<'a> {
         };
         let v = self.apply_tag(v, tag.as_deref(), no)?;
         if let Some(a) = anchor {
-            self.anchors.insert(a, v.clone());
+            self.anchors.define(a, &v);
         }
         Ok((v, comment))
     }
@@ -545,71 +617,37 @@ impl<'a> Parser<'a> {
             lines.pop();
             trailing += 1;
         }
-        let mut out = String::new();
-        if folded {
-            let more = |l: &str| l.starts_with(' ') || l.starts_with('\t');
-            for (i, l) in lines.iter().enumerate() {
-                if i > 0 {
-                    let prev = &lines[i - 1];
-                    if l.is_empty() {
-                        out.push('\n');
-                        continue;
-                    } else if prev.is_empty() {
-                        let last = lines[..i].iter().rev().find(|x| !x.is_empty());
-                        if more(l) || last.is_some_and(|x| more(x)) {
-                            out.push('\n');
-                        }
-                    } else if more(l) || more(prev) {
-                        out.push('\n');
-                    } else {
-                        out.push(' ');
-                    }
-                }
-                out.push_str(l);
-            }
+        let mut out = if folded {
+            fold_block(&lines)
         } else {
-            out = lines.join("\n");
-        }
+            lines.join("\n")
+        };
         if !lines.is_empty() {
             match chomp {
                 '-' => {}
-                '+' => {
-                    out.push('\n');
-                    for _ in 0..trailing {
-                        out.push('\n');
-                    }
-                }
+                '+' => out.push_str(&"\n".repeat(trailing + 1)),
                 _ => out.push('\n'),
             }
         } else if chomp == '+' {
-            for _ in 0..trailing {
-                out.push('\n');
-            }
+            out.push_str(&"\n".repeat(trailing));
+        }
+        // The file's last line has no line break: the newline counted for it is not there.
+        let at_eof = self.unterminated && self.cur >= self.lines.len();
+        if at_eof && chomp != '-' && (chomp == '+' || trailing == 0) && out.ends_with('\n') {
+            out.pop();
         }
         Ok((Value::str(&out), comment))
     }
 
     fn quoted(&mut self, s: &str, no: usize) -> Result<(Value, Option<String>)> {
         let q = s.as_bytes()[0];
-        // Gather lines until the closing quote.
+        // Gather lines until the closing quote; each byte is scanned once.
         let mut text = s.to_string();
+        let mut from = 1;
         loop {
-            if let Some(end) = quoted_end(&text, q) {
-                let body = &text[1..end];
-                let v = if q == b'"' {
-                    unescape_double(body).map_err(|m| self.err(no, &m))?
-                } else {
-                    fold_single(body)
-                };
-                let after = text[end + 1..].trim();
-                let c = if after.is_empty() {
-                    None
-                } else if let Some(c) = after.strip_prefix('#') {
-                    Some(c.to_string())
-                } else {
-                    return Err(self.err(no, "unexpected text after a quoted scalar"));
-                };
-                return Ok((Value::Str(Bytes::new(v)), c));
+            match scan_quoted(&text, q, from) {
+                Ok(end) => return self.quoted_done(&text, end, no),
+                Err(resume) => from = resume,
             }
             let Some(l) = self.lines.get(self.cur) else {
                 return Err(self.err(no, "unterminated quoted scalar"));
@@ -620,23 +658,39 @@ impl<'a> Parser<'a> {
         }
     }
 
+    fn quoted_done(&self, text: &str, end: usize, no: usize) -> Result<(Value, Option<String>)> {
+        let body = &text[1..end];
+        let v = if text.as_bytes()[0] == b'"' {
+            unescape_double(body).map_err(|m| self.err(no, &m))?
+        } else {
+            fold_single(body)
+        };
+        let after = text[end + 1..].trim();
+        let c = if after.is_empty() {
+            None
+        } else if let Some(c) = after.strip_prefix('#') {
+            Some(c.to_string())
+        } else {
+            return Err(self.err(no, "unexpected text after a quoted scalar"));
+        };
+        Ok((Value::Str(Bytes::new(v)), c))
+    }
+
     fn gather_flow(&mut self, s: &str, no: usize) -> Result<(String, Option<String>)> {
         let mut text = String::new();
+        let mut scan = FlowScan::default();
         let mut line = s.to_string();
         loop {
-            let (depth_zero_at, comment) = scan_flow(&text, &line);
-            match depth_zero_at {
-                Some(end) => {
+            match scan.feed(&line) {
+                FlowEnd::Closed(end) => {
                     text.push_str(&line[..end]);
                     let after = line[end..].trim();
-                    let c = comment.or_else(|| after.strip_prefix('#').map(|c| c.to_string()));
                     if !after.is_empty() && !after.starts_with('#') {
                         return Err(self.err(no, "unexpected text after a flow collection"));
                     }
-                    return Ok((text, c));
+                    return Ok((text, after.strip_prefix('#').map(|c| c.to_string())));
                 }
-                None => {
-                    let cut = find_comment_outside_quotes(&line).unwrap_or(line.len());
+                FlowEnd::Open(cut) => {
                     text.push_str(&line[..cut]);
                     text.push(' ');
                     let Some(l) = self.lines.get(self.cur) else {
@@ -650,63 +704,122 @@ impl<'a> Parser<'a> {
     }
 }
 
+/// Finds the closing quote of a quoted scalar in `text`, scanning from byte `from`.
+/// `Err(resume)` when it is not there yet: scan again from `resume` once more text is added.
+fn scan_quoted(text: &str, q: u8, from: usize) -> std::result::Result<usize, usize> {
+    let b = text.as_bytes();
+    let mut i = from;
+    while i < b.len() {
+        if q == b'"' && b[i] == b'\\' {
+            if i + 1 >= b.len() {
+                return Err(i);
+            }
+            i += 2;
+            continue;
+        }
+        if b[i] == q {
+            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
+                i += 2;
+                continue;
+            }
+            return Ok(i);
+        }
+        i += 1;
+    }
+    Err(i)
+}
+
+/// Where a flow collection's line ends: closed at a byte index, or still open (the index
+/// where a comment starts, or the line length).
+enum FlowEnd {
+    Closed(usize),
+    Open(usize),
+}
+
+/// Bracket depth and quoting state carried from one line of a flow collection to the next.
+#[derive(Default)]
+struct FlowScan {
+    depth: usize,
+    quote: Option<u8>,
+}
+
+impl FlowScan {
+    fn feed(&mut self, line: &str) -> FlowEnd {
+        let b = line.as_bytes();
+        let mut i = 0;
+        while i < b.len() {
+            let c = b[i];
+            match self.quote {
+                Some(b'"') if c == b'\\' => i += 1,
+                Some(q) if c == q => self.quote = None,
+                Some(_) => {}
+                None => match c {
+                    b'"' | b'\'' => self.quote = Some(c),
+                    b'#' if i == 0 || matches!(b[i - 1], b' ' | b'\t') => {
+                        return FlowEnd::Open(i);
+                    }
+                    b'[' | b'{' => self.depth += 1,
+                    b']' | b'}' => {
+                        self.depth = self.depth.saturating_sub(1);
+                        if self.depth == 0 {
+                            return FlowEnd::Closed(i + 1);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            i += 1;
+        }
+        FlowEnd::Open(b.len())
+    }
+}
+
+/// Joins the lines of a folded (`>`) block scalar: a single break between two ordinary
+/// lines becomes a space; breaks around more-indented lines and empty lines are kept.
+fn fold_block(lines: &[String]) -> String {
+    let more = |l: &str| l.starts_with(' ') || l.starts_with('\t');
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        if i > 0 {
+            let prev = &lines[i - 1];
+            if l.is_empty() {
+                out.push('\n');
+                continue;
+            } else if prev.is_empty() {
+                let last = lines[..i].iter().rev().find(|x| !x.is_empty());
+                if more(l) || last.is_some_and(|x| more(x)) {
+                    out.push('\n');
+                }
+            } else if more(l) || more(prev) {
+                out.push('\n');
+            } else {
+                out.push(' ');
+            }
+        }
+        out.push_str(l);
+    }
+    out
+}
+
 fn comment_of(s: &str) -> Option<String> {
     s.trim().strip_prefix('#').map(|c| c.to_string())
 }
 
-fn find_comment_outside_quotes(s: &str) -> Option<usize> {
-    let b = s.as_bytes();
-    let mut q: Option<u8> = None;
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match q {
-            Some(b'"') if c == b'\\' => i += 1,
-            Some(qq) if c == qq => q = None,
-            Some(_) => {}
-            None if c == b'"' || c == b'\'' => q = Some(c),
-            None if c == b'#' && (i == 0 || b[i - 1] == b' ') => return Some(i),
-            None => {}
-        }
-        i += 1;
-    }
-    None
-}
-
-/// Returns the byte index just after the bracket that closes the flow collection started in
-/// `prev + line`, if it closes on this line.
-fn scan_flow(prev: &str, line: &str) -> (Option<usize>, Option<String>) {
-    let mut depth: i32 = 0;
-    let mut q: Option<u8> = None;
-    let all = format!("{prev}{line}");
-    let b = all.as_bytes();
-    let off = prev.len();
-    let mut i = 0;
-    while i < b.len() {
-        let c = b[i];
-        match q {
-            Some(b'"') if c == b'\\' => i += 1,
-            Some(qq) if c == qq => q = None,
-            Some(_) => {}
-            None => match c {
-                b'"' | b'\'' => q = Some(c),
-                b'[' | b'{' => depth += 1,
-                b']' | b'}' => {
-                    depth -= 1;
-                    if depth == 0 && i >= off {
-                        return (Some(i + 1 - off), None);
-                    }
-                }
-                _ => {}
-            },
-        }
-        i += 1;
-    }
-    (None, None)
-}
-
 fn is_seq_line(t: &str) -> bool {
     t == "-" || t.starts_with("- ") || t.starts_with("-\t")
+}
+
+/// A key with a tag, as go-yaml writes merge keys (`!!merge <<: …`) or `!!str` keys.
+/// Other tags on keys are not supported (the line is then not a mapping entry).
+fn split_tagged_key(t: &str) -> Option<(String, bool, String)> {
+    let end = t.find([' ', '\t'])?;
+    let (tag, rest) = (&t[..end], t[end..].trim_start());
+    let (key, quoted, rest) = split_key(rest)?;
+    match tag {
+        "!!merge" if key == "<<" && !quoted => Some((key, false, rest)),
+        "!!str" | "!" => Some((key, true, rest)),
+        _ => None,
+    }
 }
 
 /// Splits `key: rest` (plain or quoted key). Returns (key, quoted, rest).
@@ -731,8 +844,10 @@ fn split_key(t: &str) -> Option<(String, bool, String)> {
         };
         return Some((String::from_utf8(k).ok()?, true, rest.to_string()));
     }
-    if b[0] == b'|' || b[0] == b'>' || b[0] == b'*' || b[0] == b'&' || b[0] == b'!' || b[0] == b'?'
-    {
+    if b[0] == b'!' {
+        return split_tagged_key(t);
+    }
+    if b[0] == b'|' || b[0] == b'>' || b[0] == b'*' || b[0] == b'&' || b[0] == b'?' {
         return None;
     }
     for i in 0..b.len() {
@@ -817,5 +932,63 @@ mod tests {
             assert_eq!(e.exit_code(), 2, "{bad:?}");
             assert!(e.to_string().starts_with("f.yaml: "), "{e}");
         }
+    }
+
+    #[test]
+    fn go_yaml_v3_edges() {
+        // Block scalars on an unterminated last line.
+        assert_eq!(s(one("a: |\n  x").get("a")), "x");
+        assert_eq!(s(one("a: |+\n  x\n  ").get("a")), "x\n");
+        assert_eq!(s(one("a: |\n  x\n").get("a")), "x\n");
+        // Top-level flow mappings, tagged keys.
+        assert_eq!(one("{\"a\": 2}").get("a"), Some(&Value::Int(2)));
+        assert!(one("{}\n").0.is_empty());
+        let m = one("b: &b {x: 1}\nd:\n  !!merge <<: *b\n");
+        let Some(Value::Map(d)) = m.get("d") else {
+            panic!()
+        };
+        assert_eq!(d.get("<<"), m.get("b"));
+        // A trailing comment deeper than the next key goes to the innermost collection.
+        let m = one("a:\n  b:\n    - 1\n  # c\nz: 2\n");
+        let Some(Value::Map(a)) = m.get("a") else {
+            panic!()
+        };
+        let Some(Value::Seq(b)) = a.get("b") else {
+            panic!()
+        };
+        assert_eq!(b[1], Value::Comment(" c".into()));
+    }
+
+    #[test]
+    fn limits_are_errors_not_crashes() {
+        let deep = format!("a: {}1{}\n", "[".repeat(5000), "]".repeat(5000));
+        let e = parse(deep.as_bytes(), "d.yaml").unwrap_err().to_string();
+        assert!(e.contains("d.yaml") && e.contains("nesting deeper"), "{e}");
+        let ok = format!("a: {}1{}\n", "[".repeat(150), "]".repeat(150));
+        assert!(parse(ok.as_bytes(), "ok.yaml").is_ok());
+        let mut bomb = String::from("a: &a [x, x, x, x, x, x, x, x]\n");
+        for i in 1..9 {
+            bomb.push_str(&format!(
+                "a{i}: &a{i} [{}]\n",
+                vec![
+                    format!(
+                        "*a{}",
+                        if i == 1 {
+                            String::new()
+                        } else {
+                            (i - 1).to_string()
+                        }
+                    );
+                    8
+                ]
+                .join(", ")
+            ));
+        }
+        let e = parse(bomb.as_bytes(), "b.yaml").unwrap_err().to_string();
+        assert!(e.contains("alias"), "{e}");
+        let e = parse(b"# just a comment\n", "c.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("only comments"), "{e}");
     }
 }
