@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# Issue "The CLI reads generator definitions from the flake" benchmark, offline with the kit of
+# ../shared/nix (real 2020 nixpkgs, the real varsmith module):
+#  1. a generated flake of MACHINES (100) NixOS machines x 5 generators: varsmith's cold
+#     definitions evaluation (`generate --plan` with an empty cache: two batched `nix eval`,
+#     wall and peak RSS) against MACHINES separate `nix eval` calls of the same attributes (the
+#     clan-style per-machine read; goal: >= 3x faster);
+#  2. a no-op `generate` with a warm cache after a full generate (goal < 0.5 s, no nix started);
+#  3. a no-op `generate` and `check` on the 1000-machine YAML fleet of benches/fleet_bench.sh
+#     (goal < 0.5 s).
+#   usage: benches/flake_bench.sh [MACHINES=100]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-100}
+kit=${VARSMITH_NIX_KIT:-$(cd .. && pwd)/shared/nix}
+[ -f "$kit/nixpkgs-2020-07.tar.gz" ] || { echo "no kit at $kit (set VARSMITH_NIX_KIT)" >&2; exit 1; }
+if [ -n "${VARSMITH_BIN:-}" ]; then bin=$VARSMITH_BIN; else cargo build --release -q; bin=$PWD/target/release/varsmith; fi
+work=$(mktemp -d /tmp/varsmith-flakebench.XXXXXX)
+trap '[ -n "${KEEP:-}" ] || rm -rf "$work"' EXIT
+export NIX_CONFIG=$'experimental-features = nix-command flakes\nsubstituters =\nsandbox = false'
+export XDG_CACHE_HOME=$work/cache
+tv() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n1; }
+
+ws=$work/fleet
+mkdir -p "$ws"
+cp -r nix "$ws/varsmith-nix"
+age-keygen -o "$work/admin.agekey" 2>/dev/null
+printf 'admins:\n  bench: %s\n' "$(age-keygen -y "$work/admin.agekey")" > "$ws/varsmith.yaml"
+export SOPS_AGE_KEY_FILE=$work/admin.agekey
+cat > "$ws/flake.nix" <<EOF
+{
+  inputs.nixpkgs.url = "file://$kit/nixpkgs-2020-07.tar.gz";
+  outputs = { self, nixpkgs }:
+    let
+      varsmith = import ./varsmith-nix;
+      tools = derivation {
+        name = "bench-tools"; system = "x86_64-linux"; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+        args = [ "-c" "mkdir -p \$out/bin; for t in head od tr cat; do ln -s \$(command -v \$t) \$out/bin/; done" ];
+      };
+      gen = i: { runtimeInputs = [ tools ]; files.secret = { }; files.public.secret = false;
+        script = "head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \\\\n' > \$out/secret; echo g\${toString i} > \$out/public"; };
+      machine = n: import "\${nixpkgs}/nixos/lib/eval-config.nix" {
+        system = "x86_64-linux";
+        modules = [ varsmith.nixosModules.default {
+          networking.hostName = n;
+          varsmith.directory = ./.;
+          boot.isContainer = true;
+          varsmith.generators = builtins.listToAttrs (map (i: { name = "g\${toString i}"; value = gen i; }) [ 1 2 3 4 5 ]);
+        } ];
+      };
+      names = map (i: "m\${toString i}") (builtins.genList (i: i + 1) $N);
+    in { nixosConfigurations = builtins.listToAttrs (map (n: { name = n; value = machine n; }) names); };
+}
+EOF
+for m in $(seq 1 "$N"); do
+  mkdir -p "$ws/sops/machines/m$m"
+  printf '[{"publickey": "%s", "type": "age"}]\n' "$(age-keygen 2>/dev/null | grep -o 'age1.*')" > "$ws/sops/machines/m$m/key.json"
+done
+(cd "$ws" && git init -q && git add flake.nix varsmith.yaml varsmith-nix && nix flake metadata "$ws" >/dev/null 2>&1 && git add flake.lock)
+echo "== $N NixOS machines x 5 generators (2020 nixpkgs, the varsmith module), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+# Warm the store copy of nixpkgs once (not part of either figure).
+nix eval --json "$ws#nixosConfigurations.m1.config.networking.hostName" >/dev/null 2>&1
+read -r cold_s cold_kb < <(tv "$bin" -C "$ws" generate --plan)
+echo "varsmith cold definitions evaluation (generate --plan, empty cache): ${cold_s}s, peak RSS $((cold_kb / 1024)) MiB"
+apply='c: builtins.mapAttrs (g: d: { inherit (d) share dependencies validation script; files = builtins.mapAttrs (f: x: { inherit (x) secret deploy owner group mode neededFor; }) d.files; runtimeInputs = map (p: p.outPath) d.runtimeInputs; }) c.config.varsmith.generators'
+t0=$(date +%s.%N)
+for m in $(seq 1 "$N"); do
+  nix eval --json "$ws#nixosConfigurations.m$m" --apply "$apply" >/dev/null
+done
+t1=$(date +%s.%N)
+per=$(echo "$t1 - $t0" | bc -l)
+printf '%d separate nix eval calls (one per machine): %.1fs; varsmith is %.1fx faster\n' "$N" "$per" "$(echo "$per / $cold_s" | bc -l)"
+"$bin" -C "$ws" generate --all >/dev/null 2>&1
+mkdir -p "$work/spy"
+printf '#!/bin/sh\necho called >> %s/spy/calls\nexec %s "$@"\n' "$work" "$(command -v nix)" > "$work/spy/nix"
+chmod +x "$work/spy/nix"
+read -r noop_s noop_kb < <(PATH="$work/spy:$PATH" tv "$bin" -C "$ws" generate --all)
+calls=$(wc -l < "$work/spy/calls" 2>/dev/null || echo 0)
+echo "no-op generate, warm cache: ${noop_s}s, peak RSS $((noop_kb / 1024)) MiB, nix processes started: $calls"
+
+# The 1000-machine YAML fleet (as benches/fleet_bench.sh makes it, not generated: key.json
+# recipients and 10 tiny generators), after one generate.
+yws=$work/yaml
+mkdir -p "$yws/generators"
+gens=""
+for i in $(seq 1 10); do
+  printf 'files:\n  secret: {}\n  public: { secret: false }\nscript: |\n  echo s%s > $out/secret; echo p%s > $out/public\n' "$i" "$i" > "$yws/generators/g$i.yaml"
+  gens="$gens${gens:+, }g$i"
+done
+{ printf 'admins:\n  bench: %s\nmachines:\n' "$(age-keygen -y "$work/admin.agekey")"
+  for m in $(seq 1 1000); do printf '  m%s:\n    generators: [%s]\n' "$m" "$gens"; done; } > "$yws/varsmith.yaml"
+for m in $(seq 1 1000); do
+  mkdir -p "$yws/sops/machines/m$m"
+  printf '[{"publickey": "%s", "type": "age"}]\n' "$(age-keygen 2>/dev/null | grep -o 'age1.*')" > "$yws/sops/machines/m$m/key.json"
+done
+"$bin" -C "$yws" generate --all >/dev/null 2>&1
+read -r y_s y_kb < <(tv "$bin" -C "$yws" generate --all)
+read -r c_s c_kb < <(tv "$bin" -C "$yws" check)
+echo "1000-machine YAML fleet: no-op generate ${y_s}s (peak RSS $((y_kb / 1024)) MiB), check ${c_s}s (peak RSS $((c_kb / 1024)) MiB)"
