@@ -65,7 +65,7 @@ echo "varsmith cold definitions evaluation (generate --plan, empty cache): ${col
 apply='c: builtins.mapAttrs (g: d: { inherit (d) share dependencies validation script; files = builtins.mapAttrs (f: x: { inherit (x) secret deploy owner group mode neededFor; }) d.files; runtimeInputs = map (p: p.outPath) d.runtimeInputs; }) c.config.varsmith.generators'
 t0=$(date +%s.%N)
 for m in $(seq 1 "$N"); do
-  nix eval --json "$ws#nixosConfigurations.m$m" --apply "$apply" >/dev/null
+  nix eval --json "$ws#nixosConfigurations.m$m" --apply "$apply" >/dev/null 2>&1
 done
 t1=$(date +%s.%N)
 per=$(echo "$t1 - $t0" | bc -l)
@@ -75,7 +75,7 @@ mkdir -p "$work/spy"
 printf '#!/bin/sh\necho called >> %s/spy/calls\nexec %s "$@"\n' "$work" "$(command -v nix)" > "$work/spy/nix"
 chmod +x "$work/spy/nix"
 read -r noop_s noop_kb < <(PATH="$work/spy:$PATH" tv "$bin" -C "$ws" generate --all)
-calls=$(wc -l < "$work/spy/calls" 2>/dev/null || echo 0)
+calls=$( [ -f "$work/spy/calls" ] && wc -l < "$work/spy/calls" || echo 0)
 echo "no-op generate, warm cache: ${noop_s}s, peak RSS $((noop_kb / 1024)) MiB, nix processes started: $calls"
 
 # The 1000-machine YAML fleet (as benches/fleet_bench.sh makes it, not generated: key.json

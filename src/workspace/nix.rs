@@ -361,24 +361,46 @@ fn write_cache(path: &Path, root: &Path, key: &str, machines: &[NixMachine]) {
     }
 }
 
-/// Runs the batched evaluation of both outputs (in parallel).
+/// Machines per batched call below which an output is not split further.
+const MIN_CHUNK: usize = 8;
+
+/// Runs the batched evaluation of both outputs. Each output's configurations are split into at
+/// most one chunk per core (never below [`MIN_CHUNK`] machines a chunk), evaluated by parallel
+/// `nix eval` processes: one process per core, never one per machine.
 fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
     let flake = source.flake_ref(root);
-    let results: Vec<Result<Vec<NixMachine>, Error>> = std::thread::scope(|s| {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let names: Vec<Result<Vec<String>, Error>> = std::thread::scope(|s| {
         let handles: Vec<_> = OUTPUTS
             .iter()
-            .map(|&(output, darwin)| {
-                let flake = flake.clone();
-                s.spawn(move || eval_output(root, &flake, output, darwin))
+            .map(|&(output, _)| {
+                let flake = &flake;
+                s.spawn(move || attr_names(root, flake, output))
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| Err(flake_err(root, "nix evaluation thread panicked")))
+        handles.into_iter().map(|h| join(root, h)).collect()
+    });
+    let mut jobs: Vec<(&str, bool, Vec<String>)> = Vec::new();
+    for (&(output, darwin), names) in OUTPUTS.iter().zip(names) {
+        let names = names?;
+        if names.is_empty() {
+            continue;
+        }
+        let k = cores.min(names.len().div_ceil(MIN_CHUNK)).max(1);
+        let per = names.len().div_ceil(k);
+        for chunk in names.chunks(per) {
+            jobs.push((output, darwin, chunk.to_vec()));
+        }
+    }
+    let results: Vec<Result<Vec<NixMachine>, Error>> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .iter()
+            .map(|(output, darwin, chunk)| {
+                let flake = &flake;
+                s.spawn(move || eval_output(root, flake, output, *darwin, chunk))
             })
-            .collect()
+            .collect();
+        handles.into_iter().map(|h| join(root, h)).collect()
     });
     let mut all = Vec::new();
     for r in results {
@@ -387,14 +409,50 @@ fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
     Ok(all)
 }
 
-/// One `nix eval --json FLAKE#OUTPUT --apply F`.
+fn join<T>(root: &Path, h: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
+    h.join()
+        .unwrap_or_else(|_| Err(flake_err(root, "nix evaluation thread panicked")))
+}
+
+/// The configuration names of one output (empty when the flake has no such output); forces
+/// nothing of the configurations.
+fn attr_names(root: &Path, flake: &str, output: &str) -> Result<Vec<String>, Error> {
+    match nix_json(root, &format!("{flake}#{output}"), "builtins.attrNames") {
+        Ok(o) => serde_json::from_slice(&o)
+            .map_err(|e| flake_err(root, format!("{output}: unexpected output of nix eval: {e}"))),
+        Err(err) if err.contains("does not provide attribute") && err.contains(&format!("'{output}'")) => {
+            Ok(Vec::new())
+        }
+        Err(err) => Err(flake_err(
+            root,
+            format!(
+                "evaluating {output} failed:\n{}",
+                crate::run::capture::escape_controls_keep_lines(err.trim())
+            ),
+        )),
+    }
+}
+
+/// A Nix string literal of `s`.
+fn nix_string(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace("${", "\\${");
+    format!("\"{escaped}\"")
+}
+
+/// One `nix eval --json FLAKE#OUTPUT --apply F` over the configurations `names`.
 fn eval_output(
     root: &Path,
     flake: &str,
     output: &str,
     darwin: bool,
+    names: &[String],
 ) -> Result<Vec<NixMachine>, Error> {
-    let stdout = match nix_json(root, &format!("{flake}#{output}"), APPLY) {
+    let only: Vec<String> = names.iter().map(|n| format!("{} = null;", nix_string(n))).collect();
+    let apply = format!("cfgs: ({APPLY}) (builtins.intersectAttrs {{ {} }} cfgs)", only.join(" "));
+    let stdout = match nix_json(root, &format!("{flake}#{output}"), &apply) {
         Ok(o) => o,
         Err(err) => {
             // A flake without this output has no such machines.
