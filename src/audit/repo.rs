@@ -23,7 +23,8 @@ use ignore::DirEntry;
 
 use super::Error;
 use super::report::PlaintextLeaf;
-use super::scan::{Matcher, wipe};
+use super::scan::{Hit, Matcher};
+use super::stream::{find_in_reader, wipe};
 use super::walk::{MAX_HITS_PER_FILE, WalkOptions, WalkOutcome, scan_roots};
 
 /// A hit in a git blob.
@@ -35,10 +36,8 @@ pub struct BlobHit {
     pub path: String,
     /// The oldest commit that added the blob, if found.
     pub commit: Option<String>,
-    /// Byte offset in the blob.
-    pub offset: u64,
-    /// Index of the pattern in the matcher's [`super::PatternSet`].
-    pub pattern: usize,
+    /// The occurrence (offset in the blob).
+    pub hit: Hit,
 }
 
 /// What the history scan found and read.
@@ -155,18 +154,18 @@ pub fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Er
                 let path = paths.get(oid).cloned().unwrap_or_default();
                 let hits = &mut outcome.hits;
                 let mut count = 0u64;
-                let n = matcher.find_in_reader(&mut body, &mut buf, |pattern, offset| {
+                let searched = find_in_reader(matcher, &mut body, &mut buf, |hit| {
                     count += 1;
                     if count <= MAX_HITS_PER_FILE {
                         hits.push(BlobHit {
                             blob: oid.to_string(),
                             path: path.clone(),
                             commit: None,
-                            offset,
-                            pattern,
+                            hit,
                         })
                     }
                 })?;
+                let n = searched.bytes;
                 if count > MAX_HITS_PER_FILE {
                     outcome.truncated.push((
                         format!("git blob {oid} ({path})"),
