@@ -201,6 +201,7 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     if !opts.no_referrers {
         add_referrers(&mut report, &tops);
     }
+    redact_names(&mut report);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -423,6 +424,52 @@ fn drop_utf16_shadows(report: &mut Report) {
             key(&k.location, what, k.compression, k.encoding, k.offset),
         )
     });
+}
+
+/// Withholds the names of store paths that hold a secret everywhere in the report.
+fn redact_names(report: &mut Report) {
+    let named: Vec<PathBuf> = report
+        .findings
+        .iter()
+        .filter_map(|f| match &f.location {
+            Location::StoreName { store_path } => Some(store_path.clone()),
+            _ => None,
+        })
+        .collect();
+    let r = names::Redactor::new(&named);
+    if r.is_empty() {
+        return;
+    }
+    let location = |l: &mut Location| match l {
+        Location::Store { store_path, file } => {
+            *store_path = r.path(store_path);
+            *file = r.path(file);
+        }
+        Location::StoreName { store_path } => *store_path = r.path(store_path),
+        Location::File { path } => *path = r.path(path),
+        Location::GitBlob { .. } => {}
+    };
+    report
+        .findings
+        .iter_mut()
+        .for_each(|f| location(&mut f.location));
+    report
+        .keys
+        .iter_mut()
+        .for_each(|k| location(&mut k.location));
+    for refs in &mut report.referrers {
+        refs.store_path = r.path(&refs.store_path);
+        refs.chains
+            .iter_mut()
+            .flat_map(|c| c.paths.iter_mut())
+            .for_each(|p| *p = r.path(p));
+        refs.note = refs.note.as_deref().map(|n| r.text(n));
+    }
+    report.errors.iter_mut().for_each(|e| *e = r.text(e));
+    report
+        .truncated
+        .iter_mut()
+        .for_each(|(p, _)| *p = r.text(p));
 }
 
 /// Adds the reference chains of every leaking path under [`REAL_STORE`].
