@@ -75,7 +75,7 @@ impl Redactor {
             .iter()
             .map(|p| (p.display().to_string(), redacted(p).display().to_string()))
             .collect();
-        map.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        map.sort_by_key(|e| std::cmp::Reverse(e.0.len()));
         map.dedup();
         Redactor { map }
     }
