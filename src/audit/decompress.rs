@@ -4,8 +4,12 @@
 //!
 //! * Formats: gzip (all members), xz, zstd (all frames), bzip2 (all streams). One level: a
 //!   compressed file inside a decompressed stream is searched raw only.
-//! * Crates: `flate2` (miniz_oxide backend), `lzma-rs`, `ruzstd`, `bzip2` (with its default
-//!   `libbz2-rs-sys` backend): all pure Rust, so no C toolchain or system library is needed.
+//! * Crates: `flate2` (zlib-rs backend), `ruzstd`, `bzip2` (its default `libbz2-rs-sys`
+//!   backend): pure Rust. xz goes through `liblzma` (the maintained fork of `xz2`, C liblzma):
+//!   the pure-Rust `lzma-rs` decoded at half its speed (measured: 62 MB of the bench's xz
+//!   files in 4.3 s against 2.1 s, one thread, same load), and xz is the format of most
+//!   compressed kernel modules and firmware in a NixOS closure.
+//! * Scope: store and closure walks and the working tree; git blobs are searched raw only.
 //! * Limits: at most [`MAX_DECOMPRESSED`] bytes per file are searched (decompression bombs);
 //!   a file that is cut there, or that fails to decompress after a valid header, is reported
 //!   as not fully covered, which makes the audit "not clean" unless partial results are
@@ -104,10 +108,10 @@ pub fn decompress(
     let result = match format {
         Compression::Gzip => copy(&mut flate2::bufread::MultiGzDecoder::new(input), &mut out),
         Compression::Bzip2 => copy(&mut bzip2::bufread::MultiBzDecoder::new(input), &mut out),
-        Compression::Xz => lzma_rs::xz_decompress(&mut input, &mut out).map_err(|e| match e {
-            lzma_rs::error::Error::IoError(e) => e,
-            other => io::Error::new(io::ErrorKind::InvalidData, format!("{other:?}")),
-        }),
+        Compression::Xz => copy(
+            &mut liblzma::bufread::XzDecoder::new_multi_decoder(input),
+            &mut out,
+        ),
         Compression::Zstd => zstd_frames(&mut input, &mut out),
     };
     match result {
