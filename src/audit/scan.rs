@@ -7,10 +7,13 @@
 //!   leftmost-first, non-overlapping mode as the prefilter. At each hit every pattern is
 //!   compared at that position (overlaps and patterns sharing a prefix are confirmed there),
 //!   and the search resumes one byte later, so every occurrence is found exactly once;
-//! * above: the [`Sampler`] prefilter (one hashed 8-byte gram per up to 16 bytes) in front of
-//!   the double-array Aho-Corasick of `daachorse`, which keeps a small, cache-friendly
-//!   automaton for hundreds or thousands of random patterns (measurements in
-//!   `docs/crates.md` §4.8).
+//! * above: the [`Sampler`]: one 8-byte gram per up to 16 bytes, filtered by a hashed bitset
+//!   and verified by direct comparison with the patterns indexed under it. No automaton is
+//!   built: with 1000 secrets (16,000 patterns) the daachorse automaton it replaces took
+//!   ~100 MiB and 0.6 s to build, the sampler a few MiB and milliseconds.
+//!
+//! Without prefilters (for comparison and tests): an overlapping aho-corasick automaton up
+//! to [`PACKED_MAX_PATTERNS`] patterns, daachorse above.
 //!
 //! The short key markers that need a check (`AGE-SECRET-KEY-1`, `PRIVATE KEY-----`,
 //! `PrivateKey`, raw and UTF-16) have their own packed searcher, so they do not shorten the
@@ -93,18 +96,25 @@ type Emit<'a> = dyn FnMut(usize, usize, usize) + 'a;
 enum Engine {
     Empty,
     Packed(Packed),
+    Sampler(Sampler),
     Aho(AhoCorasick, Vec<usize>),
     Daac(DoubleArrayAhoCorasick<u32>),
 }
 
 impl Engine {
-    fn build(set: &PatternSet, ids: Vec<usize>, sampling: bool) -> Result<Engine, Error> {
+    fn build(set: &PatternSet, ids: Vec<usize>, prefilter: bool) -> Result<Engine, Error> {
         let err = |e: String| Error::Matcher(e);
         if ids.is_empty() {
             return Ok(Engine::Empty);
         }
-        if ids.len() <= PACKED_MAX_PATTERNS && sampling {
+        if ids.len() <= PACKED_MAX_PATTERNS && prefilter {
             return Packed::build(set, ids).map(Engine::Packed);
+        }
+        if prefilter {
+            let patterns = ids.iter().map(|&i| (i, set.patterns()[i].as_slice()));
+            if let Some(s) = Sampler::new(patterns) {
+                return Ok(Engine::Sampler(s));
+            }
         }
         if ids.len() <= PACKED_MAX_PATTERNS {
             let ac = AhoCorasick::builder()
@@ -131,6 +141,9 @@ impl Engine {
         match self {
             Engine::Empty => {}
             Engine::Packed(p) => p.find(set, hay, 0..last_start.saturating_add(1), emit),
+            Engine::Sampler(s) => {
+                s.find(hay, last_start, |i| set.patterns()[i].as_slice(), emit);
+            }
             Engine::Aho(ac, ids) => {
                 for m in ac.find_overlapping_iter(hay) {
                     if m.start() <= last_start {
@@ -152,7 +165,6 @@ impl Engine {
 /// A compiled pattern set, shared by all scanning threads.
 pub struct Matcher {
     engine: Engine,
-    sampler: Option<Sampler>,
     markers: Option<Packed>,
     set: PatternSet,
     max_len: usize,
@@ -179,11 +191,6 @@ impl Matcher {
     pub fn with_sampling(set: PatternSet, prefilter: bool) -> Result<Matcher, Error> {
         let (markers, main): (Vec<usize>, Vec<usize>) =
             (0..set.len()).partition(|&i| set.is_marker(i));
-        let sampler = if prefilter && main.len() > PACKED_MAX_PATTERNS {
-            Sampler::new(main.iter().map(|&i| set.patterns()[i].as_slice()))
-        } else {
-            None
-        };
         let engine = Engine::build(&set, main, prefilter)?;
         let markers = if markers.is_empty() {
             None
@@ -192,7 +199,6 @@ impl Matcher {
         };
         Ok(Matcher {
             engine,
-            sampler,
             markers,
             max_len: set.max_len(),
             context: Context::of(&set),
@@ -200,21 +206,21 @@ impl Matcher {
         })
     }
 
-    /// The engine's name: `none`, `teddy`, `aho-corasick`, `daachorse` or
-    /// `daachorse+sampling`, with `+markers` when key markers are searched.
+    /// The engine's name: `none`, `teddy`, `sampling`, `aho-corasick` or `daachorse`, with
+    /// `+markers` when key markers are searched (`markers` alone without other patterns).
     pub fn engine_name(&self) -> &'static str {
         let markers = self.markers.is_some();
-        match (&self.engine, self.sampler.is_some(), markers) {
-            (Engine::Empty, _, false) => "none",
-            (Engine::Empty, _, true) => "markers",
-            (Engine::Packed(_), _, false) => "teddy",
-            (Engine::Packed(_), _, true) => "teddy+markers",
-            (Engine::Aho(..), _, false) => "aho-corasick",
-            (Engine::Aho(..), _, true) => "aho-corasick+markers",
-            (Engine::Daac(_), false, false) => "daachorse",
-            (Engine::Daac(_), false, true) => "daachorse+markers",
-            (Engine::Daac(_), true, false) => "daachorse+sampling",
-            (Engine::Daac(_), true, true) => "daachorse+sampling+markers",
+        match (&self.engine, markers) {
+            (Engine::Empty, false) => "none",
+            (Engine::Empty, true) => "markers",
+            (Engine::Packed(_), false) => "teddy",
+            (Engine::Packed(_), true) => "teddy+markers",
+            (Engine::Sampler(_), false) => "sampling",
+            (Engine::Sampler(_), true) => "sampling+markers",
+            (Engine::Aho(..), false) => "aho-corasick",
+            (Engine::Aho(..), true) => "aho-corasick+markers",
+            (Engine::Daac(_), false) => "daachorse",
+            (Engine::Daac(_), true) => "daachorse+markers",
         }
     }
 
@@ -271,18 +277,7 @@ impl Matcher {
         let sub = &hay[from..to];
         let last = owned.end - from - 1;
         let mut shifted = |p: usize, s: usize, e: usize| raw(p, from + s, from + e);
-        match &self.sampler {
-            None => self.engine.find(&self.set, sub, last, &mut shifted),
-            Some(sampler) => sampler.candidates(sub, self.max_len, |wf, wt, _, last_start| {
-                let last_start = last_start.min(last);
-                if wf > last_start {
-                    return;
-                }
-                let mut inner = |p: usize, s: usize, e: usize| shifted(p, wf + s, wf + e);
-                self.engine
-                    .find(&self.set, &sub[wf..wt], last_start - wf, &mut inner);
-            }),
-        }
+        self.engine.find(&self.set, sub, last, &mut shifted);
     }
 }
 
@@ -305,7 +300,7 @@ mod tests {
     fn engine_follows_pattern_count() {
         let m = |n| Matcher::new(PatternSet::build(&secrets(n), false)).unwrap();
         assert_eq!(m(1).engine_name(), "teddy");
-        assert_eq!(m(20).engine_name(), "daachorse+sampling");
+        assert_eq!(m(20).engine_name(), "sampling");
         assert_eq!(m(0).engine_name(), "none");
         let with_keys = Matcher::new(PatternSet::new(&secrets(0))).unwrap();
         assert_eq!(with_keys.engine_name(), "teddy+markers");
@@ -318,7 +313,7 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand::rngs::StdRng::seed_from_u64(7);
         for round in 0..30 {
-            // Rounds alternate between few patterns (Teddy) and many (sampler + daachorse).
+            // Rounds alternate between few patterns (Teddy) and many (sampler).
             let n = if round % 4 < 2 {
                 rng.gen_range(1..3)
             } else {
