@@ -342,4 +342,39 @@ mod tests {
             }
         }
     }
+
+    /// Base64 wrapped at 64 columns, placed across a chunk boundary at every shift, is
+    /// confirmed at the start of its base64 text (several fragments may confirm it: the
+    /// report merges equal findings).
+    #[test]
+    fn wrapped_base64_across_chunk_boundaries() {
+        use base64::Engine as _;
+        let value = b"a-long-secret-value-that-spans-more-than-one-base64-line-0123456789";
+        let set = PatternSet::build(
+            &[Secret::new("h/g/f", Zeroizing::new(value.to_vec()))],
+            false,
+        );
+        let m = Matcher::new(set).unwrap();
+        let encoded = base64::engine::general_purpose::STANDARD.encode(value);
+        let wrapped: Vec<u8> = encoded
+            .as_bytes()
+            .chunks(64)
+            .flat_map(|l| l.iter().copied().chain(*b"\r\n"))
+            .collect();
+        for shift in (0..wrapped.len() + 2).step_by(7) {
+            let pos = CHUNK_LEN - wrapped.len() + shift;
+            let mut data = vec![b'.'; 2 * CHUNK_LEN];
+            data[pos..pos + wrapped.len()].copy_from_slice(&wrapped);
+            let mut offsets = Vec::new();
+            find_in_reader(&m, &mut data.as_slice(), &mut Vec::new(), |h| {
+                let o = m.pattern_set().origins(h.pattern)[h.origin];
+                if o.encoding.name() == "base64-wrapped" {
+                    offsets.push(h.offset);
+                }
+            })
+            .unwrap();
+            offsets.dedup();
+            assert_eq!(offsets, [pos as u64], "shift {shift}");
+        }
+    }
 }
