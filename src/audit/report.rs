@@ -320,7 +320,12 @@ impl Report {
         }
     }
 
-    /// The report as JSON (for CI).
+    /// The report as JSON (for CI). Top level: `clean` (the verdict), `complete`,
+    /// `allow_partial`, `findings` and `keys` (each with `kind` of location, `path`,
+    /// `store_path`, `offset`, `encoding`, `alignment`, `line`, `compression`, and `var` or
+    /// `key`), `referrers` (`store_path`, `chains` of `root` and `paths`, `note`),
+    /// `plaintext`, `skipped`, `not_readable`, `errors`, `truncated`, `counts`, `engine`,
+    /// `scopes`, `seconds`.
     pub fn to_json(&self) -> Value {
         let findings: Vec<Value> = self
             .findings
