@@ -22,7 +22,9 @@
 //!   references from GC roots and closure tops down to each leaking store path.
 //! * [`repo`]: the workspace's plaintext files, every blob of its git history, and the check
 //!   that every sops file is fully encrypted.
-//! * [`report`]: findings, counts, the fail-closed verdict, and the human and JSON renderings.
+//! * [`tidy`]: merges findings that describe one leak and withholds store path names that
+//!   hold a secret; [`report`]: findings, counts, the fail-closed verdict, and the human and
+//!   JSON renderings.
 //!
 //! Findings name where (store path or repo file and commit), the byte offset, the var (or key
 //! kind) and the encoding. No function of this module prints, logs or returns a secret value
@@ -50,6 +52,7 @@ pub mod report;
 pub mod sample;
 pub mod scan;
 pub mod stream;
+pub mod tidy;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -193,15 +196,15 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     if let Some(root) = &opts.repo {
         scan_repo(&mut report, &matcher, root, opts)?;
     }
-    drop_covered_lines(&mut report);
-    drop_utf16_shadows(&mut report);
+    tidy::drop_covered_lines(&mut report);
+    tidy::drop_utf16_shadows(&mut report);
     report.sort();
     report.findings.dedup();
     report.keys.dedup();
     if !opts.no_referrers {
         add_referrers(&mut report, &tops);
     }
-    redact_names(&mut report);
+    tidy::redact_names(&mut report);
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
 }
@@ -340,136 +343,6 @@ fn push_hit(
             compression,
         }),
     }
-}
-
-/// Drops `line N` findings of a var in a file (or stream) where a whole-value encoding of
-/// the same var was found: the lines are part of that finding.
-fn drop_covered_lines(report: &mut Report) {
-    let whole: std::collections::HashSet<(String, String, Option<Compression>)> = report
-        .findings
-        .iter()
-        .filter(|f| f.encoding.is_whole())
-        .map(|f| (f.location.to_string(), f.var.clone(), f.compression))
-        .collect();
-    report.findings.retain(|f| {
-        f.encoding.is_whole()
-            || !whole.contains(&(f.location.to_string(), f.var.clone(), f.compression))
-    });
-}
-
-/// Drops the shadow of a UTF-16 hit: ASCII text in UTF-16LE also matches the UTF-16BE
-/// pattern one byte later (and the other way round), so of two such hits at neighbouring
-/// offsets only the one at an even offset (where UTF-16 text starts in practice) is kept.
-fn drop_utf16_shadows(report: &mut Report) {
-    type Key = (String, String, Option<Compression>, bool, u64);
-    fn key(
-        location: &Location,
-        what: String,
-        c: Option<Compression>,
-        e: Encoding,
-        at: u64,
-    ) -> Option<Key> {
-        match e {
-            Encoding::Utf16 { big_endian } => Some((location.to_string(), what, c, big_endian, at)),
-            _ => None,
-        }
-    }
-    fn shadowed(seen: &std::collections::HashSet<Key>, k: Option<Key>) -> bool {
-        let Some((l, w, c, be, at)) = k else {
-            return false;
-        };
-        at % 2 == 1
-            && [at - 1, at + 1]
-                .iter()
-                .any(|&o| seen.contains(&(l.clone(), w.clone(), c, !be, o)))
-    }
-    let seen: std::collections::HashSet<Key> = report
-        .findings
-        .iter()
-        .filter_map(|f| {
-            key(
-                &f.location,
-                f.var.clone(),
-                f.compression,
-                f.encoding,
-                f.offset,
-            )
-        })
-        .chain(report.keys.iter().filter_map(|k| {
-            key(
-                &k.location,
-                k.kind.name().to_string(),
-                k.compression,
-                k.encoding,
-                k.offset,
-            )
-        }))
-        .collect();
-    report.findings.retain(|f| {
-        !shadowed(
-            &seen,
-            key(
-                &f.location,
-                f.var.clone(),
-                f.compression,
-                f.encoding,
-                f.offset,
-            ),
-        )
-    });
-    report.keys.retain(|k| {
-        let what = k.kind.name().to_string();
-        !shadowed(
-            &seen,
-            key(&k.location, what, k.compression, k.encoding, k.offset),
-        )
-    });
-}
-
-/// Withholds the names of store paths that hold a secret everywhere in the report.
-fn redact_names(report: &mut Report) {
-    let named: Vec<PathBuf> = report
-        .findings
-        .iter()
-        .filter_map(|f| match &f.location {
-            Location::StoreName { store_path } => Some(store_path.clone()),
-            _ => None,
-        })
-        .collect();
-    let r = names::Redactor::new(&named);
-    if r.is_empty() {
-        return;
-    }
-    let location = |l: &mut Location| match l {
-        Location::Store { store_path, file } => {
-            *store_path = r.path(store_path);
-            *file = r.path(file);
-        }
-        Location::StoreName { store_path } => *store_path = r.path(store_path),
-        Location::File { path } => *path = r.path(path),
-        Location::GitBlob { .. } => {}
-    };
-    report
-        .findings
-        .iter_mut()
-        .for_each(|f| location(&mut f.location));
-    report
-        .keys
-        .iter_mut()
-        .for_each(|k| location(&mut k.location));
-    for refs in &mut report.referrers {
-        refs.store_path = r.path(&refs.store_path);
-        refs.chains
-            .iter_mut()
-            .flat_map(|c| c.paths.iter_mut())
-            .for_each(|p| *p = r.path(p));
-        refs.note = refs.note.as_deref().map(|n| r.text(n));
-    }
-    report.errors.iter_mut().for_each(|e| *e = r.text(e));
-    report
-        .truncated
-        .iter_mut()
-        .for_each(|(p, _)| *p = r.text(p));
 }
 
 /// Adds the reference chains of every leaking path under [`REAL_STORE`].
