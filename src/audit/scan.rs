@@ -17,7 +17,8 @@
 //!
 //! The short key markers that need a check (`AGE-SECRET-KEY-1`, `PRIVATE KEY-----`,
 //! `PrivateKey`, raw and UTF-16) have their own packed searcher, so they do not shorten the
-//! sampler's step.
+//! sampler's step; when all patterns together fit one packed searcher, they share it (one
+//! pass instead of two).
 //!
 //! Searches are by *owned range*: [`Matcher::search`] reports the occurrences that start in
 //! `owned`, reading the bytes around it (up to the longest pattern and the check
@@ -189,8 +190,13 @@ impl Matcher {
     /// Compiles `set`; `prefilter: false` runs a plain overlapping automaton over every byte
     /// (no Teddy, no sampler), for comparison.
     pub fn with_sampling(set: PatternSet, prefilter: bool) -> Result<Matcher, Error> {
-        let (markers, main): (Vec<usize>, Vec<usize>) =
+        let (mut markers, mut main): (Vec<usize>, Vec<usize>) =
             (0..set.len()).partition(|&i| set.is_marker(i));
+        if prefilter && main.len() + markers.len() <= PACKED_MAX_PATTERNS {
+            // Few patterns: one packed pass over everything instead of two.
+            main.append(&mut markers);
+            main.sort_unstable();
+        }
         let engine = Engine::build(&set, main, prefilter)?;
         let markers = if markers.is_empty() {
             None
@@ -303,7 +309,9 @@ mod tests {
         assert_eq!(m(20).engine_name(), "sampling");
         assert_eq!(m(0).engine_name(), "none");
         let with_keys = Matcher::new(PatternSet::new(&secrets(0))).unwrap();
-        assert_eq!(with_keys.engine_name(), "teddy+markers");
+        assert_eq!(with_keys.engine_name(), "teddy");
+        let with_keys = Matcher::new(PatternSet::new(&secrets(20))).unwrap();
+        assert_eq!(with_keys.engine_name(), "sampling+markers");
     }
 
     /// The prefilters (Teddy, sampler) find exactly what the plain overlapping automaton
