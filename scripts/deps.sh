@@ -52,6 +52,12 @@ ensure_test_deps() {
   command -v unshare >/dev/null 2>&1 || missing+=(util-linux)
   command -v script >/dev/null 2>&1 || missing+=(bsdutils)
   command -v git >/dev/null 2>&1 || missing+=(git)
+  # The audit's compressed-leak tests (tests/audit_encodings.rs); setpriv (util-linux) runs
+  # the unreadable-file test as nobody.
+  command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
+  command -v zstd >/dev/null 2>&1 || missing+=(zstd)
+  command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+  command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}…" >&2
     apt_install "${missing[@]}"

@@ -312,4 +312,119 @@ fn sops_workspace_end_to_end() {
     assert_eq!(v["findings"][0]["var"], "cinnabar/password/password");
     assert_eq!(v["findings"][0]["offset"], 9);
     assert_eq!(v["counts"]["not_readable"], 1);
+
+    // Without the leak, the undecryptable file still makes the audit not clean (fail
+    // closed) unless partial results are allowed.
+    std::fs::remove_file(sp.join("config")).unwrap();
+    let audit = |extra: &[&str]| {
+        let out = varsmith()
+            .env("SOPS_AGE_KEY_FILE", &key)
+            .arg("-C")
+            .arg(&ws)
+            .args(["audit", "--store"])
+            .arg(&store)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_secret_not_in(&out, &secret);
+        out
+    };
+    let out = audit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("not covered: sops file sops/machines/other/secrets/password.yaml"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("not clean: the audit is partial"),
+        "{stdout}"
+    );
+    let out = audit(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["clean"], false, "{v:#}");
+    let out = audit(&["--allow-partial"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("clean (partial, allowed)"));
+}
+
+/// Unreadable files fail the audit closed: "not clean", exit 1, with what was not covered;
+/// `--allow-partial` accepts them. As root (who reads any file) the binary runs as `nobody`
+/// through `setpriv`; a truncated gzip file is not covered either.
+#[test]
+fn unreadable_files_make_the_audit_not_clean() {
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout.starts_with(b"0\n"));
+    if root && !tool("setpriv") {
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let secret = random_secret();
+    let store = dir.path().join("store");
+    let sp = store.join("0123456789abcdfghijklmnpqrsvwxyz-partial");
+    std::fs::create_dir_all(&sp).unwrap();
+    std::fs::write(sp.join("readable"), "nothing here\n").unwrap();
+    std::fs::write(sp.join("locked"), format!("password={secret}\n")).unwrap();
+    std::fs::set_permissions(sp.join("locked"), std::fs::Permissions::from_mode(0o000)).unwrap();
+    // A gzip header followed by garbage: searched raw, but not decompressed in full.
+    std::fs::write(
+        sp.join("broken.gz"),
+        b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03garbage",
+    )
+    .unwrap();
+    let secrets = secrets_file(dir.path(), &[("cinnabar/password/password", &secret)]);
+    for p in [dir.path(), store.as_path(), sp.as_path()] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let audit = |extra: &[&str]| {
+        let mut cmd = if root {
+            let mut c = Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(env!("CARGO_BIN_EXE_varsmith"));
+            c
+        } else {
+            varsmith()
+        };
+        let out = cmd
+            .env("VARSMITH_AUDIT_SECRETS_FILE", &secrets)
+            .args(["audit", "--store"])
+            .arg(&store)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_secret_not_in(&out, &secret);
+        out
+    };
+    let out = audit(&[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let locked = format!("not covered: {}/locked: ", sp.display());
+    assert!(stdout.contains(&locked), "{stdout}");
+    assert!(stdout.contains("broken.gz: gzip: "), "{stdout}");
+    assert!(
+        stdout.contains("not clean: the audit is partial"),
+        "{stdout}"
+    );
+
+    let out = audit(&["--json"]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["clean"].as_bool(), v["complete"].as_bool()),
+        (Some(false), Some(false))
+    );
+    assert_eq!(v["counts"]["errors"], 2, "{v:#}");
+    assert_eq!(v["counts"]["findings"], 0);
+
+    let out = audit(&["--allow-partial", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["clean"].as_bool(), v["complete"].as_bool()),
+        (Some(true), Some(false))
+    );
 }

@@ -1,27 +1,34 @@
-//! Searching the nix store, system closures and the repo for leaked secret values.
+//! Searching the nix store, system closures and the repo for leaked secret values and for
+//! private key material of any origin.
 //!
 //! The pipeline has one module per step:
 //!
 //! * [`collect`]: decrypts every sops file of the workspace the identities can read into a list
 //!   of [`Secret`]s (the only step that knows about sops).
-//! * [`patterns`]: expands each secret into the byte patterns a leak usually takes: raw,
-//!   string-escaped (`.drv`, JSON), hex (lower and upper case) and base64 (standard and
-//!   URL-safe, all three alignments). Values
-//!   under [`MIN_SECRET_LEN`] bytes are skipped and counted, never searched silently.
-//! * [`scan`]: one shared multi-pattern matcher chosen for the pattern count (aho-corasick up to
-//!   [`scan::AHO_CORASICK_MAX_PATTERNS`] patterns, daachorse above), and the per-file search
-//!   (buffered reads in chunks with overlap, mmap for big files).
-//! * [`sample`]: a sampling prefilter in front of the automaton (one hashed 8-byte gram per up to
-//!   16 bytes), so the automaton only runs near possible matches.
-//! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one scan
-//!   per inode) or a list of store paths.
-//! * [`nix`]: closures of store paths via `nix-store -qR`.
+//! * [`patterns`] (with [`encode`] and [`keys`]): expands each secret into the byte patterns
+//!   a leak usually takes: raw, string-escaped (`.drv`, JSON), CRLF line endings, hex (lower
+//!   and upper case), base64 (standard and URL-safe, all three alignments, and wrapped at 64
+//!   columns or more), UTF-16LE/BE, and each line of a multi-line value; and adds the
+//!   markers of age, PEM/OpenSSH and WireGuard private keys. Values under
+//!   [`MIN_SECRET_LEN`] bytes are skipped and counted, never searched silently.
+//! * [`scan`] (with [`sample`] and [`confirm`]): one shared matcher (a SIMD packed searcher
+//!   for few patterns, a sampling prefilter and daachorse for many) that reports the
+//!   occurrences starting in an owned range of a buffer, after the checks some patterns need.
+//! * [`stream`]: streams and files in bounded memory (chunks, or mapped windows whose pages
+//!   are released); [`decompress`]: gzip, xz, zstd and bzip2 files searched decompressed.
+//! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one
+//!   scan per inode) or a list of store paths; [`names`]: the store paths' names.
+//! * [`nix`]: closures of store paths via `nix-store -qR`; [`referrers`]: the chains of
+//!   references from GC roots and closure tops down to each leaking store path.
 //! * [`repo`]: the workspace's plaintext files, every blob of its git history, and the check
 //!   that every sops file is fully encrypted.
-//! * [`report`]: findings, counts, and their human and JSON renderings.
+//! * [`tidy`]: merges findings that describe one leak and withholds store path names that
+//!   hold a secret; [`report`]: findings, counts, the fail-closed verdict, and the human and
+//!   JSON renderings.
 //!
-//! Findings name where (store path or repo file and commit), the byte offset, the var and the
-//! encoding. No function of this module prints, logs or returns a secret value or pattern.
+//! Findings name where (store path or repo file and commit), the byte offset, the var (or key
+//! kind) and the encoding. No function of this module prints, logs or returns a secret value
+//! or pattern.
 //!
 //! # Memory hygiene
 //!
@@ -32,12 +39,20 @@
 //! hold a leaked value read back from disk, are zeroized when a walker thread finishes.
 
 pub mod collect;
+pub mod confirm;
+pub mod decompress;
+pub mod encode;
+pub mod keys;
+pub mod names;
 pub mod nix;
 pub mod patterns;
+pub mod referrers;
 pub mod repo;
 pub mod report;
 pub mod sample;
 pub mod scan;
+pub mod stream;
+pub mod tidy;
 pub mod walk;
 
 use std::path::{Path, PathBuf};
@@ -46,9 +61,11 @@ use std::time::Instant;
 use zeroize::Zeroizing;
 
 pub use collect::{Collected, collect_secrets};
+pub use decompress::Compression;
+pub use keys::KeyKind;
 pub use patterns::{Encoding, PatternSet};
-pub use report::{Finding, Location, Report};
-pub use scan::Matcher;
+pub use report::{Finding, KeyFinding, Location, Report};
+pub use scan::{Hit, Matcher};
 pub use walk::WalkOptions;
 
 /// Values shorter than this many bytes (after stripping a trailing newline) are not searched:
@@ -142,14 +159,20 @@ pub struct AuditOptions {
     pub closure: Vec<PathBuf>,
     /// A workspace root: its working tree, git history, and sops files.
     pub repo: Option<PathBuf>,
-    /// Walk options (threads).
+    /// Walk options (threads, decompression).
     pub walk: WalkOptions,
-    /// Turns the sampling prefilter off (the automaton alone), for comparison in benchmarks.
+    /// Turns the prefilters off (a plain automaton over every byte), for comparison.
     pub no_sampling: bool,
+    /// Skips the reference chains of leaking store paths (default: computed for paths under
+    /// [`REAL_STORE`]).
+    pub no_referrers: bool,
 }
 
-/// Runs the audit for `secrets` over what `opts` selects. The report's `not_readable` is left
-/// empty for the caller (who collected the secrets) to fill.
+/// The store directory whose paths have reference chains (`nix-store` knows them).
+pub const REAL_STORE: &str = "/nix/store";
+
+/// Runs the audit for `secrets` over what `opts` selects. The report's `not_readable` and
+/// `allow_partial` are left for the caller (who collected the secrets) to fill.
 pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     let started = Instant::now();
     let set = PatternSet::new(secrets);
@@ -161,30 +184,55 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     };
     let matcher = Matcher::with_sampling(set, !opts.no_sampling)?;
     report.engine = matcher.engine_name();
-    // With nothing to search (no readable secret), only the sops check below runs.
-    let searching = !matcher.pattern_set().is_empty();
-    if let Some(store) = opts.store.as_ref().filter(|_| searching) {
-        report.scopes.push(format!("store {}", store.display()));
-        let outcome = walk::scan_roots(
-            std::slice::from_ref(store),
-            &matcher,
-            &walk::prune_store_links,
-            &opts.walk,
-        );
-        add_walk(&mut report, &matcher, outcome, &|p| {
-            store_location(store, p)
-        });
+    if let Some(store) = &opts.store {
+        scan_store(&mut report, &matcher, store, opts);
     }
-    if searching && !opts.closure.is_empty() {
+    let mut tops = Vec::new();
+    if !opts.closure.is_empty() {
         let paths = nix::closure(&opts.closure)?;
-        report
-            .scopes
-            .push(format!("closure: {} store paths", paths.len()));
-        let outcome = walk::scan_roots(&paths, &matcher, &|_| false, &opts.walk);
-        add_walk(&mut report, &matcher, outcome, &|p| match paths
-            .iter()
-            .find(|sp| p.starts_with(sp))
-        {
+        scan_closure(&mut report, &matcher, &paths, opts);
+        tops = opts.closure.clone();
+    }
+    if let Some(root) = &opts.repo {
+        scan_repo(&mut report, &matcher, root, opts)?;
+    }
+    tidy::drop_covered_lines(&mut report);
+    tidy::drop_utf16_shadows(&mut report);
+    report.sort();
+    report.findings.dedup();
+    report.keys.dedup();
+    if !opts.no_referrers {
+        add_referrers(&mut report, &tops);
+    }
+    tidy::redact_names(&mut report);
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+fn scan_store(report: &mut Report, matcher: &Matcher, store: &PathBuf, opts: &AuditOptions) {
+    report.scopes.push(format!("store {}", store.display()));
+    let outcome = walk::scan_roots(
+        std::slice::from_ref(store),
+        matcher,
+        &walk::prune_store_links,
+        &opts.walk,
+    );
+    add_walk(report, matcher, outcome, &|p| store_location(store, p));
+    let (paths, errors) = names::store_paths(store);
+    report.errors.extend(errors);
+    add_names(report, matcher, &paths);
+}
+
+fn scan_closure(report: &mut Report, matcher: &Matcher, paths: &[PathBuf], opts: &AuditOptions) {
+    report
+        .scopes
+        .push(format!("closure: {} store paths", paths.len()));
+    let outcome = walk::scan_roots(paths, matcher, &|_| false, &opts.walk);
+    add_walk(
+        report,
+        matcher,
+        outcome,
+        &|p| match paths.iter().find(|sp| p.starts_with(sp)) {
             Some(sp) => Location::Store {
                 store_path: sp.clone(),
                 file: p.to_path_buf(),
@@ -192,37 +240,50 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
             None => Location::File {
                 path: p.to_path_buf(),
             },
-        });
-    }
-    if let Some(root) = &opts.repo {
-        report.scopes.push(format!("repo {}", root.display()));
-        if searching {
-            let outcome = repo::scan_worktree(root, &matcher, &opts.walk);
-            add_walk(&mut report, &matcher, outcome, &|p| Location::File {
-                path: p.strip_prefix(root).unwrap_or(p).to_path_buf(),
-            });
+        },
+    );
+    add_names(report, matcher, paths);
+}
+
+fn scan_repo(
+    report: &mut Report,
+    matcher: &Matcher,
+    root: &Path,
+    opts: &AuditOptions,
+) -> Result<(), Error> {
+    report.scopes.push(format!("repo {}", root.display()));
+    let outcome = repo::scan_worktree(root, matcher, &opts.walk);
+    add_walk(report, matcher, outcome, &|p| Location::File {
+        path: p.strip_prefix(root).unwrap_or(p).to_path_buf(),
+    });
+    if repo::is_git_repo(root) {
+        let history = repo::scan_history(root, matcher)?;
+        report.blobs += history.blobs;
+        report.bytes += history.bytes;
+        report.truncated.extend(history.truncated);
+        for hit in history.hits {
+            let location = Location::GitBlob {
+                commit: hit.commit.clone(),
+                path: hit.path.clone(),
+                blob: hit.blob.clone(),
+            };
+            push_hit(report, matcher, hit.hit, None, location);
         }
-        if searching && repo::is_git_repo(root) {
-            let history = repo::scan_history(root, &matcher)?;
-            report.blobs += history.blobs;
-            report.bytes += history.bytes;
-            report.truncated.extend(history.truncated);
-            for hit in history.hits {
-                push_findings(&mut report, &matcher, hit.pattern, hit.offset, || {
-                    Location::GitBlob {
-                        commit: hit.commit.clone(),
-                        path: hit.path.clone(),
-                        blob: hit.blob.clone(),
-                    }
-                });
-            }
-        }
-        report.plaintext = repo::check_sops_files(root)?;
     }
-    report.seconds = started.elapsed().as_secs_f64();
-    report.sort();
-    report.findings.dedup();
-    Ok(report)
+    report.plaintext = repo::check_sops_files(root)?;
+    Ok(())
+}
+
+fn add_names(report: &mut Report, matcher: &Matcher, paths: &[PathBuf]) {
+    for (store_path, hit) in names::scan_names(paths, matcher) {
+        push_hit(
+            report,
+            matcher,
+            hit,
+            None,
+            Location::StoreName { store_path },
+        );
+    }
 }
 
 fn store_location(store: &Path, file: &Path) -> Location {
@@ -240,6 +301,8 @@ fn add_walk(
 ) {
     report.files += outcome.files;
     report.bytes += outcome.bytes;
+    report.compressed_files += outcome.compressed_files;
+    report.decompressed_bytes += outcome.decompressed_bytes;
     report.errors.extend(outcome.errors);
     report.truncated.extend(
         outcome
@@ -247,27 +310,60 @@ fn add_walk(
             .iter()
             .map(|(p, n)| (locate(p).to_string(), *n)),
     );
-    for hit in outcome.hits {
-        push_findings(report, matcher, hit.pattern, hit.offset, || {
-            locate(&hit.path)
-        });
+    for raw in outcome.hits {
+        push_hit(report, matcher, raw.hit, raw.compression, locate(&raw.path));
     }
 }
 
-fn push_findings(
+/// Turns one confirmed hit into a finding (a known secret) or a key finding.
+fn push_hit(
     report: &mut Report,
     matcher: &Matcher,
-    pattern: usize,
-    offset: u64,
-    location: impl Fn() -> Location,
+    hit: Hit,
+    compression: Option<Compression>,
+    location: Location,
 ) {
     let set = matcher.pattern_set();
-    for origin in set.origins(pattern) {
-        report.findings.push(Finding {
-            location: location(),
-            offset,
-            var: set.labels().get(origin.secret).cloned().unwrap_or_default(),
+    let Some(origin) = set.origins(hit.pattern).get(hit.origin) else {
+        return;
+    };
+    match origin.source {
+        patterns::Source::Secret(index) => report.findings.push(Finding {
+            location,
+            offset: hit.offset,
+            var: set.labels().get(index).cloned().unwrap_or_default(),
             encoding: origin.encoding,
-        });
+            compression,
+        }),
+        patterns::Source::Key(kind) => report.keys.push(KeyFinding {
+            location,
+            offset: hit.offset,
+            kind,
+            encoding: origin.encoding,
+            compression,
+        }),
+    }
+}
+
+/// Adds the reference chains of every leaking path under [`REAL_STORE`].
+fn add_referrers(report: &mut Report, tops: &[PathBuf]) {
+    let store = Path::new(REAL_STORE);
+    let mut leaks: Vec<PathBuf> = report
+        .findings
+        .iter()
+        .map(|f| &f.location)
+        .chain(report.keys.iter().map(|k| &k.location))
+        .filter_map(|l| match l {
+            Location::Store { store_path, .. } | Location::StoreName { store_path } => {
+                Some(store_path.clone())
+            }
+            _ => None,
+        })
+        .filter(|p| p.parent() == Some(store))
+        .collect();
+    leaks.sort();
+    leaks.dedup();
+    if !leaks.is_empty() {
+        report.referrers = referrers::referrers(store, &leaks, tops);
     }
 }

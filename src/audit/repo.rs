@@ -23,7 +23,8 @@ use ignore::DirEntry;
 
 use super::Error;
 use super::report::PlaintextLeaf;
-use super::scan::{Matcher, wipe};
+use super::scan::{Hit, Matcher};
+use super::stream::{find_in_reader, wipe};
 use super::walk::{MAX_HITS_PER_FILE, WalkOptions, WalkOutcome, scan_roots};
 
 /// A hit in a git blob.
@@ -35,10 +36,8 @@ pub struct BlobHit {
     pub path: String,
     /// The oldest commit that added the blob, if found.
     pub commit: Option<String>,
-    /// Byte offset in the blob.
-    pub offset: u64,
-    /// Index of the pattern in the matcher's [`super::PatternSet`].
-    pub pattern: usize,
+    /// The occurrence (offset in the blob).
+    pub hit: Hit,
 }
 
 /// What the history scan found and read.
@@ -152,29 +151,8 @@ pub fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Er
                 .map_err(|_| io::Error::other("bad git cat-file header"))?;
             let mut body = (&mut reader).take(size);
             if kind == "blob" {
-                let path = paths.get(oid).cloned().unwrap_or_default();
-                let hits = &mut outcome.hits;
-                let mut count = 0u64;
-                let n = matcher.find_in_reader(&mut body, &mut buf, |pattern, offset| {
-                    count += 1;
-                    if count <= MAX_HITS_PER_FILE {
-                        hits.push(BlobHit {
-                            blob: oid.to_string(),
-                            path: path.clone(),
-                            commit: None,
-                            offset,
-                            pattern,
-                        })
-                    }
-                })?;
-                if count > MAX_HITS_PER_FILE {
-                    outcome.truncated.push((
-                        format!("git blob {oid} ({path})"),
-                        count - MAX_HITS_PER_FILE,
-                    ));
-                }
-                outcome.blobs += 1;
-                outcome.bytes += n;
+                let path = paths.get(oid).map(String::as_str).unwrap_or_default();
+                search_blob(matcher, oid, path, &mut body, &mut buf, &mut outcome)?;
             } else {
                 io::copy(&mut body, &mut io::sink())?;
             }
@@ -187,19 +165,52 @@ pub fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Er
     let _ = writer.join();
     let _ = child.wait();
     result.map_err(cmd_err)?;
-    let mut commits: HashMap<String, Option<String>> = HashMap::new();
-    for hit in &mut outcome.hits {
-        let commit = match commits.get(&hit.blob) {
-            Some(c) => c.clone(),
-            None => {
-                let c = adding_commit(root, &hit.blob);
-                commits.insert(hit.blob.clone(), c.clone());
-                c
-            }
-        };
-        hit.commit = commit;
-    }
+    name_commits(root, &mut outcome.hits);
     Ok(outcome)
+}
+
+/// Searches one blob's body, adding its hits (at most [`MAX_HITS_PER_FILE`]) and counts.
+fn search_blob(
+    matcher: &Matcher,
+    oid: &str,
+    path: &str,
+    body: &mut impl Read,
+    buf: &mut Vec<u8>,
+    outcome: &mut HistoryOutcome,
+) -> io::Result<()> {
+    let hits = &mut outcome.hits;
+    let mut count = 0u64;
+    let searched = find_in_reader(matcher, body, buf, |hit| {
+        count += 1;
+        if count <= MAX_HITS_PER_FILE {
+            hits.push(BlobHit {
+                blob: oid.to_string(),
+                path: path.to_string(),
+                commit: None,
+                hit,
+            })
+        }
+    })?;
+    if count > MAX_HITS_PER_FILE {
+        let more = count - MAX_HITS_PER_FILE;
+        outcome
+            .truncated
+            .push((format!("git blob {oid} ({path})"), more));
+    }
+    outcome.blobs += 1;
+    outcome.bytes += searched.bytes;
+    Ok(())
+}
+
+/// Fills in the commit that added each hit's blob (one `git log` per blob).
+fn name_commits(root: &Path, hits: &mut [BlobHit]) {
+    let mut commits: HashMap<String, Option<String>> = HashMap::new();
+    for hit in hits {
+        let commit = commits
+            .entry(hit.blob.clone())
+            .or_insert_with(|| adding_commit(root, &hit.blob));
+        hit.commit = commit.clone();
+    }
 }
 
 /// The oldest commit that added or removed `blob`, i.e. the one that added it.

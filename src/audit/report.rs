@@ -1,4 +1,12 @@
 //! Findings, counts, and their human and JSON renderings. Nothing here ever holds a value.
+//!
+//! # Verdict
+//!
+//! The audit *fails closed*: it is clean only when nothing leaked, every sops file is fully
+//! encrypted, and everything in scope was searched: no file that could not be read (or
+//! decompressed in full) and no sops file the identities could not decrypt. A partial audit
+//! is "not clean" unless [`Report::allow_partial`] is set (`--allow-partial`); what was not
+//! covered is listed either way.
 
 use std::io::{self, Write};
 use std::path::PathBuf;
@@ -6,6 +14,9 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::Encoding;
+use super::decompress::Compression;
+use super::keys::KeyKind;
+use super::referrers::Referrers;
 
 /// Where a leak was found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +32,11 @@ pub enum Location {
     File {
         /// The file.
         path: PathBuf,
+    },
+    /// The name of a store path (`/nix/store/<hash>-<name>`) itself.
+    StoreName {
+        /// The store path.
+        store_path: PathBuf,
     },
     /// A blob in the workspace's git history.
     GitBlob {
@@ -38,6 +54,7 @@ impl std::fmt::Display for Location {
         match self {
             Location::Store { file, .. } => write!(f, "{}", file.display()),
             Location::File { path } => write!(f, "{}", path.display()),
+            Location::StoreName { store_path } => write!(f, "name of {}", store_path.display()),
             Location::GitBlob { commit, path, blob } => match commit {
                 Some(c) => write!(f, "git {c}:{path}"),
                 None => write!(f, "git blob {blob} ({path})"),
@@ -57,6 +74,32 @@ pub struct Finding {
     pub var: String,
     /// How the value appears.
     pub encoding: Encoding,
+    /// The compression the file was searched through (the offset is then in the
+    /// decompressed stream).
+    pub compression: Option<Compression>,
+}
+
+/// Private key material found, whatever its origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyFinding {
+    /// Where.
+    pub location: Location,
+    /// Byte offset where the key starts (in the decompressed stream when compressed).
+    pub offset: u64,
+    /// What kind of key.
+    pub kind: KeyKind,
+    /// How the key's marker appears.
+    pub encoding: Encoding,
+    /// The compression the file was searched through.
+    pub compression: Option<Compression>,
+}
+
+/// `raw`, `base64, alignment 1`, or `raw in gzip`.
+fn how(encoding: &Encoding, compression: Option<Compression>) -> String {
+    match compression {
+        Some(c) => format!("{encoding} in {c}"),
+        None => encoding.to_string(),
+    }
 }
 
 /// A leaf of a sops file that is not encrypted although it should be.
@@ -73,6 +116,10 @@ pub struct PlaintextLeaf {
 pub struct Report {
     /// Leaked values.
     pub findings: Vec<Finding>,
+    /// Private key material of any origin.
+    pub keys: Vec<KeyFinding>,
+    /// Reference chains of the leaking store paths (findings and keys).
+    pub referrers: Vec<Referrers>,
     /// Plaintext leaves in sops files (`--repo`).
     pub plaintext: Vec<PlaintextLeaf>,
     /// Vars too short to search.
@@ -93,6 +140,13 @@ pub struct Report {
     pub blobs: u64,
     /// Bytes scanned.
     pub bytes: u64,
+    /// Compressed files also searched decompressed.
+    pub compressed_files: u64,
+    /// Decompressed bytes searched.
+    pub decompressed_bytes: u64,
+    /// Accept a partial audit (`--allow-partial`): what was not covered is still listed, but
+    /// does not make the verdict "not clean".
+    pub allow_partial: bool,
     /// Files or objects that could not be read (path: error); they are not searched.
     pub errors: Vec<String>,
     /// Files with more occurrences than listed (path, occurrences not listed).
@@ -102,9 +156,19 @@ pub struct Report {
 }
 
 impl Report {
-    /// True when nothing leaked and every sops file is fully encrypted.
+    /// True when everything in scope was searched: no file left unread and no sops file
+    /// left undecrypted.
+    pub fn is_complete(&self) -> bool {
+        self.errors.is_empty() && self.not_readable.is_empty()
+    }
+
+    /// The verdict (see the module docs): nothing leaked, no key material, every sops file
+    /// fully encrypted, and the audit complete (or [`Report::allow_partial`]).
     pub fn is_clean(&self) -> bool {
-        self.findings.is_empty() && self.plaintext.is_empty()
+        self.findings.is_empty()
+            && self.keys.is_empty()
+            && self.plaintext.is_empty()
+            && (self.is_complete() || self.allow_partial)
     }
 
     /// Sorts findings for stable output.
@@ -123,52 +187,91 @@ impl Report {
                     b.encoding.to_string(),
                 ))
         });
+        self.keys.sort_by(|a, b| {
+            (a.location.to_string(), a.offset, a.kind).cmp(&(
+                b.location.to_string(),
+                b.offset,
+                b.kind,
+            ))
+        });
         self.plaintext
             .sort_by(|a, b| (&a.file, &a.key).cmp(&(&b.file, &b.key)));
         self.errors.sort();
     }
 
-    /// Writes the human-readable report: one `LEAK` / `PLAINTEXT` line each, then a summary.
+    /// Writes the human-readable report: one `LEAK` / `PRIVATE KEY` / `PLAINTEXT` line each,
+    /// the reference chains, what was not covered, then a summary and the verdict.
     pub fn write_human(&self, w: &mut impl Write) -> io::Result<()> {
         for f in &self.findings {
+            let how = how(&f.encoding, f.compression);
             writeln!(
                 w,
-                "LEAK {} offset {}: {} ({})",
-                f.location, f.offset, f.var, f.encoding
+                "LEAK {} offset {}: {} ({how})",
+                f.location, f.offset, f.var
             )?;
         }
         for (path, more) in &self.truncated {
             writeln!(w, "LEAK {path}: {more} more occurrences not listed")?;
         }
-        for p in &self.plaintext {
+        for k in &self.keys {
+            let how = how(&k.encoding, k.compression);
             writeln!(
                 w,
-                "PLAINTEXT {} key {}: not encrypted",
-                p.file.display(),
-                p.key
+                "PRIVATE KEY {} offset {}: {} ({how})",
+                k.location, k.offset, k.kind
             )?;
         }
+        for p in &self.plaintext {
+            let file = p.file.display();
+            writeln!(w, "PLAINTEXT {file} key {}: not encrypted", p.key)?;
+        }
+        self.write_referrers(w)?;
         for (file, why) in &self.not_readable {
-            writeln!(w, "not readable: {file}: {why}")?;
+            writeln!(w, "not covered: sops file {file} not readable: {why}")?;
         }
         for e in &self.errors {
-            writeln!(w, "not scanned: {e}")?;
+            writeln!(w, "not covered: {e}")?;
         }
+        self.write_summary(w)?;
+        self.write_verdict(w)
+    }
+
+    fn write_referrers(&self, w: &mut impl Write) -> io::Result<()> {
+        for r in &self.referrers {
+            for c in &r.chains {
+                let chain: Vec<String> = c.paths.iter().map(|p| p.display().to_string()).collect();
+                let root = c
+                    .root
+                    .as_deref()
+                    .map(|l| format!(" (GC root {l})"))
+                    .unwrap_or_default();
+                writeln!(w, "  referrers: {}{root}", chain.join(" <- "))?;
+            }
+            if let Some(note) = &r.note {
+                writeln!(w, "  referrers of {}: {note}", r.store_path.display())?;
+            }
+        }
+        Ok(())
+    }
+
+    fn write_summary(&self, w: &mut impl Write) -> io::Result<()> {
         let gib = self.bytes as f64 / f64::from(1u32 << 30);
+        let scopes = if self.scopes.is_empty() {
+            "nothing scanned".to_string()
+        } else {
+            self.scopes.join(", ")
+        };
         writeln!(
             w,
-            "audit ({}): {} secrets as {} patterns ({}); {} files, {} git blobs, {:.2} GiB in {:.2} s",
-            if self.scopes.is_empty() {
-                "nothing scanned".to_string()
-            } else {
-                self.scopes.join(", ")
-            },
+            "audit ({scopes}): {} secrets as {} patterns ({}); {} files ({} compressed, {:.2} GiB \
+             decompressed), {} git blobs, {gib:.2} GiB in {:.2} s",
             self.secrets,
             self.patterns,
             self.engine,
             self.files,
+            self.compressed_files,
+            self.decompressed_bytes as f64 / f64::from(1u32 << 30),
             self.blobs,
-            gib,
             self.seconds
         )?;
         if !self.skipped_short.is_empty() {
@@ -180,33 +283,49 @@ impl Report {
                 self.skipped_short.join(", ")
             )?;
         }
-        if !self.not_readable.is_empty() {
-            writeln!(
-                w,
-                "{} sops files not readable with the given identities (their vars were not searched)",
-                self.not_readable.len()
-            )?;
-        }
         if self.secrets == 0 {
             writeln!(
                 w,
                 "warning: no secret was searched (none readable with the given identities)"
             )?;
         }
-        if self.is_clean() {
-            writeln!(w, "clean: no leak found")?;
-        } else {
-            writeln!(
-                w,
-                "found {} leaks and {} plaintext sops values",
-                self.findings.len(),
-                self.plaintext.len()
-            )?;
-        }
         Ok(())
     }
 
-    /// The report as JSON (for CI).
+    fn write_verdict(&self, w: &mut impl Write) -> io::Result<()> {
+        let partial = format!(
+            "{} files or objects not scanned, {} sops files not readable with the given identities",
+            self.errors.len(),
+            self.not_readable.len()
+        );
+        let found = self.findings.len() + self.keys.len() + self.plaintext.len();
+        if found > 0 {
+            writeln!(
+                w,
+                "not clean: found {} leaks, {} private keys and {} plaintext sops values",
+                self.findings.len(),
+                self.keys.len(),
+                self.plaintext.len()
+            )?;
+        }
+        match (found, self.is_complete(), self.allow_partial) {
+            (0, true, _) => writeln!(w, "clean: no leak found"),
+            (0, false, true) => writeln!(w, "clean (partial, allowed): no leak found; {partial}"),
+            (0, false, false) => writeln!(
+                w,
+                "not clean: the audit is partial: {partial} (--allow-partial accepts this)"
+            ),
+            (_, true, _) => Ok(()),
+            (_, false, _) => writeln!(w, "also partial: {partial}"),
+        }
+    }
+
+    /// The report as JSON (for CI). Top level: `clean` (the verdict), `complete`,
+    /// `allow_partial`, `findings` and `keys` (each with `kind` of location, `path`,
+    /// `store_path`, `offset`, `encoding`, `alignment`, `line`, `compression`, and `var` or
+    /// `key`), `referrers` (`store_path`, `chains` of `root` and `paths`, `note`),
+    /// `plaintext`, `skipped`, `not_readable`, `errors`, `truncated`, `counts`, `engine`,
+    /// `scopes`, `seconds`.
     pub fn to_json(&self) -> Value {
         let findings: Vec<Value> = self
             .findings
@@ -215,26 +334,19 @@ impl Report {
                 let mut v = json!({
                     "offset": f.offset,
                     "var": f.var,
-                    "encoding": f.encoding.name(),
-                    "alignment": f.encoding.alignment(),
                 });
-                match &f.location {
-                    Location::Store { store_path, file } => {
-                        v["kind"] = json!("store");
-                        v["store_path"] = json!(store_path.to_string_lossy());
-                        v["path"] = json!(file.to_string_lossy());
-                    }
-                    Location::File { path } => {
-                        v["kind"] = json!("file");
-                        v["path"] = json!(path.to_string_lossy());
-                    }
-                    Location::GitBlob { commit, path, blob } => {
-                        v["kind"] = json!("git");
-                        v["commit"] = json!(commit);
-                        v["path"] = json!(path);
-                        v["blob"] = json!(blob);
-                    }
-                }
+                encoding_json(&mut v, &f.encoding, f.compression);
+                location_json(&mut v, &f.location);
+                v
+            })
+            .collect();
+        let keys: Vec<Value> = self
+            .keys
+            .iter()
+            .map(|k| {
+                let mut v = json!({"offset": k.offset, "key": k.kind.name()});
+                encoding_json(&mut v, &k.encoding, k.compression);
+                location_json(&mut v, &k.location);
                 v
             })
             .collect();
@@ -250,7 +362,11 @@ impl Report {
             .collect();
         json!({
             "clean": self.is_clean(),
+            "complete": self.is_complete(),
+            "allow_partial": self.allow_partial,
             "findings": findings,
+            "keys": keys,
+            "referrers": self.referrers.iter().map(referrers_json).collect::<Vec<_>>(),
             "plaintext": plaintext,
             "skipped": {
                 "count": self.skipped_short.len(),
@@ -264,21 +380,74 @@ impl Report {
                 .iter()
                 .map(|(path, more)| json!({"path": path, "not_listed": more}))
                 .collect::<Vec<_>>(),
-            "counts": {
-                "secrets": self.secrets,
-                "patterns": self.patterns,
-                "files": self.files,
-                "blobs": self.blobs,
-                "bytes": self.bytes,
-                "findings": self.findings.len(),
-                "plaintext": self.plaintext.len(),
-                "skipped": self.skipped_short.len(),
-                "not_readable": self.not_readable.len(),
-                "errors": self.errors.len(),
-            },
+            "counts": self.counts_json(),
             "engine": self.engine,
             "scopes": self.scopes,
             "seconds": self.seconds,
         })
     }
+
+    fn counts_json(&self) -> Value {
+        json!({
+            "secrets": self.secrets,
+            "patterns": self.patterns,
+            "files": self.files,
+            "compressed_files": self.compressed_files,
+            "blobs": self.blobs,
+            "bytes": self.bytes,
+            "decompressed_bytes": self.decompressed_bytes,
+            "findings": self.findings.len(),
+            "keys": self.keys.len(),
+            "plaintext": self.plaintext.len(),
+            "skipped": self.skipped_short.len(),
+            "not_readable": self.not_readable.len(),
+            "errors": self.errors.len(),
+        })
+    }
+}
+
+fn encoding_json(v: &mut Value, encoding: &Encoding, compression: Option<Compression>) {
+    v["encoding"] = json!(encoding.name());
+    v["alignment"] = json!(encoding.alignment());
+    v["line"] = json!(encoding.line());
+    v["compression"] = json!(compression.map(Compression::name));
+}
+
+fn location_json(v: &mut Value, location: &Location) {
+    match location {
+        Location::Store { store_path, file } => {
+            v["kind"] = json!("store");
+            v["store_path"] = json!(store_path.to_string_lossy());
+            v["path"] = json!(file.to_string_lossy());
+        }
+        Location::StoreName { store_path } => {
+            v["kind"] = json!("store-name");
+            v["store_path"] = json!(store_path.to_string_lossy());
+            v["path"] = json!(store_path.to_string_lossy());
+        }
+        Location::File { path } => {
+            v["kind"] = json!("file");
+            v["path"] = json!(path.to_string_lossy());
+        }
+        Location::GitBlob { commit, path, blob } => {
+            v["kind"] = json!("git");
+            v["commit"] = json!(commit);
+            v["path"] = json!(path);
+            v["blob"] = json!(blob);
+        }
+    }
+}
+
+fn referrers_json(r: &Referrers) -> Value {
+    let chains: Vec<Value> = r
+        .chains
+        .iter()
+        .map(|c| {
+            json!({
+                "root": c.root,
+                "paths": c.paths.iter().map(|p| p.to_string_lossy()).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    json!({"store_path": r.store_path.to_string_lossy(), "chains": chains, "note": r.note})
 }

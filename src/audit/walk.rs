@@ -8,6 +8,11 @@
 //! the pool of them) are searched once: files with a link count above one are keyed by
 //! `(device, inode)`; the other paths of a searched inode are remembered, and a hit in the
 //! inode is reported for each of its paths, so every store path holding the leak is named.
+//!
+//! A file whose first bytes are a compression format's magic ([`super::decompress`]) is
+//! searched a second time, decompressed; its hits carry the format. Files that cannot be
+//! read, or decompressed in full, are listed in [`WalkOutcome::errors`]: they were not
+//! (fully) searched.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -17,7 +22,9 @@ use std::sync::Mutex;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::scan::{Matcher, wipe};
+use super::decompress::{self, Compression};
+use super::scan::{Hit, Matcher};
+use super::stream::{self, StreamSearch, wipe};
 
 /// Occurrences listed per file; the rest are only counted ([`WalkOutcome::truncated`]).
 pub const MAX_HITS_PER_FILE: u64 = 1000;
@@ -27,10 +34,10 @@ pub const MAX_HITS_PER_FILE: u64 = 1000;
 pub struct RawHit {
     /// The file.
     pub path: PathBuf,
-    /// Byte offset in the file.
-    pub offset: u64,
-    /// Index of the pattern in the matcher's [`super::PatternSet`].
-    pub pattern: usize,
+    /// The occurrence; its offset is in the file, or in its decompressed stream.
+    pub hit: Hit,
+    /// The compression the file was searched through, if any.
+    pub compression: Option<Compression>,
 }
 
 /// What a walk found and how much it read.
@@ -40,9 +47,13 @@ pub struct WalkOutcome {
     pub hits: Vec<RawHit>,
     /// Regular files searched (distinct inodes).
     pub files: u64,
-    /// Bytes searched.
+    /// Bytes searched (raw file bytes).
     pub bytes: u64,
-    /// Entries that could not be read, as `path: error`.
+    /// Compressed files searched decompressed.
+    pub compressed_files: u64,
+    /// Decompressed bytes searched.
+    pub decompressed_bytes: u64,
+    /// Entries that could not be read (or decompressed in full), as `path: error`.
     pub errors: Vec<String>,
     /// Files with more than [`MAX_HITS_PER_FILE`] occurrences, and how many were not listed.
     pub truncated: Vec<(PathBuf, u64)>,
@@ -61,6 +72,8 @@ pub fn prune_store_links(entry: &DirEntry) -> bool {
 pub struct WalkOptions {
     /// Walker threads (0: the number of cores).
     pub threads: usize,
+    /// Do not search compressed files decompressed (default: they are), for comparison.
+    pub no_decompress: bool,
 }
 
 #[derive(Default)]
@@ -76,6 +89,8 @@ struct Totals {
     hits: Vec<(RawHit, Option<(u64, u64)>)>,
     files: u64,
     bytes: u64,
+    compressed_files: u64,
+    decompressed_bytes: u64,
     errors: Vec<String>,
     truncated: Vec<(PathBuf, u64)>,
 }
@@ -84,6 +99,7 @@ struct Visitor<'s> {
     shared: &'s Shared,
     matcher: &'s Matcher,
     prune: &'s Prune<'s>,
+    opts: &'s WalkOptions,
     buf: Vec<u8>,
     local: Totals,
 }
@@ -96,6 +112,8 @@ impl Drop for Visitor<'_> {
             t.hits.extend(local.hits);
             t.files += local.files;
             t.bytes += local.bytes;
+            t.compressed_files += local.compressed_files;
+            t.decompressed_bytes += local.decompressed_bytes;
             t.errors.extend(local.errors);
             t.truncated.extend(local.truncated);
         }
@@ -144,36 +162,72 @@ impl ParallelVisitor for Visitor<'_> {
             self.local.files += 1;
             return WalkState::Continue;
         }
-        let hits = &mut self.local.hits;
-        let mut count = 0u64;
-        let result =
-            self.matcher
-                .find_in_file(path, meta.len(), &mut self.buf, |pattern, offset| {
-                    count += 1;
-                    if count <= MAX_HITS_PER_FILE {
-                        hits.push((
-                            RawHit {
-                                path: path.to_path_buf(),
-                                offset,
-                                pattern,
-                            },
-                            key,
-                        ))
-                    }
-                });
-        if count > MAX_HITS_PER_FILE {
-            self.local
-                .truncated
-                .push((path.to_path_buf(), count - MAX_HITS_PER_FILE));
-        }
-        match result {
-            Ok(n) => {
-                self.local.files += 1;
-                self.local.bytes += n;
-            }
-            Err(e) => self.local.errors.push(format!("{}: {e}", path.display())),
-        }
+        self.search(path, meta.len(), key);
         WalkState::Continue
+    }
+}
+
+/// Collects the hits of one file (raw or decompressed), listing at most
+/// [`MAX_HITS_PER_FILE`].
+struct FileHits<'a> {
+    hits: &'a mut Vec<(RawHit, Option<(u64, u64)>)>,
+    path: &'a Path,
+    key: Option<(u64, u64)>,
+    compression: Option<Compression>,
+    count: u64,
+}
+
+impl FileHits<'_> {
+    fn push(&mut self, hit: Hit) {
+        self.count += 1;
+        if self.count <= MAX_HITS_PER_FILE {
+            let raw = RawHit {
+                path: self.path.to_path_buf(),
+                hit,
+                compression: self.compression,
+            };
+            self.hits.push((raw, self.key));
+        }
+    }
+}
+
+impl Visitor<'_> {
+    /// Searches one file raw, then decompressed when it is compressed.
+    fn search(&mut self, path: &Path, len: u64, key: Option<(u64, u64)>) {
+        let mut sink = FileHits {
+            hits: &mut self.local.hits,
+            path,
+            key,
+            compression: None,
+            count: 0,
+        };
+        let result = stream::find_in_file(self.matcher, path, len, &mut self.buf, |h| sink.push(h));
+        let format = match result {
+            Ok(searched) => {
+                self.local.files += 1;
+                self.local.bytes += searched.bytes;
+                decompress::detect(searched.head()).filter(|_| !self.opts.no_decompress)
+            }
+            Err(e) => {
+                self.local.errors.push(format!("{}: {e}", path.display()));
+                None
+            }
+        };
+        if let Some(format) = format {
+            sink.compression = Some(format);
+            let mut search = StreamSearch::new(self.matcher, &mut self.buf, |h| sink.push(h));
+            let result = decompress::decompress(path, format, &mut search);
+            let searched = search.finish();
+            self.local.compressed_files += 1;
+            self.local.decompressed_bytes += searched.bytes;
+            if let Err(e) = result {
+                self.local.errors.push(format!("{}: {e}", path.display()));
+            }
+        }
+        if sink.count > MAX_HITS_PER_FILE {
+            let more = sink.count - MAX_HITS_PER_FILE;
+            self.local.truncated.push((path.to_path_buf(), more));
+        }
     }
 }
 
@@ -181,6 +235,7 @@ struct Builder<'s> {
     shared: &'s Shared,
     matcher: &'s Matcher,
     prune: &'s Prune<'s>,
+    opts: &'s WalkOptions,
 }
 
 impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
@@ -189,6 +244,7 @@ impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
             shared: self.shared,
             matcher: self.matcher,
             prune: self.prune,
+            opts: self.opts,
             buf: Vec::new(),
             local: Totals::default(),
         })
@@ -224,6 +280,7 @@ pub fn scan_roots(
         shared: &shared,
         matcher,
         prune,
+        opts,
     };
     wb.build_parallel().visit(&mut builder);
     let links = shared.links.into_inner().unwrap_or_else(|e| e.into_inner());
@@ -246,6 +303,8 @@ pub fn scan_roots(
         hits,
         files: totals.files,
         bytes: totals.bytes,
+        compressed_files: totals.compressed_files,
+        decompressed_bytes: totals.decompressed_bytes,
         errors: totals.errors,
         truncated: totals.truncated,
     }

@@ -298,6 +298,10 @@ pub struct AuditArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// Accept a partial audit: unreadable files and undecryptable sops files are still
+    /// listed, but do not make the verdict "not clean".
+    #[arg(long)]
+    pub allow_partial: bool,
 }
 
 /// Result of a command: the process exit code.

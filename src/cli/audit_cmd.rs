@@ -3,8 +3,13 @@
 //! Secrets come from the workspace's sops files (every one the identities can decrypt). For
 //! benchmarks and tests without a workspace, the hidden environment variable
 //! `VARSMITH_AUDIT_SECRETS_FILE` names a file of `label=hex` lines (`#` comments allowed) that
-//! replaces the sops collection; `VARSMITH_AUDIT_NO_SAMPLING=1` turns the sampling prefilter
-//! off (the automaton alone) for comparison. Neither is part of the user-facing interface.
+//! replaces the sops collection; `VARSMITH_AUDIT_NO_SAMPLING=1` turns the prefilters off (the
+//! automaton alone) and `VARSMITH_AUDIT_NO_DECOMPRESS=1` the search of compressed files'
+//! contents, for comparison in benchmarks. None is part of the user-facing interface.
+//!
+//! Exit status: 0 when the report is clean, 1 when it is not ([`audit::Report::is_clean`]:
+//! a leak, a private key, a plaintext sops value, or a partial audit without
+//! `--allow-partial`).
 
 use std::path::{Path, PathBuf};
 
@@ -48,12 +53,17 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
         store,
         closure: a.closure.clone(),
         repo: if a.repo { root } else { None },
-        walk: WalkOptions::default(),
-        no_sampling: std::env::var_os("VARSMITH_AUDIT_NO_SAMPLING").is_some_and(|v| v == "1"),
+        walk: WalkOptions {
+            no_decompress: env_flag("VARSMITH_AUDIT_NO_DECOMPRESS"),
+            ..WalkOptions::default()
+        },
+        no_sampling: env_flag("VARSMITH_AUDIT_NO_SAMPLING"),
+        no_referrers: false,
     };
     let mut report = audit::run(&secrets, &opts).context("audit")?;
     drop(secrets);
     report.not_readable = not_readable;
+    report.allow_partial = a.allow_partial;
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer_pretty(&mut out, &report.to_json())?;
@@ -67,6 +77,10 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     } else {
         crate::EXIT_PROBLEM
     })
+}
+
+fn env_flag(name: &str) -> bool {
+    std::env::var_os(name).is_some_and(|v| v == "1")
 }
 
 /// Reads `label=hex` lines.

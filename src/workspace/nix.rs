@@ -409,7 +409,10 @@ fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
     Ok(all)
 }
 
-fn join<T>(root: &Path, h: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) -> Result<T, Error> {
+fn join<T>(
+    root: &Path,
+    h: std::thread::ScopedJoinHandle<'_, Result<T, Error>>,
+) -> Result<T, Error> {
     h.join()
         .unwrap_or_else(|_| Err(flake_err(root, "nix evaluation thread panicked")))
 }
@@ -418,9 +421,16 @@ fn join<T>(root: &Path, h: std::thread::ScopedJoinHandle<'_, Result<T, Error>>) 
 /// nothing of the configurations.
 fn attr_names(root: &Path, flake: &str, output: &str) -> Result<Vec<String>, Error> {
     match nix_json(root, &format!("{flake}#{output}"), "builtins.attrNames") {
-        Ok(o) => serde_json::from_slice(&o)
-            .map_err(|e| flake_err(root, format!("{output}: unexpected output of nix eval: {e}"))),
-        Err(err) if err.contains("does not provide attribute") && err.contains(&format!("'{output}'")) => {
+        Ok(o) => serde_json::from_slice(&o).map_err(|e| {
+            flake_err(
+                root,
+                format!("{output}: unexpected output of nix eval: {e}"),
+            )
+        }),
+        Err(err)
+            if err.contains("does not provide attribute")
+                && err.contains(&format!("'{output}'")) =>
+        {
             Ok(Vec::new())
         }
         Err(err) => Err(flake_err(
@@ -450,8 +460,14 @@ fn eval_output(
     darwin: bool,
     names: &[String],
 ) -> Result<Vec<NixMachine>, Error> {
-    let only: Vec<String> = names.iter().map(|n| format!("{} = null;", nix_string(n))).collect();
-    let apply = format!("cfgs: ({APPLY}) (builtins.intersectAttrs {{ {} }} cfgs)", only.join(" "));
+    let only: Vec<String> = names
+        .iter()
+        .map(|n| format!("{} = null;", nix_string(n)))
+        .collect();
+    let apply = format!(
+        "cfgs: ({APPLY}) (builtins.intersectAttrs {{ {} }} cfgs)",
+        only.join(" ")
+    );
     let stdout = match nix_json(root, &format!("{flake}#{output}"), &apply) {
         Ok(o) => o,
         Err(err) => {
