@@ -102,6 +102,42 @@ fn how(encoding: &Encoding, compression: Option<Compression>) -> String {
     }
 }
 
+/// Directory names under which a store path's key material is an upstream example (sops-nix's
+/// test keys, a package's documentation), not a leak of this fleet.
+const EXAMPLE_DIRS: &[&str] = &[
+    "test",
+    "tests",
+    "test-assets",
+    "testdata",
+    "test-data",
+    "fixtures",
+    "examples",
+    "doc",
+    "docs",
+];
+
+impl KeyFinding {
+    /// Key material in a test or documentation file inside a store path (`…/test-assets/…`,
+    /// `…/docs/…`, a `*.md` file): listed in the report, not counted against the verdict.
+    /// Every NixOS system using sops-nix has its test keys in its derivation closure.
+    pub fn is_example(&self) -> bool {
+        let Location::Store { store_path, file } = &self.location else {
+            return false;
+        };
+        let Ok(rel) = file.strip_prefix(store_path) else {
+            return false;
+        };
+        let doc = rel
+            .extension()
+            .is_some_and(|e| matches!(e.to_str(), Some("md" | "rst" | "adoc" | "org")));
+        doc || rel.components().any(|c| {
+            c.as_os_str()
+                .to_str()
+                .is_some_and(|n| EXAMPLE_DIRS.contains(&n))
+        })
+    }
+}
+
 /// A leaf of a sops file that is not encrypted although it should be.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlaintextLeaf {
@@ -166,7 +202,7 @@ impl Report {
     /// fully encrypted, and the audit complete (or [`Report::allow_partial`]).
     pub fn is_clean(&self) -> bool {
         self.findings.is_empty()
-            && self.keys.is_empty()
+            && self.keys.iter().all(KeyFinding::is_example)
             && self.plaintext.is_empty()
             && (self.is_complete() || self.allow_partial)
     }
@@ -215,9 +251,14 @@ impl Report {
         }
         for k in &self.keys {
             let how = how(&k.encoding, k.compression);
+            let note = if k.is_example() {
+                " [in a test or documentation file of the store path: listed, not counted]"
+            } else {
+                ""
+            };
             writeln!(
                 w,
-                "PRIVATE KEY {} offset {}: {} ({how})",
+                "PRIVATE KEY {} offset {}: {} ({how}){note}",
                 k.location, k.offset, k.kind
             )?;
         }
@@ -298,13 +339,13 @@ impl Report {
             self.errors.len(),
             self.not_readable.len()
         );
-        let found = self.findings.len() + self.keys.len() + self.plaintext.len();
+        let keys = self.keys.iter().filter(|k| !k.is_example()).count();
+        let found = self.findings.len() + keys + self.plaintext.len();
         if found > 0 {
             writeln!(
                 w,
-                "not clean: found {} leaks, {} private keys and {} plaintext sops values",
+                "not clean: found {} leaks, {keys} private keys and {} plaintext sops values",
                 self.findings.len(),
-                self.keys.len(),
                 self.plaintext.len()
             )?;
         }
@@ -344,7 +385,8 @@ impl Report {
             .keys
             .iter()
             .map(|k| {
-                let mut v = json!({"offset": k.offset, "key": k.kind.name()});
+                let mut v =
+                    json!({"offset": k.offset, "key": k.kind.name(), "example": k.is_example()});
                 encoding_json(&mut v, &k.encoding, k.compression);
                 location_json(&mut v, &k.location);
                 v
@@ -450,4 +492,37 @@ fn referrers_json(r: &Referrers) -> Value {
         })
         .collect();
     json!({"store_path": r.store_path.to_string_lossy(), "chains": chains, "note": r.note})
+}
+
+#[cfg(test)]
+mod example_keys {
+    use super::*;
+
+    fn key(store: &str, file: &str) -> KeyFinding {
+        KeyFinding {
+            location: Location::Store {
+                store_path: PathBuf::from(store),
+                file: PathBuf::from(file),
+            },
+            offset: 0,
+            kind: KeyKind::Age,
+            encoding: Encoding::Raw,
+            compression: None,
+        }
+    }
+
+    #[test]
+    fn upstream_test_and_doc_keys_are_listed_not_counted() {
+        let s = "/nix/store/aaaa-source";
+        assert!(key(s, "/nix/store/aaaa-source/pkgs/x/test-assets/age-keys.txt").is_example());
+        assert!(key(s, "/nix/store/aaaa-source/README.md").is_example());
+        assert!(!key(s, "/nix/store/aaaa-source/admin.agekey").is_example());
+        assert!(!key("/nix/store/bbbb-etc", "/nix/store/bbbb-etc/ssh/key").is_example());
+        let mut r = Report::default();
+        r.keys.push(key(s, "/nix/store/aaaa-source/README.md"));
+        assert!(r.is_clean());
+        r.keys
+            .push(key(s, "/nix/store/aaaa-source/secrets/admin.agekey"));
+        assert!(!r.is_clean());
+    }
 }

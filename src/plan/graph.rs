@@ -58,6 +58,7 @@ impl Graph {
     /// Builds the graph from validated definitions (which are acyclic).
     pub fn build(defs: &Definitions) -> Graph {
         let mut g = Graph::default();
+        let mut own_fp: HashMap<usize, String> = HashMap::new();
         for (m, gens) in &defs.machines {
             // `gens` is dependency-first, so dependencies always exist when we get to a node.
             for (name, def) in gens {
@@ -85,7 +86,11 @@ impl Graph {
                 // sha256 hex of own_hex ++ the dependencies' fingerprints (hex), in declared
                 // order: `builtins.hashString "sha256" (own + lib.concatStrings depFps)` in Nix.
                 let mut h = Sha256::new();
-                h.update(def.own_fingerprint().as_bytes());
+                // One definition (Arc) is shared by every machine using it: hash it once.
+                let own = own_fp
+                    .entry(Arc::as_ptr(def) as usize)
+                    .or_insert_with(|| def.own_fingerprint());
+                h.update(own.as_bytes());
                 for &d in &deps {
                     h.update(g.nodes[d].fingerprint.as_bytes());
                 }

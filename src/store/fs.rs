@@ -59,8 +59,27 @@ pub enum Entry {
 }
 
 impl Dir {
-    /// Opens the workspace root by path.
+    /// Opens the workspace root by path (a duplicate of a descriptor kept for the process).
     pub fn root(root: &Path) -> Result<Dir, Error> {
+        use std::sync::Mutex;
+        static ROOTS: Mutex<Vec<(PathBuf, OwnedFd)>> = Mutex::new(Vec::new());
+        let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, fd)) = roots.iter().find(|(p, _)| p == root)
+            && let Ok(dup) = fd.try_clone()
+        {
+            return Ok(Dir {
+                fd: dup,
+                path: root.to_path_buf(),
+            });
+        }
+        let d = Dir::open_root_uncached(root)?;
+        if let Ok(keep) = d.fd.try_clone() {
+            roots.push((root.to_path_buf(), keep));
+        }
+        Ok(d)
+    }
+
+    fn open_root_uncached(root: &Path) -> Result<Dir, Error> {
         let c = cstr(root.as_os_str(), root)?;
         // SAFETY: open(2) with a valid C string; the fd is owned below.
         let fd = unsafe {
@@ -85,7 +104,19 @@ impl Dir {
         let rel = dir.strip_prefix(root).map_err(|_| Error::Outside {
             path: dir.to_path_buf(),
         })?;
-        let mut cur = Dir::root(root)?;
+        let root_dir = Dir::root(root)?;
+        if rel.as_os_str().is_empty() {
+            return Ok(root_dir);
+        }
+        // One syscall when the kernel resolves "beneath, no symlinks" itself; the walk below
+        // creates what is missing and names the offending component otherwise.
+        if let Some(fd) = beneath(&root_dir, rel, libc::O_DIRECTORY | libc::O_RDONLY) {
+            return Ok(Dir {
+                fd,
+                path: dir.to_path_buf(),
+            });
+        }
+        let mut cur = root_dir;
         for comp in rel.components() {
             let Component::Normal(name) = comp else {
                 return Err(Error::Outside {
@@ -304,6 +335,36 @@ impl Dir {
     }
 }
 
+/// `openat2(dir, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+): `None` when
+/// it fails for any reason (missing, a symlink, an old kernel), so the caller walks instead.
+#[cfg(target_os = "linux")]
+fn beneath(dir: &Dir, rel: &Path, flags: libc::c_int) -> Option<OwnedFd> {
+    let c = CString::new(rel.as_os_str().as_bytes()).ok()?;
+    // SAFETY: a zeroed open_how with the fields set; openat2 relative to our fd.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.raw(),
+            c.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return None;
+    }
+    // SAFETY: a fresh descriptor we own.
+    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn beneath(_dir: &Dir, _rel: &Path, _flags: libc::c_int) -> Option<OwnedFd> {
+    None
+}
+
 /// Splits an absolute path under `root` into its parent directory (opened) and file name.
 pub fn parent_of(
     root: &Path,
@@ -321,6 +382,21 @@ pub fn parent_of(
 /// Reads the regular file at `path` (under `root`), at most `max` bytes; `Ok(None)` when it or
 /// a parent directory is missing.
 pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
+    if let Ok(rel) = path.strip_prefix(root)
+        && let Some(fd) = beneath(&Dir::root(root)?, rel, libc::O_RDONLY | libc::O_NONBLOCK)
+    {
+        let f = File::from(fd);
+        let meta = f.metadata().map_err(|source| Error::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if !meta.is_file() {
+            return Err(Error::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        return read_bounded(f, meta.len(), path, max).map(Some);
+    }
     let (dir, name) = match parent_of(root, path, false) {
         Ok(x) => x,
         Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
@@ -331,7 +407,20 @@ pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error
     let Some(f) = dir.open_file(&name)? else {
         return Ok(None);
     };
-    let mut buf = Vec::new();
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    read_bounded(f, len, path, max).map(Some)
+}
+
+/// Reads at most `max` bytes of `f`, whose size is `len` (a hint: it may change).
+fn read_bounded(f: File, len: u64, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+    let too_big = || Error::Malformed {
+        path: path.to_path_buf(),
+        msg: format!("larger than {max} bytes"),
+    };
+    if len > max {
+        return Err(too_big());
+    }
+    let mut buf = Vec::with_capacity(len as usize + 1);
     f.take(max + 1)
         .read_to_end(&mut buf)
         .map_err(|source| Error::Io {
@@ -339,12 +428,9 @@ pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error
             source,
         })?;
     if buf.len() as u64 > max {
-        return Err(Error::Malformed {
-            path: path.to_path_buf(),
-            msg: format!("larger than {max} bytes"),
-        });
+        return Err(too_big());
     }
-    Ok(Some(buf))
+    Ok(buf)
 }
 
 /// Writes all of `bytes` to `f` and flushes it to disk when `durable`.

@@ -87,7 +87,12 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     // plan is made again under it: another run may have generated some of it meanwhile.
     let _lock = lock::WorkspaceLock::acquire(&ws.root, lock::Mode::Exclusive, "varsmith generate")?;
     store::sweep_stale_temps(&ws.root);
-    let plan = plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?;
+    // With nothing planned there is nothing another run could have made redundant.
+    let plan = if plan.is_empty() {
+        plan
+    } else {
+        plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?
+    };
     report.plan = plan.clone();
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
