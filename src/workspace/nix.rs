@@ -531,6 +531,11 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
             "nix-command flakes",
             "eval",
             "--json",
+            // varsmith caches the result itself; Nix's own evaluation cache only makes the
+            // parallel calls wait on its SQLite lock.
+            "--option",
+            "eval-cache",
+            "false",
         ])
         .args(extra_flags()?)
         .arg(installable)
