@@ -6,6 +6,17 @@ cd "$(dirname "$0")/.."
 . scripts/deps.sh
 ensure_test_deps
 export CI="${CI:-}"  # .ci/run sets CI=true: missing tools then fail the tests
+# The offline Nix kit for tests/nix_module.rs: $VARSMITH_NIX_KIT, else ../shared/nix beside this
+# checkout, else the development machines' /work/shared/nix (a CI clone may live elsewhere).
+if [ -z "${VARSMITH_NIX_KIT:-}" ]; then
+  for d in "$PWD/../shared/nix" /work/shared/nix; do
+    if [ -f "$d/nixpkgs-2020-07.tar.gz" ]; then
+      VARSMITH_NIX_KIT=$(cd "$d" && pwd)
+      export VARSMITH_NIX_KIT
+      break
+    fi
+  done
+fi
 cargo fmt --all -- --check
 cargo clippy --all-targets -- -D warnings
 cargo test --all-targets "$@"
