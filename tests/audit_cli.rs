@@ -380,11 +380,15 @@ fn unreadable_files_make_the_audit_not_clean() {
         std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
     std::fs::set_permissions(&secrets, std::fs::Permissions::from_mode(0o644)).unwrap();
+    // The build tree may not be reachable by nobody (a checkout under /root): run a copy.
+    let bin = dir.path().join("varsmith-bin");
+    std::fs::copy(env!("CARGO_BIN_EXE_varsmith"), &bin).unwrap();
+    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
     let audit = |extra: &[&str]| {
         let mut cmd = if root {
             let mut c = Command::new("setpriv");
             c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
-                .arg(env!("CARGO_BIN_EXE_varsmith"));
+                .arg(&bin);
             c
         } else {
             varsmith()

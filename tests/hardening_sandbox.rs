@@ -394,6 +394,10 @@ fn no_sandbox_runs_get_private_tmpdirs() {
     };
     ws.generator("tmpdir", TMPDIR_PROBE);
     let private_tmp = tempfile::tempdir_in(base).expect("private /tmp");
+    // The binary may live under /tmp (a checkout there): run a copy from outside it.
+    let bin_dir = tempfile::tempdir_in(base).expect("binary copy");
+    let bin = bin_dir.path().join("varsmith");
+    std::fs::copy(BIN, &bin).expect("copy the binary");
     let o = Command::new("unshare")
         .args([
             "-m",
@@ -404,7 +408,7 @@ fn no_sandbox_runs_get_private_tmpdirs() {
         ])
         .arg("sh")
         .arg(private_tmp.path())
-        .arg(BIN)
+        .arg(&bin)
         .arg("-C")
         .arg(ws.root())
         .args(["generate", "--all", "--no-sandbox", "-j2"])
