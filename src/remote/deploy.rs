@@ -136,83 +136,83 @@ pub fn step(
         .ok_or_else(|| Error::Usage(format!("unknown machine {name:?}")))?;
     let target = m.target_or_default(name);
     super::no_leading_dash("target", &target)?;
-    let action = if o.boot { "boot" } else { "switch" };
-    let s = |x: &str| x.to_string();
-    let mut env = Vec::new();
     let b = backend(inv, m);
-    let argv = match b {
-        Backend::NixosRebuild | Backend::Nh => {
-            if pinned {
-                let mut opts: Vec<String> = known_hosts
-                    .pin_options(name)
-                    .into_iter()
-                    .flat_map(|o| ["-o".to_string(), o])
-                    .collect();
-                if let Ok(user) = std::env::var("NIX_SSHOPTS")
-                    && !user.trim().is_empty()
-                {
-                    opts.push(user);
-                }
-                env.push((s("NIX_SSHOPTS"), opts.join(" ")));
-            }
-            if b == Backend::NixosRebuild {
-                let mut v = vec![
-                    s("nixos-rebuild"),
-                    s(action),
-                    s("--flake"),
-                    format!(".#{name}"),
-                    s("--target-host"),
-                    target,
-                    s("--build-host"),
-                    s("localhost"),
-                    s("--show-trace"),
-                ];
-                if o.fast {
-                    v.push(s("--fast"));
-                }
-                v
-            } else {
-                vec![
-                    s("nh"),
-                    s("os"),
-                    s(action),
-                    s("."),
-                    s("--hostname"),
-                    s(name),
-                    s("--target-host"),
-                    target,
-                    s("--"),
-                    s("--show-trace"),
-                ]
-            }
-        }
-        Backend::DarwinRebuild => {
-            if o.boot {
-                return Err(Error::Usage(format!(
-                    "{name}: darwin-rebuild has no boot activation; deploy it without --boot"
-                )));
-            }
-            vec![
-                s("darwin-rebuild"),
-                s("switch"),
-                s("--flake"),
-                format!(".#{name}"),
-                s("--show-trace"),
-            ]
-        }
-        Backend::Clan => {
-            if o.boot {
-                return Err(Error::Usage(format!(
-                    "{name}: clan machines update has no boot activation; deploy it without --boot"
-                )));
-            }
-            vec![s("clan"), s("machines"), s("update"), s(name)]
-        }
-    };
+    let mut env = Vec::new();
+    if pinned && matches!(b, Backend::NixosRebuild | Backend::Nh) {
+        env.push(("NIX_SSHOPTS".to_string(), ssh_opts(known_hosts, name)));
+    }
+    let argv = argv(b, name, target, o)?;
     Ok(Step {
         machine: name.to_string(),
         env,
         argv,
+    })
+}
+
+/// `NIX_SSHOPTS` verifying the host against its pin (plus the user's own `NIX_SSHOPTS`).
+fn ssh_opts(known_hosts: &KnownHosts, name: &str) -> String {
+    let mut opts: Vec<String> = known_hosts
+        .pin_options(name)
+        .into_iter()
+        .flat_map(|o| ["-o".to_string(), o])
+        .collect();
+    if let Ok(user) = std::env::var("NIX_SSHOPTS")
+        && !user.trim().is_empty()
+    {
+        opts.push(user);
+    }
+    opts.join(" ")
+}
+
+/// The backend's command line for machine `name` on `target`.
+fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec<String>, Error> {
+    let action = if o.boot { "boot" } else { "switch" };
+    let s = |x: &str| x.to_string();
+    let no_boot = |tool: &str| {
+        Err(Error::Usage(format!(
+            "{name}: {tool} has no boot activation; deploy it without --boot"
+        )))
+    };
+    Ok(match b {
+        Backend::NixosRebuild => {
+            let mut v = vec![
+                s("nixos-rebuild"),
+                s(action),
+                s("--flake"),
+                format!(".#{name}"),
+                s("--target-host"),
+                target,
+                s("--build-host"),
+                s("localhost"),
+                s("--show-trace"),
+            ];
+            if o.fast {
+                v.push(s("--fast"));
+            }
+            v
+        }
+        Backend::Nh => vec![
+            s("nh"),
+            s("os"),
+            s(action),
+            s("."),
+            s("--hostname"),
+            s(name),
+            s("--target-host"),
+            target,
+            s("--"),
+            s("--show-trace"),
+        ],
+        Backend::DarwinRebuild if o.boot => return no_boot("darwin-rebuild"),
+        Backend::DarwinRebuild => vec![
+            s("darwin-rebuild"),
+            s("switch"),
+            s("--flake"),
+            format!(".#{name}"),
+            s("--show-trace"),
+        ],
+        Backend::Clan if o.boot => return no_boot("clan machines update"),
+        Backend::Clan => vec![s("clan"), s("machines"), s("update"), s(name)],
     })
 }
 
