@@ -196,26 +196,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
             }
         }
         check_graph(&visible, Some(mname))?;
-        // Closure in dependency-first order.
-        let mut order: IndexMap<String, Arc<Generator>> = IndexMap::new();
-        fn visit(
-            name: &str,
-            visible: &IndexMap<String, Arc<Generator>>,
-            order: &mut IndexMap<String, Arc<Generator>>,
-        ) {
-            if order.contains_key(name) {
-                return;
-            }
-            if let Some(g) = visible.get(name) {
-                for d in &g.dependencies {
-                    visit(d, visible, order);
-                }
-                order.insert(name.to_string(), g.clone());
-            }
-        }
-        for g in &machine.generators {
-            visit(g, &visible, &mut order);
-        }
+        let mut order = dependency_first(&visible, &machine.generators);
         if let Some(fm) = flake {
             // Described twice: the same generators and definitions, or an error naming both.
             let from_flake = flake_machine(ws, fm)?;
@@ -230,6 +211,33 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
     };
     check_shared_consistency(&defs)?;
     Ok(defs)
+}
+
+/// `wanted` and their dependencies, transitively, in a dependency-first order.
+fn dependency_first(
+    visible: &IndexMap<String, Arc<Generator>>,
+    wanted: &[String],
+) -> IndexMap<String, Arc<Generator>> {
+    fn visit(
+        name: &str,
+        visible: &IndexMap<String, Arc<Generator>>,
+        order: &mut IndexMap<String, Arc<Generator>>,
+    ) {
+        if order.contains_key(name) {
+            return;
+        }
+        if let Some(g) = visible.get(name) {
+            for d in &g.dependencies {
+                visit(d, visible, order);
+            }
+            order.insert(name.to_string(), g.clone());
+        }
+    }
+    let mut order = IndexMap::new();
+    for name in wanted {
+        visit(name, visible, &mut order);
+    }
+    order
 }
 
 /// A machine in `varsmith.yaml` and in the flake must get the same generators, each with the
@@ -278,26 +286,8 @@ fn flake_machine(
         .definitions()
         .map_err(|m| invalid(&flake, format!("{}: {m}", fm.attr)))?;
     check_graph(&visible, Some(&fm.machine_name))?;
-    let mut order: IndexMap<String, Arc<Generator>> = IndexMap::new();
-    fn visit(
-        name: &str,
-        visible: &IndexMap<String, Arc<Generator>>,
-        order: &mut IndexMap<String, Arc<Generator>>,
-    ) {
-        if order.contains_key(name) {
-            return;
-        }
-        if let Some(g) = visible.get(name) {
-            for d in &g.dependencies {
-                visit(d, visible, order);
-            }
-            order.insert(name.to_string(), g.clone());
-        }
-    }
-    for name in visible.keys() {
-        visit(name, &visible, &mut order);
-    }
-    Ok(order)
+    let names: Vec<String> = visible.keys().cloned().collect();
+    Ok(dependency_first(&visible, &names))
 }
 
 /// The same shared generator must have one definition across all machines using it.
