@@ -68,7 +68,7 @@ impl Identities {
             me.searched.push(p.display().to_string());
             me.add_file(p, IdentitySource::File(p.clone()))?;
         }
-        if let Ok(p) = std::env::var("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
+        if let Some(p) = env_nonempty("SOPS_AGE_SSH_PRIVATE_KEY_FILE") {
             let p = PathBuf::from(p);
             me.searched.push("SOPS_AGE_SSH_PRIVATE_KEY_FILE".into());
             me.add_file(&p, IdentitySource::SshFile(p.clone()))?;
@@ -88,7 +88,7 @@ impl Identities {
             me.add_text(v.as_bytes(), IdentitySource::EnvKey)?;
         }
         me.searched.push("SOPS_AGE_KEY_FILE".into());
-        if let Ok(p) = std::env::var("SOPS_AGE_KEY_FILE") {
+        if let Some(p) = env_nonempty("SOPS_AGE_KEY_FILE") {
             let p = PathBuf::from(p);
             me.add_file(&p, IdentitySource::EnvKeyFile(p.clone()))?;
         }
@@ -101,13 +101,27 @@ impl Identities {
         Ok(me)
     }
 
-    /// Adds the identities of one file: an age identity file (`AGE-SECRET-KEY-1…` lines) or an
+    /// Adds the identities of one file: an age identity file (`AGE-SECRET-KEY-1…` and
+    /// `AGE-PLUGIN-…` lines), the same passphrase-protected (asked on the terminal), or an
     /// OpenSSH ed25519 private key (both its ssh identity and its ssh-to-age X25519 identity).
+    /// A file that does not exist is [`Error::MissingIdentity`] (exit 2).
     pub fn add_file(&mut self, path: &Path, source: IdentitySource) -> Result<(), Error> {
-        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
+        let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                Error::MissingIdentity {
+                    origin: source.to_string(),
+                }
+            } else {
+                Error::Io {
+                    path: path.to_path_buf(),
+                    source: e,
+                }
+            }
         })?);
+        if super::passphrase::is_encrypted(&bytes) {
+            let plain = super::passphrase::decrypt(&bytes, &source.to_string())?;
+            return self.add_text(&plain, source);
+        }
         self.add_text(&bytes, source)
     }
 
@@ -116,55 +130,77 @@ impl Identities {
         let origin = source.to_string();
         let text = std::str::from_utf8(bytes).map_err(|_| Error::BadIdentity {
             origin: origin.clone(),
-            reason: "not UTF-8 text".into(),
+            reason: "not UTF-8 text (expected an age identity file or an OpenSSH private key)"
+                .into(),
         })?;
         if text
             .trim_start()
             .starts_with("-----BEGIN OPENSSH PRIVATE KEY-----")
         {
-            let converted = ssh_to_age::private_to_age(text).map_err(|e| Error::BadIdentity {
-                origin: origin.clone(),
-                reason: e.to_string(),
-            })?;
-            let x: age::x25519::Identity =
-                converted.parse().map_err(|e: &str| Error::BadIdentity {
-                    origin: origin.clone(),
-                    reason: e.to_string(),
-                })?;
-            self.ids.push(Box::new(x));
-            let ssh = age::ssh::Identity::from_buffer(BufReader::new(bytes), Some(origin.clone()))
-                .map_err(|e| Error::BadIdentity {
-                    origin: origin.clone(),
-                    reason: e.to_string(),
-                })?;
-            if let age::ssh::Identity::Unencrypted(_) = ssh {
-                self.ids.push(Box::new(ssh));
-            }
+            self.add_ssh(text, bytes, &origin)?;
             self.sources.push(source);
             return Ok(());
         }
+        let mut plugins = Vec::new();
         let mut found = 0;
         for (n, line) in text.lines().enumerate() {
             let line = line.trim_end_matches('\r').trim();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
+            let bad = |reason: &str| Error::BadIdentity {
+                origin: origin.clone(),
+                reason: format!("line {}: {reason}", n + 1),
+            };
             if line.starts_with("AGE-SECRET-KEY-1") {
-                let id: age::x25519::Identity = line.parse().map_err(|_| Error::BadIdentity {
-                    origin: origin.clone(),
-                    reason: format!("line {}: malformed AGE-SECRET-KEY", n + 1),
-                })?;
+                let id: age::x25519::Identity = line
+                    .parse()
+                    .map_err(|_| bad("malformed AGE-SECRET-KEY"))?;
                 self.ids.push(Box::new(id));
                 found += 1;
+            } else if line.starts_with("AGE-PLUGIN-") {
+                let id: age::plugin::Identity = line
+                    .parse()
+                    .map_err(|e: &str| bad(&format!("malformed AGE-PLUGIN identity: {e}")))?;
+                plugins.push(id);
+            } else if is_public_key(line) {
+                return Err(bad(
+                    "this is a public key (a recipient), not an identity; pass the private key file",
+                ));
             } else {
-                return Err(Error::BadIdentity {
-                    origin,
-                    reason: format!("line {}: unknown identity type", n + 1),
-                });
+                return Err(bad(
+                    "unknown identity type (expected AGE-SECRET-KEY-1…, AGE-PLUGIN-…-1… or an OpenSSH private key)",
+                ));
             }
+        }
+        if !plugins.is_empty() {
+            found += plugins.len();
+            self.ids
+                .extend(super::plugin::identities(&plugins, &origin)?);
         }
         if found > 0 {
             self.sources.push(source);
+        }
+        Ok(())
+    }
+
+    /// Adds an OpenSSH private key: its ssh-to-age X25519 identity (what sops-nix derives)
+    /// and, when unencrypted, the ssh identity itself (what age and sops use for ssh
+    /// recipients).
+    fn add_ssh(&mut self, text: &str, bytes: &[u8], origin: &str) -> Result<(), Error> {
+        let bad = |reason: String| Error::BadIdentity {
+            origin: origin.to_string(),
+            reason,
+        };
+        let converted = ssh_to_age::private_to_age(text).map_err(|e| bad(e.to_string()))?;
+        let x: age::x25519::Identity = converted
+            .parse()
+            .map_err(|e: &str| bad(e.to_string()))?;
+        self.ids.push(Box::new(x));
+        let ssh = age::ssh::Identity::from_buffer(BufReader::new(bytes), Some(origin.to_string()))
+            .map_err(|e| bad(e.to_string()))?;
+        if let age::ssh::Identity::Unencrypted(_) = ssh {
+            self.ids.push(Box::new(ssh));
         }
         Ok(())
     }
@@ -203,6 +239,20 @@ impl Identities {
         r.read_to_end(&mut out).ok()?;
         Some(out)
     }
+}
+
+/// True for a line that is a recipient (`age1…`, an OpenSSH public key line): what someone
+/// passes as `-i bob.pub` by mistake.
+fn is_public_key(line: &str) -> bool {
+    line.starts_with("age1")
+        || ["ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"]
+            .iter()
+            .any(|p| line.starts_with(p))
+}
+
+/// An environment variable that is set and not empty (an empty one is unset, as for sops).
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
 /// The user's home directory from `$HOME`.

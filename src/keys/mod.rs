@@ -5,9 +5,14 @@
 //!   `keys.txt`), so decryption tries them all, as sops does.
 //! * [`ssh_to_age`] converts OpenSSH ed25519 keys into age keys exactly as Mic92/ssh-to-age.
 //! * [`keygen`] appends new admin keys without ever overwriting.
+//! * Plugin recipients and identities (`age1yubikey1…`, `AGE-PLUGIN-…`) go to `age-plugin-NAME`
+//!   on `PATH`; passphrase-protected identity files ask the passphrase on the terminal.
 
+mod callbacks;
 mod identities;
 pub mod keygen;
+mod passphrase;
+mod plugin;
 mod recipient;
 pub mod ssh_to_age;
 
@@ -34,6 +39,12 @@ pub enum Error {
         origin: String,
         /// What is wrong (never the key itself).
         reason: String,
+    },
+    /// An identity file that does not exist.
+    #[error("{origin}: no such identity file")]
+    MissingIdentity {
+        /// Where it was named (the path, or `SOPS_AGE_KEY_FILE=…`).
+        origin: String,
     },
     /// A recipient string is not an age or ssh recipient.
     #[error("invalid age recipient {recipient:?}: {reason}")]

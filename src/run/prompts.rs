@@ -176,15 +176,71 @@ fn read_all(tty: &mut std::fs::File) -> Result<SecretBytes, String> {
     Ok(SecretBytes::new(out))
 }
 
-/// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
-/// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice.
-pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
-    let p = g.prompts.get(name)?;
-    let mut tty = std::fs::OpenOptions::new()
+/// How many times a `hidden` prompt is asked when its two answers differ (as clan does).
+pub(crate) const HIDDEN_TRIES: usize = 3;
+
+/// The controlling terminal, opened read-write; `None` when there is none (CI, a daemon).
+pub(crate) fn open_tty() -> Option<std::fs::File> {
+    std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .open("/dev/tty")
-        .ok()?;
+        .ok()
+}
+
+/// Asks `question` once on the terminal with echo off and returns the line (without its line
+/// ending). `None` when there is no terminal.
+pub(crate) fn ask_hidden_once(question: &str) -> Option<Result<SecretBytes, String>> {
+    let mut tty = open_tty()?;
+    Some((|| {
+        let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
+        let _ = write!(tty, "{question}: ");
+        let a = read_line(&mut tty);
+        let _ = writeln!(tty);
+        a
+    })())
+}
+
+/// Asks `question` once on the terminal with echo on. `None` when there is no terminal.
+pub(crate) fn ask_line_once(question: &str) -> Option<Result<SecretBytes, String>> {
+    let mut tty = open_tty()?;
+    let _ = write!(tty, "{question}: ");
+    Some(read_line(&mut tty))
+}
+
+/// Asks a `hidden` prompt: twice with echo off, and again while the two answers differ, at
+/// most [`HIDDEN_TRIES`] times; then an error naming `who` (machine/generator) and `name`.
+pub(crate) fn ask_hidden_confirmed(
+    tty: &mut std::fs::File,
+    who: &str,
+    name: &str,
+    question: &str,
+) -> Result<SecretBytes, String> {
+    let _no_echo = NoEcho::new(tty).map_err(|e| e.to_string())?;
+    for left in (0..HIDDEN_TRIES).rev() {
+        let _ = write!(tty, "{question}: ");
+        let a = read_line(tty)?;
+        let _ = write!(tty, "\n{question} (again): ");
+        let b = read_line(tty)?;
+        let _ = writeln!(tty);
+        if a == b {
+            return Ok(a);
+        }
+        if left > 0 {
+            let _ = writeln!(tty, "answers differ, try again ({left} left)");
+        }
+    }
+    Err(format!(
+        "{who}: prompt {name}: the two answers differed {HIDDEN_TRIES} times"
+    ))
+}
+
+/// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
+/// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice
+/// (again while the answers differ, see [`ask_hidden_confirmed`]).
+pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
+    let p = g.prompts.get(name)?;
+    let mut tty = open_tty()?;
     let question = format!("{who}: {}", p.description);
     let answer = (|| -> Result<SecretBytes, String> {
         match p.kind {
@@ -192,18 +248,7 @@ pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answe
                 let _ = write!(tty, "{question}: ");
                 read_line(&mut tty)
             }
-            PromptType::Hidden => {
-                let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
-                let _ = write!(tty, "{question}: ");
-                let a = read_line(&mut tty)?;
-                let _ = write!(tty, "\n{question} (again): ");
-                let b = read_line(&mut tty)?;
-                let _ = writeln!(tty);
-                if a != b {
-                    return Err(format!("{who}: the two answers to {name} differ"));
-                }
-                Ok(a)
-            }
+            PromptType::Hidden => ask_hidden_confirmed(&mut tty, who, name, &question),
             PromptType::Multiline => {
                 let _ = writeln!(tty, "{question} (end with Ctrl-D):");
                 read_all(&mut tty)

@@ -91,7 +91,9 @@ pub fn expected_recipients(
             }
         }
     }
-    out.extend(ws.inventory.admins.values().cloned());
+    // Recipients as sops records them: without surrounding whitespace (an ssh public key
+    // line with an empty comment ends in a space).
+    out.extend(ws.inventory.admins.values().map(|r| r.trim().to_string()));
     let mut seen = std::collections::HashSet::new();
     out.retain(|r| seen.insert(r.clone()));
     Ok(out)
