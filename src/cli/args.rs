@@ -41,7 +41,7 @@ pub enum Command {
     List(ListArgs),
     /// Print one var's raw bytes to stdout.
     Get(GetArgs),
-    /// Set one var from stdin.
+    /// Set one var: asked on the terminal (hidden), else read from stdin.
     Set(SetArgs),
     /// Re-wrap data keys after recipients changed (values and MAC unchanged).
     Rekey(RekeyArgs),
@@ -105,17 +105,67 @@ pub enum MachineCmd {
         /// Nix system.
         #[arg(long, default_value = "x86_64-linux")]
         system: String,
-        /// Tags.
-        #[arg(long = "tag")]
+        /// Tags (repeat, or comma-separated).
+        #[arg(long = "tag", visible_alias = "tags", value_delimiter = ',')]
         tags: Vec<String>,
-        /// Generators.
-        #[arg(long = "generator", short = 'g')]
+        /// Generators (repeat, or comma-separated).
+        #[arg(
+            long = "generator",
+            short = 'g',
+            visible_alias = "generators",
+            value_delimiter = ','
+        )]
         generators: Vec<String>,
     },
     /// Remove a machine from varsmith.yaml (its files stay).
     Remove {
         /// Machine name.
         name: String,
+    },
+    /// Change a machine's tags, target or system in varsmith.yaml (comments stay).
+    Edit(MachineEditArgs),
+    /// Add or remove generators of a machine in varsmith.yaml (comments stay).
+    #[command(subcommand)]
+    Generators(MachineGeneratorsCmd),
+}
+
+/// `varsmith machine edit NAME …`
+#[derive(Args, Debug)]
+pub struct MachineEditArgs {
+    /// Machine name.
+    pub name: String,
+    /// Tags to add (repeat, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub add_tag: Vec<String>,
+    /// Tags to remove (repeat, or comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub remove_tag: Vec<String>,
+    /// New SSH target.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// New Nix system.
+    #[arg(long)]
+    pub system: Option<String>,
+}
+
+/// `varsmith machine generators add|remove NAME GEN…`
+#[derive(Subcommand, Debug)]
+pub enum MachineGeneratorsCmd {
+    /// Add generators to a machine (known generator names only).
+    Add {
+        /// Machine name.
+        name: String,
+        /// Generators to add.
+        #[arg(required = true)]
+        generators: Vec<String>,
+    },
+    /// Remove generators from a machine (their files stay).
+    Remove {
+        /// Machine name.
+        name: String,
+        /// Generators to remove.
+        #[arg(required = true)]
+        generators: Vec<String>,
     },
 }
 
@@ -192,6 +242,9 @@ pub struct SetArgs {
     pub host: String,
     /// GEN/FILE.
     pub var: String,
+    /// Store the input exactly: keep a trailing newline (by default one is removed).
+    #[arg(long)]
+    pub raw: bool,
 }
 
 /// `varsmith rekey`

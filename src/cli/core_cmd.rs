@@ -8,10 +8,10 @@ use crate::keys::Identities;
 use crate::secret::SecretBytes;
 use crate::store::lock::{Mode, WorkspaceLock};
 use crate::store::{self, Owner};
-use crate::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
+use crate::workspace::{INVENTORY_FILE, Inventory, Workspace};
 use anyhow::{Context as _, bail};
 
-use crate::cli::args::{AdminCmd, CmdResult, Command, MachineCmd};
+use crate::cli::args::{AdminCmd, CmdResult, Command};
 
 /// What every command needs: the workspace directory option and the identity files.
 pub struct Context {
@@ -43,7 +43,7 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
     match cmd {
         Command::Init(a) => init(ctx, a.admin, a.recipient),
         Command::Admin(a) => admin(ctx, a),
-        Command::Machine(m) => machine(ctx, m),
+        Command::Machine(m) => super::machine_cmd::run(ctx, m),
         Command::Generate(a) => generate(ctx, a),
         Command::Check(a) => check(ctx, a.hosts, a.json),
         Command::List(a) => list(ctx, &a.host),
@@ -153,45 +153,6 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             Ok(0)
         }
     }
-}
-
-fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
-    let mut ws = ctx.workspace()?;
-    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith machine")?;
-    match cmd {
-        MachineCmd::Add {
-            name,
-            target,
-            system,
-            tags,
-            generators,
-        } => {
-            crate::workspace::names::check_component(&name)
-                .map_err(|e| UsageError::new(format!("machine name: {e}")))?;
-            if ws.inventory.machines.contains_key(&name) {
-                return Err(UsageError::new(format!("machine {name} already exists")).into());
-            }
-            ws.inventory.machines.insert(
-                name,
-                Machine {
-                    target,
-                    system,
-                    tags,
-                    generators,
-                    deploy: None,
-                },
-            );
-        }
-        MachineCmd::Remove { name } => {
-            if ws.inventory.machines.shift_remove(&name).is_none() {
-                return Err(UsageError::new(format!("unknown machine {name:?}")).into());
-            }
-        }
-    }
-    // Validate before saving: a bad generator name is an error and nothing is written.
-    ws.definitions()?;
-    save_inventory(&ws.root, &ws.inventory)?;
-    Ok(0)
 }
 
 fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {

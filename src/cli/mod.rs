@@ -4,6 +4,7 @@
 pub mod args;
 mod audit_cmd;
 mod core_cmd;
+mod machine_cmd;
 mod remote_cmd;
 pub(crate) mod sops_cmd;
 

@@ -4,6 +4,7 @@ pub mod bounds;
 pub mod definitions;
 pub mod generator;
 pub mod inventory;
+pub(crate) mod inventory_edit;
 pub mod names;
 pub mod nix;
 
