@@ -209,7 +209,11 @@ fn torn_generator_is_detected_and_repaired() {
 fn set_get_list() {
     let Some(ws) = fleet() else { return };
     assert!(ws.run(&["generate"]).status.success());
-    let o = ws.run_stdin(&["set", "m1", "base/s"], b"\x00\xffbinary\n");
+    let o = ws.run_stdin(&["set", "--raw", "m1", "base/s"], b"\x00\xffbinary\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(get(&ws, "m1", "base/s"), b"\x00\xffbinary\n");
+    // Without --raw exactly one trailing newline is removed.
+    let o = ws.run_stdin(&["set", "m1", "base/s"], b"\x00\xffbinary\n\n");
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(get(&ws, "m1", "base/s"), b"\x00\xffbinary\n");
     let o = ws.run(&["list", "m1"]);

@@ -1,6 +1,6 @@
 //! Core commands: init, admin, machine, generate, check, list, get, set, rekey.
 
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::PathBuf;
 
 use crate::UsageError;
@@ -48,7 +48,7 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
         Command::Check(a) => check(ctx, a.hosts, a.json),
         Command::List(a) => list(ctx, &a.host),
         Command::Get(a) => get(ctx, &a.host, &a.var),
-        Command::Set(a) => set(ctx, &a.host, &a.var),
+        Command::Set(a) => set(ctx, &a.host, &a.var, a.raw),
         Command::Rekey(a) => rekey(ctx, a.hosts),
         _ => bail!("internal: command routed to the wrong handler"),
     }
@@ -361,16 +361,11 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
     Ok(0)
 }
 
-fn set(ctx: &Context, host: &str, var: &str) -> CmdResult {
+fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult {
     let ws = ctx.workspace()?;
     let (owner, g, file) = resolve_var(&ws, host, var)?;
-    let mut buf = Vec::with_capacity(64 * 1024);
     let max = crate::run::limits::Limits::default().max_output;
-    std::io::stdin().take(max + 1).read_to_end(&mut buf)?;
-    let value = SecretBytes::new(buf);
-    if value.len() as u64 > max {
-        return Err(UsageError::new(format!("{var}: the value is larger than {max} bytes")).into());
-    }
+    let value = super::set_input::read_value(&format!("{owner}/{}", g.name), &file, raw, max)?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith set")?;
     let ids = ctx.identities()?;
     let defs = ws.definitions()?;

@@ -6,6 +6,7 @@ mod audit_cmd;
 mod core_cmd;
 mod machine_cmd;
 mod remote_cmd;
+mod set_input;
 pub(crate) mod sops_cmd;
 
 use std::process::ExitCode;
