@@ -51,19 +51,35 @@ fn ok(ws: &Ws, args: &[&str]) -> String {
 #[test]
 fn generators_add_and_remove_touch_only_their_lines() {
     let ws = ws();
-    let out = ok(&ws, &["machine", "generators", "add", "cinnabar", "wireguard"]);
+    let out = ok(
+        &ws,
+        &["machine", "generators", "add", "cinnabar", "wireguard"],
+    );
     assert_eq!(out, "cinnabar: generators += wireguard\n");
     let want = original(&ws).replace(
         "      - password\n",
         "      - password\n      - wireguard\n",
     );
     assert_eq!(text(&ws), want);
-    let out = ok(&ws, &["machine", "generators", "remove", "cinnabar", "password"]);
+    let out = ok(
+        &ws,
+        &["machine", "generators", "remove", "cinnabar", "password"],
+    );
     assert_eq!(out, "cinnabar: generators -= password\n");
     let want = want.replace("      - password\n", "");
     assert_eq!(text(&ws), want);
     // A flow list is rewritten on its line.
-    let out = ok(&ws, &["machine", "generators", "add", "electrum", "wireguard", "password"]);
+    let out = ok(
+        &ws,
+        &[
+            "machine",
+            "generators",
+            "add",
+            "electrum",
+            "wireguard",
+            "password",
+        ],
+    );
     assert_eq!(out, "electrum: generators += wireguard, password\n");
     let want = want.replace(
         "    generators: [openssh]\n",
@@ -113,9 +129,20 @@ fn machine_add_appends_in_the_file_style_and_remove_takes_it_out() {
     let ws = ws();
     let out = ok(
         &ws,
-        &["machine", "add", "malachite", "--tags", "vps,eu", "--generators", "openssh,password"],
+        &[
+            "machine",
+            "add",
+            "malachite",
+            "--tags",
+            "vps,eu",
+            "--generators",
+            "openssh,password",
+        ],
     );
-    assert_eq!(out, "malachite: added (generators: openssh, password; tags: vps, eu)\n");
+    assert_eq!(
+        out,
+        "malachite: added (generators: openssh, password; tags: vps, eu)\n"
+    );
     let want = original(&ws).replace(
         "    generators: [openssh]\n\ndeploy:",
         "    generators: [openssh]\n  malachite:\n    tags: [vps, eu]\n    generators: [openssh, password]\n\ndeploy:",
@@ -123,7 +150,11 @@ fn machine_add_appends_in_the_file_style_and_remove_takes_it_out() {
     assert_eq!(text(&ws), want);
     let o = ws.run(&["machine", "add", "malachite", "-g", "wireguard"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("machine generators add malachite"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("machine generators add malachite"),
+        "{}",
+        stderr(&o)
+    );
     let out = ok(&ws, &["machine", "remove", "malachite"]);
     assert!(out.starts_with("malachite: removed"), "{out}");
     assert_eq!(text(&ws), original(&ws));
@@ -136,19 +167,34 @@ fn unknown_generators_machines_and_no_ops_write_nothing() {
     let o = ws.run(&["machine", "generators", "add", "cinnabar", "no-such-gen"]);
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
-    assert!(e.contains("varsmith.yaml") && e.contains("cinnabar") && e.contains("no-such-gen"), "{e}");
+    assert!(
+        e.contains("varsmith.yaml") && e.contains("cinnabar") && e.contains("no-such-gen"),
+        "{e}"
+    );
     let o = ws.run(&["machine", "add", "new", "-g", "no-such-gen"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let o = ws.run(&["machine", "generators", "remove", "electrum", "password"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("machine electrum has no generator \"password\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("machine electrum has no generator \"password\""),
+        "{}",
+        stderr(&o)
+    );
     let o = ws.run(&["machine", "edit", "nobody", "--add-tag", "x"]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("unknown machine \"nobody\""), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown machine \"nobody\""),
+        "{}",
+        stderr(&o)
+    );
     let o = ws.run(&["machine", "generators", "add", "electrum", "openssh"]);
     assert!(o.status.success());
     assert_eq!(stdout(&o), "");
-    assert!(stderr(&o).contains("electrum: already has generator openssh"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("electrum: already has generator openssh"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(text(&ws), before);
 }
 

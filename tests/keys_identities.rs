@@ -73,7 +73,9 @@ fn run_as(ws: &Ws, identity: &Path, args: &[&str], path: &std::ffi::OsStr) -> Ou
 /// The armored age file sops stored for `recipient` in a sops YAML file.
 fn enc_blob(file: &Path, recipient: &str) -> String {
     let text = std::fs::read_to_string(file).unwrap();
-    let at = text.find(&format!("recipient: {recipient}")).expect("recipient");
+    let at = text
+        .find(&format!("recipient: {recipient}"))
+        .expect("recipient");
     let rest = &text[at..];
     let start = rest.find("-----BEGIN AGE ENCRYPTED FILE-----").unwrap();
     let end = rest.find("-----END AGE ENCRYPTED FILE-----").unwrap() + 32;
@@ -98,9 +100,16 @@ fn plugin_recipient_and_identity_work_with_varsmith_age_and_sops() {
     }
     let ws = workspace();
     let log = ws.root().join("home/plugin.log");
-    let id = write(ws.root(), "home/plugin.id", &format!("# test plugin\n{}\n", plugin_identity()));
+    let id = write(
+        ws.root(),
+        "home/plugin.id",
+        &format!("# test plugin\n{}\n", plugin_identity()),
+    );
     let rcpt = plugin_recipient();
-    let o = ws.command(&["admin", "add", "carol", &rcpt]).output().unwrap();
+    let o = ws
+        .command(&["admin", "add", "carol", &rcpt])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = ws
         .command(&["generate"])
@@ -109,7 +118,11 @@ fn plugin_recipient_and_identity_work_with_varsmith_age_and_sops() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(std::fs::read_to_string(&log).unwrap().contains("recipient-v1"));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("recipient-v1")
+    );
     let file = ws.root().join("sops/machines/m1/secrets/tok.yaml");
     // varsmith decrypts with the plugin identity alone.
     let o = run_as(&ws, &id, &["get", "m1", "tok/tok"], &plugin_path());
@@ -147,10 +160,19 @@ fn plugin_recipient_and_identity_work_with_varsmith_age_and_sops() {
     assert!(o.status.success(), "{}", stderr(&o));
     let enc = ws.root().join("home/p.enc.yaml");
     std::fs::write(&enc, &o.stdout).unwrap();
-    let o = run_as(&ws, &id, &["sops", "decrypt", enc.to_str().unwrap()], &plugin_path());
+    let o = run_as(
+        &ws,
+        &id,
+        &["sops", "decrypt", enc.to_str().unwrap()],
+        &plugin_path(),
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "answer: 42\n");
-    assert!(std::fs::read_to_string(&log).unwrap().contains("identity-v1"));
+    assert!(
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("identity-v1")
+    );
 }
 
 #[test]
@@ -159,17 +181,33 @@ fn a_missing_plugin_is_a_clear_error() {
         return;
     }
     let ws = workspace();
-    let id = write(ws.root(), "home/plugin.id", &format!("{}\n", plugin_identity()));
-    let o = run_as(&ws, &id, &["get", "m1", "tok/tok"], "/usr/bin:/bin".as_ref());
+    let id = write(
+        ws.root(),
+        "home/plugin.id",
+        &format!("{}\n", plugin_identity()),
+    );
+    let o = run_as(
+        &ws,
+        &id,
+        &["get", "m1", "tok/tok"],
+        "/usr/bin:/bin".as_ref(),
+    );
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("plugin.id") && e.contains("age-plugin-test") && e.contains("PATH"), "{e}");
+    assert!(
+        e.contains("plugin.id") && e.contains("age-plugin-test") && e.contains("PATH"),
+        "{e}"
+    );
     // A YubiKey recipient is accepted as an admin without its plugin; encrypting to it
     // without the plugin fails naming the recipient, and writes nothing.
     let yk = bech32("age1yubikey");
     let o = ws.command(&["admin", "add", "yk", &yk]).output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    let o = ws.command(&["generate"]).env("PATH", "/usr/bin:/bin").output().unwrap();
+    let o = ws
+        .command(&["generate"])
+        .env("PATH", "/usr/bin:/bin")
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("age-plugin-yubikey"), "{}", stderr(&o));
     assert!(!ws.root().join("sops/machines/m1/secrets/tok.yaml").exists());
@@ -192,7 +230,10 @@ fn ssh_ed25519_admin_decrypts_with_varsmith_and_sops() {
     // With an empty comment the line ends in a space: it must not matter.
     let public = std::fs::read_to_string(key.with_extension("pub")).unwrap();
     let public = public.trim_end_matches('\n');
-    let o = ws.command(&["admin", "add", "bob", public]).output().unwrap();
+    let o = ws
+        .command(&["admin", "add", "bob", public])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let o = ws.run(&["generate"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -222,7 +263,12 @@ fn ssh_ed25519_admin_decrypts_with_varsmith_and_sops() {
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     let enc = write(ws.root(), "home/p.enc.yaml", &stdout(&o));
-    let o = run_as(&ws, &key, &["sops", "decrypt", enc.to_str().unwrap()], &path);
+    let o = run_as(
+        &ws,
+        &key,
+        &["sops", "decrypt", enc.to_str().unwrap()],
+        &path,
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(stdout(&o), "answer: 42\n");
 }
@@ -295,7 +341,10 @@ fn passphrase_identity_is_asked_on_the_terminal_and_fails_without_one() {
         .unwrap();
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let e = stderr(&o);
-    assert!(e.contains("identity.age") && e.contains("no terminal"), "{e}");
+    assert!(
+        e.contains("identity.age") && e.contains("no terminal"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -314,11 +363,19 @@ fn public_key_or_missing_file_as_identity_are_clear_errors() {
     );
     let o = run_as(&ws, &pubfile, &["get", "m1", "tok/tok"], &path);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("bob.pub: line 1: this is a public key"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("bob.pub: line 1: this is a public key"),
+        "{}",
+        stderr(&o)
+    );
     let agepub = write(&home, "alice.txt", &format!("{}\n", ws.recipient));
     let o = run_as(&ws, &agepub, &["get", "m1", "tok/tok"], &path);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("this is a public key"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("this is a public key"),
+        "{}",
+        stderr(&o)
+    );
     let missing = home.join("missing.key");
     let o = run_as(&ws, &missing, &["get", "m1", "tok/tok"], &path);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));

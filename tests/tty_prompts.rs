@@ -16,9 +16,7 @@ fn tools() -> bool {
 /// A workspace whose machine m1 has a hand-written host recipient and generators `tok`
 /// (a plain secret) and `p` (a hidden prompt).
 fn workspace() -> Ws {
-    let ws = Ws::new(
-        "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [tok, p]\n",
-    );
+    let ws = Ws::new("admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [tok, p]\n");
     ws.generator(
         "tok",
         "files:\n  tok: {}\nscript: |\n  printf generated > $out/tok\n",
@@ -87,7 +85,10 @@ fn set_on_a_terminal_asks_hidden_on_the_tty_and_drops_the_newline() {
     assert!(!screen.contains("typed-s3cret"), "echoed: {screen}");
     let out = std::fs::read_to_string(out).unwrap();
     let err = std::fs::read_to_string(err).unwrap();
-    assert!(!out.contains("tok: ") && !err.contains("(again)"), "{out}{err}");
+    assert!(
+        !out.contains("tok: ") && !err.contains("(again)"),
+        "{out}{err}"
+    );
     assert!(err.contains("m1/tok/tok set"), "{err}");
     assert_eq!(get(&ws, "tok/tok"), b"typed-s3cret");
 }
@@ -125,7 +126,10 @@ fn hidden_prompt_answers_that_differ_are_asked_again() {
     t.type_text(b"right-one\n");
     let (status, screen) = t.finish();
     assert!(status.success(), "{screen}");
-    assert!(!screen.contains("right-one") && !screen.contains("typo"), "{screen}");
+    assert!(
+        !screen.contains("right-one") && !screen.contains("typo"),
+        "{screen}"
+    );
     assert_eq!(get(&ws, "p/out"), b"right-one");
 }
 

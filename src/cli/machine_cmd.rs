@@ -48,7 +48,9 @@ pub(crate) fn run(ctx: &Context, cmd: MachineCmd) -> CmdResult {
         }
         MachineCmd::Remove { name } => {
             yaml_machine(&ws, &e, &name)?;
-            e.doc.remove_machine(&name).map_err(|x| edit_error(&ws, x))?;
+            e.doc
+                .remove_machine(&name)
+                .map_err(|x| edit_error(&ws, x))?;
             e.want.machines.shift_remove(&name);
             e.changes.push(format!(
                 "{name}: removed (its files under sops/machines/{name} stay)"
@@ -176,7 +178,8 @@ fn edit(ws: &Workspace, e: &mut Edit, a: MachineEditArgs) -> anyhow::Result<()> 
             .set_list(name, "tags", &t.0)
             .map_err(|x| edit_error(ws, x))?;
         m.tags = t.0;
-        e.changes.extend(t.1.into_iter().map(|c| format!("{name}: tags {c}")));
+        e.changes
+            .extend(t.1.into_iter().map(|c| format!("{name}: tags {c}")));
     }
     if let Some(t) = a.target.filter(|t| m.target.as_ref() != Some(t)) {
         e.doc
@@ -207,8 +210,11 @@ fn generators(ws: &Workspace, e: &mut Edit, cmd: MachineGeneratorsCmd) -> anyhow
             .set_list(&name, "generators", &list)
             .map_err(|x| edit_error(ws, x))?;
         m.generators = list;
-        e.changes
-            .extend(changes.into_iter().map(|c| format!("{name}: generators {c}")));
+        e.changes.extend(
+            changes
+                .into_iter()
+                .map(|c| format!("{name}: generators {c}")),
+        );
     }
     e.want.machines.insert(name.clone(), m);
     Ok(name)
@@ -231,7 +237,11 @@ fn change_list(
         ))
         .into());
     }
-    let mut list: Vec<String> = old.iter().filter(|o| !remove.contains(o)).cloned().collect();
+    let mut list: Vec<String> = old
+        .iter()
+        .filter(|o| !remove.contains(o))
+        .cloned()
+        .collect();
     let mut added = Vec::new();
     for a in add {
         if list.contains(a) {

@@ -36,11 +36,7 @@ pub(crate) fn read_value(
             "{who}/{file}: the value is larger than {max} bytes"
         )));
     }
-    Ok(if raw {
-        value
-    } else {
-        strip_one_newline(value)
-    })
+    Ok(if raw { value } else { strip_one_newline(value) })
 }
 
 /// `v` without one trailing `\n` (a `\r\n` loses only its `\n`: the rule is one byte).

@@ -153,9 +153,8 @@ impl Identities {
                 reason: format!("line {}: {reason}", n + 1),
             };
             if line.starts_with("AGE-SECRET-KEY-1") {
-                let id: age::x25519::Identity = line
-                    .parse()
-                    .map_err(|_| bad("malformed AGE-SECRET-KEY"))?;
+                let id: age::x25519::Identity =
+                    line.parse().map_err(|_| bad("malformed AGE-SECRET-KEY"))?;
                 self.ids.push(Box::new(id));
                 found += 1;
             } else if line.starts_with("AGE-PLUGIN-") {
@@ -193,9 +192,7 @@ impl Identities {
             reason,
         };
         let converted = ssh_to_age::private_to_age(text).map_err(|e| bad(e.to_string()))?;
-        let x: age::x25519::Identity = converted
-            .parse()
-            .map_err(|e: &str| bad(e.to_string()))?;
+        let x: age::x25519::Identity = converted.parse().map_err(|e: &str| bad(e.to_string()))?;
         self.ids.push(Box::new(x));
         let ssh = age::ssh::Identity::from_buffer(BufReader::new(bytes), Some(origin.to_string()))
             .map_err(|e| bad(e.to_string()))?;
@@ -245,9 +242,15 @@ impl Identities {
 /// passes as `-i bob.pub` by mistake.
 fn is_public_key(line: &str) -> bool {
     line.starts_with("age1")
-        || ["ssh-ed25519 ", "ssh-rsa ", "ecdsa-sha2-", "sk-ssh-", "sk-ecdsa-"]
-            .iter()
-            .any(|p| line.starts_with(p))
+        || [
+            "ssh-ed25519 ",
+            "ssh-rsa ",
+            "ecdsa-sha2-",
+            "sk-ssh-",
+            "sk-ecdsa-",
+        ]
+        .iter()
+        .any(|p| line.starts_with(p))
 }
 
 /// An environment variable that is set and not empty (an empty one is unset, as for sops).

@@ -25,16 +25,12 @@ pub(crate) fn parse_recipient(s: &str) -> Option<Result<age::plugin::Recipient, 
 pub(crate) fn recipient(
     r: &age::plugin::Recipient,
 ) -> Result<Box<dyn age::Recipient + Send + Sync>, Error> {
-    let p = age::plugin::RecipientPluginV1::new(
-        r.plugin(),
-        std::slice::from_ref(r),
-        &[],
-        TtyCallbacks,
-    )
-    .map_err(|e| Error::BadRecipient {
-        recipient: r.to_string(),
-        reason: plain(&e.to_string()),
-    })?;
+    let p =
+        age::plugin::RecipientPluginV1::new(r.plugin(), std::slice::from_ref(r), &[], TtyCallbacks)
+            .map_err(|e| Error::BadRecipient {
+                recipient: r.to_string(),
+                reason: plain(&e.to_string()),
+            })?;
     Ok(Box::new(p))
 }
 

@@ -57,7 +57,11 @@ mod tests {
         let hrp = bech32::Hrp::parse("age1yubikey").unwrap();
         let yk = bech32::encode::<bech32::Bech32>(hrp, &[2u8; 33]).unwrap();
         let yk = yk.as_str();
-        assert!(validate_recipient(yk).is_ok(), "{:?}", validate_recipient(yk));
+        assert!(
+            validate_recipient(yk).is_ok(),
+            "{:?}",
+            validate_recipient(yk)
+        );
         assert!(validate_recipient("age1yubikey1qqqq").is_err());
     }
 }

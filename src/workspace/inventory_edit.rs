@@ -68,7 +68,12 @@ impl InventoryDoc {
 
     /// Sets machine `name`'s list `field` (`tags`, `generators`) to `values`, which must be
     /// the old list with some items removed and new ones appended (the order the file keeps).
-    pub fn set_list(&mut self, name: &str, field: &str, values: &[String]) -> Result<(), EditError> {
+    pub fn set_list(
+        &mut self,
+        name: &str,
+        field: &str,
+        values: &[String],
+    ) -> Result<(), EditError> {
         let m = self.machine(name)?;
         match self.field(m, field) {
             None => {
@@ -216,8 +221,9 @@ impl InventoryDoc {
     /// `field` of machine block `m`: its key line and the end of its value's lines.
     fn field(&self, m: Span, field: &str) -> Option<Span> {
         let gi = self.child_indent(m)?;
-        let key = (m.key + 1..m.end)
-            .find(|&i| key_line(&self.lines[i]).is_some_and(|k| k.indent == gi && k.key == field))?;
+        let key = (m.key + 1..m.end).find(|&i| {
+            key_line(&self.lines[i]).is_some_and(|k| k.indent == gi && k.key == field)
+        })?;
         Some(Span {
             key,
             end: self.block_end(key, gi),
@@ -446,8 +452,7 @@ fn flow_list(values: &[String]) -> String {
 fn scalar(s: &str) -> String {
     let plain = !s.is_empty()
         && s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric())
-        && s
-            .chars()
+        && s.chars()
             .all(|c| c.is_ascii_alphanumeric() || "-_.@/+".contains(c))
         && !matches!(
             s.to_ascii_lowercase().as_str(),
@@ -479,7 +484,10 @@ mod tests {
         d.set_list("cinnabar", "generators", &list(&["openssh", "wireguard"]))
             .unwrap();
         let t = d.text();
-        assert!(t.contains("      - openssh   # host key\n      - wireguard\n\n  electrum"), "{t}");
+        assert!(
+            t.contains("      - openssh   # host key\n      - wireguard\n\n  electrum"),
+            "{t}"
+        );
         assert!(!t.contains("password"), "{t}");
         assert_eq!(t.replace("      - wireguard\n", "      - password\n"), DOC);
     }
@@ -494,8 +502,14 @@ mod tests {
             .unwrap();
         let t = d.text();
         assert!(t.contains("    tags: [vps]   # roles\n"), "{t}");
-        assert!(t.contains("  electrum:\n    generators: [openssh]\ndeploy:"), "{t}");
-        assert!(t.contains("    target: root@10.0.0.1  # public IP\n"), "{t}");
+        assert!(
+            t.contains("  electrum:\n    generators: [openssh]\ndeploy:"),
+            "{t}"
+        );
+        assert!(
+            t.contains("    target: root@10.0.0.1  # public IP\n"),
+            "{t}"
+        );
     }
 
     #[test]
