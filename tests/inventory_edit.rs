@@ -207,3 +207,20 @@ fn a_layout_the_editor_does_not_rewrite_is_refused_not_guessed() {
     assert!(stderr(&o).contains("flow mapping"), "{}", stderr(&o));
     assert_eq!(text(&ws), before);
 }
+
+#[test]
+fn admin_add_and_remove_keep_the_file_layout() {
+    let ws = ws();
+    let bob =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQcXSnjv6sQAjGdHpJ5nx4iVsyYR9g5Nj8GsxrgZxtV bob";
+    let o = ws.run(&["admin", "add", "bob", bob]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let want = original(&ws).replace(
+        "   # the admin key\n",
+        &format!("   # the admin key\n  bob: '{bob}'\n"),
+    );
+    assert_eq!(text(&ws), want);
+    let o = ws.run(&["admin", "remove", "bob"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(text(&ws), original(&ws));
+}

@@ -61,6 +61,10 @@ fn lock(root: &std::path::Path, mode: Mode, what: &str) -> anyhow::Result<Option
 }
 
 fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
+    // An existing file keeps its comments and layout when only admins changed.
+    if super::machine_cmd::save_admins(root, inv)? {
+        return Ok(());
+    }
     let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
     store::write_atomic(root, &root.join(INVENTORY_FILE), text.as_bytes())?;
     Ok(())

@@ -13,6 +13,8 @@ use crate::store::lock::{Mode, WorkspaceLock};
 use crate::workspace::inventory_edit::{EditError, InventoryDoc};
 use crate::workspace::{INVENTORY_FILE, Inventory, Machine, Workspace};
 
+use std::path::Path;
+
 use super::core_cmd::Context;
 
 /// The file being edited: its text as lines, the inventory it parses to, and the inventory
@@ -97,7 +99,11 @@ fn read(ws: &Workspace) -> anyhow::Result<Edit> {
 }
 
 fn parse(ws: &Workspace, text: &str) -> anyhow::Result<Inventory> {
-    let path = ws.root.join(INVENTORY_FILE);
+    parse_at(&ws.root, text)
+}
+
+fn parse_at(root: &Path, text: &str) -> anyhow::Result<Inventory> {
+    let path = root.join(INVENTORY_FILE);
     crate::workspace::bounds::check_yaml(text)
         .map_err(|m| UsageError::new(format!("{}: {m}", path.display())))?;
     if text.trim().is_empty() {
@@ -259,4 +265,51 @@ fn change_list(
         changes.push(format!("-= {}", remove.join(", ")));
     }
     Ok((!changes.is_empty()).then_some((list, changes)))
+}
+
+/// Saves a change of `inv`'s admins into the existing `varsmith.yaml` as line edits (comments
+/// and layout stay), when that is all that changed and the result reads back as intended.
+/// `Ok(false)` when it does not apply (no file yet, other sections changed, an unusual
+/// layout): the caller then writes the whole file. Machines that are in `inv` but not in the
+/// file (merged from the flake) are not written.
+pub(crate) fn save_admins(root: &Path, inv: &Inventory) -> anyhow::Result<bool> {
+    let path = root.join(INVENTORY_FILE);
+    let Some(text) = crate::store::read_file(root, &path)?.and_then(|b| String::from_utf8(b).ok())
+    else {
+        return Ok(false);
+    };
+    let Ok(old) = parse_at(root, &text) else {
+        return Ok(false);
+    };
+    let same_rest = old.deploy == inv.deploy
+        && old
+            .machines
+            .iter()
+            .all(|(n, m)| inv.machines.get(n) == Some(m));
+    if !same_rest {
+        return Ok(false);
+    }
+    let mut doc = InventoryDoc::new(&text);
+    for name in old.admins.keys().filter(|n| !inv.admins.contains_key(*n)) {
+        if doc.remove_admin(name).is_err() {
+            return Ok(false);
+        }
+    }
+    for (name, r) in inv
+        .admins
+        .iter()
+        .filter(|(n, r)| old.admins.get(*n) != Some(r))
+    {
+        if doc.set_admin(name, r).is_err() {
+            return Ok(false);
+        }
+    }
+    let mut want = old;
+    want.admins = inv.admins.clone();
+    let new = doc.text();
+    if parse_at(root, &new).ok().as_ref() != Some(&want) {
+        return Ok(false);
+    }
+    crate::store::write_atomic(root, &path, new.as_bytes())?;
+    Ok(true)
 }

@@ -168,26 +168,90 @@ impl InventoryDoc {
     /// The `machines:` key, with its block; `None` when the file has none. A non-empty
     /// flow mapping is unsupported; an empty `{}` becomes a block key.
     fn machines(&mut self) -> Result<Option<Span>, EditError> {
-        let Some(key) = (0..self.lines.len()).find(|&i| {
-            key_line(&self.lines[i]).is_some_and(|k| k.indent == 0 && k.key == "machines")
-        }) else {
+        self.top("machines")
+    }
+
+    /// The top-level block mapping `key:` with its block; `None` when the file has none. A
+    /// non-empty flow mapping is unsupported; an empty `{}` becomes a block key.
+    fn top(&mut self, key: &str) -> Result<Option<Span>, EditError> {
+        let Some(at) = (0..self.lines.len())
+            .find(|&i| key_line(&self.lines[i]).is_some_and(|k| k.indent == 0 && k.key == key))
+        else {
             return Ok(None);
         };
-        let rest = key_line(&self.lines[key]).map(|k| k.rest.to_string());
+        let rest = key_line(&self.lines[at]).map(|k| k.rest.to_string());
         let (value, comment) = split_comment(rest.as_deref().unwrap_or(""));
         match value {
             "" | "~" | "null" => {}
-            "{}" => self.lines[key] = format!("machines:{comment}"),
+            "{}" => self.lines[at] = format!("{key}:{comment}"),
             _ => {
-                return Err(EditError::Unsupported(
-                    "`machines:` is written as a flow mapping".into(),
-                ));
+                return Err(EditError::Unsupported(format!(
+                    "`{key}:` is written as a flow mapping"
+                )));
             }
         }
         Ok(Some(Span {
-            key,
-            end: self.block_end(key, 0),
+            key: at,
+            end: self.block_end(at, 0),
         }))
+    }
+
+    /// Sets admin `name`'s recipient: its line's value is replaced (a comment after it stays),
+    /// or a new line is appended to `admins:` (created at the end of the file when missing).
+    pub fn set_admin(&mut self, name: &str, recipient: &str) -> Result<(), EditError> {
+        let Some(a) = self.top("admins")? else {
+            self.lines.push("admins:".to_string());
+            let line = format!(
+                "{}{}: {}",
+                " ".repeat(DEFAULT_STEP),
+                scalar(name),
+                scalar(recipient)
+            );
+            self.lines.push(line);
+            return Ok(());
+        };
+        let ci = self.child_indent(a).unwrap_or(DEFAULT_STEP);
+        let pad = " ".repeat(ci);
+        let new = |comment: &str| format!("{pad}{}: {}{comment}", scalar(name), scalar(recipient));
+        match self.admin(a, ci, name) {
+            Some(e) => {
+                if e.end > e.key + 1 {
+                    return Err(EditError::Unsupported(format!(
+                        "admin {name}'s recipient spans several lines"
+                    )));
+                }
+                let k = key_line(&self.lines[e.key]).ok_or_else(|| internal(name))?;
+                let comment = split_comment(k.rest).1.to_string();
+                self.lines[e.key] = new(&comment);
+            }
+            None => {
+                let at = a.end.max(a.key + 1);
+                self.lines.insert(at, new(""));
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes admin `name`'s line; an admin that is not there changes nothing.
+    pub fn remove_admin(&mut self, name: &str) -> Result<(), EditError> {
+        let Some(a) = self.top("admins")? else {
+            return Ok(());
+        };
+        let ci = self.child_indent(a).unwrap_or(DEFAULT_STEP);
+        if let Some(e) = self.admin(a, ci, name) {
+            self.lines.drain(e.key..e.end);
+        }
+        Ok(())
+    }
+
+    /// Admin `name`'s line (and continuation lines) inside the `admins:` block `a`.
+    fn admin(&self, a: Span, ci: usize, name: &str) -> Option<Span> {
+        let key = (a.key + 1..a.end)
+            .find(|&i| key_line(&self.lines[i]).is_some_and(|k| k.indent == ci && k.key == name))?;
+        Some(Span {
+            key,
+            end: self.block_end(key, ci),
+        })
     }
 
     /// Machine `name`'s key line and block.
@@ -536,6 +600,21 @@ mod tests {
         let mut e = InventoryDoc::new("admins: {}\n");
         e.add_machine("a", &Machine::default()).unwrap();
         assert_eq!(e.text(), "admins: {}\nmachines:\n  a: {}\n");
+    }
+
+    #[test]
+    fn admins_are_set_and_removed_on_their_own_lines() {
+        let mut d = InventoryDoc::new(DOC);
+        d.set_admin("alice", "age1y").unwrap();
+        d.set_admin("bob", "ssh-ed25519 AAAA bob").unwrap();
+        let t = d.text();
+        assert!(
+            t.contains("  alice: age1y   # the admin\n  bob: 'ssh-ed25519 AAAA bob'\nmachines:"),
+            "{t}"
+        );
+        d.remove_admin("bob").unwrap();
+        d.set_admin("alice", "age1x").unwrap();
+        assert_eq!(d.text(), DOC);
     }
 
     #[test]
