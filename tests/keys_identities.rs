@@ -123,6 +123,8 @@ fn plugin_recipient_and_identity_work_with_varsmith_age_and_sops() {
             .unwrap()
             .contains("recipient-v1")
     );
+    let o = ws.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let file = ws.root().join("sops/machines/m1/secrets/tok.yaml");
     // varsmith decrypts with the plugin identity alone.
     let o = run_as(&ws, &id, &["get", "m1", "tok/tok"], &plugin_path());
@@ -241,6 +243,14 @@ fn ssh_ed25519_admin_decrypts_with_varsmith_and_sops() {
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     let file = ws.root().join("sops/machines/m1/secrets/tok.yaml");
     let path = std::env::var_os("PATH").unwrap_or_default();
+    // bob's data key is wrapped in an ssh-ed25519 stanza, as age and sops write for ssh keys.
+    let armored = enc_blob(&file, public.trim());
+    let b64: String = armored
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    let header = String::from_utf8_lossy(&base64_decode(&b64)).into_owned();
+    assert!(header.contains("\n-> ssh-ed25519 "), "{header}");
     let o = run_as(&ws, &key, &["get", "m1", "tok/tok"], &path);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(o.stdout, b"s3cret-token");
@@ -382,4 +392,9 @@ fn public_key_or_missing_file_as_identity_are_clear_errors() {
     let e = stderr(&o);
     assert_eq!(e.matches("missing.key").count(), 1, "{e}");
     assert!(e.contains("no such identity file"), "{e}");
+}
+
+fn base64_decode(s: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.decode(s).unwrap()
 }
