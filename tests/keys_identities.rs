@@ -336,6 +336,24 @@ fn passphrase_identity_is_asked_on_the_terminal_and_fails_without_one() {
     assert!(status.success(), "{screen}");
     assert!(screen.contains("answer: 42"), "{screen}");
     assert!(!screen.contains("correct horse"), "echoed: {screen}");
+    // A wrong passphrase: exit 2, naming the file, and no value.
+    let mut t = tty::Tty::spawn(
+        &cmdline,
+        &[("HOME", home.as_os_str())],
+        &["SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY"],
+    );
+    t.wait_for("Enter passphrase for identity file", 1);
+    t.type_text(b"battery staple\n");
+    let (status, screen) = t.finish();
+    assert_eq!(status.code(), Some(2), "{screen}");
+    assert!(
+        screen.contains("identity.age: wrong passphrase"),
+        "{screen}"
+    );
+    assert!(
+        !screen.contains("answer: 42") && !screen.contains("battery"),
+        "{screen}"
+    );
     // No terminal (a new session, as in CI): a clear error at once, exit 2, never a wait.
     let o = Command::new("setsid")
         .arg("-w")

@@ -618,6 +618,24 @@ mod tests {
     }
 
     #[test]
+    fn same_indent_sequences_quoted_items_and_key_comments() {
+        let doc = "machines:  # all\n  m1:  # first\n    generators:\n    - 'openssh'\n    - password  # pw\n    tags: []\n";
+        let mut d = InventoryDoc::new(doc);
+        d.set_list("m1", "generators", &list(&["password", "wireguard"]))
+            .unwrap();
+        d.set_list("m1", "tags", &list(&["a"])).unwrap();
+        assert_eq!(
+            d.text(),
+            "machines:  # all\n  m1:  # first\n    generators:\n    - password  # pw\n    - wireguard\n    tags: [a]\n"
+        );
+        d.set_list("m1", "generators", &[]).unwrap();
+        assert_eq!(
+            d.text(),
+            "machines:  # all\n  m1:  # first\n    generators: []\n    tags: [a]\n"
+        );
+    }
+
+    #[test]
     fn refuses_flow_mappings() {
         let mut d = InventoryDoc::new("machines: {a: {generators: [x]}}\n");
         assert!(matches!(
