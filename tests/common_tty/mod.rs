@@ -14,11 +14,18 @@ use std::time::{Duration, Instant};
 /// How long a question may take to appear before the test fails (a hang guard, not timing).
 const DEADLINE: Duration = Duration::from_secs(120);
 
+/// What the pty showed, and whether it has closed (the command ended).
+#[derive(Default)]
+struct Screen {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
 /// A command running on a pty.
 pub struct Tty {
     child: Child,
     stdin: Option<ChildStdin>,
-    screen: Arc<(Mutex<Vec<u8>>, Condvar)>,
+    screen: Arc<(Mutex<Screen>, Condvar)>,
     reader: Option<std::thread::JoinHandle<()>>,
 }
 
@@ -39,7 +46,7 @@ impl Tty {
         }
         let mut child = c.spawn().expect("spawn script");
         let mut out = child.stdout.take().expect("stdout");
-        let screen = Arc::new((Mutex::new(Vec::new()), Condvar::new()));
+        let screen = Arc::new((Mutex::new(Screen::default()), Condvar::new()));
         let s = screen.clone();
         let reader = std::thread::spawn(move || {
             let mut chunk = [0u8; 4096];
@@ -49,8 +56,10 @@ impl Tty {
                     Ok(n) => n,
                 };
                 let (buf, cv) = &*s;
-                if n > 0 {
-                    buf.lock().unwrap().extend_from_slice(&chunk[..n]);
+                {
+                    let mut g = buf.lock().unwrap();
+                    g.bytes.extend_from_slice(&chunk[..n]);
+                    g.closed = n == 0;
                 }
                 cv.notify_all();
                 if n == 0 {
@@ -67,18 +76,20 @@ impl Tty {
         }
     }
 
-    /// Waits until `needle` is on the screen `count` times.
+    /// Waits until `needle` is on the screen `count` times (fails at once if the command
+    /// ends first).
     pub fn wait_for(&self, needle: &str, count: usize) {
         let (buf, cv) = &*self.screen;
         let start = Instant::now();
         let mut g = buf.lock().unwrap();
-        while String::from_utf8_lossy(&g).matches(needle).count() < count {
-            let left = DEADLINE.checked_sub(start.elapsed()).unwrap_or_else(|| {
+        while String::from_utf8_lossy(&g.bytes).matches(needle).count() < count {
+            let left = DEADLINE.checked_sub(start.elapsed()).filter(|_| !g.closed);
+            let Some(left) = left else {
                 panic!(
                     "never saw {needle:?} {count} times; screen:\n{}",
-                    String::from_utf8_lossy(&g)
+                    String::from_utf8_lossy(&g.bytes)
                 )
-            });
+            };
             g = cv.wait_timeout(g, left).unwrap().0;
         }
     }
@@ -97,7 +108,7 @@ impl Tty {
         if let Some(r) = self.reader.take() {
             r.join().expect("reader");
         }
-        let screen = String::from_utf8_lossy(&self.screen.0.lock().unwrap()).into_owned();
+        let screen = String::from_utf8_lossy(&self.screen.0.lock().unwrap().bytes).into_owned();
         (status, screen)
     }
 }
