@@ -6,6 +6,7 @@
 //! * [`ssh_to_age`] converts OpenSSH ed25519 keys into age keys exactly as Mic92/ssh-to-age.
 //! * [`keygen`] appends new admin keys without ever overwriting.
 
+pub mod existing;
 mod identities;
 pub mod keygen;
 mod recipient;
