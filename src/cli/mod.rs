@@ -78,7 +78,10 @@ pub fn main() -> ExitCode {
         }
     };
     let json = json_out::wanted(&cli.command);
-    crate::run::tmpfs::sweep_stale();
+    // Completions and the man page touch nothing (they also run inside the Nix build).
+    if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        crate::run::tmpfs::sweep_stale();
+    }
     // A closed stdout ends the command quietly with 0 (see `pipe`).
     let code = match pipe::catch(|| run(cli)) {
         None => 0,
