@@ -146,7 +146,11 @@ fn groff(roff: &[u8]) -> String {
         .expect("groff");
     child.stdin.take().unwrap().write_all(roff).unwrap();
     let o = child.wait_with_output().unwrap();
-    assert!(o.status.success() && o.stderr.is_empty(), "groff: {}", stderr(&o));
+    assert!(
+        o.status.success() && o.stderr.is_empty(),
+        "groff: {}",
+        stderr(&o)
+    );
     stdout(&o)
 }
 
@@ -160,7 +164,14 @@ fn man_renders_the_main_page_and_a_subcommand_page() {
     assert!(o.status.success(), "{}", stderr(&o));
     let page = groff(&o.stdout);
     assert!(page.starts_with("varsmith(1)"), "{page}");
-    for want in ["NAME", "SYNOPSIS", "SUBCOMMANDS", "generate", "completions", "--identity"] {
+    for want in [
+        "NAME",
+        "SYNOPSIS",
+        "SUBCOMMANDS",
+        "generate",
+        "completions",
+        "--identity",
+    ] {
         assert!(page.contains(want), "man page lacks {want}:\n{page}");
     }
     let o = varsmith_in(dir.path(), &["man", "generate"]);
@@ -211,7 +222,8 @@ fn unknown_names_have_one_wording_everywhere_and_write_nothing() {
     assert_eq!(o.status.code(), Some(2));
     let e = stderr(&o);
     assert!(
-        e.contains(r#"generator "tls-ca" is defined but not used by any machine"#) && !e.contains("did you mean"),
+        e.contains(r#"generator "tls-ca" is defined but not used by any machine"#)
+            && !e.contains("did you mean"),
         "{e}"
     );
     let o = ws.run(&["get", "electrum", "derived/d"]);
@@ -230,11 +242,24 @@ fn unknown_names_have_one_wording_everywhere_and_write_nothing() {
     let o = ws.run(&["get", "cinnabar", "base/pubb"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains(r#"machine cinnabar, generator base: unknown file "pubb" (did you mean "pub"?)"#),
+        stderr(&o).contains(
+            r#"machine cinnabar, generator base: unknown file "pubb" (did you mean "pub"?)"#
+        ),
         "{}",
         stderr(&o)
     );
-    assert_eq!(contents(&ws), contents_before, "a rejected command wrote something");
+    let o = ws.run(&["admin", "remove", "alcie"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        stderr(&o).contains(r#"unknown admin "alcie" (did you mean "alice"?)"#),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        contents(&ws),
+        contents_before,
+        "a rejected command wrote something"
+    );
     // An inventory naming an unknown generator: the file, the machine and a suggestion.
     let bad = ws.root().join("varsmith.yaml");
     let text = std::fs::read_to_string(&bad).unwrap();
@@ -277,7 +302,10 @@ fn json_errors_on_a_broken_inventory_and_a_bad_command_line() {
         let e = &v["error"];
         assert_eq!(e["kind"], "usage", "{args:?}: {v}");
         assert_eq!(e["exit_code"], 2);
-        assert!(e["message"].as_str().unwrap().contains("varsmith.yaml"), "{v}");
+        assert!(
+            e["message"].as_str().unwrap().contains("varsmith.yaml"),
+            "{v}"
+        );
         assert!(e["causes"].is_array());
         // The human message is on stderr as without --json.
         assert!(stderr(&o).starts_with("error: "), "{}", stderr(&o));
@@ -350,7 +378,11 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
     assert_eq!(plan[0]["label"], "cinnabar/openssh");
     assert_eq!(plan[0]["reason"], "missing");
     assert_eq!(plan[0]["source"], "bundled:openssh");
-    assert!(ws.snapshot().iter().all(|(p, ..)| !p.starts_with(ws.root().join("sops"))));
+    assert!(
+        ws.snapshot()
+            .iter()
+            .all(|(p, ..)| !p.starts_with(ws.root().join("sops")))
+    );
 
     let o = ws.run(&["generate", "--json"]);
     assert!(o.status.success(), "{}", stderr(&o));
@@ -364,10 +396,7 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
         assert!(r["took_ms"].is_u64(), "{r}");
         assert!(r["error"].is_null());
     }
-    let base = runs
-        .iter()
-        .find(|r| r["label"] == "electrum/base")
-        .unwrap();
+    let base = runs.iter().find(|r| r["label"] == "electrum/base").unwrap();
     assert_eq!(base["machine"], "electrum");
     assert_eq!(base["generator"], "base");
     assert_eq!(base["files"], serde_json::json!(["s", "pub"]));
@@ -383,17 +412,29 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
     assert!(!stdout(&o).contains(std::str::from_utf8(&secret).unwrap()));
     // Off a terminal: one line per finished generator, with the reason it ran.
     let log = stderr(&o);
-    for label in ["cinnabar/openssh", "cinnabar/base", "cinnabar/derived", "electrum/openssh", "electrum/base"] {
+    for label in [
+        "cinnabar/openssh",
+        "cinnabar/base",
+        "cinnabar/derived",
+        "electrum/openssh",
+        "electrum/base",
+    ] {
         let line = log
             .lines()
             .find(|l| l.starts_with(&format!("done {label} ")))
             .unwrap_or_else(|| panic!("no line for {label}: {log}"));
         let rest = line[format!("done {label} ").len()..].to_string();
         let (took, why) = rest.split_once(' ').unwrap();
-        assert!(took.ends_with('s') && took.trim_end_matches('s').parse::<f64>().is_ok(), "{line}");
+        assert!(
+            took.ends_with('s') && took.trim_end_matches('s').parse::<f64>().is_ok(),
+            "{line}"
+        );
         assert_eq!(why, "(missing: never generated)", "{line}");
     }
-    assert!(log.contains("generated 5 of 5 planned generator runs"), "{log}");
+    assert!(
+        log.contains("generated 5 of 5 planned generator runs"),
+        "{log}"
+    );
 
     // Nothing to do: every node in scope is up to date, and no per-run line is printed.
     let o = ws.run(&["generate", "--json", "cinnabar"]);
@@ -401,20 +442,42 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
     let v = json(&o);
     let runs = v["runs"].as_array().unwrap();
     assert_eq!(runs.len(), 3, "{v}");
-    assert!(runs.iter().all(|r| r["status"] == "up-to-date" && r["reason"].is_null() && r["took_ms"].is_null()));
+    assert!(
+        runs.iter().all(|r| r["status"] == "up-to-date"
+            && r["reason"].is_null()
+            && r["took_ms"].is_null())
+    );
     assert!(!stderr(&o).contains("done "), "{}", stderr(&o));
 
     // A failing run and what it skips.
-    ws.generator("base", "files:\n  s: {}\n  pub: { secret: false }\nscript: exit 3\n");
+    ws.generator(
+        "base",
+        "files:\n  s: {}\n  pub: { secret: false }\nscript: exit 3\n",
+    );
     let o = ws.run(&["generate", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let v = json(&o);
     let runs = v["runs"].as_array().unwrap();
     let failed: Vec<&Value> = runs.iter().filter(|r| r["status"] == "failed").collect();
-    assert!(failed.iter().any(|r| r["label"] == "electrum/base" && r["reason"] == "changed" && r["error"].is_string()), "{v}");
-    assert!(runs.iter().any(|r| r["label"] == "cinnabar/derived" && r["status"] == "skipped"), "{v}");
+    assert!(
+        failed.iter().any(|r| r["label"] == "electrum/base"
+            && r["reason"] == "changed"
+            && r["error"].is_string()),
+        "{v}"
+    );
+    assert!(
+        runs.iter()
+            .any(|r| r["label"] == "cinnabar/derived" && r["status"] == "skipped"),
+        "{v}"
+    );
     assert_eq!(v["exit_code"], 1);
-    assert!(stderr(&o).lines().any(|l| l.starts_with("failed electrum/base ")), "{}", stderr(&o));
+    assert!(
+        stderr(&o)
+            .lines()
+            .any(|l| l.starts_with("failed electrum/base ")),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// Runs varsmith with a stdout whose reading end is already closed: every write fails with
@@ -422,7 +485,9 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
 fn with_closed_stdout(mut cmd: Command) -> Output {
     let (reader, writer) = std::io::pipe().expect("pipe");
     drop(reader);
-    cmd.stdout(writer).stderr(Stdio::piped()).stdin(Stdio::null());
+    cmd.stdout(writer)
+        .stderr(Stdio::piped())
+        .stdin(Stdio::null());
     cmd.output().expect("run varsmith")
 }
 
@@ -431,10 +496,18 @@ fn a_closed_stdout_ends_every_command_quietly() {
     let ws = fleet();
     let store = tempfile::tempdir().unwrap();
     for i in 0..50 {
-        std::fs::write(store.path().join(format!("f{i}")), format!("leak-{i} hunter2-secret-value")).unwrap();
+        std::fs::write(
+            store.path().join(format!("f{i}")),
+            format!("leak-{i} hunter2-secret-value"),
+        )
+        .unwrap();
     }
     let secrets = store.path().join("secrets.txt");
-    std::fs::write(&secrets, format!("s={}\n", hex::encode("hunter2-secret-value"))).unwrap();
+    std::fs::write(
+        &secrets,
+        format!("s={}\n", hex::encode("hunter2-secret-value")),
+    )
+    .unwrap();
     for args in [
         &["man"][..],
         &["completions", "bash"],
@@ -449,12 +522,16 @@ fn a_closed_stdout_ends_every_command_quietly() {
         let o = with_closed_stdout(ws.command(args));
         assert_eq!(o.status.code(), Some(0), "{args:?}: {}", stderr(&o));
         let e = stderr(&o);
-        assert!(!e.contains("Broken pipe") && !e.contains("panicked"), "{args:?}: {e}");
+        assert!(
+            !e.contains("Broken pipe") && !e.contains("panicked"),
+            "{args:?}: {e}"
+        );
     }
     // audit: its verdict is not clean, yet a closed stdout still ends it with 0 and no noise.
     for json in [true, false] {
         let mut c = ws.command(&["audit", "--store"]);
-        c.arg(store.path()).env("VARSMITH_AUDIT_SECRETS_FILE", &secrets);
+        c.arg(store.path())
+            .env("VARSMITH_AUDIT_SECRETS_FILE", &secrets);
         if json {
             c.arg("--json");
         }
@@ -464,7 +541,8 @@ fn a_closed_stdout_ends_every_command_quietly() {
     }
     // With a reader the same audit finds the leaks (the commands above did have work to print).
     let mut c = ws.command(&["audit", "--json", "--store"]);
-    c.arg(store.path()).env("VARSMITH_AUDIT_SECRETS_FILE", &secrets);
+    c.arg(store.path())
+        .env("VARSMITH_AUDIT_SECRETS_FILE", &secrets);
     let o = c.output().unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(json(&o).is_object());
@@ -477,14 +555,24 @@ fn init_reuses_the_existing_age_key_unless_new_key() {
     let existing = varsmith::keys::keygen::append_admin_key(&keys).unwrap();
     let before = std::fs::read(&keys).unwrap();
     let ws1 = home.path().join("ws1");
-    let o = varsmith_in(home.path(), &["-C", ws1.to_str().unwrap(), "init", "--admin", "alice"]);
+    let o = varsmith_in(
+        home.path(),
+        &["-C", ws1.to_str().unwrap(), "init", "--admin", "alice"],
+    );
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("using its age key from {} ({existing})", keys.display())),
+        stderr(&o).contains(&format!(
+            "using its age key from {} ({existing})",
+            keys.display()
+        )),
         "{}",
         stderr(&o)
     );
-    assert_eq!(std::fs::read(&keys).unwrap(), before, "the key file changed");
+    assert_eq!(
+        std::fs::read(&keys).unwrap(),
+        before,
+        "the key file changed"
+    );
     let inv = std::fs::read_to_string(ws1.join("varsmith.yaml")).unwrap();
     assert!(inv.contains(&format!("alice: {existing}")), "{inv}");
     let key_json = std::fs::read_to_string(ws1.join("sops/users/alice/key.json")).unwrap();
@@ -494,12 +582,22 @@ fn init_reuses_the_existing_age_key_unless_new_key() {
     let ws2 = home.path().join("ws2");
     let o = varsmith_in(
         home.path(),
-        &["-C", ws2.to_str().unwrap(), "init", "--admin", "bob", "--new-key"],
+        &[
+            "-C",
+            ws2.to_str().unwrap(),
+            "init",
+            "--admin",
+            "bob",
+            "--new-key",
+        ],
     );
     assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(&keys).unwrap();
     assert_eq!(text.matches("AGE-SECRET-KEY-1").count(), 2);
-    assert!(text.starts_with(std::str::from_utf8(&before).unwrap()), "the old key was not kept");
+    assert!(
+        text.starts_with(std::str::from_utf8(&before).unwrap()),
+        "the old key was not kept"
+    );
     let inv = std::fs::read_to_string(ws2.join("varsmith.yaml")).unwrap();
     assert!(!inv.contains(&existing), "{inv}");
 
@@ -507,7 +605,11 @@ fn init_reuses_the_existing_age_key_unless_new_key() {
     let ws3 = home.path().join("ws3");
     let o = varsmith_in(home.path(), &["-C", ws3.to_str().unwrap(), "init"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("the first of its 2 age keys"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the first of its 2 age keys"),
+        "{}",
+        stderr(&o)
+    );
 
     // SOPS_AGE_KEY_FILE names the key file; a missing one gets a new key.
     let other = home.path().join("other/keys.txt");
@@ -521,7 +623,10 @@ fn init_reuses_the_existing_age_key_unless_new_key() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("added a new age key"), "{}", stderr(&o));
     assert_eq!(
-        std::fs::read_to_string(&other).unwrap().matches("AGE-SECRET-KEY-1").count(),
+        std::fs::read_to_string(&other)
+            .unwrap()
+            .matches("AGE-SECRET-KEY-1")
+            .count(),
         1
     );
 }

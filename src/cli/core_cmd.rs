@@ -144,7 +144,8 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             let mut ws = ctx.workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
             if ws.inventory.admins.shift_remove(&name).is_none() {
-                return Err(UsageError::new(format!("unknown admin {name:?}")).into());
+                let known = ws.inventory.admins.keys().map(String::as_str);
+                return Err(UsageError::new(crate::suggest::unknown("admin", &name, known)).into());
             }
             save_inventory(&ws.root, &ws.inventory)?;
             let mut b = store::Batch::new(&ws.root);

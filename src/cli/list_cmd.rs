@@ -63,7 +63,11 @@ pub fn run(ctx: &Context, a: ListArgs) -> CmdResult {
             "-".to_string()
         };
         let shared = if v.shared { ", shared" } else { "" };
-        writeln!(out, "{}\t{kind}{shared}\t{on_host}\t{}", v.var, v.state_text)?;
+        writeln!(
+            out,
+            "{}\t{kind}{shared}\t{on_host}\t{}",
+            v.var, v.state_text
+        )?;
     }
     out.flush()?;
     Ok(crate::EXIT_OK)

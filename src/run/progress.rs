@@ -116,10 +116,6 @@ impl Lines {
         };
         let verb = if ok { "done" } else { "failed" };
         let mut e = std::io::stderr().lock();
-        let _ = writeln!(
-            e,
-            "{verb} {label} {:.2}s ({reason})",
-            took.as_secs_f64()
-        );
+        let _ = writeln!(e, "{verb} {label} {:.2}s ({reason})", took.as_secs_f64());
     }
 }

@@ -218,11 +218,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
                     &inv_path,
                     format!(
                         "machine {mname}: {}",
-                        crate::suggest::unknown(
-                            "generator",
-                            g,
-                            visible.keys().map(String::as_str)
-                        )
+                        crate::suggest::unknown("generator", g, visible.keys().map(String::as_str))
                     ),
                 ));
             }

@@ -180,9 +180,7 @@ fn record_up_to_date(
     for i in graph.scope(defs, machines) {
         let n = &graph.nodes[i];
         if (gens.is_empty() || gens.contains(&n.generator.name)) && !seen.contains(&n.label()) {
-            report
-                .runs
-                .push(RunRecord::new(graph, i, Status::UpToDate));
+            report.runs.push(RunRecord::new(graph, i, Status::UpToDate));
         }
     }
     let order: HashMap<String, usize> = graph
@@ -238,6 +236,18 @@ fn execute(
         |_, prepared| node::settle(prepared),
     );
     observer.clear();
+    record_outcome(graph, plan, outcome, &observer.took, report);
+}
+
+/// Adds the scheduler's outcome to the report: labels, written paths and one record per run
+/// (with its reason and duration).
+fn record_outcome(
+    graph: &Graph,
+    plan: &[Planned],
+    outcome: scheduler::Outcome<Vec<PathBuf>, Failure>,
+    took: &HashMap<usize, std::time::Duration>,
+    report: &mut Report,
+) {
     let reasons: HashMap<usize, &crate::plan::Reason> =
         plan.iter().map(|p| (p.node, &p.reason)).collect();
     let record = |i: usize, status: Status| {
@@ -245,8 +255,7 @@ fn execute(
         if let Some(reason) = reasons.get(&i) {
             r = r.because(reason);
         }
-        r.took_ms = observer
-            .took
+        r.took_ms = took
             .get(&i)
             .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
         r
