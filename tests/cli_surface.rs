@@ -630,3 +630,64 @@ fn init_reuses_the_existing_age_key_unless_new_key() {
         1
     );
 }
+
+/// Runs `varsmith ARGS` on a terminal (`script`) with `typed` as the keyboard input.
+fn on_a_terminal(home: &Path, args: &str, typed: &[u8]) -> Output {
+    use std::io::Write;
+    let cmdline = format!("{} {args}", env!("CARGO_BIN_EXE_varsmith"));
+    let mut child = Command::new("script")
+        .args(["-qec", &cmdline, "/dev/null"])
+        .env("HOME", home)
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env_remove("XDG_CONFIG_HOME")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("script");
+    // Typed ahead: the terminal buffers the line until varsmith reads it.
+    child.stdin.as_mut().unwrap().write_all(typed).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn init_on_a_terminal_asks_before_reusing_the_key() {
+    if !require("script") {
+        return;
+    }
+    let home = tempfile::tempdir().unwrap();
+    let keys = home.path().join(".config/sops/age/keys.txt");
+    let existing = varsmith::keys::keygen::append_admin_key(&keys).unwrap();
+    let ws1 = home.path().join("ws1");
+    let o = on_a_terminal(
+        home.path(),
+        &format!("-C {} init --admin ann", ws1.display()),
+        b"\n",
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    let screen = stdout(&o);
+    assert!(
+        screen.contains(&format!(
+            "already holds an age key ({existing}). Use it? [Y/n]"
+        )),
+        "{screen}"
+    );
+    let inv = std::fs::read_to_string(ws1.join("varsmith.yaml")).unwrap();
+    assert!(inv.contains(&format!("ann: {existing}")), "{inv}");
+
+    let ws2 = home.path().join("ws2");
+    let o = on_a_terminal(
+        home.path(),
+        &format!("-C {} init --admin ben", ws2.display()),
+        b"n\n",
+    );
+    assert!(o.status.success(), "{}", stdout(&o));
+    assert!(stdout(&o).contains("added a new age key"), "{}", stdout(&o));
+    let inv = std::fs::read_to_string(ws2.join("varsmith.yaml")).unwrap();
+    assert!(
+        inv.contains("ben: age1") && !inv.contains(&existing),
+        "{inv}"
+    );
+    let text = std::fs::read_to_string(&keys).unwrap();
+    assert_eq!(text.matches("AGE-SECRET-KEY-1").count(), 2);
+}

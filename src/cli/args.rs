@@ -68,8 +68,8 @@ pub struct InitArgs {
     /// Admin name to register (default: $USER).
     #[arg(long)]
     pub admin: Option<String>,
-    /// Admin age recipient; default: the key file's existing age key, else a new key
-    /// appended to it (never overwriting).
+    /// Admin age recipient; default: the key file's existing age key (asked on a terminal),
+    /// else a new key appended to it (never overwriting).
     #[arg(long)]
     pub recipient: Option<String>,
     /// Append a new key to the key file even when it already holds one.
