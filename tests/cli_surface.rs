@@ -360,6 +360,17 @@ fn list_has_a_header_and_json_with_every_file_option() {
     assert_eq!(d["state"], "missing");
     assert_eq!(d["state_text"], "missing: never generated");
     assert_eq!(vars[3]["secret"], false);
+
+    // check --json: the documented shape, one finding per generator never generated.
+    let o = ws.run(&["check", "--json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v = json(&o);
+    assert_eq!(v["checked"], 5);
+    let f = &v["findings"].as_array().unwrap()[0];
+    assert_eq!(f["owner"], "cinnabar");
+    assert_eq!(f["generator"], "openssh");
+    assert_eq!(f["kind"], "missing");
+    assert!(f["detail"].is_string() && f["source"].is_string(), "{f}");
 }
 
 #[test]
