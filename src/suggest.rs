@@ -29,15 +29,15 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 }
 
 /// `unknown KIND "NAME" (did you mean "X"?)`; without a close name, `(known: a, b)` when
-/// there are at most a few, else nothing after the name. `kind` is `machine`, `generator`,
-/// `file`, ….
+/// there are at most a few (eight), `(no KIND is defined)` when there is none, else nothing
+/// after the name. `kind` is `machine`, `generator`, `file`, `admin`, `command`.
 pub fn unknown<'a>(kind: &str, name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
     let known: Vec<&str> = known.into_iter().collect();
     let mut msg = format!("unknown {kind} {name:?}");
     if let Some(k) = closest(name, known.iter().copied()) {
         msg.push_str(&format!(" (did you mean {k:?}?)"));
     } else if known.is_empty() {
-        msg.push_str(&format!(" (there is no {kind})"));
+        msg.push_str(&format!(" (no {kind} is defined)"));
     } else if known.len() <= LISTED {
         msg.push_str(&format!(" (known: {})", known.join(", ")));
     }
@@ -69,7 +69,7 @@ mod tests {
         );
         assert_eq!(
             unknown("machine", "x", []),
-            r#"unknown machine "x" (there is no machine)"#
+            r#"unknown machine "x" (no machine is defined)"#
         );
         let many: Vec<String> = (0..20).map(|i| format!("host{i:02}")).collect();
         assert_eq!(
