@@ -538,6 +538,30 @@ fn a_closed_stdout_ends_every_command_quietly() {
             "{args:?}: {e}"
         );
     }
+    // The sops verbs too: encrypt, then decrypt, to a closed stdout.
+    let plain = store.path().join("plain.yaml");
+    std::fs::write(&plain, "a: 1\nb: two\n").unwrap();
+    let o = with_closed_stdout(ws.command(&[
+        "sops",
+        "encrypt",
+        "--age",
+        &ws.recipient,
+        plain.to_str().unwrap(),
+    ]));
+    assert_eq!(o.status.code(), Some(0), "sops encrypt: {}", stderr(&o));
+    let enc = ws.run(&[
+        "sops",
+        "encrypt",
+        "--age",
+        &ws.recipient,
+        plain.to_str().unwrap(),
+    ]);
+    assert!(enc.status.success(), "{}", stderr(&enc));
+    let enc_file = store.path().join("enc.yaml");
+    std::fs::write(&enc_file, &enc.stdout).unwrap();
+    let o = with_closed_stdout(ws.command(&["sops", "decrypt", enc_file.to_str().unwrap()]));
+    assert_eq!(o.status.code(), Some(0), "sops decrypt: {}", stderr(&o));
+    assert!(o.stderr.is_empty(), "{}", stderr(&o));
     // audit: its verdict is not clean, yet a closed stdout still ends it with 0 and no noise.
     for json in [true, false] {
         let mut c = ws.command(&["audit", "--store"]);
