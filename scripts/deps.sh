@@ -58,6 +58,10 @@ ensure_test_deps() {
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
   command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+  # tests/cli_surface.rs: completions run in the real shells, the man page renders with groff.
+  command -v zsh >/dev/null 2>&1 || missing+=(zsh)
+  command -v fish >/dev/null 2>&1 || missing+=(fish)
+  command -v groff >/dev/null 2>&1 || missing+=(groff-base)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}…" >&2
     apt_install "${missing[@]}"

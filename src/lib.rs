@@ -26,6 +26,7 @@ pub mod run;
 pub mod secret;
 pub mod sops;
 pub(crate) mod store;
+pub(crate) mod suggest;
 pub mod workspace;
 
 pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};

@@ -56,6 +56,10 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Search the nix store, closures and the repo for leaked secret values.
     Audit(AuditArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(super::docs_cmd::CompletionsArgs),
+    /// Print the man page (roff) to stdout.
+    Man(super::docs_cmd::ManArgs),
 }
 
 /// `varsmith init`
@@ -64,9 +68,13 @@ pub struct InitArgs {
     /// Admin name to register (default: $USER).
     #[arg(long)]
     pub admin: Option<String>,
-    /// Admin age recipient; default: generate a key into the key file (never overwriting).
+    /// Admin age recipient; default: the key file's existing age key (asked on a terminal),
+    /// else a new key appended to it (never overwriting).
     #[arg(long)]
     pub recipient: Option<String>,
+    /// Append a new key to the key file even when it already holds one.
+    #[arg(long, conflicts_with = "recipient")]
+    pub new_key: bool,
 }
 
 /// `varsmith admin …`
@@ -207,6 +215,9 @@ pub struct GenerateArgs {
     /// Largest output file a generator may write, in bytes (default 16 MiB).
     #[arg(long, value_name = "BYTES")]
     pub max_output: Option<u64>,
+    /// Machine-readable output on stdout: the plan, or what ran and why (README, "JSON").
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `varsmith check`
@@ -224,6 +235,9 @@ pub struct CheckArgs {
 pub struct ListArgs {
     /// Machine.
     pub host: String,
+    /// Machine-readable output.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `varsmith get`

@@ -41,12 +41,12 @@ impl Context {
 /// Runs a core command.
 pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
     match cmd {
-        Command::Init(a) => init(ctx, a.admin, a.recipient),
+        Command::Init(a) => init(ctx, a.admin, a.recipient, a.new_key),
         Command::Admin(a) => admin(ctx, a),
         Command::Machine(m) => super::machine_cmd::run(ctx, m),
         Command::Generate(a) => generate(ctx, a),
         Command::Check(a) => check(ctx, a.hosts, a.json),
-        Command::List(a) => list(ctx, &a.host),
+        Command::List(a) => super::list_cmd::run(ctx, a),
         Command::Get(a) => get(ctx, &a.host, &a.var),
         Command::Set(a) => set(ctx, &a.host, &a.var, a.raw),
         Command::Rekey(a) => rekey(ctx, a.hosts),
@@ -70,7 +70,12 @@ fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()>
     Ok(())
 }
 
-fn init(ctx: &Context, admin: Option<String>, recipient: Option<String>) -> CmdResult {
+fn init(
+    ctx: &Context,
+    admin: Option<String>,
+    recipient: Option<String>,
+    new_key: bool,
+) -> CmdResult {
     let root = ctx.dir.clone().unwrap_or(std::env::current_dir()?);
     let path = root.join(INVENTORY_FILE);
     if path.exists() {
@@ -93,9 +98,7 @@ fn init(ctx: &Context, admin: Option<String>, recipient: Option<String>) -> CmdR
                 .ok_or_else(|| {
                     UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE")
                 })?;
-            let r = crate::keys::keygen::append_admin_key(&file)?;
-            eprintln!("added a new age key to {}", file.display());
-            r
+            super::init_key::admin_recipient(&file, new_key)?
         }
     };
     std::fs::create_dir_all(&root)?;
@@ -145,7 +148,8 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             let mut ws = ctx.workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
             if ws.inventory.admins.shift_remove(&name).is_none() {
-                return Err(UsageError::new(format!("unknown admin {name:?}")).into());
+                let known = ws.inventory.admins.keys().map(String::as_str);
+                return Err(UsageError::new(crate::suggest::unknown("admin", &name, known)).into());
             }
             save_inventory(&ws.root, &ws.inventory)?;
             let mut b = store::Batch::new(&ws.root);
@@ -189,49 +193,24 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
     };
     let report = crate::ops::generate::run(&ws, &opts, &ids)?;
     if a.plan {
-        if report.plan.is_empty() {
-            println!("nothing to do: every generator is up to date");
-        }
-        for p in &report.plan {
-            println!("{}: {}  ({})", p.label, p.reason, p.source);
-        }
+        super::generate_out::plan(&report, a.json)?;
         return Ok(0);
     }
     if crate::run::signals::interrupted() {
         eprintln!("interrupted; temporary directories removed");
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
-    for (label, err) in &report.failed {
-        eprintln!("FAILED {label}: {err}");
-    }
-    for label in &report.skipped {
-        eprintln!("skipped {label}: a dependency failed");
-    }
-    if report.plan.is_empty() && report.rekeyed.is_empty() {
-        eprintln!("nothing to do: every generator is up to date");
-    } else {
-        eprintln!(
-            "generated {} of {} planned generator runs, {} failed, {} skipped{}",
-            report.done.len(),
-            report.plan.len(),
-            report.failed.len(),
-            report.skipped.len(),
-            if report.rekeyed.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    ", {} files re-encrypted for new recipients",
-                    report.rekeyed.len()
-                )
-            }
-        );
-    }
+    super::generate_out::summary(&report);
     let code = crate::error::exit_code_of(report.failed.iter().map(|(_, f)| &f.kind));
-    Ok(if code == 0 && !report.skipped.is_empty() {
+    let code = if code == 0 && !report.skipped.is_empty() {
         crate::EXIT_PROBLEM
     } else {
         code
-    })
+    };
+    if a.json {
+        super::generate_out::json(&report, code)?;
+    }
+    Ok(code)
 }
 
 fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
@@ -270,14 +249,15 @@ fn resolve_var(
     let gens = defs
         .machines
         .get(host)
-        .ok_or_else(|| UsageError::new(format!("unknown machine {host:?}")))?;
+        .ok_or_else(|| UsageError::new(ws.inventory.unknown_machine(host)))?;
     let g = gens
         .get(gname)
-        .ok_or_else(|| UsageError::new(format!("machine {host} has no generator {gname:?}")))?;
+        .ok_or_else(|| UsageError::new(defs.generator_not_used(gname, Some(host))))?;
     if !g.files.contains_key(file) {
+        let known = g.files.keys().map(String::as_str);
         return Err(UsageError::new(format!(
-            "machine {host}, generator {gname}: no file {file:?} (files: {})",
-            g.files.keys().cloned().collect::<Vec<_>>().join(", ")
+            "machine {host}, generator {gname}: {}",
+            crate::suggest::unknown("file", file, known)
         ))
         .into());
     }
@@ -287,47 +267,6 @@ fn resolve_var(
         Owner::Machine(host.to_string())
     };
     Ok((owner, g.clone(), file.to_string()))
-}
-
-fn list(ctx: &Context, host: &str) -> CmdResult {
-    let ws = ctx.workspace()?;
-    let defs = ws.definitions()?;
-    let gens = defs
-        .machines
-        .get(host)
-        .ok_or_else(|| UsageError::new(format!("unknown machine {host:?}")))?;
-    let graph = crate::plan::Graph::build(&defs);
-    for (name, g) in gens {
-        let owner = if g.share {
-            Owner::Shared
-        } else {
-            Owner::Machine(host.to_string())
-        };
-        let state = graph
-            .find(&owner, name)
-            .map(|i| match crate::plan::status(&ws.root, &graph, i) {
-                None => "ok".to_string(),
-                Some(r) => r.to_string(),
-            })
-            .unwrap_or_default();
-        for (file, spec) in &g.files {
-            let kind = match (spec.secret, spec.deploy) {
-                (false, _) => "fact",
-                (true, true) => "secret",
-                (true, false) => "secret (admins only)",
-            };
-            let on_host = if spec.secret && spec.deploy {
-                format!("{:04o} {}:{}", spec.mode, spec.owner, spec.group)
-            } else {
-                "-".to_string()
-            };
-            println!(
-                "{name}/{file}\t{kind}{}\t{on_host}\t{state}",
-                if g.share { ", shared" } else { "" },
-            );
-        }
-    }
-    Ok(0)
 }
 
 fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {

@@ -145,7 +145,7 @@ fn yaml_machine(ws: &Workspace, e: &Edit, name: &str) -> anyhow::Result<Machine>
         ))
         .into());
     }
-    Err(UsageError::new(format!("unknown machine {name:?} in {INVENTORY_FILE}")).into())
+    Err(UsageError::new(ws.inventory.unknown_machine(name)).into())
 }
 
 fn add(ws: &Workspace, e: &mut Edit, name: &str, m: Machine) -> anyhow::Result<()> {

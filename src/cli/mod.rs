@@ -4,7 +4,13 @@
 pub mod args;
 mod audit_cmd;
 mod core_cmd;
+mod docs_cmd;
+mod generate_out;
+mod init_key;
+mod json_out;
+mod list_cmd;
 mod machine_cmd;
+mod pipe;
 mod remote_cmd;
 mod set_input;
 pub(crate) mod sops_cmd;
@@ -59,21 +65,39 @@ fn print_error(err: &anyhow::Error) {
 pub fn main() -> ExitCode {
     harden_process();
     crate::run::signals::install();
+    pipe::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
+            let code = if e.use_stderr() { crate::EXIT_USAGE } else { 0 };
+            if code != 0 && json_out::wanted_raw() {
+                let text = e.to_string();
+                let first = text.lines().next().unwrap_or_default();
+                json_out::print_error(first.trim_start_matches("error: "), Vec::new(), code);
+            }
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+            return ExitCode::from(code as u8);
         }
     };
-    crate::run::tmpfs::sweep_stale();
-    let code = match run(cli) {
-        Ok(code) => code,
-        Err(err) => {
+    let json = json_out::wanted(&cli.command);
+    // Completions and the man page touch nothing (they also run inside the Nix build).
+    if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+        crate::run::tmpfs::sweep_stale();
+    }
+    // A closed stdout ends the command quietly with 0 (see `pipe`).
+    let code = match pipe::catch(|| run(cli)) {
+        None => 0,
+        Some(Ok(code)) => code,
+        Some(Err(err)) if pipe::is_broken_pipe(&err) => 0,
+        Some(Err(err)) => {
+            let code = exit_code(&err);
             if !crate::run::signals::interrupted() {
                 print_error(&err);
+                if json {
+                    json_out::print_anyhow(&err, code);
+                }
             }
-            exit_code(&err)
+            code
         }
     };
     if crate::run::signals::interrupted() {
@@ -91,6 +115,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
         Command::Deploy(a) => remote_cmd::deploy(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
+        Command::Completions(a) => docs_cmd::completions(a),
+        Command::Man(a) => docs_cmd::man(a),
         other => core_cmd::run(&ctx, other),
     }
 }

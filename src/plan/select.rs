@@ -39,10 +39,7 @@ pub fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, 
     }
     for h in hosts {
         if !ws.inventory.machines.contains_key(h) {
-            return Err(UsageError::new(format!(
-                "unknown machine {h:?} (not in {})",
-                ws.root.join(crate::workspace::INVENTORY_FILE).display()
-            )));
+            return Err(UsageError::new(ws.inventory.unknown_machine(h)));
         }
     }
     Ok(hosts.to_vec())
@@ -58,9 +55,7 @@ pub fn plan(
     let machines = select_machines(ws, &opts.hosts)?;
     for g in &opts.generators {
         if !graph.nodes.iter().any(|n| &n.generator.name == g) {
-            return Err(UsageError::new(format!(
-                "generator {g:?} is not used by any machine"
-            )));
+            return Err(UsageError::new(defs.generator_not_used(g, None)));
         }
     }
     let scope = graph.scope(defs, &machines);

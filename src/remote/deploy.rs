@@ -97,9 +97,7 @@ pub fn select(inv: &Inventory, hosts: &[String], all: bool) -> Result<Vec<String
     let mut out = Vec::new();
     for h in hosts {
         if !inv.machines.contains_key(h) {
-            return Err(Error::Usage(format!(
-                "unknown machine {h:?} (not in varsmith.yaml)"
-            )));
+            return Err(Error::Usage(inv.unknown_machine(h)));
         }
         if seen.insert(h.as_str()) {
             out.push(h.clone());
@@ -133,7 +131,7 @@ pub fn step(
     let m = inv
         .machines
         .get(name)
-        .ok_or_else(|| Error::Usage(format!("unknown machine {name:?}")))?;
+        .ok_or_else(|| Error::Usage(inv.unknown_machine(name)))?;
     let target = m.target_or_default(name);
     super::no_leading_dash("target", &target)?;
     let b = backend(inv, m);
@@ -228,7 +226,7 @@ pub fn plan(
         .iter()
         .find(|n| !inv.machines.contains_key(n.as_str()))
     {
-        return Err(Error::Usage(format!("unknown machine {n:?}")));
+        return Err(Error::Usage(inv.unknown_machine(n)));
     }
     let pins = known_hosts.pinned_aliases()?;
     let mut placed: HashSet<&str> = HashSet::with_capacity(machines.len());

@@ -1,5 +1,7 @@
-//! The progress line of a fleet `generate` on stderr (only when stderr is a terminal): machines
-//! done, generators running, failures.
+//! Progress of a fleet `generate` on stderr: when stderr is a terminal, one redrawn line
+//! (machines done, generators running, failures, [`Progress`]); otherwise (CI, a log file) one
+//! line per finished generator ([`Lines`]): `done cinnabar/openssh 0.12s (missing: never
+//! generated)`, `failed …` for a run that failed.
 
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -83,5 +85,37 @@ impl Progress {
     /// Erases the line.
     pub fn clear(&mut self) {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
+    }
+}
+
+/// One line per finished run on stderr, for logs: `done LABEL 0.12s (REASON)` or
+/// `failed LABEL 0.12s (REASON)`. Used when stderr is not a terminal.
+pub struct Lines {
+    /// Per planned node: its label and why it runs.
+    what: HashMap<usize, (String, String)>,
+}
+
+impl Lines {
+    /// A line printer when stderr is not a terminal and something is planned, else `None`.
+    /// `planned` holds (node, label, reason).
+    pub fn for_stderr(planned: impl IntoIterator<Item = (usize, String, String)>) -> Option<Lines> {
+        if std::io::stderr().is_terminal() {
+            return None;
+        }
+        let what: HashMap<usize, (String, String)> = planned
+            .into_iter()
+            .map(|(i, label, reason)| (i, (label, reason)))
+            .collect();
+        (!what.is_empty()).then_some(Lines { what })
+    }
+
+    /// Run `i` finished after `took`.
+    pub fn finished(&self, i: usize, ok: bool, took: std::time::Duration) {
+        let Some((label, reason)) = self.what.get(&i) else {
+            return;
+        };
+        let verb = if ok { "done" } else { "failed" };
+        let mut e = std::io::stderr().lock();
+        let _ = writeln!(e, "{verb} {label} {:.2}s ({reason})", took.as_secs_f64());
     }
 }

@@ -69,6 +69,31 @@ impl Definitions {
     }
 }
 
+impl Definitions {
+    /// The error text for a generator name that `machine` (or, with `None`, every machine)
+    /// does not use: a name no definition has gets [`crate::suggest::unknown`]'s
+    /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
+    /// used says so (`generator "tls-ca" is defined but not used by …`).
+    pub fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
+        let defined = self.generators.contains_key(name)
+            || self.machines.values().any(|gens| gens.contains_key(name));
+        let by = match machine {
+            Some(m) => format!("machine {m}"),
+            None => "any machine".to_string(),
+        };
+        if defined {
+            return format!(
+                "generator {name:?} is defined but not used by {by} (add it to a machine's generators)"
+            );
+        }
+        let mut known: IndexSet<&str> = self.generators.keys().map(String::as_str).collect();
+        for gens in self.machines.values() {
+            known.extend(gens.keys().map(String::as_str));
+        }
+        crate::suggest::unknown("generator", name, known)
+    }
+}
+
 fn invalid(path: &Path, msg: impl Into<String>) -> Error {
     Error::Invalid {
         path: path.to_path_buf(),
@@ -191,7 +216,10 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
             if !visible.contains_key(g) {
                 return Err(invalid(
                     &inv_path,
-                    format!("machine {mname}: unknown generator {g:?}"),
+                    format!(
+                        "machine {mname}: {}",
+                        crate::suggest::unknown("generator", g, visible.keys().map(String::as_str))
+                    ),
                 ));
             }
         }

@@ -40,6 +40,14 @@ pub struct Machine {
     pub deploy: Option<Backend>,
 }
 
+impl Inventory {
+    /// The error text for a machine name that is not in the inventory, in the one wording of
+    /// [`crate::suggest::unknown`]: `unknown machine "cinabar" (did you mean "cinnabar"?)`.
+    pub fn unknown_machine(&self, name: &str) -> String {
+        crate::suggest::unknown("machine", name, self.machines.keys().map(String::as_str))
+    }
+}
+
 fn default_system() -> String {
     "x86_64-linux".to_string()
 }

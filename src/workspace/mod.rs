@@ -105,7 +105,7 @@ impl Workspace {
             .get(name)
             .ok_or_else(|| Error::Invalid {
                 path: self.root.join(INVENTORY_FILE),
-                msg: format!("unknown machine {name:?}"),
+                msg: self.inventory.unknown_machine(name),
             })
     }
 }

@@ -5,7 +5,11 @@
 
 mod answers;
 mod node;
+mod observe;
 mod preflight;
+mod record;
+
+pub use record::{PlanRecord, RunRecord, Status, reason_code};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -17,7 +21,7 @@ use crate::keys::Identities;
 use crate::plan::{Graph, Planned, Selection, plan, select_machines};
 use crate::run::limits::Limits;
 use crate::run::progress::Progress;
-use crate::run::scheduler::{self, Observer};
+use crate::run::scheduler;
 use crate::run::{prompts, sandbox};
 use crate::store::{self, lock};
 use crate::workspace::{Definitions, Workspace};
@@ -58,6 +62,10 @@ pub struct Report {
     pub rekeyed: Vec<String>,
     /// Every path written.
     pub written: Vec<PathBuf>,
+    /// Per node in scope, in graph order: ran, failed, skipped or up to date (`--json`).
+    pub runs: Vec<RunRecord>,
+    /// The plan as records (`--plan --json`); filled for a plan-only run.
+    pub planned: Vec<PlanRecord>,
 }
 
 /// Runs `generate`.
@@ -70,6 +78,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         ..Report::default()
     };
     if opts.plan_only {
+        report.planned = record::plan_records(&graph, &plan);
         return Ok(report);
     }
     let selected = select_machines(ws, &opts.select.hosts)?;
@@ -95,6 +104,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     };
     report.plan = plan.clone();
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
+    record_up_to_date(&defs, &graph, &selected, opts, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
@@ -155,20 +165,31 @@ fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Repor
     }
 }
 
-/// The progress line on a terminal; nothing otherwise.
-struct ProgressObserver(Option<Progress>);
-
-impl Observer for ProgressObserver {
-    fn started(&mut self, _node: usize, running: usize) {
-        if let Some(p) = self.0.as_mut() {
-            p.started(running);
+/// Adds a record for every node in scope that did not run (the selected generators only,
+/// when `-g` is given), then sorts the records into graph order.
+fn record_up_to_date(
+    defs: &Definitions,
+    graph: &Graph,
+    machines: &[String],
+    opts: &Options,
+    report: &mut Report,
+) {
+    let gens = &opts.select.generators;
+    let seen: std::collections::HashSet<String> =
+        report.runs.iter().map(|r| r.label.clone()).collect();
+    for i in graph.scope(defs, machines) {
+        let n = &graph.nodes[i];
+        if (gens.is_empty() || gens.contains(&n.generator.name)) && !seen.contains(&n.label()) {
+            report.runs.push(RunRecord::new(graph, i, Status::UpToDate));
         }
     }
-    fn finished(&mut self, node: usize, ok: bool, running: usize) {
-        if let Some(p) = self.0.as_mut() {
-            p.finished(node, ok, running);
-        }
-    }
+    let order: HashMap<String, usize> = graph
+        .nodes
+        .iter()
+        .enumerate()
+        .map(|(i, n)| (n.label(), i))
+        .collect();
+    report.runs.sort_by_key(|r| order.get(&r.label).copied());
 }
 
 /// Runs the plan in dependency order, scripts at most `jobs` at once.
@@ -206,7 +227,7 @@ fn execute(
         opts,
         ids,
     };
-    let mut observer = ProgressObserver(Progress::for_stderr(graph, &planned));
+    let mut observer = observe::RunObserver::new(Progress::for_stderr(graph, &planned), plan);
     let outcome = scheduler::run(
         &preds,
         jobs,
@@ -214,20 +235,51 @@ fn execute(
         |i| ctx.prepare(i, answers.get(&i)),
         |_, prepared| node::settle(prepared),
     );
-    if let Some(p) = observer.0.as_mut() {
-        p.clear();
-    }
+    observer.clear();
+    record_outcome(graph, plan, outcome, &observer.took, report);
+}
+
+/// Adds the scheduler's outcome to the report: labels, written paths and one record per run
+/// (with its reason and duration).
+fn record_outcome(
+    graph: &Graph,
+    plan: &[Planned],
+    outcome: scheduler::Outcome<Vec<PathBuf>, Failure>,
+    took: &HashMap<usize, std::time::Duration>,
+    report: &mut Report,
+) {
+    let reasons: HashMap<usize, &crate::plan::Reason> =
+        plan.iter().map(|p| (p.node, &p.reason)).collect();
+    let record = |i: usize, status: Status| {
+        let mut r = RunRecord::new(graph, i, status);
+        if let Some(reason) = reasons.get(&i) {
+            r = r.because(reason);
+        }
+        r.took_ms = took
+            .get(&i)
+            .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        r
+    };
     for (i, r) in outcome.results {
         let label = graph.nodes[i].label();
         match r {
             Ok(paths) => {
+                let mut rec = record(i, Status::Ran);
+                rec.files = graph.nodes[i].generator.files.keys().cloned().collect();
+                report.runs.push(rec);
                 report.done.push(label);
                 report.written.extend(paths);
             }
-            Err(e) => report.failed.push((label, e)),
+            Err(e) => {
+                let mut rec = record(i, Status::Failed);
+                rec.error = Some(e.msg.clone());
+                report.runs.push(rec);
+                report.failed.push((label, e));
+            }
         }
     }
     for i in outcome.skipped {
+        report.runs.push(record(i, Status::Skipped));
         report.skipped.push(graph.nodes[i].label());
     }
 }

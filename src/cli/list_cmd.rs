@@ -1,0 +1,120 @@
+//! `varsmith list HOST [--json]`: a machine's vars, one line per file under a header, with
+//! what it is (secret, fact, admins-only), how it lands on the host and whether it is up to date.
+
+use std::io::Write;
+
+use serde::Serialize;
+
+use super::core_cmd::Context;
+use crate::UsageError;
+use crate::cli::args::{CmdResult, ListArgs};
+use crate::store::Owner;
+use crate::workspace::NeededFor;
+
+/// One var of `list --json`.
+#[derive(Serialize)]
+struct Var {
+    /// `GEN/FILE`, as `get` and `set` take it.
+    var: String,
+    generator: String,
+    file: String,
+    /// Encrypted (true) or a public fact.
+    secret: bool,
+    /// Deployed to the host (false: admins only).
+    deploy: bool,
+    /// One value set for every machine using the generator.
+    shared: bool,
+    owner: String,
+    group: String,
+    /// Octal, four digits (`"0400"`).
+    mode: String,
+    needed_for: NeededFor,
+    /// `ok`, or why `generate` would run it (`missing`, `changed`, `torn`, `stale`).
+    state: &'static str,
+    /// The state as `list` prints it (`ok` or the reason's text).
+    state_text: String,
+}
+
+/// The document of `list --json`.
+#[derive(Serialize)]
+struct Listing {
+    machine: String,
+    vars: Vec<Var>,
+}
+
+/// Runs `list`.
+pub fn run(ctx: &Context, a: ListArgs) -> CmdResult {
+    let listing = collect(ctx, &a.host)?;
+    if a.json {
+        super::json_out::print(&listing)?;
+        return Ok(crate::EXIT_OK);
+    }
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "VAR\tKIND\tON HOST\tSTATE")?;
+    for v in &listing.vars {
+        let kind = match (v.secret, v.deploy) {
+            (false, _) => "fact",
+            (true, true) => "secret",
+            (true, false) => "secret (admins only)",
+        };
+        let on_host = if v.secret && v.deploy {
+            format!("{} {}:{}", v.mode, v.owner, v.group)
+        } else {
+            "-".to_string()
+        };
+        let shared = if v.shared { ", shared" } else { "" };
+        writeln!(
+            out,
+            "{}\t{kind}{shared}\t{on_host}\t{}",
+            v.var, v.state_text
+        )?;
+    }
+    out.flush()?;
+    Ok(crate::EXIT_OK)
+}
+
+/// Every file of every generator `host` uses, in the machine's dependency-first order.
+fn collect(ctx: &Context, host: &str) -> anyhow::Result<Listing> {
+    let ws = ctx.workspace()?;
+    let defs = ws.definitions()?;
+    let gens = defs
+        .machines
+        .get(host)
+        .ok_or_else(|| UsageError::new(ws.inventory.unknown_machine(host)))?;
+    let graph = crate::plan::Graph::build(&defs);
+    let mut vars = Vec::new();
+    for (name, g) in gens {
+        let owner = if g.share {
+            Owner::Shared
+        } else {
+            Owner::Machine(host.to_string())
+        };
+        let reason = graph
+            .find(&owner, name)
+            .and_then(|i| crate::plan::status(&ws.root, &graph, i));
+        let (state, state_text) = match &reason {
+            None => ("ok", "ok".to_string()),
+            Some(r) => (crate::ops::generate::reason_code(r), r.to_string()),
+        };
+        for (file, spec) in &g.files {
+            vars.push(Var {
+                var: format!("{name}/{file}"),
+                generator: name.clone(),
+                file: file.clone(),
+                secret: spec.secret,
+                deploy: spec.deploy,
+                shared: g.share,
+                owner: spec.owner.clone(),
+                group: spec.group.clone(),
+                mode: format!("{:04o}", spec.mode),
+                needed_for: spec.needed_for,
+                state,
+                state_text: state_text.clone(),
+            });
+        }
+    }
+    Ok(Listing {
+        machine: host.to_string(),
+        vars,
+    })
+}
