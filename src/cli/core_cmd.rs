@@ -125,24 +125,25 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             println!("{r}");
             Ok(0)
         }
-        AdminCmd::Add { name, recipient } => {
-            let mut ws = ctx.workspace()?;
-            let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
-            crate::workspace::names::check_component(&name)
-                .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-            crate::keys::validate_recipient(&recipient)?;
-            ws.inventory.admins.insert(name.clone(), recipient.clone());
-            save_inventory(&ws.root, &ws.inventory)?;
-            write_admin_key_json(&ws.root, &name, &recipient)?;
-            eprintln!("admin {name} added; run `varsmith rekey` to re-encrypt existing secrets");
-            Ok(0)
-        }
+        AdminCmd::Add {
+            name,
+            recipient,
+            replace,
+        } => admin_add(ctx, &name, &recipient, replace),
         AdminCmd::Remove { name } => {
             let mut ws = ctx.workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
-            if ws.inventory.admins.shift_remove(&name).is_none() {
+            if !ws.inventory.admins.contains_key(&name) {
                 return Err(UsageError::new(format!("unknown admin {name:?}")).into());
             }
+            if ws.inventory.admins.len() == 1 {
+                return Err(UsageError::new(format!(
+                    "{}: {name} is the last admin; add another one first (`varsmith admin add NAME age1…`), or no one could decrypt or rekey the secrets",
+                    ws.root.join(INVENTORY_FILE).display()
+                ))
+                .into());
+            }
+            ws.inventory.admins.shift_remove(&name);
             save_inventory(&ws.root, &ws.inventory)?;
             let mut b = store::Batch::new(&ws.root);
             b.remove(&store::admin_key_json(&ws.root, &name))?;
@@ -153,6 +154,47 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             Ok(0)
         }
     }
+}
+
+/// `admin add`: an existing name is refused unless `replace`; a key another admin already
+/// has is accepted with a warning (one person, two names).
+fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
+    let mut ws = ctx.workspace()?;
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
+    crate::workspace::names::check_component(name)
+        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
+    crate::keys::validate_recipient(recipient)?;
+    let file = ws.root.join(INVENTORY_FILE);
+    let existed = match ws.inventory.admins.get(name) {
+        Some(old) if old.trim() == recipient.trim() => {
+            eprintln!("admin {name} already has this key; nothing changed");
+            return Ok(0);
+        }
+        Some(_) if !replace => {
+            return Err(UsageError::new(format!(
+                "{}: admin {name} already exists with another key; pass --replace to replace it",
+                file.display()
+            ))
+            .into());
+        }
+        Some(_) => true,
+        None => false,
+    };
+    for (other, r) in &ws.inventory.admins {
+        if other != name && r.trim() == recipient.trim() {
+            eprintln!(
+                "warning: admin {other} already has this key; {name} is a second name for it"
+            );
+        }
+    }
+    ws.inventory
+        .admins
+        .insert(name.to_string(), recipient.to_string());
+    save_inventory(&ws.root, &ws.inventory)?;
+    write_admin_key_json(&ws.root, name, recipient)?;
+    let done = if existed { "replaced" } else { "added" };
+    eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
+    Ok(0)
 }
 
 fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
@@ -209,6 +251,7 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
             generators: a.generators,
             regenerate: a.regenerate,
         },
+        rotate_host_key: a.rotate_host_key,
         limits,
         plan_only: a.plan,
         jobs: a.jobs.unwrap_or(0),
@@ -271,21 +314,31 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
 
 fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
     let ws = ctx.workspace()?;
+    let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
-    let report = crate::ops::check::run(&ws, &hosts)?;
+    let report = crate::ops::check::run(&ws, &hosts, &ids)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for f in &report.findings {
             println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
         }
+        let macs = if ids.is_empty() {
+            "structure only: no identity to verify MACs".to_string()
+        } else {
+            format!("{} MACs verified", report.mac_verified)
+        };
         if report.is_clean() {
-            eprintln!("ok: {} generators checked", report.checked);
+            eprintln!(
+                "ok: {} generators and {} sops files checked ({macs})",
+                report.checked, report.files
+            );
         } else {
             eprintln!(
-                "{} problems in {} generators checked",
+                "{} problems in {} generators and {} sops files checked ({macs})",
                 report.findings.len(),
-                report.checked
+                report.checked,
+                report.files
             );
         }
     }

@@ -27,6 +27,7 @@ pub mod metadata;
 pub mod rules;
 pub mod store;
 pub mod tree;
+pub mod validate;
 pub mod walk;
 pub mod yaml;
 

@@ -6,6 +6,7 @@
 mod answers;
 mod node;
 mod preflight;
+mod rotation;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct Options {
     pub commit: bool,
     /// Per-run limits.
     pub limits: Limits,
+    /// `--rotate-host-key`: replacing an existing host key is allowed (see [`rotation`]).
+    pub rotate_host_key: bool,
 }
 
 /// What `generate` did.
@@ -73,6 +76,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         return Ok(report);
     }
     let selected = select_machines(ws, &opts.select.hosts)?;
+    rotation::guard(ws, &graph, &plan, opts.rotate_host_key)?;
     preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected)?;
     realise_inputs(&graph, &plan)?;
     for p in &plan {
@@ -82,6 +86,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         sandbox::probe_bwrap()?;
     }
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
+    answers::check_given(&defs, &selected, &sources)?;
     let answers = answers::gather_prompts(ws, &graph, &plan, &sources, ids)?;
     // The lock is taken after prompting (a user typing must not block other writers), so the
     // plan is made again under it: another run may have generated some of it meanwhile.
@@ -94,7 +99,9 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?
     };
     report.plan = plan.clone();
+    let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
+    rotation::settle(ws, &began, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
