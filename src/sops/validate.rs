@@ -199,13 +199,13 @@ impl Walk<'_> {
             .should_encrypt_item(&self.path, &self.comments, false);
         match v {
             Value::Str(b) if b.as_slice().is_empty() => {}
-            Value::Str(b) if enc || crypto::is_enc(b.as_slice()) => {
+            Value::Str(b) if crypto::is_enc(b.as_slice()) => {
                 if let Some(why) = enc_problem(b.as_slice(), None) {
                     self.problem(format!("malformed encrypted value ({why})"));
                 }
             }
             _ if enc => self.problem(format!(
-                "expected an encrypted value, found a plaintext {}",
+                "expected an encrypted value, found a plaintext {} (not an ENC[AES256_GCM,…] value)",
                 v.type_tag()
             )),
             _ => {}
@@ -233,7 +233,7 @@ mod tests {
         let line = text.lines().find(|l| l.starts_with("a: ENC[")).unwrap();
         let bad = line.replace(",type:str]", ",type:blob]");
         let p = structure(
-            text.replace(line, &bad).as_bytes(),
+            text.replacen(line, &bad, 1).as_bytes(),
             Format::Yaml,
             "secrets.yaml",
         );
