@@ -36,7 +36,8 @@ fn replaced(
     Ok(out)
 }
 
-/// Refuses a plan that replaces an existing host key unless `allowed`.
+/// Refuses a plan that replaces an existing host key unless `allowed` or a rotation of that
+/// machine is already pending.
 pub(super) fn guard(
     ws: &Workspace,
     graph: &Graph,
@@ -46,10 +47,14 @@ pub(super) fn guard(
     if allowed {
         return Ok(());
     }
-    let machines: Vec<String> = replaced(ws, graph, plan)?
-        .into_iter()
-        .map(|(m, _)| m)
-        .collect();
+    // A machine whose rotation is already pending keeps its old recipients whatever runs
+    // (a crashed rotation is repaired, a second one stacks on the first).
+    let mut machines = Vec::new();
+    for (m, _) in replaced(ws, graph, plan)? {
+        if store::rotation::pending(&ws.root, &m)?.is_none() {
+            machines.push(m);
+        }
+    }
     if machines.is_empty() {
         return Ok(());
     }
