@@ -9,7 +9,7 @@ mod common_remote;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, age_keygen, require, write_inventory};
+use common_remote::{Sshd, StandIns, age_keygen, require, write_inventory};
 
 const TOKEN: &str =
     "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";
@@ -22,22 +22,22 @@ struct Ws {
 
 impl Ws {
     fn new(sshd: &Sshd) -> Ws {
+        Ws::with(&sshd.target(), &sshd.host_pub)
+    }
+
+    /// A workspace whose machine `web` is reached at `target`, its pin `pinned`.
+    fn with(target: &str, pinned: &str) -> Ws {
         let dir = tempfile::tempdir().unwrap();
         let (key, admin) = age_keygen(dir.path());
         write_inventory(
             dir.path(),
             &format!(
-                "admins:\n  alice: {admin}\nmachines:\n  web:\n    target: {}\n    generators: [openssh, token]\n",
-                sshd.target()
+                "admins:\n  alice: {admin}\nmachines:\n  web:\n    target: {target}\n    generators: [openssh, token]\n"
             ),
         );
         std::fs::create_dir(dir.path().join("generators")).unwrap();
         std::fs::write(dir.path().join("generators/token.yaml"), TOKEN).unwrap();
-        std::fs::write(
-            dir.path().join("known_hosts"),
-            format!("web {}\n", sshd.host_pub),
-        )
-        .unwrap();
+        std::fs::write(dir.path().join("known_hosts"), format!("web {pinned}\n")).unwrap();
         let runtime = tempfile::tempdir_in("/dev/shm")
             .or_else(|_| tempfile::tempdir())
             .unwrap();
@@ -49,16 +49,19 @@ impl Ws {
     }
 
     fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_varsmith"))
-            .arg("-C")
+        self.command(args).output().unwrap()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+        c.arg("-C")
             .arg(self.root())
             .args(args)
             .env("SOPS_AGE_KEY_FILE", &self.key)
             .env_remove("SOPS_AGE_KEY")
             .env("XDG_RUNTIME_DIR", self.runtime.path())
-            .env("HOME", self.root().join("home"))
-            .output()
-            .unwrap()
+            .env("HOME", self.root().join("home"));
+        c
     }
 
     fn ok(&self, args: &[&str]) -> Output {
@@ -188,4 +191,82 @@ fn rotation_keeps_the_old_key_until_push_keys_installs_the_new_one() {
     assert_eq!(sops_with_host_key(&token, &installed).stdout, plain.stdout);
     let after = sops_with_host_key(&token, &old);
     assert!(!after.status.success(), "the old host key still decrypts");
+}
+
+#[test]
+fn bootstrap_confirms_a_rotation_when_it_pins_the_new_key() {
+    if !require(&[
+        "sops",
+        "age-keygen",
+        "bwrap",
+        "ssh-keygen",
+        "find",
+        "sha256sum",
+    ]) {
+        return;
+    }
+    let ws = Ws::with(
+        "root@web.example.org",
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOQcXSnjv6sQAjGdHpJ5nx4iVsyYR9g5Nj8GsxrgZxtV",
+    );
+    ws.ok(&["generate"]);
+    ws.ok(&[
+        "generate",
+        "--regenerate",
+        "-g",
+        "openssh",
+        "--rotate-host-key",
+        "web",
+    ]);
+    assert_eq!(ws.run(&["check"]).status.code(), Some(1));
+    let keys = tempfile::tempdir().unwrap();
+    let new = ws.host_key(&keys.path().join("new"));
+    // A failed install confirms nothing.
+    let s = StandIns::new();
+    let o = ws
+        .command(&[
+            "bootstrap",
+            "web",
+            "fail@nowhere",
+            "--no-reboot",
+            "--no-global",
+        ])
+        .env("PATH", s.path_env())
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(ws.root().join("sops/machines/web/rotation.json").is_file());
+    let o = ws
+        .command(&[
+            "bootstrap",
+            "web",
+            "root@installer",
+            "--no-reboot",
+            "--no-global",
+        ])
+        .env("PATH", s.path_env())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("web: host key rotation confirmed"),
+        "{}",
+        text(&o.stderr)
+    );
+    let pub_line = std::fs::read_to_string(
+        ws.root()
+            .join("sops/machines/web/facts/openssh/ssh_host_ed25519_key.pub"),
+    )
+    .unwrap();
+    let kh = std::fs::read_to_string(ws.root().join("known_hosts")).unwrap();
+    let mut f = pub_line.split_whitespace();
+    assert_eq!(
+        kh,
+        format!("web {} {}\n", f.next().unwrap(), f.next().unwrap())
+    );
+    let o = ws.run(&["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stdout));
+    let token = ws.root().join("sops/machines/web/secrets/token.yaml");
+    assert!(sops_with_host_key(&token, &new).status.success());
+    assert_eq!(ws.recipients("sops/machines/web/secrets/token.yaml"), 2);
 }

@@ -88,6 +88,10 @@ pub(super) fn settle(ws: &Workspace, began: &[(String, bool)], report: &mut Repo
     for (m, created) in began {
         let label = format!("{m}/{HOST_KEY_GENERATOR}");
         if report.done.contains(&label) {
+            // Tracked with the rest (git staging): the record is workspace state.
+            report
+                .written
+                .push(store::rotation::record_path(&ws.root, m));
             eprintln!(
                 "{m}: host key rotated; its secrets stay encrypted to the old key too until `varsmith push-keys {m}` (or bootstrap) installs the new one"
             );
