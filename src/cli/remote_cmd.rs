@@ -208,7 +208,11 @@ fn confirm_rotation(
         return Ok(());
     }
     let ws = ctx.workspace()?;
-    let done = crate::store::rotation::confirm(&ws, host, installed, ids)?;
+    let done = crate::store::rotation::confirm(&ws, host, installed, ids).with_context(|| {
+        format!(
+            "{host}: the new host key is installed, but dropping the old one from its files failed; `varsmith rekey {host}` finishes it"
+        )
+    })?;
     if crate::store::rotation::pending(root, host)?.is_none() {
         eprintln!(
             "{host}: host key rotation confirmed; {} files no longer encrypted to the old key",

@@ -23,7 +23,8 @@ pub struct Finding {
     pub kind: String,
     /// Human detail.
     pub detail: String,
-    /// Where the definition comes from: a file, `bundled:<name>` or a flake attribute.
+    /// Where the definition comes from: a file, `bundled:<name>` or a flake attribute; for
+    /// file-level findings (`corrupt`, `mac`, `orphan`, …) the file or directory itself.
     pub source: String,
 }
 

@@ -76,7 +76,7 @@ pub(crate) fn run(
         hand_made(ws, defs, graph, f, &mut rep);
     }
     rep.files = files.len();
-    let (findings, verified) = content(ws, &files, ids);
+    let (findings, verified) = content(ws, &files, ids)?;
     rep.findings.extend(findings);
     rep.mac_verified = verified;
     Ok(rep)
@@ -180,13 +180,18 @@ fn hand_made(
 }
 
 /// Structure (and, with identities, MAC) of every file, in parallel; returns the findings in
-/// file order and how many MACs were verified.
-fn content(ws: &Workspace, files: &[SopsFile], ids: &Identities) -> (Vec<Finding>, usize) {
+/// file order and how many MACs were verified. A worker that panicked is an error: its files
+/// were not checked.
+fn content(
+    ws: &Workspace,
+    files: &[SopsFile],
+    ids: &Identities,
+) -> anyhow::Result<(Vec<Finding>, usize)> {
     let workers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(files.len().max(1));
     let chunk = files.len().div_ceil(workers).max(1);
-    let results: Vec<(Vec<Finding>, usize)> = std::thread::scope(|s| {
+    let results: Option<Vec<(Vec<Finding>, usize)>> = std::thread::scope(|s| {
         let handles: Vec<_> = files
             .chunks(chunk)
             .map(|part| {
@@ -200,13 +205,12 @@ fn content(ws: &Workspace, files: &[SopsFile], ids: &Identities) -> (Vec<Finding
                 })
             })
             .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_default())
-            .collect()
+        handles.into_iter().map(|h| h.join().ok()).collect()
     });
+    let results = results
+        .ok_or_else(|| anyhow::anyhow!("internal: a check worker panicked; files unchecked"))?;
     let verified = results.iter().map(|r| r.1).sum();
-    (results.into_iter().flat_map(|r| r.0).collect(), verified)
+    Ok((results.into_iter().flat_map(|r| r.0).collect(), verified))
 }
 
 /// Checks one file; returns whether its MAC was verified.
