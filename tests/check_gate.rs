@@ -343,3 +343,32 @@ fn prompt_entries_naming_no_prompt_are_errors() {
     );
     assert!(!ws.root().join("sops/machines").exists());
 }
+
+#[test]
+fn a_broken_age_block_or_recipient_is_named() {
+    if !tools() {
+        return;
+    }
+    let ws = generated();
+    let f = token_file(&ws);
+    let text = std::fs::read_to_string(&f).unwrap();
+    let mut out = Vec::new();
+    let mut after_begin = false;
+    for l in text.lines() {
+        if after_begin {
+            // The first armored line (the age header's start) replaced by other base64.
+            let indent = &l[..l.len() - l.trim_start().len()];
+            out.push(format!("{indent}bm90IGFuIGFnZSBoZWFkZXIK"));
+            after_begin = false;
+            continue;
+        }
+        after_begin = l.contains("-----BEGIN AGE ENCRYPTED FILE-----");
+        out.push(l.replacen("- recipient: age1", "- recipient: age1x", 1));
+    }
+    std::fs::write(&f, out.join("\n") + "\n").unwrap();
+    let o = check(&ws, false);
+    assert_eq!(o.status.code(), Some(1));
+    let out = stdout(&o);
+    assert!(out.contains("token.yaml: sops.age[0].recipient:"), "{out}");
+    assert!(out.contains("is not an armored age file"), "{out}");
+}
