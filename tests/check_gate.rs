@@ -372,3 +372,28 @@ fn a_broken_age_block_or_recipient_is_named() {
     assert!(out.contains("token.yaml: sops.age[0].recipient:"), "{out}");
     assert!(out.contains("is not an armored age file"), "{out}");
 }
+
+#[test]
+fn a_personal_ssh_key_alone_does_not_fail_the_gate_but_is_not_called_verified() {
+    if !tools() {
+        return;
+    }
+    let ws = generated();
+    let ssh = ws.root().join("home/.ssh");
+    std::fs::create_dir_all(&ssh).unwrap();
+    let o = std::process::Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+        .arg(ssh.join("id_ed25519"))
+        .output()
+        .unwrap();
+    assert!(o.status.success());
+    let o = check(&ws, false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "0 MACs verified, 2 files structure only: ~/.ssh/id_ed25519 does not open them"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -325,6 +325,12 @@ fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
         }
         let macs = if ids.is_empty() {
             "structure only: no identity to verify MACs".to_string()
+        } else if report.mac_verified < report.files && !ids.deliberate() {
+            format!(
+                "{} MACs verified, {} files structure only: ~/.ssh/id_ed25519 does not open them",
+                report.mac_verified,
+                report.files - report.mac_verified
+            )
         } else {
             format!("{} MACs verified", report.mac_verified)
         };
