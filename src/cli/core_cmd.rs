@@ -228,6 +228,13 @@ fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
             if ws.inventory.machines.shift_remove(&name).is_none() {
                 return Err(UsageError::new(format!("unknown machine {name:?}")).into());
             }
+            let tree = Owner::Machine(name.clone()).base(&ws.root);
+            if tree.exists() {
+                eprintln!(
+                    "machine {name} removed; its files in {} are still encrypted to its host key: delete them (`varsmith check` reports the tree until then)",
+                    tree.strip_prefix(&ws.root).unwrap_or(&tree).display()
+                );
+            }
         }
     }
     // Validate before saving: a bad generator name is an error and nothing is written.
