@@ -113,6 +113,47 @@ fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> 
     Ok(())
 }
 
+/// `admin add`: an existing name is refused unless `replace`; a key another admin already
+/// has is accepted with a warning (one person, two names).
+fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
+    let mut ws = ctx.workspace()?;
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
+    crate::workspace::names::check_component(name)
+        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
+    crate::keys::validate_recipient(recipient)?;
+    let file = ws.root.join(INVENTORY_FILE);
+    let existed = match ws.inventory.admins.get(name) {
+        Some(old) if old.trim() == recipient.trim() => {
+            eprintln!("admin {name} already has this key; nothing changed");
+            return Ok(0);
+        }
+        Some(_) if !replace => {
+            return Err(UsageError::new(format!(
+                "{}: admin {name} already exists with another key; pass --replace to replace it",
+                file.display()
+            ))
+            .into());
+        }
+        Some(_) => true,
+        None => false,
+    };
+    for (other, r) in &ws.inventory.admins {
+        if other != name && r.trim() == recipient.trim() {
+            eprintln!(
+                "warning: admin {other} already has this key; {name} is a second name for it"
+            );
+        }
+    }
+    ws.inventory
+        .admins
+        .insert(name.to_string(), recipient.to_string());
+    save_inventory(&ws.root, &ws.inventory)?;
+    write_admin_key_json(&ws.root, name, recipient)?;
+    let done = if existed { "replaced" } else { "added" };
+    eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
+    Ok(0)
+}
+
 fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
     match cmd {
         AdminCmd::Keygen { output } => {
@@ -156,47 +197,6 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
     }
 }
 
-/// `admin add`: an existing name is refused unless `replace`; a key another admin already
-/// has is accepted with a warning (one person, two names).
-fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
-    let mut ws = ctx.workspace()?;
-    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
-    crate::workspace::names::check_component(name)
-        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-    crate::keys::validate_recipient(recipient)?;
-    let file = ws.root.join(INVENTORY_FILE);
-    let existed = match ws.inventory.admins.get(name) {
-        Some(old) if old.trim() == recipient.trim() => {
-            eprintln!("admin {name} already has this key; nothing changed");
-            return Ok(0);
-        }
-        Some(_) if !replace => {
-            return Err(UsageError::new(format!(
-                "{}: admin {name} already exists with another key; pass --replace to replace it",
-                file.display()
-            ))
-            .into());
-        }
-        Some(_) => true,
-        None => false,
-    };
-    for (other, r) in &ws.inventory.admins {
-        if other != name && r.trim() == recipient.trim() {
-            eprintln!(
-                "warning: admin {other} already has this key; {name} is a second name for it"
-            );
-        }
-    }
-    ws.inventory
-        .admins
-        .insert(name.to_string(), recipient.to_string());
-    save_inventory(&ws.root, &ws.inventory)?;
-    write_admin_key_json(&ws.root, name, recipient)?;
-    let done = if existed { "replaced" } else { "added" };
-    eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
-    Ok(0)
-}
-
 fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
     let mut ws = ctx.workspace()?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith machine")?;
@@ -227,13 +227,6 @@ fn machine(ctx: &Context, cmd: MachineCmd) -> CmdResult {
         MachineCmd::Remove { name } => {
             if ws.inventory.machines.shift_remove(&name).is_none() {
                 return Err(UsageError::new(format!("unknown machine {name:?}")).into());
-            }
-            let tree = Owner::Machine(name.clone()).base(&ws.root);
-            if tree.exists() {
-                eprintln!(
-                    "machine {name} removed; its files in {} are still encrypted to its host key: delete them (`varsmith check` reports the tree until then)",
-                    tree.strip_prefix(&ws.root).unwrap_or(&tree).display()
-                );
             }
         }
     }
