@@ -81,8 +81,8 @@ fn metadata_problems(md: &Metadata, origin: &str) -> Vec<String> {
     }
     for (i, a) in md.age.iter().enumerate() {
         let r = a.recipient.trim();
-        if let Err(e) = crate::keys::parse_recipient(r) {
-            out.push(format!("{origin}: sops.age[{i}].recipient: {e}"));
+        if let Some(why) = recipient_problem(r) {
+            out.push(format!("{origin}: sops.age[{i}].recipient: {why}"));
         }
         let reader = age::armor::ArmoredReader::new(a.enc.as_bytes());
         if let Err(e) = age::Decryptor::new(reader) {
@@ -105,6 +105,27 @@ fn metadata_problems(md: &Metadata, origin: &str) -> Vec<String> {
         out.push(format!("{origin}: sops.version is missing"));
     }
     out
+}
+
+/// The bech32 data alphabet.
+const BECH32: &str = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/// What is wrong with one recipient string, if anything. A plugin recipient
+/// (`age1<plugin>1<data>`) is checked for its syntax only: checking a file must not need the
+/// plugin installed.
+fn recipient_problem(r: &str) -> Option<String> {
+    if let Some(rest) = r.strip_prefix("age1")
+        && let Some((name, data)) = rest.rsplit_once('1')
+        && !name.is_empty()
+    {
+        let name_ok = name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
+        let data_ok = data.len() >= 6 && data.chars().all(|c| BECH32.contains(c));
+        return (!name_ok || !data_ok)
+            .then(|| format!("{r:?} is not a valid age plugin recipient"));
+    }
+    crate::keys::parse_recipient(r).err().map(|e| e.to_string())
 }
 
 /// What is wrong with one `ENC[...]` string, if anything; `want` is the required type.
@@ -231,6 +252,17 @@ mod tests {
     fn sample() -> Vec<u8> {
         let r = age::x25519::Identity::generate().to_public().to_string();
         super::super::encrypt_flat_yaml(&[("a".into(), b"x".as_slice())], &[r]).unwrap()
+    }
+
+    #[test]
+    fn recipients_are_checked_without_plugins() {
+        let x = age::x25519::Identity::generate().to_public().to_string();
+        assert_eq!(recipient_problem(&x), None);
+        let plugin = "age1test1qurswpc8qurswpc8qurswpc8qurswpc8qurswpc8qurswpc8qurskdqe4q";
+        assert_eq!(recipient_problem(plugin), None);
+        assert!(recipient_problem("age1test1QQQ!").is_some());
+        assert!(recipient_problem(&x[..x.len() - 1]).is_some());
+        assert!(recipient_problem("pgp:1234").is_some());
     }
 
     #[test]
