@@ -234,6 +234,11 @@ fn orphan_trees_and_hand_made_files_are_findings_and_rekey_covers_them() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("note: sops/machines/gone/ belongs to no machine"),
+        "{}",
+        stderr(&o)
+    );
     let plain = sops_decrypt(&hand, &ws.key);
     assert_eq!(stdout(&plain), "password: hunter2\n");
     assert!(!sops_decrypt(&hand, &bob_key).status.success());

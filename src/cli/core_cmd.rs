@@ -523,6 +523,13 @@ fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     if done.is_empty() && failed.is_empty() {
         eprintln!("every file already has the inventory's recipients");
     }
+    for h in store::sopsfiles::machine_dirs(&ws.root)? {
+        if !ws.inventory.machines.contains_key(&h) {
+            eprintln!(
+                "note: sops/machines/{h}/ belongs to no machine in {INVENTORY_FILE} and was left as it is (delete it if the machine is gone)"
+            );
+        }
+    }
     Ok(crate::error::exit_code_of(
         failed.iter().map(|(_, f)| &f.kind),
     ))
