@@ -46,23 +46,25 @@ done
 export HOME=$work/home
 SOPS_AGE_KEY_FILE="$work/admin.agekey" "$bin" -C "$work/ws" generate --all --no-sandbox >/dev/null 2>&1
 files=$(find "$work/ws/sops" -name '*.yaml' -path '*/secrets/*' | wc -l)
-echo "== check: $N machines x $G generators, $files sops files, $(nproc) cores, best and median of $RUNS"
+echo "== check: $N machines x $G generators, $files sops files, $(nproc) cores (load $(cut -d' ' -f1 /proc/loadavg)), $RUNS runs"
 
 measure() { # label, env...
   local label=$1; shift
-  local times=()
+  local times=() cpus=()
   for _ in $(seq 1 "$RUNS"); do
-    local t0 t1
-    t0=$(date +%s.%N)
-    env -u SOPS_AGE_KEY -u SOPS_AGE_KEY_FILE "$@" "$bin" -C "$work/ws" check >/dev/null 2>"$work/err" || {
+    env -u SOPS_AGE_KEY -u SOPS_AGE_KEY_FILE "$@" /usr/bin/time -o "$work/t" -f '%e %U %S' \
+      "$bin" -C "$work/ws" check >/dev/null 2>"$work/err" || {
       cat "$work/err" >&2; echo "check failed" >&2; exit 1; }
-    t1=$(date +%s.%N)
-    times+=("$(echo "$t1 - $t0" | bc -l)")
+    read -r e u s < "$work/t"
+    times+=("$e")
+    cpus+=("$(echo "$u + $s" | bc -l)")
   done
-  local sorted
+  local sorted csorted
   sorted=$(printf '%s\n' "${times[@]}" | sort -n)
-  printf '%-34s best %.3f s, median %.3f s  (%s)\n' "$label" "$(echo "$sorted" | head -n1)" \
-    "$(echo "$sorted" | sed -n "$(( (RUNS + 1) / 2 ))p")" "$(tail -n1 "$work/err")"
+  csorted=$(printf '%s\n' "${cpus[@]}" | sort -n)
+  printf '%-32s wall best %.2f s, median %.2f s; CPU median %.2f s  (%s)\n' "$label" \
+    "$(echo "$sorted" | head -n1)" "$(echo "$sorted" | sed -n "$(( (RUNS + 1) / 2 ))p")" \
+    "$(echo "$csorted" | sed -n "$(( (RUNS + 1) / 2 ))p")" "$(tail -n1 "$work/err")"
 }
 measure "structure only (no identity):"
 measure "with an identity (every MAC):" SOPS_AGE_KEY_FILE="$work/admin.agekey"
