@@ -131,3 +131,33 @@ pub fn confirm(
     super::sopsconfig::write(ws, &defs)?;
     Ok(done)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn begin_merges_and_clear_removes() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        assert_eq!(pending(root, "web").unwrap(), None);
+        assert!(begin(root, "web", &["age1old".into()]).unwrap());
+        // A second rotation before the first is confirmed keeps the first key too.
+        assert!(!begin(root, "web", &["age1old".into(), "age1mid".into()]).unwrap());
+        let p = pending(root, "web").unwrap().unwrap();
+        assert_eq!(p.old, vec!["age1old".to_string(), "age1mid".to_string()]);
+        assert!(record_path(root, "web").ends_with("sops/machines/web/rotation.json"));
+        clear(root, "web").unwrap();
+        assert_eq!(pending(root, "web").unwrap(), None);
+    }
+
+    #[test]
+    fn a_malformed_record_names_the_file() {
+        let d = tempfile::tempdir().unwrap();
+        let p = record_path(d.path(), "web");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, "{\"old\": 1}").unwrap();
+        let e = pending(d.path(), "web").unwrap_err().to_string();
+        assert!(e.contains("rotation.json"), "{e}");
+    }
+}

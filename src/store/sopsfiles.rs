@@ -116,3 +116,32 @@ fn entries(root: &Path, dir: &Path) -> Result<Vec<(std::ffi::OsString, Entry)>, 
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_yaml_files_of_every_machine_dir_and_refuses_symlinks() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let m = root.join("sops/machines/a/secrets");
+        std::fs::create_dir_all(m.join("admin")).unwrap();
+        std::fs::write(m.join("g.yaml"), "x").unwrap();
+        std::fs::write(m.join("admin/h.yaml"), "x").unwrap();
+        std::fs::write(m.join("notes.txt"), "x").unwrap();
+        std::fs::write(m.join(".tmp.yaml"), "x").unwrap();
+        std::fs::create_dir_all(root.join("sops/machines/b")).unwrap();
+        assert_eq!(machine_dirs(root).unwrap(), vec!["a", "b"]);
+        let files = files_of(root, &Owner::Machine("a".into())).unwrap();
+        let got: Vec<(&str, bool)> = files
+            .iter()
+            .map(|f| (f.stem.as_str(), f.admin_only))
+            .collect();
+        assert_eq!(got, vec![("h", true), ("g", false)]);
+        assert!(files_of(root, &Owner::Shared).unwrap().is_empty());
+        std::os::unix::fs::symlink(m.join("g.yaml"), m.join("l.yaml")).unwrap();
+        let e = files_of(root, &Owner::Machine("a".into())).unwrap_err();
+        assert!(matches!(e, Error::Symlink { .. }), "{e}");
+    }
+}
