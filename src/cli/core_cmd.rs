@@ -174,17 +174,16 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
         AdminCmd::Remove { name } => {
             let mut ws = ctx.workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
-            if !ws.inventory.admins.contains_key(&name) {
-                return Err(UsageError::new(format!("unknown admin {name:?}")).into());
-            }
-            if ws.inventory.admins.len() == 1 {
+            if ws.inventory.admins.len() == 1 && ws.inventory.admins.contains_key(&name) {
                 return Err(UsageError::new(format!(
                     "{}: {name} is the last admin; add another one first (`varsmith admin add NAME age1…`), or no one could decrypt or rekey the secrets",
                     ws.root.join(INVENTORY_FILE).display()
                 ))
                 .into());
             }
-            ws.inventory.admins.shift_remove(&name);
+            if ws.inventory.admins.shift_remove(&name).is_none() {
+                return Err(UsageError::new(format!("unknown admin {name:?}")).into());
+            }
             save_inventory(&ws.root, &ws.inventory)?;
             let mut b = store::Batch::new(&ws.root);
             b.remove(&store::admin_key_json(&ws.root, &name))?;

@@ -101,8 +101,8 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     report.plan = plan.clone();
     let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
-    rotation::settle(ws, &began, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
+    rotation::settle(ws, &began, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
 }
