@@ -92,7 +92,7 @@ fn a_symlink_at_any_component_is_refused_and_nothing_outside_changes() {
             std::os::unix::fs::symlink(victim.path().join("canary"), &p).unwrap();
         }
         let before = tree(victim.path());
-        let o = ws.run(&["generate", "--regenerate"]);
+        let o = ws.run(&["generate", "--regenerate", "--rotate-host-key"]);
         let err = stderr(&o);
         assert_eq!(o.status.code(), Some(1), "{rel}: {err}");
         assert!(err.contains("symlink"), "{rel}: {err}");
@@ -122,7 +122,7 @@ fn two_concurrent_generates_never_tear_anything() {
     assert!(ws.run(&["generate"]).status.success());
     for round in 0..20 {
         let spawn = || {
-            ws.command(&["generate", "--regenerate"])
+            ws.command(&["generate", "--regenerate", "-g", "base"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::piped())
                 .spawn()
@@ -298,7 +298,7 @@ fn a_workspace_inside_a_repository_is_staged_and_git_failures_fail() {
         "{st}"
     );
     // --commit with no git identity: git refuses, and so does varsmith (exit 1, git's message).
-    let o = run(&["generate", "--regenerate", "--commit"]);
+    let o = run(&["generate", "--regenerate", "-g", "base", "--commit"]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("git commit failed"), "{err}");

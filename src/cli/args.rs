@@ -86,6 +86,9 @@ pub enum AdminCmd {
         name: String,
         /// age recipient (age1… or ssh-ed25519 …).
         recipient: String,
+        /// Replace the key of an existing admin of that name (otherwise refused).
+        #[arg(long)]
+        replace: bool,
     },
     /// Remove an admin from varsmith.yaml.
     Remove {
@@ -191,6 +194,10 @@ pub struct GenerateArgs {
     /// Rerun the selected generators even when up to date, and everything depending on them.
     #[arg(long)]
     pub regenerate: bool,
+    /// Allow replacing an existing host key (the `openssh` generator): the old key stays a
+    /// recipient of the machine's secrets until `push-keys`/`bootstrap` installs the new one.
+    #[arg(long)]
+    pub rotate_host_key: bool,
     /// Print what would run and why; write nothing.
     #[arg(long)]
     pub plan: bool,

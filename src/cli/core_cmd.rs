@@ -120,6 +120,47 @@ fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> 
     Ok(())
 }
 
+/// `admin add`: an existing name is refused unless `replace`; a key another admin already
+/// has is accepted with a warning (one person, two names).
+fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
+    let mut ws = ctx.workspace()?;
+    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
+    crate::workspace::names::check_component(name)
+        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
+    crate::keys::validate_recipient(recipient)?;
+    let file = ws.root.join(INVENTORY_FILE);
+    let existed = match ws.inventory.admins.get(name) {
+        Some(old) if old.trim() == recipient.trim() => {
+            eprintln!("admin {name} already has this key; nothing changed");
+            return Ok(0);
+        }
+        Some(_) if !replace => {
+            return Err(UsageError::new(format!(
+                "{}: admin {name} already exists with another key; pass --replace to replace it",
+                file.display()
+            ))
+            .into());
+        }
+        Some(_) => true,
+        None => false,
+    };
+    for (other, r) in &ws.inventory.admins {
+        if other != name && r.trim() == recipient.trim() {
+            eprintln!(
+                "warning: admin {other} already has this key; {name} is a second name for it"
+            );
+        }
+    }
+    ws.inventory
+        .admins
+        .insert(name.to_string(), recipient.to_string());
+    save_inventory(&ws.root, &ws.inventory)?;
+    write_admin_key_json(&ws.root, name, recipient)?;
+    let done = if existed { "replaced" } else { "added" };
+    eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
+    Ok(0)
+}
+
 fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
     match cmd {
         AdminCmd::Keygen { output } => {
@@ -132,21 +173,21 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             println!("{r}");
             Ok(0)
         }
-        AdminCmd::Add { name, recipient } => {
-            let mut ws = ctx.workspace()?;
-            let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
-            crate::workspace::names::check_component(&name)
-                .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-            crate::keys::validate_recipient(&recipient)?;
-            ws.inventory.admins.insert(name.clone(), recipient.clone());
-            save_inventory(&ws.root, &ws.inventory)?;
-            write_admin_key_json(&ws.root, &name, &recipient)?;
-            eprintln!("admin {name} added; run `varsmith rekey` to re-encrypt existing secrets");
-            Ok(0)
-        }
+        AdminCmd::Add {
+            name,
+            recipient,
+            replace,
+        } => admin_add(ctx, &name, &recipient, replace),
         AdminCmd::Remove { name } => {
             let mut ws = ctx.workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
+            if ws.inventory.admins.len() == 1 && ws.inventory.admins.contains_key(&name) {
+                return Err(UsageError::new(format!(
+                    "{}: {name} is the last admin; add another one first (`varsmith admin add NAME age1…`), or no one could decrypt or rekey the secrets",
+                    ws.root.join(INVENTORY_FILE).display()
+                ))
+                .into());
+            }
             if ws.inventory.admins.shift_remove(&name).is_none() {
                 let known = ws.inventory.admins.keys().map(String::as_str);
                 return Err(UsageError::new(crate::suggest::unknown("admin", &name, known)).into());
@@ -178,6 +219,7 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
             generators: a.generators,
             regenerate: a.regenerate,
         },
+        rotate_host_key: a.rotate_host_key,
         limits,
         plan_only: a.plan,
         jobs: a.jobs.unwrap_or(0),
@@ -215,21 +257,37 @@ fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
 
 fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
     let ws = ctx.workspace()?;
+    let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
-    let report = crate::ops::check::run(&ws, &hosts)?;
+    let report = crate::ops::check::run(&ws, &hosts, &ids)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         for f in &report.findings {
             println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
         }
+        let macs = if ids.is_empty() {
+            "structure only: no identity to verify MACs".to_string()
+        } else if report.mac_verified < report.files && !ids.deliberate() {
+            format!(
+                "{} MACs verified, {} files structure only: ~/.ssh/id_ed25519 does not open them",
+                report.mac_verified,
+                report.files - report.mac_verified
+            )
+        } else {
+            format!("{} MACs verified", report.mac_verified)
+        };
         if report.is_clean() {
-            eprintln!("ok: {} generators checked", report.checked);
+            eprintln!(
+                "ok: {} generators and {} sops files checked ({macs})",
+                report.checked, report.files
+            );
         } else {
             eprintln!(
-                "{} problems in {} generators checked",
+                "{} problems in {} generators and {} sops files checked ({macs})",
                 report.findings.len(),
-                report.checked
+                report.checked,
+                report.files
             );
         }
     }
@@ -362,6 +420,13 @@ fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     }
     if done.is_empty() && failed.is_empty() {
         eprintln!("every file already has the inventory's recipients");
+    }
+    for h in store::sopsfiles::machine_dirs(&ws.root)? {
+        if !ws.inventory.machines.contains_key(&h) {
+            eprintln!(
+                "note: sops/machines/{h}/ belongs to no machine in {INVENTORY_FILE} and was left as it is (delete it if the machine is gone)"
+            );
+        }
     }
     Ok(crate::error::exit_code_of(
         failed.iter().map(|(_, f)| &f.kind),

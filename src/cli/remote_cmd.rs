@@ -100,6 +100,7 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
         "{}: host key {} verified on {target} (sshd serves it after its next restart)",
         a.host, report.fingerprint
     );
+    confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
     Ok(0)
 }
 
@@ -119,6 +120,7 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         ..Default::default()
     };
     bootstrap::run(&ws.root, &bundle, &a.target, &o, &kh).map_err(lib)?;
+    confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
     eprintln!(
         "{}: installed; host key {} pinned in {}",
         a.host,
@@ -190,4 +192,33 @@ pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
         eprintln!("  {}: {}", f.machine, f.reason);
     }
     Ok(crate::EXIT_PROBLEM)
+}
+
+/// After `installed` (a host public key line) was put on `host` and pinned: completes a
+/// pending host key rotation ([`crate::store::rotation::confirm`]), so the old key stops
+/// being a recipient. Nothing happens when no rotation is pending.
+fn confirm_rotation(
+    ctx: &Context,
+    root: &Path,
+    host: &str,
+    installed: &str,
+    ids: &crate::keys::Identities,
+) -> anyhow::Result<()> {
+    if crate::store::rotation::pending(root, host)?.is_none() {
+        return Ok(());
+    }
+    let ws = ctx.workspace()?;
+    let done = crate::store::rotation::confirm(&ws, host, installed, ids).with_context(|| {
+        format!(
+            "{host}: the new host key is installed, but dropping the old one from its files failed; `varsmith rekey {host}` finishes it"
+        )
+    })?;
+    if crate::store::rotation::pending(root, host)?.is_none() {
+        eprintln!(
+            "{host}: host key rotation confirmed; {} files no longer encrypted to the old key",
+            done.len()
+        );
+        crate::store::git::stage(&ws, &done, false)?;
+    }
+    Ok(())
 }

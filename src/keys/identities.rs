@@ -222,6 +222,15 @@ impl Identities {
         self.ids.is_empty()
     }
 
+    /// True when identities were given on purpose: some source is not the user's personal
+    /// `~/.ssh/id_ed25519`, which sops (and varsmith) merely try by default.
+    pub fn deliberate(&self) -> bool {
+        let personal = home_dir().map(|h| h.join(".ssh/id_ed25519"));
+        self.sources
+            .iter()
+            .any(|s| !matches!(s, IdentitySource::SshFile(p) if Some(p) == personal.as_ref()))
+    }
+
     /// Tries to unwrap one armored age file (a sops `enc` blob) with any identity.
     /// Returns `None` when no identity matches.
     pub fn unwrap_armored(&self, armored: &[u8]) -> Option<Zeroizing<Vec<u8>>> {

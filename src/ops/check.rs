@@ -1,8 +1,11 @@
 //! `varsmith check`: missing, stale, torn or wrongly-encrypted vars, read from disk without
-//! decrypting anything (fast enough for a CI gate on every push).
+//! decrypting anything (fast enough for a CI gate on every push); then every sops file's
+//! structure, orphan trees, hand-made files and pending host key rotations, and with
+//! identities every MAC ([`super::check_files`]).
 
 use serde::Serialize;
 
+use crate::keys::Identities;
 use crate::plan::{Graph, Reason, status};
 use crate::store;
 use crate::workspace::Workspace;
@@ -14,11 +17,14 @@ pub struct Finding {
     pub owner: String,
     /// The generator.
     pub generator: String,
-    /// `missing`, `changed`, `torn`, `stale`, `recipients`.
+    /// `missing`, `changed`, `torn`, `stale`, `recipients`, `corrupt` (a malformed value or
+    /// metadata), `mac` (a value or the MAC does not verify), `unverified` (no identity given
+    /// opens the file), `orphan`, `hand-made`, `rotation` (a host key not yet on the host).
     pub kind: String,
     /// Human detail.
     pub detail: String,
-    /// Where the definition comes from: a file, `bundled:<name>` or a flake attribute.
+    /// Where the definition comes from: a file, `bundled:<name>` or a flake attribute; for
+    /// file-level findings (`corrupt`, `mac`, `orphan`, …) the file or directory itself.
     pub source: String,
 }
 
@@ -27,6 +33,10 @@ pub struct Finding {
 pub struct Report {
     /// Generators checked.
     pub checked: usize,
+    /// sops files whose content was checked (structure, and MAC with identities).
+    pub files: usize,
+    /// Of them, those whose MAC was verified.
+    pub mac_verified: usize,
     /// Problems.
     pub findings: Vec<Finding>,
 }
@@ -38,8 +48,9 @@ impl Report {
     }
 }
 
-/// Checks the given machines (all when empty) and the shared generators they use.
-pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
+/// Checks the given machines (all when empty) and the shared generators they use; with
+/// identities (`ids` not empty) also every file's MAC.
+pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Report> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let machines = crate::plan::select_machines(ws, hosts)?;
@@ -77,6 +88,10 @@ pub fn run(ws: &Workspace, hosts: &[String]) -> anyhow::Result<Report> {
                 source: n.generator.shown_source(&ws.root),
             }));
     }
+    let files = super::check_files::run(ws, &defs, &graph, &machines, hosts.is_empty(), ids)?;
+    report.files = files.files;
+    report.mac_verified = files.mac_verified;
+    report.findings.extend(files.findings);
     Ok(report)
 }
 

@@ -1,5 +1,6 @@
 //! One module per command that works on vars; none imports another.
 
 pub mod check;
+mod check_files;
 pub mod generate;
 pub mod rekey;

@@ -32,8 +32,15 @@ pub struct Planned {
     pub source: String,
 }
 
-/// Resolves the machine list: the given ones (each must exist) or all.
+/// Resolves the machine list: the given ones (each must exist) or all. An inventory with no
+/// machine (an empty or comment-only `varsmith.yaml`) is an error naming the file.
 pub fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, UsageError> {
+    if ws.inventory.machines.is_empty() {
+        return Err(UsageError::new(format!(
+            "{}: no machines (the inventory is empty); add one with `varsmith machine add NAME -g openssh`",
+            ws.root.join(crate::workspace::INVENTORY_FILE).display()
+        )));
+    }
     if hosts.is_empty() {
         return Ok(ws.inventory.machines.keys().cloned().collect());
     }

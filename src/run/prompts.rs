@@ -22,12 +22,15 @@ pub type Answers = crate::secret::Files;
 pub struct Sources {
     /// (generator, prompt) -> answer, from `--prompt` and `--prompts-file`.
     given: IndexMap<(String, String), SecretBytes>,
+    /// (generator, prompt) -> where it was given (`--prompt g.p`, `--prompts-file F: g.p`).
+    origins: IndexMap<(String, String), String>,
 }
 
 impl Sources {
     /// Parses `--prompt` arguments and the optional prompts file.
     pub fn new(args: &[String], file: Option<&Path>) -> Result<Sources, UsageError> {
         let mut given = IndexMap::new();
+        let mut origins = IndexMap::new();
         if let Some(path) = file {
             let text =
                 Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
@@ -44,6 +47,8 @@ impl Sources {
                 })?;
             for (g, prompts) in map {
                 for (p, v) in prompts {
+                    let at = format!("--prompts-file {}: {g}.{p}", path.display());
+                    origins.insert((g.clone(), p.clone()), at);
                     given.insert((g.clone(), p), SecretBytes::new(v.into_bytes()));
                 }
             }
@@ -66,9 +71,18 @@ impl Sources {
             } else {
                 SecretBytes::copy_from(value.as_bytes())
             };
+            origins.insert((g.to_string(), p.to_string()), format!("--prompt {key}"));
             given.insert((g.to_string(), p.to_string()), bytes);
         }
-        Ok(Sources { given })
+        Ok(Sources { given, origins })
+    }
+
+    /// Every (generator, prompt) given on the command line or in the prompts file, with
+    /// where it was given (for errors about entries that name no prompt).
+    pub fn given(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.origins
+            .iter()
+            .map(|((g, p), at)| (g.as_str(), p.as_str(), at.as_str()))
     }
 
     /// A non-interactive answer for (generator, prompt), if any.

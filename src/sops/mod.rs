@@ -5,6 +5,8 @@
 //! * [`walk`] + [`rules`]: which leaves are encrypted, the walk that encrypts/decrypts them
 //!   and computes the SHA-512 MAC.
 //! * [`metadata`]: the `sops` block in 3.11 struct order.
+//! * [`validate`]: a file's structure checked without keys (every `ENC` value, the metadata),
+//!   and full verification with identities, for `varsmith check`.
 //! * [`yaml`], [`json`], [`dotenv`], [`store`]: the file formats (binary is a JSON envelope).
 //! * [`config`]: `.sops.yaml` creation rules and `stores:` settings (pgp/kms/... keys are
 //!   refused, never dropped).
@@ -27,6 +29,7 @@ pub mod metadata;
 pub mod rules;
 pub mod store;
 pub mod tree;
+pub mod validate;
 pub mod walk;
 pub mod yaml;
 

@@ -12,7 +12,9 @@ pub mod lock;
 mod manifest;
 mod recipients;
 pub mod rewrap;
+pub mod rotation;
 pub mod sopsconfig;
+pub mod sopsfiles;
 
 pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};

@@ -33,20 +33,38 @@ pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Er
 }
 
 /// The host's age recipients: derived from its `openssh` public key fact when present (what
-/// sops-nix uses on the host), else from `key.json`. Empty when neither exists.
+/// sops-nix uses on the host), else from `key.json`; then, while a host key rotation is
+/// pending ([`super::rotation`]), the recipients it had before. Empty when none exists.
 pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+    let mut out = match derived_host_recipient(root, host)? {
+        Some(r) => vec![r],
+        None => read_key_json(root, &host_key_json(root, host))?.unwrap_or_default(),
+    };
+    if let Some(p) = super::rotation::pending(root, host)? {
+        for r in p.old {
+            if !out.contains(&r) {
+                out.push(r);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The recipient derived from the host's `openssh` public key fact, if it has one.
+pub fn derived_host_recipient(root: &Path, host: &str) -> Result<Option<String>, Error> {
     let pub_path = Owner::Machine(host.to_string())
         .facts_dir(root, HOST_KEY_GENERATOR)
         .join(HOST_KEY_PUB);
-    if let Some(bytes) = super::read_file(root, &pub_path)? {
-        let line = String::from_utf8_lossy(&bytes);
-        let r = convert_cached(&line).map_err(|e| Error::Malformed {
+    let Some(bytes) = super::read_file(root, &pub_path)? else {
+        return Ok(None);
+    };
+    let line = String::from_utf8_lossy(&bytes);
+    convert_cached(&line)
+        .map(Some)
+        .map_err(|e| Error::Malformed {
             path: pub_path.clone(),
             msg: e.to_string(),
-        })?;
-        return Ok(vec![r]);
-    }
-    Ok(read_key_json(root, &host_key_json(root, host))?.unwrap_or_default())
+        })
 }
 
 /// ssh-to-age of a public key line, memoized (a fleet run asks for each host many times).

@@ -2,7 +2,7 @@
 //! admin added or removed, a host key rotated, a machine started using a shared generator),
 //! like `sops updatekeys`: values, `lastmodified` and MAC unchanged.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::{Error, Owner};
 use crate::keys::Identities;
@@ -33,25 +33,46 @@ pub fn rewrap(
         (owner.secrets_file(&ws.root, &g.name), false),
         (owner.admin_secrets_file(&ws.root, &g.name), true),
     ] {
-        let Some(bytes) = super::read_file(&ws.root, &path)? else {
-            continue;
-        };
-        let origin = path
-            .strip_prefix(&ws.root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
         let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;
-        let have = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &origin)?;
-        if same_set(&want, &have) {
+        if !rewrap_file(&ws.root, &path, &want, ids)? {
             continue;
         }
-        let new = crate::sops::update_keys(&bytes, crate::sops::Format::Yaml, ids, &want, &origin)?;
-        let Some(_gate) = crate::run::signals::commit_gate() else {
-            return Err(Error::Interrupted);
-        };
-        super::write_atomic(&ws.root, &path, &new)?;
         out.push(path);
     }
     Ok(out)
+}
+
+/// Re-wraps the data key of the sops file at `path` for exactly `want` when its recipients
+/// differ (values, `lastmodified` and MAC unchanged). Returns whether it was rewritten;
+/// `false` also when the file does not exist.
+pub fn rewrap_file(
+    root: &Path,
+    path: &Path,
+    want: &[String],
+    ids: &Identities,
+) -> Result<bool, Error> {
+    let Some(bytes) = super::read_file(root, path)? else {
+        return Ok(false);
+    };
+    let origin = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string();
+    let have = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &origin)?;
+    if same_set(want, &have) {
+        return Ok(false);
+    }
+    if want.is_empty() {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            msg: "no recipient to encrypt to (no admin in varsmith.yaml)".into(),
+        });
+    }
+    let new = crate::sops::update_keys(&bytes, crate::sops::Format::Yaml, ids, want, &origin)?;
+    let Some(_gate) = crate::run::signals::commit_gate() else {
+        return Err(Error::Interrupted);
+    };
+    super::write_atomic(root, path, &new)?;
+    Ok(true)
 }

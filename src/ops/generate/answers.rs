@@ -65,3 +65,41 @@ pub(super) fn gather_prompts(
     }
     Ok(out)
 }
+
+/// Every `--prompt`/prompts-file entry must name a prompt of a generator the selected
+/// machines use; one that does not is an error naming the entry (never silently ignored).
+pub(super) fn check_given(
+    defs: &crate::workspace::Definitions,
+    machines: &[String],
+    sources: &prompts::Sources,
+) -> Result<(), UsageError> {
+    for (g, p, at) in sources.given() {
+        let users: Vec<&str> = machines
+            .iter()
+            .filter(|m| defs.machines.get(*m).is_some_and(|gs| gs.contains_key(g)))
+            .map(String::as_str)
+            .collect();
+        let Some(def) = users
+            .first()
+            .and_then(|m| defs.machines.get(*m))
+            .and_then(|gs| gs.get(g))
+        else {
+            return Err(UsageError::new(format!(
+                "{at}: no selected machine uses a generator {g:?}"
+            )));
+        };
+        if !def.prompts.contains_key(p) {
+            let known: Vec<&str> = def.prompts.keys().map(String::as_str).collect();
+            return Err(UsageError::new(format!(
+                "{at}: generator {g} (machine {}) has no prompt {p:?} (its prompts: {})",
+                users.join(", "),
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            )));
+        }
+    }
+    Ok(())
+}

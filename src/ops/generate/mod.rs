@@ -8,6 +8,7 @@ mod node;
 mod observe;
 mod preflight;
 mod record;
+mod rotation;
 
 pub use record::{PlanRecord, RunRecord, Status, reason_code};
 
@@ -45,6 +46,8 @@ pub struct Options {
     pub commit: bool,
     /// Per-run limits.
     pub limits: Limits,
+    /// `--rotate-host-key`: replacing an existing host key is allowed (see [`rotation`]).
+    pub rotate_host_key: bool,
 }
 
 /// What `generate` did.
@@ -82,6 +85,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         return Ok(report);
     }
     let selected = select_machines(ws, &opts.select.hosts)?;
+    rotation::guard(ws, &graph, &plan, opts.rotate_host_key)?;
     preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected)?;
     realise_inputs(&graph, &plan)?;
     for p in &plan {
@@ -91,6 +95,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         sandbox::probe_bwrap()?;
     }
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
+    answers::check_given(&defs, &selected, &sources)?;
     let answers = answers::gather_prompts(ws, &graph, &plan, &sources, ids)?;
     // The lock is taken after prompting (a user typing must not block other writers), so the
     // plan is made again under it: another run may have generated some of it meanwhile.
@@ -103,9 +108,11 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
         plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?
     };
     report.plan = plan.clone();
+    let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     record_up_to_date(&defs, &graph, &selected, opts, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
+    rotation::settle(ws, &began, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
 }

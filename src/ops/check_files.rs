@@ -1,0 +1,260 @@
+//! The file-level half of `varsmith check`: every sops file under `sops/`, whoever made it.
+//!
+//! * Layout: a `sops/machines/<h>/` tree of a machine not in the inventory (`orphan`), and a
+//!   sops file no generator produces (`hand-made`, also checked for its path's recipients).
+//! * Content, without keys: the structure of every `ENC[...]` value and of the metadata
+//!   ([`crate::sops::validate::structure`], kind `corrupt`).
+//! * Content, with identities: the data key unwraps and every value and the MAC verify
+//!   (kind `mac`); a file none of the identities opens is `unverified` (the check could not do
+//!   its work there, so it is a finding, never silently skipped), except when the only identity
+//!   is the personal `~/.ssh/id_ed25519` sops tries by default: then such files count as
+//!   checked for structure only, and the summary says how many.
+//! * A pending host key rotation (`rotation`).
+//!
+//! Files are checked in parallel (one worker per core).
+
+use crate::keys::Identities;
+use crate::plan::Graph;
+use crate::sops::validate::{self, Verified};
+use crate::store::sopsfiles::{self, SopsFile};
+use crate::store::{self, Owner};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, Workspace};
+
+use super::check::Finding;
+
+/// What the file-level checks found.
+#[derive(Debug, Default)]
+pub(crate) struct FileReport {
+    /// sops files whose content was checked.
+    pub files: usize,
+    /// Of them, those whose MAC was verified with an identity.
+    pub mac_verified: usize,
+    /// Problems.
+    pub findings: Vec<Finding>,
+}
+
+fn finding(owner: &str, generator: &str, kind: &str, detail: String, source: String) -> Finding {
+    Finding {
+        owner: owner.to_string(),
+        generator: generator.to_string(),
+        kind: kind.to_string(),
+        detail,
+        source,
+    }
+}
+
+/// Runs the file-level checks for `machines` (`all`: the whole workspace was asked for, so
+/// orphan trees and every shared file are in scope).
+pub(crate) fn run(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    machines: &[String],
+    all: bool,
+    ids: &Identities,
+) -> anyhow::Result<FileReport> {
+    let mut rep = FileReport::default();
+    if all {
+        orphans(ws, &mut rep)?;
+    }
+    let mut files = Vec::new();
+    for m in machines {
+        files.extend(sopsfiles::files_of(&ws.root, &Owner::Machine(m.clone()))?);
+        rotation(ws, m, &mut rep)?;
+    }
+    let used = |f: &SopsFile| {
+        all || machines.iter().any(|m| {
+            defs.machines
+                .get(m)
+                .is_some_and(|g| g.contains_key(&f.stem))
+        })
+    };
+    files.extend(
+        sopsfiles::files_of(&ws.root, &Owner::Shared)?
+            .into_iter()
+            .filter(used),
+    );
+    for f in &files {
+        hand_made(ws, defs, graph, f, &mut rep);
+    }
+    rep.files = files.len();
+    let (findings, verified) = content(ws, &files, ids)?;
+    rep.findings.extend(findings);
+    rep.mac_verified = verified;
+    Ok(rep)
+}
+
+/// `sops/machines/<h>/` of machines the inventory does not have.
+fn orphans(ws: &Workspace, rep: &mut FileReport) -> anyhow::Result<()> {
+    for h in sopsfiles::machine_dirs(&ws.root)? {
+        if ws.inventory.machines.contains_key(&h) {
+            continue;
+        }
+        let dir = format!("sops/machines/{h}/");
+        rep.findings.push(finding(
+            &h,
+            "-",
+            "orphan",
+            format!(
+                "{dir}: machine {h} is not in {} but its files are still there, encrypted to its host key; delete the directory (`git rm -r {dir}`) if the machine is gone, or add it back with `varsmith machine add {h}`",
+                crate::workspace::INVENTORY_FILE
+            ),
+            dir,
+        ));
+    }
+    Ok(())
+}
+
+/// A rotation of `m`'s host key that the host has not confirmed yet.
+fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()> {
+    let Some(p) = store::rotation::pending(&ws.root, m)? else {
+        return Ok(());
+    };
+    let rel = format!("sops/machines/{m}/{}", store::rotation::RECORD);
+    rep.findings.push(finding(
+        m,
+        HOST_KEY_GENERATOR,
+        "rotation",
+        format!(
+            "host key rotated, not yet on the host (since {}): its secrets stay encrypted to the old key ({}) too; run `varsmith push-keys {m}` (or `varsmith bootstrap {m} TARGET`) to install the new key, which drops the old one",
+            p.started,
+            p.old.join(", ")
+        ),
+        rel,
+    ));
+    Ok(())
+}
+
+/// A sops file no generator produces: a finding, and its recipients must still be those of
+/// its path's creation rule.
+fn hand_made(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    f: &SopsFile,
+    rep: &mut FileReport,
+) {
+    if graph.find(&f.owner, &f.stem).is_some() {
+        return;
+    }
+    let rel = f.shown(&ws.root);
+    let owner = f.owner.to_string();
+    let whose = match &f.owner {
+        Owner::Machine(m) => format!("generator of {m}"),
+        Owner::Shared => "shared generator".into(),
+    };
+    rep.findings.push(finding(
+        &owner,
+        &f.stem,
+        "hand-made",
+        format!(
+            "{rel}: not produced by any {whose}; declare the generator {:?} (generators: [{}]) or delete the file",
+            f.stem, f.stem
+        ),
+        rel.clone(),
+    ));
+    let want = match store::expected_recipients(ws, defs, &f.owner, &f.stem, f.admin_only) {
+        Ok(w) => w,
+        Err(e) => {
+            rep.findings
+                .push(finding(&owner, &f.stem, "recipients", e.to_string(), rel));
+            return;
+        }
+    };
+    let Ok(Some(bytes)) = store::read_file(&ws.root, &f.path) else {
+        return;
+    };
+    if let Ok(have) = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel)
+        && !store::rewrap::same_set(&want, &have)
+    {
+        rep.findings.push(finding(
+            &owner,
+            &f.stem,
+            "recipients",
+            format!(
+                "{rel}: encrypted to [{}], its path's creation rule gives [{}]; run `varsmith rekey`",
+                have.join(", "),
+                want.join(", ")
+            ),
+            rel,
+        ));
+    }
+}
+
+/// Structure (and, with identities, MAC) of every file, in parallel; returns the findings in
+/// file order and how many MACs were verified. A worker that panicked is an error: its files
+/// were not checked.
+fn content(
+    ws: &Workspace,
+    files: &[SopsFile],
+    ids: &Identities,
+) -> anyhow::Result<(Vec<Finding>, usize)> {
+    let workers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(files.len().max(1));
+    let chunk = files.len().div_ceil(workers).max(1);
+    let results: Option<Vec<(Vec<Finding>, usize)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    let mut out = Vec::new();
+                    let mut verified = 0;
+                    for f in part {
+                        verified += usize::from(one_file(ws, f, ids, &mut out));
+                    }
+                    (out, verified)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().ok()).collect()
+    });
+    let results = results
+        .ok_or_else(|| anyhow::anyhow!("internal: a check worker panicked; files unchecked"))?;
+    let verified = results.iter().map(|r| r.1).sum();
+    Ok((results.into_iter().flat_map(|r| r.0).collect(), verified))
+}
+
+/// Checks one file; returns whether its MAC was verified.
+fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Finding>) -> bool {
+    let rel = f.shown(&ws.root);
+    let owner = f.owner.to_string();
+    let mut push = |kind: &str, detail: String| {
+        out.push(finding(&owner, &f.stem, kind, detail, rel.clone()));
+    };
+    let bytes = match store::read_file(&ws.root, &f.path) {
+        Ok(Some(b)) => b,
+        Ok(None) => return false,
+        Err(e) => {
+            push("corrupt", e.to_string());
+            return false;
+        }
+    };
+    let problems = validate::structure(&bytes, crate::sops::Format::Yaml, &rel);
+    if !problems.is_empty() {
+        for p in problems {
+            push("corrupt", p);
+        }
+        return false;
+    }
+    if ids.is_empty() {
+        return false;
+    }
+    match validate::verify(&bytes, crate::sops::Format::Yaml, ids, &rel) {
+        Ok(Verified::Ok) => true,
+        Ok(Verified::NoIdentity) if !ids.deliberate() => false,
+        Ok(Verified::NoIdentity) => {
+            push(
+                "unverified",
+                format!(
+                    "{rel}: none of the identities given decrypts it, so its values and MAC were not verified (its structure is valid)"
+                ),
+            );
+            false
+        }
+        Err(e) => {
+            push("mac", e.to_string());
+            false
+        }
+    }
+}
