@@ -21,6 +21,7 @@ let
     "Cargo.toml"
     "Cargo.lock"
     "src"
+    "crates"
     "generators"
   ];
   src = lib.cleanSourceWith {
