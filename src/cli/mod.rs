@@ -6,6 +6,7 @@ mod audit_cmd;
 mod core_cmd;
 mod remote_cmd;
 pub(crate) mod sops_cmd;
+mod zerotier_cmd;
 
 use std::process::ExitCode;
 
@@ -64,7 +65,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
         }
     };
-    crate::run::tmpfs::sweep_stale();
+    // `zerotier` runs inside generator sandboxes: no workspace, no plaintext directories.
+    if !matches!(cli.command, Command::Zerotier(_)) {
+        crate::run::tmpfs::sweep_stale();
+    }
     let code = match run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -89,6 +93,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
         Command::Deploy(a) => remote_cmd::deploy(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
+        Command::Zerotier(cmd) => zerotier_cmd::run(cmd),
         other => core_cmd::run(&ctx, other),
     }
 }
