@@ -92,9 +92,19 @@ pub fn bind(cmd: &mut Command) {
 /// The sandboxed script's `PATH`: the helper's directory, then `path`.
 pub fn sandbox_path(path: &str) -> String {
     if available() {
-        format!("{SANDBOX_BIN_DIR}:{path}")
+        prepend(SANDBOX_BIN_DIR, path)
     } else {
         path.to_string()
+    }
+}
+
+/// `dir:path`, or `dir` alone for an empty `path` (an empty entry would mean the current
+/// directory).
+fn prepend(dir: &str, path: &str) -> String {
+    if path.is_empty() {
+        dir.to_string()
+    } else {
+        format!("{dir}:{path}")
     }
 }
 
@@ -109,7 +119,7 @@ pub fn link(dir: &Path) -> std::io::Result<()> {
 /// For `--no-sandbox`: the script's `PATH`, `dir` (see [`link`]) first.
 pub fn unsandboxed_path(dir: &Path, path: &str) -> String {
     if available() {
-        format!("{}:{path}", dir.display())
+        prepend(&dir.display().to_string(), path)
     } else {
         path.to_string()
     }
