@@ -76,7 +76,11 @@ fn zerotier_selftest_vectors_through_the_binary() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("good"), KNOWN_GOOD).unwrap();
     std::fs::write(dir.path().join("bad"), KNOWN_BAD).unwrap();
-    std::fs::write(dir.path().join("good.public"), format!("{}\n", &KNOWN_GOOD[..141])).unwrap();
+    std::fs::write(
+        dir.path().join("good.public"),
+        format!("{}\n", &KNOWN_GOOD[..141]),
+    )
+    .unwrap();
 
     let o = zt(dir.path(), &["validate", "good"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -97,16 +101,29 @@ fn zerotier_selftest_vectors_through_the_binary() {
     assert!(stdout(&o).is_empty());
 
     // The network id of the known-good controller, and its members' addresses.
-    let o = zt(dir.path(), &["network-id", "good.public", "--number", "0xabcdef"]);
+    let o = zt(
+        dir.path(),
+        &["network-id", "good.public", "--number", "0xabcdef"],
+    );
     assert_eq!(stdout(&o), "8e4df28b72abcdef\n", "{}", stderr(&o));
     let o = zt(dir.path(), &["network-id", "bad"]);
-    assert_eq!(o.status.code(), Some(1), "no network id from an invalid controller");
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "no network id from an invalid controller"
+    );
     assert!(stdout(&o).is_empty());
     let o = zt(dir.path(), &["rfc4193", "8056c2e21c000001", "8e4df28b72"]);
     assert_eq!(stdout(&o), "fd80:56c2:e21c:0:199:938e:4df2:8b72\n");
-    let o = zt(dir.path(), &["rfc4193", "8056c2e21c000001", "8e4df28b72", "--cidr"]);
+    let o = zt(
+        dir.path(),
+        &["rfc4193", "8056c2e21c000001", "8e4df28b72", "--cidr"],
+    );
     assert_eq!(stdout(&o), "fd80:56c2:e21c:0:199:938e:4df2:8b72/88\n");
-    let o = zt(dir.path(), &["6plane", "8056c2e21c000001", "8e4df28b72", "--cidr"]);
+    let o = zt(
+        dir.path(),
+        &["6plane", "8056c2e21c000001", "8e4df28b72", "--cidr"],
+    );
     assert_eq!(stdout(&o), "fc9c:56c2:e38e:4df2:8b72::1/40\n");
 
     // The independent checker agrees on ZeroTier's vectors (so it is itself checked).
@@ -130,8 +147,16 @@ fn malformed_input_exits_2_naming_the_file_without_the_secret() {
         std::fs::write(dir.path().join(name), text).unwrap();
         let o = zt(dir.path(), &["validate", name]);
         assert_eq!(o.status.code(), Some(2), "{name}: {}", stderr(&o));
-        assert!(stderr(&o).starts_with(&format!("error: {name}: ")), "{}", stderr(&o));
-        assert!(!stderr(&o).contains("bd8dd6e4"), "the private key leaked: {}", stderr(&o));
+        assert!(
+            stderr(&o).starts_with(&format!("error: {name}: ")),
+            "{}",
+            stderr(&o)
+        );
+        assert!(
+            !stderr(&o).contains("bd8dd6e4"),
+            "the private key leaked: {}",
+            stderr(&o)
+        );
     }
     let o = zt(dir.path(), &["validate", "missing"]);
     assert_eq!(o.status.code(), Some(1));
@@ -179,14 +204,17 @@ fn generate_writes_a_valid_pair_with_modes_and_never_overwrites() {
     assert!(!dir.path().join("other.public").exists());
     let o = zt(dir.path(), &["generate", "new.secret", "id.public"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(!dir.path().join("new.secret").exists(), "the secret alone stayed");
+    assert!(
+        !dir.path().join("new.secret").exists(),
+        "the secret alone stayed"
+    );
     std::os::unix::fs::symlink("/nonexistent-target", dir.path().join("link")).unwrap();
     let o = zt(dir.path(), &["generate", "link", "p2"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(!Path::new("/nonexistent-target").exists());
 
     let node = &public[..10];
-    let Some(report) = independent_check(&[secret.clone()], &[]) else {
+    let Some(report) = independent_check(std::slice::from_ref(&secret), &[]) else {
         return;
     };
     assert_all_valid(&report);
@@ -225,7 +253,11 @@ fn bundled_generators_make_real_identities(extra: &[&str]) {
     let nwid = get(&ws, "ctl", "zerotier-controller/network-id");
     let controller = get(&ws, "ctl", "zerotier-controller/identity.secret");
     assert_eq!(nwid.len(), 16, "{nwid:?}");
-    assert_eq!(nwid[..10], controller[..10], "network id = controller address + number");
+    assert_eq!(
+        nwid[..10],
+        controller[..10],
+        "network id = controller address + number"
+    );
     assert_eq!(
         get(&ws, "ctl", "zerotier-controller/identity.public"),
         controller[..141]
@@ -246,7 +278,11 @@ fn bundled_generators_make_real_identities(extra: &[&str]) {
         ));
         identities.push(id);
     }
-    assert_ne!(identities[1][..10], identities[2][..10], "two members, one address");
+    assert_ne!(
+        identities[1][..10],
+        identities[2][..10],
+        "two members, one address"
+    );
     let Some(report) = independent_check(&identities, &members) else {
         return;
     };

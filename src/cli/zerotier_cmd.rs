@@ -99,7 +99,10 @@ pub fn run(cmd: ZerotierCmd) -> CmdResult {
             cidr,
         } => {
             let (nwid, node) = ids(&network_id, &node)?;
-            print_ip(nwid.sixplane(node), cidr.then_some(zerotier::SIXPLANE_PREFIX))
+            print_ip(
+                nwid.sixplane(node),
+                cidr.then_some(zerotier::SIXPLANE_PREFIX),
+            )
         }
     }
 }
@@ -114,7 +117,9 @@ fn report(what: &str, e: zerotier::Error) -> anyhow::Error {
 
 fn generate(secret_file: &Path, public_file: &Path) -> CmdResult {
     let id = Identity::generate();
-    let secret = id.secret_text().context("a generated identity has its private key")?;
+    let secret = id
+        .secret_text()
+        .context("a generated identity has its private key")?;
     write_new(secret_file, &secret, 0o600)?;
     if let Err(e) = write_new(public_file, id.public_text().as_bytes(), 0o644) {
         // Nothing half-written: the secret alone is of no use.
@@ -149,9 +154,8 @@ fn read_identity(path: &Path) -> anyhow::Result<Identity> {
         ))
         .into());
     }
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).with_context(|| format!("reading {shown}"))?,
-    );
+    let bytes =
+        zeroize::Zeroizing::new(std::fs::read(path).with_context(|| format!("reading {shown}"))?);
     let text = std::str::from_utf8(&bytes)
         .map_err(|_| UsageError::new(format!("{shown}: not a ZeroTier identity (not text)")))?;
     Identity::parse(text).map_err(|e| report(&shown, e))

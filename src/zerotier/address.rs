@@ -118,7 +118,9 @@ fn parse_hex(s: &str, digits: usize, what: &str) -> Result<u64, String> {
     if s.len() != digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "{what} is {digits} hex digits, not {:?}",
-            crate::run::capture::escape_controls_keep_lines(&s.chars().take(40).collect::<String>())
+            crate::run::capture::escape_controls_keep_lines(
+                &s.chars().take(40).collect::<String>()
+            )
         ));
     }
     u64::from_str_radix(s, 16).map_err(|e| format!("{what}: {e}"))
@@ -159,9 +161,6 @@ mod tests {
             "fd80:56c2:e21c:0:199:938e:4df2:8b72"
         );
         // 0x8056c2e21c000001 ^ 0x8056c2e2 = low 32 bits 0x1c000001 ^ 0x8056c2e2 = 0x9c56c2e3
-        assert_eq!(
-            n.sixplane(node).to_string(),
-            "fc9c:56c2:e38e:4df2:8b72::1"
-        );
+        assert_eq!(n.sixplane(node).to_string(), "fc9c:56c2:e38e:4df2:8b72::1");
     }
 }

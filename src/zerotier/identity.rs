@@ -251,7 +251,8 @@ mod tests {
     #[test]
     fn known_good_identity_validates_and_round_trips() {
         let id = Identity::parse(KNOWN_GOOD).unwrap();
-        id.validate().expect("selftest's known-good identity is valid");
+        id.validate()
+            .expect("selftest's known-good identity is valid");
         assert_eq!(id.address().to_string(), "8e4df28b72");
         assert_eq!(id.secret_text().unwrap().as_bytes(), KNOWN_GOOD.as_bytes());
         assert_eq!(id.public_text(), KNOWN_GOOD[..141]);
