@@ -136,11 +136,7 @@ impl Identity {
         }
         let public = decode::<PUBLIC_LEN>(fields[2], "the public key")?;
         let private = match fields.get(3) {
-            Some(f) => Some(Zeroizing::new(
-                decode::<PRIVATE_LEN>(f, "the private key").map_err(|_| {
-                    Error::Parse(format!("the private key is {} hex digits", PRIVATE_LEN * 2))
-                })?,
-            )),
+            Some(f) => Some(decode_private(f)?),
             None => None,
         };
         Ok(Identity {
@@ -221,6 +217,18 @@ impl Identity {
 
 fn invalid(reason: String) -> Error {
     Error::Invalid(reason)
+}
+
+/// The private key's 128 hex digits, decoded straight into a zeroizing buffer.
+fn decode_private(s: &str) -> Result<Zeroizing<[u8; PRIVATE_LEN]>, Error> {
+    let mut out = Zeroizing::new([0u8; PRIVATE_LEN]);
+    if s.len() != PRIVATE_LEN * 2 || hex::decode_to_slice(s, &mut out[..]).is_err() {
+        return Err(Error::Parse(format!(
+            "the private key is {} hex digits",
+            PRIVATE_LEN * 2
+        )));
+    }
+    Ok(out)
 }
 
 /// Exactly `N` bytes of hex.
