@@ -71,12 +71,17 @@ pub fn available() -> bool {
 
 /// Adds the read-only bind of the helper to a bubblewrap command line (nothing without a
 /// helper). The descriptor is inherited by bubblewrap only, which closes it after the mount.
+/// A bubblewrap older than 0.5 (no `--ro-bind-fd`) binds the path instead, which then has to
+/// be reachable by the sandbox uid.
 pub fn bind(cmd: &mut Command) {
     let Some(h) = helper() else { return };
+    cmd.args(["--dir", SANDBOX_BIN_DIR]);
+    if !bwrap_binds_fds() {
+        cmd.arg("--ro-bind").arg(&h.path).arg(SANDBOX_BIN);
+        return;
+    }
     let fd = h.file.as_raw_fd();
-    cmd.args(["--dir", SANDBOX_BIN_DIR, "--ro-bind-fd"])
-        .arg(fd.to_string())
-        .arg(SANDBOX_BIN);
+    cmd.arg("--ro-bind-fd").arg(fd.to_string()).arg(SANDBOX_BIN);
     let keep = move || {
         // SAFETY: fcntl is async-signal-safe; it clears close-on-exec on the child's own copy
         // of a descriptor that stays open for the life of the process.
@@ -87,6 +92,20 @@ pub fn bind(cmd: &mut Command) {
     };
     // SAFETY: the closure only calls an async-signal-safe function.
     unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, keep) };
+}
+
+/// Does this host's bubblewrap have `--ro-bind-fd` (0.5 and later)? Asked once.
+fn bwrap_binds_fds() -> bool {
+    static ANSWER: OnceLock<bool> = OnceLock::new();
+    *ANSWER.get_or_init(|| {
+        let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
+        Command::new(bwrap)
+            .arg("--help")
+            .stdin(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .output()
+            .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--ro-bind-fd"))
+    })
 }
 
 /// The sandboxed script's `PATH`: the helper's directory, then `path`.
