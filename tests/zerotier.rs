@@ -298,3 +298,34 @@ fn bundled_generators_make_real_identities_in_the_sandbox() {
 fn bundled_generators_make_real_identities_without_the_sandbox() {
     bundled_generators_make_real_identities(&["--no-sandbox"]);
 }
+
+/// From a directory the sandbox's uid cannot enter (as root, scripts run as an unprivileged
+/// uid), as with a checkout under /root, the sandbox binds a copy of the binary, removed when
+/// varsmith exits.
+#[test]
+fn the_helper_works_from_a_directory_the_sandbox_cannot_enter() {
+    if !(require("sops") && require("bwrap") && require("age")) {
+        return;
+    }
+    let private = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(private.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    let bin = private.path().join("varsmith");
+    std::fs::copy(env!("CARGO_BIN_EXE_varsmith"), &bin).unwrap();
+    let ws = Ws::new(
+        "admins:\n  alice: ADMIN\nmachines:\n  ctl:\n    generators: [openssh, zerotier-controller]\n",
+    );
+    // The workspace's usual command line and environment, run by the copy.
+    let cmd = ws.command(&["generate", "--all"]);
+    let o = Command::new(&bin)
+        .args(cmd.get_args())
+        .envs(cmd.get_envs().filter_map(|(k, v)| v.map(|v| (k, v))))
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(ws.leftover_run_dirs(), Vec::<String>::new(), "the copy was left behind");
+    let id = get(&ws, "ctl", "zerotier-controller/identity.secret");
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("id"), &id).unwrap();
+    let o = zt(dir.path(), &["validate", "id"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+}

@@ -78,6 +78,7 @@ pub fn main() -> ExitCode {
             exit_code(&err)
         }
     };
+    crate::run::helper::release();
     if crate::run::signals::interrupted() {
         return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }
