@@ -322,7 +322,11 @@ fn the_helper_works_from_a_directory_the_sandbox_cannot_enter() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(ws.leftover_run_dirs(), Vec::<String>::new(), "the copy was left behind");
+    assert_eq!(
+        ws.leftover_run_dirs(),
+        Vec::<String>::new(),
+        "the copy was left behind"
+    );
     let id = get(&ws, "ctl", "zerotier-controller/identity.secret");
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("id"), &id).unwrap();
