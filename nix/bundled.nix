@@ -10,7 +10,6 @@ let
   commandPackages = {
     ssh-keygen = "openssh";
     openssl = "openssl";
-    zerotier-idtool = "zerotierone";
     base64 = "coreutils";
     cat = "coreutils";
     cut = "coreutils";

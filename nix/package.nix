@@ -24,6 +24,7 @@ let
     "Cargo.toml"
     "Cargo.lock"
     "src"
+    "crates"
     "generators"
   ];
   src = lib.cleanSourceWith {

@@ -14,6 +14,7 @@
 //! * [`keys`]: age identities and recipients, ssh-to-age, OpenSSH key generation.
 //! * [`remote`]: push-keys, bootstrap and deploy wrappers.
 //! * [`audit`]: searching the nix store and the repo for leaked secrets.
+//! * [`zerotier`]: ZeroTier identities, network ids and member addresses.
 
 pub mod audit;
 pub mod cli;
@@ -28,6 +29,7 @@ pub mod sops;
 pub(crate) mod store;
 pub(crate) mod suggest;
 pub mod workspace;
+pub mod zerotier;
 
 pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};
 

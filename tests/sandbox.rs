@@ -39,12 +39,14 @@ fn run(g: &Generator, inputs: &IndexMap<String, Files>) -> Result<Files, sandbox
     run_as(g, inputs, true)
 }
 
-/// Runs `g` in the sandbox, or (`sandbox: false`) directly as `--no-sandbox` does.
+/// Runs `g` in the sandbox, or (`sandbox: false`) directly as `--no-sandbox` does. The
+/// scripts' `varsmith` is the crate's binary (this test binary is not varsmith).
 fn run_as(
     g: &Generator,
     inputs: &IndexMap<String, Files>,
     sandbox: bool,
 ) -> Result<Files, sandbox::Error> {
+    varsmith::run::helper::use_binary(env!("CARGO_BIN_EXE_varsmith"));
     let prompts = Files::new();
     sandbox::run(&RunSpec {
         generator: g,
@@ -160,8 +162,8 @@ fn is_hex(s: &str, len: usize) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Checks a ZeroTier identity pair (`node:0:public` and `node:0:public:secret`, node 10 hex
-/// digits, keys 128) and returns the node address.
+/// Checks a ZeroTier identity pair's form (`node:0:public` and `node:0:public:secret`, node
+/// 10 hex digits, keys 128) and returns the node address; [`independent_check`] validates it.
 fn zerotier_identity(public: &str, secret: &str) -> String {
     let p: Vec<&str> = public.split(':').collect();
     assert_eq!(p.len(), 3, "identity.public {public:?}");
@@ -175,18 +177,48 @@ fn zerotier_identity(public: &str, secret: &str) -> String {
     p[0].to_string()
 }
 
-/// The RFC 4193 address ZeroTier gives `node` in network `nw`: fd + network id + 9993 + node.
-fn zerotier_ip(nw: &str, node: &str) -> String {
-    let h = format!("fd{nw}9993{node}");
-    assert_eq!(h.len(), 32);
-    (0..8)
-        .map(|i| &h[4 * i..4 * i + 4])
-        .collect::<Vec<_>>()
-        .join(":")
+/// Validates secret identities and members' (network id, node, ip) with ZeroTier's check as
+/// implemented independently in tests/zerotier_check.py (Python and openssl), in one process.
+fn independent_check(identities: &[String], members: &[(String, String, String)]) {
+    for tool in ["python3", "openssl"] {
+        if which(tool).is_none() {
+            assert!(!common_ci::in_ci(), "{tool} is required in CI");
+            eprintln!("skipping the independent ZeroTier check: no {tool}");
+            return;
+        }
+    }
+    let members: Vec<_> = members
+        .iter()
+        .map(|(nwid, node, ip)| serde_json::json!({"nwid": nwid, "node": node, "ip": ip}))
+        .collect();
+    let req = serde_json::json!({"identities": identities, "members": members});
+    let mut child = std::process::Command::new("python3")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zerotier_check.py"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3");
+    use std::io::Write;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(req.to_string().as_bytes()).unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "the checker failed");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for r in report["identities"].as_array().unwrap() {
+        assert_eq!(r["ok"], true, "not a valid ZeroTier identity: {r}");
+    }
+    for r in report["members"].as_array().unwrap() {
+        assert_eq!(r["ok"], true, "not the member's RFC 4193 address: {r}");
+    }
+}
+
+fn which(tool: &str) -> Option<PathBuf> {
+    sandbox::which(tool)
 }
 
 #[test]
-fn zerotier_outputs_are_consistent_and_distinct() {
+fn zerotier_outputs_are_real_consistent_and_distinct() {
     if !require_bwrap() {
         return;
     }
@@ -212,12 +244,15 @@ fn zerotier_outputs_are_consistent_and_distinct() {
         net["controller-identity.secret"], net2["controller-identity.secret"],
         "two networks got the same controller identity"
     );
+    let mut identities = vec![text(&net, "controller-identity.secret")];
+    let mut members = Vec::new();
     let mut inputs = IndexMap::new();
     inputs.insert("zerotier-network".to_string(), net.clone());
-    let member = || {
+    let mut member = || {
         let m = run(&bundled("zerotier-member"), &inputs).expect("zerotier-member");
         let node = zerotier_identity(&text(&m, "identity.public"), &text(&m, "identity.secret"));
-        assert_eq!(text(&m, "ip"), zerotier_ip(&nw, &node));
+        identities.push(text(&m, "identity.secret"));
+        members.push((nw.clone(), node.clone(), text(&m, "ip")));
         (node, text(&m, "ip"))
     };
     let (node1, ip1) = member();
@@ -233,7 +268,56 @@ fn zerotier_outputs_are_consistent_and_distinct() {
         assert_eq!(c[mine], net[theirs], "the controller's {mine}");
     }
     let controller = zerotier_identity(&text(&c, "identity.public"), &text(&c, "identity.secret"));
-    assert_eq!(text(&c, "ip"), zerotier_ip(&nw, &controller));
+    members.push((nw.clone(), controller, text(&c, "ip")));
+    independent_check(&identities, &members);
+}
+
+/// A generator that records where `varsmith` is and uses it.
+fn helper_generator(pinned: bool) -> Generator {
+    let script = "command -v varsmith > $out/out\n\
+                  varsmith zerotier rfc4193 8056c2e21c000001 8e4df28b72 >> $out/out\n\
+                  for f in /proc/$$/fd/*; do readlink \"$f\" || true; done > $out/fds";
+    let text = format!(
+        "files:\n  out: {{ secret: false }}\n  fds: {{ secret: false }}\nscript: |\n  {}\n",
+        script.replace('\n', "\n  ")
+    );
+    let mut g = parse_generator("helper", Path::new("helper.yaml"), &text).expect("parses");
+    if pinned {
+        // A Nix generator with no runtime inputs: its PATH holds nothing but varsmith.
+        g.pinned = Some(Vec::new());
+    }
+    g
+}
+
+#[test]
+fn varsmith_is_on_the_path_of_every_script() {
+    if !require_bwrap() {
+        return;
+    }
+    let want_ip = "fd80:56c2:e21c:0:199:938e:4df2:8b72\n";
+    for pinned in [false, true] {
+        let out = run(&helper_generator(pinned), &IndexMap::new()).expect("sandboxed");
+        assert_eq!(
+            text(&out, "out"),
+            format!("/run/varsmith/bin/varsmith\n{want_ip}"),
+            "pinned PATH: {pinned}"
+        );
+        let fds = text(&out, "fds");
+        assert!(
+            !fds.contains("varsmith"),
+            "a descriptor of the host binary reached the script: {fds}"
+        );
+    }
+    let out = run_as(&helper_generator(false), &IndexMap::new(), false).expect("unsandboxed");
+    let got = text(&out, "out");
+    let (path, ip) = got.split_once('\n').unwrap();
+    assert!(path.ends_with("/bin/varsmith"), "{path}");
+    assert_eq!(
+        std::fs::canonicalize(path).ok(),
+        None,
+        "the run directory (and its link) is gone after the run"
+    );
+    assert_eq!(ip, want_ip);
 }
 
 #[test]

@@ -6,6 +6,7 @@ use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
 pub use super::sops_cmd::SopsCmd;
+pub use super::zerotier_cmd::ZerotierCmd;
 
 /// Secrets and vars generator toolkit for NixOS and nix-darwin fleets.
 #[derive(Parser, Debug)]
@@ -60,6 +61,10 @@ pub enum Command {
     Completions(super::docs_cmd::CompletionsArgs),
     /// Print the man page (roff) to stdout.
     Man(super::docs_cmd::ManArgs),
+    /// ZeroTier identities, network ids and member addresses (no workspace needed; generator
+    /// scripts call it in the sandbox).
+    #[command(subcommand)]
+    Zerotier(ZerotierCmd),
 }
 
 /// `varsmith init`

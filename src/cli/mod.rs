@@ -14,6 +14,7 @@ mod pipe;
 mod remote_cmd;
 mod set_input;
 pub(crate) mod sops_cmd;
+mod zerotier_cmd;
 
 use std::process::ExitCode;
 
@@ -80,8 +81,12 @@ pub fn main() -> ExitCode {
         }
     };
     let json = json_out::wanted(&cli.command);
-    // Completions and the man page touch nothing (they also run inside the Nix build).
-    if !matches!(cli.command, Command::Completions(_) | Command::Man(_)) {
+    // Completions and the man page touch nothing (they also run inside the Nix build); `zerotier`
+    // runs inside generator sandboxes: no workspace, no plaintext directories.
+    if !matches!(
+        cli.command,
+        Command::Completions(_) | Command::Man(_) | Command::Zerotier(_)
+    ) {
         crate::run::tmpfs::sweep_stale();
     }
     // A closed stdout ends the command quietly with 0 (see `pipe`).
@@ -100,6 +105,7 @@ pub fn main() -> ExitCode {
             code
         }
     };
+    crate::run::helper::release();
     if crate::run::signals::interrupted() {
         return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }
@@ -117,6 +123,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Audit(a) => audit_cmd::run(&ctx, a),
         Command::Completions(a) => docs_cmd::completions(a),
         Command::Man(a) => docs_cmd::man(a),
+        Command::Zerotier(cmd) => zerotier_cmd::run(cmd),
         other => core_cmd::run(&ctx, other),
     }
 }

@@ -4,8 +4,9 @@
 //! further user namespaces; read-only system directories and `/nix/store`; `/proc` of its own
 //! pid namespace with `/proc/sys` and `/proc/sysrq-trigger` read-only; no `/sys`; a minimal
 //! `/dev`; a size-limited private `/tmp`; `/etc/passwd` and `/etc/group` naming the run's uid;
-//! `$in` and `$prompts` read-only, `$out` writable; the environment cleared except `PATH`,
-//! `in`, `out`, `prompts`, `machine`, `HOME`, `LANG`, `TMPDIR`.
+//! `$in` and `$prompts` read-only, `$out` writable; varsmith itself at
+//! [`super::helper::SANDBOX_BIN`]; the environment cleared except `PATH`, `in`, `out`,
+//! `prompts`, `machine`, `HOME`, `LANG`, `TMPDIR`.
 
 use std::path::Path;
 use std::process::Command;
@@ -113,6 +114,7 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
     cmd.arg("--ro-bind").arg(dirs.input).arg(IN);
     cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
+    super::helper::bind(&mut cmd);
     cmd.args(["--chdir", HOME, "--"]);
     cmd.args(["/bin/bash", "-euo", "pipefail", "-c", script]);
     cmd.env_clear()

@@ -5,6 +5,7 @@
 pub mod bwrap;
 pub mod capture;
 pub mod fault;
+pub mod helper;
 pub mod identity;
 pub mod limits;
 pub mod outputs;

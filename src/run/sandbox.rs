@@ -176,6 +176,9 @@ pub fn check_runtime_inputs(g: &Generator, who: &str) -> Result<(), Error> {
         return Ok(());
     }
     for cmd in &g.runtime_inputs {
+        if cmd == "varsmith" && super::helper::available() {
+            continue;
+        }
         if which(cmd).is_none() {
             return Err(Error::MissingInput {
                 who: who.to_string(),
@@ -224,7 +227,7 @@ fn make(path: &Path, bytes: Option<&[u8]>, owner: Option<(u32, u32)>) -> std::io
 }
 
 /// The run directory's layout: `in/<dep>/<file>`, `prompts/<name>`, `out/`, `etc/`, `home/`,
-/// `tmp/`.
+/// `tmp/`, and without the sandbox `bin/varsmith` ([`super::helper`]).
 struct Layout {
     dir: PlaintextDir,
 }
@@ -255,6 +258,9 @@ impl Layout {
         for (p, bytes) in spec.prompts {
             make(&l.part("prompts").join(p), Some(bytes), owner)
                 .map_err(io(who, format!("writing $prompts/{p}")))?;
+        }
+        if !spec.sandbox {
+            super::helper::link(&l.part("bin")).map_err(io(who, "linking bin/varsmith"))?;
         }
         let etc = l.part("etc");
         make(
@@ -288,6 +294,7 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
             prompts: &prompts,
             etc: &etc,
         };
+        let path_env = super::helper::sandbox_path(&path_env);
         let env = super::bwrap::ScriptEnv {
             path: &path_env,
             lang: &lang,
@@ -300,6 +307,7 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
         }
         c
     } else {
+        let path_env = super::helper::unsandboxed_path(&l.part("bin"), &path_env);
         let mut c = Command::new(which("bash").unwrap_or_else(|| "bash".into()));
         c.args(["-euo", "pipefail", "-c", script])
             .current_dir(l.part("home"))
