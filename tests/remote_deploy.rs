@@ -15,6 +15,7 @@ machines:
     target: root@ctl.example.org
     tags: [zt, zerotier-controller]
   mac:
+    target: admin@localhost
     system: aarch64-darwin
   peer2:
     target: admin@10.0.0.2
@@ -252,7 +253,7 @@ fn boot_and_fast_and_selected_hosts_in_given_order() {
 }
 
 #[test]
-fn a_failing_machine_is_reported_and_the_others_still_deploy() {
+fn a_failing_machine_is_reported_and_the_others_of_its_stage_still_deploy() {
     let e = env(FLEET);
     let out = e.varsmith(
         &["deploy", "--all", "--no-check", "-j", "4"],
@@ -260,28 +261,69 @@ fn a_failing_machine_is_reported_and_the_others_still_deploy() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("deploy failed on 1 of 7 machine(s):"), "{err}");
     assert!(
-        err.contains("  peer2: `nixos-rebuild` exit status: 1"),
+        err.contains("deploy failed on 1 of 7 machine(s); 6 ok, 0 not attempted:"),
         "{err}"
     );
+    assert!(
+        err.contains("  peer2: failed: `nixos-rebuild` exit status: 1"),
+        "{err}"
+    );
+    assert!(err.contains("  peer1: ok\n"), "{err}");
     assert!(
         err.contains("[peer2] stand-in failing on admin@10.0.0.2"),
         "output is prefixed: {err}"
     );
-    assert_eq!(e.argv().len(), 7, "every machine was attempted");
+    assert_eq!(
+        e.argv().len(),
+        7,
+        "every machine of the last stage was attempted"
+    );
 }
 
 #[test]
-fn a_failing_tag_group_does_not_stop_the_summary() {
+fn a_failing_stage_stops_every_later_stage() {
     let e = env(FLEET);
-    let out = e.varsmith(
-        &["deploy", "ctl", "peer1", "--no-check"],
-        &[("FAIL_ARG", "root@ctl.example.org")],
-    );
+    let fail = [("FAIL_ARG", "root@ctl.example.org")];
+    let out = e.varsmith(&["deploy", "--all", "--no-check"], &fail);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("  ctl: "));
-    assert_eq!(e.argv().len(), 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("deploy failed on 1 of 7 machine(s); 0 ok, 6 not attempted:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  ctl: failed: `nixos-rebuild` exit status: 1\n"),
+        "{err}"
+    );
+    for m in ["relay", "peer1", "mac", "peer2", "nhbox", "clanbox"] {
+        assert!(
+            err.contains(&format!(
+                "  {m}: not attempted: stage \"tag zerotier-controller\" failed\n"
+            )),
+            "{m}: {err}"
+        );
+    }
+    let got = e.argv();
+    assert_eq!(got.len(), 1, "only the controller ran: {got:?}");
+    assert_eq!(got[0], expected_fleet()[0]);
+}
+
+#[test]
+fn keep_going_runs_later_stages_after_a_failure() {
+    let e = env(FLEET);
+    let fail = [("FAIL_ARG", "root@ctl.example.org")];
+    let out = e.varsmith(&["deploy", "--all", "--no-check", "--keep-going"], &fail);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("deploy failed on 1 of 7 machine(s); 6 ok, 0 not attempted:"),
+        "{err}"
+    );
+    let got = e.argv();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got[0], expected_fleet()[0], "the order still holds");
+    assert_eq!(got[1], expected_fleet()[1]);
 }
 
 #[test]

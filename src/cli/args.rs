@@ -258,7 +258,8 @@ pub struct BootstrapArgs {
 /// `varsmith deploy`
 #[derive(Args, Debug)]
 pub struct DeployArgs {
-    /// Machines to deploy.
+    /// Machines to deploy; `HOST TARGET` (a last argument that is not a machine) deploys one
+    /// machine to that target.
     pub hosts: Vec<String>,
     /// Every machine.
     #[arg(long)]
@@ -269,15 +270,40 @@ pub struct DeployArgs {
     /// Skip extra checks in the wrapped tool where supported.
     #[arg(long)]
     pub fast: bool,
+    /// Preview the activation (nixos-rebuild dry-activate, darwin-rebuild --dry-run).
+    #[arg(long)]
+    pub dry_activate: bool,
+    /// nixos-rebuild's --build-host (default localhost).
+    #[arg(long, value_name = "HOST")]
+    pub build_host: Option<String>,
+    /// Verbose output from the backend.
+    #[arg(long)]
+    pub debug: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
     /// Print the exact commands; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Do not require `check` to pass first.
     #[arg(long)]
     pub no_check: bool,
-    /// Parallel deployments.
+    /// Start later stages even when a machine of an earlier one failed.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// After activation, check every deployed secret's path, owner, group and mode, and
+    /// `systemctl --failed`, over ssh.
+    #[arg(long)]
+    pub verify: bool,
+    /// Parallel deployments within a stage (default 4).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+    /// Extra ssh option (passed as -o K=V, and in NIX_SSHOPTS).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,

@@ -4,6 +4,7 @@
 pub mod args;
 mod audit_cmd;
 mod core_cmd;
+mod deploy_cmd;
 mod remote_cmd;
 pub(crate) mod sops_cmd;
 
@@ -87,7 +88,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
         Command::PushKeys(a) => remote_cmd::push_keys(&ctx, a),
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
-        Command::Deploy(a) => remote_cmd::deploy(&ctx, a),
+        Command::Deploy(a) => deploy_cmd::run(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
         other => core_cmd::run(&ctx, other),
     }

@@ -5,7 +5,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::remote::bootstrap::{self, BootstrapOptions};
-use crate::remote::deploy::{self, DeployOptions};
 use crate::remote::hostkeys::{self, KeyPaths};
 use crate::remote::known_hosts::KnownHosts;
 use crate::remote::push_keys;
@@ -14,17 +13,17 @@ use crate::workspace::Workspace;
 use anyhow::Context as _;
 
 use super::core_cmd::Context;
-use crate::cli::args::{BootstrapArgs, CmdResult, DeployArgs, PushKeysArgs};
+use crate::cli::args::{BootstrapArgs, CmdResult, PushKeysArgs};
 
 /// Maps a library error to anyhow, turning usage errors into [`crate::UsageError`] (exit 2).
-fn lib(e: crate::remote::Error) -> anyhow::Error {
+pub(super) fn lib(e: crate::remote::Error) -> anyhow::Error {
     match e {
         crate::remote::Error::Usage(m) => crate::UsageError::new(m).into(),
         other => other.into(),
     }
 }
 
-fn known_hosts(opt: &Option<PathBuf>, root: &Path) -> KnownHosts {
+pub(super) fn known_hosts(opt: &Option<PathBuf>, root: &Path) -> KnownHosts {
     match opt {
         Some(p) => KnownHosts::at(p.clone()),
         None => KnownHosts::for_workspace(root),
@@ -41,6 +40,30 @@ fn self_argv(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<Vec<Os
     }
     v.extend(args.iter().map(OsString::from));
     Ok(v)
+}
+
+/// `varsmith … ARGS` as one shell-quoted line (what a dry run prints).
+pub(super) fn self_line(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<String> {
+    Ok(self_argv(ctx, root, args)?
+        .iter()
+        .map(|s| crate::remote::deploy::quote(&s.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Runs `varsmith check …` with inherited stdio and without `SOPS_AGE_KEY` (check decrypts
+/// nothing, so key bytes need not reach it).
+pub(super) fn run_self_quiet_env(
+    ctx: &Context,
+    root: &Path,
+    args: &[&str],
+) -> anyhow::Result<std::process::ExitStatus> {
+    let argv = self_argv(ctx, root, args)?;
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_remove("SOPS_AGE_KEY")
+        .status()
+        .with_context(|| format!("cannot run `varsmith {}`", args.join(" ")))
 }
 
 /// Runs varsmith itself (generate, check) with inherited stdio.
@@ -126,68 +149,4 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         kh.path().display()
     );
     Ok(0)
-}
-
-/// `varsmith deploy`.
-pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
-    let machines = deploy::select(&ws.inventory, &a.hosts, a.all).map_err(lib)?;
-    let jobs = match a.jobs {
-        Some(0) => return Err(crate::UsageError::new("--jobs must be at least 1").into()),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-    };
-    let kh = known_hosts(&a.known_hosts, &ws.root);
-    let o = DeployOptions {
-        boot: a.boot,
-        fast: a.fast,
-    };
-    let plan = deploy::plan(&ws.inventory, &machines, &o, &kh).map_err(lib)?;
-    let check_args: Vec<&str> = std::iter::once("check")
-        .chain(a.hosts.iter().map(String::as_str))
-        .collect();
-    if a.dry_run {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        if !a.no_check {
-            let argv = self_argv(ctx, &ws.root, &check_args)?;
-            let line = argv
-                .iter()
-                .map(|s| {
-                    shlex::try_quote(&s.to_string_lossy())
-                        .map(|c| c.into_owned())
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            writeln!(out, "# first: {line}")?;
-        }
-        for stage in &plan.stages {
-            writeln!(out, "# {} ({} machines)", stage.label, stage.steps.len())?;
-            for st in &stage.steps {
-                writeln!(out, "{}", st.display())?;
-            }
-        }
-        out.flush()?;
-        return Ok(0);
-    }
-    if !a.no_check {
-        let status = run_self(ctx, &ws.root, &check_args)?;
-        if !status.success() {
-            anyhow::bail!(
-                "check failed for the selected machines ({status}); nothing was deployed (fix the vars, or pass --no-check)"
-            );
-        }
-    }
-    let failures = deploy::execute(&plan, &ws.root, jobs);
-    let total = plan.len();
-    if failures.is_empty() {
-        eprintln!("deployed {total} machine(s)");
-        return Ok(0);
-    }
-    eprintln!("deploy failed on {} of {total} machine(s):", failures.len());
-    for f in &failures {
-        eprintln!("  {}: {}", f.machine, f.reason);
-    }
-    Ok(crate::EXIT_PROBLEM)
 }

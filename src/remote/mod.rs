@@ -12,7 +12,10 @@
 //! * [`tar`]: a minimal ustar writer, the framing of push-keys' stdin stream.
 //! * [`push_keys`]: installing keys on a running target.
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
-//! * [`deploy`]: per-machine deploy commands as data, their order and parallel execution.
+//! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
+//! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
+//! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
+//! * [`verify`]: `deploy --verify`, the secrets' paths, owners, modes and failed units.
 //!
 //! # Host trust
 //!
@@ -29,12 +32,15 @@
 //! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
 
 pub mod bootstrap;
+pub mod darwin;
 pub mod deploy;
 pub mod hostkeys;
 pub mod known_hosts;
 pub mod push_keys;
 pub mod ssh;
+pub mod stages;
 pub mod tar;
+pub mod verify;
 
 use std::path::PathBuf;
 
