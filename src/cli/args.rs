@@ -220,6 +220,12 @@ pub struct PushKeysArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Print the exact commands; run nothing (not even ssh).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the commands as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -250,6 +256,12 @@ pub struct BootstrapArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Print the exact commands; run nothing (not even ssh).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the commands as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,

@@ -6,6 +6,7 @@ mod audit_cmd;
 mod core_cmd;
 mod deploy_cmd;
 mod remote_cmd;
+mod remote_dry;
 pub(crate) mod sops_cmd;
 
 use std::process::ExitCode;

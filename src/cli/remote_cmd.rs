@@ -100,9 +100,20 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
         .target
         .clone()
         .unwrap_or_else(|| m.target_or_default(&a.host));
-    let with_global = !a.no_global;
+    let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
     let ssh = Ssh::new(&target, &a.host, &kh, &a.ssh_options).map_err(lib)?;
+    let dir = push_keys::ssh_dir(a.persist);
+    if a.dry_run {
+        let files = hostkeys::bundle_files(with_global);
+        let argv = ssh
+            .script_argv(&push_keys::remote_script(dir, &files))
+            .map_err(lib)?;
+        return super::remote_dry::push_keys(&a.host, &target, dir, &files, argv, &kh, a.json);
+    }
+    if a.json {
+        return Err(crate::UsageError::new("--json needs --dry-run").into());
+    }
     if a.generate {
         generate_missing(ctx, &ws, &a.host, with_global)?;
     }
@@ -119,9 +130,13 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
     for p in &report.installed {
         eprintln!("{target}: installed {p}");
     }
+    kh.pin_installed(&a.host, &bundle.host_public, true)
+        .map_err(lib)?;
     eprintln!(
-        "{}: host key {} verified on {target} (sshd serves it after its next restart)",
-        a.host, report.fingerprint
+        "{}: host key {} verified on {target} and pinned in {} (sshd serves it after its next restart)",
+        a.host,
+        report.fingerprint,
+        kh.path().display()
     );
     Ok(0)
 }
@@ -129,10 +144,9 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
 /// `varsmith bootstrap`.
 pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     let ws = Workspace::discover(ctx.dir.as_deref())?;
-    ws.machine(&a.host)?;
+    let m = ws.machine(&a.host)?;
+    let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
-    let ids = ctx.identities()?;
-    let bundle = hostkeys::load(&ws.root, &a.host, &ids, !a.no_global).map_err(lib)?;
     let o = BootstrapOptions {
         persist: a.persist,
         no_reboot: a.no_reboot,
@@ -141,6 +155,24 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         ssh_options: a.ssh_options.clone(),
         ..Default::default()
     };
+    if a.dry_run {
+        crate::remote::no_leading_dash("target", &a.target).map_err(lib)?;
+        crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
+        let files = hostkeys::bundle_files(with_global);
+        let placeholder = Path::new(super::remote_dry::EXTRA_FILES_PLACEHOLDER);
+        let argv = bootstrap::command(&a.host, &a.target, placeholder, &o);
+        let prefix = if a.persist {
+            "persist/etc/ssh"
+        } else {
+            "etc/ssh"
+        };
+        return super::remote_dry::bootstrap(&a.host, &a.target, prefix, &files, argv, &kh, a.json);
+    }
+    if a.json {
+        return Err(crate::UsageError::new("--json needs --dry-run").into());
+    }
+    let ids = ctx.identities()?;
+    let bundle = hostkeys::load(&ws.root, &a.host, &ids, with_global).map_err(lib)?;
     bootstrap::run(&ws.root, &bundle, &a.target, &o, &kh).map_err(lib)?;
     eprintln!(
         "{}: installed; host key {} pinned in {}",

@@ -159,6 +159,7 @@ pub fn run(
     let status = Command::new(&argv[0])
         .args(&argv[1..])
         .current_dir(flake_root)
+        .env_remove("SOPS_AGE_KEY")
         .status()
         .map_err(|source| Error::Spawn {
             program: o.program.clone(),
@@ -171,6 +172,6 @@ pub fn run(
             status,
         });
     }
-    known_hosts.pin(&bundle.host, &bundle.host_public)?;
+    known_hosts.pin_installed(&bundle.host, &bundle.host_public, false)?;
     Ok(())
 }

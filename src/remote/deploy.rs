@@ -109,7 +109,27 @@ impl Step {
     }
 }
 
+/// Shell-quotes one word. A word holding a newline or another control character is written
+/// in `$'…'` form (bash, zsh, ksh), so every command stays on one line.
 pub(crate) fn quote(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() && (c as u32) < 0x80 => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
     shlex::try_quote(s)
         .map(|c| c.into_owned())
         .unwrap_or_else(|_| format!("{s:?}"))
@@ -385,6 +405,17 @@ mod tests {
         }
         inv.deploy.order = vec!["zerotier-controller".into(), "missing".into()];
         inv
+    }
+
+    #[test]
+    fn multi_line_words_stay_on_one_line() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("set -eu\nx='1' \\"), "$'set -eu\\nx=\\'1\\' \\\\'");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("printf %s {}", quote("a\n'b'\\\tc"))])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"a\n'b'\\\tc");
     }
 
     #[test]

@@ -55,6 +55,7 @@ impl KnownHosts {
 
     /// Pins `public_key` (an OpenSSH public key line; its comment is dropped) for `alias`,
     /// replacing the alias' previous entries. The file is rewritten atomically (mode 0644).
+    /// After an install, use [`KnownHosts::pin_installed`].
     pub fn pin(&self, alias: &str, public_key: &str) -> Result<(), Error> {
         let mut f = public_key.split_whitespace();
         let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
@@ -78,6 +79,11 @@ impl KnownHosts {
             out.push('\n');
         }
         out.push_str(&format!("{alias} {kind} {b64}\n"));
+        self.write(&out)
+    }
+
+    /// Replaces the file's content atomically (mode 0644).
+    fn write(&self, out: &str) -> Result<(), Error> {
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -95,6 +101,42 @@ impl KnownHosts {
         tmp.persist(&self.path)
             .map_err(|e| Error::io(&self.path, e.error))?;
         Ok(())
+    }
+
+    /// Pins the host key just installed on machine `alias` (by push-keys or bootstrap): the
+    /// one place a freshly installed key is trusted, so that whatever must follow a new pin
+    /// (host-key rotation's confirmation) hooks in here. With `keep_previous` (push-keys: the
+    /// running sshd serves its old key until it restarts) the alias' earlier pins stay
+    /// beside the new one; otherwise (bootstrap: a fresh install) they are replaced.
+    pub fn pin_installed(
+        &self,
+        alias: &str,
+        public_key: &str,
+        keep_previous: bool,
+    ) -> Result<(), Error> {
+        let mut keys = if keep_previous {
+            self.pinned(alias)?
+        } else {
+            Vec::new()
+        };
+        let mut f = public_key.split_whitespace();
+        if let (Some(kind), Some(b64)) = (f.next(), f.next()) {
+            keys.retain(|k| k != &format!("{kind} {b64}"));
+        }
+        self.pin(alias, public_key)?;
+        for k in keys {
+            self.add(alias, &k)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one more pin for `alias` (atomically rewriting the file).
+    fn add(&self, alias: &str, key: &str) -> Result<(), Error> {
+        let old = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        self.write(&format!("{old}{alias} {key}\n"))
     }
 
     /// Every alias with at least one pin (one read of the file, for whole-fleet commands).
@@ -164,5 +206,14 @@ mod tests {
         assert!(opts.contains(&"HostKeyAlias=a".to_string()));
         assert!(opts.contains(&"StrictHostKeyChecking=yes".to_string()));
         assert!(kh.pin("a", "garbage").is_err());
+        kh.pin_installed("a", "ssh-ed25519 AAAA4 new", true)
+            .unwrap();
+        assert_eq!(
+            kh.pinned("a").unwrap(),
+            vec!["ssh-ed25519 AAAA4", "ssh-ed25519 AAAA3"]
+        );
+        kh.pin_installed("a", "ssh-ed25519 AAAA5", false).unwrap();
+        assert_eq!(kh.pinned("a").unwrap(), vec!["ssh-ed25519 AAAA5"]);
+        assert_eq!(kh.pinned("ab").unwrap(), vec!["ssh-ed25519 AAAA2"]);
     }
 }

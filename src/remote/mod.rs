@@ -29,7 +29,8 @@
 //! does not invent trust: the user's own OpenSSH known_hosts and config decide, in
 //! `BatchMode`, so an unknown key is an error that suggests verifying it or passing
 //! `--ssh-option StrictHostKeyChecking=accept-new` (explicit trust on first use).
-//! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
+//! `push-keys` pins the pushed key too, beside the key pinned before (the running sshd keeps
+//! serving its old key until it restarts); both go through [`known_hosts::KnownHosts::pin_installed`].
 
 pub mod bootstrap;
 pub mod darwin;
