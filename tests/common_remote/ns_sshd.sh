@@ -3,6 +3,8 @@
 # mount namespace `unshare --mount` gives us: every top-level entry of / is bind-mounted into
 # a tmpfs, /etc/ssh and /persist are replaced by the test's directories, /run is a fresh tmpfs.
 # Nothing is created or mounted on the host: the namespace and its mounts die with sshd.
+# With $VARSMITH_TEST_BIN set, that directory is mounted over /usr/local/bin (first on sshd's
+# default PATH): the "host"'s own tools (darwin-rebuild, systemctl stand-ins).
 # usage: ns_sshd.sh NEWROOT ETC_SSH PERSIST CMD...
 set -eu
 newroot=$1 etc_ssh=$2 persist=$3
@@ -28,4 +30,7 @@ mkdir -m 0755 "$newroot/run/sshd"
 mount --bind "$persist" "$newroot/persist"
 mkdir -p "$newroot/etc/ssh"
 mount --bind "$etc_ssh" "$newroot/etc/ssh"
+if [ -n "${VARSMITH_TEST_BIN:-}" ]; then
+    mount --bind "$VARSMITH_TEST_BIN" "$newroot/usr/local/bin"
+fi
 exec chroot "$newroot" "$@"

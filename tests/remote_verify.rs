@@ -1,0 +1,185 @@
+//! `deploy --verify` and darwin deploys against the real sshd harness (a private mount
+//! namespace standing in for the target): files with right and wrong modes on the "host",
+//! `systemctl --failed` from a stand-in there, and a darwin machine activated on its target
+//! after a real `nix flake archive --to ssh-ng://…`.
+
+mod common_remote;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common_remote::{Sshd, StandIns, require, script, write_inventory};
+
+const API: &str = r#"description: api token
+files:
+  token: { secret: true, mode: "0400" }
+  token2: { secret: true, owner: root, group: root, mode: "0440" }
+  admin-only: { secret: true, deploy: false }
+  disk: { secret: true, needed_for: partitioning }
+  id: { secret: false }
+script: |
+  true
+"#;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+struct Host {
+    sshd: Sshd,
+    bin: tempfile::TempDir,
+}
+
+/// The sshd harness with a `systemctl` stand-in printing `<bin>/failed-units`, and a
+/// `darwin-rebuild` one recording its argv to `<bin>/darwin.log`.
+fn host() -> Option<Host> {
+    let bin = tempfile::Builder::new()
+        .prefix("varsmith-hostbin-")
+        .tempdir()
+        .unwrap();
+    let b = bin.path();
+    std::fs::set_permissions(b, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    script(
+        &b.join("systemctl"),
+        &format!(
+            "#!/bin/sh\ncat '{}/failed-units' 2>/dev/null\nexit 0\n",
+            b.display()
+        ),
+    );
+    script(
+        &b.join("darwin-rebuild"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{d}/darwin.log'\nf=\"$3\"\n[ -f \"${{f%#*}}/flake.nix\" ] && echo has-flake >> '{d}/darwin.log'\nexit 0\n",
+            d = b.display()
+        ),
+    );
+    let sshd = Sshd::start_with_bin(Some(b))?;
+    Some(Host { sshd, bin })
+}
+
+fn deploy(ws: &Path, h: &Host, s: &StandIns, args: &[&str]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+    c.arg("-C")
+        .arg(ws)
+        .arg("deploy")
+        .args(args)
+        .arg("--no-check");
+    for o in h.sshd.ssh_options() {
+        c.arg("--ssh-option").arg(o);
+    }
+    c.env("PATH", s.path_env())
+        .env("NIX_CONFIG", "experimental-features = nix-command flakes")
+        .env_remove("NIX_SSHOPTS")
+        .env_remove("SOPS_AGE_KEY")
+        .output()
+        .unwrap()
+}
+
+fn workspace(h: &Host, inventory: &str) -> tempfile::TempDir {
+    let ws = tempfile::tempdir().unwrap();
+    write_inventory(ws.path(), inventory);
+    std::fs::create_dir(ws.path().join("generators")).unwrap();
+    std::fs::write(ws.path().join("generators/api.yaml"), API).unwrap();
+    let pin = format!("web {}\nmac {}\n", h.sshd.host_pub, h.sshd.host_pub);
+    std::fs::write(ws.path().join("known_hosts"), pin).unwrap();
+    ws
+}
+
+#[test]
+fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
+    let Some(h) = host() else { return };
+    let ws = workspace(
+        &h,
+        "machines:\n  web:\n    target: root@127.0.0.1\n    generators: [api]\n",
+    );
+    let s = StandIns::new();
+    h.sshd.exec(concat!(
+        "set -e; d=/run/secrets/varsmith/api; mkdir -p $d; ",
+        "printf a > $d/token; chmod 0400 $d/token; printf b > $d/token2; chmod 0644 $d/token2"
+    ));
+    let out = deploy(ws.path(), &h, &s, &["web", "--verify"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(
+            "  web: failed: verify: /run/secrets/varsmith/api/token2: mode 0644, expected 0440\n"
+        ),
+        "{err}"
+    );
+    let rec = s.records();
+    assert_eq!(rec.len(), 1, "the deploy itself ran first");
+    assert!(rec[0][0].contains("-o HostKeyAlias=web -o StrictHostKeyChecking=yes -o Port="));
+
+    h.sshd.exec("chmod 0440 /run/secrets/varsmith/api/token2");
+    std::fs::write(
+        h.bin.path().join("failed-units"),
+        "nginx.service loaded failed failed nginx\n",
+    )
+    .unwrap();
+    let out = deploy(ws.path(), &h, &s, &["web", "--verify"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("  web: failed: verify: failed units: nginx.service\n"),
+        "{err}"
+    );
+
+    std::fs::write(h.bin.path().join("failed-units"), "").unwrap();
+    let out = deploy(ws.path(), &h, &s, &["web", "--verify"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(
+        err.contains("deployed 1 machine(s)\n  web: ok, verified 2 secret(s), no failed units\n"),
+        "{err}"
+    );
+
+    h.sshd.exec("rm /run/secrets/varsmith/api/token");
+    let out = deploy(ws.path(), &h, &s, &["web", "--verify"]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("verify: /run/secrets/varsmith/api/token: missing\n"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_darwin_machine_is_copied_to_and_activated_on_its_target() {
+    if !require(&["nix", "git"]) {
+        return;
+    }
+    let Some(h) = host() else { return };
+    let ws = workspace(
+        &h,
+        "machines:\n  mac:\n    target: root@127.0.0.1\n    system: aarch64-darwin\n",
+    );
+    std::fs::write(
+        ws.path().join("flake.nix"),
+        "{ outputs = { self }: { }; }\n",
+    )
+    .unwrap();
+    let s = StandIns::new();
+    let out = deploy(ws.path(), &h, &s, &["mac"]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}\n{}", h.sshd.log());
+    assert!(
+        s.records().is_empty(),
+        "no darwin-rebuild ran here: {:?}",
+        s.records()
+    );
+    let log = std::fs::read_to_string(h.bin.path().join("darwin.log")).unwrap();
+    let lines: Vec<&str> = log.lines().collect();
+    assert_eq!(lines.len(), 2, "{log}");
+    let args: Vec<&str> = lines[0].split(' ').collect();
+    assert_eq!(args[0], "switch");
+    assert_eq!(args[1], "--flake");
+    assert!(
+        args[2].starts_with("/nix/store/") && args[2].ends_with("-source#mac"),
+        "{log}"
+    );
+    assert_eq!(args[3..], ["--show-trace"]);
+    assert_eq!(
+        lines[1], "has-flake",
+        "the flake source is in the target's store"
+    );
+}
