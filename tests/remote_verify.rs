@@ -53,6 +53,13 @@ fn host() -> Option<Host> {
             d = b.display()
         ),
     );
+    script(
+        &b.join("nixos-rebuild"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}/nixos.log'\n",
+            b.display()
+        ),
+    );
     let sshd = Sshd::start_with_bin(Some(b))?;
     Some(Host { sshd, bin })
 }
@@ -182,4 +189,80 @@ fn a_darwin_machine_is_copied_to_and_activated_on_its_target() {
         lines[1], "has-flake",
         "the flake source is in the target's store"
     );
+}
+
+fn varsmith(ws: &Path, h: &Host, args: &[&str], stdin: &str) -> Output {
+    use std::io::Write;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+    c.arg("-C").arg(ws).args(args);
+    for o in h.sshd.ssh_options() {
+        c.arg("--ssh-option").arg(o);
+    }
+    let mut child = c
+        .env_remove("SOPS_AGE_KEY")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn rollback_and_ssh_run_on_the_target_with_the_pinned_key() {
+    let Some(h) = host() else { return };
+    let ws = workspace(&h, "machines:\n  web:\n    target: root@127.0.0.1\n");
+    let out = varsmith(ws.path(), &h, &["rollback", "web", "--dry-run"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line = text(&out.stdout);
+    let kh = ws.path().join("known_hosts");
+    assert!(
+        line.starts_with(&format!(
+            "ssh -T -o 'UserKnownHostsFile={}' -o 'GlobalKnownHostsFile=/dev/null' -o 'HostKeyAlias=web' -o 'StrictHostKeyChecking=yes' -o 'BatchMode=yes' -o "
+        , kh.display())),
+        "{line}"
+    );
+    assert!(
+        line.ends_with(
+            " -- root@127.0.0.1 $'sh -c \\'exec nixos-rebuild switch --rollback\\n\\''\n"
+        ),
+        "{line}"
+    );
+    assert!(
+        !h.bin.path().join("nixos.log").exists(),
+        "a dry run runs nothing"
+    );
+    let out = varsmith(ws.path(), &h, &["rollback", "web"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let log = std::fs::read_to_string(h.bin.path().join("nixos.log")).unwrap();
+    assert_eq!(log, "switch --rollback\n");
+
+    let out = varsmith(ws.path(), &h, &["ssh", "web", "--dry-run"], "");
+    let line = text(&out.stdout);
+    assert!(line.starts_with("ssh -o 'UserKnownHostsFile="), "{line}");
+    assert!(!line.contains("BatchMode"), "{line}");
+    assert!(line.ends_with(" -- root@127.0.0.1\n"), "{line}");
+    let out = varsmith(
+        ws.path(),
+        &h,
+        &["ssh", "web"],
+        "echo on-the-host-$((40+2)); exit 7\n",
+    );
+    assert_eq!(out.status.code(), Some(7), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout), "on-the-host-42\n");
+    // Another key pinned for the machine: refused.
+    std::fs::write(
+        &kh,
+        "web ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOHz+U0YtjINc54dZiJNclfmEFifF7RXCFlNlTbuZBji\n",
+    )
+    .unwrap();
+    let out = varsmith(ws.path(), &h, &["ssh", "web"], "echo reached\n");
+    assert_ne!(out.status.code(), Some(0));
+    assert!(!text(&out.stdout).contains("reached"));
 }

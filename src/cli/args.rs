@@ -56,6 +56,28 @@ pub enum Command {
     Deploy(DeployArgs),
     /// Search the nix store, closures and the repo for leaked secret values.
     Audit(AuditArgs),
+    /// Switch a machine back to its previous generation, on the target.
+    Rollback(TargetArgs),
+    /// Open a shell on a machine's target, with its pinned host key.
+    Ssh(TargetArgs),
+}
+
+/// `varsmith rollback` / `varsmith ssh`
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target (default: the inventory's target, else root@HOST).
+    pub target: Option<String>,
+    /// Print the exact command; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra ssh option (passed as -o K=V).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// `varsmith init`

@@ -5,6 +5,7 @@ pub mod args;
 mod audit_cmd;
 mod core_cmd;
 mod deploy_cmd;
+mod hey_cmd;
 mod remote_cmd;
 mod remote_dry;
 pub(crate) mod sops_cmd;
@@ -91,6 +92,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
         Command::Deploy(a) => deploy_cmd::run(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
+        Command::Rollback(a) => hey_cmd::rollback(&ctx, a),
+        Command::Ssh(a) => hey_cmd::ssh(&ctx, a),
         other => core_cmd::run(&ctx, other),
     }
 }

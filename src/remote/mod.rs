@@ -15,6 +15,7 @@
 //! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
 //! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
 //! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
+//! * [`rollback`]: the previous generation, on the target.
 //! * [`verify`]: `deploy --verify`, the secrets' paths, owners, modes and failed units.
 //!
 //! # Host trust
@@ -38,6 +39,7 @@ pub mod deploy;
 pub mod hostkeys;
 pub mod known_hosts;
 pub mod push_keys;
+pub mod rollback;
 pub mod ssh;
 pub mod stages;
 pub mod tar;
