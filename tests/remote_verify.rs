@@ -266,3 +266,107 @@ fn rollback_and_ssh_run_on_the_target_with_the_pinned_key() {
     assert_ne!(out.status.code(), Some(0));
     assert!(!text(&out.stdout).contains("reached"));
 }
+
+#[test]
+fn deploy_uploads_activation_secrets_with_their_modes_and_no_bytes_in_argv_or_env() {
+    if !require(&["sops", "age-keygen"]) {
+        return;
+    }
+    let Some(h) = host() else { return };
+    let ws = workspace(
+        &h,
+        "machines:\n  web:\n    target: root@127.0.0.1\n    generators: [act1, act2]\n",
+    );
+    let g = ws.path().join("generators");
+    std::fs::write(
+        g.join("act1.yaml"),
+        "files:\n  seed: { needed_for: activation }\nscript: 'true'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        g.join("act2.yaml"),
+        "files:\n  token: { needed_for: activation, owner: nobody, group: nogroup, mode: \"0440\" }\nscript: 'true'\n",
+    )
+    .unwrap();
+    let (age, recipient) = common_remote::age_keygen(ws.path());
+    let sec = ws.path().join("sops/machines/web/secrets");
+    let seed = b"activation-seed-4f9a\n".to_vec();
+    let token = b"activation-token-77c1\n".to_vec();
+    common_remote::sops_encrypt(&recipient, "seed", &seed, &sec.join("act1.yaml"));
+    common_remote::sops_encrypt(&recipient, "token", &token, &sec.join("act2.yaml"));
+    let s = StandIns::new();
+    // ssh and nixos-rebuild record their argv and whether their environment holds a key.
+    let log = h.bin.path().join("local.log");
+    let real_ssh = common_remote::which("ssh").unwrap();
+    let rec = |name: &str, then: &str| {
+        format!(
+            "#!/bin/sh\nprintf 'CALL %s\\n%s\\n' \"$(basename \"$0\")\" \"$*\" >> '{l}'\nenv | grep -q AGE-SECRET-KEY && echo KEY-IN-ENV >> '{l}'\n{then}\n",
+            l = log.display()
+        )
+        .replace("{name}", name)
+    };
+    script(
+        &s.bin.join("ssh"),
+        &rec("ssh", &format!("exec '{}' \"$@\"", real_ssh.display())),
+    );
+    script(
+        &s.bin.join("nixos-rebuild"),
+        &rec("nixos-rebuild", "exit 0"),
+    );
+    let key = std::fs::read_to_string(&age).unwrap();
+
+    let dry = deploy(ws.path(), &h, &s, &["web", "--dry-run"]);
+    let lines = text(&dry.stdout);
+    assert!(
+        lines.contains("  # stdin: the activation secrets (tar)\nNIX_SSHOPTS="),
+        "{lines}"
+    );
+    assert!(!log.exists(), "a dry run runs nothing and decrypts nothing");
+
+    let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
+    c.arg("-C")
+        .arg(ws.path())
+        .args(["deploy", "web", "--no-check"]);
+    for o in h.sshd.ssh_options() {
+        c.arg("--ssh-option").arg(o);
+    }
+    let out = c
+        .env("PATH", s.path_env())
+        .env("SOPS_AGE_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let got = h.sshd.exec(concat!(
+        "cd /var/lib/varsmith/activation && stat -c '%n %U %G %a' act1/seed act2/token && ",
+        "cat act1/seed act2/token && ls -a . | tr '\\n' ' '"
+    ));
+    assert_eq!(
+        text(&got),
+        format!(
+            "act1/seed root root 400\nact2/token nobody nogroup 440\n{}{}. .. act1 act2 ",
+            text(&seed),
+            text(&token)
+        )
+    );
+    let log = std::fs::read_to_string(&log).unwrap();
+    let order: Vec<&str> = log
+        .lines()
+        .filter_map(|l| l.strip_prefix("CALL "))
+        .collect();
+    assert_eq!(
+        order,
+        ["ssh", "nixos-rebuild"],
+        "upload before activation: {log}"
+    );
+    for secret in [
+        "activation-seed-4f9a",
+        "activation-token-77c1",
+        "AGE-SECRET-KEY",
+        "KEY-IN-ENV",
+    ] {
+        assert!(
+            !log.contains(secret),
+            "{secret} in an argv or environment: {log}"
+        );
+    }
+}

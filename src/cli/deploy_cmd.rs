@@ -5,11 +5,13 @@ use std::io::Write;
 
 use serde_json::{Value, json};
 
+use crate::remote::activation::{self, Upload};
 use crate::remote::deploy::{self, Cmd, DeployOptions, Input, Plan};
+use crate::remote::known_hosts::KnownHosts;
 use crate::remote::ssh::Ssh;
 use crate::remote::stages::{self, MachineReport, Outcome};
 use crate::remote::verify;
-use crate::workspace::Workspace;
+use crate::workspace::{Definitions, Generator, NeededFor, Workspace};
 
 use super::args::{CmdResult, DeployArgs};
 use super::core_cmd::Context;
@@ -42,8 +44,24 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         ssh_options: a.ssh_options.clone(),
     };
     let mut plan = deploy::plan(&ws.inventory, &machines, target, &o, &kh).map_err(lib)?;
-    if a.verify {
-        add_probes(&ws, &mut plan, &kh, &o)?;
+    let wants_defs = machines.iter().any(|m| {
+        ws.inventory
+            .machines
+            .get(m)
+            .is_some_and(|m| !m.generators.is_empty())
+    });
+    if wants_defs {
+        let defs = ws.definitions()?;
+        add_uploads(ctx, &ws, &defs, &mut plan, &kh, &o, a.dry_run)?;
+        if a.verify {
+            add_probes(&ws, &defs, &mut plan, &kh, &o)?;
+        }
+    } else if a.verify {
+        let none = Definitions {
+            generators: Default::default(),
+            machines: Default::default(),
+        };
+        add_probes(&ws, &none, &mut plan, &kh, &o)?;
     }
     let check_args: Vec<&str> = std::iter::once("check")
         .chain(machines.iter().map(String::as_str).filter(|_| !a.all))
@@ -79,14 +97,51 @@ fn split_target<'a>(ws: &Workspace, hosts: &'a [String]) -> (Vec<String>, Option
     }
 }
 
+/// Attaches the upload of its activation secrets to every step of a machine that has some
+/// (decrypted now; a dry run decrypts nothing and shows the command).
+fn add_uploads(
+    ctx: &Context,
+    ws: &Workspace,
+    defs: &Definitions,
+    plan: &mut Plan,
+    kh: &KnownHosts,
+    o: &DeployOptions,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let mut ids = None;
+    for st in plan.stages.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+        let Some(gens) = defs.machines.get(&st.machine) else {
+            continue;
+        };
+        let gens: Vec<&Generator> = gens.values().map(|g| g.as_ref()).collect();
+        let specs = activation::specs(gens.iter().copied(), NeededFor::Activation);
+        if specs.is_empty() {
+            continue;
+        }
+        let ssh = Ssh::new(&st.target, &st.machine, kh, &o.ssh_options).map_err(lib)?;
+        if dry_run {
+            st.upload = Some(Upload::preview(&ssh, &specs).map_err(lib)?);
+            continue;
+        }
+        if ids.is_none() {
+            ids = Some(ctx.identities()?);
+        }
+        let Some(ids) = ids.as_ref() else { continue };
+        let files = activation::load(&ws.root, &st.machine, gens, NeededFor::Activation, ids)
+            .map_err(lib)?;
+        st.upload = Some(activation::upload(&ssh, &files).map_err(lib)?);
+    }
+    Ok(())
+}
+
 /// Attaches a `--verify` probe to every step.
 fn add_probes(
     ws: &Workspace,
+    defs: &Definitions,
     plan: &mut Plan,
-    kh: &crate::remote::known_hosts::KnownHosts,
+    kh: &KnownHosts,
     o: &DeployOptions,
 ) -> anyhow::Result<()> {
-    let defs = ws.definitions()?;
     for st in plan.stages.iter_mut().flat_map(|s| s.steps.iter_mut()) {
         let m = ws.machine(&st.machine)?;
         let gens = defs
@@ -139,6 +194,7 @@ pub(crate) fn cmd_json(c: &Cmd) -> Value {
     let stdin = match c.input {
         Input::None => Value::Null,
         Input::PreviousPath => json!("previous-path"),
+        Input::Secrets => json!("activation-secrets"),
     };
     json!({ "argv": c.argv, "env": env, "stdin": stdin, "line": c.display() })
 }
@@ -162,6 +218,7 @@ fn plan_json(plan: &Plan, check: Option<&str>, jobs: usize, keep_going: bool) ->
                         json!({ "command": cmd_json(&p.cmd), "files": files, "systemd": p.systemd })
                     });
                     json!({
+                        "upload": st.upload.as_ref().map(|u| cmd_json(&u.cmd)),
                         "machine": st.machine,
                         "backend": st.backend,
                         "target": st.target,

@@ -44,6 +44,8 @@ pub enum Input {
     /// The `path` field of the JSON the previous command printed (a store path, never a
     /// secret), followed by a newline.
     PreviousPath,
+    /// The machine's activation secrets as a ustar stream ([`super::activation`]).
+    Secrets,
 }
 
 /// One command of a step.
@@ -76,8 +78,10 @@ impl Cmd {
             .collect::<Vec<_>>();
         let argv = self.argv.iter().map(|a| quote(a)).collect::<Vec<_>>();
         let mut line = env.into_iter().chain(argv).collect::<Vec<_>>().join(" ");
-        if self.input == Input::PreviousPath {
-            line.push_str("  # stdin: the .path printed by the line above");
+        match self.input {
+            Input::None => {}
+            Input::PreviousPath => line.push_str("  # stdin: the .path printed by the line above"),
+            Input::Secrets => line.push_str("  # stdin: the activation secrets (tar)"),
         }
         line
     }
@@ -92,6 +96,8 @@ pub struct Step {
     pub backend: Backend,
     /// Its ssh target.
     pub target: String,
+    /// Uploads the activation secrets before the commands (when the machine has any).
+    pub upload: Option<super::activation::Upload>,
     /// The commands; the first failure ends the step.
     pub commands: Vec<Cmd>,
     /// The post-activation check (`--verify`), run when every command succeeded.
@@ -101,7 +107,10 @@ pub struct Step {
 impl Step {
     /// Every command line, one per line, as it runs (the verify probe included).
     pub fn display(&self) -> String {
-        let mut lines: Vec<String> = self.commands.iter().map(Cmd::display).collect();
+        let upload = self.upload.iter().map(|u| u.cmd.display());
+        let mut lines: Vec<String> = upload
+            .chain(self.commands.iter().map(Cmd::display))
+            .collect();
         if let Some(p) = &self.verify {
             lines.push(p.cmd.display());
         }
@@ -242,6 +251,7 @@ pub fn step(
         machine: name.to_string(),
         backend: b,
         target,
+        upload: None,
         commands,
         verify: None,
     })

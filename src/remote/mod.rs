@@ -6,6 +6,7 @@
 //! a child's stdin or through a private tmpfs directory; they never appear in an argv, a log
 //! line or an error message.
 //!
+//! * [`activation`]: activation and partitioning secrets, and deploy's upload of them.
 //! * [`known_hosts`]: the workspace's pinned host keys (`<root>/known_hosts`).
 //! * [`ssh`]: the `ssh` command line builder and its error classification.
 //! * [`hostkeys`]: loading and checking a machine's key pair and the global identity.
@@ -33,6 +34,7 @@
 //! `push-keys` pins the pushed key too, beside the key pinned before (the running sshd keeps
 //! serving its old key until it restarts); both go through [`known_hosts::KnownHosts::pin_installed`].
 
+pub mod activation;
 pub mod bootstrap;
 pub mod darwin;
 pub mod deploy;
@@ -66,6 +68,18 @@ pub enum Error {
         /// Generator producing it.
         generator: &'static str,
         /// The missing file.
+        path: PathBuf,
+    },
+    /// A deployable secret's sops file does not exist yet.
+    #[error(
+        "{host}: generator {generator}: {path} is missing; run `varsmith generate {host} -g {generator}`"
+    )]
+    NotGenerated {
+        /// Machine.
+        host: String,
+        /// Generator.
+        generator: String,
+        /// The missing sops file.
         path: PathBuf,
     },
     /// A decrypted secret does not belong to its committed public half.

@@ -51,7 +51,7 @@ pub fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
 
 /// Makes the destination, extracts stdin into a private temporary directory next to it
 /// (removed on exit) and checks the manifest.
-fn extract_and_check() -> String {
+pub(crate) fn extract_and_check() -> String {
     concat!(
         "umask 022\n",
         "mkdir -p \"$dir\"\n",

@@ -99,6 +99,11 @@ fn run_stage(stage: &Stage, cwd: &Path, jobs: usize) -> Vec<MachineReport> {
 /// Runs one step's commands in order, then its verification.
 fn run_step(st: &Step, cwd: &Path, prefix: bool) -> Outcome {
     let tag = format!("[{}] ", st.machine);
+    if let Some(u) = &st.upload
+        && let Err(reason) = super::activation::run(u)
+    {
+        return Outcome::Failed(reason);
+    }
     let mut previous: Vec<u8> = Vec::new();
     for (i, c) in st.commands.iter().enumerate() {
         let capture = st
@@ -106,7 +111,7 @@ fn run_step(st: &Step, cwd: &Path, prefix: bool) -> Outcome {
             .get(i + 1)
             .is_some_and(|n| n.input == Input::PreviousPath);
         let input = match c.input {
-            Input::None => None,
+            Input::None | Input::Secrets => None,
             Input::PreviousPath => match previous_path(&previous) {
                 Some(p) => Some(format!("{p}\n").into_bytes()),
                 None => {
