@@ -4,12 +4,13 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::remote::activation::{self, SecretFile};
 use crate::remote::bootstrap::{self, BootstrapOptions};
 use crate::remote::hostkeys::{self, KeyPaths};
 use crate::remote::known_hosts::KnownHosts;
 use crate::remote::push_keys;
 use crate::remote::ssh::Ssh;
-use crate::workspace::Workspace;
+use crate::workspace::{Generator, NeededFor, Workspace};
 use anyhow::Context as _;
 
 use super::core_cmd::Context;
@@ -141,6 +142,49 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
     Ok(0)
 }
 
+/// A machine's `(activation, partitioning)` secret files as `(generator, file, mode)`, from
+/// its definitions (nothing decrypted).
+fn secret_specs(
+    ws: &Workspace,
+    host: &str,
+) -> anyhow::Result<Vec<(NeededFor, String, String, u32)>> {
+    if ws.machine(host)?.generators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let defs = ws.definitions()?;
+    let gens: Vec<&Generator> = defs
+        .machines
+        .get(host)
+        .map(|g| g.values().map(|g| g.as_ref()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for needed in [NeededFor::Activation, NeededFor::Partitioning] {
+        for (g, f, spec) in activation::specs(gens.iter().copied(), needed) {
+            out.push((needed, g.name.clone(), f.to_string(), spec.mode));
+        }
+    }
+    Ok(out)
+}
+
+/// Decrypts the machine's activation and partitioning secrets.
+fn load_secrets(
+    ws: &Workspace,
+    host: &str,
+    ids: &crate::keys::Identities,
+) -> anyhow::Result<(Vec<SecretFile>, Vec<SecretFile>)> {
+    if ws.machine(host)?.generators.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let defs = ws.definitions()?;
+    let gens: Vec<&Generator> = defs
+        .machines
+        .get(host)
+        .map(|g| g.values().map(|g| g.as_ref()).collect())
+        .unwrap_or_default();
+    let load = |n| activation::load(&ws.root, host, gens.iter().copied(), n, ids).map_err(lib);
+    Ok((load(NeededFor::Activation)?, load(NeededFor::Partitioning)?))
+}
+
 /// `varsmith bootstrap`.
 pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     let ws = Workspace::discover(ctx.dir.as_deref())?;
@@ -156,24 +200,15 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         ..Default::default()
     };
     if a.dry_run {
-        crate::remote::no_leading_dash("target", &a.target).map_err(lib)?;
-        crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
-        let files = hostkeys::bundle_files(with_global);
-        let placeholder = Path::new(super::remote_dry::EXTRA_FILES_PLACEHOLDER);
-        let argv = bootstrap::command(&a.host, &a.target, placeholder, &o);
-        let prefix = if a.persist {
-            "persist/etc/ssh"
-        } else {
-            "etc/ssh"
-        };
-        return super::remote_dry::bootstrap(&a.host, &a.target, prefix, &files, argv, &kh, a.json);
+        return bootstrap_dry_run(&ws, &a, &o, with_global, &kh);
     }
     if a.json {
         return Err(crate::UsageError::new("--json needs --dry-run").into());
     }
     let ids = ctx.identities()?;
     let bundle = hostkeys::load(&ws.root, &a.host, &ids, with_global).map_err(lib)?;
-    bootstrap::run(&ws.root, &bundle, &a.target, &o, &kh).map_err(lib)?;
+    let (act, disk) = load_secrets(&ws, &a.host, &ids)?;
+    bootstrap::run_with(&ws.root, &bundle, (&act, &disk), &a.target, &o, &kh).map_err(lib)?;
     eprintln!(
         "{}: installed; host key {} pinned in {}",
         a.host,
@@ -181,4 +216,36 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         kh.path().display()
     );
     Ok(0)
+}
+
+fn bootstrap_dry_run(
+    ws: &Workspace,
+    a: &BootstrapArgs,
+    o: &BootstrapOptions,
+    with_global: bool,
+    kh: &KnownHosts,
+) -> CmdResult {
+    use super::remote_dry::EXTRA_FILES_PLACEHOLDER as ROOT;
+    crate::remote::no_leading_dash("target", &a.target).map_err(lib)?;
+    crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
+    let ssh_dir = if a.persist {
+        "persist/etc/ssh"
+    } else {
+        "etc/ssh"
+    };
+    let mut files: Vec<(String, u32)> = hostkeys::bundle_files(with_global)
+        .into_iter()
+        .map(|(n, m)| (format!("{ssh_dir}/{n}"), m))
+        .collect();
+    let mut disk = Vec::new();
+    for (needed, g, f, mode) in secret_specs(ws, &a.host)? {
+        if needed == NeededFor::Activation {
+            files.push((format!("var/lib/varsmith/activation/{g}/{f}"), mode));
+        } else {
+            let local = PathBuf::from(format!("<tmpfs>/disk-keys/{g}/{f}"));
+            disk.push((bootstrap::disk_key_path(&g, &f), local));
+        }
+    }
+    let argv = bootstrap::command(&a.host, &a.target, Path::new(ROOT), &disk, o);
+    super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.json)
 }

@@ -72,38 +72,49 @@ pub fn push_keys(
     print(doc, &lines, json)
 }
 
-/// `bootstrap --dry-run`.
+/// `bootstrap --dry-run`: `files` are the extra-files tree's `(path, mode)`, `disk` the
+/// `--disk-encryption-keys` pairs.
 pub fn bootstrap(
     host: &str,
     target: &str,
-    prefix: &str,
-    files: &[(&str, u32)],
+    files: &[(String, u32)],
+    disk: &[(String, std::path::PathBuf)],
     argv: Vec<String>,
     kh: &KnownHosts,
     json: bool,
 ) -> CmdResult {
     let cmd = Cmd::new(argv);
-    let lines = vec![
-        format!(
-            "# {EXTRA_FILES_PLACEHOLDER}: a fresh private tmpfs tree holding {}",
-            files
-                .iter()
-                .map(|(n, m)| format!("{prefix}/{n} ({m:04o})"))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-        cmd.display(),
-        format!(
-            "# then: pin {host}'s host key in {}",
-            quote(&kh.path().to_string_lossy())
-        ),
-    ];
+    let shown: Vec<String> = files
+        .iter()
+        .map(|(p, m)| format!("{p} ({m:04o})"))
+        .collect();
+    let mut lines = vec![format!(
+        "# {EXTRA_FILES_PLACEHOLDER}: a fresh private tmpfs tree holding {}",
+        shown.join(", ")
+    )];
+    if !disk.is_empty() {
+        lines.push("# <tmpfs>/disk-keys/…: the partitioning secrets, beside that tree".into());
+    }
+    lines.push(cmd.display());
+    lines.push(format!(
+        "# then: pin {host}'s host key in {}",
+        quote(&kh.path().to_string_lossy())
+    ));
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(p, m)| json!({ "path": p, "mode": format!("{m:04o}") }))
+        .collect();
+    let disk: Vec<Value> = disk
+        .iter()
+        .map(|(r, l)| json!({ "remote": r, "local": l }))
+        .collect();
     let doc = json!({
         "command": "bootstrap",
         "dry_run": true,
         "machine": host,
         "target": target,
-        "extra_files": { "root": EXTRA_FILES_PLACEHOLDER, "files": files_json(prefix, files) },
+        "extra_files": { "root": EXTRA_FILES_PLACEHOLDER, "files": files },
+        "disk_encryption_keys": disk,
         "commands": [cmd_json(&cmd)],
         "pin": { "known_hosts": kh.path(), "alias": host, "keep_previous": false },
     });

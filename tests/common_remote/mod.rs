@@ -283,7 +283,8 @@ done
 "#;
 
 /// The nixos-anywhere stand-in: also records the extra-files tree (`%P %m %u`), the content
-/// hashes, the private parent's mode and the tree's path, while it runs.
+/// hashes, the private parent's mode and the tree's path, and for each
+/// `--disk-encryption-keys REMOTE LOCAL` the line `REMOTE sha256 mode LOCAL`, while it runs.
 const NIXOS_ANYWHERE: &str = r#"
 dir=
 prev=
@@ -296,6 +297,15 @@ printf '%s\n' "$dir" > "$STANDIN_LOG.tree-path"
 (cd "$dir" && find . -mindepth 1 -printf '%P %m %u\n' | sort) > "$STANDIN_LOG.tree"
 stat -c '%a' "$(dirname "$dir")" > "$STANDIN_LOG.parent-mode"
 (cd "$dir" && find . -type f -exec sha256sum {} + | sort -k2) > "$STANDIN_LOG.sums"
+p2=
+p1=
+for a in "$@"; do
+    if [ "$p2" = "--disk-encryption-keys" ]; then
+        printf '%s %s %s %s\n' "$p1" "$(sha256sum < "$a" | cut -d' ' -f1)" "$(stat -c %a "$a")" "$a" >> "$STANDIN_LOG.disk"
+    fi
+    p2=$p1
+    p1=$a
+done
 "#;
 
 impl StandIns {

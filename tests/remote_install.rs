@@ -1,0 +1,155 @@
+//! bootstrap's activation and partitioning secrets, `sync` and `install`, through the binary
+//! with recording stand-ins (nixos-anywhere, nixos-rebuild, nh, nixos-install): exact argv,
+//! the files as they were while the tool ran, nothing left afterwards.
+
+mod common_remote;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common_remote::{StandIns, keyed_workspace, require, sops_encrypt};
+
+const INV: &str = "machines:\n  web:\n    generators: [openssh, luks, seed]\n";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn sha(b: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(b))
+}
+
+fn varsmith(root: &Path, args: &[&str], s: &StandIns, key: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_varsmith"))
+        .arg("-C")
+        .arg(root)
+        .args(args)
+        .env("PATH", s.path_env())
+        .env("SOPS_AGE_KEY_FILE", key)
+        .env_remove("SOPS_AGE_KEY")
+        .output()
+        .unwrap()
+}
+
+/// A workspace whose `web` has a host key, a partitioning secret (`luks/key`) and an
+/// activation secret (`seed/seed`, mode 0440), all encrypted by the real sops.
+fn workspace() -> Option<(tempfile::TempDir, std::path::PathBuf, Vec<u8>, Vec<u8>)> {
+    if !require(&["sops", "age-keygen", "ssh-keygen", "find", "sha256sum"]) {
+        return None;
+    }
+    let ws = tempfile::tempdir().unwrap();
+    let (_sk, _pk, _gsk, age) = keyed_workspace(ws.path(), "web", INV);
+    let g = ws.path().join("generators");
+    std::fs::create_dir_all(&g).unwrap();
+    std::fs::write(
+        g.join("luks.yaml"),
+        "files:\n  key: { needed_for: partitioning }\nscript: 'true'\n",
+    )
+    .unwrap();
+    std::fs::write(
+        g.join("seed.yaml"),
+        "files:\n  seed: { needed_for: activation, mode: \"0440\" }\nscript: 'true'\n",
+    )
+    .unwrap();
+    let recipient = std::fs::read_to_string(&age)
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("# public key: ").map(String::from))
+        .unwrap();
+    let sec = ws.path().join("sops/machines/web/secrets");
+    let luks = b"luks-passphrase-1a2b\n".to_vec();
+    let seed = b"activation-seed-3c4d\n".to_vec();
+    sops_encrypt(&recipient, "key", &luks, &sec.join("luks.yaml"));
+    sops_encrypt(&recipient, "seed", &seed, &sec.join("seed.yaml"));
+    Some((ws, age, luks, seed))
+}
+
+#[test]
+fn bootstrap_passes_disk_keys_and_activation_secrets() {
+    let Some((ws, age, luks, seed)) = workspace() else {
+        return;
+    };
+    let s = StandIns::new();
+    let dry = varsmith(
+        ws.path(),
+        &["bootstrap", "web", "root@installer", "--dry-run", "--json"],
+        &s,
+        &age,
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    let doc: serde_json::Value = serde_json::from_slice(&dry.stdout).unwrap();
+    assert_eq!(
+        doc["disk_encryption_keys"],
+        serde_json::json!([{ "remote": "/run/partitioning-secrets/luks/key", "local": "<tmpfs>/disk-keys/luks/key" }])
+    );
+    let files: Vec<&str> = doc["extra_files"]["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["path"].as_str().unwrap())
+        .collect();
+    assert!(
+        files.contains(&"var/lib/varsmith/activation/seed/seed"),
+        "{files:?}"
+    );
+    assert!(s.records().is_empty());
+
+    let out = varsmith(ws.path(), &["bootstrap", "web", "root@installer"], &s, &age);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let rec = &s.records()[0];
+    let tree = s.extra("tree-path").trim().to_string();
+    let disk = s.extra("disk");
+    let fields: Vec<&str> = disk.split_whitespace().collect();
+    assert_eq!(
+        fields[..3],
+        ["/run/partitioning-secrets/luks/key", &sha(&luks), "400"]
+    );
+    let local = fields[3];
+    assert_eq!(
+        rec[1..],
+        [
+            "nixos-anywhere",
+            "--flake",
+            ".#web",
+            "--extra-files",
+            &tree,
+            "--disk-encryption-keys",
+            "/run/partitioning-secrets/luks/key",
+            local,
+            "root@installer",
+        ]
+    );
+    assert!(
+        !local.starts_with(&tree),
+        "the disk key is not in the installed tree"
+    );
+    assert_eq!(
+        Path::new(local)
+            .parent()
+            .unwrap()
+            .parent()
+            .unwrap()
+            .parent(),
+        Path::new(&tree).parent()
+    );
+    assert!(
+        s.extra("tree")
+            .contains("var/lib/varsmith/activation/seed/seed 440 root"),
+        "{}",
+        s.extra("tree")
+    );
+    assert!(s.extra("sums").contains(&format!(
+        "{}  ./var/lib/varsmith/activation/seed/seed",
+        sha(&seed)
+    )));
+    assert!(
+        !Path::new(local).exists() && !Path::new(&tree).exists(),
+        "removed afterwards"
+    );
+    for r in s.records() {
+        for a in r {
+            assert!(!a.contains("luks-passphrase") && !a.contains("activation-seed"));
+        }
+    }
+}
