@@ -153,3 +153,128 @@ fn bootstrap_passes_disk_keys_and_activation_secrets() {
         }
     }
 }
+
+#[test]
+fn sync_uses_nh_when_present_else_nixos_rebuild_boot_by_default() {
+    let ws = tempfile::tempdir().unwrap();
+    common_remote::write_inventory(ws.path(), "machines:\n  web: {}\n");
+    let s = StandIns::new();
+    let none = Path::new("/nonexistent");
+    let out = varsmith(ws.path(), &["sync", "--host", "web"], &s, none);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let out = varsmith(
+        ws.path(),
+        &["sync", "switch", "--host", "web", "--debug"],
+        &s,
+        none,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let sv = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!(
+        s.records(),
+        vec![
+            sv(&[
+                "",
+                "nh",
+                "os",
+                "boot",
+                ".",
+                "--hostname",
+                "web",
+                "--",
+                "--show-trace"
+            ]),
+            sv(&[
+                "",
+                "nh",
+                "--verbose",
+                "os",
+                "switch",
+                ".",
+                "--hostname",
+                "web",
+                "--",
+                "--show-trace"
+            ]),
+        ]
+    );
+    std::fs::remove_file(s.bin.join("nh")).unwrap();
+    // Without nh on PATH (and with only the stand-ins and coreutils there).
+    let path = std::env::join_paths([s.bin.clone(), "/usr/bin".into(), "/bin".into()]).unwrap();
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_varsmith"))
+            .arg("-C")
+            .arg(ws.path())
+            .args(args)
+            .env("PATH", &path)
+            .output()
+            .unwrap()
+    };
+    let root = unsafe { libc::geteuid() } == 0;
+    let sudo = if root { "" } else { "sudo " };
+    let out = run(&["sync", "--host", "web", "--dry-run"]);
+    assert_eq!(
+        text(&out.stdout),
+        format!("{sudo}nixos-rebuild boot --flake '.#web' --show-trace\n")
+    );
+    if root {
+        let out = run(&["sync", "build", "--host", "web", "--no-show-trace"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            s.records()[2],
+            sv(&["", "nixos-rebuild", "build", "--flake", ".#web"])
+        );
+    }
+    let out = run(&["sync", "--host", "-x"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn install_places_keys_and_activation_secrets_under_the_root_first() {
+    let Some((ws, age, _luks, seed)) = workspace() else {
+        return;
+    };
+    let s = StandIns::new();
+    let mnt = tempfile::tempdir().unwrap();
+    let log = s.log.with_extension("install");
+    common_remote::script(
+        &s.bin.join("nixos-install"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" > '{l}'\n(cd \"$4\" && find . -type f -printf '%P %m\\n' | sort) >> '{l}'\nsha256sum \"$4/var/lib/varsmith/activation/seed/seed\" | cut -d' ' -f1 >> '{l}'\n",
+            l = log.display()
+        ),
+    );
+    let root = mnt.path().to_str().unwrap();
+    let dry = varsmith(
+        ws.path(),
+        &["install", "--host", "web", "--root", root, "--dry-run"],
+        &s,
+        &age,
+    );
+    assert!(dry.status.success(), "{}", text(&dry.stderr));
+    assert_eq!(
+        text(&dry.stdout),
+        format!(
+            "# place {root}/etc/ssh/ssh_host_ed25519_key (0600)\n# place {root}/etc/ssh/ssh_host_ed25519_key.pub (0644)\n\
+             # place {root}/etc/ssh/global_ed25519 (0600)\n# place {root}/var/lib/varsmith/activation/seed/seed (0440)\n\
+             nixos-install --flake '.#web' --root {root} --show-trace\n"
+        )
+    );
+    assert!(!log.exists() && std::fs::read_dir(mnt.path()).unwrap().next().is_none());
+    let out = varsmith(
+        ws.path(),
+        &["install", "--host", "web", "--root", root],
+        &s,
+        &age,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        format!(
+            "--flake .#web --root {root} --show-trace\netc/ssh/global_ed25519 600\netc/ssh/ssh_host_ed25519_key 600\n\
+             etc/ssh/ssh_host_ed25519_key.pub 644\n\
+             var/lib/varsmith/activation/seed/seed 440\n{}\n",
+            sha(&seed)
+        )
+    );
+}

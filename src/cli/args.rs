@@ -60,6 +60,53 @@ pub enum Command {
     Rollback(TargetArgs),
     /// Open a shell on a machine's target, with its pinned host key.
     Ssh(TargetArgs),
+    /// Rebuild this machine (nh os, else nixos-rebuild; darwin-rebuild on darwin).
+    Sync(SyncArgs),
+    /// Install a machine from the installer: keys under --root, then nixos-install.
+    Install(InstallArgs),
+}
+
+/// `varsmith sync`
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// switch, boot (the default on NixOS) or build.
+    #[arg(value_enum)]
+    pub action: Option<crate::remote::sync::Action>,
+    /// The configuration to build (default: this machine's host name).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Verbose output from the backend.
+    #[arg(long)]
+    pub debug: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
+    /// Print the exact command; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `varsmith install`
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Machine.
+    #[arg(long)]
+    pub host: String,
+    /// Where the target's file systems are mounted.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Keys under <root>/persist/etc/ssh.
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not install the fleet's global identity.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
+    /// Print what would be placed and the exact command; write and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// `varsmith rollback` / `varsmith ssh`

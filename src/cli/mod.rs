@@ -94,6 +94,8 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Audit(a) => audit_cmd::run(&ctx, a),
         Command::Rollback(a) => hey_cmd::rollback(&ctx, a),
         Command::Ssh(a) => hey_cmd::ssh(&ctx, a),
+        Command::Sync(a) => hey_cmd::sync(&ctx, a),
+        Command::Install(a) => hey_cmd::install(&ctx, a),
         other => core_cmd::run(&ctx, other),
     }
 }

@@ -16,6 +16,8 @@
 //! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
 //! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
 //! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
+//! * [`sync`]: rebuilding this machine (nh, nixos-rebuild or darwin-rebuild).
+//! * [`install`]: keys and activation secrets under the installer's root, then nixos-install.
 //! * [`rollback`]: the previous generation, on the target.
 //! * [`verify`]: `deploy --verify`, the secrets' paths, owners, modes and failed units.
 //!
@@ -39,11 +41,13 @@ pub mod bootstrap;
 pub mod darwin;
 pub mod deploy;
 pub mod hostkeys;
+pub mod install;
 pub mod known_hosts;
 pub mod push_keys;
 pub mod rollback;
 pub mod ssh;
 pub mod stages;
+pub mod sync;
 pub mod tar;
 pub mod verify;
 
