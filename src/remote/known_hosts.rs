@@ -11,20 +11,31 @@ use super::Error;
 pub const FILE_NAME: &str = "known_hosts";
 
 /// A known_hosts file holding pins keyed by machine name.
+///
+/// The workspace's own file is written through [`crate::store::write_atomic`] (symlink-safe,
+/// atomic) under the workspace lock; a file given with `--known-hosts` outside the workspace
+/// is replaced atomically beside itself.
 #[derive(Debug, Clone)]
 pub struct KnownHosts {
     path: PathBuf,
+    root: Option<PathBuf>,
 }
 
 impl KnownHosts {
     /// The pin file of the workspace rooted at `root`.
     pub fn for_workspace(root: &Path) -> KnownHosts {
-        KnownHosts::at(root.join(FILE_NAME))
+        KnownHosts {
+            path: root.join(FILE_NAME),
+            root: Some(root.to_path_buf()),
+        }
     }
 
     /// A pin file at an explicit path.
     pub fn at(path: impl Into<PathBuf>) -> KnownHosts {
-        KnownHosts { path: path.into() }
+        KnownHosts {
+            path: path.into(),
+            root: None,
+        }
     }
 
     /// The file's path.
@@ -84,6 +95,12 @@ impl KnownHosts {
 
     /// Replaces the file's content atomically (mode 0644).
     fn write(&self, out: &str) -> Result<(), Error> {
+        if let Some(root) = &self.root {
+            use crate::store::lock::{Mode, WorkspaceLock};
+            let _lock = WorkspaceLock::acquire(root, Mode::Exclusive, "pinning a host key")?;
+            crate::store::write_atomic(root, &self.path, out.as_bytes())?;
+            return Ok(());
+        }
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),

@@ -107,6 +107,9 @@ pub enum Error {
     /// Decryption failed.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
+    /// A workspace write (the pin file) failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -189,6 +192,7 @@ impl Error {
         match self {
             Error::Usage(_) => crate::EXIT_USAGE,
             Error::Sops(e) => e.exit_code(),
+            Error::Store(e) => e.kind().exit_code(),
             // A wrapped tool that died of Ctrl-C: the user interrupted us (130), even when
             // the signal reached the tool before varsmith's own handler ran.
             Error::Tool { status, .. } if crate::run::signals::status_is_interrupt(status) => {
