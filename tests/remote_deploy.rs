@@ -391,3 +391,54 @@ fn bad_invocations_exit_2() {
     }
     assert!(e.argv().is_empty());
 }
+
+#[test]
+fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
+    let e = env(FLEET);
+    let args = [
+        "--dry-activate",
+        "--build-host",
+        "builder@b.example.org",
+        "--debug",
+        "--no-check",
+        "-j",
+        "1",
+    ];
+    for (host, want) in [
+        (
+            "peer1",
+            sv(&[
+                "", "nixos-rebuild", "dry-activate", "--flake", ".#peer1", "--target-host",
+                "root@10.9.9.9", "--build-host", "builder@b.example.org", "--show-trace", "--verbose",
+            ]),
+        ),
+        (
+            "nhbox",
+            sv(&[
+                "", "nh", "--verbose", "os", "switch", ".", "--hostname", "nhbox", "--target-host",
+                "root@10.9.9.9", "--dry", "--", "--show-trace",
+            ]),
+        ),
+    ] {
+        let mut a = vec!["deploy", host, "root@10.9.9.9"];
+        a.extend(args);
+        let out = e.varsmith(&a, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(e.argv().last().unwrap(), &want);
+    }
+    // darwin on this machine: darwin-rebuild's own preview; --no-show-trace drops the trace.
+    let out = e.varsmith(&["deploy", "mac", "--dry-activate", "--no-show-trace", "--no-check"], &[]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        e.argv().last().unwrap(),
+        &sv(&["", "darwin-rebuild", "switch", "--flake", ".#mac", "--dry-run"])
+    );
+    // clan has no preview; a target needs exactly one machine.
+    for bad in [
+        &["deploy", "clanbox", "--dry-activate", "--no-check"][..],
+        &["deploy", "--all", "--no-check", "--build-host", "-x"],
+    ] {
+        assert_eq!(e.varsmith(bad, &[]).status.code(), Some(2), "{bad:?}");
+    }
+    assert_eq!(e.argv().len(), 3);
+}
