@@ -408,15 +408,35 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
         (
             "peer1",
             sv(&[
-                "", "nixos-rebuild", "dry-activate", "--flake", ".#peer1", "--target-host",
-                "root@10.9.9.9", "--build-host", "builder@b.example.org", "--show-trace", "--verbose",
+                "",
+                "nixos-rebuild",
+                "dry-activate",
+                "--flake",
+                ".#peer1",
+                "--target-host",
+                "root@10.9.9.9",
+                "--build-host",
+                "builder@b.example.org",
+                "--show-trace",
+                "--verbose",
             ]),
         ),
         (
             "nhbox",
             sv(&[
-                "", "nh", "--verbose", "os", "switch", ".", "--hostname", "nhbox", "--target-host",
-                "root@10.9.9.9", "--dry", "--", "--show-trace",
+                "",
+                "nh",
+                "--verbose",
+                "os",
+                "switch",
+                ".",
+                "--hostname",
+                "nhbox",
+                "--target-host",
+                "root@10.9.9.9",
+                "--dry",
+                "--",
+                "--show-trace",
             ]),
         ),
     ] {
@@ -427,11 +447,27 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
         assert_eq!(e.argv().last().unwrap(), &want);
     }
     // darwin on this machine: darwin-rebuild's own preview; --no-show-trace drops the trace.
-    let out = e.varsmith(&["deploy", "mac", "--dry-activate", "--no-show-trace", "--no-check"], &[]);
+    let out = e.varsmith(
+        &[
+            "deploy",
+            "mac",
+            "--dry-activate",
+            "--no-show-trace",
+            "--no-check",
+        ],
+        &[],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert_eq!(
         e.argv().last().unwrap(),
-        &sv(&["", "darwin-rebuild", "switch", "--flake", ".#mac", "--dry-run"])
+        &sv(&[
+            "",
+            "darwin-rebuild",
+            "switch",
+            "--flake",
+            ".#mac",
+            "--dry-run"
+        ])
     );
     // clan has no preview; a target needs exactly one machine.
     for bad in [

@@ -22,7 +22,7 @@ pub const DEFAULT_JOBS: usize = 4;
 
 /// `varsmith deploy`.
 pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let (hosts, target) = split_target(&ws, &a.hosts);
     let machines = deploy::select(&ws.inventory, &hosts, a.all).map_err(lib)?;
     let jobs = match a.jobs {

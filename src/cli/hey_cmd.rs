@@ -6,7 +6,6 @@ use std::process::Command;
 use crate::remote::deploy::quote;
 use crate::remote::rollback;
 use crate::remote::ssh::Ssh;
-use crate::workspace::Workspace;
 
 use super::args::{CmdResult, InstallArgs, SyncArgs, TargetArgs};
 use super::core_cmd::Context;
@@ -14,7 +13,7 @@ use super::remote_cmd::{known_hosts, lib};
 
 /// The machine's ssh connection (pinned when `known_hosts` pins it) and whether it is darwin.
 fn connect(ctx: &Context, a: &TargetArgs) -> anyhow::Result<(Ssh, bool)> {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let target = a
         .target
@@ -74,7 +73,7 @@ fn this_host() -> anyhow::Result<String> {
 
 /// `varsmith sync`.
 pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let host = match a.host {
         Some(h) => h,
         None => this_host()?,
@@ -101,7 +100,7 @@ pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
 /// `varsmith install`.
 pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     use crate::remote::{activation, hostkeys, install};
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let argv = install::argv(&a.host, &a.root, !a.no_show_trace);

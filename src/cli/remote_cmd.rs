@@ -95,7 +95,7 @@ fn generate_missing(
 
 /// `varsmith push-keys`.
 pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let target = a
         .target
@@ -187,7 +187,7 @@ fn load_secrets(
 
 /// `varsmith bootstrap`.
 pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
