@@ -478,3 +478,45 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
     }
     assert_eq!(e.argv().len(), 3);
 }
+
+#[test]
+fn ctrl_c_during_a_stage_starts_nothing_after_it() {
+    use std::os::unix::process::CommandExt;
+    let e = env(FLEET);
+    let started = e.ws.path().join("started");
+    // The controller's nixos-rebuild says it started, then waits to be interrupted.
+    common_remote::script(
+        &e.s.bin.join("nixos-rebuild"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ntouch '{}'\nexec sleep 30\n",
+            e.s.log.display(),
+            started.display()
+        ),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_varsmith"))
+        .arg("-C")
+        .arg(e.ws.path())
+        // --keep-going: the failed controller alone would not stop the later stages.
+        .args(["deploy", "--all", "--no-check", "--keep-going"])
+        .env("PATH", e.s.path_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stand-in never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let log = std::fs::read_to_string(&e.s.log).unwrap();
+    assert_eq!(log.lines().count(), 1, "only the controller started: {log}");
+}

@@ -267,6 +267,7 @@ fn summary(reports: &[MachineReport]) -> i32 {
             Outcome::Ok(None) => "ok".to_string(),
             Outcome::Ok(Some(v)) => format!("ok, {v}"),
             Outcome::Failed(why) => format!("failed: {why}"),
+            Outcome::NotAttempted(st) if st == "interrupted" => "not attempted: interrupted".into(),
             Outcome::NotAttempted(st) => format!("not attempted: stage {st:?} failed"),
         };
         let _ = writeln!(err, "  {}: {line}", r.machine);

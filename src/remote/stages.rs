@@ -4,6 +4,8 @@
 //! is reported "not attempted" with the stage that failed. The machines of the failing stage
 //! itself all run.
 //!
+//! After Ctrl-C (or a tool that died of it) no further machine starts.
+//!
 //! Children get no `SOPS_AGE_KEY` (key bytes never reach a deploy tool's environment).
 
 use std::io::{BufRead, BufReader, Read, Write};
@@ -43,6 +45,9 @@ pub fn execute(plan: &Plan, cwd: &Path, jobs: usize, keep_going: bool) -> Vec<Ma
     let mut reports = Vec::with_capacity(plan.len());
     let mut failed_stage: Option<&str> = None;
     for stage in &plan.stages {
+        if crate::run::signals::interrupted() {
+            failed_stage = failed_stage.or(Some("interrupted"));
+        }
         if let Some(label) = failed_stage {
             reports.extend(stage.steps.iter().map(|st| MachineReport {
                 machine: st.machine.clone(),
@@ -71,7 +76,11 @@ fn run_stage(stage: &Stage, cwd: &Path, jobs: usize) -> Vec<MachineReport> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(st) = stage.steps.get(i) else { break };
-                    let o = run_step(st, cwd, prefix);
+                    let o = if crate::run::signals::interrupted() {
+                        Outcome::NotAttempted("interrupted".into())
+                    } else {
+                        run_step(st, cwd, prefix)
+                    };
                     if let Ok(mut r) = results.lock() {
                         r.push((i, o));
                     }
@@ -194,6 +203,10 @@ fn run_cmd(
         });
     }
     let status = child.wait().map_err(spawn_err)?;
+    if crate::run::signals::status_is_interrupt(&status) {
+        // Ctrl-C reached the tool before varsmith's own handler: start nothing more.
+        crate::run::signals::note_child_interrupted();
+    }
     if status.success() {
         Ok(captured)
     } else {
