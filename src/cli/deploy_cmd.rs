@@ -42,6 +42,15 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         debug: a.debug,
         no_show_trace: a.no_show_trace,
         ssh_options: a.ssh_options.clone(),
+        // `nixosConfigurations.<attr>`: nixos-rebuild and darwin-rebuild resolve `.#<attr>`.
+        flake_attrs: ws
+            .flake
+            .iter()
+            .filter_map(|m| {
+                let attr = m.attr.split_once('.').map_or(m.attr.as_str(), |(_, a)| a);
+                (attr != m.machine_name).then(|| (m.machine_name.clone(), attr.to_string()))
+            })
+            .collect(),
     };
     let mut plan = deploy::plan(&ws.inventory, &machines, target, &o, &kh).map_err(lib)?;
     let wants_defs = machines.iter().any(|m| {

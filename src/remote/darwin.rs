@@ -39,7 +39,7 @@ fn hostname() -> Option<String> {
 /// `darwin-rebuild switch --flake .#HOST …` for a deploy of this machine.
 pub fn local_argv(name: &str, o: &DeployOptions) -> Vec<String> {
     let mut v = vec!["darwin-rebuild".to_string(), "switch".to_string()];
-    v.extend(darwin_flags(&format!(".#{name}"), o));
+    v.extend(darwin_flags(&format!(".#{}", o.attr(name)), o));
     v
 }
 
@@ -83,7 +83,7 @@ pub fn remote(
         .iter()
         .map(|f| {
             if f == "$src#HOST" {
-                format!("\"$src#\"{}", super::deploy::quote(name))
+                format!("\"$src#\"{}", super::deploy::quote(o.attr(name)))
             } else {
                 super::deploy::quote(f)
             }

@@ -33,6 +33,16 @@ pub struct DeployOptions {
     pub no_show_trace: bool,
     /// `K=V` ssh options: `-o K=V` for varsmith's ssh and in `NIX_SSHOPTS`.
     pub ssh_options: Vec<String>,
+    /// A flake machine's configuration attribute when it differs from its `machineName`
+    /// (`.#<attr>`); other machines build `.#<name>`.
+    pub flake_attrs: std::collections::HashMap<String, String>,
+}
+
+impl DeployOptions {
+    /// The flake attribute machine `name` builds.
+    pub fn attr<'a>(&'a self, name: &'a str) -> &'a str {
+        self.flake_attrs.get(name).map_or(name, String::as_str)
+    }
 }
 
 /// Where a command's stdin comes from.
@@ -300,7 +310,7 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
             let build = o.build_host.clone().unwrap_or_else(|| s("localhost"));
             super::no_leading_dash("build host", &build)?;
             let mut v = vec![s("nixos-rebuild"), s(action), s("--flake")];
-            v.extend([format!(".#{name}"), s("--target-host"), target]);
+            v.extend([format!(".#{}", o.attr(name)), s("--target-host"), target]);
             v.extend([s("--build-host"), build]);
             v.extend(trace.then(|| s("--show-trace")));
             v.extend(o.fast.then(|| s("--fast")));
@@ -315,7 +325,7 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
             } else {
                 "switch"
             };
-            v.extend([s("os"), s(act), s("."), s("--hostname"), s(name)]);
+            v.extend([s("os"), s(act), s("."), s("--hostname"), s(o.attr(name))]);
             v.extend([s("--target-host"), target]);
             v.extend(o.dry_activate.then(|| s("--dry")));
             if trace {
@@ -456,5 +466,11 @@ mod tests {
         let env = &p.stages[0].steps[0].commands[0].env;
         assert_eq!(env[0].0, "NIX_SSHOPTS");
         assert!(env[0].1.contains("-o HostKeyAlias=ctl"));
+        let o = DeployOptions {
+            flake_attrs: [("ctl".to_string(), "ctl-vps".to_string())].into(),
+            ..Default::default()
+        };
+        let p = plan(&inv, &["ctl".into()], None, &o, &kh).unwrap();
+        assert_eq!(p.stages[0].steps[0].commands[0].argv[3], ".#ctl-vps");
     }
 }
