@@ -4,6 +4,10 @@
 #   2. `deploy --all --no-check -j N`            with stand-ins that exit 0 at once
 #      (nixos-rebuild, nh, darwin-rebuild, clan are /bin/true), so the figure is varsmith's
 #      own orchestration cost plus 1000 process spawns.
+#   3. `deploy --all --no-check --verify -j 16`  the same, plus each machine's verification:
+#      every machine has a two-secret generator, and an `ssh` stand-in answers the probe
+#      (it prints `file root wheel 400 PATH` for every path asked and `systemd-done`); darwin
+#      machines deploy on their target, so a `nix` stand-in prints the flake archive JSON.
 # Prints wall time, varsmith's own CPU time (children excluded), the children's CPU time and
 # peak RSS. CPU times have clock-tick (10 ms) resolution.
 # usage: benches/remote_bench.sh [MACHINES] [RUNS]
@@ -27,13 +31,31 @@ trap 'rm -rf "$work"' EXIT
         else echo "    tags: [zt, vps]"; fi
         if [ $((i % 20)) -eq 0 ]; then echo "    system: aarch64-darwin"; fi
         if [ $((i % 20)) -eq 10 ]; then echo "    deploy: nh"; fi
+        echo "    generators: [api]"
     done
     echo "deploy:"
     echo "  order: [zerotier-controller, relay]"
 } > "$work/varsmith.yaml"
 
+mkdir "$work/generators"
+cat > "$work/generators/api.yaml" <<'YAML'
+files:
+  token: { mode: "0400", group: wheel }
+  token2: { mode: "0400", group: wheel }
+script: 'true'
+YAML
+
 mkdir "$work/bin"
 for t in nixos-rebuild nh darwin-rebuild clan; do ln -s "$(type -P true)" "$work/bin/$t"; done
+# ssh: answers the verify probe (the script is the last argument) and darwin's activation.
+cat > "$work/bin/ssh" <<'SH'
+#!/bin/sh
+for last; do :; done
+printf '%s\n' "$last" | sed -n 's/^check \(.*\)$/file root wheel 400 \1/p'
+echo systemd-done
+SH
+printf '#!/bin/sh\necho "{\\"path\\":\\"/nix/store/00000000000000000000000000000000-source\\"}"\n' > "$work/bin/nix"
+chmod +x "$work/bin/ssh" "$work/bin/nix"
 export PATH="$work/bin:$PATH"
 
 # Runs a command RUNS times and reports the best wall time, varsmith's own CPU time (user+sys
@@ -79,8 +101,11 @@ measure "deploy --all --dry-run --no-check" "$BIN" -C "$work" deploy --all --dry
 if perf stat --no-inherit -e task-clock -x, -o "$work/perf" "$BIN" -C "$work" deploy --all --dry-run --no-check > /dev/null 2>&1; then
     awk -F, '/task-clock/ {printf "  dry-run task-clock (perf, single-threaded): %.1f ms\n", $1}' "$work/perf"
 fi
+measure "deploy --all --dry-run --json --verify" "$BIN" -C "$work" deploy --all --dry-run --json --verify --no-check
 measure "deploy --all --no-check -j 2 (stand-ins)" "$BIN" -C "$work" deploy --all --no-check -j 2
 measure "deploy --all --no-check -j 16 (stand-ins)" "$BIN" -C "$work" deploy --all --no-check -j 16
+measure "deploy --all --no-check --verify -j 16" "$BIN" -C "$work" deploy --all --no-check --verify -j 16
+"$BIN" -C "$work" deploy --all --no-check --verify -j 16 2>&1 | grep -c 'ok, verified 2 secret' | sed 's/^/  machines verified: /'
 # Reference: the bare cost of spawning the same number of /bin/true from a shell loop.
 true_bin=$(type -P true)
 start=$(date +%s.%N)

@@ -142,6 +142,17 @@ fn push_keys_cli_installs_keys_over_real_ssh_without_key_bytes_in_argv() {
             assert!(!argv.contains(line), "key material in argv");
         }
     }
+    // The pushed key is pinned beside the one the running sshd still serves.
+    let pins = std::fs::read_to_string(ws.path().join("known_hosts")).unwrap();
+    let key = |l: &str| l.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+    let mut want = vec![
+        format!("web {}", key(&pk)),
+        format!("web {}", key(&sshd.host_pub)),
+    ];
+    want.sort();
+    let mut got: Vec<String> = pins.lines().map(str::to_string).collect();
+    got.sort();
+    assert_eq!(got, want);
     // --persist, --no-global.
     let mut pargs = args.clone();
     pargs.push("--persist");

@@ -15,6 +15,7 @@ machines:
     target: root@ctl.example.org
     tags: [zt, zerotier-controller]
   mac:
+    target: admin@localhost
     system: aarch64-darwin
   peer2:
     target: admin@10.0.0.2
@@ -252,7 +253,7 @@ fn boot_and_fast_and_selected_hosts_in_given_order() {
 }
 
 #[test]
-fn a_failing_machine_is_reported_and_the_others_still_deploy() {
+fn a_failing_machine_is_reported_and_the_others_of_its_stage_still_deploy() {
     let e = env(FLEET);
     let out = e.varsmith(
         &["deploy", "--all", "--no-check", "-j", "4"],
@@ -260,28 +261,69 @@ fn a_failing_machine_is_reported_and_the_others_still_deploy() {
     );
     assert_eq!(out.status.code(), Some(1));
     let err = text(&out.stderr);
-    assert!(err.contains("deploy failed on 1 of 7 machine(s):"), "{err}");
     assert!(
-        err.contains("  peer2: `nixos-rebuild` exit status: 1"),
+        err.contains("deploy failed on 1 of 7 machine(s); 6 ok, 0 not attempted:"),
         "{err}"
     );
+    assert!(
+        err.contains("  peer2: failed: `nixos-rebuild` exit status: 1"),
+        "{err}"
+    );
+    assert!(err.contains("  peer1: ok\n"), "{err}");
     assert!(
         err.contains("[peer2] stand-in failing on admin@10.0.0.2"),
         "output is prefixed: {err}"
     );
-    assert_eq!(e.argv().len(), 7, "every machine was attempted");
+    assert_eq!(
+        e.argv().len(),
+        7,
+        "every machine of the last stage was attempted"
+    );
 }
 
 #[test]
-fn a_failing_tag_group_does_not_stop_the_summary() {
+fn a_failing_stage_stops_every_later_stage() {
     let e = env(FLEET);
-    let out = e.varsmith(
-        &["deploy", "ctl", "peer1", "--no-check"],
-        &[("FAIL_ARG", "root@ctl.example.org")],
-    );
+    let fail = [("FAIL_ARG", "root@ctl.example.org")];
+    let out = e.varsmith(&["deploy", "--all", "--no-check"], &fail);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("  ctl: "));
-    assert_eq!(e.argv().len(), 2);
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("deploy failed on 1 of 7 machine(s); 0 ok, 6 not attempted:"),
+        "{err}"
+    );
+    assert!(
+        err.contains("  ctl: failed: `nixos-rebuild` exit status: 1\n"),
+        "{err}"
+    );
+    for m in ["relay", "peer1", "mac", "peer2", "nhbox", "clanbox"] {
+        assert!(
+            err.contains(&format!(
+                "  {m}: not attempted: stage \"tag zerotier-controller\" failed\n"
+            )),
+            "{m}: {err}"
+        );
+    }
+    let got = e.argv();
+    assert_eq!(got.len(), 1, "only the controller ran: {got:?}");
+    assert_eq!(got[0], expected_fleet()[0]);
+}
+
+#[test]
+fn keep_going_runs_later_stages_after_a_failure() {
+    let e = env(FLEET);
+    let fail = [("FAIL_ARG", "root@ctl.example.org")];
+    let out = e.varsmith(&["deploy", "--all", "--no-check", "--keep-going"], &fail);
+    assert_eq!(out.status.code(), Some(1));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("deploy failed on 1 of 7 machine(s); 6 ok, 0 not attempted:"),
+        "{err}"
+    );
+    let got = e.argv();
+    assert_eq!(got.len(), 7);
+    assert_eq!(got[0], expected_fleet()[0], "the order still holds");
+    assert_eq!(got[1], expected_fleet()[1]);
 }
 
 #[test]
@@ -348,4 +390,133 @@ fn bad_invocations_exit_2() {
         );
     }
     assert!(e.argv().is_empty());
+}
+
+#[test]
+fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
+    let e = env(FLEET);
+    let args = [
+        "--dry-activate",
+        "--build-host",
+        "builder@b.example.org",
+        "--debug",
+        "--no-check",
+        "-j",
+        "1",
+    ];
+    for (host, want) in [
+        (
+            "peer1",
+            sv(&[
+                "",
+                "nixos-rebuild",
+                "dry-activate",
+                "--flake",
+                ".#peer1",
+                "--target-host",
+                "root@10.9.9.9",
+                "--build-host",
+                "builder@b.example.org",
+                "--show-trace",
+                "--verbose",
+            ]),
+        ),
+        (
+            "nhbox",
+            sv(&[
+                "",
+                "nh",
+                "--verbose",
+                "os",
+                "switch",
+                ".",
+                "--hostname",
+                "nhbox",
+                "--target-host",
+                "root@10.9.9.9",
+                "--dry",
+                "--",
+                "--show-trace",
+            ]),
+        ),
+    ] {
+        let mut a = vec!["deploy", host, "root@10.9.9.9"];
+        a.extend(args);
+        let out = e.varsmith(&a, &[]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(e.argv().last().unwrap(), &want);
+    }
+    // darwin on this machine: darwin-rebuild's own preview; --no-show-trace drops the trace.
+    let out = e.varsmith(
+        &[
+            "deploy",
+            "mac",
+            "--dry-activate",
+            "--no-show-trace",
+            "--no-check",
+        ],
+        &[],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        e.argv().last().unwrap(),
+        &sv(&[
+            "",
+            "darwin-rebuild",
+            "switch",
+            "--flake",
+            ".#mac",
+            "--dry-run"
+        ])
+    );
+    // clan has no preview; a target needs exactly one machine.
+    for bad in [
+        &["deploy", "clanbox", "--dry-activate", "--no-check"][..],
+        &["deploy", "--all", "--no-check", "--build-host", "-x"],
+    ] {
+        assert_eq!(e.varsmith(bad, &[]).status.code(), Some(2), "{bad:?}");
+    }
+    assert_eq!(e.argv().len(), 3);
+}
+
+#[test]
+fn ctrl_c_during_a_stage_starts_nothing_after_it() {
+    use std::os::unix::process::CommandExt;
+    let e = env(FLEET);
+    let started = e.ws.path().join("started");
+    // The controller's nixos-rebuild says it started, then waits to be interrupted.
+    common_remote::script(
+        &e.s.bin.join("nixos-rebuild"),
+        &format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ntouch '{}'\nexec sleep 30\n",
+            e.s.log.display(),
+            started.display()
+        ),
+    );
+    let child = Command::new(env!("CARGO_BIN_EXE_varsmith"))
+        .arg("-C")
+        .arg(e.ws.path())
+        // --keep-going: the failed controller alone would not stop the later stages.
+        .args(["deploy", "--all", "--no-check", "--keep-going"])
+        .env("PATH", e.s.path_env())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !started.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stand-in never started"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe {
+        libc::kill(-(child.id() as i32), libc::SIGINT);
+    }
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let log = std::fs::read_to_string(&e.s.log).unwrap();
+    assert_eq!(log.lines().count(), 1, "only the controller started: {log}");
 }

@@ -65,6 +65,75 @@ pub enum Command {
     /// scripts call it in the sandbox).
     #[command(subcommand)]
     Zerotier(ZerotierCmd),
+    /// Switch a machine back to its previous generation, on the target.
+    Rollback(TargetArgs),
+    /// Open a shell on a machine's target, with its pinned host key.
+    Ssh(TargetArgs),
+    /// Rebuild this machine (nh os, else nixos-rebuild; darwin-rebuild on darwin).
+    Sync(SyncArgs),
+    /// Install a machine from the installer: keys under --root, then nixos-install.
+    Install(InstallArgs),
+}
+
+/// `varsmith sync`
+#[derive(Args, Debug)]
+pub struct SyncArgs {
+    /// switch, boot (the default on NixOS) or build.
+    #[arg(value_enum)]
+    pub action: Option<crate::remote::sync::Action>,
+    /// The configuration to build (default: this machine's host name).
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Verbose output from the backend.
+    #[arg(long)]
+    pub debug: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
+    /// Print the exact command; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `varsmith install`
+#[derive(Args, Debug)]
+pub struct InstallArgs {
+    /// Machine.
+    #[arg(long)]
+    pub host: String,
+    /// Where the target's file systems are mounted.
+    #[arg(long, value_name = "DIR")]
+    pub root: PathBuf,
+    /// Keys under <root>/persist/etc/ssh.
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not install the fleet's global identity.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
+    /// Print what would be placed and the exact command; write and run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// `varsmith rollback` / `varsmith ssh`
+#[derive(Args, Debug)]
+pub struct TargetArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target (default: the inventory's target, else root@HOST).
+    pub target: Option<String>,
+    /// Print the exact command; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Extra ssh option (passed as -o K=V).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
 }
 
 /// `varsmith init`
@@ -299,6 +368,12 @@ pub struct PushKeysArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Print the exact commands; run nothing (not even ssh).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the commands as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -329,6 +404,12 @@ pub struct BootstrapArgs {
     /// Extra ssh option (passed as -o K=V).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
+    /// Print the exact commands; run nothing (not even ssh).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the commands as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,
@@ -337,7 +418,8 @@ pub struct BootstrapArgs {
 /// `varsmith deploy`
 #[derive(Args, Debug)]
 pub struct DeployArgs {
-    /// Machines to deploy.
+    /// Machines to deploy; `HOST TARGET` (a last argument that is not a machine) deploys one
+    /// machine to that target.
     pub hosts: Vec<String>,
     /// Every machine.
     #[arg(long)]
@@ -348,15 +430,40 @@ pub struct DeployArgs {
     /// Skip extra checks in the wrapped tool where supported.
     #[arg(long)]
     pub fast: bool,
+    /// Preview the activation (nixos-rebuild dry-activate, darwin-rebuild --dry-run).
+    #[arg(long)]
+    pub dry_activate: bool,
+    /// nixos-rebuild's --build-host (default localhost).
+    #[arg(long, value_name = "HOST")]
+    pub build_host: Option<String>,
+    /// Verbose output from the backend.
+    #[arg(long)]
+    pub debug: bool,
+    /// Do not pass --show-trace (on by default).
+    #[arg(long)]
+    pub no_show_trace: bool,
     /// Print the exact commands; run nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// With --dry-run: the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
     /// Do not require `check` to pass first.
     #[arg(long)]
     pub no_check: bool,
-    /// Parallel deployments.
+    /// Start later stages even when a machine of an earlier one failed.
+    #[arg(long)]
+    pub keep_going: bool,
+    /// After activation, check every deployed secret's path, owner, group and mode, and
+    /// `systemctl --failed`, over ssh.
+    #[arg(long)]
+    pub verify: bool,
+    /// Parallel deployments within a stage (default 4).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
+    /// Extra ssh option (passed as -o K=V, and in NIX_SSHOPTS).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
     /// Pinned host keys (default: <workspace>/known_hosts).
     #[arg(long, value_name = "FILE")]
     pub known_hosts: Option<PathBuf>,

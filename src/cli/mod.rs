@@ -4,14 +4,17 @@
 pub mod args;
 mod audit_cmd;
 mod core_cmd;
+mod deploy_cmd;
 mod docs_cmd;
 mod generate_out;
+mod hey_cmd;
 mod init_key;
 mod json_out;
 mod list_cmd;
 mod machine_cmd;
 mod pipe;
 mod remote_cmd;
+mod remote_dry;
 mod set_input;
 pub(crate) mod sops_cmd;
 mod zerotier_cmd;
@@ -119,11 +122,15 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
         Command::PushKeys(a) => remote_cmd::push_keys(&ctx, a),
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
-        Command::Deploy(a) => remote_cmd::deploy(&ctx, a),
+        Command::Deploy(a) => deploy_cmd::run(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
         Command::Completions(a) => docs_cmd::completions(a),
         Command::Man(a) => docs_cmd::man(a),
         Command::Zerotier(cmd) => zerotier_cmd::run(cmd),
+        Command::Rollback(a) => hey_cmd::rollback(&ctx, a),
+        Command::Ssh(a) => hey_cmd::ssh(&ctx, a),
+        Command::Sync(a) => hey_cmd::sync(&ctx, a),
+        Command::Install(a) => hey_cmd::install(&ctx, a),
         other => core_cmd::run(&ctx, other),
     }
 }

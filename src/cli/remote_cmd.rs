@@ -4,27 +4,27 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::remote::activation::{self, SecretFile};
 use crate::remote::bootstrap::{self, BootstrapOptions};
-use crate::remote::deploy::{self, DeployOptions};
 use crate::remote::hostkeys::{self, KeyPaths};
 use crate::remote::known_hosts::KnownHosts;
 use crate::remote::push_keys;
 use crate::remote::ssh::Ssh;
-use crate::workspace::Workspace;
+use crate::workspace::{Generator, NeededFor, Workspace};
 use anyhow::Context as _;
 
 use super::core_cmd::Context;
-use crate::cli::args::{BootstrapArgs, CmdResult, DeployArgs, PushKeysArgs};
+use crate::cli::args::{BootstrapArgs, CmdResult, PushKeysArgs};
 
 /// Maps a library error to anyhow, turning usage errors into [`crate::UsageError`] (exit 2).
-fn lib(e: crate::remote::Error) -> anyhow::Error {
+pub(super) fn lib(e: crate::remote::Error) -> anyhow::Error {
     match e {
         crate::remote::Error::Usage(m) => crate::UsageError::new(m).into(),
         other => other.into(),
     }
 }
 
-fn known_hosts(opt: &Option<PathBuf>, root: &Path) -> KnownHosts {
+pub(super) fn known_hosts(opt: &Option<PathBuf>, root: &Path) -> KnownHosts {
     match opt {
         Some(p) => KnownHosts::at(p.clone()),
         None => KnownHosts::for_workspace(root),
@@ -41,6 +41,30 @@ fn self_argv(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<Vec<Os
     }
     v.extend(args.iter().map(OsString::from));
     Ok(v)
+}
+
+/// `varsmith … ARGS` as one shell-quoted line (what a dry run prints).
+pub(super) fn self_line(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<String> {
+    Ok(self_argv(ctx, root, args)?
+        .iter()
+        .map(|s| crate::remote::deploy::quote(&s.to_string_lossy()))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Runs `varsmith check …` with inherited stdio and without `SOPS_AGE_KEY` (check decrypts
+/// nothing, so key bytes need not reach it).
+pub(super) fn run_self_quiet_env(
+    ctx: &Context,
+    root: &Path,
+    args: &[&str],
+) -> anyhow::Result<std::process::ExitStatus> {
+    let argv = self_argv(ctx, root, args)?;
+    Command::new(&argv[0])
+        .args(&argv[1..])
+        .env_remove("SOPS_AGE_KEY")
+        .status()
+        .with_context(|| format!("cannot run `varsmith {}`", args.join(" ")))
 }
 
 /// Runs varsmith itself (generate, check) with inherited stdio.
@@ -71,15 +95,26 @@ fn generate_missing(
 
 /// `varsmith push-keys`.
 pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
+    let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let target = a
         .target
         .clone()
         .unwrap_or_else(|| m.target_or_default(&a.host));
-    let with_global = !a.no_global;
+    let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
     let ssh = Ssh::new(&target, &a.host, &kh, &a.ssh_options).map_err(lib)?;
+    let dir = push_keys::ssh_dir(a.persist);
+    if a.dry_run {
+        let files = hostkeys::bundle_files(with_global);
+        let argv = ssh
+            .script_argv(&push_keys::remote_script(dir, &files))
+            .map_err(lib)?;
+        return super::remote_dry::push_keys(&a.host, &target, dir, &files, argv, &kh, a.json);
+    }
+    if a.json {
+        return Err(crate::UsageError::new("--json needs --dry-run").into());
+    }
     if a.generate {
         generate_missing(ctx, &ws, &a.host, with_global)?;
     }
@@ -96,21 +131,67 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
     for p in &report.installed {
         eprintln!("{target}: installed {p}");
     }
+    kh.pin_installed(&a.host, &bundle.host_public, true)
+        .map_err(lib)?;
     eprintln!(
-        "{}: host key {} verified on {target} (sshd serves it after its next restart)",
-        a.host, report.fingerprint
+        "{}: host key {} verified on {target} and pinned in {} (sshd serves it after its next restart)",
+        a.host,
+        report.fingerprint,
+        kh.path().display()
     );
     confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
     Ok(0)
 }
 
+/// A machine's `(activation, partitioning)` secret files as `(generator, file, mode)`, from
+/// its definitions (nothing decrypted).
+fn secret_specs(
+    ws: &Workspace,
+    host: &str,
+) -> anyhow::Result<Vec<(NeededFor, String, String, u32)>> {
+    if ws.machine(host)?.generators.is_empty() {
+        return Ok(Vec::new());
+    }
+    let defs = ws.definitions()?;
+    let gens: Vec<&Generator> = defs
+        .machines
+        .get(host)
+        .map(|g| g.values().map(|g| g.as_ref()).collect())
+        .unwrap_or_default();
+    let mut out = Vec::new();
+    for needed in [NeededFor::Activation, NeededFor::Partitioning] {
+        for (g, f, spec) in activation::specs(gens.iter().copied(), needed) {
+            out.push((needed, g.name.clone(), f.to_string(), spec.mode));
+        }
+    }
+    Ok(out)
+}
+
+/// Decrypts the machine's activation and partitioning secrets.
+fn load_secrets(
+    ws: &Workspace,
+    host: &str,
+    ids: &crate::keys::Identities,
+) -> anyhow::Result<(Vec<SecretFile>, Vec<SecretFile>)> {
+    if ws.machine(host)?.generators.is_empty() {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let defs = ws.definitions()?;
+    let gens: Vec<&Generator> = defs
+        .machines
+        .get(host)
+        .map(|g| g.values().map(|g| g.as_ref()).collect())
+        .unwrap_or_default();
+    let load = |n| activation::load(&ws.root, host, gens.iter().copied(), n, ids).map_err(lib);
+    Ok((load(NeededFor::Activation)?, load(NeededFor::Partitioning)?))
+}
+
 /// `varsmith bootstrap`.
 pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
-    ws.machine(&a.host)?;
+    let ws = ctx.workspace()?;
+    let m = ws.machine(&a.host)?;
+    let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
-    let ids = ctx.identities()?;
-    let bundle = hostkeys::load(&ws.root, &a.host, &ids, !a.no_global).map_err(lib)?;
     let o = BootstrapOptions {
         persist: a.persist,
         no_reboot: a.no_reboot,
@@ -119,7 +200,16 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         ssh_options: a.ssh_options.clone(),
         ..Default::default()
     };
-    bootstrap::run(&ws.root, &bundle, &a.target, &o, &kh).map_err(lib)?;
+    if a.dry_run {
+        return bootstrap_dry_run(&ws, &a, &o, with_global, &kh);
+    }
+    if a.json {
+        return Err(crate::UsageError::new("--json needs --dry-run").into());
+    }
+    let ids = ctx.identities()?;
+    let bundle = hostkeys::load(&ws.root, &a.host, &ids, with_global).map_err(lib)?;
+    let (act, disk) = load_secrets(&ws, &a.host, &ids)?;
+    bootstrap::run_with(&ws.root, &bundle, (&act, &disk), &a.target, &o, &kh).map_err(lib)?;
     confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
     eprintln!(
         "{}: installed; host key {} pinned in {}",
@@ -130,68 +220,36 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     Ok(0)
 }
 
-/// `varsmith deploy`.
-pub fn deploy(ctx: &Context, a: DeployArgs) -> CmdResult {
-    let ws = Workspace::discover(ctx.dir.as_deref())?;
-    let machines = deploy::select(&ws.inventory, &a.hosts, a.all).map_err(lib)?;
-    let jobs = match a.jobs {
-        Some(0) => return Err(crate::UsageError::new("--jobs must be at least 1").into()),
-        Some(n) => n,
-        None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+fn bootstrap_dry_run(
+    ws: &Workspace,
+    a: &BootstrapArgs,
+    o: &BootstrapOptions,
+    with_global: bool,
+    kh: &KnownHosts,
+) -> CmdResult {
+    use super::remote_dry::EXTRA_FILES_PLACEHOLDER as ROOT;
+    crate::remote::no_leading_dash("target", &a.target).map_err(lib)?;
+    crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
+    let ssh_dir = if a.persist {
+        "persist/etc/ssh"
+    } else {
+        "etc/ssh"
     };
-    let kh = known_hosts(&a.known_hosts, &ws.root);
-    let o = DeployOptions {
-        boot: a.boot,
-        fast: a.fast,
-    };
-    let plan = deploy::plan(&ws.inventory, &machines, &o, &kh).map_err(lib)?;
-    let check_args: Vec<&str> = std::iter::once("check")
-        .chain(a.hosts.iter().map(String::as_str))
+    let mut files: Vec<(String, u32)> = hostkeys::bundle_files(with_global)
+        .into_iter()
+        .map(|(n, m)| (format!("{ssh_dir}/{n}"), m))
         .collect();
-    if a.dry_run {
-        use std::io::Write;
-        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-        if !a.no_check {
-            let argv = self_argv(ctx, &ws.root, &check_args)?;
-            let line = argv
-                .iter()
-                .map(|s| {
-                    shlex::try_quote(&s.to_string_lossy())
-                        .map(|c| c.into_owned())
-                        .unwrap_or_default()
-                })
-                .collect::<Vec<_>>()
-                .join(" ");
-            writeln!(out, "# first: {line}")?;
-        }
-        for stage in &plan.stages {
-            writeln!(out, "# {} ({} machines)", stage.label, stage.steps.len())?;
-            for st in &stage.steps {
-                writeln!(out, "{}", st.display())?;
-            }
-        }
-        out.flush()?;
-        return Ok(0);
-    }
-    if !a.no_check {
-        let status = run_self(ctx, &ws.root, &check_args)?;
-        if !status.success() {
-            anyhow::bail!(
-                "check failed for the selected machines ({status}); nothing was deployed (fix the vars, or pass --no-check)"
-            );
+    let mut disk = Vec::new();
+    for (needed, g, f, mode) in secret_specs(ws, &a.host)? {
+        if needed == NeededFor::Activation {
+            files.push((format!("var/lib/varsmith/activation/{g}/{f}"), mode));
+        } else {
+            let local = PathBuf::from(format!("<tmpfs>/disk-keys/{g}/{f}"));
+            disk.push((bootstrap::disk_key_path(&g, &f), local));
         }
     }
-    let failures = deploy::execute(&plan, &ws.root, jobs);
-    let total = plan.len();
-    if failures.is_empty() {
-        eprintln!("deployed {total} machine(s)");
-        return Ok(0);
-    }
-    eprintln!("deploy failed on {} of {total} machine(s):", failures.len());
-    for f in &failures {
-        eprintln!("  {}: {}", f.machine, f.reason);
-    }
-    Ok(crate::EXIT_PROBLEM)
+    let argv = bootstrap::command(&a.host, &a.target, Path::new(ROOT), &disk, o);
+    super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.json)
 }
 
 /// After `installed` (a host public key line) was put on `host` and pinned: completes a

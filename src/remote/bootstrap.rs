@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::Error;
+use super::activation::SecretFile;
 use super::hostkeys::KeyBundle;
 use super::known_hosts::KnownHosts;
 use crate::run::tmpfs::PlaintextDir;
@@ -47,11 +48,18 @@ impl Default for BootstrapOptions {
 }
 
 /// The private `--extra-files` tree on tmpfs; removed on drop, on a signal, and by the next
-/// run's sweep after a SIGKILL.
+/// run's sweep after a SIGKILL. Beside the tree (not inside it) it holds the disk encryption
+/// keys, one file each, passed as `--disk-encryption-keys REMOTE LOCAL`.
 #[derive(Debug)]
 pub struct ExtraFiles {
     dir: PlaintextDir,
     root: PathBuf,
+    disk_keys: Vec<(String, PathBuf)>,
+}
+
+/// Where nixos-anywhere puts a partitioning secret on the installer.
+pub fn disk_key_path(generator: &str, file: &str) -> String {
+    format!("/run/partitioning-secrets/{generator}/{file}")
 }
 
 impl ExtraFiles {
@@ -73,19 +81,47 @@ impl ExtraFiles {
             mkdir_0755(&ssh_dir)?;
         }
         for f in &bundle.files {
-            let p = ssh_dir.join(f.name);
-            let mut file = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&p)
-                .map_err(|e| Error::io(&p, e))?;
-            use std::io::Write;
-            file.write_all(&f.bytes).map_err(|e| Error::io(&p, e))?;
-            std::fs::set_permissions(&p, std::fs::Permissions::from_mode(f.mode))
-                .map_err(|e| Error::io(&p, e))?;
+            write_private(&ssh_dir.join(f.name), &f.bytes, f.mode)?;
         }
-        Ok(ExtraFiles { dir, root })
+        Ok(ExtraFiles {
+            dir,
+            root,
+            disk_keys: Vec::new(),
+        })
+    }
+
+    /// Adds the activation secrets under `var/lib/varsmith/activation/<g>/<f>` of the tree
+    /// (modes as declared; owned by root until the new system's activation) and the
+    /// partitioning secrets as disk encryption keys beside it.
+    pub fn add_secrets(
+        &mut self,
+        activation: &[SecretFile],
+        disk: &[SecretFile],
+    ) -> Result<(), Error> {
+        for s in activation {
+            let mut d = self.root.clone();
+            for c in ["var", "lib", "varsmith", "activation", s.generator.as_str()] {
+                d.push(c);
+                if !d.is_dir() {
+                    mkdir_0755(&d)?;
+                }
+            }
+            write_private(&d.join(&s.file), &s.bytes, s.spec.mode)?;
+        }
+        for s in disk {
+            let d = self.dir.path().join("disk-keys").join(&s.generator);
+            std::fs::create_dir_all(&d).map_err(|e| Error::io(&d, e))?;
+            let p = d.join(&s.file);
+            write_private(&p, &s.bytes, 0o400)?;
+            self.disk_keys
+                .push((disk_key_path(&s.generator, &s.file), p));
+        }
+        Ok(())
+    }
+
+    /// The `(remote, local)` pairs of `--disk-encryption-keys`.
+    pub fn disk_keys(&self) -> &[(String, PathBuf)] {
+        &self.disk_keys
     }
 
     /// The directory to pass as `--extra-files`.
@@ -99,6 +135,19 @@ impl ExtraFiles {
     }
 }
 
+/// Writes a new file (never through an existing one) and sets its mode.
+fn write_private(p: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(p)
+        .map_err(|e| Error::io(p, e))?;
+    file.write_all(bytes).map_err(|e| Error::io(p, e))?;
+    std::fs::set_permissions(p, std::fs::Permissions::from_mode(mode)).map_err(|e| Error::io(p, e))
+}
+
 fn mkdir_0755(p: &Path) -> Result<(), Error> {
     std::fs::DirBuilder::new()
         .mode(0o755)
@@ -107,8 +156,15 @@ fn mkdir_0755(p: &Path) -> Result<(), Error> {
         .map_err(|e| Error::io(p, e))
 }
 
-/// The nixos-anywhere argv (program first) for machine `host`.
-pub fn command(host: &str, target: &str, extra_files: &Path, o: &BootstrapOptions) -> Vec<String> {
+/// The nixos-anywhere argv (program first) for machine `host`; `disk_keys` are the
+/// `(remote, local)` pairs of `--disk-encryption-keys`.
+pub fn command(
+    host: &str,
+    target: &str,
+    extra_files: &Path,
+    disk_keys: &[(String, PathBuf)],
+    o: &BootstrapOptions,
+) -> Vec<String> {
     let mut v = vec![
         o.program.clone(),
         "--flake".to_string(),
@@ -116,6 +172,11 @@ pub fn command(host: &str, target: &str, extra_files: &Path, o: &BootstrapOption
         "--extra-files".to_string(),
         extra_files.to_string_lossy().into_owned(),
     ];
+    for (remote, local) in disk_keys {
+        v.push("--disk-encryption-keys".into());
+        v.push(remote.clone());
+        v.push(local.to_string_lossy().into_owned());
+    }
     if o.no_reboot {
         v.push("--no-reboot".into());
     }
@@ -142,16 +203,24 @@ pub fn run(
     o: &BootstrapOptions,
     known_hosts: &KnownHosts,
 ) -> Result<(), Error> {
+    run_with(flake_root, bundle, (&[], &[]), target, o, known_hosts)
+}
+
+/// [`run`] with the machine's `(activation, partitioning)` secrets: the first in the
+/// extra-files tree, the second as `--disk-encryption-keys`.
+pub fn run_with(
+    flake_root: &Path,
+    bundle: &KeyBundle,
+    secrets: (&[SecretFile], &[SecretFile]),
+    target: &str,
+    o: &BootstrapOptions,
+    known_hosts: &KnownHosts,
+) -> Result<(), Error> {
     super::no_leading_dash("target", target)?;
-    for s in &o.ssh_options {
-        if !s.contains('=') || s.starts_with('-') {
-            return Err(Error::Usage(format!(
-                "invalid --ssh-option {s:?}: expected KEY=VALUE"
-            )));
-        }
-    }
-    let tree = ExtraFiles::build(bundle, o.persist)?;
-    let argv = command(&bundle.host, target, tree.root(), o);
+    super::ssh::check_options(&o.ssh_options)?;
+    let mut tree = ExtraFiles::build(bundle, o.persist)?;
+    tree.add_secrets(secrets.0, secrets.1)?;
+    let argv = command(&bundle.host, target, tree.root(), tree.disk_keys(), o);
     eprintln!(
         "+ {}",
         shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
@@ -159,6 +228,7 @@ pub fn run(
     let status = Command::new(&argv[0])
         .args(&argv[1..])
         .current_dir(flake_root)
+        .env_remove("SOPS_AGE_KEY")
         .status()
         .map_err(|source| Error::Spawn {
             program: o.program.clone(),
@@ -171,6 +241,6 @@ pub fn run(
             status,
         });
     }
-    known_hosts.pin(&bundle.host, &bundle.host_public)?;
+    known_hosts.pin_installed(&bundle.host, &bundle.host_public, false)?;
     Ok(())
 }

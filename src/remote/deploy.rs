@@ -1,38 +1,84 @@
 //! `deploy`: per-machine commands built as data (so `--dry-run` prints exactly what would
-//! run), ordered by `deploy.order` tags, and run with a bounded number of parallel workers.
+//! run) and ordered into stages by `deploy.order` tags. [`super::stages`] runs them.
+//!
+//! A NixOS machine deploys with nixos-rebuild (or nh, clan) from here with `--target-host`.
+//! A nix-darwin machine deploys *on its target*: the flake source goes there with
+//! `nix flake archive --to ssh-ng://TARGET`, then `darwin-rebuild` runs there over ssh (with
+//! `sudo` unless the ssh user is root), so a Mac never switches to another Mac's
+//! configuration ([`super::darwin`]). Only a target that is this machine (`localhost`, or
+//! this host's name) runs `darwin-rebuild` locally.
 
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Mutex;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::Error;
 use super::known_hosts::KnownHosts;
 use crate::workspace::{Backend, Inventory, Machine};
 
-/// Options shaping the deploy commands.
+/// Options shaping the deploy commands. Defaults: `switch`, `--show-trace`, build on
+/// `localhost`, no verbose output.
 #[derive(Debug, Clone, Default)]
 pub struct DeployOptions {
     /// Activate at next boot (`boot`) instead of `switch`.
     pub boot: bool,
     /// Pass `--fast` to nixos-rebuild.
     pub fast: bool,
+    /// Preview the activation: `nixos-rebuild dry-activate`, `nh os switch --dry`,
+    /// `darwin-rebuild switch --dry-run`.
+    pub dry_activate: bool,
+    /// nixos-rebuild's `--build-host` (default `localhost`).
+    pub build_host: Option<String>,
+    /// Verbose output from the backend (`--verbose`, clan's `--debug`).
+    pub debug: bool,
+    /// Leave out `--show-trace` (on by default).
+    pub no_show_trace: bool,
+    /// `K=V` ssh options: `-o K=V` for varsmith's ssh and in `NIX_SSHOPTS`.
+    pub ssh_options: Vec<String>,
+    /// A flake machine's configuration attribute when it differs from its `machineName`
+    /// (`.#<attr>`); other machines build `.#<name>`.
+    pub flake_attrs: std::collections::HashMap<String, String>,
 }
 
-/// One machine's deploy command.
+impl DeployOptions {
+    /// The flake attribute machine `name` builds.
+    pub fn attr<'a>(&'a self, name: &'a str) -> &'a str {
+        self.flake_attrs.get(name).map_or(name, String::as_str)
+    }
+}
+
+/// Where a command's stdin comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Input {
+    /// Nothing (the terminal for a lone step, else closed).
+    #[default]
+    None,
+    /// The `path` field of the JSON the previous command printed (a store path, never a
+    /// secret), followed by a newline.
+    PreviousPath,
+    /// The machine's activation secrets as a ustar stream ([`super::activation`]).
+    Secrets,
+}
+
+/// One command of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// The machine.
-    pub machine: String,
-    /// Environment variables set for the command.
+pub struct Cmd {
+    /// Environment variables set for the command (never a secret).
     pub env: Vec<(String, String)>,
     /// The argv, program first.
     pub argv: Vec<String>,
+    /// Its stdin.
+    pub input: Input,
 }
 
-impl Step {
+impl Cmd {
+    /// A command with no environment and no input.
+    pub fn new(argv: Vec<String>) -> Cmd {
+        Cmd {
+            env: Vec::new(),
+            argv,
+            input: Input::None,
+        }
+    }
+
     /// The command as one shell line (`VAR='…' prog args…`), exactly as it runs.
     pub fn display(&self) -> String {
         let env = self
@@ -41,11 +87,68 @@ impl Step {
             .map(|(k, v)| format!("{k}={}", quote(v)))
             .collect::<Vec<_>>();
         let argv = self.argv.iter().map(|a| quote(a)).collect::<Vec<_>>();
-        env.into_iter().chain(argv).collect::<Vec<_>>().join(" ")
+        let mut line = env.into_iter().chain(argv).collect::<Vec<_>>().join(" ");
+        match self.input {
+            Input::None => {}
+            Input::PreviousPath => line.push_str("  # stdin: the .path printed by the line above"),
+            Input::Secrets => line.push_str("  # stdin: the activation secrets (tar)"),
+        }
+        line
     }
 }
 
-fn quote(s: &str) -> String {
+/// One machine's deploy: its commands, run in order, and an optional check afterwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    /// The machine.
+    pub machine: String,
+    /// Its backend.
+    pub backend: Backend,
+    /// Its ssh target.
+    pub target: String,
+    /// Uploads the activation secrets before the commands (when the machine has any).
+    pub upload: Option<super::activation::Upload>,
+    /// The commands; the first failure ends the step.
+    pub commands: Vec<Cmd>,
+    /// The post-activation check (`--verify`), run when every command succeeded.
+    pub verify: Option<super::verify::Probe>,
+}
+
+impl Step {
+    /// Every command line, one per line, as it runs (the verify probe included).
+    pub fn display(&self) -> String {
+        let upload = self.upload.iter().map(|u| u.cmd.display());
+        let mut lines: Vec<String> = upload
+            .chain(self.commands.iter().map(Cmd::display))
+            .collect();
+        if let Some(p) = &self.verify {
+            lines.push(p.cmd.display());
+        }
+        lines.join("\n")
+    }
+}
+
+/// Shell-quotes one word. A word holding a newline or another control character is written
+/// in `$'…'` form (bash, zsh, ksh), so every command stays on one line.
+pub(crate) fn quote(s: &str) -> String {
+    if s.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\'' => out.push_str("\\'"),
+                '\n' => out.push_str("\\n"),
+                '\t' => out.push_str("\\t"),
+                c if c.is_control() && (c as u32) < 0x80 => {
+                    out.push_str(&format!("\\x{:02x}", c as u32))
+                }
+                c if c.is_control() => out.push_str(&format!("\\u{:04x}", c as u32)),
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        return out;
+    }
     shlex::try_quote(s)
         .map(|c| c.into_owned())
         .unwrap_or_else(|_| format!("{s:?}"))
@@ -119,11 +222,13 @@ pub fn backend(inv: &Inventory, m: &Machine) -> Backend {
     fleet.unwrap_or(Backend::NixosRebuild)
 }
 
-/// The deploy step of machine `name`. `pinned` says whether `known_hosts` pins it; then
-/// nixos-rebuild and nh get `NIX_SSHOPTS` that verify the host against that pin.
+/// The deploy step of machine `name` on `target` (the machine's own target when `None`).
+/// `pinned` says whether `known_hosts` pins it; then nixos-rebuild and nh get `NIX_SSHOPTS`
+/// that verify the host against that pin, and varsmith's own ssh does too.
 pub fn step(
     inv: &Inventory,
     name: &str,
+    target: Option<&str>,
     o: &DeployOptions,
     known_hosts: &KnownHosts,
     pinned: bool,
@@ -132,96 +237,129 @@ pub fn step(
         .machines
         .get(name)
         .ok_or_else(|| Error::Usage(inv.unknown_machine(name)))?;
-    let target = m.target_or_default(name);
+    let target = target.map_or_else(|| m.target_or_default(name), str::to_string);
     super::no_leading_dash("target", &target)?;
     let b = backend(inv, m);
-    let mut env = Vec::new();
-    if pinned && matches!(b, Backend::NixosRebuild | Backend::Nh) {
-        env.push(("NIX_SSHOPTS".to_string(), ssh_opts(known_hosts, name)));
-    }
-    let argv = argv(b, name, target, o)?;
+    let sshopts = nix_sshopts(known_hosts, name, pinned, &o.ssh_options)?;
+    let commands = match b {
+        Backend::DarwinRebuild if !super::darwin::is_local(&target) => {
+            super::darwin::remote(name, &target, o, known_hosts, sshopts)?
+        }
+        _ => {
+            let mut c = Cmd::new(argv(b, name, target.clone(), o)?);
+            if matches!(b, Backend::NixosRebuild | Backend::Nh)
+                && let Some(v) = sshopts
+            {
+                c.env.push(("NIX_SSHOPTS".to_string(), v));
+            }
+            vec![c]
+        }
+    };
     Ok(Step {
         machine: name.to_string(),
-        env,
-        argv,
+        backend: b,
+        target,
+        upload: None,
+        commands,
+        verify: None,
     })
 }
 
-/// `NIX_SSHOPTS` verifying the host against its pin (plus the user's own `NIX_SSHOPTS`).
-fn ssh_opts(known_hosts: &KnownHosts, name: &str) -> String {
-    let mut opts: Vec<String> = known_hosts
-        .pin_options(name)
-        .into_iter()
-        .flat_map(|o| ["-o".to_string(), o])
-        .collect();
-    if let Ok(user) = std::env::var("NIX_SSHOPTS")
-        && !user.trim().is_empty()
-    {
-        opts.push(user);
+/// `NIX_SSHOPTS` for machine `name`: the pin (when `pinned`), the user's `--ssh-option`s and
+/// the user's own `NIX_SSHOPTS`; `None` when all three are empty.
+pub(crate) fn nix_sshopts(
+    known_hosts: &KnownHosts,
+    name: &str,
+    pinned: bool,
+    user: &[String],
+) -> Result<Option<String>, Error> {
+    let mut opts: Vec<String> = Vec::new();
+    let pin = if pinned {
+        known_hosts.pin_options(name)
+    } else {
+        Vec::new()
+    };
+    for o in pin.into_iter().chain(super::ssh::check_options(user)?) {
+        opts.push("-o".to_string());
+        opts.push(o);
     }
-    opts.join(" ")
+    if let Ok(env) = std::env::var("NIX_SSHOPTS")
+        && !env.trim().is_empty()
+    {
+        opts.push(env);
+    }
+    Ok((!opts.is_empty()).then(|| opts.join(" ")))
 }
 
 /// The backend's command line for machine `name` on `target`.
 fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec<String>, Error> {
-    let action = if o.boot { "boot" } else { "switch" };
-    let s = |x: &str| x.to_string();
-    let no_boot = |tool: &str| {
-        Err(Error::Usage(format!(
-            "{name}: {tool} has no boot activation; deploy it without --boot"
-        )))
+    let action = if o.dry_activate {
+        "dry-activate"
+    } else if o.boot {
+        "boot"
+    } else {
+        "switch"
     };
+    let s = |x: &str| x.to_string();
+    let refuse = |what: &str| Err(Error::Usage(format!("{name}: {what}")));
+    let trace = !o.no_show_trace;
     Ok(match b {
         Backend::NixosRebuild => {
-            let mut v = vec![
-                s("nixos-rebuild"),
-                s(action),
-                s("--flake"),
-                format!(".#{name}"),
-                s("--target-host"),
-                target,
-                s("--build-host"),
-                s("localhost"),
-                s("--show-trace"),
-            ];
-            if o.fast {
-                v.push(s("--fast"));
+            let build = o.build_host.clone().unwrap_or_else(|| s("localhost"));
+            super::no_leading_dash("build host", &build)?;
+            let mut v = vec![s("nixos-rebuild"), s(action), s("--flake")];
+            v.extend([format!(".#{}", o.attr(name)), s("--target-host"), target]);
+            v.extend([s("--build-host"), build]);
+            v.extend(trace.then(|| s("--show-trace")));
+            v.extend(o.fast.then(|| s("--fast")));
+            v.extend(o.debug.then(|| s("--verbose")));
+            v
+        }
+        Backend::Nh => {
+            let mut v = vec![s("nh")];
+            v.extend(o.debug.then(|| s("--verbose")));
+            let act = if o.boot && !o.dry_activate {
+                "boot"
+            } else {
+                "switch"
+            };
+            v.extend([s("os"), s(act), s("."), s("--hostname"), s(o.attr(name))]);
+            v.extend([s("--target-host"), target]);
+            v.extend(o.dry_activate.then(|| s("--dry")));
+            if trace {
+                v.extend([s("--"), s("--show-trace")]);
             }
             v
         }
-        Backend::Nh => vec![
-            s("nh"),
-            s("os"),
-            s(action),
-            s("."),
-            s("--hostname"),
-            s(name),
-            s("--target-host"),
-            target,
-            s("--"),
-            s("--show-trace"),
-        ],
-        Backend::DarwinRebuild if o.boot => return no_boot("darwin-rebuild"),
-        Backend::DarwinRebuild => vec![
-            s("darwin-rebuild"),
-            s("switch"),
-            s("--flake"),
-            format!(".#{name}"),
-            s("--show-trace"),
-        ],
-        Backend::Clan if o.boot => return no_boot("clan machines update"),
-        Backend::Clan => vec![s("clan"), s("machines"), s("update"), s(name)],
+        Backend::DarwinRebuild if o.boot => {
+            return refuse("darwin-rebuild has no boot activation; deploy it without --boot");
+        }
+        Backend::DarwinRebuild => super::darwin::local_argv(name, o),
+        Backend::Clan if o.boot || o.dry_activate => {
+            return refuse("clan machines update has no boot or preview activation");
+        }
+        Backend::Clan => {
+            let mut v = vec![s("clan")];
+            v.extend(o.debug.then(|| s("--debug")));
+            v.extend([s("machines"), s("update"), s(name)]);
+            v
+        }
     })
 }
 
 /// Orders `machines` into stages: for each tag of `deploy.order`, in that order, the selected
-/// machines carrying it (not already placed); then every other machine.
+/// machines carrying it (not already placed); then every other machine. `target` overrides
+/// the target of a lone machine (`deploy HOST TARGET`).
 pub fn plan(
     inv: &Inventory,
     machines: &[String],
+    target: Option<&str>,
     o: &DeployOptions,
     known_hosts: &KnownHosts,
 ) -> Result<Plan, Error> {
+    if target.is_some() && machines.len() != 1 {
+        return Err(Error::Usage("a TARGET needs exactly one machine".into()));
+    }
     if let Some(n) = machines
         .iter()
         .find(|n| !inv.machines.contains_key(n.as_str()))
@@ -231,7 +369,7 @@ pub fn plan(
     let pins = known_hosts.pinned_aliases()?;
     let mut placed: HashSet<&str> = HashSet::with_capacity(machines.len());
     let mut stages = Vec::new();
-    let mk = |n: &str| step(inv, n, o, known_hosts, pins.contains(n));
+    let mk = |n: &str| step(inv, n, target, o, known_hosts, pins.contains(n));
     for tag in &inv.deploy.order {
         let mut steps = Vec::new();
         for n in machines {
@@ -262,112 +400,6 @@ pub fn plan(
     Ok(Plan { stages })
 }
 
-/// A machine whose deploy failed, and why.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Failure {
-    /// The machine.
-    pub machine: String,
-    /// What happened (exit status or spawn error).
-    pub reason: String,
-}
-
-/// Runs the plan from `cwd`: stages in order, up to `jobs` steps of a stage at once. With
-/// more than one step running at a time, output lines are prefixed with `[machine]` and stdin
-/// is closed; a lone step inherits the terminal. Returns the failures, in plan order.
-pub fn execute(plan: &Plan, cwd: &Path, jobs: usize) -> Vec<Failure> {
-    let jobs = jobs.max(1);
-    let mut failures = Vec::new();
-    for stage in &plan.stages {
-        let n = stage.steps.len();
-        let workers = jobs.min(n);
-        let prefix = workers > 1;
-        let next = AtomicUsize::new(0);
-        let results: Mutex<Vec<(usize, Failure)>> = Mutex::new(Vec::new());
-        std::thread::scope(|sc| {
-            for _ in 0..workers {
-                sc.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(st) = stage.steps.get(i) else { break };
-                        if let Err(reason) = run_step(st, cwd, prefix) {
-                            let f = Failure {
-                                machine: st.machine.clone(),
-                                reason,
-                            };
-                            if let Ok(mut r) = results.lock() {
-                                r.push((i, f));
-                            }
-                        }
-                    }
-                });
-            }
-        });
-        let mut r = results.into_inner().unwrap_or_default();
-        r.sort_by_key(|(i, _)| *i);
-        failures.extend(r.into_iter().map(|(_, f)| f));
-    }
-    failures
-}
-
-/// Runs one step; `Err` holds a one-line reason.
-fn run_step(st: &Step, cwd: &Path, prefix: bool) -> Result<(), String> {
-    let mut cmd = Command::new(&st.argv[0]);
-    cmd.args(&st.argv[1..]).current_dir(cwd);
-    for (k, v) in &st.env {
-        cmd.env(k, v);
-    }
-    let status = if prefix {
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| format!("cannot run `{}`: {e}", st.argv[0]))?;
-        let tag = format!("[{}] ", st.machine);
-        let out = child.stdout.take();
-        let err = child.stderr.take();
-        std::thread::scope(|sc| {
-            if let Some(o) = out {
-                sc.spawn(|| copy_prefixed(o, &tag, &mut std::io::stdout()));
-            }
-            if let Some(e) = err {
-                sc.spawn(|| copy_prefixed(e, &tag, &mut std::io::stderr()));
-            }
-        });
-        child.wait()
-    } else {
-        cmd.status()
-    }
-    .map_err(|e| format!("cannot run `{}`: {e}", st.argv[0]))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("`{}` {status}", st.argv[0]))
-    }
-}
-
-/// Copies `r` to `w` line by line, each line prefixed with `tag` and written whole.
-fn copy_prefixed<R: Read, W: Write>(r: R, tag: &str, w: &mut W) {
-    let mut r = BufReader::new(r);
-    let mut line = Vec::with_capacity(256);
-    let mut buf = Vec::with_capacity(256);
-    loop {
-        line.clear();
-        match r.read_until(b'\n', &mut line) {
-            Ok(0) | Err(_) => break,
-            Ok(_) => {
-                buf.clear();
-                buf.extend_from_slice(tag.as_bytes());
-                buf.extend_from_slice(&line);
-                if !line.ends_with(b"\n") {
-                    buf.push(b'\n');
-                }
-                let _ = w.write_all(&buf);
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -394,12 +426,23 @@ mod tests {
     }
 
     #[test]
+    fn multi_line_words_stay_on_one_line() {
+        assert_eq!(quote("a b"), "'a b'");
+        assert_eq!(quote("set -eu\nx='1' \\"), "$'set -eu\\nx=\\'1\\' \\\\'");
+        let out = std::process::Command::new("bash")
+            .args(["-c", &format!("printf %s {}", quote("a\n'b'\\\tc"))])
+            .output()
+            .unwrap();
+        assert_eq!(out.stdout, b"a\n'b'\\\tc");
+    }
+
+    #[test]
     fn order_and_commands() {
         let d = tempfile::tempdir().unwrap();
         let kh = KnownHosts::for_workspace(d.path());
         let inv = inv();
         let all = select(&inv, &[], true).unwrap();
-        let p = plan(&inv, &all, &DeployOptions::default(), &kh).unwrap();
+        let p = plan(&inv, &all, None, &DeployOptions::default(), &kh).unwrap();
         assert_eq!(p.stages.len(), 2);
         assert_eq!(p.stages[0].steps[0].machine, "ctl");
         assert_eq!(
@@ -407,18 +450,25 @@ mod tests {
             "nixos-rebuild switch --flake '.#ctl' --target-host root@ctl --build-host localhost --show-trace"
         );
         let mac = &p.stages[1].steps[1];
-        assert_eq!(mac.argv[0], "darwin-rebuild");
+        assert_eq!(mac.commands[0].argv[..3], ["nix", "flake", "archive"]);
+        assert_eq!(mac.commands[1].argv[0], "ssh");
         let boot = DeployOptions {
             boot: true,
-            fast: false,
+            ..Default::default()
         };
-        assert!(plan(&inv, &all, &boot, &kh).is_err());
+        assert!(plan(&inv, &all, None, &boot, &kh).is_err());
         assert!(select(&inv, &[], false).is_err());
         assert!(select(&inv, &["nope".into()], false).is_err());
         kh.pin("ctl", "ssh-ed25519 AAAAx").unwrap();
-        let p = plan(&inv, &["ctl".into()], &DeployOptions::default(), &kh).unwrap();
-        let env = &p.stages[0].steps[0].env;
+        let p = plan(&inv, &["ctl".into()], None, &DeployOptions::default(), &kh).unwrap();
+        let env = &p.stages[0].steps[0].commands[0].env;
         assert_eq!(env[0].0, "NIX_SSHOPTS");
         assert!(env[0].1.contains("-o HostKeyAlias=ctl"));
+        let o = DeployOptions {
+            flake_attrs: [("ctl".to_string(), "ctl-vps".to_string())].into(),
+            ..Default::default()
+        };
+        let p = plan(&inv, &["ctl".into()], None, &o, &kh).unwrap();
+        assert_eq!(p.stages[0].steps[0].commands[0].argv[3], ".#ctl-vps");
     }
 }

@@ -11,20 +11,31 @@ use super::Error;
 pub const FILE_NAME: &str = "known_hosts";
 
 /// A known_hosts file holding pins keyed by machine name.
+///
+/// The workspace's own file is written through [`crate::store::write_atomic`] (symlink-safe,
+/// atomic) under the workspace lock; a file given with `--known-hosts` outside the workspace
+/// is replaced atomically beside itself.
 #[derive(Debug, Clone)]
 pub struct KnownHosts {
     path: PathBuf,
+    root: Option<PathBuf>,
 }
 
 impl KnownHosts {
     /// The pin file of the workspace rooted at `root`.
     pub fn for_workspace(root: &Path) -> KnownHosts {
-        KnownHosts::at(root.join(FILE_NAME))
+        KnownHosts {
+            path: root.join(FILE_NAME),
+            root: Some(root.to_path_buf()),
+        }
     }
 
     /// A pin file at an explicit path.
     pub fn at(path: impl Into<PathBuf>) -> KnownHosts {
-        KnownHosts { path: path.into() }
+        KnownHosts {
+            path: path.into(),
+            root: None,
+        }
     }
 
     /// The file's path.
@@ -55,6 +66,7 @@ impl KnownHosts {
 
     /// Pins `public_key` (an OpenSSH public key line; its comment is dropped) for `alias`,
     /// replacing the alias' previous entries. The file is rewritten atomically (mode 0644).
+    /// After an install, use [`KnownHosts::pin_installed`].
     pub fn pin(&self, alias: &str, public_key: &str) -> Result<(), Error> {
         let mut f = public_key.split_whitespace();
         let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
@@ -78,6 +90,17 @@ impl KnownHosts {
             out.push('\n');
         }
         out.push_str(&format!("{alias} {kind} {b64}\n"));
+        self.write(&out)
+    }
+
+    /// Replaces the file's content atomically (mode 0644).
+    fn write(&self, out: &str) -> Result<(), Error> {
+        if let Some(root) = &self.root {
+            use crate::store::lock::{Mode, WorkspaceLock};
+            let _lock = WorkspaceLock::acquire(root, Mode::Exclusive, "pinning a host key")?;
+            crate::store::write_atomic(root, &self.path, out.as_bytes())?;
+            return Ok(());
+        }
         let dir = match self.path.parent() {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
@@ -95,6 +118,42 @@ impl KnownHosts {
         tmp.persist(&self.path)
             .map_err(|e| Error::io(&self.path, e.error))?;
         Ok(())
+    }
+
+    /// Pins the host key just installed on machine `alias` (by push-keys or bootstrap): the
+    /// one place a freshly installed key is trusted, so that whatever must follow a new pin
+    /// (host-key rotation's confirmation) hooks in here. With `keep_previous` (push-keys: the
+    /// running sshd serves its old key until it restarts) the alias' earlier pins stay
+    /// beside the new one; otherwise (bootstrap: a fresh install) they are replaced.
+    pub fn pin_installed(
+        &self,
+        alias: &str,
+        public_key: &str,
+        keep_previous: bool,
+    ) -> Result<(), Error> {
+        let mut keys = if keep_previous {
+            self.pinned(alias)?
+        } else {
+            Vec::new()
+        };
+        let mut f = public_key.split_whitespace();
+        if let (Some(kind), Some(b64)) = (f.next(), f.next()) {
+            keys.retain(|k| k != &format!("{kind} {b64}"));
+        }
+        self.pin(alias, public_key)?;
+        for k in keys {
+            self.add(alias, &k)?;
+        }
+        Ok(())
+    }
+
+    /// Appends one more pin for `alias` (atomically rewriting the file).
+    fn add(&self, alias: &str, key: &str) -> Result<(), Error> {
+        let old = match std::fs::read_to_string(&self.path) {
+            Ok(t) => t,
+            Err(e) => return Err(Error::io(&self.path, e)),
+        };
+        self.write(&format!("{old}{alias} {key}\n"))
     }
 
     /// Every alias with at least one pin (one read of the file, for whole-fleet commands).
@@ -164,5 +223,14 @@ mod tests {
         assert!(opts.contains(&"HostKeyAlias=a".to_string()));
         assert!(opts.contains(&"StrictHostKeyChecking=yes".to_string()));
         assert!(kh.pin("a", "garbage").is_err());
+        kh.pin_installed("a", "ssh-ed25519 AAAA4 new", true)
+            .unwrap();
+        assert_eq!(
+            kh.pinned("a").unwrap(),
+            vec!["ssh-ed25519 AAAA4", "ssh-ed25519 AAAA3"]
+        );
+        kh.pin_installed("a", "ssh-ed25519 AAAA5", false).unwrap();
+        assert_eq!(kh.pinned("a").unwrap(), vec!["ssh-ed25519 AAAA5"]);
+        assert_eq!(kh.pinned("ab").unwrap(), vec!["ssh-ed25519 AAAA2"]);
     }
 }

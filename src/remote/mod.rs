@@ -6,13 +6,20 @@
 //! a child's stdin or through a private tmpfs directory; they never appear in an argv, a log
 //! line or an error message.
 //!
+//! * [`activation`]: activation and partitioning secrets, and deploy's upload of them.
 //! * [`known_hosts`]: the workspace's pinned host keys (`<root>/known_hosts`).
 //! * [`ssh`]: the `ssh` command line builder and its error classification.
 //! * [`hostkeys`]: loading and checking a machine's key pair and the global identity.
 //! * [`tar`]: a minimal ustar writer, the framing of push-keys' stdin stream.
 //! * [`push_keys`]: installing keys on a running target.
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
-//! * [`deploy`]: per-machine deploy commands as data, their order and parallel execution.
+//! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
+//! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
+//! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
+//! * [`sync`]: rebuilding this machine (nh, nixos-rebuild or darwin-rebuild).
+//! * [`install`]: keys and activation secrets under the installer's root, then nixos-install.
+//! * [`rollback`]: the previous generation, on the target.
+//! * [`verify`]: `deploy --verify`, the secrets' paths, owners, modes and failed units.
 //!
 //! # Host trust
 //!
@@ -26,15 +33,23 @@
 //! does not invent trust: the user's own OpenSSH known_hosts and config decide, in
 //! `BatchMode`, so an unknown key is an error that suggests verifying it or passing
 //! `--ssh-option StrictHostKeyChecking=accept-new` (explicit trust on first use).
-//! `push-keys` does not pin: the running sshd keeps serving its old key until it restarts.
+//! `push-keys` pins the pushed key too, beside the key pinned before (the running sshd keeps
+//! serving its old key until it restarts); both go through [`known_hosts::KnownHosts::pin_installed`].
 
+pub mod activation;
 pub mod bootstrap;
+pub mod darwin;
 pub mod deploy;
 pub mod hostkeys;
+pub mod install;
 pub mod known_hosts;
 pub mod push_keys;
+pub mod rollback;
 pub mod ssh;
+pub mod stages;
+pub mod sync;
 pub mod tar;
+pub mod verify;
 
 use std::path::PathBuf;
 
@@ -59,6 +74,18 @@ pub enum Error {
         /// The missing file.
         path: PathBuf,
     },
+    /// A deployable secret's sops file does not exist yet.
+    #[error(
+        "{host}: generator {generator}: {path} is missing; run `varsmith generate {host} -g {generator}`"
+    )]
+    NotGenerated {
+        /// Machine.
+        host: String,
+        /// Generator.
+        generator: String,
+        /// The missing sops file.
+        path: PathBuf,
+    },
     /// A decrypted secret does not belong to its committed public half.
     #[error("{host}: the private key in {secret} does not match the public key in {public}")]
     KeyMismatch {
@@ -80,6 +107,9 @@ pub enum Error {
     /// Decryption failed.
     #[error(transparent)]
     Sops(#[from] crate::sops::Error),
+    /// A workspace write (the pin file) failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
     /// A local file could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -162,6 +192,7 @@ impl Error {
         match self {
             Error::Usage(_) => crate::EXIT_USAGE,
             Error::Sops(e) => e.exit_code(),
+            Error::Store(e) => e.kind().exit_code(),
             // A wrapped tool that died of Ctrl-C: the user interrupted us (130), even when
             // the signal reached the tool before varsmith's own handler ran.
             Error::Tool { status, .. } if crate::run::signals::status_is_interrupt(status) => {

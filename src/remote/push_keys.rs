@@ -35,17 +35,24 @@ pub struct PushReport {
     pub fingerprint: String,
 }
 
+fn q(s: &str) -> String {
+    shlex::try_quote(s)
+        .map(|c| c.into_owned())
+        .unwrap_or_default()
+}
+
 /// The remote script: extract, verify, install, print checksums. Holds no secret.
 pub fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
-    let q = |s: &str| {
-        shlex::try_quote(s)
-            .map(|c| c.into_owned())
-            .unwrap_or_default()
-    };
-    let mut s = String::new();
-    s.push_str("set -eu\n");
-    s.push_str(&format!("dir={}\n", q(dir)));
-    s.push_str(concat!(
+    let mut s = format!("set -eu\ndir={}\n", q(dir));
+    s.push_str(&extract_and_check());
+    s.push_str(&install(files));
+    s
+}
+
+/// Makes the destination, extracts stdin into a private temporary directory next to it
+/// (removed on exit) and checks the manifest.
+pub(crate) fn extract_and_check() -> String {
+    concat!(
         "umask 022\n",
         "mkdir -p \"$dir\"\n",
         "umask 077\n",
@@ -57,7 +64,13 @@ pub fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
         "tar -x -o -f - -C \"$tmp\"\n",
         "cd \"$tmp\"\n",
         "sum -c SHA256SUMS >/dev/null || { echo 'varsmith: received files do not match their checksums' >&2; exit 1; }\n",
-    ));
+    )
+    .to_string()
+}
+
+/// Sets owner and modes, renames every file into place, prints the installed files' sums.
+fn install(files: &[(&str, u32)]) -> String {
+    let mut s = String::new();
     for (name, mode) in files {
         let n = q(name);
         s.push_str(&format!(

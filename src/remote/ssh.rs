@@ -46,14 +46,7 @@ impl Ssh {
         // ssh keeps the first value it sees for an option: the pin goes first.
         options.extend(pin.unwrap_or_default());
         options.push("BatchMode=yes".to_string());
-        for o in user_options {
-            if !o.contains('=') || o.starts_with('-') {
-                return Err(Error::Usage(format!(
-                    "invalid --ssh-option {o:?}: expected KEY=VALUE"
-                )));
-            }
-            options.push(o.clone());
-        }
+        options.extend(check_options(user_options)?);
         options.push("ConnectTimeout=20".to_string());
         Ok(Ssh {
             program: "ssh".into(),
@@ -94,6 +87,29 @@ impl Ssh {
         v
     }
 
+    /// The argv (program first) of `ssh … -- TARGET sh -c SCRIPT`, as [`Ssh::run_script`]
+    /// runs it.
+    pub fn script_argv(&self, script: &str) -> Result<Vec<String>, Error> {
+        let remote = shlex::try_join(["sh", "-c", script])
+            .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
+        let mut v = vec![self.program.to_string_lossy().into_owned()];
+        v.extend(self.argv(&remote));
+        Ok(v)
+    }
+
+    /// The argv (program first) of an interactive shell on the target: the pinned options,
+    /// without `-T` and `BatchMode` (a password or a hardware key may ask).
+    pub fn shell_argv(&self) -> Vec<String> {
+        let mut v = vec![self.program.to_string_lossy().into_owned()];
+        for o in self.options.iter().filter(|o| *o != "BatchMode=yes") {
+            v.push("-o".to_string());
+            v.push(o.clone());
+        }
+        v.push("--".to_string());
+        v.push(self.target.clone());
+        v
+    }
+
     /// Runs `sh -c SCRIPT` on the target with `stdin` as its input and returns its output.
     /// `script` must hold no secret (it is part of ssh's argv); secrets go in `stdin`.
     pub fn run_script(&self, script: &str, stdin: &[u8]) -> Result<RemoteOutput, Error> {
@@ -101,6 +117,7 @@ impl Ssh {
             .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
         let mut child = Command::new(&self.program)
             .args(self.argv(&remote))
+            .env_remove("SOPS_AGE_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -165,6 +182,21 @@ impl Ssh {
             },
         }
     }
+}
+
+/// The user's `--ssh-option K=V` values, checked: each must hold `=` and not start with `-`
+/// (ssh would read it as a flag).
+pub(crate) fn check_options(user: &[String]) -> Result<Vec<String>, Error> {
+    user.iter()
+        .map(|o| {
+            if !o.contains('=') || o.starts_with('-') {
+                return Err(Error::Usage(format!(
+                    "invalid --ssh-option {o:?}: expected KEY=VALUE"
+                )));
+            }
+            Ok(o.clone())
+        })
+        .collect()
 }
 
 /// The last `n` non-empty lines of `text`, joined with "; ".

@@ -106,6 +106,12 @@ impl Sshd {
     /// Starts the server, or returns `None` (skip) when sshd/unshare/root are unavailable
     /// outside CI.
     pub fn start() -> Option<Sshd> {
+        Sshd::start_with_bin(None)
+    }
+
+    /// [`Sshd::start`], with `bin` mounted over the host's `/usr/local/bin` (first on the
+    /// server's PATH), for stand-ins of the target's own tools.
+    pub fn start_with_bin(bin: Option<&Path>) -> Option<Sshd> {
         if !require(&[
             "/usr/sbin/sshd",
             "unshare",
@@ -164,6 +170,8 @@ impl Sshd {
             .args(["/usr/sbin/sshd", "-D", "-e", "-f"])
             .arg(&cfg)
             .args(["-p", &port.to_string()])
+            .env_remove("VARSMITH_TEST_BIN")
+            .envs(bin.map(|b| ("VARSMITH_TEST_BIN", b)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -203,6 +211,23 @@ impl Sshd {
     /// The ssh target.
     pub fn target(&self) -> String {
         "root@127.0.0.1".into()
+    }
+
+    /// Runs `sh -c SCRIPT` on the server as root (test set-up on the "host").
+    pub fn exec(&self, script: &str) -> Vec<u8> {
+        let mut c = Command::new("ssh");
+        c.arg("-T");
+        for o in self.ssh_options() {
+            c.arg("-o").arg(o);
+        }
+        c.args([
+            "-o",
+            "StrictHostKeyChecking=no",
+            "-o",
+            "UserKnownHostsFile=/dev/null",
+        ]);
+        c.arg("--").arg(self.target()).arg(script);
+        run(&mut c)
     }
 
     /// `K=V` options reaching this server with the test's client key.
@@ -258,7 +283,8 @@ done
 "#;
 
 /// The nixos-anywhere stand-in: also records the extra-files tree (`%P %m %u`), the content
-/// hashes, the private parent's mode and the tree's path, while it runs.
+/// hashes, the private parent's mode and the tree's path, and for each
+/// `--disk-encryption-keys REMOTE LOCAL` the line `REMOTE sha256 mode LOCAL`, while it runs.
 const NIXOS_ANYWHERE: &str = r#"
 dir=
 prev=
@@ -271,6 +297,15 @@ printf '%s\n' "$dir" > "$STANDIN_LOG.tree-path"
 (cd "$dir" && find . -mindepth 1 -printf '%P %m %u\n' | sort) > "$STANDIN_LOG.tree"
 stat -c '%a' "$(dirname "$dir")" > "$STANDIN_LOG.parent-mode"
 (cd "$dir" && find . -type f -exec sha256sum {} + | sort -k2) > "$STANDIN_LOG.sums"
+p2=
+p1=
+for a in "$@"; do
+    if [ "$p2" = "--disk-encryption-keys" ]; then
+        printf '%s %s %s %s\n' "$p1" "$(sha256sum < "$a" | cut -d' ' -f1)" "$(stat -c %a "$a")" "$a" >> "$STANDIN_LOG.disk"
+    fi
+    p2=$p1
+    p1=$a
+done
 "#;
 
 impl StandIns {

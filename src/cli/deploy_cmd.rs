@@ -1,0 +1,289 @@
+//! `varsmith deploy`: the plan, its dry run (text or `--json`), the check first, the staged
+//! run and the per-machine summary.
+
+use std::io::Write;
+
+use serde_json::{Value, json};
+
+use crate::remote::activation::{self, Upload};
+use crate::remote::deploy::{self, Cmd, DeployOptions, Input, Plan};
+use crate::remote::known_hosts::KnownHosts;
+use crate::remote::ssh::Ssh;
+use crate::remote::stages::{self, MachineReport, Outcome};
+use crate::remote::verify;
+use crate::workspace::{Definitions, Generator, NeededFor, Workspace};
+
+use super::args::{CmdResult, DeployArgs};
+use super::core_cmd::Context;
+use super::remote_cmd::{known_hosts, lib, run_self_quiet_env, self_line};
+
+/// Parallel deployments within a stage when `-j` is not given.
+pub const DEFAULT_JOBS: usize = 4;
+
+/// `varsmith deploy`.
+pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let (hosts, target) = split_target(&ws, &a.hosts);
+    let machines = deploy::select(&ws.inventory, &hosts, a.all).map_err(lib)?;
+    let jobs = match a.jobs {
+        Some(0) => return Err(crate::UsageError::new("--jobs must be at least 1").into()),
+        Some(n) => n,
+        None => DEFAULT_JOBS,
+    };
+    if a.json && !a.dry_run {
+        return Err(crate::UsageError::new("--json needs --dry-run").into());
+    }
+    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let o = DeployOptions {
+        boot: a.boot,
+        fast: a.fast,
+        dry_activate: a.dry_activate,
+        build_host: a.build_host.clone(),
+        debug: a.debug,
+        no_show_trace: a.no_show_trace,
+        ssh_options: a.ssh_options.clone(),
+        // `nixosConfigurations.<attr>`: nixos-rebuild and darwin-rebuild resolve `.#<attr>`.
+        flake_attrs: ws
+            .flake
+            .iter()
+            .filter_map(|m| {
+                let attr = m.attr.split_once('.').map_or(m.attr.as_str(), |(_, a)| a);
+                (attr != m.machine_name).then(|| (m.machine_name.clone(), attr.to_string()))
+            })
+            .collect(),
+    };
+    let mut plan = deploy::plan(&ws.inventory, &machines, target, &o, &kh).map_err(lib)?;
+    let wants_defs = machines.iter().any(|m| {
+        ws.inventory
+            .machines
+            .get(m)
+            .is_some_and(|m| !m.generators.is_empty())
+    });
+    if wants_defs {
+        let defs = ws.definitions()?;
+        add_uploads(ctx, &ws, &defs, &mut plan, &kh, &o, a.dry_run)?;
+        if a.verify {
+            add_probes(&ws, &defs, &mut plan, &kh, &o)?;
+        }
+    } else if a.verify {
+        let none = Definitions {
+            generators: Default::default(),
+            machines: Default::default(),
+        };
+        add_probes(&ws, &none, &mut plan, &kh, &o)?;
+    }
+    let check_args: Vec<&str> = std::iter::once("check")
+        .chain(machines.iter().map(String::as_str).filter(|_| !a.all))
+        .collect();
+    let check = (!a.no_check)
+        .then(|| self_line(ctx, &ws.root, &check_args))
+        .transpose()?;
+    if a.dry_run {
+        return dry_run(&plan, check.as_deref(), a.json, jobs, a.keep_going);
+    }
+    if !a.no_check {
+        let status = run_self_quiet_env(ctx, &ws.root, &check_args)?;
+        if !status.success() {
+            anyhow::bail!(
+                "check failed for the selected machines ({status}); nothing was deployed (fix the vars, or pass --no-check)"
+            );
+        }
+    }
+    let reports = stages::execute(&plan, &ws.root, jobs, a.keep_going);
+    Ok(summary(&reports))
+}
+
+/// `deploy HOST TARGET`: a last argument that is not a machine, after exactly one machine, is
+/// the target.
+fn split_target<'a>(ws: &Workspace, hosts: &'a [String]) -> (Vec<String>, Option<&'a str>) {
+    match hosts {
+        [h, t]
+            if ws.inventory.machines.contains_key(h) && !ws.inventory.machines.contains_key(t) =>
+        {
+            (vec![h.clone()], Some(t.as_str()))
+        }
+        _ => (hosts.to_vec(), None),
+    }
+}
+
+/// Attaches the upload of its activation secrets to every step of a machine that has some
+/// (decrypted now; a dry run decrypts nothing and shows the command).
+fn add_uploads(
+    ctx: &Context,
+    ws: &Workspace,
+    defs: &Definitions,
+    plan: &mut Plan,
+    kh: &KnownHosts,
+    o: &DeployOptions,
+    dry_run: bool,
+) -> anyhow::Result<()> {
+    let mut ids = None;
+    for st in plan.stages.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+        let Some(gens) = defs.machines.get(&st.machine) else {
+            continue;
+        };
+        let gens: Vec<&Generator> = gens.values().map(|g| g.as_ref()).collect();
+        let specs = activation::specs(gens.iter().copied(), NeededFor::Activation);
+        if specs.is_empty() {
+            continue;
+        }
+        let ssh = Ssh::new(&st.target, &st.machine, kh, &o.ssh_options).map_err(lib)?;
+        if dry_run {
+            st.upload = Some(Upload::preview(&ssh, &specs).map_err(lib)?);
+            continue;
+        }
+        if ids.is_none() {
+            ids = Some(ctx.identities()?);
+        }
+        let Some(ids) = ids.as_ref() else { continue };
+        let files = activation::load(&ws.root, &st.machine, gens, NeededFor::Activation, ids)
+            .map_err(lib)?;
+        st.upload = Some(activation::upload(&ssh, &files).map_err(lib)?);
+    }
+    Ok(())
+}
+
+/// Attaches a `--verify` probe to every step.
+fn add_probes(
+    ws: &Workspace,
+    defs: &Definitions,
+    plan: &mut Plan,
+    kh: &KnownHosts,
+    o: &DeployOptions,
+) -> anyhow::Result<()> {
+    for st in plan.stages.iter_mut().flat_map(|s| s.steps.iter_mut()) {
+        let m = ws.machine(&st.machine)?;
+        let gens = defs
+            .machines
+            .get(&st.machine)
+            .into_iter()
+            .flat_map(|g| g.values().map(|a| a.as_ref()));
+        let expect = verify::expected(gens, m.is_darwin());
+        let ssh = Ssh::new(&st.target, &st.machine, kh, &o.ssh_options).map_err(lib)?;
+        st.verify = Some(verify::probe(&ssh, expect, !m.is_darwin()).map_err(lib)?);
+    }
+    Ok(())
+}
+
+/// Prints the plan (text: one command per line under `# stage` headers; or JSON).
+fn dry_run(
+    plan: &Plan,
+    check: Option<&str>,
+    json: bool,
+    jobs: usize,
+    keep_going: bool,
+) -> CmdResult {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    if json {
+        serde_json::to_writer_pretty(&mut out, &plan_json(plan, check, jobs, keep_going))?;
+        writeln!(out)?;
+        out.flush()?;
+        return Ok(0);
+    }
+    if let Some(line) = check {
+        writeln!(out, "# first: {line}")?;
+    }
+    for stage in &plan.stages {
+        writeln!(out, "# {} ({} machines)", stage.label, stage.steps.len())?;
+        for st in &stage.steps {
+            writeln!(out, "{}", st.display())?;
+        }
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+/// One command as JSON: `argv`, `env`, `stdin` and the shell `line`.
+pub(crate) fn cmd_json(c: &Cmd) -> Value {
+    let env: serde_json::Map<String, Value> = c
+        .env
+        .iter()
+        .map(|(k, v)| (k.clone(), Value::String(v.clone())))
+        .collect();
+    let stdin = match c.input {
+        Input::None => Value::Null,
+        Input::PreviousPath => json!("previous-path"),
+        Input::Secrets => json!("activation-secrets"),
+    };
+    json!({ "argv": c.argv, "env": env, "stdin": stdin, "line": c.display() })
+}
+
+/// The `--dry-run --json` document (shape in the README, "Deploy").
+fn plan_json(plan: &Plan, check: Option<&str>, jobs: usize, keep_going: bool) -> Value {
+    let stages: Vec<Value> = plan
+        .stages
+        .iter()
+        .map(|s| {
+            let machines: Vec<Value> = s
+                .steps
+                .iter()
+                .map(|st| {
+                    let verify = st.verify.as_ref().map(|p| {
+                        let files: Vec<Value> = p
+                            .expect
+                            .iter()
+                            .map(|e| json!({"path": e.path, "owner": e.owner, "group": e.group, "mode": format!("{:04o}", e.mode)}))
+                            .collect();
+                        json!({ "command": cmd_json(&p.cmd), "files": files, "systemd": p.systemd })
+                    });
+                    json!({
+                        "upload": st.upload.as_ref().map(|u| cmd_json(&u.cmd)),
+                        "machine": st.machine,
+                        "backend": st.backend,
+                        "target": st.target,
+                        "commands": st.commands.iter().map(cmd_json).collect::<Vec<_>>(),
+                        "verify": verify,
+                    })
+                })
+                .collect();
+            json!({ "label": s.label, "machines": machines })
+        })
+        .collect();
+    json!({
+        "command": "deploy",
+        "dry_run": true,
+        "check": check,
+        "jobs": jobs,
+        "keep_going": keep_going,
+        "stages": stages,
+    })
+}
+
+/// Prints the per-machine summary to stderr; the exit code.
+fn summary(reports: &[MachineReport]) -> i32 {
+    let ok = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Ok(_)))
+        .count();
+    let failed = reports
+        .iter()
+        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
+        .count();
+    let skipped = reports.len() - ok - failed;
+    let mut err = std::io::stderr().lock();
+    if failed == 0 && skipped == 0 {
+        let _ = writeln!(err, "deployed {ok} machine(s)");
+    } else {
+        let _ = writeln!(
+            err,
+            "deploy failed on {failed} of {} machine(s); {ok} ok, {skipped} not attempted:",
+            reports.len()
+        );
+    }
+    for r in reports {
+        let line = match &r.outcome {
+            Outcome::Ok(None) if failed == 0 && skipped == 0 => continue,
+            Outcome::Ok(None) => "ok".to_string(),
+            Outcome::Ok(Some(v)) => format!("ok, {v}"),
+            Outcome::Failed(why) => format!("failed: {why}"),
+            Outcome::NotAttempted(st) if st == "interrupted" => "not attempted: interrupted".into(),
+            Outcome::NotAttempted(st) => format!("not attempted: stage {st:?} failed"),
+        };
+        let _ = writeln!(err, "  {}: {line}", r.machine);
+    }
+    if failed == 0 && skipped == 0 {
+        0
+    } else {
+        crate::EXIT_PROBLEM
+    }
+}

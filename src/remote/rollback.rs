@@ -1,0 +1,41 @@
+//! `rollback HOST`: the previous system generation, switched to *on the target* over one
+//! pinned ssh connection: `nixos-rebuild switch --rollback` (NixOS) or
+//! `darwin-rebuild switch --rollback` (nix-darwin), with `sudo` unless the ssh user is root.
+
+use super::Error;
+use super::ssh::Ssh;
+
+/// The remote command line (no secret).
+pub fn remote_command(darwin: bool, target: &str) -> String {
+    let tool = if darwin {
+        "darwin-rebuild"
+    } else {
+        "nixos-rebuild"
+    };
+    let sudo = if target.starts_with("root@") {
+        ""
+    } else {
+        "sudo "
+    };
+    format!("exec {sudo}{tool} switch --rollback\n")
+}
+
+/// The full argv (program first).
+pub fn argv(ssh: &Ssh, darwin: bool) -> Result<Vec<String>, Error> {
+    ssh.script_argv(&remote_command(darwin, ssh.target()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn sudo_unless_root() {
+        assert_eq!(
+            super::remote_command(false, "root@h"),
+            "exec nixos-rebuild switch --rollback\n"
+        );
+        assert_eq!(
+            super::remote_command(true, "admin@mac"),
+            "exec sudo darwin-rebuild switch --rollback\n"
+        );
+    }
+}
