@@ -20,6 +20,9 @@ pub fn wanted(cmd: &Command) -> bool {
         Command::Check(a) => a.json,
         Command::List(a) => a.json,
         Command::Audit(a) => a.json,
+        Command::Deploy(a) => a.json,
+        Command::PushKeys(a) => a.json,
+        Command::Bootstrap(a) => a.json,
         _ => false,
     }
 }
