@@ -18,4 +18,4 @@ echo "== cinnabar's vars"
 echo "== cinnabar's zerotier address (a public fact)"
 "$bin" -C "$work" get cinnabar zerotier-controller/ip; echo
 echo "== the files, ready to commit:"
-(cd "$work" && find sops -type f | sort | head -20 && echo "…")
+(cd "$work" && find sops -type f -not -path 'sops/.tmp/*' | sort | head -20 && echo "…")

@@ -64,18 +64,57 @@ fn a_missing_host_key_is_a_clear_error() {
 }
 
 #[test]
-fn generate_runs_varsmith_generate_for_missing_keys() {
+fn generate_makes_the_missing_keys_before_pushing() {
+    if !require(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
+        return;
+    }
     let ws = tempfile::tempdir().unwrap();
-    write_inventory(ws.path(), INV);
-    let out = varsmith(ws.path(), &["push-keys", "web", "--generate"], None, None);
+    let (key_file, recipient) = common_remote::age_keygen(ws.path());
+    let port = common_remote::free_port().to_string();
+    write_inventory(
+        ws.path(),
+        &format!(
+            "admins:\n  alice: {recipient}\nmachines:\n  web:\n    target: root@127.0.0.1\n    generators: [openssh, global-identity]\n"
+        ),
+    );
+    // The key comes only from SOPS_AGE_KEY: `--generate` runs in this process, so it works
+    // without handing the key to a child.
+    let key = std::fs::read_to_string(&key_file).unwrap();
+    std::fs::remove_file(&key_file).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_varsmith"))
+        .arg("-C")
+        .arg(ws.path())
+        .args(["push-keys", "web", "--generate", "--ssh-option"])
+        .arg(format!("Port={port}"))
+        .env("SOPS_AGE_KEY", key.trim())
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
     let err = text(&out.stderr);
-    // Whatever `generate` does on this branch, push-keys ran it for openssh first and stops
-    // with a clear message when it fails (or, once generate works, goes on to decrypt).
     assert!(
         err.contains("web: openssh has no value yet; generating it"),
         "{err}"
     );
-    assert!(!out.status.success());
+    assert!(
+        err.contains("web: global-identity has no value yet; generating it"),
+        "{err}"
+    );
+    // Nothing listens on the port: the push itself fails, after the keys were made.
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let secrets = ws.path().join("sops/machines/web/secrets/openssh.yaml");
+    let dec = Command::new("sops")
+        .args(["decrypt", "--extract", "[\"ssh_host_ed25519_key\"]"])
+        .arg(&secrets)
+        .env("SOPS_AGE_KEY", key.trim())
+        .output()
+        .unwrap();
+    assert!(dec.status.success(), "{}", text(&dec.stderr));
+    assert!(text(&dec.stdout).starts_with("-----BEGIN OPENSSH PRIVATE KEY-----"));
+    assert!(
+        ws.path()
+            .join("sops/shared/secrets/global-identity.yaml")
+            .is_file()
+    );
 }
 
 #[test]

@@ -204,7 +204,7 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
     }
 }
 
-fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
+pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     let mut limits = crate::run::limits::Limits::default();
     if let Some(t) = a.timeout {

@@ -14,7 +14,8 @@ use crate::workspace::{Generator, NeededFor, Workspace};
 use anyhow::Context as _;
 
 use super::core_cmd::Context;
-use crate::cli::args::{BootstrapArgs, CmdResult, PushKeysArgs};
+use crate::cli::args::{BootstrapArgs, Cli, CmdResult, PushKeysArgs};
+use clap::Parser as _;
 
 /// Maps a library error to anyhow, turning usage errors into [`crate::UsageError`] (exit 2).
 pub(super) fn lib(e: crate::remote::Error) -> anyhow::Error {
@@ -67,16 +68,8 @@ pub(super) fn run_self_quiet_env(
         .with_context(|| format!("cannot run `varsmith {}`", args.join(" ")))
 }
 
-/// Runs varsmith itself (generate, check) with inherited stdio.
-fn run_self(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<std::process::ExitStatus> {
-    let argv = self_argv(ctx, root, args)?;
-    Command::new(&argv[0])
-        .args(&argv[1..])
-        .status()
-        .with_context(|| format!("cannot run `varsmith {}`", args.join(" ")))
-}
-
-/// Runs the generators producing missing keys (`--generate`).
+/// Runs the generators producing missing keys (`--generate`), as `varsmith generate HOST -g GEN`
+/// would.
 fn generate_missing(
     ctx: &Context,
     ws: &Workspace,
@@ -85,9 +78,14 @@ fn generate_missing(
 ) -> anyhow::Result<()> {
     for generator in KeyPaths::new(&ws.root, host).missing_generators(with_global) {
         eprintln!("{host}: {generator} has no value yet; generating it");
-        let status = run_self(ctx, &ws.root, &["generate", host, "-g", generator])?;
-        if !status.success() {
-            anyhow::bail!("{host}: `varsmith generate {host} -g {generator}` failed ({status})");
+        // In this process, so that no key (SOPS_AGE_KEY) is handed to a child.
+        let cli = Cli::try_parse_from(["varsmith", "generate", host, "-g", generator])?;
+        let crate::cli::args::Command::Generate(args) = cli.command else {
+            anyhow::bail!("internal error: `generate` parsed as another command");
+        };
+        let code = super::core_cmd::generate(ctx, args)?;
+        if code != 0 {
+            anyhow::bail!("{host}: `varsmith generate {host} -g {generator}` failed (exit {code})");
         }
     }
     Ok(())
