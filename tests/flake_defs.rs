@@ -310,3 +310,36 @@ fn a_machine_described_differently_in_yaml_and_nix_is_an_error_naming_both() {
     );
     assert!(err.contains("varsmith.yaml"), "{err}");
 }
+
+#[test]
+fn remote_verbs_build_the_configuration_attribute_of_a_renamed_machine() {
+    if !tools() {
+        return;
+    }
+    // `nixosConfigurations.beta-attr` has machineName "beta": every verb builds `.#beta-attr`.
+    let f = FlakeWs::new(" {}");
+    assert!(f.run(&["generate"]).status.success());
+    let o = f.run(&["deploy", "beta", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("--flake '.#beta-attr' "),
+        "{}",
+        stdout(&o)
+    );
+    let o = f.run(&["bootstrap", "beta", "root@192.0.2.1", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("--flake '.#beta-attr' "),
+        "{}",
+        stdout(&o)
+    );
+    let o = f.run(&["install", "--host", "beta", "--root", "/mnt", "--dry-run"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("nixos-install --flake '.#beta-attr' --root /mnt"),
+        "{}",
+        stdout(&o)
+    );
+    let o = f.run(&["deploy", "alpha", "--dry-run"]);
+    assert!(stdout(&o).contains("--flake '.#alpha' "), "{}", stdout(&o));
+}

@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
             .flake
             .iter()
             .filter_map(|m| {
-                let attr = m.attr.split_once('.').map_or(m.attr.as_str(), |(_, a)| a);
+                let attr = ws.flake_attr(&m.machine_name);
                 (attr != m.machine_name).then(|| (m.machine_name.clone(), attr.to_string()))
             })
             .collect(),

@@ -103,7 +103,7 @@ pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
-    let argv = install::argv(&a.host, &a.root, !a.no_show_trace);
+    let argv = install::argv(ws.flake_attr(&a.host), &a.root, !a.no_show_trace);
     let defs = if m.generators.is_empty() {
         None
     } else {

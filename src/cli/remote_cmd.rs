@@ -196,6 +196,7 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         no_disko_deps: a.no_disko_deps,
         debug: a.debug,
         ssh_options: a.ssh_options.clone(),
+        flake_attr: Some(ws.flake_attr(&a.host).to_string()),
         ..Default::default()
     };
     if a.dry_run {

@@ -32,6 +32,8 @@ pub struct BootstrapOptions {
     pub ssh_options: Vec<String>,
     /// The program to run (`nixos-anywhere`).
     pub program: String,
+    /// The flake attribute to install (`.#<attr>`); `None`: the machine's name.
+    pub flake_attr: Option<String>,
 }
 
 impl Default for BootstrapOptions {
@@ -43,6 +45,7 @@ impl Default for BootstrapOptions {
             debug: false,
             ssh_options: Vec::new(),
             program: "nixos-anywhere".to_string(),
+            flake_attr: None,
         }
     }
 }
@@ -168,7 +171,7 @@ pub fn command(
     let mut v = vec![
         o.program.clone(),
         "--flake".to_string(),
-        format!(".#{host}"),
+        format!(".#{}", o.flake_attr.as_deref().unwrap_or(host)),
         "--extra-files".to_string(),
         extra_files.to_string_lossy().into_owned(),
     ];

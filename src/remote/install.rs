@@ -14,12 +14,12 @@ use super::Error;
 use super::activation::SecretFile;
 use super::hostkeys::KeyBundle;
 
-/// The nixos-install argv (program first).
-pub fn argv(host: &str, root: &Path, show_trace: bool) -> Vec<String> {
+/// The nixos-install argv (program first); `attr` is the flake output to install.
+pub fn argv(attr: &str, root: &Path, show_trace: bool) -> Vec<String> {
     let mut v = vec![
         "nixos-install".to_string(),
         "--flake".to_string(),
-        format!(".#{host}"),
+        format!(".#{attr}"),
         "--root".to_string(),
         root.to_string_lossy().into_owned(),
     ];

@@ -99,6 +99,17 @@ impl Workspace {
     }
 
     /// The machine called `name`, or an error naming `varsmith.yaml`.
+    /// The flake output machine `name` builds (`.#<attr>`): its `nixosConfigurations` /
+    /// `darwinConfigurations` attribute when that differs from its `machineName`, else `name`.
+    pub fn flake_attr<'a>(&'a self, name: &'a str) -> &'a str {
+        self.flake
+            .iter()
+            .find(|m| m.machine_name == name)
+            .map_or(name, |m| {
+                m.attr.split_once('.').map_or(m.attr.as_str(), |(_, a)| a)
+            })
+    }
+
     pub fn machine(&self, name: &str) -> Result<&Machine, Error> {
         self.inventory
             .machines
