@@ -57,8 +57,9 @@ rustPlatform.buildRustPackage {
         --bash <($out/bin/varsmith completions bash) \
         --zsh <($out/bin/varsmith completions zsh) \
         --fish <($out/bin/varsmith completions fish)
-      $out/bin/varsmith man > varsmith.1
-      installManPage varsmith.1
+      mkdir man
+      $out/bin/varsmith man --dir man
+      installManPage man/*.1
     ''
     + ''
     wrapProgram $out/bin/varsmith \

@@ -186,6 +186,22 @@ fn man_renders_the_main_page_and_a_subcommand_page() {
         "{}",
         stderr(&o)
     );
+    // `man --dir`: every page, as the flake package installs them.
+    let pages = dir.path().join("man");
+    std::fs::create_dir(&pages).unwrap();
+    let o = varsmith_in(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    for (file, title) in [
+        ("varsmith.1", "varsmith(1)"),
+        ("varsmith-generate.1", "varsmith-generate(1)"),
+        ("varsmith-deploy.1", "varsmith-deploy(1)"),
+        ("varsmith-zerotier.1", "varsmith-zerotier(1)"),
+    ] {
+        let page = groff(&std::fs::read(pages.join(file)).unwrap());
+        assert!(page.starts_with(title), "{file}: {page}");
+    }
+    let o = varsmith_in(dir.path(), &["man", "--dir", "/nonexistent-dir"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 
 #[test]

@@ -55,7 +55,7 @@ pub(crate) fn run(ctx: &Context, cmd: MachineCmd) -> CmdResult {
                 .map_err(|x| edit_error(&ws, x))?;
             e.want.machines.shift_remove(&name);
             e.changes.push(format!(
-                "{name}: removed (its files under sops/machines/{name} stay)"
+                "{name}: removed (its files under sops/machines/{name} stay; `check` reports them as an orphan until you delete them)"
             ));
             name
         }

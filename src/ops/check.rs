@@ -149,7 +149,9 @@ fn recipient_findings(
     for h in have.iter().filter(|h| !want.iter().any(|w| w == h.trim())) {
         out.push((
             "recipients",
-            format!("{rel}: unexpected extra recipient {h} (not in the inventory)"),
+            format!(
+                "{rel}: unexpected extra recipient {h} (not in the inventory); run `varsmith rekey`"
+            ),
         ));
     }
     out
