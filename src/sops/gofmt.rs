@@ -165,24 +165,38 @@ fn parse_civil(s: &str, allow_space: bool, date_only: bool) -> Option<Civil> {
     }
     if b.get(i) == Some(&b'.') {
         i += 1;
-        let st = i;
-        while i < b.len() && b[i].is_ascii_digit() {
-            i += 1;
-        }
-        if i == st {
-            return None;
-        }
-        let mut frac = s[st..i.min(st + 9)].to_string();
-        while frac.len() < 9 {
-            frac.push('0');
-        }
-        c.nanos = frac.parse().ok()?;
+        c.nanos = fraction(s, &mut i)?;
     }
     if space {
         return if i == b.len() { Some(c) } else { None };
     }
+    c.off = offset(s, i)?;
+    Some(c)
+}
+
+/// The digits of a fraction of a second at `*i` (at least one; beyond nine ignored), as
+/// nanoseconds.
+fn fraction(s: &str, i: &mut usize) -> Option<u32> {
+    let b = s.as_bytes();
+    let st = *i;
+    while *i < b.len() && b[*i].is_ascii_digit() {
+        *i += 1;
+    }
+    if *i == st {
+        return None;
+    }
+    let mut frac = s[st..(*i).min(st + 9)].to_string();
+    while frac.len() < 9 {
+        frac.push('0');
+    }
+    frac.parse().ok()
+}
+
+/// The zone at `i`, which must end `s`: `Z`/`z` (0) or `±hh:mm`, in seconds east of UTC.
+fn offset(s: &str, mut i: usize) -> Option<i32> {
+    let b = s.as_bytes();
     match b.get(i) {
-        Some(b'Z') | Some(b'z') if i + 1 == b.len() => Some(c),
+        Some(b'Z') | Some(b'z') if i + 1 == b.len() => Some(0),
         Some(&sg @ (b'+' | b'-')) => {
             i += 1;
             let oh = num(s, &mut i, 2, 2)?;
@@ -195,8 +209,7 @@ fn parse_civil(s: &str, allow_space: bool, date_only: bool) -> Option<Civil> {
                 return None;
             }
             let off = (oh * 3600 + om * 60) as i32;
-            c.off = if sg == b'-' { -off } else { off };
-            Some(c)
+            Some(if sg == b'-' { -off } else { off })
         }
         _ => None,
     }
