@@ -62,6 +62,8 @@ ensure_test_deps() {
   command -v zsh >/dev/null 2>&1 || missing+=(zsh)
   command -v fish >/dev/null 2>&1 || missing+=(fish)
   command -v groff >/dev/null 2>&1 || missing+=(groff-base)
+  # tests/zerotier_check.py (the independent identity check) and the age plugin stand-in.
+  command -v python3 >/dev/null 2>&1 || missing+=(python3 python3-pip)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "installing ${missing[*]}…" >&2
     apt_install "${missing[@]}"
