@@ -9,7 +9,7 @@ use crate::remote::ssh::Ssh;
 
 use super::args::{CmdResult, InstallArgs, SyncArgs, TargetArgs};
 use super::core_cmd::Context;
-use super::remote_cmd::{known_hosts, lib};
+use super::remote_cmd::{known_hosts, lib, with_generators};
 
 /// The machine's ssh connection (pinned when `known_hosts` pins it) and whether it is darwin.
 fn connect(ctx: &Context, a: &TargetArgs) -> anyhow::Result<(Ssh, bool)> {
@@ -104,22 +104,14 @@ pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     let m = ws.machine(&a.host)?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let argv = install::argv(ws.flake_attr(&a.host), &a.root, !a.no_show_trace);
-    let defs = if m.generators.is_empty() {
-        None
-    } else {
-        Some(ws.definitions()?)
-    };
-    let gens: Vec<&crate::workspace::Generator> = defs
-        .iter()
-        .flat_map(|d| d.machines.get(&a.host))
-        .flat_map(|g| g.values().map(|g| g.as_ref()))
-        .collect();
     let need = crate::workspace::NeededFor::Activation;
     if a.dry_run {
-        let act: Vec<(String, String, u32)> = activation::specs(gens.iter().copied(), need)
-            .into_iter()
-            .map(|(g, f, s)| (g.name.clone(), f.to_string(), s.mode))
-            .collect();
+        let act: Vec<(String, String, u32)> = with_generators(&ws, &a.host, |gens| {
+            Ok(activation::specs(gens.iter().copied(), need)
+                .into_iter()
+                .map(|(g, f, s)| (g.name.clone(), f.to_string(), s.mode))
+                .collect())
+        })?;
         for (p, mode) in install::layout(&hostkeys::bundle_files(with_global), a.persist, &act) {
             println!(
                 "# place {} ({mode:04o})",
@@ -130,7 +122,9 @@ pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     }
     let ids = ctx.identities()?;
     let bundle = hostkeys::load(&ws.root, &a.host, &ids, with_global).map_err(lib)?;
-    let act = activation::load(&ws.root, &a.host, gens.iter().copied(), need, &ids).map_err(lib)?;
+    let act = with_generators(&ws, &a.host, |gens| {
+        activation::load(&ws.root, &a.host, gens.iter().copied(), need, &ids).map_err(lib)
+    })?;
     for p in install::place(&a.root, &bundle, a.persist, &act).map_err(lib)? {
         eprintln!("{}: placed {}", a.host, p.display());
     }

@@ -147,8 +147,26 @@ fn secret_specs(
     ws: &Workspace,
     host: &str,
 ) -> anyhow::Result<Vec<(NeededFor, String, String, u32)>> {
+    with_generators(ws, host, |gens| {
+        let mut out = Vec::new();
+        for needed in [NeededFor::Activation, NeededFor::Partitioning] {
+            for (g, f, spec) in activation::specs(gens.iter().copied(), needed) {
+                out.push((needed, g.name.clone(), f.to_string(), spec.mode));
+            }
+        }
+        Ok(out)
+    })
+}
+
+/// Runs `f` on the resolved generators of machine `host`: an empty list, without evaluating
+/// any definition, when the machine lists none.
+pub(super) fn with_generators<T>(
+    ws: &Workspace,
+    host: &str,
+    f: impl FnOnce(&[&Generator]) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     if ws.machine(host)?.generators.is_empty() {
-        return Ok(Vec::new());
+        return f(&[]);
     }
     let defs = ws.definitions()?;
     let gens: Vec<&Generator> = defs
@@ -156,13 +174,7 @@ fn secret_specs(
         .get(host)
         .map(|g| g.values().map(|g| g.as_ref()).collect())
         .unwrap_or_default();
-    let mut out = Vec::new();
-    for needed in [NeededFor::Activation, NeededFor::Partitioning] {
-        for (g, f, spec) in activation::specs(gens.iter().copied(), needed) {
-            out.push((needed, g.name.clone(), f.to_string(), spec.mode));
-        }
-    }
-    Ok(out)
+    f(&gens)
 }
 
 /// Decrypts the machine's activation and partitioning secrets.
@@ -171,17 +183,10 @@ fn load_secrets(
     host: &str,
     ids: &crate::keys::Identities,
 ) -> anyhow::Result<(Vec<SecretFile>, Vec<SecretFile>)> {
-    if ws.machine(host)?.generators.is_empty() {
-        return Ok((Vec::new(), Vec::new()));
-    }
-    let defs = ws.definitions()?;
-    let gens: Vec<&Generator> = defs
-        .machines
-        .get(host)
-        .map(|g| g.values().map(|g| g.as_ref()).collect())
-        .unwrap_or_default();
-    let load = |n| activation::load(&ws.root, host, gens.iter().copied(), n, ids).map_err(lib);
-    Ok((load(NeededFor::Activation)?, load(NeededFor::Partitioning)?))
+    with_generators(ws, host, |gens| {
+        let load = |n| activation::load(&ws.root, host, gens.iter().copied(), n, ids).map_err(lib);
+        Ok((load(NeededFor::Activation)?, load(NeededFor::Partitioning)?))
+    })
 }
 
 /// `varsmith bootstrap`.
