@@ -402,3 +402,31 @@ fn a_personal_ssh_key_alone_does_not_fail_the_gate_but_is_not_called_verified() 
         stderr(&o)
     );
 }
+
+#[test]
+fn an_unrelated_key_in_the_default_key_file_does_not_fail_the_gate() {
+    if !tools() {
+        return;
+    }
+    let ws = generated();
+    // Another project's key in ~/.config/sops/age/keys.txt (HOME is the workspace's home).
+    let default = ws.root().join("home/.config/sops/age/keys.txt");
+    std::fs::create_dir_all(default.parent().unwrap()).unwrap();
+    varsmith::keys::keygen::append_admin_key(&default).unwrap();
+    let o = check(&ws, false);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    assert!(
+        stderr(&o).contains(
+            "0 MACs verified, 2 files structure only: ~/.config/sops/age/keys.txt does not open them"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    // The same key given on purpose is a finding (an_identity_that_opens_nothing_is_not_an_ok).
+    let o = ws
+        .command(&["check", "-i", default.to_str().unwrap()])
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+}

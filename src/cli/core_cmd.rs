@@ -270,9 +270,10 @@ fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
             "structure only: no identity to verify MACs".to_string()
         } else if report.mac_verified < report.files && !ids.deliberate() {
             format!(
-                "{} MACs verified, {} files structure only: ~/.ssh/id_ed25519 does not open them",
+                "{} MACs verified, {} files structure only: {} does not open them",
                 report.mac_verified,
-                report.files - report.mac_verified
+                report.files - report.mac_verified,
+                ids.source_names()
             )
         } else {
             format!("{} MACs verified", report.mac_verified)

@@ -222,13 +222,35 @@ impl Identities {
         self.ids.is_empty()
     }
 
-    /// True when identities were given on purpose: some source is not the user's personal
-    /// `~/.ssh/id_ed25519`, which sops (and varsmith) merely try by default.
+    /// True when identities were given on purpose: some source is neither the user's personal
+    /// `~/.ssh/id_ed25519` nor the default key file (`~/.config/sops/age/keys.txt`), which sops
+    /// (and varsmith) merely try by default and which often hold other projects' keys.
     pub fn deliberate(&self) -> bool {
         let personal = home_dir().map(|h| h.join(".ssh/id_ed25519"));
+        self.sources.iter().any(|s| match s {
+            IdentitySource::SshFile(p) => Some(p) != personal.as_ref(),
+            IdentitySource::Default(_) => false,
+            _ => true,
+        })
+    }
+
+    /// The sources, as the user would name them (`~/.ssh/id_ed25519, ~/.config/…/keys.txt`).
+    pub fn source_names(&self) -> String {
+        let home = home_dir();
         self.sources
             .iter()
-            .any(|s| !matches!(s, IdentitySource::SshFile(p) if Some(p) == personal.as_ref()))
+            .map(|s| {
+                let text = s.to_string();
+                match home
+                    .as_ref()
+                    .and_then(|h| text.strip_prefix(&*h.to_string_lossy()))
+                {
+                    Some(rest) if rest.starts_with('/') => format!("~{rest}"),
+                    _ => text,
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// Tries to unwrap one armored age file (a sops `enc` blob) with any identity.

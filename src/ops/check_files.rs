@@ -6,9 +6,10 @@
 //!   ([`crate::sops::validate::structure`], kind `corrupt`).
 //! * Content, with identities: the data key unwraps and every value and the MAC verify
 //!   (kind `mac`); a file none of the identities opens is `unverified` (the check could not do
-//!   its work there, so it is a finding, never silently skipped), except when the only identity
-//!   is the personal `~/.ssh/id_ed25519` sops tries by default: then such files count as
-//!   checked for structure only, and the summary says how many.
+//!   its work there, so it is a finding, never silently skipped), except when the only
+//!   identities are those sops tries by default (the personal `~/.ssh/id_ed25519`, the default
+//!   `keys.txt`, which often hold other projects' keys): then such files count as checked for
+//!   structure only, and the summary says how many.
 //! * A pending host key rotation (`rotation`).
 //!
 //! Files are checked in parallel (one worker per core).
