@@ -427,6 +427,33 @@ let
     ) gens
   );
 
+  # Activation files (`neededFor = "activation"`) are not sops-nix secrets: `varsmith deploy`
+  # uploads them with their owner, group and mode, but `bootstrap` and `install` place them
+  # under the new root before its users exist, owned by root. Each activation therefore gives
+  # them their declared owner, group and mode once users and groups are set up (NixOS; on
+  # nix-darwin only `deploy` places them). Paths only: no value reaches the store.
+  activationFiles = lib.concatLists (
+    lib.mapAttrsToList (
+      gname: g:
+      lib.mapAttrsToList (fname: f: { inherit gname fname f; }) (
+        lib.filterAttrs (_: f: f.secret && f.deploy && f.neededFor == "activation") g.files
+      )
+    ) gens
+  );
+  activationOwners = lib.concatMapStrings (
+    x:
+    let
+      p = lib.escapeShellArg "/var/lib/varsmith/activation/${x.gname}/${x.fname}";
+    in
+    ''
+      if [ -e ${p} ]; then
+        chown ${lib.escapeShellArg "${x.f.owner}:${x.f.group}"} ${p}
+        chmod ${lib.escapeShellArg x.f.mode} ${p}
+      fi
+    ''
+  ) activationFiles;
+  hasActivationScripts = !isDarwin && lib.hasAttrByPath [ "system" "activationScripts" ] options;
+
   sopsSecrets = builtins.listToAttrs (
     map (
       x:
@@ -588,6 +615,15 @@ in
     (lib.optionalAttrs hasSops {
       sops.secrets = sopsSecrets;
       sops.age.sshKeyPaths = lib.mkIf (gens ? openssh) [ cfg.hostKeyPath ];
+    })
+    (lib.optionalAttrs hasActivationScripts {
+      system.activationScripts.varsmith-activation-files = lib.mkIf (activationFiles != [ ]) {
+        deps = [
+          "users"
+          "groups"
+        ];
+        text = activationOwners;
+      };
     })
     (lib.optionalAttrs hasHostKeysOption {
       services.openssh.hostKeys = lib.mkIf (gens ? openssh) [

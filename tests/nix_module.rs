@@ -134,8 +134,33 @@ fn nixos(f: &Fleet, defs: &Defs) {
              defs = builtins.mapAttrs (_: g: builtins.removeAttrs g [ "runtimeInputs" ]) c.varsmith.definitions.generators;
              platform = c.varsmith.definitions.platform;
              runtimeInputs = c.varsmith.definitions.generators.openssh.runtimeInputs;
+             activation = c.system.activationScripts.script;
+             otherActivation = cs.electrum.config.system.activationScripts.script;
            }"#,
     );
+    // The activation file (marker/early) gets its declared owner, group and mode once users
+    // exist (bootstrap and install place it as root), in the system's activation script after
+    // the users' and groups' snippets; machines without one get nothing.
+    let script = s(&v["activation"]);
+    let ours = "if [ -e '/var/lib/varsmith/activation/marker/early' ]; then\n  chown 'nobody:nogroup' '/var/lib/varsmith/activation/marker/early'\n  chmod '0440' '/var/lib/varsmith/activation/marker/early'\nfi\n";
+    let at = script
+        .find(ours)
+        .unwrap_or_else(|| panic!("no owner fix in:\n{script}"));
+    let users = script
+        .find("#### Activation script snippet users:")
+        .expect("users snippet");
+    let groups = script
+        .find("#### Activation script snippet groups:")
+        .expect("groups snippet");
+    assert!(
+        users < at && groups < at,
+        "the owner fix runs after users and groups"
+    );
+    assert!(
+        !script.contains(&f.marker),
+        "no value in the activation script"
+    );
+    assert!(!s(&v["otherActivation"]).contains("/var/lib/varsmith/activation"));
     // Every NixOS machine is up to date, as `varsmith check` says.
     let check = f.varsmith(&["check"]);
     assert!(check.ok, "varsmith check: {}{}", check.stdout, check.stderr);
