@@ -55,24 +55,24 @@ pub enum Command {
     Bootstrap(BootstrapArgs),
     /// Deploy machines with nixos-rebuild / nh / darwin-rebuild / clan, in role order.
     Deploy(DeployArgs),
-    /// Search the nix store, closures and the repo for leaked secret values.
-    Audit(AuditArgs),
-    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
-    Completions(super::docs_cmd::CompletionsArgs),
-    /// Print the man page (roff) to stdout.
-    Man(super::docs_cmd::ManArgs),
-    /// ZeroTier identities, network ids and member addresses (no workspace needed; generator
-    /// scripts call it in the sandbox).
-    #[command(subcommand)]
-    Zerotier(ZerotierCmd),
-    /// Switch a machine back to its previous generation, on the target.
-    Rollback(TargetArgs),
-    /// Open a shell on a machine's target, with its pinned host key.
-    Ssh(TargetArgs),
     /// Rebuild this machine (nh os, else nixos-rebuild; darwin-rebuild on darwin).
     Sync(SyncArgs),
     /// Install a machine from the installer: keys under --root, then nixos-install.
     Install(InstallArgs),
+    /// Switch a machine back to its previous generation, on the target.
+    Rollback(TargetArgs),
+    /// Open a shell on a machine's target, with its pinned host key.
+    Ssh(TargetArgs),
+    /// Search the nix store, closures and the repo for leaked secret values.
+    Audit(AuditArgs),
+    /// ZeroTier identities, network ids and member addresses (no workspace needed; generator
+    /// scripts call it in the sandbox).
+    #[command(subcommand)]
+    Zerotier(ZerotierCmd),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(super::docs_cmd::CompletionsArgs),
+    /// Print the man page (roff) to stdout, or write every page with --dir.
+    Man(super::docs_cmd::ManArgs),
 }
 
 /// `varsmith sync`
