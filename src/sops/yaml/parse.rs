@@ -8,7 +8,7 @@ use base64::Engine;
 use super::anchors::Anchors;
 use super::flow::Flow;
 use super::resolve::{Resolved, resolve_plain};
-use super::scalar::{fold_single, quoted_end, unescape_double};
+use super::scalar::{fold_single, quoted_end, scan_quoted, unescape_double};
 use crate::sops::error::{Error, Result};
 use crate::sops::limits::MAX_DEPTH;
 use crate::sops::tree::{Bytes, Key, Map, Value};
@@ -702,31 +702,6 @@ impl<'a> Parser<'a> {
             }
         }
     }
-}
-
-/// Finds the closing quote of a quoted scalar in `text`, scanning from byte `from`.
-/// `Err(resume)` when it is not there yet: scan again from `resume` once more text is added.
-fn scan_quoted(text: &str, q: u8, from: usize) -> std::result::Result<usize, usize> {
-    let b = text.as_bytes();
-    let mut i = from;
-    while i < b.len() {
-        if q == b'"' && b[i] == b'\\' {
-            if i + 1 >= b.len() {
-                return Err(i);
-            }
-            i += 2;
-            continue;
-        }
-        if b[i] == q {
-            if q == b'\'' && b.get(i + 1) == Some(&b'\'') {
-                i += 2;
-                continue;
-            }
-            return Ok(i);
-        }
-        i += 1;
-    }
-    Err(i)
 }
 
 /// Where a flow collection's line ends: closed at a byte index, or still open (the index

@@ -1,10 +1,20 @@
 //! Quoted scalars: finding the closing quote, line folding, escapes.
 
+/// The index of the quote closing the quoted scalar that `text` starts with (quote `q`).
 pub(super) fn quoted_end(text: &str, q: u8) -> Option<usize> {
+    scan_quoted(text, q, 1).ok()
+}
+
+/// Finds the closing quote of a quoted scalar in `text`, scanning from byte `from`.
+/// `Err(resume)` when it is not there yet: scan again from `resume` once more text is added.
+pub(super) fn scan_quoted(text: &str, q: u8, from: usize) -> std::result::Result<usize, usize> {
     let b = text.as_bytes();
-    let mut i = 1;
+    let mut i = from;
     while i < b.len() {
         if q == b'"' && b[i] == b'\\' {
+            if i + 1 >= b.len() {
+                return Err(i);
+            }
             i += 2;
             continue;
         }
@@ -13,11 +23,11 @@ pub(super) fn quoted_end(text: &str, q: u8) -> Option<usize> {
                 i += 2;
                 continue;
             }
-            return Some(i);
+            return Ok(i);
         }
         i += 1;
     }
-    None
+    Err(i)
 }
 
 /// Folds the line breaks of a multi-line quoted scalar (one break → space, n → n-1 newlines).
