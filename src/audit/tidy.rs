@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 
 use super::names;
-use super::report::{Location, Report};
+use super::report::{Finding, KeyFinding, Location, Report};
 use super::{Compression, Encoding};
 
 /// Drops `line N` findings of a var in a file (or stream) where a whole-value encoding of
@@ -56,47 +56,32 @@ pub fn drop_utf16_shadows(report: &mut Report) {
                 .iter()
                 .any(|&o| seen.contains(&(l.clone(), w.clone(), c, !be, o)))
     }
+    let of_finding = |f: &Finding| {
+        key(
+            &f.location,
+            f.var.clone(),
+            f.compression,
+            f.encoding,
+            f.offset,
+        )
+    };
+    let of_key = |k: &KeyFinding| {
+        key(
+            &k.location,
+            k.kind.name().to_string(),
+            k.compression,
+            k.encoding,
+            k.offset,
+        )
+    };
     let seen: HashSet<Key> = report
         .findings
         .iter()
-        .filter_map(|f| {
-            key(
-                &f.location,
-                f.var.clone(),
-                f.compression,
-                f.encoding,
-                f.offset,
-            )
-        })
-        .chain(report.keys.iter().filter_map(|k| {
-            key(
-                &k.location,
-                k.kind.name().to_string(),
-                k.compression,
-                k.encoding,
-                k.offset,
-            )
-        }))
+        .filter_map(of_finding)
+        .chain(report.keys.iter().filter_map(of_key))
         .collect();
-    report.findings.retain(|f| {
-        !shadowed(
-            &seen,
-            key(
-                &f.location,
-                f.var.clone(),
-                f.compression,
-                f.encoding,
-                f.offset,
-            ),
-        )
-    });
-    report.keys.retain(|k| {
-        let what = k.kind.name().to_string();
-        !shadowed(
-            &seen,
-            key(&k.location, what, k.compression, k.encoding, k.offset),
-        )
-    });
+    report.findings.retain(|f| !shadowed(&seen, of_finding(f)));
+    report.keys.retain(|k| !shadowed(&seen, of_key(k)));
 }
 
 /// Withholds the names of store paths that hold a secret everywhere in the report.
