@@ -3,6 +3,7 @@
 //! The library holds everything; `src/main.rs` is a thin CLI over it. Each module owns one
 //! concern:
 //!
+//! * [`child`]: every non-sandboxed child process, built with no key material in its environment.
 //! * [`cli`]: clap, human and `--json` output, error kinds to exit codes.
 //! * [`error`] and [`secret`]: error kinds / exit codes, and the `SecretBytes` type.
 //! * [`workspace`]: `varsmith.yaml`, generator definitions and their validation.
@@ -17,6 +18,7 @@
 //! * [`zerotier`]: ZeroTier identities, network ids and member addresses.
 
 pub mod audit;
+pub(crate) mod child;
 pub mod cli;
 pub mod error;
 pub mod keys;

@@ -1,7 +1,6 @@
 //! Store closures, via the real `nix-store`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::Error;
 
@@ -11,7 +10,7 @@ pub fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
-    let mut cmd = Command::new("nix-store");
+    let mut cmd = crate::child::command("nix-store");
     cmd.arg("--query").arg("--requisites").args(paths);
     let command = format!(
         "nix-store --query --requisites {}",

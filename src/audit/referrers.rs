@@ -13,7 +13,6 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// Most tops (roots and closure arguments) a chain is computed for, per leaking path.
 pub const MAX_TOPS: usize = 8;
@@ -90,7 +89,7 @@ pub fn referrers(store_dir: &Path, leaks: &[PathBuf], tops: &[PathBuf]) -> Vec<R
 }
 
 fn nix_store(args: &[&std::ffi::OsStr]) -> Result<String, String> {
-    let mut cmd = Command::new("nix-store");
+    let mut cmd = crate::child::command("nix-store");
     cmd.args(args);
     let line = format!(
         "nix-store {}",

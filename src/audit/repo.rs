@@ -75,7 +75,7 @@ pub fn scan_worktree(root: &Path, matcher: &Matcher, opts: &WalkOptions) -> Walk
 }
 
 fn git(root: &Path) -> Command {
-    let mut cmd = Command::new("git");
+    let mut cmd = crate::child::command("git");
     cmd.arg("-C").arg(root);
     cmd
 }

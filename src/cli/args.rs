@@ -19,6 +19,10 @@ pub struct Cli {
     /// ~/.config/sops/age/keys.txt). May be repeated.
     #[arg(long = "identity", short = 'i', global = true, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
+    /// Allow import-from-derivation while reading the flake (default: refused, since a builder
+    /// run during evaluation is the flake's code). Also VARSMITH_ALLOW_IFD=1.
+    #[arg(long = "allow-ifd", global = true)]
+    pub allow_ifd: bool,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -228,12 +228,8 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         prompts_file: a.prompts_file,
         commit: a.commit,
     };
-    let ids = if a.plan {
-        Identities::new()
-    } else {
-        ctx.identities()?
-    };
-    let report = crate::ops::generate::run(&ws, &opts, &ids)?;
+    // Loaded by `generate` after the runtime inputs are realised (never for a plan).
+    let report = crate::ops::generate::run(&ws, &opts, || ctx.identities())?;
     if a.plan {
         super::generate_out::plan(&report, a.json)?;
         return Ok(0);

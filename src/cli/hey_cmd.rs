@@ -1,7 +1,6 @@
 //! The seed's `hey` wrapper verbs beside deploy: `rollback`, `ssh` (and `sync`, `install`).
 //! Each prints its exact command with `--dry-run` and runs nothing then.
 
-use std::process::Command;
 
 use crate::remote::deploy::quote;
 use crate::remote::rollback;
@@ -33,9 +32,8 @@ fn run_or_print(argv: &[String], dry_run: bool) -> CmdResult {
         );
         return Ok(0);
     }
-    let status = Command::new(&argv[0])
+    let status = crate::child::command(&argv[0])
         .args(&argv[1..])
-        .env_remove("SOPS_AGE_KEY")
         .status()
         .map_err(|source| crate::remote::Error::Spawn {
             program: argv[0].clone(),

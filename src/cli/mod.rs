@@ -117,6 +117,9 @@ pub fn main() -> ExitCode {
 
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> CmdResult {
+    if cli.allow_ifd {
+        crate::workspace::nix::allow_ifd();
+    }
     let ctx = core_cmd::Context::new(cli.dir.clone(), cli.identity.clone());
     match cli.command {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),

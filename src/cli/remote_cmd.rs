@@ -40,6 +40,9 @@ fn self_argv(ctx: &Context, root: &Path, args: &[&str]) -> anyhow::Result<Vec<Os
         v.push("--identity".into());
         v.push(id.into());
     }
+    if crate::workspace::nix::ifd_allowed() {
+        v.push("--allow-ifd".into());
+    }
     v.extend(args.iter().map(OsString::from));
     Ok(v)
 }

@@ -223,10 +223,9 @@ pub fn upload(ssh: &Ssh, files: &[SecretFile]) -> Result<Upload, Error> {
 /// Runs the upload; `Err` holds a one-line reason (never a secret).
 pub fn run(u: &Upload) -> Result<(), String> {
     use std::io::Write;
-    use std::process::{Command, Stdio};
-    let mut child = Command::new(&u.cmd.argv[0])
+    use std::process::Stdio;
+    let mut child = crate::child::command(&u.cmd.argv[0])
         .args(&u.cmd.argv[1..])
-        .env_remove("SOPS_AGE_KEY")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

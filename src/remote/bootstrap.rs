@@ -9,7 +9,6 @@
 
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use super::Error;
 use super::activation::SecretFile;
@@ -228,10 +227,9 @@ pub fn run_with(
         "+ {}",
         shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
     );
-    let status = Command::new(&argv[0])
+    let status = crate::child::command(&argv[0])
         .args(&argv[1..])
         .current_dir(flake_root)
-        .env_remove("SOPS_AGE_KEY")
         .status()
         .map_err(|source| Error::Spawn {
             program: o.program.clone(),

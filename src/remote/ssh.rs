@@ -3,7 +3,7 @@
 //! ssh's failures into clear errors.
 
 use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use super::Error;
 use super::known_hosts::KnownHosts;
@@ -115,9 +115,8 @@ impl Ssh {
     pub fn run_script(&self, script: &str, stdin: &[u8]) -> Result<RemoteOutput, Error> {
         let remote = shlex::try_join(["sh", "-c", script])
             .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
-        let mut child = Command::new(&self.program)
+        let mut child = crate::child::command(&self.program)
             .args(self.argv(&remote))
-            .env_remove("SOPS_AGE_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

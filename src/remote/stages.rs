@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -165,10 +165,8 @@ fn run_cmd(
     input: Option<Vec<u8>>,
 ) -> Result<Vec<u8>, String> {
     let prog = &c.argv[0];
-    let mut cmd = Command::new(prog);
-    cmd.args(&c.argv[1..])
-        .current_dir(cwd)
-        .env_remove("SOPS_AGE_KEY");
+    let mut cmd = crate::child::command(prog);
+    cmd.args(&c.argv[1..]).current_dir(cwd);
     cmd.envs(c.env.iter().map(|(k, v)| (k, v)));
     let piped = prefix.is_some() || capture;
     if input.is_some() {

@@ -134,7 +134,7 @@ pub fn probe(drop_to: Option<(u32, u32)>) -> Result<(), String> {
     let Some(bwrap) = super::sandbox::which("bwrap") else {
         return Err("bwrap not found on PATH".into());
     };
-    let mut cmd = Command::new(bwrap);
+    let mut cmd = crate::child::command(bwrap);
     cmd.args([
         "--unshare-all",
         "--unshare-user",

@@ -1,10 +1,13 @@
 //! Running the user's editor on a decrypted file, as `sops edit` does.
 //!
-//! The plaintext goes to a file of mode 0600 in a fresh private directory (mode 0700) under
-//! `/dev/shm` when it exists, else the temp dir; the file is overwritten with zeros and
-//! removed afterwards, whatever happens. The editor is `$SOPS_EDITOR`, else `$EDITOR`
-//! (split like a shell word list), else the first of `vim`, `nano`, `vi` on `PATH`; it gets
-//! the file's path as its last argument, never any content.
+//! The plaintext goes to a file of mode 0600 in a fresh private directory (mode 0700) made by
+//! the same rule as `generate`'s plaintext directories ([`crate::run::tmpfs`]): on tmpfs
+//! (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never on a disk unless `VARSMITH_ALLOW_DISK_TMP=1`;
+//! with no tmpfs the edit is refused before anything is written. The file is overwritten with
+//! zeros and removed afterwards, whatever happens (also on SIGINT/SIGTERM, and swept by a later
+//! run after SIGKILL). The editor is `$SOPS_EDITOR`, else `$EDITOR` (split like a shell word
+//! list), else the first of `vim`, `nano`, `vi` on `PATH`; it gets the file's path as its last
+//! argument, never any content, and an environment without key material ([`crate::child`]).
 
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -52,25 +55,17 @@ fn editor_command() -> Result<Vec<String>> {
     })
 }
 
-/// A private temp directory for the plaintext, removed (file wiped first) on drop.
+/// A private plaintext directory for the edited file, removed (file wiped first) on drop.
 struct Scratch {
     /// Removed with its content when dropped (after the file is wiped).
-    _dir: tempfile::TempDir,
+    _dir: crate::run::tmpfs::PlaintextDir,
     file: PathBuf,
 }
 
 impl Scratch {
     fn new(ext: &str) -> Result<Scratch> {
-        let shm = Path::new("/dev/shm");
-        let b = tempfile::Builder::new()
-            .prefix(".varsmith-edit-")
-            .tempdir_in(if shm.is_dir() {
-                shm.to_path_buf()
-            } else {
-                std::env::temp_dir()
-            });
-        let dir = b.or_else(|_| tempfile::Builder::new().prefix(".varsmith-edit-").tempdir());
-        let dir = dir.map_err(|e| editor_err(format!("cannot create a temp directory: {e}")))?;
+        let dir = crate::run::tmpfs::PlaintextDir::new(None)
+            .map_err(|e| editor_err(format!("refusing to write the plaintext for editing: {e}")))?;
         let name = if ext.is_empty() {
             "file".to_string()
         } else {
@@ -114,7 +109,7 @@ fn run_editor(cmd: &[String], file: &Path) -> Result<()> {
     let (prog, args) = cmd
         .split_first()
         .ok_or_else(|| editor_err("empty editor command"))?;
-    let status = std::process::Command::new(prog)
+    let status = crate::child::command(prog)
         .args(args)
         .arg(file)
         .status()

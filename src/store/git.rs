@@ -4,7 +4,7 @@
 //! message), never silently ignored.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use crate::workspace::Workspace;
 
@@ -22,7 +22,7 @@ pub struct Error {
 
 /// The repository's top level, if the workspace is inside one (and git exists).
 pub fn toplevel(root: &Path) -> Option<PathBuf> {
-    let out = Command::new("git")
+    let out = crate::child::command("git")
         .arg("-C")
         .arg(root)
         .args(["rev-parse", "--show-toplevel"])
@@ -38,7 +38,7 @@ pub fn toplevel(root: &Path) -> Option<PathBuf> {
 }
 
 fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(), Error> {
-    let out = Command::new("git")
+    let out = crate::child::command("git")
         .arg("-C")
         .arg(root)
         .args(args)

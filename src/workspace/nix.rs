@@ -15,7 +15,7 @@
 //! identity, an OpenSSH private key or a prompts file, unless `VARSMITH_ALLOW_PATH_FLAKE=1`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -34,6 +34,7 @@ const CACHE_VERSION: u32 = 1;
 
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
+/// Its `--option NAME VALUE` settings also go to `nix-store --realise`.
 pub const NIX_FLAGS_ENV: &str = "VARSMITH_NIX_FLAGS";
 
 /// The extra `nix` arguments from [`NIX_FLAGS_ENV`].
@@ -44,6 +45,57 @@ fn extra_flags() -> Result<Vec<String>, String> {
         }
         _ => Ok(Vec::new()),
     }
+}
+
+/// The `--option NAME VALUE` settings among the extra flags: the only ones that also apply to
+/// `nix-store --realise` (the flake flags, e.g. `--override-input`, mean nothing to it).
+fn extra_options() -> Result<Vec<String>, String> {
+    Ok(options_of(&extra_flags()?))
+}
+
+/// The `--option NAME VALUE` triples of `flags`, in order.
+fn options_of(flags: &[String]) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < flags.len() {
+        if flags[i] == "--option" && i + 2 < flags.len() {
+            out.extend_from_slice(&flags[i..i + 3]);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Environment variable that allows import-from-derivation in evaluation (`1`), like the
+/// global `--allow-ifd` flag.
+pub const ALLOW_IFD_ENV: &str = "VARSMITH_ALLOW_IFD";
+
+/// Set by `--allow-ifd`.
+static ALLOW_IFD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Allows import-from-derivation for the rest of this process (`--allow-ifd`).
+pub fn allow_ifd() {
+    ALLOW_IFD.store(true, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Is import-from-derivation allowed? Default: no. Evaluation then passes
+/// `--option allow-import-from-derivation false`, so no builder runs while the flake is read
+/// (a builder could be a hostile flake's fixed-output derivation, which has network access).
+pub fn ifd_allowed() -> bool {
+    ALLOW_IFD.load(std::sync::atomic::Ordering::Relaxed)
+        || std::env::var(ALLOW_IFD_ENV).as_deref() == Ok("1")
+}
+
+/// Nix's error when a definition needs import-from-derivation, explained.
+fn explain_ifd(stderr: String) -> String {
+    if ifd_allowed() || !stderr.contains("'allow-import-from-derivation' is disabled") {
+        return stderr;
+    }
+    format!(
+        "a definition needs import-from-derivation (a derivation built while the flake is evaluated), which varsmith refuses by default: a builder run by `check` or `list` is code from the flake. Remove it from the definition, or allow it with --allow-ifd (or {ALLOW_IFD_ENV}=1).\n{stderr}"
+    )
 }
 
 /// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
@@ -240,6 +292,9 @@ impl Source {
         h.update(format!("varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0"));
         h.update(self.flake_ref(root).as_bytes());
         h.update(std::env::var(NIX_FLAGS_ENV).unwrap_or_default().as_bytes());
+        if ifd_allowed() {
+            h.update(b"\0allow-ifd");
+        }
         for f in self.files(root) {
             h.update(f.as_os_str().as_encoded_bytes());
             h.update([0]);
@@ -257,7 +312,7 @@ impl Source {
 
 /// Tracked files under `root` (relative to it).
 fn git_files(root: &Path) -> Vec<PathBuf> {
-    let out = Command::new("git")
+    let out = crate::child::command("git")
         .arg("-C")
         .arg(root)
         .args(["ls-files", "-z", "--cached", "--", "."])
@@ -525,7 +580,7 @@ fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Er
 
 /// `nix eval --json INSTALLABLE --apply F`: stdout, or stderr as the error.
 fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, String> {
-    let out = Command::new("nix")
+    let out = crate::child::command("nix")
         .args([
             "--extra-experimental-features",
             "nix-command flakes",
@@ -536,6 +591,9 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
             "--option",
             "eval-cache",
             "false",
+            "--option",
+            "allow-import-from-derivation",
+            if ifd_allowed() { "true" } else { "false" },
         ])
         .args(extra_flags()?)
         .arg(installable)
@@ -547,7 +605,7 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
     if out.status.success() {
         Ok(out.stdout)
     } else {
-        Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        Err(explain_ifd(String::from_utf8_lossy(&out.stderr).into_owned()))
     }
 }
 
@@ -652,7 +710,9 @@ fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Gener
     })
 }
 
-/// Realises the runtime inputs whose outputs are missing, in one `nix-store --realise`.
+/// Realises the runtime inputs whose outputs are missing, in one `nix-store --realise` with the
+/// `--option` settings of [`NIX_FLAGS_ENV`] (and, like every child, no key material in its
+/// environment: a runtime input's builder is code from the flake).
 pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
     let mut drvs: Vec<&str> = inputs
         .iter()
@@ -669,8 +729,9 @@ pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
             "a runtime input has no derivation to build it from ({bad:?})"
         ));
     }
-    let out = Command::new("nix-store")
+    let out = crate::child::command("nix-store")
         .arg("--realise")
+        .args(extra_options()?)
         .args(&drvs)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -686,4 +747,45 @@ pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_option_settings_reach_nix_store() {
+        let flags: Vec<String> = [
+            "--option",
+            "substituters",
+            "",
+            "--no-write-lock-file",
+            "--override-input",
+            "nixpkgs",
+            "file:///k/n.tar.gz",
+            "--option",
+            "sandbox",
+            "false",
+            "--option",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        assert_eq!(
+            options_of(&flags),
+            ["--option", "substituters", "", "--option", "sandbox", "false"]
+        );
+    }
+
+    #[test]
+    fn ifd_refusal_names_the_opt_in() {
+        let nix = "error: cannot build '/nix/store/x-leak.drv' during evaluation because the option 'allow-import-from-derivation' is disabled".to_string();
+        if ifd_allowed() {
+            return;
+        }
+        let e = explain_ifd(nix.clone());
+        assert!(e.contains("import-from-derivation") && e.contains("--allow-ifd"), "{e}");
+        assert!(e.ends_with(&nix), "{e}");
+        assert_eq!(explain_ifd("other".into()), "other");
+    }
 }

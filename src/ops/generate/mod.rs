@@ -71,8 +71,15 @@ pub struct Report {
     pub planned: Vec<PlanRecord>,
 }
 
-/// Runs `generate`.
-pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<Report> {
+/// Runs `generate`. The identities are loaded (`load_ids`) only once the runtime inputs are
+/// realised and the sandbox is probed, never for a plan: no key is held by this process while a
+/// flake's builder runs (whose environment never holds key material either, see
+/// [`crate::child`]).
+pub fn run(
+    ws: &Workspace,
+    opts: &Options,
+    load_ids: impl FnOnce() -> anyhow::Result<Identities>,
+) -> anyhow::Result<Report> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let plan = plan(ws, &defs, &graph, &opts.select)?;
@@ -94,6 +101,7 @@ pub fn run(ws: &Workspace, opts: &Options, ids: &Identities) -> anyhow::Result<R
     if !plan.is_empty() && !opts.no_sandbox {
         sandbox::probe_bwrap()?;
     }
+    let ids = &load_ids()?;
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
     answers::check_given(&defs, &selected, &sources)?;
     let answers = answers::gather_prompts(ws, &graph, &plan, &sources, ids)?;
