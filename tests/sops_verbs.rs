@@ -106,9 +106,12 @@ fn edit_saves_changes_and_keeps_unchanged_ciphertexts() {
         "stat -c %a \"$1\" > {log}\necho \"$#\" >> {log}\nsed -i 's/hunter2/correct-horse/' \"$1\"",
         log = log.display()
     ));
+    // A private run-directory base (tmpfs), to see that nothing is left in it.
+    let runtime = tempfile::tempdir_in("/dev/shm").unwrap();
     let out = e
         .tool(false)
         .env("EDITOR", &ed)
+        .env("XDG_RUNTIME_DIR", runtime.path())
         .arg("edit")
         .arg(&f)
         .output()
@@ -126,20 +129,10 @@ fn edit_saves_changes_and_keeps_unchanged_ciphertexts() {
         log, "600\n1\n",
         "editor gets one path argument to a 0600 file"
     );
-    let leftovers: Vec<_> = std::fs::read_dir("/dev/shm")
-        .into_iter()
+    let leftovers: Vec<_> = std::fs::read_dir(runtime.path())
+        .unwrap()
         .flatten()
-        .flatten()
-        .filter(|d| {
-            d.file_name()
-                .to_string_lossy()
-                .starts_with(".varsmith-edit-")
-        })
-        .filter(|d| {
-            std::fs::read_dir(d.path())
-                .map(|r| r.count() > 0)
-                .unwrap_or(false)
-        })
+        .map(|d| d.file_name())
         .collect();
     assert!(leftovers.is_empty(), "plaintext left behind: {leftovers:?}");
 }
