@@ -206,7 +206,10 @@ impl Hostile {
     fn assert_clean_env(&self, what: &str, env: &str) {
         self.assert_clean(what, env);
         let key_file = self.ws.key.display().to_string();
-        assert!(!env.contains(&key_file), "{what} holds the key file's path:\n{env}");
+        assert!(
+            !env.contains(&key_file),
+            "{what} holds the key file's path:\n{env}"
+        );
         for line in env.lines() {
             let Some(var) = line.strip_prefix("export ") else {
                 continue;
@@ -386,7 +389,10 @@ fn sops_edit_refuses_a_disk_dev_shm() {
         return;
     }
     if !is_root() {
-        assert!(!in_ci(), "CI=true: this test needs root (a private mount namespace)");
+        assert!(
+            !in_ci(),
+            "CI=true: this test needs root (a private mount namespace)"
+        );
         eprintln!("skipping: needs root");
         return;
     }
@@ -468,7 +474,10 @@ fn the_editor_gets_no_key_material() {
         "VARSMITH_PROMPT_",
         "promptanswer",
     ] {
-        assert!(!env.contains(needle), "the editor's environment holds {needle}:\n{env}");
+        assert!(
+            !env.contains(needle),
+            "the editor's environment holds {needle}:\n{env}"
+        );
     }
     // The plaintext was in the run directory (tmpfs), and is gone.
     let dir = std::fs::read_to_string(format!("{}.dir", log.display())).unwrap();
@@ -477,7 +486,11 @@ fn the_editor_gets_no_key_material() {
         "{dir} is not under {}",
         ws.runtime.path().display()
     );
-    assert!(ws.leftover_run_dirs().is_empty(), "{:?}", ws.leftover_run_dirs());
+    assert!(
+        ws.leftover_run_dirs().is_empty(),
+        "{:?}",
+        ws.leftover_run_dirs()
+    );
     let o = ws.run(&["sops", "decrypt", f.to_str().unwrap()]);
     assert_eq!(stdout(&o), "password: hunter2\nmore: x\n");
 }

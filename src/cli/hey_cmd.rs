@@ -1,7 +1,6 @@
 //! The seed's `hey` wrapper verbs beside deploy: `rollback`, `ssh` (and `sync`, `install`).
 //! Each prints its exact command with `--dry-run` and runs nothing then.
 
-
 use crate::remote::deploy::quote;
 use crate::remote::rollback;
 use crate::remote::ssh::Ssh;

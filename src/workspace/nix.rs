@@ -605,7 +605,9 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
     if out.status.success() {
         Ok(out.stdout)
     } else {
-        Err(explain_ifd(String::from_utf8_lossy(&out.stderr).into_owned()))
+        Err(explain_ifd(
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        ))
     }
 }
 
@@ -773,7 +775,14 @@ mod tests {
         .collect();
         assert_eq!(
             options_of(&flags),
-            ["--option", "substituters", "", "--option", "sandbox", "false"]
+            [
+                "--option",
+                "substituters",
+                "",
+                "--option",
+                "sandbox",
+                "false"
+            ]
         );
     }
 
@@ -784,7 +793,10 @@ mod tests {
             return;
         }
         let e = explain_ifd(nix.clone());
-        assert!(e.contains("import-from-derivation") && e.contains("--allow-ifd"), "{e}");
+        assert!(
+            e.contains("import-from-derivation") && e.contains("--allow-ifd"),
+            "{e}"
+        );
         assert!(e.ends_with(&nix), "{e}");
         assert_eq!(explain_ifd("other".into()), "other");
     }
