@@ -53,6 +53,9 @@ pub enum Command {
     PushKeys(PushKeysArgs),
     /// Install a machine with nixos-anywhere, its host keys as --extra-files.
     Bootstrap(BootstrapArgs),
+    /// Rotate a machine's host key safely: generate, deploy, push-keys, confirm, deploy
+    /// (rerun to continue after a failure).
+    RotateHostKey(RotateHostKeyArgs),
     /// Deploy machines with nixos-rebuild / nh / darwin-rebuild / clan, in role order.
     Deploy(DeployArgs),
     /// Rebuild this machine (nh os, else nixos-rebuild; darwin-rebuild on darwin).
@@ -379,6 +382,30 @@ pub struct PushKeysArgs {
     pub known_hosts: Option<PathBuf>,
 }
 
+/// `varsmith rotate-host-key`
+#[derive(Args, Debug)]
+pub struct RotateHostKeyArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target (default: the inventory's target).
+    pub target: Option<String>,
+    /// Print the steps (the done ones marked) and their commands; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Install the new key under /persist/etc/ssh (impermanence).
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not install the fleet's global identity with the new key.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Extra ssh option (passed as -o K=V, and in NIX_SSHOPTS).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
 /// `varsmith bootstrap`
 #[derive(Args, Debug)]
 pub struct BootstrapArgs {
@@ -445,7 +472,8 @@ pub struct DeployArgs {
     /// Print the exact commands; run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: the plan as JSON.
+    /// JSON on stdout: with --dry-run the plan, else the summary (per machine: stage, result,
+    /// seconds; and the total).
     #[arg(long)]
     pub json: bool,
     /// Do not require `check` to pass first.
