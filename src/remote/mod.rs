@@ -44,6 +44,7 @@ pub mod hostkeys;
 pub mod install;
 pub mod known_hosts;
 pub mod push_keys;
+pub mod rotate;
 pub mod rollback;
 pub mod ssh;
 pub mod stages;
