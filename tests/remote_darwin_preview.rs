@@ -73,8 +73,8 @@ fn the_darwin_preview_checks_and_diffs_but_never_activates() {
             r#"#!/bin/sh
 echo "nix $*" >> '{log}'
 case " $* " in
-  *" build "*" --json "*) echo '[{{"outputs":{{"out":"{sys}"}}}}]' ;;
-  *" build "*" --print-out-paths "*) echo '{sys}' ;;
+  *" build --json "*) echo '[{{"outputs":{{"out":"{sys}"}}}}]' ;;
+  *" --print-out-paths "*) echo '{sys}' ;;
   *" store diff-closures "*) echo 'hello: 2.10 → 2.12, +12.0 KiB' ;;
 esac
 "#,

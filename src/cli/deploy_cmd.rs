@@ -309,16 +309,17 @@ fn summary(reports: &[MachineReport], total: std::time::Duration, json: bool) ->
     let mut err = std::io::stderr().lock();
     let secs = total.as_secs_f64();
     if code == 0 {
-        let _ = writeln!(err, "deployed {ok} machine(s) in {secs:.1}s:");
+        let _ = writeln!(err, "deployed {ok} machine(s)");
     } else {
         let _ = writeln!(
             err,
-            "deploy failed on {failed} of {} machine(s) in {secs:.1}s; {ok} ok, {skipped} not attempted:",
+            "deploy failed on {failed} of {} machine(s); {ok} ok, {skipped} not attempted:",
             reports.len()
         );
     }
     for r in reports {
         let _ = writeln!(err, "  {}: {}", r.machine, outcome_line(r));
     }
+    let _ = writeln!(err, "total: {} machine(s) in {secs:.1}s", reports.len());
     code
 }

@@ -73,13 +73,17 @@ pub fn preview_script(flake: &str, attr: &str, sudo: &str, flags: &[String]) -> 
         .map(|f| format!(" {}", super::deploy::quote(f)))
         .collect();
     let base = flake.rsplit_once('#').map_or(flake, |(b, _)| b);
-    format!(
-        "{sudo}darwin-rebuild check --flake {flake}{flags}
-         out=$(nix --extra-experimental-features 'nix-command flakes' build --no-link --print-out-paths {base}#darwinConfigurations.{attr}.system)
-         echo \"varsmith: preview only, nothing activated; $out would change /run/current-system by:\"
-         nix --extra-experimental-features 'nix-command flakes' store diff-closures /run/current-system \"$out\"
-"
-    )
+    let nix = "nix --extra-experimental-features 'nix-command flakes'";
+    [
+        format!("{sudo}darwin-rebuild check --flake {flake}{flags}"),
+        format!(
+            "out=$({nix} build --no-link --print-out-paths {base}#darwinConfigurations.{attr}.system)"
+        ),
+        "echo \"varsmith: preview only, nothing activated; $out would change /run/current-system by:\"".to_string(),
+        format!("{nix} store diff-closures /run/current-system \"$out\""),
+    ]
+    .map(|l| l + "\n")
+    .concat()
 }
 
 /// The two commands of a remote darwin deploy. `sshopts` is the `NIX_SSHOPTS` of the copy.
@@ -93,6 +97,16 @@ pub fn remote(
     if o.boot {
         return Err(Error::Usage(format!(
             "{name}: darwin-rebuild has no boot activation; deploy it without --boot"
+        )));
+    }
+    if o.fast {
+        return Err(Error::Usage(format!(
+            "{name}: darwin-rebuild has no --fast (it never re-runs a freshly built copy of itself); deploy it without --fast"
+        )));
+    }
+    if o.build_host.is_some() {
+        return Err(Error::Usage(format!(
+            "{name}: --build-host is nixos-rebuild's; a darwin machine builds on its target"
         )));
     }
     let mut copy = Cmd::new(
