@@ -373,7 +373,8 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
 }
 
 /// One entry of `deploy.order`: `tag:NAME`, `os:nixos` / `os:darwin`, `machine:NAME`, or a bare
-/// name (a machine when the inventory has one by that name, else a tag, as before).
+/// name: a tag when some machine carries it (as before), else a machine of that name, else a
+/// tag that no selected machine has.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OrderEntry {
     /// Machines carrying the tag.
@@ -405,7 +406,8 @@ impl OrderEntry {
             }
             return Ok(OrderEntry::Machine(m.to_string()));
         }
-        if inv.machines.contains_key(e) {
+        let tagged = inv.machines.values().any(|m| m.tags.iter().any(|t| t == e));
+        if !tagged && inv.machines.contains_key(e) {
             return Ok(OrderEntry::Machine(e.to_string()));
         }
         Ok(OrderEntry::Tag(e.to_string()))
