@@ -205,3 +205,33 @@ fn the_seed_order_from_os_entries_is_three_stages() {
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("unknown OS \"beos\""), "{}", text(&o.stderr));
 }
+
+#[test]
+fn a_successful_deploy_summarises_every_machine_and_the_total_also_as_json() {
+    let w = ws(concat!(
+        "machines:\n  ctl: { tags: [zerotier-controller] }\n  peer: {}\n",
+        "deploy:\n  order: [\"tag:zerotier-controller\"]\n"
+    ));
+    let s = StandIns::new();
+    let o = run(w.path(), &["deploy", "--all", "--no-check"], Some(&s));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(err.contains("deployed 2 machine(s)\n"), "{err}");
+    assert!(err.contains("  ctl: ok (tag zerotier-controller, "), "{err}");
+    assert!(err.contains("  peer: ok (rest, "), "{err}");
+    assert!(err.contains("total: 2 machine(s) in "), "{err}");
+    let o = run(w.path(), &["deploy", "--all", "--no-check", "--json"], Some(&s));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["command"], "deploy");
+    assert_eq!(v["dry_run"], false);
+    assert_eq!(v["exit_code"], 0);
+    assert!(v["seconds"].as_f64().is_some());
+    let m = v["machines"].as_array().unwrap();
+    assert_eq!(m.len(), 2);
+    assert_eq!(m[0]["machine"], "ctl");
+    assert_eq!(m[0]["stage"], "tag zerotier-controller");
+    assert_eq!(m[0]["result"], "ok");
+    assert_eq!(m[1]["stage"], "rest");
+    assert!(m[1]["seconds"].as_f64().is_some());
+}

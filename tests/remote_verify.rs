@@ -109,7 +109,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "  web: failed: verify: /run/secrets/varsmith/api/token2: mode 0644, expected 0440\n"
+            "  web: failed: verify: /run/secrets/varsmith/api/token2: mode 0644, expected 0440 (rest, "
         ),
         "{err}"
     );
@@ -145,7 +145,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("verify: /run/secrets/varsmith/api/token: missing\n"),
+        err.contains("verify: /run/secrets/varsmith/api/token: missing (rest, "),
         "{err}"
     );
 }
