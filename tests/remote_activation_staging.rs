@@ -39,11 +39,25 @@ fn an_activation_secret_of_a_user_not_yet_created_is_staged_as_root() {
         "files:\n  seed: { needed_for: activation, owner: nobody, group: nogroup, mode: \"0400\" }\nscript: 'true'\n",
     )
     .unwrap();
-    std::fs::write(ws.path().join("known_hosts"), format!("web {}\n", sshd.host_pub)).unwrap();
+    std::fs::write(
+        ws.path().join("known_hosts"),
+        format!("web {}\n", sshd.host_pub),
+    )
+    .unwrap();
     let (age, recipient) = common_remote::age_keygen(ws.path());
     let sec = ws.path().join("sops/machines/web/secrets");
-    common_remote::sops_encrypt(&recipient, "token", b"app-token-5e1\n", &sec.join("app.yaml"));
-    common_remote::sops_encrypt(&recipient, "seed", b"seed-93b\n", &sec.join("existing.yaml"));
+    common_remote::sops_encrypt(
+        &recipient,
+        "token",
+        b"app-token-5e1\n",
+        &sec.join("app.yaml"),
+    );
+    common_remote::sops_encrypt(
+        &recipient,
+        "seed",
+        b"seed-93b\n",
+        &sec.join("existing.yaml"),
+    );
     let s = StandIns::new();
     let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
     c.arg("-C")

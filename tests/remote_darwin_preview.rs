@@ -32,8 +32,8 @@ fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let src = std::fs::read_to_string(dir.join("nix-darwin/pkgs/nix-tools/darwin-rebuild.sh"))
-        .unwrap();
+    let src =
+        std::fs::read_to_string(dir.join("nix-darwin/pkgs/nix-tools/darwin-rebuild.sh")).unwrap();
     let path = format!("{}:/usr/bin:/bin", bin.display());
     let body = src
         .replace("@shell@", "/usr/bin/bash")
@@ -126,7 +126,14 @@ esac
     let dry = Command::new(env!("CARGO_BIN_EXE_varsmith"))
         .arg("-C")
         .arg(ws.path())
-        .args(["deploy", "mac", "root@mac.example.org", "--dry-activate", "--dry-run", "--no-check"])
+        .args([
+            "deploy",
+            "mac",
+            "root@mac.example.org",
+            "--dry-activate",
+            "--dry-run",
+            "--no-check",
+        ])
         .output()
         .unwrap();
     let dry = text(&dry.stdout);

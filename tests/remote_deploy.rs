@@ -466,8 +466,14 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
     );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let shown = text(&out.stdout);
-    assert!(shown.contains("darwin-rebuild check --flake .#mac\\n"), "{shown}");
-    assert!(!shown.contains("switch") && !shown.contains("--show-trace"), "{shown}");
+    assert!(
+        shown.contains("darwin-rebuild check --flake .#mac\\n"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("switch") && !shown.contains("--show-trace"),
+        "{shown}"
+    );
     // clan has no preview; a target needs exactly one machine.
     for bad in [
         &["deploy", "clanbox", "--dry-activate", "--no-check"][..],

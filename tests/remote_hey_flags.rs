@@ -70,7 +70,11 @@ fn a_non_root_nixos_target_gets_remote_sudo_and_fast_is_passed() {
     assert!(!root[0].contains(&"--use-remote-sudo".to_string()));
     // The stand-in receives exactly that argv.
     let s = StandIns::new();
-    let o = run(w.path(), &["deploy", "web", "--fast", "--no-check"], Some(&s));
+    let o = run(
+        w.path(),
+        &["deploy", "web", "--fast", "--no-check"],
+        Some(&s),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let recs = s.records();
     assert_eq!(recs.len(), 1);
@@ -82,7 +86,11 @@ fn fast_on_nh_darwin_and_clan_is_refused_with_a_reason() {
     let w = ws(&format!("{INV}deploy:\n  backend: nh\n"));
     let o = run(w.path(), &["deploy", "web", "--fast", "--dry-run"], None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("web: nh has no --fast"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("web: nh has no --fast"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = run(w.path(), &["deploy", "mac", "--fast", "--dry-run"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(
@@ -130,7 +138,10 @@ fn sync_checks_the_host_and_syncs_darwin_with_darwin_rebuild() {
     let o = run(w.path(), &["sync", "--dry-run"], None);
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
-    assert!(err.contains("pass --host with one of: web, box, mac"), "{err}");
+    assert!(
+        err.contains("pass --host with one of: web, box, mac"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -150,7 +161,14 @@ fn install_and_bootstrap_refuse_darwin_and_a_missing_root() {
     }
     let o = run(
         w.path(),
-        &["install", "--host", "web", "--root", "/nonexistent/mnt", "--dry-run"],
+        &[
+            "install",
+            "--host",
+            "web",
+            "--root",
+            "/nonexistent/mnt",
+            "--dry-run",
+        ],
         None,
     );
     assert_eq!(o.status.code(), Some(2));
@@ -185,7 +203,11 @@ fn the_seed_order_from_os_entries_is_three_stages() {
         "  peer2: {}\n",
         "deploy:\n  order: [\"tag:zerotier-controller\", \"os:nixos\", \"os:darwin\"]\n"
     ));
-    let o = run(w.path(), &["deploy", "--all", "--dry-run", "--no-check"], None);
+    let o = run(
+        w.path(),
+        &["deploy", "--all", "--dry-run", "--no-check"],
+        None,
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let heads: Vec<String> = text(&o.stdout)
         .lines()
@@ -201,9 +223,17 @@ fn the_seed_order_from_os_entries_is_three_stages() {
         ]
     );
     let w = ws("machines:\n  a: {}\ndeploy:\n  order: [\"os:beos\"]\n");
-    let o = run(w.path(), &["deploy", "--all", "--dry-run", "--no-check"], None);
+    let o = run(
+        w.path(),
+        &["deploy", "--all", "--dry-run", "--no-check"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("unknown OS \"beos\""), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("unknown OS \"beos\""),
+        "{}",
+        text(&o.stderr)
+    );
 }
 
 #[test]
@@ -217,10 +247,17 @@ fn a_successful_deploy_summarises_every_machine_and_the_total_also_as_json() {
     assert!(o.status.success(), "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(err.contains("deployed 2 machine(s)\n"), "{err}");
-    assert!(err.contains("  ctl: ok (tag zerotier-controller, "), "{err}");
+    assert!(
+        err.contains("  ctl: ok (tag zerotier-controller, "),
+        "{err}"
+    );
     assert!(err.contains("  peer: ok (rest, "), "{err}");
     assert!(err.contains("total: 2 machine(s) in "), "{err}");
-    let o = run(w.path(), &["deploy", "--all", "--no-check", "--json"], Some(&s));
+    let o = run(
+        w.path(),
+        &["deploy", "--all", "--no-check", "--json"],
+        Some(&s),
+    );
     assert!(o.status.success(), "{}", text(&o.stderr));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["command"], "deploy");

@@ -66,7 +66,12 @@ fn a_wildcard_line_does_not_widen_a_wrong_pin() {
         .args(["-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes"])
         .arg("-o")
         .arg(format!("UserKnownHostsFile={}", kh.display()))
-        .args(["-o", "GlobalKnownHostsFile=/dev/null", "-o", "HostKeyAlias=web"])
+        .args([
+            "-o",
+            "GlobalKnownHostsFile=/dev/null",
+            "-o",
+            "HostKeyAlias=web",
+        ])
         .args(["--", &sshd.target(), "echo reached"])
         .output()
         .unwrap();

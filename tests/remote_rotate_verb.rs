@@ -196,16 +196,27 @@ fn rotation_is_one_resumable_verb_and_the_host_always_decrypts() {
     assert!(!f.root().join("sops/machines/web/rotation.json").exists());
 
     // 1: nothing happened.
-    f.rotate_fails_at(1, "generate", &[], &[("VARSMITH_TEST_ROTATE_FAIL", "generate")]);
+    f.rotate_fails_at(
+        1,
+        "generate",
+        &[],
+        &[("VARSMITH_TEST_ROTATE_FAIL", "generate")],
+    );
     assert_eq!(f.host_decrypts("after a failed generate"), plain);
 
     // 2: the new key exists (pending: a warning in check, not a failure), the host still has
     // the old files and the old key.
-    f.rotate_fails_at(2, "deploy-both", &[], &[("VARSMITH_TEST_ROTATE_FAIL", "deploy-both")]);
+    f.rotate_fails_at(
+        2,
+        "deploy-both",
+        &[],
+        &[("VARSMITH_TEST_ROTATE_FAIL", "deploy-both")],
+    );
     let check = f.run_env(&["check"], false, &[]);
     assert_eq!(check.status.code(), Some(0), "{}", text(&check.stderr));
     assert!(
-        text(&check.stdout).contains("web/openssh: rotation: host key rotated, not yet on the host"),
+        text(&check.stdout)
+            .contains("web/openssh: rotation: host key rotated, not yet on the host"),
         "{}",
         text(&check.stdout)
     );
@@ -260,8 +271,15 @@ fn rotation_is_one_resumable_verb_and_the_host_always_decrypts() {
     assert_eq!(f.host_decrypts("after the rotation"), plain);
     assert_eq!(f.recipients(&f.generation.join("token.yaml")), 2);
     let old = sops_with_host_key(&f.generation.join("token.yaml"), &old_key);
-    assert!(!old.status.success(), "the old key still opens the host's files");
-    assert!(!f.root().join("sops/machines/web/rotate-host-key.json").exists());
+    assert!(
+        !old.status.success(),
+        "the old key still opens the host's files"
+    );
+    assert!(
+        !f.root()
+            .join("sops/machines/web/rotate-host-key.json")
+            .exists()
+    );
     assert!(!f.root().join("sops/machines/web/rotation.json").exists());
     let check = f.run_env(&["check"], false, &[]);
     assert_eq!(check.status.code(), Some(0));

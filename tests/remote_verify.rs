@@ -136,7 +136,9 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("deployed 1 machine(s)\n  web: ok, verified 2 secret(s), no failed units (rest, "),
+        err.contains(
+            "deployed 1 machine(s)\n  web: ok, verified 2 secret(s), no failed units (rest, "
+        ),
         "{err}"
     );
 

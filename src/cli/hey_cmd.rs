@@ -123,7 +123,11 @@ pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
 }
 
 /// Refuses a nix-darwin machine for a verb that installs NixOS (exit 2).
-pub(super) fn refuse_darwin(ws: &crate::workspace::Workspace, host: &str, verb: &str) -> anyhow::Result<()> {
+pub(super) fn refuse_darwin(
+    ws: &crate::workspace::Workspace,
+    host: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
     if ws.machine(host)?.is_darwin() {
         return Err(crate::UsageError::new(format!(
             "{host} is a nix-darwin machine: `varsmith {verb}` installs NixOS; set the Mac up with nix-darwin's installer, then `varsmith push-keys {host}` and `varsmith deploy {host}`"

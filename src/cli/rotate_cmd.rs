@@ -52,9 +52,16 @@ fn verb_args(a: &RotateHostKeyArgs, s: Step) -> Option<Vec<String>> {
     let mut v: Vec<String> = match s {
         Step::Generate => {
             return Some(
-                ["generate", &a.host, "-g", "openssh", "--regenerate", "--rotate-host-key"]
-                    .map(String::from)
-                    .to_vec(),
+                [
+                    "generate",
+                    &a.host,
+                    "-g",
+                    "openssh",
+                    "--regenerate",
+                    "--rotate-host-key",
+                ]
+                .map(String::from)
+                .to_vec(),
             );
         }
         Step::Confirm => return None,
@@ -70,7 +77,10 @@ fn verb_args(a: &RotateHostKeyArgs, s: Step) -> Option<Vec<String>> {
         v.extend(["--ssh-option".to_string(), o.clone()]);
     }
     if let Some(k) = &a.known_hosts {
-        v.extend(["--known-hosts".to_string(), k.to_string_lossy().into_owned()]);
+        v.extend([
+            "--known-hosts".to_string(),
+            k.to_string_lossy().into_owned(),
+        ]);
     }
     Some(v)
 }

@@ -352,7 +352,9 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
             );
         }
         Backend::DarwinRebuild if o.build_host.is_some() => {
-            return refuse("--build-host is nixos-rebuild's; a darwin machine builds on its target");
+            return refuse(
+                "--build-host is nixos-rebuild's; a darwin machine builds on its target",
+            );
         }
         Backend::DarwinRebuild => super::darwin::local_argv(name, o),
         Backend::Clan if o.boot || o.dry_activate => {
@@ -397,7 +399,9 @@ impl OrderEntry {
             return match os {
                 "nixos" | "linux" => Ok(OrderEntry::Os(false)),
                 "darwin" | "nix-darwin" | "macos" => Ok(OrderEntry::Os(true)),
-                other => Err(bad(format!("unknown OS {other:?} (expected nixos or darwin)"))),
+                other => Err(bad(format!(
+                    "unknown OS {other:?} (expected nixos or darwin)"
+                ))),
             };
         }
         if let Some(m) = e.strip_prefix("machine:") {
@@ -540,18 +544,30 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let kh = KnownHosts::for_workspace(d.path());
         let mut inv = inv();
-        inv.deploy.order = vec!["tag:zerotier-controller".into(), "os:nixos".into(), "os:darwin".into()];
+        inv.deploy.order = vec![
+            "tag:zerotier-controller".into(),
+            "os:nixos".into(),
+            "os:darwin".into(),
+        ];
         let all = select(&inv, &[], true).unwrap();
         let p = plan(&inv, &all, None, &DeployOptions::default(), &kh).unwrap();
         let got: Vec<(String, Vec<String>)> = p
             .stages
             .iter()
-            .map(|s| (s.label.clone(), s.steps.iter().map(|st| st.machine.clone()).collect()))
+            .map(|s| {
+                (
+                    s.label.clone(),
+                    s.steps.iter().map(|st| st.machine.clone()).collect(),
+                )
+            })
             .collect();
         assert_eq!(
             got,
             [
-                ("tag zerotier-controller".to_string(), vec!["ctl".to_string()]),
+                (
+                    "tag zerotier-controller".to_string(),
+                    vec!["ctl".to_string()]
+                ),
                 ("os nixos".into(), vec!["peer1".into(), "peer2".into()]),
                 ("os darwin".into(), vec!["mac".into()]),
             ]

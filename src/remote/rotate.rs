@@ -63,9 +63,13 @@ impl Step {
     /// What the step achieves, one line.
     pub fn purpose(self) -> &'static str {
         match self {
-            Step::Generate => "a new host key; the machine's files open with the old and the new key",
+            Step::Generate => {
+                "a new host key; the machine's files open with the old and the new key"
+            }
             Step::DeployBoth => "the host gets files that both keys open",
-            Step::PushKeys => "the new key installed on the host, verified, pinned beside the old pin",
+            Step::PushKeys => {
+                "the new key installed on the host, verified, pinned beside the old pin"
+            }
             Step::Confirm => "the old key dropped from the machine's files",
             Step::DeployNew => "the host gets the files for the new key only",
         }

@@ -162,7 +162,10 @@ mod tests {
             darwin: true,
             ..o()
         };
-        assert_eq!(argv(&mac).unwrap()[..3], ["sudo", "darwin-rebuild", "switch"]);
+        assert_eq!(
+            argv(&mac).unwrap()[..3],
+            ["sudo", "darwin-rebuild", "switch"]
+        );
         let boot = SyncOptions {
             action: Some(Action::Boot),
             ..mac
