@@ -231,6 +231,7 @@ fn bootstrap_confirms_a_rotation_when_it_pins_the_new_key() {
             "fail@nowhere",
             "--no-reboot",
             "--no-global",
+            "--trust-on-first-use",
         ])
         .env("PATH", s.path_env())
         .output()
@@ -244,6 +245,7 @@ fn bootstrap_confirms_a_rotation_when_it_pins_the_new_key() {
             "root@installer",
             "--no-reboot",
             "--no-global",
+            "--trust-on-first-use",
         ])
         .env("PATH", s.path_env())
         .output()

@@ -425,6 +425,14 @@ pub struct BootstrapArgs {
     /// Install under /persist/etc/ssh.
     #[arg(long)]
     pub persist: bool,
+    /// The installer's host public key (`TYPE BASE64`, or @FILE), verified out of band:
+    /// nixos-anywhere's ssh accepts that key only.
+    #[arg(long, value_name = "KEY|@FILE", conflicts_with = "trust_on_first_use")]
+    pub installer_host_key: Option<String>,
+    /// Accept whatever key the installer presents (nixos-anywhere's own default); one of this
+    /// and --installer-host-key is required.
+    #[arg(long)]
+    pub trust_on_first_use: bool,
     /// Do not include the fleet's global identity.
     #[arg(long)]
     pub no_global: bool,

@@ -239,6 +239,11 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         debug: a.debug,
         ssh_options: a.ssh_options.clone(),
         flake_attr: Some(ws.flake_attr(&a.host).to_string()),
+        installer_key: if a.dry_run {
+            a.installer_host_key.clone()
+        } else {
+            installer_key(&a)?
+        },
         ..Default::default()
     };
     if a.dry_run {
@@ -259,6 +264,30 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         kh.path().display()
     );
     Ok(0)
+}
+
+/// `--installer-host-key KEY|@FILE`; without it, `--trust-on-first-use` must be given (exit 2
+/// otherwise): the machine's keys must not go to an unverified target by default.
+fn installer_key(a: &BootstrapArgs) -> anyhow::Result<Option<String>> {
+    let Some(k) = &a.installer_host_key else {
+        if a.trust_on_first_use {
+            eprintln!(
+                "warning: {}: --trust-on-first-use: the installer at {} is not verified; its host key is accepted as presented",
+                a.host, a.target
+            );
+            return Ok(None);
+        }
+        return Err(crate::UsageError::new(format!(
+            "{}: bootstrap sends the machine's host keys to {}: pass the installer's host key (--installer-host-key 'ssh-ed25519 AAAA…' or @FILE, e.g. from the provider's console or `ssh-keyscan` over a trusted path), or --trust-on-first-use",
+            a.host, a.target
+        ))
+        .into());
+    };
+    let line = match k.strip_prefix('@') {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?,
+        None => k.clone(),
+    };
+    Ok(Some(line.lines().next().unwrap_or("").trim().to_string()))
 }
 
 fn bootstrap_dry_run(
@@ -290,6 +319,13 @@ fn bootstrap_dry_run(
         }
     }
     let argv = bootstrap::command(&a.host, &a.target, Path::new(ROOT), &disk, o);
+    if let (Some(k), false) = (&o.installer_key, a.json) {
+        let kind = k.split_whitespace().next().unwrap_or("");
+        println!(
+            "# nixos-anywhere runs with an `ssh` wrapper first on its PATH that accepts only the installer's {kind} key, pinned as {}",
+            bootstrap::installer_alias(&a.host)
+        );
+    }
     super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.json)
 }
 
