@@ -38,8 +38,8 @@ done
 t1=$(date +%s.%N)
 rss=$(/usr/bin/time -v "$BIN" -C "$work/dry" rotate-host-key "m$N" --dry-run 2>&1 >/dev/null |
     sed -n 's/.*Maximum resident set size (kbytes): //p')
-printf 'dry-run x%d (1000-machine inventory): wall %.2fs total, %.1f ms each; peak RSS %d KiB\n' \
-    "$N" "$(echo "$t1 - $t0" | bc)" "$(echo "($t1 - $t0) * 1000 / $N" | bc -l)" "$rss"
+printf 'dry-run x%d (%d-machine inventory): wall %.2fs total, %.1f ms each; peak RSS %d KiB\n' \
+    "$N" "$N" "$(echo "$t1 - $t0" | bc)" "$(echo "($t1 - $t0) * 1000 / $N" | bc -l)" "$rss"
 
 # --- 2: stand-in rotation of R machines, J at a time -----------------------------------------
 ws=$work/rot
