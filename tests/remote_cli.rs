@@ -49,7 +49,7 @@ fn a_missing_host_key_is_a_clear_error() {
     assert!(err.contains("--generate"), "{err}");
     let out = varsmith(
         ws.path(),
-        &["bootstrap", "web", "root@installer"],
+        &["bootstrap", "web", "root@installer", "--trust-on-first-use"],
         None,
         None,
     );
@@ -212,7 +212,7 @@ fn bootstrap_cli_pins_the_host_key_and_cleans_up_on_ctrl_c() {
     let s = StandIns::new();
     let out = varsmith(
         ws.path(),
-        &["bootstrap", "web", "root@installer", "--no-reboot"],
+        &["bootstrap", "web", "root@installer", "--no-reboot", "--trust-on-first-use"],
         Some(&s.path_env()),
         Some(&age),
     );
@@ -231,7 +231,7 @@ fn bootstrap_cli_pins_the_host_key_and_cleans_up_on_ctrl_c() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_varsmith"))
         .arg("-C")
         .arg(ws.path())
-        .args(["bootstrap", "web", "root@installer"])
+        .args(["bootstrap", "web", "root@installer", "--trust-on-first-use"])
         .env("PATH", s.path_env())
         .env("SOPS_AGE_KEY_FILE", &age)
         .env("STANDIN_SLEEP", "30")

@@ -95,7 +95,7 @@ fn bootstrap_passes_disk_keys_and_activation_secrets() {
     );
     assert!(s.records().is_empty());
 
-    let out = varsmith(ws.path(), &["bootstrap", "web", "root@installer"], &s, &age);
+    let out = varsmith(ws.path(), &["bootstrap", "web", "root@installer", "--trust-on-first-use"], &s, &age);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rec = &s.records()[0];
     let tree = s.extra("tree-path").trim().to_string();

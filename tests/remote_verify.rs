@@ -109,7 +109,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
         err.contains(
-            "  web: failed: verify: /run/secrets/varsmith/api/token2: mode 0644, expected 0440\n"
+            "  web: failed: verify: /run/secrets/varsmith/api/token2: mode 0644, expected 0440 (rest, "
         ),
         "{err}"
     );
@@ -127,7 +127,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("  web: failed: verify: failed units: nginx.service\n"),
+        err.contains("  web: failed: verify: failed units: nginx.service (rest, "),
         "{err}"
     );
 
@@ -136,7 +136,9 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(
-        err.contains("deployed 1 machine(s)\n  web: ok, verified 2 secret(s), no failed units\n"),
+        err.contains(
+            "deployed 1 machine(s)\n  web: ok, verified 2 secret(s), no failed units (rest, "
+        ),
         "{err}"
     );
 
@@ -145,7 +147,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(
-        err.contains("verify: /run/secrets/varsmith/api/token: missing\n"),
+        err.contains("verify: /run/secrets/varsmith/api/token: missing (rest, "),
         "{err}"
     );
 }
@@ -224,7 +226,7 @@ fn rollback_and_ssh_run_on_the_target_with_the_pinned_key() {
     let kh = ws.path().join("known_hosts");
     assert!(
         line.starts_with(&format!(
-            "ssh -T -o 'UserKnownHostsFile={}' -o 'GlobalKnownHostsFile=/dev/null' -o 'HostKeyAlias=web' -o 'StrictHostKeyChecking=yes' -o 'BatchMode=yes' -o "
+            "ssh -T -o 'UserKnownHostsFile={}' -o 'GlobalKnownHostsFile=/dev/null' -o 'KnownHostsCommand=none' -o 'UpdateHostKeys=no' -o 'HostKeyAlias=web' -o 'StrictHostKeyChecking=yes' -o 'BatchMode=yes' -o "
         , kh.display())),
         "{line}"
     );

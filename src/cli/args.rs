@@ -57,6 +57,9 @@ pub enum Command {
     PushKeys(PushKeysArgs),
     /// Install a machine with nixos-anywhere, its host keys as --extra-files.
     Bootstrap(BootstrapArgs),
+    /// Rotate a machine's host key safely: generate, deploy, push-keys, confirm, deploy
+    /// (rerun to continue after a failure).
+    RotateHostKey(RotateHostKeyArgs),
     /// Deploy machines with nixos-rebuild / nh / darwin-rebuild / clan, in role order.
     Deploy(DeployArgs),
     /// Rebuild this machine (nh os, else nixos-rebuild; darwin-rebuild on darwin).
@@ -383,6 +386,30 @@ pub struct PushKeysArgs {
     pub known_hosts: Option<PathBuf>,
 }
 
+/// `varsmith rotate-host-key`
+#[derive(Args, Debug)]
+pub struct RotateHostKeyArgs {
+    /// Machine.
+    pub host: String,
+    /// SSH target (default: the inventory's target).
+    pub target: Option<String>,
+    /// Print the steps (the done ones marked) and their commands; run nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Install the new key under /persist/etc/ssh (impermanence).
+    #[arg(long)]
+    pub persist: bool,
+    /// Do not install the fleet's global identity with the new key.
+    #[arg(long)]
+    pub no_global: bool,
+    /// Extra ssh option (passed as -o K=V, and in NIX_SSHOPTS).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
 /// `varsmith bootstrap`
 #[derive(Args, Debug)]
 pub struct BootstrapArgs {
@@ -402,6 +429,14 @@ pub struct BootstrapArgs {
     /// Install under /persist/etc/ssh.
     #[arg(long)]
     pub persist: bool,
+    /// The installer's host public key (`TYPE BASE64`, or @FILE), verified out of band:
+    /// nixos-anywhere's ssh accepts that key only.
+    #[arg(long, value_name = "KEY|@FILE", conflicts_with = "trust_on_first_use")]
+    pub installer_host_key: Option<String>,
+    /// Accept whatever key the installer presents (nixos-anywhere's own default); one of this
+    /// and --installer-host-key is required.
+    #[arg(long)]
+    pub trust_on_first_use: bool,
     /// Do not include the fleet's global identity.
     #[arg(long)]
     pub no_global: bool,
@@ -449,7 +484,8 @@ pub struct DeployArgs {
     /// Print the exact commands; run nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: the plan as JSON.
+    /// JSON on stdout: with --dry-run the plan, else the summary (per machine: stage, result,
+    /// seconds; and the total).
     #[arg(long)]
     pub json: bool,
     /// Do not require `check` to pass first.

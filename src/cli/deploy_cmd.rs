@@ -30,9 +30,6 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         Some(n) => n,
         None => DEFAULT_JOBS,
     };
-    if a.json && !a.dry_run {
-        return Err(crate::UsageError::new("--json needs --dry-run").into());
-    }
     let kh = known_hosts(&a.known_hosts, &ws.root);
     let o = DeployOptions {
         boot: a.boot,
@@ -89,8 +86,9 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
             );
         }
     }
+    let t0 = std::time::Instant::now();
     let reports = stages::execute(&plan, &ws.root, jobs, a.keep_going);
-    Ok(summary(&reports))
+    Ok(summary(&reports, t0.elapsed(), a.json))
 }
 
 /// `deploy HOST TARGET`: a last argument that is not a machine, after exactly one machine, is
@@ -249,19 +247,68 @@ fn plan_json(plan: &Plan, check: Option<&str>, jobs: usize, keep_going: bool) ->
     })
 }
 
-/// Prints the per-machine summary to stderr; the exit code.
-fn summary(reports: &[MachineReport]) -> i32 {
-    let ok = reports
+/// One machine's summary line (without the leading name).
+fn outcome_line(r: &MachineReport) -> String {
+    let secs = r.elapsed.as_secs_f64();
+    match &r.outcome {
+        Outcome::Ok(None) => format!("ok ({}, {secs:.1}s)", r.stage),
+        Outcome::Ok(Some(v)) => format!("ok, {v} ({}, {secs:.1}s)", r.stage),
+        Outcome::Failed(why) => format!("failed: {why} ({}, {secs:.1}s)", r.stage),
+        Outcome::NotAttempted(st) if st == "interrupted" => {
+            format!("not attempted: interrupted ({})", r.stage)
+        }
+        Outcome::NotAttempted(st) => format!("not attempted: stage {st:?} failed ({})", r.stage),
+    }
+}
+
+/// The summary as JSON (shape in docs/json.md, "deploy").
+fn summary_json(reports: &[MachineReport], total: std::time::Duration, code: i32) -> Value {
+    let machines: Vec<Value> = reports
         .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Ok(_)))
-        .count();
-    let failed = reports
-        .iter()
-        .filter(|r| matches!(r.outcome, Outcome::Failed(_)))
-        .count();
+        .map(|r| {
+            let (result, detail) = match &r.outcome {
+                Outcome::Ok(v) => ("ok", v.clone()),
+                Outcome::Failed(w) => ("failed", Some(w.clone())),
+                Outcome::NotAttempted(st) => ("not-attempted", Some(st.clone())),
+            };
+            json!({
+                "machine": r.machine,
+                "stage": r.stage,
+                "result": result,
+                "detail": detail,
+                "seconds": (r.elapsed.as_secs_f64() * 1000.0).round() / 1000.0,
+            })
+        })
+        .collect();
+    json!({
+        "command": "deploy",
+        "dry_run": false,
+        "exit_code": code,
+        "seconds": (total.as_secs_f64() * 1000.0).round() / 1000.0,
+        "machines": machines,
+    })
+}
+
+/// Prints the summary (one line per machine with its stage, result and time, then the total)
+/// to stderr, or as JSON to stdout with `json`; returns the exit code.
+fn summary(reports: &[MachineReport], total: std::time::Duration, json: bool) -> i32 {
+    let count = |f: fn(&Outcome) -> bool| reports.iter().filter(|r| f(&r.outcome)).count();
+    let ok = count(|o| matches!(o, Outcome::Ok(_)));
+    let failed = count(|o| matches!(o, Outcome::Failed(_)));
     let skipped = reports.len() - ok - failed;
+    let code = if failed == 0 && skipped == 0 {
+        0
+    } else {
+        crate::EXIT_PROBLEM
+    };
+    if json {
+        let doc = summary_json(reports, total, code);
+        println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        return code;
+    }
     let mut err = std::io::stderr().lock();
-    if failed == 0 && skipped == 0 {
+    let secs = total.as_secs_f64();
+    if code == 0 {
         let _ = writeln!(err, "deployed {ok} machine(s)");
     } else {
         let _ = writeln!(
@@ -271,19 +318,8 @@ fn summary(reports: &[MachineReport]) -> i32 {
         );
     }
     for r in reports {
-        let line = match &r.outcome {
-            Outcome::Ok(None) if failed == 0 && skipped == 0 => continue,
-            Outcome::Ok(None) => "ok".to_string(),
-            Outcome::Ok(Some(v)) => format!("ok, {v}"),
-            Outcome::Failed(why) => format!("failed: {why}"),
-            Outcome::NotAttempted(st) if st == "interrupted" => "not attempted: interrupted".into(),
-            Outcome::NotAttempted(st) => format!("not attempted: stage {st:?} failed"),
-        };
-        let _ = writeln!(err, "  {}: {line}", r.machine);
+        let _ = writeln!(err, "  {}: {}", r.machine, outcome_line(r));
     }
-    if failed == 0 && skipped == 0 {
-        0
-    } else {
-        crate::EXIT_PROBLEM
-    }
+    let _ = writeln!(err, "total: {} machine(s) in {secs:.1}s", reports.len());
+    code
 }

@@ -68,20 +68,45 @@ fn this_host() -> anyhow::Result<String> {
     h.ok_or_else(|| crate::UsageError::new("cannot tell this machine's name; pass --host").into())
 }
 
+/// The machine `sync` rebuilds: `--host` (a machine of the workspace, else an error with
+/// the closest names), else this host's name, which must be a machine too (else an error
+/// naming the choices).
+fn sync_host(ws: &crate::workspace::Workspace, host: Option<String>) -> anyhow::Result<String> {
+    let machines = &ws.inventory.machines;
+    match host {
+        Some(h) if machines.contains_key(&h) => Ok(h),
+        Some(h) => Err(crate::UsageError::new(format!(
+            "--host: {}",
+            ws.inventory.unknown_machine(&h)
+        ))
+        .into()),
+        None => {
+            let h = this_host()?;
+            if machines.contains_key(&h) {
+                return Ok(h);
+            }
+            let names: Vec<&str> = machines.keys().map(String::as_str).collect();
+            Err(crate::UsageError::new(format!(
+                "this machine's name {h:?} is not a machine of the workspace; pass --host with one of: {}",
+                names.join(", ")
+            ))
+            .into())
+        }
+    }
+}
+
 /// `varsmith sync`.
 pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
     let ws = ctx.workspace()?;
-    let host = match a.host {
-        Some(h) => h,
-        None => this_host()?,
-    };
+    let host = sync_host(&ws, a.host)?;
+    let darwin = ws.machine(&host)?.is_darwin();
     let o = crate::remote::sync::SyncOptions {
         action: a.action,
-        host,
+        host: ws.flake_attr(&host).to_string(),
         debug: a.debug,
         no_show_trace: a.no_show_trace,
-        darwin: cfg!(target_os = "macos"),
-        have_nh: crate::remote::sync::on_path("nh"),
+        darwin,
+        have_nh: !darwin && crate::remote::sync::on_path("nh"),
         // SAFETY: geteuid has no preconditions.
         root: unsafe { libc::geteuid() } == 0,
     };
@@ -94,11 +119,34 @@ pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
     Ok(0)
 }
 
+/// Refuses a nix-darwin machine for a verb that installs NixOS (exit 2).
+pub(super) fn refuse_darwin(
+    ws: &crate::workspace::Workspace,
+    host: &str,
+    verb: &str,
+) -> anyhow::Result<()> {
+    if ws.machine(host)?.is_darwin() {
+        return Err(crate::UsageError::new(format!(
+            "{host} is a nix-darwin machine: `varsmith {verb}` installs NixOS; set the Mac up with nix-darwin's installer, then `varsmith push-keys {host}` and `varsmith deploy {host}`"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
 /// `varsmith install`.
 pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     use crate::remote::{activation, hostkeys, install};
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
+    refuse_darwin(&ws, &a.host, "install")?;
+    if !a.root.is_dir() {
+        return Err(crate::UsageError::new(format!(
+            "--root {}: no such directory (mount the target's file systems there first)",
+            a.root.display()
+        ))
+        .into());
+    }
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let argv = install::argv(ws.flake_attr(&a.host), &a.root, !a.no_show_trace);
     let need = crate::workspace::NeededFor::Activation;

@@ -15,6 +15,7 @@ mod machine_cmd;
 mod pipe;
 mod remote_cmd;
 mod remote_dry;
+mod rotate_cmd;
 mod set_input;
 pub(crate) mod sops_cmd;
 mod zerotier_cmd;
@@ -125,6 +126,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
         Command::PushKeys(a) => remote_cmd::push_keys(&ctx, a),
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
+        Command::RotateHostKey(a) => rotate_cmd::run(&ctx, a),
         Command::Deploy(a) => deploy_cmd::run(&ctx, a),
         Command::Audit(a) => audit_cmd::run(&ctx, a),
         Command::Completions(a) => docs_cmd::completions(a),

@@ -96,6 +96,12 @@ fn generate_missing(
 
 /// `varsmith push-keys`.
 pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
+    push_keys_with(ctx, a, true)
+}
+
+/// `push-keys`; with `confirm`, a pending host key rotation is confirmed after the pin
+/// (`rotate-host-key` confirms in a step of its own).
+pub(super) fn push_keys_with(ctx: &Context, a: PushKeysArgs, confirm: bool) -> CmdResult {
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     let target = a
@@ -135,13 +141,43 @@ pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
     kh.pin_installed(&a.host, &bundle.host_public, true)
         .map_err(lib)?;
     eprintln!(
-        "{}: host key {} verified on {target} and pinned in {} (sshd serves it after its next restart)",
+        "{}: host key {} verified on {target} and pinned in {} (beside its previous pin)",
         a.host,
         report.fingerprint,
         kh.path().display()
     );
-    confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
+    served_key_note(&a, &target, &bundle.host_public);
+    if confirm {
+        confirm_rotation(ctx, &ws.root, &a.host, &bundle.host_public, &ids)?;
+    }
     Ok(0)
+}
+
+/// Says whether the target's running sshd already serves the pushed key: one more connection
+/// that trusts that key alone (a throwaway pin file). Until sshd restarts it serves its old
+/// key, which stays pinned beside the new one, so `ssh`, `deploy` and `rollback` keep working.
+fn served_key_note(a: &PushKeysArgs, target: &str, public: &str) {
+    let probe = || -> Result<bool, crate::remote::Error> {
+        let dir = tempfile::tempdir().map_err(|e| crate::remote::Error::io("tempdir", e))?;
+        let kh = KnownHosts::at(dir.path().join("known_hosts"));
+        kh.pin(&a.host, public)?;
+        match Ssh::new(target, &a.host, &kh, &a.ssh_options)?.run_script("true", b"") {
+            Ok(_) => Ok(true),
+            Err(crate::remote::Error::HostKeyMismatch { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    };
+    match probe() {
+        Ok(true) => eprintln!("{}: sshd on {target} already serves the new key", a.host),
+        Ok(false) => eprintln!(
+            "{}: sshd on {target} still serves its previous key: restart sshd (`systemctl restart sshd`, or reboot) for the new key to serve; both keys stay pinned, so ssh, deploy and rollback keep working until then",
+            a.host
+        ),
+        Err(e) => eprintln!(
+            "{}: cannot tell which key sshd on {target} serves ({e}); restart sshd for the new key to serve",
+            a.host
+        ),
+    }
 }
 
 /// A machine's `(activation, partitioning)` secret files as `(generator, file, mode)`, from
@@ -196,6 +232,7 @@ fn load_secrets(
 pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
+    super::hey_cmd::refuse_darwin(&ws, &a.host, "bootstrap")?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
     let kh = known_hosts(&a.known_hosts, &ws.root);
     let o = BootstrapOptions {
@@ -205,6 +242,11 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         debug: a.debug,
         ssh_options: a.ssh_options.clone(),
         flake_attr: Some(ws.flake_attr(&a.host).to_string()),
+        installer_key: if a.dry_run {
+            a.installer_host_key.clone()
+        } else {
+            installer_key(&a)?
+        },
         ..Default::default()
     };
     if a.dry_run {
@@ -225,6 +267,30 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
         kh.path().display()
     );
     Ok(0)
+}
+
+/// `--installer-host-key KEY|@FILE`; without it, `--trust-on-first-use` must be given (exit 2
+/// otherwise): the machine's keys must not go to an unverified target by default.
+fn installer_key(a: &BootstrapArgs) -> anyhow::Result<Option<String>> {
+    let Some(k) = &a.installer_host_key else {
+        if a.trust_on_first_use {
+            eprintln!(
+                "warning: {}: --trust-on-first-use: the installer at {} is not verified; its host key is accepted as presented",
+                a.host, a.target
+            );
+            return Ok(None);
+        }
+        return Err(crate::UsageError::new(format!(
+            "{}: bootstrap sends the machine's host keys to {}: pass the installer's host key (--installer-host-key 'ssh-ed25519 AAAA…' or @FILE, e.g. from the provider's console or `ssh-keyscan` over a trusted path), or --trust-on-first-use",
+            a.host, a.target
+        ))
+        .into());
+    };
+    let line = match k.strip_prefix('@') {
+        Some(f) => std::fs::read_to_string(f).with_context(|| format!("cannot read {f}"))?,
+        None => k.clone(),
+    };
+    Ok(Some(line.lines().next().unwrap_or("").trim().to_string()))
 }
 
 fn bootstrap_dry_run(
@@ -256,13 +322,20 @@ fn bootstrap_dry_run(
         }
     }
     let argv = bootstrap::command(&a.host, &a.target, Path::new(ROOT), &disk, o);
+    if let (Some(k), false) = (&o.installer_key, a.json) {
+        let kind = k.split_whitespace().next().unwrap_or("");
+        println!(
+            "# nixos-anywhere runs with an `ssh` wrapper first on its PATH that accepts only the installer's {kind} key, pinned as {}",
+            bootstrap::installer_alias(&a.host)
+        );
+    }
     super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.json)
 }
 
 /// After `installed` (a host public key line) was put on `host` and pinned: completes a
 /// pending host key rotation ([`crate::store::rotation::confirm`]), so the old key stops
 /// being a recipient. Nothing happens when no rotation is pending.
-fn confirm_rotation(
+pub(super) fn confirm_rotation(
     ctx: &Context,
     root: &Path,
     host: &str,

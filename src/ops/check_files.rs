@@ -117,7 +117,7 @@ fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()>
         HOST_KEY_GENERATOR,
         "rotation",
         format!(
-            "host key rotated, not yet on the host (since {}): its secrets stay encrypted to the old key ({}) too; run `varsmith push-keys {m}` (or `varsmith bootstrap {m} TARGET`) to install the new key, which drops the old one",
+            "host key rotated, not yet on the host (since {}; a warning, deploying is not blocked): its secrets stay encrypted to the old key ({}) too; run `varsmith rotate-host-key {m}` to continue the rotation (deploy, install the new key, drop the old one, deploy)",
             p.started,
             p.old.join(", ")
         ),

@@ -114,12 +114,18 @@ fn q(s: &str) -> String {
 
 /// The upload script for files `(generator, file, owner, group, mode)`; the stream holds them
 /// as entries `0`, `1`, … plus `SHA256SUMS`. Holds no secret.
+///
+/// A file whose owner or group does not exist on the target yet (a user the same deploy
+/// creates) is staged owned by root, with its mode: the module's activation snippet gives it
+/// its owner and group once users exist, as after `bootstrap` and `install`. A file whose
+/// owner exists gets it at once, so a deploy that fails after the upload leaves no service
+/// without its file.
 pub fn upload_script(files: &[(&str, &str, &str, &str, u32)]) -> String {
     let mut s = format!("set -eu\ndir={}\n", q(ACTIVATION_DIR));
     s.push_str(&super::push_keys::extract_and_check());
     for (i, (g, f, owner, group, mode)) in files.iter().enumerate() {
         s.push_str(&format!(
-            "umask 022\nmkdir -p \"$dir\"/{g}\numask 077\nchown {} {i}\nchmod {mode:04o} {i}\nmv -f {i} \"$dir\"/{g}/{f}\n",
+            "umask 022\nmkdir -p \"$dir\"/{g}\numask 077\nchown {} {i} 2>/dev/null || chown 0:0 {i}\nchmod {mode:04o} {i}\nmv -f {i} \"$dir\"/{g}/{f}\n",
             q(&format!("{owner}:{group}")),
             g = q(g),
             f = q(f),

@@ -33,6 +33,10 @@ pub struct BootstrapOptions {
     pub program: String,
     /// The flake attribute to install (`.#<attr>`); `None`: the machine's name.
     pub flake_attr: Option<String>,
+    /// The installer's host public key (`TYPE BASE64`), verified out of band: nixos-anywhere's
+    /// ssh then accepts that key only ([`pin_wrapper`]). `None`: trust on first use, which the
+    /// caller must have asked for explicitly.
+    pub installer_key: Option<String>,
 }
 
 impl Default for BootstrapOptions {
@@ -45,6 +49,7 @@ impl Default for BootstrapOptions {
             ssh_options: Vec::new(),
             program: "nixos-anywhere".to_string(),
             flake_attr: None,
+            installer_key: None,
         }
     }
 }
@@ -196,6 +201,52 @@ pub fn command(
     v
 }
 
+/// The alias the installer's key is pinned as (never the machine's own alias: the installer
+/// is another system than the one it installs).
+pub fn installer_alias(host: &str) -> String {
+    format!("{host}.installer")
+}
+
+/// Writes, under `dir`, a pin file holding the installer's key alone and an `ssh` wrapper that
+/// runs the real ssh with that pin first; returns the wrapper's directory, to put first on
+/// nixos-anywhere's `PATH`.
+///
+/// Why a wrapper: nixos-anywhere starts every ssh (and ssh-copy-id, and `NIX_SSHOPTS` for
+/// nix copy) with `-o UserKnownHostsFile=/dev/null -o StrictHostKeyChecking=no` *before* the
+/// user's `--ssh-option`s, and ssh keeps the first value of an option, so a pin passed as
+/// `--ssh-option` would be ignored. The wrapper's options come before nixos-anywhere's.
+/// The installer keeps this key across its kexec (nixos-images' kexec installer reuses the
+/// running system's host keys); the installed system's key is the machine's own, pinned after.
+pub fn pin_wrapper(dir: &Path, host: &str, key: &str) -> Result<PathBuf, Error> {
+    let mut f = key.split_whitespace();
+    let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
+        return Err(Error::Usage(format!(
+            "{host}: --installer-host-key: expected an OpenSSH public key line (TYPE BASE64)"
+        )));
+    };
+    let real = super::sync_which("ssh").ok_or_else(|| Error::Spawn {
+        program: "ssh".into(),
+        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+    })?;
+    let alias = installer_alias(host);
+    let pins = dir.join("installer_known_hosts");
+    write_private(&pins, format!("{alias} {kind} {b64}\n").as_bytes(), 0o644)?;
+    let bin = dir.join("ssh-pin");
+    mkdir_0755(&bin)?;
+    let kh = KnownHosts::at(&pins);
+    let opts: String = kh
+        .pin_options(&alias)
+        .iter()
+        .map(|o| format!(" -o {}", super::deploy::quote(o)))
+        .collect();
+    let script = format!(
+        "#!/bin/sh\nexec {}{opts} \"$@\"\n",
+        super::deploy::quote(&real.to_string_lossy())
+    );
+    write_private(&bin.join("ssh"), script.as_bytes(), 0o755)?;
+    Ok(bin)
+}
+
 /// Runs nixos-anywhere for `bundle.host` on `target` from the flake at `flake_root`, then pins
 /// the installed host key in `known_hosts`. The extra-files tree is gone when this returns.
 pub fn run(
@@ -227,7 +278,17 @@ pub fn run_with(
         "+ {}",
         shlex::try_join(argv.iter().map(String::as_str)).unwrap_or_default()
     );
-    let status = crate::child::command(&argv[0])
+    let mut cmd = crate::child::command(&argv[0]);
+    if let Some(key) = &o.installer_key {
+        let bin = pin_wrapper(tree.private_dir(), &bundle.host, key)?;
+        let mut path = vec![bin];
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
+        let joined = std::env::join_paths(path).map_err(|e| Error::Usage(e.to_string()))?;
+        cmd.env("PATH", joined);
+    }
+    let status = cmd
         .args(&argv[1..])
         .current_dir(flake_root)
         .status()

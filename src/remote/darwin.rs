@@ -36,19 +36,54 @@ fn hostname() -> Option<String> {
         .filter(|h| !h.is_empty())
 }
 
-/// `darwin-rebuild switch --flake .#HOST …` for a deploy of this machine.
+/// `darwin-rebuild switch --flake .#HOST …` for a deploy of this machine; with
+/// `--dry-activate`, the preview ([`preview_script`]) under `sh -c`.
 pub fn local_argv(name: &str, o: &DeployOptions) -> Vec<String> {
+    let attr = super::deploy::quote(o.attr(name));
+    if o.dry_activate {
+        let script = format!(
+            "set -eu\n{}",
+            preview_script(&format!(".#{attr}"), &attr, "", &extra_flags(o))
+        );
+        return vec!["sh".into(), "-c".into(), script];
+    }
     let mut v = vec!["darwin-rebuild".to_string(), "switch".to_string()];
-    v.extend(darwin_flags(&format!(".#{}", o.attr(name)), o));
+    v.extend(["--flake".to_string(), format!(".#{}", o.attr(name))]);
+    v.extend(extra_flags(o));
     v
 }
 
-fn darwin_flags(flake: &str, o: &DeployOptions) -> Vec<String> {
-    let mut v = vec!["--flake".to_string(), flake.to_string()];
+/// `--show-trace` (unless turned off) and `--verbose` (with `--debug`).
+fn extra_flags(o: &DeployOptions) -> Vec<String> {
+    let mut v = Vec::new();
     v.extend((!o.no_show_trace).then(|| "--show-trace".to_string()));
-    v.extend(o.dry_activate.then(|| "--dry-run".to_string()));
     v.extend(o.debug.then(|| "--verbose".to_string()));
     v
+}
+
+/// The nix-darwin preview, which never activates: `darwin-rebuild check` (it builds the
+/// system, then runs only the activation's checks, `checkActivation=1`, and changes no
+/// profile; nix-darwin's `switch --dry-run` would still run `nix-env --set` and `activate`
+/// when the build is already in the store), then what would change:
+/// `nix store diff-closures /run/current-system <built>`. `flake` is the shell word of the
+/// flake ref before `#`, `attr` the quoted configuration name.
+pub fn preview_script(flake: &str, attr: &str, sudo: &str, flags: &[String]) -> String {
+    let flags: String = flags
+        .iter()
+        .map(|f| format!(" {}", super::deploy::quote(f)))
+        .collect();
+    let base = flake.rsplit_once('#').map_or(flake, |(b, _)| b);
+    let nix = "nix --extra-experimental-features 'nix-command flakes'";
+    [
+        format!("{sudo}darwin-rebuild check --flake {flake}{flags}"),
+        format!(
+            "out=$({nix} build --no-link --print-out-paths {base}#darwinConfigurations.{attr}.system)"
+        ),
+        "echo \"varsmith: preview only, nothing activated; $out would change /run/current-system by:\"".to_string(),
+        format!("{nix} store diff-closures /run/current-system \"$out\""),
+    ]
+    .map(|l| l + "\n")
+    .concat()
 }
 
 /// The two commands of a remote darwin deploy. `sshopts` is the `NIX_SSHOPTS` of the copy.
@@ -62,6 +97,16 @@ pub fn remote(
     if o.boot {
         return Err(Error::Usage(format!(
             "{name}: darwin-rebuild has no boot activation; deploy it without --boot"
+        )));
+    }
+    if o.fast {
+        return Err(Error::Usage(format!(
+            "{name}: darwin-rebuild has no --fast (it never re-runs a freshly built copy of itself); deploy it without --fast"
+        )));
+    }
+    if o.build_host.is_some() {
+        return Err(Error::Usage(format!(
+            "{name}: --build-host is nixos-rebuild's; a darwin machine builds on its target"
         )));
     }
     let mut copy = Cmd::new(
@@ -79,19 +124,19 @@ pub fn remote(
     } else {
         "sudo "
     };
-    let flags = darwin_flags("$src#HOST", o)
-        .iter()
-        .map(|f| {
-            if f == "$src#HOST" {
-                format!("\"$src#\"{}", super::deploy::quote(o.attr(name)))
-            } else {
-                super::deploy::quote(f)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ");
+    let attr = super::deploy::quote(o.attr(name));
+    let flake = format!("\"$src\"#{attr}");
+    let body = if o.dry_activate {
+        preview_script(&flake, &attr, sudo, &extra_flags(o))
+    } else {
+        let flags: String = extra_flags(o)
+            .iter()
+            .map(|f| format!(" {}", super::deploy::quote(f)))
+            .collect();
+        format!("{sudo}darwin-rebuild switch --flake {flake}{flags}\n")
+    };
     let script = format!(
-        "set -eu\nIFS= read -r src\ncase $src in /nix/store/*) ;; *) echo \"varsmith: not a store path: $src\" >&2; exit 1;; esac\n{sudo}darwin-rebuild switch {flags}\n"
+        "set -eu\nIFS= read -r src\ncase $src in /nix/store/*) ;; *) echo \"varsmith: not a store path: $src\" >&2; exit 1;; esac\n{body}"
     );
     let mut activate = Cmd::new(ssh.script_argv(&script)?);
     activate.input = Input::PreviousPath;

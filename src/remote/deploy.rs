@@ -23,7 +23,8 @@ pub struct DeployOptions {
     /// Pass `--fast` to nixos-rebuild.
     pub fast: bool,
     /// Preview the activation: `nixos-rebuild dry-activate`, `nh os switch --dry`,
-    /// `darwin-rebuild switch --dry-run`.
+    /// a darwin preview that never activates (`darwin-rebuild check` and
+    /// `nix store diff-closures`, [`super::darwin::preview_script`]).
     pub dry_activate: bool,
     /// nixos-rebuild's `--build-host` (default `localhost`).
     pub build_host: Option<String>,
@@ -307,13 +308,20 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
         Backend::NixosRebuild => {
             let build = o.build_host.clone().unwrap_or_else(|| s("localhost"));
             super::no_leading_dash("build host", &build)?;
+            let sudo = non_root(&target);
             let mut v = vec![s("nixos-rebuild"), s(action), s("--flake")];
             v.extend([format!(".#{}", o.attr(name)), s("--target-host"), target]);
             v.extend([s("--build-host"), build]);
+            v.extend(sudo.then(|| s("--use-remote-sudo")));
             v.extend(trace.then(|| s("--show-trace")));
             v.extend(o.fast.then(|| s("--fast")));
             v.extend(o.debug.then(|| s("--verbose")));
             v
+        }
+        Backend::Nh if o.fast => {
+            return refuse(
+                "nh has no --fast: it never re-runs a freshly built nixos-rebuild, which is what --fast skips; deploy it without --fast",
+            );
         }
         Backend::Nh => {
             let mut v = vec![s("nh")];
@@ -325,6 +333,10 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
             };
             v.extend([s("os"), s(act), s("."), s("--hostname"), s(o.attr(name))]);
             v.extend([s("--target-host"), target]);
+            if let Some(b) = &o.build_host {
+                super::no_leading_dash("build host", b)?;
+                v.extend([s("--build-host"), b.clone()]);
+            }
             v.extend(o.dry_activate.then(|| s("--dry")));
             if trace {
                 v.extend([s("--"), s("--show-trace")]);
@@ -334,9 +346,24 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
         Backend::DarwinRebuild if o.boot => {
             return refuse("darwin-rebuild has no boot activation; deploy it without --boot");
         }
+        Backend::DarwinRebuild if o.fast => {
+            return refuse(
+                "darwin-rebuild has no --fast (it never re-runs a freshly built copy of itself); deploy it without --fast",
+            );
+        }
+        Backend::DarwinRebuild if o.build_host.is_some() => {
+            return refuse(
+                "--build-host is nixos-rebuild's; a darwin machine builds on its target",
+            );
+        }
         Backend::DarwinRebuild => super::darwin::local_argv(name, o),
         Backend::Clan if o.boot || o.dry_activate => {
             return refuse("clan machines update has no boot or preview activation");
+        }
+        Backend::Clan if o.fast || o.build_host.is_some() => {
+            return refuse(
+                "clan machines update takes neither --fast nor --build-host (set the build host in clan's own inventory)",
+            );
         }
         Backend::Clan => {
             let mut v = vec![s("clan")];
@@ -347,9 +374,79 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
     })
 }
 
-/// Orders `machines` into stages: for each tag of `deploy.order`, in that order, the selected
-/// machines carrying it (not already placed); then every other machine. `target` overrides
-/// the target of a lone machine (`deploy HOST TARGET`).
+/// One entry of `deploy.order`: `tag:NAME`, `os:nixos` / `os:darwin`, `machine:NAME`, or a bare
+/// name: a tag when some machine carries it (as before), else a machine of that name, else a
+/// tag that no selected machine has.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderEntry {
+    /// Machines carrying the tag.
+    Tag(String),
+    /// NixOS (`false`) or nix-darwin (`true`) machines.
+    Os(bool),
+    /// One machine.
+    Machine(String),
+}
+
+impl OrderEntry {
+    /// Parses one entry; an unknown `os:` or an unknown `machine:` is a usage error naming
+    /// the entry.
+    pub fn parse(inv: &Inventory, e: &str) -> Result<OrderEntry, Error> {
+        let bad = |why: String| Error::Usage(format!("deploy.order entry {e:?}: {why}"));
+        if let Some(t) = e.strip_prefix("tag:") {
+            return Ok(OrderEntry::Tag(t.to_string()));
+        }
+        if let Some(os) = e.strip_prefix("os:") {
+            return match os {
+                "nixos" | "linux" => Ok(OrderEntry::Os(false)),
+                "darwin" | "nix-darwin" | "macos" => Ok(OrderEntry::Os(true)),
+                other => Err(bad(format!(
+                    "unknown OS {other:?} (expected nixos or darwin)"
+                ))),
+            };
+        }
+        if let Some(m) = e.strip_prefix("machine:") {
+            if !inv.machines.contains_key(m) {
+                return Err(bad(inv.unknown_machine(m)));
+            }
+            return Ok(OrderEntry::Machine(m.to_string()));
+        }
+        let tagged = inv.machines.values().any(|m| m.tags.iter().any(|t| t == e));
+        if !tagged && inv.machines.contains_key(e) {
+            return Ok(OrderEntry::Machine(e.to_string()));
+        }
+        Ok(OrderEntry::Tag(e.to_string()))
+    }
+
+    fn matches(&self, name: &str, m: &Machine) -> bool {
+        match self {
+            OrderEntry::Tag(t) => m.tags.contains(t),
+            OrderEntry::Os(darwin) => m.is_darwin() == *darwin,
+            OrderEntry::Machine(n) => n == name,
+        }
+    }
+
+    fn label(&self) -> String {
+        match self {
+            OrderEntry::Tag(t) => format!("tag {t}"),
+            OrderEntry::Os(false) => "os nixos".into(),
+            OrderEntry::Os(true) => "os darwin".into(),
+            OrderEntry::Machine(n) => format!("machine {n}"),
+        }
+    }
+}
+
+/// True when `target` names a user other than root (`user@host`): nixos-rebuild then needs
+/// `--use-remote-sudo` to activate. Without a user part, ssh's configured user applies and
+/// nothing is added.
+pub(crate) fn non_root(target: &str) -> bool {
+    target
+        .rsplit_once('@')
+        .is_some_and(|(user, _)| !user.is_empty() && user != "root")
+}
+
+/// Orders `machines` into stages: for each entry of `deploy.order` ([`OrderEntry`]), in that
+/// order, the selected machines it names (not already placed); then every other machine.
+/// `target` overrides the target of a lone machine (`deploy HOST TARGET`).
 pub fn plan(
     inv: &Inventory,
     machines: &[String],
@@ -366,22 +463,28 @@ pub fn plan(
     {
         return Err(Error::Usage(inv.unknown_machine(n)));
     }
+    let order = inv
+        .deploy
+        .order
+        .iter()
+        .map(|e| OrderEntry::parse(inv, e))
+        .collect::<Result<Vec<_>, _>>()?;
     let pins = known_hosts.pinned_aliases()?;
     let mut placed: HashSet<&str> = HashSet::with_capacity(machines.len());
     let mut stages = Vec::new();
     let mk = |n: &str| step(inv, n, target, o, known_hosts, pins.contains(n));
-    for tag in &inv.deploy.order {
+    for entry in &order {
         let mut steps = Vec::new();
         for n in machines {
-            let tagged = inv.machines.get(n).is_some_and(|m| m.tags.contains(tag));
-            if !placed.contains(n.as_str()) && tagged {
+            let named = inv.machines.get(n).is_some_and(|m| entry.matches(n, m));
+            if !placed.contains(n.as_str()) && named {
                 placed.insert(n);
                 steps.push(mk(n)?);
             }
         }
         if !steps.is_empty() {
             stages.push(Stage {
-                label: format!("tag {tag}"),
+                label: entry.label(),
                 steps,
             });
         }
@@ -434,6 +537,48 @@ mod tests {
             .output()
             .unwrap();
         assert_eq!(out.stdout, b"a\n'b'\\\tc");
+    }
+
+    #[test]
+    fn seed_order_from_os_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let kh = KnownHosts::for_workspace(d.path());
+        let mut inv = inv();
+        inv.deploy.order = vec![
+            "tag:zerotier-controller".into(),
+            "os:nixos".into(),
+            "os:darwin".into(),
+        ];
+        let all = select(&inv, &[], true).unwrap();
+        let p = plan(&inv, &all, None, &DeployOptions::default(), &kh).unwrap();
+        let got: Vec<(String, Vec<String>)> = p
+            .stages
+            .iter()
+            .map(|s| {
+                (
+                    s.label.clone(),
+                    s.steps.iter().map(|st| st.machine.clone()).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "tag zerotier-controller".to_string(),
+                    vec!["ctl".to_string()]
+                ),
+                ("os nixos".into(), vec!["peer1".into(), "peer2".into()]),
+                ("os darwin".into(), vec!["mac".into()]),
+            ]
+        );
+        inv.deploy.order = vec!["os:windows".into()];
+        assert!(plan(&inv, &all, None, &DeployOptions::default(), &kh).is_err());
+        inv.deploy.order = vec!["machine:nope".into()];
+        assert!(plan(&inv, &all, None, &DeployOptions::default(), &kh).is_err());
+        inv.deploy.order = vec!["mac".into()];
+        let p = plan(&inv, &all, None, &DeployOptions::default(), &kh).unwrap();
+        assert_eq!(p.stages[0].label, "machine mac");
     }
 
     #[test]

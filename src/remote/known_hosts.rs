@@ -1,6 +1,15 @@
 //! The workspace's pinned host keys: `<root>/known_hosts`, an OpenSSH known_hosts file whose
 //! host field is the machine name (used with `-o HostKeyAlias=<machine>`, so a pin survives
 //! address and port changes). It holds only public keys and is meant to be committed.
+//!
+//! Invariant: the file holds *exact* entries only: a plain machine name (or a comma-separated
+//! list of them), a key type and a key. ssh is pointed at this file alone
+//! (`UserKnownHostsFile=<it>`, `GlobalKnownHostsFile=/dev/null`, `KnownHostsCommand=none`),
+//! so a line that matches more than its own names would widen every machine's pin: a wildcard
+//! or negated pattern (`*`, `?`, `!`), a `[host]:port` form, a `@cert-authority` or
+//! `@revoked` marker, or a hashed entry (`|1|…`, which varsmith cannot tell apart from a
+//! pattern's target). Such a line makes every read of the file a usage error naming its line
+//! (exit 2), before any ssh runs; varsmith never writes one.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -43,14 +52,29 @@ impl KnownHosts {
         &self.path
     }
 
-    /// The key lines (`type base64`) pinned for `alias`; empty when the file or the entry is
-    /// absent.
-    pub fn pinned(&self, alias: &str) -> Result<Vec<String>, Error> {
+    /// The file's text, checked: every entry exact ([`check_line`]); empty when absent.
+    fn read_checked(&self) -> Result<String, Error> {
         let text = match std::fs::read_to_string(&self.path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(String::new()),
             Err(e) => return Err(Error::io(&self.path, e)),
         };
+        for (i, line) in text.lines().enumerate() {
+            if let Err(why) = check_line(line) {
+                return Err(Error::Usage(format!(
+                    "{}:{}: {why}; varsmith's pin file holds exact machine entries only (`NAME TYPE KEY`), and such a line would widen every machine's pin: remove it",
+                    self.path.display(),
+                    i + 1
+                )));
+            }
+        }
+        Ok(text)
+    }
+
+    /// The key lines (`type base64`) pinned for `alias`; empty when the file or the entry is
+    /// absent. A non-exact line anywhere in the file is an error (module docs).
+    pub fn pinned(&self, alias: &str) -> Result<Vec<String>, Error> {
+        let text = self.read_checked()?;
         Ok(text
             .lines()
             .filter_map(|line| {
@@ -75,11 +99,8 @@ impl KnownHosts {
                 msg: format!("cannot pin {alias:?}: not an OpenSSH public key line"),
             });
         };
-        let old = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(Error::io(&self.path, e)),
-        };
+        super::no_leading_dash("machine name", alias)?;
+        let old = self.read_checked()?;
         let mut out = String::with_capacity(old.len() + 128);
         for line in old.lines() {
             let first = line.split_whitespace().next().unwrap_or("");
@@ -149,20 +170,13 @@ impl KnownHosts {
 
     /// Appends one more pin for `alias` (atomically rewriting the file).
     fn add(&self, alias: &str, key: &str) -> Result<(), Error> {
-        let old = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) => return Err(Error::io(&self.path, e)),
-        };
+        let old = self.read_checked()?;
         self.write(&format!("{old}{alias} {key}\n"))
     }
 
     /// Every alias with at least one pin (one read of the file, for whole-fleet commands).
     pub fn pinned_aliases(&self) -> Result<std::collections::HashSet<String>, Error> {
-        let text = match std::fs::read_to_string(&self.path) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Default::default()),
-            Err(e) => return Err(Error::io(&self.path, e)),
-        };
+        let text = self.read_checked()?;
         Ok(text
             .lines()
             .filter_map(|l| l.split_whitespace().next())
@@ -181,7 +195,8 @@ impl KnownHosts {
         Ok(Some(self.pin_options(alias)))
     }
 
-    /// The pinning ssh options for `alias`, whether or not a pin exists.
+    /// The pinning ssh options for `alias`, whether or not a pin exists: this file alone
+    /// (no global file, no `KnownHostsCommand`), never updated by ssh (`UpdateHostKeys=no`).
     pub fn pin_options(&self, alias: &str) -> Vec<String> {
         vec![
             format!(
@@ -189,10 +204,47 @@ impl KnownHosts {
                 ssh_quote(&self.path.to_string_lossy())
             ),
             "GlobalKnownHostsFile=/dev/null".to_string(),
+            "KnownHostsCommand=none".to_string(),
+            "UpdateHostKeys=no".to_string(),
             format!("HostKeyAlias={alias}"),
             "StrictHostKeyChecking=yes".to_string(),
         ]
     }
+}
+
+/// Checks one line of the pin file: blank, a comment, or `NAMES TYPE KEY [COMMENT]` whose
+/// names are plain (no pattern, negation, port form, marker or hash). `Err`: why not (names
+/// the offending field kind, never the key).
+pub(crate) fn check_line(line: &str) -> Result<(), &'static str> {
+    let mut f = line.split_whitespace();
+    let Some(hosts) = f.next() else { return Ok(()) };
+    if hosts.starts_with('#') {
+        return Ok(());
+    }
+    if hosts.starts_with('@') {
+        return Err("a marker line (@cert-authority / @revoked)");
+    }
+    if hosts.starts_with('|') {
+        return Err("a hashed entry");
+    }
+    for h in hosts.split(',') {
+        if h.is_empty() {
+            return Err("an empty host name");
+        }
+        if h.contains(['*', '?']) {
+            return Err("a wildcard pattern");
+        }
+        if h.starts_with('!') {
+            return Err("a negated pattern");
+        }
+        if h.contains(['[', ']']) {
+            return Err("a [host]:port entry");
+        }
+    }
+    if f.next().is_none() || f.next().is_none() {
+        return Err("an entry without a key type and key");
+    }
+    Ok(())
 }
 
 /// Quotes a value for an ssh `-o` option when it holds whitespace or quotes.
@@ -232,5 +284,30 @@ mod tests {
         kh.pin_installed("a", "ssh-ed25519 AAAA5", false).unwrap();
         assert_eq!(kh.pinned("a").unwrap(), vec!["ssh-ed25519 AAAA5"]);
         assert_eq!(kh.pinned("ab").unwrap(), vec!["ssh-ed25519 AAAA2"]);
+    }
+}
+
+#[cfg(test)]
+mod line_tests {
+    use super::check_line;
+
+    #[test]
+    fn only_exact_entries_pass() {
+        for ok in ["", "# c", "web ssh-ed25519 AAAA", "a,b ssh-ed25519 AAAA x"] {
+            assert!(check_line(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "* ssh-ed25519 AAAA",
+            "w?b ssh-ed25519 AAAA",
+            "!x,web ssh-ed25519 AAAA",
+            "[web]:22 ssh-ed25519 AAAA",
+            "@revoked web ssh-ed25519 AAAA",
+            "@cert-authority * ssh-ed25519 AAAA",
+            "|1|a|b ssh-ed25519 AAAA",
+            "web ssh-ed25519",
+            "a,,b ssh-ed25519 AAAA",
+        ] {
+            assert!(check_line(bad).is_err(), "{bad}");
+        }
     }
 }

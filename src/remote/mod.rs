@@ -45,6 +45,7 @@ pub mod install;
 pub mod known_hosts;
 pub mod push_keys;
 pub mod rollback;
+pub mod rotate;
 pub mod ssh;
 pub mod stages;
 pub mod sync;
@@ -208,6 +209,15 @@ impl Error {
             source,
         }
     }
+}
+
+/// The first executable `prog` on `PATH`.
+pub(crate) fn sync_which(prog: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt;
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path).map(|d| d.join(prog)).find(|p| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    })
 }
 
 /// Rejects a value that ssh or a wrapped tool would parse as an option.

@@ -1,23 +1,25 @@
 //! `rollback HOST`: the previous system generation, switched to *on the target* over one
 //! pinned ssh connection: `nixos-rebuild switch --rollback` (NixOS) or
-//! `darwin-rebuild switch --rollback` (nix-darwin), with `sudo` unless the ssh user is root.
+//! `darwin-rebuild --rollback` (nix-darwin), with `sudo` unless the ssh user is root.
 
 use super::Error;
 use super::ssh::Ssh;
 
 /// The remote command line (no secret).
 pub fn remote_command(darwin: bool, target: &str) -> String {
+    // darwin-rebuild's `--rollback` is an action of its own (profile back one generation, then
+    // activate); nixos-rebuild takes it as a flag of `switch`.
     let tool = if darwin {
         "darwin-rebuild"
     } else {
-        "nixos-rebuild"
+        "nixos-rebuild switch"
     };
     let sudo = if target.starts_with("root@") {
         ""
     } else {
         "sudo "
     };
-    format!("exec {sudo}{tool} switch --rollback\n")
+    format!("exec {sudo}{tool} --rollback\n")
 }
 
 /// The full argv (program first).
@@ -35,7 +37,7 @@ mod tests {
         );
         assert_eq!(
             super::remote_command(true, "admin@mac"),
-            "exec sudo darwin-rebuild switch --rollback\n"
+            "exec sudo darwin-rebuild --rollback\n"
         );
     }
 }

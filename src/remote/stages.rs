@@ -36,6 +36,8 @@ pub struct MachineReport {
     pub stage: String,
     /// What happened.
     pub outcome: Outcome,
+    /// Wall time of its deploy (zero when not attempted).
+    pub elapsed: std::time::Duration,
 }
 
 /// Runs `plan` from `cwd` and reports every machine, in plan order. With more than one step
@@ -53,6 +55,7 @@ pub fn execute(plan: &Plan, cwd: &Path, jobs: usize, keep_going: bool) -> Vec<Ma
                 machine: st.machine.clone(),
                 stage: stage.label.clone(),
                 outcome: Outcome::NotAttempted(label.to_string()),
+                elapsed: Default::default(),
             }));
             continue;
         }
@@ -69,27 +72,28 @@ fn run_stage(stage: &Stage, cwd: &Path, jobs: usize) -> Vec<MachineReport> {
     let workers = jobs.min(stage.steps.len());
     let prefix = workers > 1;
     let next = AtomicUsize::new(0);
-    let results: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
+    let results: Mutex<Vec<(usize, Outcome, std::time::Duration)>> = Mutex::new(Vec::new());
     std::thread::scope(|sc| {
         for _ in 0..workers {
             sc.spawn(|| {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(st) = stage.steps.get(i) else { break };
+                    let t0 = std::time::Instant::now();
                     let o = if crate::run::signals::interrupted() {
                         Outcome::NotAttempted("interrupted".into())
                     } else {
                         run_step(st, cwd, prefix)
                     };
                     if let Ok(mut r) = results.lock() {
-                        r.push((i, o));
+                        r.push((i, o, t0.elapsed()));
                     }
                 }
             });
         }
     });
     let mut r = results.into_inner().unwrap_or_default();
-    r.sort_by_key(|(i, _)| *i);
+    r.sort_by_key(|(i, _, _)| *i);
     let mut out: Vec<MachineReport> = stage
         .steps
         .iter()
@@ -97,10 +101,12 @@ fn run_stage(stage: &Stage, cwd: &Path, jobs: usize) -> Vec<MachineReport> {
             machine: st.machine.clone(),
             stage: stage.label.clone(),
             outcome: Outcome::Failed("did not finish (worker panicked)".into()),
+            elapsed: Default::default(),
         })
         .collect();
-    for (i, o) in r {
+    for (i, o, t) in r {
         out[i].outcome = o;
+        out[i].elapsed = t;
     }
     out
 }

@@ -1,5 +1,6 @@
 //! `sync [switch|boot|build] [--host H]`: rebuild *this* machine from the workspace's flake.
-//! On nix-darwin (varsmith running on macOS) `darwin-rebuild ACTION --flake .#H`; elsewhere
+//! For a nix-darwin machine `darwin-rebuild ACTION --flake .#H` (under `sudo` unless root or
+//! `build`); elsewhere
 //! `nh os ACTION . --hostname H` when `nh` is on `PATH`, else `nixos-rebuild ACTION --flake
 //! .#H` under `sudo` (left out when varsmith already runs as root, and for `build`).
 //! The action defaults to `boot` (NixOS) and `switch` (darwin, which has no boot action);
@@ -61,7 +62,13 @@ pub fn argv(o: &SyncOptions) -> Result<Vec<String>, Error> {
                 "darwin-rebuild has no boot action; use switch or build".into(),
             ));
         }
-        let mut v = vec![s("darwin-rebuild"), s(action.as_str()), s("--flake"), flake];
+        // Current nix-darwin activates as root only ("system activation must now be run as
+        // root"); `build` needs no root.
+        let mut v = Vec::new();
+        if !o.root && action != Action::Build {
+            v.push(s("sudo"));
+        }
+        v.extend([s("darwin-rebuild"), s(action.as_str()), s("--flake"), flake]);
         v.extend(trace);
         v.extend(verbose);
         return Ok(v);
@@ -155,7 +162,10 @@ mod tests {
             darwin: true,
             ..o()
         };
-        assert_eq!(argv(&mac).unwrap()[..2], ["darwin-rebuild", "switch"]);
+        assert_eq!(
+            argv(&mac).unwrap()[..3],
+            ["sudo", "darwin-rebuild", "switch"]
+        );
         let boot = SyncOptions {
             action: Some(Action::Boot),
             ..mac

@@ -65,7 +65,7 @@ mod tests {
 
     #[test]
     fn real_tar_reads_it() {
-        let Ok(out) = std::process::Command::new("tar").arg("--version").output() else {
+        let Ok(out) = crate::child::command("tar").arg("--version").output() else {
             assert!(!super::ci::in_ci(), "tar is required in CI but is missing");
             eprintln!("skipping: tar not installed");
             return;
@@ -75,7 +75,7 @@ mod tests {
         let big = vec![7u8; 1500];
         let a = archive(&[("a", 0o600, b"hello\n"), ("b.pub", 0o644, &big)]);
         assert_eq!(a.len() % 512, 0);
-        let mut child = std::process::Command::new("tar")
+        let mut child = crate::child::command("tar")
             .args(["-x", "-o", "-f", "-", "-C"])
             .arg(d.path())
             .stdin(std::process::Stdio::piped())

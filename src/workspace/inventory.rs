@@ -73,7 +73,8 @@ pub struct DeploySettings {
     /// The default backend (`nixos-rebuild` when absent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub backend: Option<Backend>,
-    /// Tags whose machines deploy first, in this order (the zerotier controller before its peers).
+    /// Stages that deploy first, in this order: `tag:NAME`, `os:nixos`, `os:darwin`,
+    /// `machine:NAME`, or a bare name (a machine if one has it, else a tag).
     #[serde(default)]
     pub order: Vec<String>,
 }
