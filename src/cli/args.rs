@@ -19,6 +19,10 @@ pub struct Cli {
     /// ~/.config/sops/age/keys.txt). May be repeated.
     #[arg(long = "identity", short = 'i', global = true, value_name = "FILE")]
     pub identity: Vec<PathBuf>,
+    /// Seconds to wait for the workspace lock held by another varsmith before giving up
+    /// (default 60; else VARSMITH_LOCK_TIMEOUT).
+    #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", value_parser = crate::store::lock::seconds_arg)]
+    pub lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Command,
 }
