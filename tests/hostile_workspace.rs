@@ -20,7 +20,8 @@ machines:
     generators: [openssh, token]
 ";
 
-const TOKEN: &str = "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";
+const TOKEN: &str =
+    "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";
 
 fn tools() -> bool {
     require("sops") && require("bwrap") && require("age") && require("ssh-keygen")
@@ -210,11 +211,16 @@ fn a_planted_rotation_record_adds_no_recipient() {
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
     assert!(
-        all_output(&o).contains("rotation record names a recipient this workspace never recorded for m1"),
+        all_output(&o)
+            .contains("rotation record names a recipient this workspace never recorded for m1"),
         "{}",
         all_output(&o)
     );
-    assert!(!all_output(&o).contains("run `varsmith rekey`"), "{}", all_output(&o));
+    assert!(
+        !all_output(&o).contains("run `varsmith rekey`"),
+        "{}",
+        all_output(&o)
+    );
     // rekey and generate never encrypt to it.
     let o = ws.run(&["rekey"]);
     assert!(o.status.success(), "{}", all_output(&o));
@@ -226,7 +232,11 @@ fn a_planted_rotation_record_adds_no_recipient() {
     assert!(stderr(&o).contains("--rotate-host-key"), "{}", stderr(&o));
     for f in secrets_files(&ws) {
         let o = sops_decrypt_with(&f, &attacker_key);
-        assert!(!o.status.success(), "{}: the attacker decrypts it", f.display());
+        assert!(
+            !o.status.success(),
+            "{}: the attacker decrypts it",
+            f.display()
+        );
         assert!(sops_decrypt_with(&f, &ws.key).status.success());
     }
     let cfg = std::fs::read_to_string(ws.root().join(".sops.yaml")).unwrap();
@@ -246,7 +256,13 @@ fn a_genuine_rotation_still_keeps_the_old_host_key() {
     let o = ws.run(&["get", "m1", "openssh/ssh_host_ed25519_key"]);
     assert!(o.status.success());
     std::fs::write(&old, &o.stdout).unwrap();
-    let o = ws.run(&["generate", "--regenerate", "-g", "openssh", "--rotate-host-key"]);
+    let o = ws.run(&[
+        "generate",
+        "--regenerate",
+        "-g",
+        "openssh",
+        "--rotate-host-key",
+    ]);
     assert!(o.status.success(), "{}", all_output(&o));
     let o = ws.run(&["generate", "--regenerate", "-g", "token"]);
     assert!(o.status.success(), "{}", all_output(&o));
@@ -255,8 +271,16 @@ fn a_genuine_rotation_still_keeps_the_old_host_key() {
     assert!(o.status.success(), "{}", all_output(&o));
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("host key rotated, not yet on the host"), "{}", stdout(&o));
-    assert!(!all_output(&o).contains("never recorded"), "{}", all_output(&o));
+    assert!(
+        stdout(&o).contains("host key rotated, not yet on the host"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        !all_output(&o).contains("never recorded"),
+        "{}",
+        all_output(&o)
+    );
 }
 
 /// Inserts `line` (a YAML list item of recipients) after the first `- age:` of varsmith's block.
@@ -304,7 +328,11 @@ fn an_edited_sops_yaml_is_a_finding_and_rekey_restores_it() {
     std::fs::write(&cfg, text).unwrap();
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
-    assert!(stdout(&o).contains("before varsmith's block"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("before varsmith's block"),
+        "{}",
+        stdout(&o)
+    );
 }
 
 /// Recipients sops recorded in `file` (its `recipient:` lines).
@@ -358,7 +386,11 @@ fn a_sops_nix_repo_keeps_its_rules_and_files() {
     assert_eq!(std::fs::read(&common).unwrap(), common_bytes);
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
-    assert!(ws.run(&["generate", "--regenerate", "-g", "token"]).status.success());
+    assert!(
+        ws.run(&["generate", "--regenerate", "-g", "token"])
+            .status
+            .success()
+    );
     let again = std::fs::read_to_string(&cfg).unwrap();
     assert!(again.starts_with(&head) && again.ends_with(tail), "{again}");
     // Real sops: the user's rule for the user's files, varsmith's for varsmith's.
@@ -429,10 +461,20 @@ fn a_held_lock_times_out_and_the_lock_file_is_private() {
         .read_line(&mut line)
         .unwrap();
     assert_eq!(line, "ready\n");
-    let o = ws.run(&["--lock-timeout", "0.3", "generate", "--regenerate", "-g", "token"]);
+    let o = ws.run(&[
+        "--lock-timeout",
+        "0.3",
+        "generate",
+        "--regenerate",
+        "-g",
+        "token",
+    ]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(1), "{err}");
-    assert!(err.contains("gave up waiting for the workspace lock"), "{err}");
+    assert!(
+        err.contains("gave up waiting for the workspace lock"),
+        "{err}"
+    );
     assert!(err.contains("held by pid"), "{err}");
     let o = ws
         .command(&["rekey"])
@@ -440,20 +482,39 @@ fn a_held_lock_times_out_and_the_lock_file_is_private() {
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    assert!(stderr(&o).contains("VARSMITH_LOCK_TIMEOUT"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("VARSMITH_LOCK_TIMEOUT"),
+        "{}",
+        stderr(&o)
+    );
     drop(holder.stdin.take());
     holder.wait().unwrap();
     let mode = std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600);
-    assert!(ws.run(&["generate", "--regenerate", "-g", "token"]).status.success());
+    assert!(
+        ws.run(&["generate", "--regenerate", "-g", "token"])
+            .status
+            .success()
+    );
     // Another local user who can reach the workspace cannot open the lock to hold it.
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 && require("setpriv") {
-        for d in [ws.root(), &ws.root().join("sops"), &ws.root().join("sops/.tmp")] {
+        for d in [
+            ws.root(),
+            &ws.root().join("sops"),
+            &ws.root().join("sops/.tmp"),
+        ] {
             std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
         }
         let o = Command::new("setpriv")
-            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups", "flock", "-n", "-s"])
+            .args([
+                "--reuid=nobody",
+                "--regid=nogroup",
+                "--clear-groups",
+                "flock",
+                "-n",
+                "-s",
+            ])
             .arg(&lock)
             .arg("true")
             .output()

@@ -49,7 +49,10 @@ pub fn timeout() -> Result<Duration, Error> {
     };
     parse_seconds(&v).ok_or_else(|| Error::Malformed {
         path: TIMEOUT_ENV.into(),
-        msg: format!("expected a number of seconds, got {:?}", v.chars().take(16).collect::<String>()),
+        msg: format!(
+            "expected a number of seconds, got {:?}",
+            v.chars().take(16).collect::<String>()
+        ),
     })
 }
 

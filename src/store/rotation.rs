@@ -239,12 +239,18 @@ mod tests {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, r#"{"old": ["age1evil"], "started": "x"}"#).unwrap();
         assert!(honoured(root, "web").unwrap().is_empty());
-        assert_eq!(unrecorded(root, "web").unwrap(), vec!["age1evil".to_string()]);
+        assert_eq!(
+            unrecorded(root, "web").unwrap(),
+            vec!["age1evil".to_string()]
+        );
         assert!(!genuine(root, "web").unwrap());
         // A genuine rotation on top records only the host's real recipients.
         begin(root, "web", &["age1real".into()]).unwrap();
         assert_eq!(honoured(root, "web").unwrap(), vec!["age1real".to_string()]);
-        assert_eq!(unrecorded(root, "web").unwrap(), vec!["age1evil".to_string()]);
+        assert_eq!(
+            unrecorded(root, "web").unwrap(),
+            vec!["age1evil".to_string()]
+        );
     }
 
     #[test]

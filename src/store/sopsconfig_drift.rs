@@ -136,7 +136,10 @@ fn compare(want: &[Rule], have: &[RawRule]) -> Vec<String> {
             .iter()
             .any(|h| h.path_regex.as_deref() == Some(&w.path_regex))
         {
-            out.push(format!("rule {} missing from varsmith's block", w.path_regex));
+            out.push(format!(
+                "rule {} missing from varsmith's block",
+                w.path_regex
+            ));
         }
     }
     if !out.is_empty() {
@@ -160,9 +163,8 @@ fn shadows(text: &str, block: &[RawRule], want: &[Rule]) -> Vec<String> {
         return Vec::new();
     };
     let all = all.unwrap_or_default().creation_rules;
-    let regexes = |r: &[RawRule]| -> Vec<Option<String>> {
-        r.iter().map(|x| x.path_regex.clone()).collect()
-    };
+    let regexes =
+        |r: &[RawRule]| -> Vec<Option<String>> { r.iter().map(|x| x.path_regex.clone()).collect() };
     let mine = regexes(block);
     let Some(start) = (0..=all.len().saturating_sub(mine.len()))
         .find(|&i| all.len() >= mine.len() && regexes(&all[i..i + mine.len()]) == mine)

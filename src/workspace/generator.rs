@@ -172,8 +172,8 @@ pub fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
 pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generator, String> {
     check_component(name).map_err(|e| format!("generator name: {e}"))?;
     super::bounds::check_yaml(text)?;
-    let raw: RawGenerator = yaml_serde::from_str(text)
-        .map_err(|e| super::quote::parser_message(&e.to_string()))?;
+    let raw: RawGenerator =
+        yaml_serde::from_str(text).map_err(|e| super::quote::parser_message(&e.to_string()))?;
     let mut files = parse_files(name, raw.files)?;
     let prompts = parse_prompts(name, raw.prompts, &files)?;
     // A persisted prompt's answer becomes a secret output of the same name (admins only).

@@ -17,7 +17,11 @@ pub const EXCERPT_CHARS: usize = 8;
 pub fn excerpt(s: &str) -> String {
     let n = s.chars().count();
     let keep = (n / 4).min(EXCERPT_CHARS);
-    let head: String = s.chars().take(keep).flat_map(char::escape_default).collect();
+    let head: String = s
+        .chars()
+        .take(keep)
+        .flat_map(char::escape_default)
+        .collect();
     format!("{head}…")
 }
 

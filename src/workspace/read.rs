@@ -45,10 +45,12 @@ pub(crate) fn text(root: &Path, path: &Path) -> Result<Option<String>, Error> {
     let Some(bytes) = store::fs::read(root, path, max).map_err(from_store)? else {
         return Ok(None);
     };
-    String::from_utf8(bytes).map(Some).map_err(|_| Error::Invalid {
-        path: path.to_path_buf(),
-        msg: "not UTF-8 text".into(),
-    })
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::Invalid {
+            path: path.to_path_buf(),
+            msg: "not UTF-8 text".into(),
+        })
 }
 
 /// The `*.yaml` definitions in `dir` (absolute, under `root`) as (stem, path, text), sorted by
