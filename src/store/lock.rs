@@ -64,7 +64,7 @@ pub fn seconds_arg(s: &str) -> Result<Duration, String> {
 /// A non-negative, finite number of seconds.
 pub fn parse_seconds(s: &str) -> Option<Duration> {
     let f: f64 = s.trim().parse().ok()?;
-    (f.is_finite() && f >= 0.0 && f < 1e9).then(|| Duration::from_secs_f64(f))
+    (0.0..1e9).contains(&f).then(|| Duration::from_secs_f64(f))
 }
 
 /// A held workspace lock; released on drop.

@@ -131,7 +131,10 @@ fn validate_inventory(ws: &Workspace) -> Result<(), Error> {
         {
             return Err(invalid(
                 &inv_path,
-                format!("machine {name}: bad target {t:?}"),
+                format!(
+                    "machine {name}: bad target \"{}\" (empty, or starts with '-')",
+                    super::quote::excerpt(t)
+                ),
             ));
         }
         let mut seen = IndexSet::new();

@@ -196,7 +196,10 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
     }
     for cmd in &raw.runtime_inputs {
         if cmd.is_empty() || cmd.contains('/') && !cmd.starts_with('/') {
-            return Err(format!("generator {name}: bad runtime input {cmd:?}"));
+            return Err(format!(
+                "generator {name}: bad runtime input \"{}\" (a command name or an absolute path)",
+                super::quote::excerpt(cmd)
+            ));
         }
     }
     if raw.script.trim().is_empty() {
