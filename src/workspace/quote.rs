@@ -27,7 +27,9 @@ pub fn excerpt(s: &str) -> String {
 
 /// Rewrites a parser's (serde, YAML, JSON) message so that each quoted input scalar (`"…"` or
 /// `` `…` ``) is an [`excerpt`]. Kept whole: what follows `expected` (the type's own
-/// description), and the field named by `missing field` / `duplicate field` (those are ours).
+/// description), the field named by `missing field` / `duplicate field` (those are ours), and
+/// an `unknown field` name that looks like one (at most 32 of `A-Z a-z 0-9 _ -`; a key-shaped
+/// one is still scrubbed by [`scrub_keys`]).
 pub fn parser_message(msg: &str) -> String {
     let (input, expected) = match msg.find("expected") {
         Some(i) => msg.split_at(i),
@@ -43,8 +45,14 @@ pub fn parser_message(msg: &str) -> String {
         let end = closing(body, q);
         let scalar = &body[..end];
         let ours = before.ends_with("missing field ") || before.ends_with("duplicate field ");
+        // A misspelt field name is worth showing when it looks like one (a short identifier).
+        let field = before.ends_with("unknown field ")
+            && scalar.len() <= 32
+            && scalar
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
         out.push(q);
-        if ours && scalar.len() <= 40 && scalar.chars().all(|c| c.is_ascii_graphic()) {
+        if field || ours && scalar.len() <= 40 && scalar.chars().all(|c| c.is_ascii_graphic()) {
             out.push_str(scalar);
         } else {
             out.push_str(&excerpt(scalar));
@@ -144,10 +152,13 @@ mod tests {
         let r = parser_message(&m);
         assert!(!r.contains("QQPZRY9X8GF2"), "{r}");
         assert!(r.contains("expected a map at line 3 column 1"), "{r}");
-        let m = "unknown field `hunter2`, expected one of `script`, `files`";
+        let m = "unknown field `hunter2 is my password`, expected one of `script`, `files`";
         let r = parser_message(m);
-        assert!(!r.contains("hunter2"), "{r}");
+        assert!(!r.contains("hunter2 is"), "{r}");
         assert!(r.contains("`script`, `files`"), "{r}");
+        assert!(parser_message("unknown field `bogus`, expected").contains("`bogus`"));
+        let r = parser_message(&format!("unknown field `{KEY}`, expected x"));
+        assert!(!r.contains("QQPZRY9X8GF2"), "{r}");
         assert_eq!(
             parser_message("missing field `script` at line 1"),
             "missing field `script` at line 1"
