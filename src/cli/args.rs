@@ -23,6 +23,10 @@ pub struct Cli {
     /// run during evaluation is the flake's code). Also VARSMITH_ALLOW_IFD=1.
     #[arg(long = "allow-ifd", global = true)]
     pub allow_ifd: bool,
+    /// Seconds to wait for the workspace lock held by another varsmith before giving up
+    /// (default 60; else VARSMITH_LOCK_TIMEOUT).
+    #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", value_parser = crate::store::lock::seconds_arg)]
+    pub lock_timeout: Option<std::time::Duration>,
     #[command(subcommand)]
     pub command: Command,
 }

@@ -69,6 +69,9 @@ struct ErrorBody<'a> {
 /// Prints `message` (and `causes`) as the JSON error document on stdout; a failure to write
 /// is ignored (the human message is on stderr anyway).
 pub fn print_error(message: &str, causes: Vec<String>, code: i32) {
+    let scrub = crate::workspace::quote::scrub_keys;
+    let message = &scrub(message);
+    let causes = causes.iter().map(|c| scrub(c)).collect();
     let doc = ErrorDoc {
         error: ErrorBody {
             message,

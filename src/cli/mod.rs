@@ -48,19 +48,16 @@ fn harden_process() {
 /// shows (layers that embed their source's message).
 fn print_error(err: &anyhow::Error) {
     let mut shown = err.to_string();
-    eprintln!(
-        "error: {}",
-        crate::run::capture::escape_controls_keep_lines(&shown)
-    );
+    let safe = |s: &str| {
+        crate::run::capture::escape_controls_keep_lines(&crate::workspace::quote::scrub_keys(s))
+    };
+    eprintln!("error: {}", safe(&shown));
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
         if shown.contains(&c) {
             continue;
         }
-        eprintln!(
-            "  caused by: {}",
-            crate::run::capture::escape_controls_keep_lines(&c)
-        );
+        eprintln!("  caused by: {}", safe(&c));
         shown = c;
     }
 }
@@ -120,6 +117,9 @@ pub fn main() -> ExitCode {
 pub fn run(cli: Cli) -> CmdResult {
     if cli.allow_ifd {
         crate::workspace::nix::allow_ifd();
+    }
+    if let Some(t) = cli.lock_timeout {
+        crate::store::lock::set_timeout(t);
     }
     let ctx = core_cmd::Context::new(cli.dir.clone(), cli.identity.clone());
     match cli.command {

@@ -19,7 +19,9 @@ pub struct Finding {
     pub generator: String,
     /// `missing`, `changed`, `torn`, `stale`, `recipients`, `corrupt` (a malformed value or
     /// metadata), `mac` (a value or the MAC does not verify), `unverified` (no identity given
-    /// opens the file), `orphan`, `hand-made`, `rotation` (a host key not yet on the host).
+    /// opens the file), `orphan`, `hand-made`, `rotation` (a host key not yet on the host, or a record naming a
+    /// recipient the workspace never recorded), `sops-config` (`.sops.yaml`'s varsmith rules
+    /// differ from the inventory's).
     pub kind: String,
     /// Human detail.
     pub detail: String,

@@ -57,6 +57,7 @@ pub(crate) fn run(
     let mut rep = FileReport::default();
     if all {
         orphans(ws, &mut rep)?;
+        sops_config(ws, defs, &mut rep)?;
     }
     let mut files = Vec::new();
     for m in machines {
@@ -106,12 +107,47 @@ fn orphans(ws: &Workspace, rep: &mut FileReport) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// `.sops.yaml`'s varsmith block against the inventory (kind `sops-config`).
+fn sops_config(ws: &Workspace, defs: &Definitions, rep: &mut FileReport) -> anyhow::Result<()> {
+    for d in store::sopsconfig::drift(ws, defs)? {
+        rep.findings.push(finding(
+            "-",
+            "-",
+            "sops-config",
+            format!(".sops.yaml: {d}"),
+            ".sops.yaml".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// A rotation of `m`'s host key that the host has not confirmed yet.
 fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()> {
     let Some(p) = store::rotation::pending(&ws.root, m)? else {
         return Ok(());
     };
     let rel = format!("sops/machines/{m}/{}", store::rotation::RECORD);
+    let planted = store::rotation::unrecorded(&ws.root, m)?;
+    if !planted.is_empty() {
+        let shown: Vec<String> = planted.iter().map(|r| shown_recipient(r)).collect();
+        rep.findings.push(finding(
+            m,
+            HOST_KEY_GENERATOR,
+            "rotation",
+            format!(
+                "{rel}: rotation record names a recipient this workspace never recorded for {m} ({}); it is not used as a recipient. Delete {rel} unless you started this rotation (`varsmith generate --rotate-host-key` records it), and review how it got there",
+                shown.join(", ")
+            ),
+            rel.clone(),
+        ));
+        if !store::rotation::genuine(&ws.root, m)? {
+            return Ok(());
+        }
+    }
+    let p = store::rotation::Pending {
+        old: store::rotation::honoured(&ws.root, m)?,
+        ..p
+    };
     rep.findings.push(finding(
         m,
         HOST_KEY_GENERATOR,
@@ -124,6 +160,17 @@ fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()>
         rel,
     ));
     Ok(())
+}
+
+/// A recipient from a workspace file as a finding shows it: key-shaped text scrubbed, controls
+/// escaped, at most 100 characters.
+fn shown_recipient(r: &str) -> String {
+    let s = crate::run::capture::escape_controls(&crate::workspace::quote::scrub_keys(r));
+    if s.chars().count() > 100 {
+        format!("{}…", s.chars().take(100).collect::<String>())
+    } else {
+        s
+    }
 }
 
 /// A sops file no generator produces: a finding, and its recipients must still be those of

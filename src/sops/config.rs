@@ -79,15 +79,43 @@ fn text(v: Option<&Value>) -> Option<String> {
 
 fn load(config: &Path) -> Result<Map> {
     let origin = config.display().to_string();
-    let bytes = std::fs::read(config).map_err(|source| Error::Io {
-        origin: origin.clone(),
-        source,
-    })?;
+    let bytes = read_no_symlink(config, &origin)?;
     if bytes.len() as u64 > super::limits::DEFAULT_MAX_INPUT {
         return Err(Error::malformed(&origin, "the config file is too large"));
     }
     let docs = super::yaml::parse(&bytes, &origin)?;
     Ok(docs.into_iter().next().unwrap_or_default())
+}
+
+/// Reads `config` without following a symlink there (a cloned repository's `.sops.yaml ->
+/// ~/.config/sops/age/keys.txt` must not be read, nor quoted in an error), a regular file only,
+/// at most one byte more than the input limit.
+fn read_no_symlink(config: &Path, origin: &str) -> Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| Error::Io {
+        origin: origin.to_string(),
+        source,
+    };
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(config)
+        .map_err(|e| match e.raw_os_error() {
+            Some(libc::ELOOP) => Error::malformed(
+                origin,
+                "is a symlink; varsmith never reads .sops.yaml through a symlink (replace it with the real file)",
+            ),
+            _ => io(e),
+        })?;
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(Error::malformed(origin, "not a regular file"));
+    }
+    let mut bytes = Vec::new();
+    f.take(super::limits::DEFAULT_MAX_INPUT + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    Ok(bytes)
 }
 
 /// The `stores:` settings of `config` (`yaml.indent`, `json.indent`, `json_binary.indent`),

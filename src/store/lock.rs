@@ -4,16 +4,68 @@
 //! must not see a half-committed run (check) take it shared. A second writer waits and says
 //! who holds it (found through `/proc/locks`, so the lock file is never written and stays
 //! empty). The lock goes with the process, so a killed holder never leaves it stuck.
+//!
+//! The file is mode 0600 (an existing one we own is narrowed to it): another local user who
+//! can read the workspace cannot open it to hold a lock and block every writer. A waiting
+//! writer (or reader) gives up after [`timeout`] (default [`DEFAULT_TIMEOUT`], else
+//! `--lock-timeout` or `VARSMITH_LOCK_TIMEOUT`, in seconds) with an error naming the holder.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::Path;
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use super::Error;
 use super::fs::Dir;
 
 /// The lock file's name inside `sops/.tmp`.
 pub const LOCK_NAME: &str = "lock";
+
+/// The lock file's mode.
+pub const LOCK_MODE: u32 = 0o600;
+
+/// How long a command waits for the lock by default.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The environment variable giving the wait in seconds (`--lock-timeout` wins).
+pub const TIMEOUT_ENV: &str = "VARSMITH_LOCK_TIMEOUT";
+
+static TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the wait for this process (from `--lock-timeout`); the first call wins.
+pub fn set_timeout(d: Duration) {
+    let _ = TIMEOUT.set(d);
+}
+
+/// The wait: [`set_timeout`]'s, else `VARSMITH_LOCK_TIMEOUT` (seconds, may be fractional),
+/// else [`DEFAULT_TIMEOUT`]. A malformed variable is an error naming it.
+pub fn timeout() -> Result<Duration, Error> {
+    if let Some(d) = TIMEOUT.get() {
+        return Ok(*d);
+    }
+    let Ok(v) = std::env::var(TIMEOUT_ENV) else {
+        return Ok(DEFAULT_TIMEOUT);
+    };
+    parse_seconds(&v).ok_or_else(|| Error::Malformed {
+        path: TIMEOUT_ENV.into(),
+        msg: format!(
+            "expected a number of seconds, got {:?}",
+            v.chars().take(16).collect::<String>()
+        ),
+    })
+}
+
+/// `--lock-timeout`'s parser.
+pub fn seconds_arg(s: &str) -> Result<Duration, String> {
+    parse_seconds(s).ok_or_else(|| "expected a number of seconds (e.g. 60 or 0.5)".into())
+}
+
+/// A non-negative, finite number of seconds.
+pub fn parse_seconds(s: &str) -> Option<Duration> {
+    let f: f64 = s.trim().parse().ok()?;
+    (0.0..1e9).contains(&f).then(|| Duration::from_secs_f64(f))
+}
 
 /// A held workspace lock; released on drop.
 #[derive(Debug)]
@@ -53,17 +105,51 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
     };
     let name = std::ffi::OsStr::new(LOCK_NAME);
     if let Some(f) = dir.open_file(name)? {
+        narrow_mode(&f);
         return Ok(Some(f));
     }
     if !create {
         return Ok(None);
     }
-    match dir.create_new(name, 0o644) {
+    match dir.create_new(name, LOCK_MODE) {
         Ok(f) => Ok(Some(f)),
         Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {
             dir.open_file(name)
         }
         Err(e) => Err(e),
+    }
+}
+
+/// Narrows an existing lock file we own (made 0644 by older versions) to [`LOCK_MODE`]; one
+/// owned by someone else is left alone (its owner decides).
+fn narrow_mode(f: &File) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(meta) = f.metadata() else { return };
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    if meta.uid() == me && meta.mode() & 0o7777 != LOCK_MODE {
+        // SAFETY: fchmod on our own open descriptor.
+        unsafe { libc::fchmod(f.as_raw_fd(), LOCK_MODE as libc::mode_t) };
+    }
+}
+
+/// Waits for `op` on `f` until `limit` has passed, polling (flock has no timed wait) with a
+/// backoff from 10 ms to 250 ms. `Ok(false)`: timed out.
+fn flock_within(f: &File, op: libc::c_int, limit: Duration) -> std::io::Result<bool> {
+    let start = Instant::now();
+    let mut pause = Duration::from_millis(10);
+    loop {
+        match flock(f, op | libc::LOCK_NB) {
+            Ok(()) => return Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+            Err(e) => return Err(e),
+        }
+        let left = limit.saturating_sub(start.elapsed());
+        if left.is_zero() {
+            return Ok(false);
+        }
+        std::thread::sleep(pause.min(left));
+        pause = (pause * 2).min(Duration::from_millis(250));
     }
 }
 
@@ -126,12 +212,22 @@ impl WorkspaceLock {
             if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(io(e));
             }
+            let limit = timeout()?;
+            let who = holder(&f);
             eprintln!(
-                "{what}: waiting for the workspace lock {} held by {} …",
+                "{what}: waiting for the workspace lock {} held by {who} (up to {} s) …",
                 path.display(),
-                holder(&f)
+                limit.as_secs_f64()
             );
-            flock(&f, op).map_err(io)?;
+            if !flock_within(&f, op, limit).map_err(io)? {
+                return Err(io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!(
+                        "gave up waiting for the workspace lock after {} s: it is held by {who}; stop that process, or wait longer with --lock-timeout SECONDS (or {TIMEOUT_ENV})",
+                        limit.as_secs_f64()
+                    ),
+                )));
+            }
         }
         Ok(Some(WorkspaceLock { _file: f }))
     }

@@ -45,7 +45,7 @@ impl Manifest {
             .map(Some)
             .map_err(|e| Error::Malformed {
                 path: path.to_path_buf(),
-                msg: e.to_string(),
+                msg: crate::workspace::quote::parser_message(&e.to_string()),
             })
     }
 

@@ -27,24 +27,26 @@ pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Er
     let entries: Vec<KeyJsonEntry> =
         serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
             path: path.to_path_buf(),
-            msg: format!("expected [{{\"publickey\": \"age1…\", \"type\": \"age\"}}]: {e}"),
+            msg: format!(
+                "expected [{{\"publickey\": \"age1…\", \"type\": \"age\"}}]: {}",
+                crate::workspace::quote::parser_message(&e.to_string())
+            ),
         })?;
     Ok(Some(entries.into_iter().map(|e| e.publickey).collect()))
 }
 
 /// The host's age recipients: derived from its `openssh` public key fact when present (what
 /// sops-nix uses on the host), else from `key.json`; then, while a host key rotation is
-/// pending ([`super::rotation`]), the recipients it had before. Empty when none exists.
+/// pending ([`super::rotation`]), the recipients it had before that the workspace recorded. Empty when none exists.
 pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let mut out = match derived_host_recipient(root, host)? {
         Some(r) => vec![r],
         None => read_key_json(root, &host_key_json(root, host))?.unwrap_or_default(),
     };
-    if let Some(p) = super::rotation::pending(root, host)? {
-        for r in p.old {
-            if !out.contains(&r) {
-                out.push(r);
-            }
+    // Only the old recipients the workspace recorded itself: a planted record adds nothing.
+    for r in super::rotation::honoured(root, host)? {
+        if !out.contains(&r) {
+            out.push(r);
         }
     }
     Ok(out)

@@ -7,6 +7,13 @@
 //! on the host". [`confirm`], called where `push-keys` and `bootstrap` pin the installed key
 //! in `known_hosts`, removes the record and re-wraps the host's files for the new key only.
 //! Invariant: the record only ever names recipients the host had before the rotation.
+//!
+//! A record is workspace content a pull request can plant (`"old": ["age1attacker…"]`), so its
+//! `old` list is not trusted by itself: [`begin`] also keeps the recipients it records in the
+//! machine's state, `sops/machines/<host>/state/.rotation-recorded.json` (a leading dot: no
+//! generator can be named so), and only an old recipient found there is honoured
+//! ([`honoured`]): kept on the host's files, in `.sops.yaml`, by rekey and generate. Any other
+//! ([`unrecorded`]) is never a recipient; `check` reports it. [`clear`] removes both files.
 
 use std::path::{Path, PathBuf};
 
@@ -29,6 +36,65 @@ pub struct Pending {
     pub started: String,
 }
 
+/// What [`begin`] recorded in the machine's state: the host's recipients of before.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+struct Recorded {
+    recipients: Vec<String>,
+}
+
+/// File name, inside `sops/machines/<host>/state/`, of the recipients [`begin`] recorded.
+pub const RECORDED: &str = ".rotation-recorded.json";
+
+/// `sops/machines/<host>/state/.rotation-recorded.json`.
+pub fn recorded_path(root: &Path, host: &str) -> PathBuf {
+    Owner::Machine(host.to_string())
+        .base(root)
+        .join("state")
+        .join(RECORDED)
+}
+
+fn recorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+    let path = recorded_path(root, host);
+    let Some(bytes) = super::read_file(root, &path)? else {
+        return Ok(Vec::new());
+    };
+    serde_json::from_slice::<Recorded>(&bytes)
+        .map(|r| r.recipients)
+        .map_err(|e| Error::Malformed {
+            path,
+            msg: format!(
+                "expected {{\"recipients\": [\"age1…\"]}}: {}",
+                crate::workspace::quote::parser_message(&e.to_string())
+            ),
+        })
+}
+
+/// The old recipients of `host`'s pending rotation that the workspace itself recorded for it
+/// ([`begin`]): the only ones kept as recipients. Empty when no rotation is pending.
+pub fn honoured(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+    let Some(p) = pending(root, host)? else {
+        return Ok(Vec::new());
+    };
+    let rec = recorded(root, host)?;
+    Ok(p.old.into_iter().filter(|r| rec.contains(r)).collect())
+}
+
+/// The old recipients a pending record names that the workspace never recorded for `host`
+/// (a planted or hand-edited record): never recipients, a finding in `check`.
+pub fn unrecorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+    let Some(p) = pending(root, host)? else {
+        return Ok(Vec::new());
+    };
+    let rec = recorded(root, host)?;
+    Ok(p.old.into_iter().filter(|r| !rec.contains(r)).collect())
+}
+
+/// A pending rotation of `host` that varsmith started: at least one honoured old recipient.
+pub fn genuine(root: &Path, host: &str) -> Result<bool, Error> {
+    Ok(!honoured(root, host)?.is_empty())
+}
+
 /// `sops/machines/<host>/rotation.json`.
 pub fn record_path(root: &Path, host: &str) -> PathBuf {
     Owner::Machine(host.to_string()).base(root).join(RECORD)
@@ -44,7 +110,10 @@ pub fn pending(root: &Path, host: &str) -> Result<Option<Pending>, Error> {
         .map(Some)
         .map_err(|e| Error::Malformed {
             path,
-            msg: format!("expected {{\"old\": [\"age1…\"], \"started\": \"…\"}}: {e}"),
+            msg: format!(
+                "expected {{\"old\": [\"age1…\"], \"started\": \"…\"}}: {}",
+                crate::workspace::quote::parser_message(&e.to_string())
+            ),
         })
 }
 
@@ -58,11 +127,19 @@ pub fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
         old: Vec::new(),
         started: crate::sops::gofmt::now_rfc3339(),
     });
+    let mut kept = recorded(root, host)?;
     for r in old {
         if !rec.old.contains(r) {
             rec.old.push(r.clone());
         }
+        if !kept.contains(r) {
+            kept.push(r.clone());
+        }
     }
+    // The state first: a record is never honoured beyond what is recorded.
+    let mut json = serde_json::to_vec_pretty(&Recorded { recipients: kept }).unwrap_or_default();
+    json.push(b'\n');
+    super::write_atomic(root, &recorded_path(root, host), &json)?;
     write(root, host, &rec)?;
     Ok(created)
 }
@@ -71,6 +148,7 @@ pub fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
 pub fn clear(root: &Path, host: &str) -> Result<(), Error> {
     let mut b = super::Batch::new(root);
     b.remove(&record_path(root, host))?;
+    b.remove(&recorded_path(root, host))?;
     b.commit()
 }
 
@@ -147,8 +225,32 @@ mod tests {
         let p = pending(root, "web").unwrap().unwrap();
         assert_eq!(p.old, vec!["age1old".to_string(), "age1mid".to_string()]);
         assert!(record_path(root, "web").ends_with("sops/machines/web/rotation.json"));
+        assert_eq!(honoured(root, "web").unwrap(), p.old);
         clear(root, "web").unwrap();
         assert_eq!(pending(root, "web").unwrap(), None);
+        assert!(!recorded_path(root, "web").exists());
+    }
+
+    #[test]
+    fn a_planted_record_is_not_honoured() {
+        let d = tempfile::tempdir().unwrap();
+        let root = d.path();
+        let p = record_path(root, "web");
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, r#"{"old": ["age1evil"], "started": "x"}"#).unwrap();
+        assert!(honoured(root, "web").unwrap().is_empty());
+        assert_eq!(
+            unrecorded(root, "web").unwrap(),
+            vec!["age1evil".to_string()]
+        );
+        assert!(!genuine(root, "web").unwrap());
+        // A genuine rotation on top records only the host's real recipients.
+        begin(root, "web", &["age1real".into()]).unwrap();
+        assert_eq!(honoured(root, "web").unwrap(), vec!["age1real".to_string()]);
+        assert_eq!(
+            unrecorded(root, "web").unwrap(),
+            vec!["age1evil".to_string()]
+        );
     }
 
     #[test]

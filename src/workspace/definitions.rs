@@ -101,39 +101,8 @@ fn invalid(path: &Path, msg: impl Into<String>) -> Error {
     }
 }
 
-fn read_dir_defs(dir: &Path) -> Result<Vec<(String, PathBuf, String)>, Error> {
-    let mut out = Vec::new();
-    let rd = match std::fs::read_dir(dir) {
-        Ok(rd) => rd,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
-        Err(source) => {
-            return Err(Error::Io {
-                path: dir.to_path_buf(),
-                source,
-            });
-        }
-    };
-    for entry in rd {
-        let entry = entry.map_err(|source| Error::Io {
-            path: dir.to_path_buf(),
-            source,
-        })?;
-        let path = entry.path();
-        let Some(stem) = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .and_then(|n| n.strip_suffix(".yaml"))
-        else {
-            continue;
-        };
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
-            path: path.clone(),
-            source,
-        })?;
-        out.push((stem.to_string(), path, text));
-    }
-    out.sort_by(|a, b| a.0.cmp(&b.0));
-    Ok(out)
+fn read_dir_defs(root: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, String)>, Error> {
+    super::read::yaml_files(root, dir)
 }
 
 fn parse_all(
@@ -162,7 +131,10 @@ fn validate_inventory(ws: &Workspace) -> Result<(), Error> {
         {
             return Err(invalid(
                 &inv_path,
-                format!("machine {name}: bad target {t:?}"),
+                format!(
+                    "machine {name}: bad target \"{}\" (empty, or starts with '-')",
+                    super::quote::excerpt(t)
+                ),
             ));
         }
         let mut seen = IndexSet::new();
@@ -189,7 +161,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         generators.insert((*name).to_string(), Arc::new(g));
     }
     // Workspace definitions shadow bundled ones of the same name.
-    for (name, g) in parse_all(read_dir_defs(&ws.root.join("generators"))?)? {
+    for (name, g) in parse_all(read_dir_defs(&ws.root, &ws.root.join("generators"))?)? {
         generators.insert(name, g);
     }
     // Every definition must be consistent on its own: dependencies exist, no cycles, shared
@@ -206,6 +178,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
             continue;
         }
         let overrides = parse_all(read_dir_defs(
+            &ws.root,
             &ws.root.join("machines").join(mname).join("generators"),
         )?)?;
         let mut visible = generators.clone();

@@ -172,7 +172,8 @@ pub fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
 pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generator, String> {
     check_component(name).map_err(|e| format!("generator name: {e}"))?;
     super::bounds::check_yaml(text)?;
-    let raw: RawGenerator = yaml_serde::from_str(text).map_err(|e| e.to_string())?;
+    let raw: RawGenerator =
+        yaml_serde::from_str(text).map_err(|e| super::quote::parser_message(&e.to_string()))?;
     let mut files = parse_files(name, raw.files)?;
     let prompts = parse_prompts(name, raw.prompts, &files)?;
     // A persisted prompt's answer becomes a secret output of the same name (admins only).
@@ -195,7 +196,10 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
     }
     for cmd in &raw.runtime_inputs {
         if cmd.is_empty() || cmd.contains('/') && !cmd.starts_with('/') {
-            return Err(format!("generator {name}: bad runtime input {cmd:?}"));
+            return Err(format!(
+                "generator {name}: bad runtime input \"{}\" (a command name or an absolute path)",
+                super::quote::excerpt(cmd)
+            ));
         }
     }
     if raw.script.trim().is_empty() {

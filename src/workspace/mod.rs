@@ -7,6 +7,8 @@ pub mod inventory;
 pub(crate) mod inventory_edit;
 pub mod names;
 pub mod nix;
+pub mod quote;
+pub(crate) mod read;
 
 use std::path::{Path, PathBuf};
 
@@ -74,9 +76,9 @@ impl Workspace {
     /// Loads the workspace rooted at `root`.
     pub fn load(root: &Path) -> Result<Workspace, Error> {
         let path = root.join(INVENTORY_FILE);
-        let text = std::fs::read_to_string(&path).map_err(|source| Error::Io {
+        let text = read::text(root, &path)?.ok_or_else(|| Error::Io {
             path: path.clone(),
-            source,
+            source: std::io::ErrorKind::NotFound.into(),
         })?;
         bounds::check_yaml(&text).map_err(|msg| Error::Invalid {
             path: path.clone(),
@@ -87,7 +89,7 @@ impl Workspace {
         } else {
             yaml_serde::from_str(&text).map_err(|e| Error::Invalid {
                 path: path.clone(),
-                msg: e.to_string(),
+                msg: quote::parser_message(&e.to_string()),
             })?
         };
         Ok(Workspace {

@@ -51,7 +51,8 @@ pub(super) fn guard(
     // (a crashed rotation is repaired, a second one stacks on the first).
     let mut machines = Vec::new();
     for (m, _) in replaced(ws, graph, plan)? {
-        if store::rotation::pending(&ws.root, &m)?.is_none() {
+        // A planted record (no recorded old recipient) excuses nothing.
+        if !store::rotation::genuine(&ws.root, &m)? {
             machines.push(m);
         }
     }

@@ -1,0 +1,84 @@
+//! Reading the workspace's definition files (`varsmith.yaml`, `generators/*.yaml`,
+//! `machines/<m>/generators/*.yaml`) the way `sops/` is read: relative to a descriptor of the
+//! root, never through a symlink at any component below it ([`crate::store::fs`]), at most
+//! [`super::bounds::MAX_BYTES`], UTF-8. A cloned workspace or a pull request can put
+//! `generators/zz.yaml -> ~/.config/sops/age/keys.txt` there; it is refused, naming the file,
+//! and its target is never opened.
+
+use std::path::{Path, PathBuf};
+
+use super::Error;
+use crate::store::{self, fs::Entry};
+
+/// Turns a store error into a workspace error (exit 2) naming the file.
+fn from_store(e: store::Error) -> Error {
+    match e {
+        store::Error::Symlink { path } => Error::Invalid {
+            path,
+            msg: "is a symlink; varsmith never reads workspace files through symlinks (replace it with the real file)".into(),
+        },
+        store::Error::Io { path, source } => Error::Io { path, source },
+        store::Error::Malformed { path, msg } => Error::Invalid { path, msg },
+        store::Error::NotADirectory { path } => Error::Invalid {
+            path,
+            msg: "not a directory".into(),
+        },
+        store::Error::NotAFile { path } => Error::Invalid {
+            path,
+            msg: "not a regular file".into(),
+        },
+        store::Error::Outside { path } => Error::Invalid {
+            path,
+            msg: "outside the workspace".into(),
+        },
+        other => Error::Invalid {
+            path: PathBuf::new(),
+            msg: other.to_string(),
+        },
+    }
+}
+
+/// The text of the workspace file `path` (absolute, under `root`); `Ok(None)` when it or a
+/// parent directory is missing.
+pub(crate) fn text(root: &Path, path: &Path) -> Result<Option<String>, Error> {
+    let max = super::bounds::MAX_BYTES as u64;
+    let Some(bytes) = store::fs::read(root, path, max).map_err(from_store)? else {
+        return Ok(None);
+    };
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| Error::Invalid {
+            path: path.to_path_buf(),
+            msg: "not UTF-8 text".into(),
+        })
+}
+
+/// The `*.yaml` definitions in `dir` (absolute, under `root`) as (stem, path, text), sorted by
+/// stem; empty when `dir` is missing. A symlink (the directory, a component above it, or an
+/// entry) is an error naming it.
+pub(crate) fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, String)>, Error> {
+    let d = match store::fs::Dir::open(root, dir, false) {
+        Ok(d) => d,
+        Err(store::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Ok(Vec::new());
+        }
+        Err(e) => return Err(from_store(e)),
+    };
+    let mut out = Vec::new();
+    for name in d.names().map_err(from_store)? {
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
+            continue;
+        };
+        let path = dir.join(&name);
+        match d.entry(&name).map_err(from_store)? {
+            Entry::Symlink => return Err(from_store(store::Error::Symlink { path })),
+            Entry::File => {}
+            _ => continue,
+        }
+        if let Some(t) = text(root, &path)? {
+            out.push((stem.to_string(), path, t));
+        }
+    }
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(out)
+}
