@@ -84,7 +84,11 @@ impl Fleet {
             for d in [ws.root(), ws.runtime.path()] {
                 for a in d.ancestors().skip(1) {
                     let m = std::fs::metadata(a).unwrap().permissions().mode();
-                    assert!(m & 0o001 != 0, "{} is not searchable by uid 1000", a.display());
+                    assert!(
+                        m & 0o001 != 0,
+                        "{} is not searchable by uid 1000",
+                        a.display()
+                    );
                 }
             }
         }
@@ -96,8 +100,16 @@ impl Fleet {
         let mut all: Vec<String> = Vec::new();
         if self.who == As::User {
             all.extend(
-                ["setpriv", "--reuid", "1000", "--regid", "1000", "--clear-groups", "--"]
-                    .map(String::from),
+                [
+                    "setpriv",
+                    "--reuid",
+                    "1000",
+                    "--regid",
+                    "1000",
+                    "--clear-groups",
+                    "--",
+                ]
+                .map(String::from),
             );
         }
         all.extend(prefix.iter().map(|s| s.to_string()));
@@ -168,14 +180,20 @@ fn keyrings_are_out_of_reach(who: As) {
          {{ \"$@\"; rc=$?; keyctl unlink %user:varsmith-test-u @u >/dev/null; exit $rc; }}"
     );
     let o = fleet
-        .command(&["keyctl", "session", "-", "sh", "-c", &script, "sh"], &["generate"])
+        .command(
+            &["keyctl", "session", "-", "sh", "-c", &script, "sh"],
+            &["generate"],
+        )
         .output()
         .expect("run varsmith in a keyring session");
     assert!(o.status.success(), "{}\n{}", stdout(&o), stderr(&o));
     let report = String::from_utf8_lossy(&fleet.fact("probe", "out")).into_owned();
     assert!(report.contains("probe-done"), "{report}");
     for secret in [SESSION_SECRET, USER_SECRET] {
-        assert!(!report.contains(secret), "as {who:?}, the sandbox read {secret}:\n{report}");
+        assert!(
+            !report.contains(secret),
+            "as {who:?}, the sandbox read {secret}:\n{report}"
+        );
     }
 }
 
@@ -239,7 +257,10 @@ fn prompt_descriptions_are_escaped_on_the_terminal() {
         "the description was not shown escaped after its prefix:\n{screen:?}"
     );
     for raw in ["\x1b]", "\x1b[2K", "\r[sudo]", "\x07"] {
-        assert!(!screen.contains(raw), "{raw:?} reached the terminal:\n{screen:?}");
+        assert!(
+            !screen.contains(raw),
+            "{raw:?} reached the terminal:\n{screen:?}"
+        );
     }
     assert_eq!(fleet.fact("p", "out"), b"answer");
 }
@@ -249,8 +270,7 @@ fn prompt_descriptions_are_escaped_on_the_terminal() {
 
 /// A script that leaves a read-only directory (with a file) in `$out`: the run fails (an
 /// undeclared entry) and its plaintext directory is still removed.
-const READ_ONLY_OUT: &str =
-    "mkdir -p $out/ro/deeper\necho x > $out/ro/deeper/f\nchmod 500 $out/ro/deeper $out/ro\nprintf ok > $out/out";
+const READ_ONLY_OUT: &str = "mkdir -p $out/ro/deeper\necho x > $out/ro/deeper/f\nchmod 500 $out/ro/deeper $out/ro\nprintf ok > $out/out";
 
 #[test]
 fn a_read_only_directory_in_out_does_not_keep_the_run_directory() {
@@ -291,8 +311,7 @@ fn a_stale_run_directory_with_a_read_only_subdirectory_is_swept() {
         .arg(&stale)
         .status()
         .unwrap();
-    std::fs::set_permissions(stale.join("out/ro"), std::fs::Permissions::from_mode(0o500))
-        .unwrap();
+    std::fs::set_permissions(stale.join("out/ro"), std::fs::Permissions::from_mode(0o500)).unwrap();
     let o = fleet.run(&["check"]);
     assert!(
         !stale.exists(),

@@ -141,9 +141,13 @@ mod tests {
     #[test]
     fn age_and_openssh_keys_map_to_their_recipients() {
         let id = age::x25519::Identity::generate();
-        let secret = Zeroizing::new(secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string());
+        let secret =
+            Zeroizing::new(secrecy::ExposeSecret::expose_secret(&id.to_string()).to_string());
         let text = format!("{}\nmore", secret.as_str());
-        assert_eq!(age_recipient(text.as_bytes()), Some(id.to_public().to_string()));
+        assert_eq!(
+            age_recipient(text.as_bytes()),
+            Some(id.to_public().to_string())
+        );
         assert_eq!(age_recipient(b"AGE-SECRET-KEY-1NOTAKEY"), None);
     }
 }

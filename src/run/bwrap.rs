@@ -111,7 +111,14 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
         .arg("/etc/group");
     let size = limits.max_tmp.to_string();
     cmd.args(["--dev", "/dev"]);
-    cmd.args(["--size", &size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]);
+    cmd.args([
+        "--size",
+        &size,
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+    ]);
     cmd.args(["--proc", "/proc"]);
     cmd.args(["--ro-bind", "/proc/sys", "/proc/sys"]);
     cmd.args([

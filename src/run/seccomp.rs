@@ -28,7 +28,8 @@ const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
 const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 
 // Classic BPF opcodes.
-const BPF_LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+/// `BPF_LD | BPF_W | BPF_ABS` (the first two are 0).
+const BPF_LD_W_ABS: u16 = 0x20;
 const BPF_JMP_JEQ_K: u16 = 0x05 | 0x10;
 const BPF_JMP_JSET_K: u16 = 0x05 | 0x40;
 const BPF_RET_K: u16 = 0x06;
@@ -190,12 +191,18 @@ mod tests {
         let n = p.len() / 8;
         for at in (0..n).filter(|&at| p[at * 8] & 0x07 == 0x05) {
             let (jt, jf) = (p[at * 8 + 2] as usize, p[at * 8 + 3] as usize);
-            assert!(at + 1 + jt < n && at + 1 + jf < n, "instruction {at} jumps out");
+            assert!(
+                at + 1 + jt < n && at + 1 + jf < n,
+                "instruction {at} jumps out"
+            );
         }
         let code = |i: usize| u16::from_ne_bytes([p[i * 8], p[i * 8 + 1]]);
         let k = |i: usize| u32::from_ne_bytes(p[i * 8 + 4..i * 8 + 8].try_into().unwrap());
         assert_eq!((code(n - 1), k(n - 1)), (BPF_RET_K, SECCOMP_RET_ERRNO | 1));
-        assert_eq!((code(n - 2), k(n - 2)), (BPF_RET_K, SECCOMP_RET_KILL_PROCESS));
+        assert_eq!(
+            (code(n - 2), k(n - 2)),
+            (BPF_RET_K, SECCOMP_RET_KILL_PROCESS)
+        );
         // The x86-64 mismatch jumps to the AArch64 check.
         let jf = p[8 + 3] as usize;
         assert_eq!(k(1 + 1 + jf), AUDIT_ARCH_AARCH64);

@@ -115,9 +115,7 @@ impl Value {
                 let _ = write!(out, "{i}");
                 out
             }
-            Value::Float(f) => {
-                Zeroizing::new(crate::sops::gofmt::format_float_f(*f).into_bytes())
-            }
+            Value::Float(f) => Zeroizing::new(crate::sops::gofmt::format_float_f(*f).into_bytes()),
             Value::Bool(true) => Zeroizing::new(b"True".to_vec()),
             Value::Bool(false) => Zeroizing::new(b"False".to_vec()),
             Value::Time(t) => Zeroizing::new(t.as_bytes().to_vec()),
@@ -191,22 +189,34 @@ mod tests {
         let mut m = Map::default();
         m.push("s", Value::str("str-secret-7d1"));
         m.push("i", Value::Int(987_654_321));
-        m.push("f", Value::Float(3.14159));
+        m.push("f", Value::Float(6.25125));
         m.push("b", Value::Bool(true));
         m.push("t", Value::Time("2031-05-06T07:08:09Z".into()));
         m.0.push((Key::Comment("comment-secret-x9".into()), Value::Null));
         m.push(
             "seq",
-            Value::Seq(vec![Value::Comment("seq-comment-q2".into()), Value::Int(4242)]),
+            Value::Seq(vec![
+                Value::Comment("seq-comment-q2".into()),
+                Value::Int(4242),
+            ]),
         );
         let tree = Tree { branches: vec![m] };
         let shown = format!("{tree:?} {tree:#?}");
         for secret in [
-            "str-secret", "987654321", "3.14", "true", "2031", "comment-secret", "seq-comment",
+            "str-secret",
+            "987654321",
+            "6.25",
+            "true",
+            "2031",
+            "comment-secret",
+            "seq-comment",
             "4242",
         ] {
             assert!(!shown.contains(secret), "{secret} shown in {shown}");
         }
-        assert!(shown.contains("\"seq\"") && shown.contains("int(<redacted>)"), "{shown}");
+        assert!(
+            shown.contains("\"seq\"") && shown.contains("int(<redacted>)"),
+            "{shown}"
+        );
     }
 }
