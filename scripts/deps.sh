@@ -58,6 +58,8 @@ ensure_test_deps() {
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
   command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
+  # tests/hostile_sandbox.rs: a key in the caller's keyrings that generators must not read.
+  command -v keyctl >/dev/null 2>&1 || missing+=(keyutils)
   # tests/cli_surface.rs: completions run in the real shells, the man page renders with groff.
   command -v zsh >/dev/null 2>&1 || missing+=(zsh)
   command -v fish >/dev/null 2>&1 || missing+=(fish)

@@ -45,6 +45,7 @@ pub mod encode;
 pub mod keys;
 pub mod names;
 pub mod nix;
+pub mod own;
 pub mod patterns;
 pub mod referrers;
 pub mod repo;
@@ -166,6 +167,9 @@ pub struct AuditOptions {
     /// Skips the reference chains of leaking store paths (default: computed for paths under
     /// [`REAL_STORE`]).
     pub no_referrers: bool,
+    /// The workspace whose keys (admins', hosts') are counted even in a store path's test or
+    /// documentation files ([`own`]). None (the default): no key is known to be the fleet's.
+    pub workspace: Option<PathBuf>,
 }
 
 /// The store directory whose paths have reference chains (`nix-store` knows them).
@@ -195,6 +199,9 @@ pub fn run(secrets: &[Secret], opts: &AuditOptions) -> Result<Report, Error> {
     }
     if let Some(root) = &opts.repo {
         scan_repo(&mut report, &matcher, root, opts)?;
+    }
+    if let Some(ws) = &opts.workspace {
+        own::mark(&mut report, &own::workspace_recipients(ws));
     }
     tidy::drop_covered_lines(&mut report);
     tidy::drop_utf16_shadows(&mut report);
@@ -341,6 +348,7 @@ fn push_hit(
             kind,
             encoding: origin.encoding,
             compression,
+            not_excused: None,
         }),
     }
 }

@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 use super::Encoding;
 use super::decompress::Compression;
 use super::keys::KeyKind;
+use super::own::NotExcused;
 use super::referrers::Referrers;
 
 /// Where a leak was found.
@@ -92,6 +93,9 @@ pub struct KeyFinding {
     pub encoding: Encoding,
     /// The compression the file was searched through.
     pub compression: Option<Compression>,
+    /// Set when a key in a test or documentation location is counted after all (one of the
+    /// workspace's keys, or not checkable): see [`super::own`]. None by default.
+    pub not_excused: Option<NotExcused>,
 }
 
 /// `raw`, `base64, alignment 1`, or `raw in gzip`.
@@ -119,8 +123,12 @@ const EXAMPLE_DIRS: &[&str] = &[
 impl KeyFinding {
     /// Key material in a test or documentation file inside a store path (`…/test-assets/…`,
     /// `…/docs/…`, a `*.md` file): listed in the report, not counted against the verdict.
-    /// Every NixOS system using sops-nix has its test keys in its derivation closure.
+    /// Every NixOS system using sops-nix has its test keys in its derivation closure. Never
+    /// true for a key [`super::own`] marked (the workspace's own keys).
     pub fn is_example(&self) -> bool {
+        if self.not_excused.is_some() {
+            return false;
+        }
         let Location::Store { store_path, file } = &self.location else {
             return false;
         };
@@ -251,10 +259,12 @@ impl Report {
         }
         for k in &self.keys {
             let how = how(&k.encoding, k.compression);
-            let note = if k.is_example() {
-                " [in a test or documentation file of the store path: listed, not counted]"
-            } else {
-                ""
+            let note = match (k.is_example(), k.not_excused) {
+                (true, _) => {
+                    " [in a test or documentation file of the store path: listed, not counted]"
+                }
+                (false, Some(why)) => why.note(),
+                (false, None) => "",
             };
             writeln!(
                 w,
@@ -508,6 +518,7 @@ mod example_keys {
             kind: KeyKind::Age,
             encoding: Encoding::Raw,
             compression: None,
+            not_excused: None,
         }
     }
 
@@ -524,5 +535,8 @@ mod example_keys {
         r.keys
             .push(key(s, "/nix/store/aaaa-source/secrets/admin.agekey"));
         assert!(!r.is_clean());
+        let mut own = key(s, "/nix/store/aaaa-source/docs/keys.txt");
+        own.not_excused = Some(NotExcused::OwnKey);
+        assert!(!own.is_example());
     }
 }

@@ -52,13 +52,14 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     let opts = AuditOptions {
         store,
         closure: a.closure.clone(),
-        repo: if a.repo { root } else { None },
+        repo: if a.repo { root.clone() } else { None },
         walk: WalkOptions {
             no_decompress: env_flag("VARSMITH_AUDIT_NO_DECOMPRESS"),
             ..WalkOptions::default()
         },
         no_sampling: env_flag("VARSMITH_AUDIT_NO_SAMPLING"),
         no_referrers: false,
+        workspace: root,
     };
     let mut report = audit::run(&secrets, &opts).context("audit")?;
     drop(secrets);

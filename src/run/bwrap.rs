@@ -3,10 +3,17 @@
 //! Inside: a new user, pid, network, ipc, uts and cgroup namespace with no capabilities and no
 //! further user namespaces; read-only system directories and `/nix/store`; `/proc` of its own
 //! pid namespace with `/proc/sys` and `/proc/sysrq-trigger` read-only; no `/sys`; a minimal
-//! `/dev`; a size-limited private `/tmp`; `/etc/passwd` and `/etc/group` naming the run's uid;
-//! `$in` and `$prompts` read-only, `$out` writable; varsmith itself at
-//! [`super::helper::SANDBOX_BIN`]; the environment cleared except `PATH`, `in`, `out`,
-//! `prompts`, `machine`, `HOME`, `LANG`, `TMPDIR`.
+//! read-only `/dev`; `/etc/passwd` and `/etc/group` naming the run's uid; `$in` and `$prompts`
+//! read-only, `$out` writable; varsmith itself at [`super::helper::SANDBOX_BIN`]; the
+//! environment cleared except `PATH`, `in`, `out`, `prompts`, `machine`, `HOME`, `LANG`,
+//! `TMPDIR`; a fresh session keyring and a seccomp filter denying the keyring system calls
+//! ([`super::seccomp`]).
+//!
+//! Writable places, all bounded: `/tmp`, `$HOME` and `/dev/shm` are private tmpfs mounts of
+//! [`Limits::max_tmp`] bytes each; the sandbox's root (bubblewrap's own tmpfs) and `/dev` are
+//! remounted read-only once set up. `$out` is a bind of the host run directory (the outputs
+//! must outlive the sandbox): each file there is bounded by `RLIMIT_FSIZE`
+//! ([`Limits::max_output`]) and the run by its time limit.
 
 use std::path::Path;
 use std::process::Command;
@@ -102,19 +109,32 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
     cmd.arg("--ro-bind")
         .arg(dirs.etc.join("group"))
         .arg("/etc/group");
-    cmd.args(["--dev", "/dev", "--proc", "/proc"]);
+    let size = limits.max_tmp.to_string();
+    cmd.args(["--dev", "/dev"]);
+    cmd.args([
+        "--size",
+        &size,
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+    ]);
+    cmd.args(["--proc", "/proc"]);
     cmd.args(["--ro-bind", "/proc/sys", "/proc/sys"]);
     cmd.args([
         "--ro-bind-try",
         "/proc/sysrq-trigger",
         "/proc/sysrq-trigger",
     ]);
-    cmd.args(["--size", &limits.max_tmp.to_string(), "--tmpfs", "/tmp"]);
-    cmd.args(["--dir", HOME]);
+    cmd.args(["--size", &size, "--tmpfs", "/tmp"]);
+    cmd.args(["--size", &size, "--tmpfs", HOME]);
     cmd.arg("--ro-bind").arg(dirs.input).arg(IN);
     cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
     super::helper::bind(&mut cmd);
+    cmd.args(["--remount-ro", "/"]);
+    cmd.args(["--seccomp", &super::seccomp::SECCOMP_FD.to_string()]);
+    isolate_keyrings(&mut cmd);
     cmd.args(["--chdir", HOME, "--"]);
     cmd.args(["/bin/bash", "-euo", "pipefail", "-c", script]);
     cmd.env_clear()
@@ -127,6 +147,19 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
         .env("TMPDIR", "/tmp")
         .env("LANG", env.lang);
     cmd
+}
+
+/// In the child before bwrap runs: a fresh session keyring and the seccomp filter's descriptor
+/// ([`super::seccomp`]). Runs after the uid switch (std applies `uid`/`gid` before `pre_exec`
+/// closures), so the new keyring belongs to the sandbox's uid.
+fn isolate_keyrings(cmd: &mut Command) {
+    let program = super::seccomp::program();
+    let setup = move || {
+        super::seccomp::join_fresh_session_keyring()?;
+        super::seccomp::install_fd(&program)
+    };
+    // SAFETY: the closure makes system calls only (no allocation, no locks).
+    unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };
 }
 
 /// Checks once that bubblewrap can start a sandbox here, as the identity runs will use.

@@ -1,5 +1,6 @@
 //! Resource limits of one generator run. Defaults: 10 minutes, 16 MiB per output file,
-//! 256 MiB of private `/tmp`, 512 processes (for the root-dropped sandbox uid).
+//! 256 MiB for each of the sandbox's private tmpfs mounts (`/tmp`, `$HOME`, `/dev/shm`), 512
+//! processes (for the root-dropped sandbox uid).
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest file a script may write (RLIMIT_FSIZE) and largest output read back.
     pub max_output: u64,
-    /// Size of the sandbox's private `/tmp` (tmpfs).
+    /// Size of each of the sandbox's private tmpfs mounts: `/tmp`, `$HOME` and `/dev/shm`.
     pub max_tmp: u64,
     /// Processes of the sandbox uid (RLIMIT_NPROC; only when running as root, where the
     /// sandbox has a uid of its own).

@@ -13,5 +13,6 @@ pub mod progress;
 pub mod prompts;
 pub mod sandbox;
 pub mod scheduler;
+pub(crate) mod seccomp;
 pub mod signals;
 pub mod tmpfs;

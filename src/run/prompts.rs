@@ -202,9 +202,18 @@ pub(crate) fn open_tty() -> Option<std::fs::File> {
         .ok()
 }
 
+/// `question` as it may be shown on a terminal: every control character (escape sequences,
+/// `\r`, line breaks, OSC/CSI introducers, DEL, C1) escaped as `\xNN`. Questions hold
+/// definition-supplied text (prompt descriptions) that must not be able to erase the
+/// `machine/generator:` prefix, set the title, write the clipboard or fake another prompt.
+fn shown(question: &str) -> String {
+    super::capture::escape_controls(question)
+}
+
 /// Asks `question` once on the terminal with echo off and returns the line (without its line
 /// ending). `None` when there is no terminal.
 pub(crate) fn ask_hidden_once(question: &str) -> Option<Result<SecretBytes, String>> {
+    let question = shown(question);
     let mut tty = open_tty()?;
     Some((|| {
         let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
@@ -217,6 +226,7 @@ pub(crate) fn ask_hidden_once(question: &str) -> Option<Result<SecretBytes, Stri
 
 /// Asks `question` once on the terminal with echo on. `None` when there is no terminal.
 pub(crate) fn ask_line_once(question: &str) -> Option<Result<SecretBytes, String>> {
+    let question = shown(question);
     let mut tty = open_tty()?;
     let _ = write!(tty, "{question}: ");
     Some(read_line(&mut tty))
@@ -230,6 +240,7 @@ pub(crate) fn ask_hidden_confirmed(
     name: &str,
     question: &str,
 ) -> Result<SecretBytes, String> {
+    let question = shown(question);
     let _no_echo = NoEcho::new(tty).map_err(|e| e.to_string())?;
     for left in (0..HIDDEN_TRIES).rev() {
         let _ = write!(tty, "{question}: ");
@@ -255,7 +266,8 @@ pub(crate) fn ask_hidden_confirmed(
 pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
     let p = g.prompts.get(name)?;
     let mut tty = open_tty()?;
-    let question = format!("{who}: {}", p.description);
+    // Escaping is idempotent (its output holds no control), so ask_hidden_confirmed may redo it.
+    let question = shown(&format!("{who}: {}", p.description));
     let answer = (|| -> Result<SecretBytes, String> {
         match p.kind {
             PromptType::Line => {

@@ -103,7 +103,7 @@ fn kill_children() {
 fn remove_dirs() {
     if let Ok(dirs) = DIRS.lock() {
         for d in dirs.iter() {
-            let _ = std::fs::remove_dir_all(d);
+            let _ = super::tmpfs::remove_tree(d);
         }
     }
 }

@@ -6,6 +6,11 @@
 //! Every such directory is `<base>/varsmith-run-<pid>-<random>`, mode 0700, registered for
 //! removal on SIGINT/SIGTERM, removed on drop (success, failure, panic), and swept by the next
 //! varsmith run when its process was killed with SIGKILL.
+//!
+//! Removal ([`remove_tree`]) first gives every directory of the tree back its owner's write
+//! and search permission (a script may leave a read-only directory in `$out`, which a non-root
+//! owner could not empty), never following a symlink. A directory that still cannot be
+//! removed is named on stderr, never left silently.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -101,9 +106,91 @@ pub fn base(traversable: bool) -> Result<PathBuf, Error> {
 /// A private plaintext directory; removed on drop and on a signal.
 #[derive(Debug)]
 pub struct PlaintextDir {
-    // Field order: the guard unregisters after the directory is gone.
-    dir: tempfile::TempDir,
+    dir: PathBuf,
     _guard: DirGuard,
+}
+
+impl Drop for PlaintextDir {
+    fn drop(&mut self) {
+        // Before the guard (a field) unregisters the directory.
+        if let Err(e) = remove_tree(&self.dir) {
+            report_leftover(&self.dir, &e);
+        }
+    }
+}
+
+/// Says on stderr that a plaintext directory could not be removed (it may hold secrets).
+pub(crate) fn report_leftover(dir: &Path, e: &std::io::Error) {
+    eprintln!(
+        "varsmith: warning: could not remove the plaintext directory {}: {e}; remove it by hand",
+        dir.display()
+    );
+}
+
+/// Gives the directory at `path` (a directory, not a symlink to one) mode 0700. Through an
+/// `O_PATH | O_NOFOLLOW` descriptor and `/proc/self/fd`, so a directory swapped for a symlink
+/// in between is never followed; without `/proc`, by path after `lstat`.
+fn make_writable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let perm = || std::fs::Permissions::from_mode(0o700);
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_NOFOLLOW | libc::O_DIRECTORY)
+        .open(path)?;
+    let via = PathBuf::from(format!(
+        "/proc/self/fd/{}",
+        std::os::fd::AsRawFd::as_raw_fd(&f)
+    ));
+    match std::fs::set_permissions(&via, perm()) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::set_permissions(path, perm())
+        }
+        r => r,
+    }
+}
+
+/// Makes every directory under `dir` (itself included) writable by its owner, depth first,
+/// without following symlinks. Errors are ignored here: the removal that follows reports
+/// what is left.
+fn restore_write(dir: &Path, depth: usize) {
+    let writable = std::fs::symlink_metadata(dir)
+        .is_ok_and(|m| m.is_dir() && m.permissions().mode() & 0o700 == 0o700);
+    if !writable {
+        let _ = make_writable(dir);
+    }
+    if depth == 0 {
+        return;
+    }
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) {
+            restore_write(&e.path(), depth - 1);
+        }
+    }
+}
+
+/// Deepest directory nesting [`remove_tree`] restores permissions in (far beyond what a run
+/// directory holds; bounds the recursion).
+const MAX_DEPTH: usize = 256;
+
+/// Removes the tree at `dir` (a missing one is fine): first as is, then after restoring the
+/// owner's write permission on every directory in it.
+pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(_) => {}
+    }
+    if !std::fs::symlink_metadata(dir).is_ok_and(|m| m.is_dir()) {
+        return std::fs::remove_file(dir);
+    }
+    restore_write(dir, MAX_DEPTH);
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    }
 }
 
 impl PlaintextDir {
@@ -119,22 +206,25 @@ impl PlaintextDir {
             .prefix(&format!("{PLAINTEXT_PREFIX}{}-", std::process::id()))
             .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir_in(&base)
-            .map_err(io)?;
-        let guard = DirGuard::register(dir.path());
+            .map_err(io)?
+            .keep();
+        let guard = DirGuard::register(&dir);
+        let made = PlaintextDir { dir, _guard: guard };
         if let Some((uid, gid)) = owner {
-            std::os::unix::fs::chown(dir.path(), Some(uid), Some(gid)).map_err(io)?;
+            std::os::unix::fs::chown(&made.dir, Some(uid), Some(gid)).map_err(io)?;
         }
-        Ok(PlaintextDir { dir, _guard: guard })
+        Ok(made)
     }
 
     /// The directory.
     pub fn path(&self) -> &Path {
-        self.dir.path()
+        &self.dir
     }
 }
 
 /// Removes plaintext directories left by varsmith processes that no longer exist (SIGKILL,
-/// power loss) from every base it may have used. Returns how many were removed.
+/// power loss) from every base it may have used. Returns how many were removed; each one that
+/// cannot be removed is named on stderr.
 pub fn sweep_stale() -> usize {
     let mut bases = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
     if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
@@ -161,8 +251,12 @@ pub fn sweep_stale() -> usize {
                 let uid = std::os::unix::fs::MetadataExt::uid(&m);
                 uid == me || me == 0
             });
-            if owned && !crate::pid_alive(pid) && std::fs::remove_dir_all(e.path()).is_ok() {
-                removed += 1;
+            if !owned || crate::pid_alive(pid) {
+                continue;
+            }
+            match remove_tree(&e.path()) {
+                Ok(()) => removed += 1,
+                Err(err) => report_leftover(&e.path(), &err),
             }
         }
     }

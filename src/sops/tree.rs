@@ -1,15 +1,23 @@
 //! The sops data model: documents of ordered mappings, sequences and typed leaves.
+//!
+//! Invariant: every leaf sops encrypts (strings, numbers, booleans, times, comments, and
+//! comment keys) is redacted in `Debug` and overwritten with zeros when dropped; only mapping
+//! keys (which sops never encrypts) and the tree's shape print.
 
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Raw bytes of a string leaf. Zeroized on drop; `Debug` never shows the content.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Bytes(pub Zeroizing<Vec<u8>>);
+pub struct Bytes(Zeroizing<Vec<u8>>);
 
 impl Bytes {
     /// Wraps bytes.
     pub fn new(v: Vec<u8>) -> Self {
         Bytes(Zeroizing::new(v))
+    }
+    /// Wraps bytes that are already zeroized on drop (no copy).
+    pub fn from_zeroizing(v: Zeroizing<Vec<u8>>) -> Self {
+        Bytes(v)
     }
     /// Copies a string.
     pub fn from_text(s: &str) -> Self {
@@ -27,8 +35,9 @@ impl std::fmt::Debug for Bytes {
     }
 }
 
-/// A mapping key: a string, or a comment item (`# text`, text without the `#`).
-#[derive(Debug, Clone, PartialEq)]
+/// A mapping key: a string, or a comment item (`# text`, text without the `#`). `Debug` shows a
+/// string key but never a comment's text (sops encrypts comments).
+#[derive(Clone, PartialEq)]
 pub enum Key {
     /// An ordinary string key.
     Str(String),
@@ -37,7 +46,7 @@ pub enum Key {
 }
 
 /// An ordered mapping (duplicates allowed, as sops' JSON store keeps them).
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Clone, PartialEq, Default)]
 pub struct Map(pub Vec<(Key, Value)>);
 
 impl Map {
@@ -54,8 +63,9 @@ impl Map {
     }
 }
 
-/// One node of the tree.
-#[derive(Debug, Clone, PartialEq)]
+/// One node of the tree. `Debug` shows the shape and each leaf's type, never a leaf's value;
+/// leaves are zeroized on drop.
+#[derive(Clone, PartialEq)]
 pub enum Value {
     /// An ordered mapping.
     Map(Map),
@@ -93,18 +103,72 @@ impl Value {
             _ => "str",
         }
     }
-    /// sops' `ToBytes`: the plaintext bytes that are encrypted and hashed into the MAC.
+    /// sops' `ToBytes`: the plaintext bytes that are encrypted and hashed into the MAC. The
+    /// result (and every intermediate buffer) is zeroized on drop.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        Zeroizing::new(match self {
-            Value::Str(b) => b.as_slice().to_vec(),
-            Value::Int(i) => i.to_string().into_bytes(),
-            Value::Float(f) => crate::sops::gofmt::format_float_f(*f).into_bytes(),
-            Value::Bool(true) => b"True".to_vec(),
-            Value::Bool(false) => b"False".to_vec(),
-            Value::Time(t) => t.as_bytes().to_vec(),
-            Value::Comment(c) => c.as_bytes().to_vec(),
-            Value::Null | Value::Map(_) | Value::Seq(_) => Vec::new(),
-        })
+        use std::io::Write;
+        match self {
+            Value::Str(b) => Zeroizing::new(b.as_slice().to_vec()),
+            Value::Int(i) => {
+                // Room for any i64: writing never reallocates (no unzeroized copy left behind).
+                let mut out = Zeroizing::new(Vec::with_capacity(24));
+                let _ = write!(out, "{i}");
+                out
+            }
+            Value::Float(f) => Zeroizing::new(crate::sops::gofmt::format_float_f(*f).into_bytes()),
+            Value::Bool(true) => Zeroizing::new(b"True".to_vec()),
+            Value::Bool(false) => Zeroizing::new(b"False".to_vec()),
+            Value::Time(t) => Zeroizing::new(t.as_bytes().to_vec()),
+            Value::Comment(c) => Zeroizing::new(c.as_bytes().to_vec()),
+            Value::Null | Value::Map(_) | Value::Seq(_) => Zeroizing::new(Vec::new()),
+        }
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        match self {
+            Value::Int(i) => i.zeroize(),
+            Value::Float(f) => f.zeroize(),
+            Value::Bool(b) => b.zeroize(),
+            Value::Time(s) | Value::Comment(s) => s.zeroize(),
+            Value::Map(_) | Value::Seq(_) | Value::Str(_) | Value::Null => {}
+        }
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        if let Key::Comment(c) = self {
+            c.zeroize();
+        }
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Key::Str(s) => f.debug_tuple("Str").field(s).finish(),
+            Key::Comment(c) => write!(f, "Comment(<{} bytes redacted>)", c.len()),
+        }
+    }
+}
+
+impl std::fmt::Debug for Map {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter()).finish()
+    }
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Map(m) => m.fmt(f),
+            Value::Seq(items) => f.debug_list().entries(items.iter()).finish(),
+            Value::Str(b) => b.fmt(f),
+            Value::Null => f.write_str("Null"),
+            leaf => write!(f, "{}(<redacted>)", leaf.type_tag()),
+        }
     }
 }
 
@@ -113,4 +177,46 @@ impl Value {
 pub struct Tree {
     /// The documents, without their `sops` metadata item.
     pub branches: Vec<Map>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A decrypted tree with one leaf of every type: `Debug` shows keys and types only.
+    #[test]
+    fn debug_never_shows_a_value() {
+        let mut m = Map::default();
+        m.push("s", Value::str("str-secret-7d1"));
+        m.push("i", Value::Int(987_654_321));
+        m.push("f", Value::Float(6.25125));
+        m.push("b", Value::Bool(true));
+        m.push("t", Value::Time("2031-05-06T07:08:09Z".into()));
+        m.0.push((Key::Comment("comment-secret-x9".into()), Value::Null));
+        m.push(
+            "seq",
+            Value::Seq(vec![
+                Value::Comment("seq-comment-q2".into()),
+                Value::Int(4242),
+            ]),
+        );
+        let tree = Tree { branches: vec![m] };
+        let shown = format!("{tree:?} {tree:#?}");
+        for secret in [
+            "str-secret",
+            "987654321",
+            "6.25",
+            "true",
+            "2031",
+            "comment-secret",
+            "seq-comment",
+            "4242",
+        ] {
+            assert!(!shown.contains(secret), "{secret} shown in {shown}");
+        }
+        assert!(
+            shown.contains("\"seq\"") && shown.contains("int(<redacted>)"),
+            "{shown}"
+        );
+    }
 }

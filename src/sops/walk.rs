@@ -380,7 +380,7 @@ fn open_comment(key: &[u8; 32], text: &str, path: &[String]) -> String {
 pub fn typed(pt: Zeroizing<Vec<u8>>, typ: &str) -> Option<Value> {
     let s = || std::str::from_utf8(&pt).ok();
     Some(match typ {
-        "str" | "bytes" => Value::Str(Bytes(pt.clone())),
+        "str" | "bytes" => Value::Str(Bytes::from_zeroizing(pt.clone())),
         "int" => Value::Int(s()?.parse().ok()?),
         "float" => Value::Float(match s()? {
             "+Inf" | "Inf" | "inf" | "+inf" => f64::INFINITY,

@@ -212,11 +212,11 @@ impl<'a> Parser<'a> {
             None => return Ok(m),
         };
         self.cur += 1;
-        let (v, inline) = self.value_after(&text, 0, no, false)?;
-        let Value::Map(body) = v else {
+        let (mut v, inline) = self.value_after(&text, 0, no, false)?;
+        let Value::Map(body) = &mut v else {
             return Err(self.err(no, "the document is not a mapping"));
         };
-        m.0.extend(body.0);
+        m.0.append(&mut body.0);
         let tail = self.comments();
         if self.cur < self.lines.len() {
             return Err(self.err(self.line_no(), "unexpected content after a flow mapping"));
