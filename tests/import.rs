@@ -116,7 +116,13 @@ fn clan_workspace(machines: &[&str], admin: &str, files_per_gen: usize) -> Clan 
         kj(&root.join("sops/machines").join(m), &r);
         machine_keys.push((m.to_string(), key, r));
     }
-    let mut put = |owner: &str, machine: Option<&str>, g: &str, f: &str, v: &[u8], secret: bool, deploy: bool| {
+    let mut put = |owner: &str,
+                   machine: Option<&str>,
+                   g: &str,
+                   f: &str,
+                   v: &[u8],
+                   secret: bool,
+                   deploy: bool| {
         let var = root.join("vars").join(owner).join(g).join(f);
         let depth = owner.split('/').count() + 2;
         if secret {
@@ -143,16 +149,72 @@ fn clan_workspace(machines: &[&str], admin: &str, files_per_gen: usize) -> Clan 
             .collect()
     }
     let _ = files_per_gen;
-    put("shared", None, "net", "secret-key", b"net secret\xff\x00", true, true);
+    put(
+        "shared",
+        None,
+        "net",
+        "secret-key",
+        b"net secret\xff\x00",
+        true,
+        true,
+    );
     put("shared", None, "net", "id", b"8e4df28b72\n", false, true);
     for m in machines {
         let o = format!("per-machine/{m}");
-        put(&o, Some(m), "openssh", "ssh.id_ed25519", format!("PRIVATE {m}\n").as_bytes(), true, true);
-        put(&o, Some(m), "openssh", "ssh.id_ed25519.pub", format!("ssh-ed25519 AAAA {m}\n").as_bytes(), false, true);
-        put(&o, Some(m), "pw", "password", format!("hunter2-{m}").as_bytes(), true, true);
-        put(&o, Some(m), "pw", "password-hash", b"$6$salt$hash\n", false, true);
-        put(&o, Some(m), "pw", "recovery", b"\x00\x01binary\x80", true, false);
-        put(&o, Some(m), "cert", "key", format!("cert of {m}\n").as_bytes(), true, true);
+        put(
+            &o,
+            Some(m),
+            "openssh",
+            "ssh.id_ed25519",
+            format!("PRIVATE {m}\n").as_bytes(),
+            true,
+            true,
+        );
+        put(
+            &o,
+            Some(m),
+            "openssh",
+            "ssh.id_ed25519.pub",
+            format!("ssh-ed25519 AAAA {m}\n").as_bytes(),
+            false,
+            true,
+        );
+        put(
+            &o,
+            Some(m),
+            "pw",
+            "password",
+            format!("hunter2-{m}").as_bytes(),
+            true,
+            true,
+        );
+        put(
+            &o,
+            Some(m),
+            "pw",
+            "password-hash",
+            b"$6$salt$hash\n",
+            false,
+            true,
+        );
+        put(
+            &o,
+            Some(m),
+            "pw",
+            "recovery",
+            b"\x00\x01binary\x80",
+            true,
+            false,
+        );
+        put(
+            &o,
+            Some(m),
+            "cert",
+            "key",
+            format!("cert of {m}\n").as_bytes(),
+            true,
+            true,
+        );
     }
     Clan {
         dir,
@@ -171,7 +233,12 @@ fn workspace() -> Ws {
 }
 
 fn ok(o: &std::process::Output) {
-    assert!(o.status.success(), "stdout:\n{}\nstderr:\n{}", stdout(o), stderr(o));
+    assert!(
+        o.status.success(),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
 }
 
 fn import_clan(ws: &Ws, clan: &Clan, extra: &[&str]) -> std::process::Output {
@@ -191,7 +258,11 @@ fn clan_vars_come_over_byte_identical_and_nothing_regenerates() {
     ok(&import_clan(&ws, &clan, &[]));
     // check is clean, with and without an identity.
     ok(&ws.run(&["check"]));
-    let o = ws.command(&["check"]).env_remove("SOPS_AGE_KEY_FILE").output().unwrap();
+    let o = ws
+        .command(&["check"])
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
     ok(&o);
     // nothing to regenerate
     let o = ws.run(&["generate", "--plan", "--json"]);
@@ -213,7 +284,8 @@ fn clan_vars_come_over_byte_identical_and_nothing_regenerates() {
     // each machine's clan age key (its /var/lib/sops-nix/key.txt) decrypts its new files with
     // real sops, and the values are the clan ones
     for (m, key, r) in &clan.machine_keys {
-        let kj = std::fs::read_to_string(ws.root().join(format!("sops/machines/{m}/key.json"))).unwrap();
+        let kj =
+            std::fs::read_to_string(ws.root().join(format!("sops/machines/{m}/key.json"))).unwrap();
         assert!(kj.contains(r.as_str()), "{kj}");
         let f = ws.root().join(format!("sops/machines/{m}/secrets/pw.yaml"));
         let o = common::sops_decrypt(&f, key);
@@ -223,9 +295,17 @@ fn clan_vars_come_over_byte_identical_and_nothing_regenerates() {
         let o = common::sops_decrypt(&ws.root().join("sops/shared/secrets/net.yaml"), key);
         ok(&o);
         // deploy: false stays admins-only
-        let o = common::sops_decrypt(&ws.root().join(format!("sops/machines/{m}/secrets/admin/pw.yaml")), key);
+        let o = common::sops_decrypt(
+            &ws.root()
+                .join(format!("sops/machines/{m}/secrets/admin/pw.yaml")),
+            key,
+        );
         assert!(!o.status.success());
-        let o = common::sops_decrypt(&ws.root().join(format!("sops/machines/{m}/secrets/admin/pw.yaml")), &ws.key);
+        let o = common::sops_decrypt(
+            &ws.root()
+                .join(format!("sops/machines/{m}/secrets/admin/pw.yaml")),
+            &ws.key,
+        );
         ok(&o);
     }
     // facts are the clan values, raw
@@ -252,16 +332,32 @@ fn clan_import_refuses_to_overwrite_and_dry_run_writes_nothing() {
     let before = ws.snapshot();
     let o = import_clan(&ws, &clan, &["--dry-run"]);
     ok(&o);
-    assert!(stdout(&o).contains("would write sops/machines/m1/secrets/pw.yaml"), "{}", stdout(&o));
-    assert!(stdout(&o).contains("would write sops/machines/m1/key.json"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("would write sops/machines/m1/secrets/pw.yaml"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("would write sops/machines/m1/key.json"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(ws.snapshot(), before, "--dry-run wrote something");
     assert!(!ws.root().join("sops").exists());
     ok(&import_clan(&ws, &clan, &[]));
     let after = ws.snapshot();
     let o = import_clan(&ws, &clan, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("refusing to overwrite existing varsmith data"), "{}", stderr(&o));
-    assert!(stderr(&o).contains("sops/machines/m1/state/pw.json"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("refusing to overwrite existing varsmith data"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        stderr(&o).contains("sops/machines/m1/state/pw.json"),
+        "{}",
+        stderr(&o)
+    );
     assert_eq!(ws.snapshot(), after);
 }
 
@@ -286,11 +382,18 @@ fn clan_import_names_a_definition_that_does_not_match() {
         return;
     }
     let ws = workspace();
-    ws.generator("pw", &PW.replace("recovery: { deploy: false }", "other: {}"));
+    ws.generator(
+        "pw",
+        &PW.replace("recovery: { deploy: false }", "other: {}"),
+    );
     let clan = clan_workspace(&["m1", "m2"], &ws.recipient, 0);
     let o = import_clan(&ws, &clan, &[]);
     assert_eq!(o.status.code(), Some(2));
-    assert!(stderr(&o).contains("m1/pw: clan has no file other"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("m1/pw: clan has no file other"),
+        "{}",
+        stderr(&o)
+    );
     assert!(!ws.root().join("sops/machines").exists());
     assert!(!ws.root().join("sops/shared").exists());
 }
@@ -316,13 +419,14 @@ fn sops_nix_file_is_adopted_rekeyed_and_checked() {
         .unwrap();
     ok(&o);
     let before = ws.snapshot();
-    let o = ws.run(&["import", "sops", "secrets/common.yaml", "--shared", "--dry-run"]);
-    // paths are relative to the current directory, not the workspace
-    let _ = o;
     let c = common.to_str().unwrap();
     let o = ws.run(&["import", "sops", c, "--shared", "--dry-run"]);
     ok(&o);
-    assert!(stdout(&o).contains("would write sops/shared/secrets/common.yaml"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("would write sops/shared/secrets/common.yaml"),
+        "{}",
+        stdout(&o)
+    );
     assert_eq!(ws.snapshot(), before);
     ok(&ws.run(&["import", "sops", c, "--shared"]));
     let dest = ws.root().join("sops/shared/secrets/common.yaml");
@@ -354,5 +458,61 @@ fn sops_nix_file_is_adopted_rekeyed_and_checked() {
     std::fs::remove_file(&dest).unwrap();
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stdout(&o).contains("declared in sops/external.json but missing"), "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("declared in sops/external.json but missing"),
+        "{}",
+        stdout(&o)
+    );
+}
+
+#[test]
+fn clan_import_never_moves_a_host_to_its_ssh_key_as_a_side_effect() {
+    if !(tools() && require("ssh-keygen")) {
+        return;
+    }
+    // The bundled openssh (files ssh_host_ed25519_key{,.pub}) and a clan that has those files:
+    // importing would make the SSH-derived key the recipient while the host uses its age key.
+    let ws = Ws::new(FLEET);
+    ws.generator("pw", PW);
+    ws.generator("net", NET);
+    ws.generator("cert", CERT);
+    let clan = clan_workspace(&["m1", "m2"], &ws.recipient, 0);
+    let keys = tempfile::tempdir().unwrap();
+    for m in ["m1", "m2"] {
+        let base = clan
+            .dir
+            .path()
+            .join(format!("vars/per-machine/{m}/openssh"));
+        std::fs::rename(
+            base.join("ssh.id_ed25519"),
+            base.join("ssh_host_ed25519_key"),
+        )
+        .unwrap();
+        std::fs::rename(
+            base.join("ssh.id_ed25519.pub"),
+            base.join("ssh_host_ed25519_key.pub"),
+        )
+        .unwrap();
+        let k = keys.path().join(m);
+        let o = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", "", "-C", "", "-f"])
+            .arg(&k)
+            .output()
+            .unwrap();
+        ok(&o);
+        std::fs::copy(
+            k.with_extension("pub"),
+            base.join("ssh_host_ed25519_key.pub/value"),
+        )
+        .unwrap();
+    }
+    let o = import_clan(&ws, &clan, &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("would make the SSH-derived key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(stderr(&o).contains("--rotate-host-key"), "{}", stderr(&o));
+    assert!(!ws.root().join("sops/machines").exists());
 }

@@ -39,7 +39,12 @@ pub struct ImportSopsArgs {
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
     /// For this machine only (sops/machines/<M>/secrets/).
-    #[arg(long, value_name = "M", conflicts_with = "shared", required_unless_present = "shared")]
+    #[arg(
+        long,
+        value_name = "M",
+        conflicts_with = "shared",
+        required_unless_present = "shared"
+    )]
     pub machine: Option<String>,
     /// For every machine (sops/shared/secrets/).
     #[arg(long)]
@@ -78,6 +83,14 @@ fn print(r: &Report) {
     for p in &r.written {
         println!("{verb} {p}");
     }
-    let what = if r.dry_run { "would import" } else { "imported" };
-    eprintln!("{what} {} item(s): {}", r.imported.len(), r.imported.join(", "));
+    let what = if r.dry_run {
+        "would import"
+    } else {
+        "imported"
+    };
+    eprintln!(
+        "{what} {} item(s): {}",
+        r.imported.len(),
+        r.imported.join(", ")
+    );
 }

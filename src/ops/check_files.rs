@@ -142,7 +142,7 @@ fn hand_made(
         return;
     }
     let rel = f.shown(&ws.root);
-    if !(external.declares(&f.owner, &f.stem) && !f.admin_only) {
+    if !external.declares(&f.owner, &f.stem) || f.admin_only {
         made_by_hand(f, &rel, rep);
     }
     recipients_of_rule(ws, defs, f, &rel, rep);
@@ -162,7 +162,11 @@ fn external_missing(
             Owner::Shared => all,
         };
         if in_scope && !path.exists() {
-            let rel = path.strip_prefix(&ws.root).unwrap_or(&path).display().to_string();
+            let rel = path
+                .strip_prefix(&ws.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
             rep.findings.push(finding(
                 &owner.to_string(),
                 &stem,

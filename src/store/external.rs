@@ -76,7 +76,11 @@ impl External {
     pub fn files(&self, root: &Path) -> Vec<(Owner, String, PathBuf)> {
         let mut out = Vec::new();
         for s in &self.shared {
-            out.push((Owner::Shared, s.clone(), Owner::Shared.secrets_file(root, s)));
+            out.push((
+                Owner::Shared,
+                s.clone(),
+                Owner::Shared.secrets_file(root, s),
+            ));
         }
         for (m, list) in &self.machines {
             let o = Owner::Machine(m.clone());

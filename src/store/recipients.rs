@@ -108,7 +108,9 @@ pub fn expected_recipients(
                 }
                 // A declared external shared file (`varsmith import sops --shared`) is for
                 // every machine.
-                if out.is_empty() && super::external::External::read(&ws.root)?.declares(owner, gen_name) {
+                if out.is_empty()
+                    && super::external::External::read(&ws.root)?.declares(owner, gen_name)
+                {
                     for m in defs.machines.keys() {
                         out.extend(host_recipients(&ws.root, m)?);
                     }

@@ -11,7 +11,7 @@ use crate::plan::{Graph, Node};
 use crate::secret::Files;
 use crate::store::lock::{Mode, WorkspaceLock};
 use crate::store::{self, Batch, Commit, KeyJsonEntry, Manifest, Owner};
-use crate::workspace::{Definitions, Workspace};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
 
 /// One generator to import: its node and where clan keeps each of its files.
 struct Item {
@@ -50,9 +50,12 @@ pub fn clan(ws: &Workspace, dir: &Path, ids: &Identities, dry_run: bool) -> anyh
         report.imported.push(n.label());
         read.push((item.node, outputs, deployed));
     }
+    host_key_clash(&graph, &read, &hosts)?;
     if dry_run {
-        let mut written: Vec<PathBuf> =
-            key_jsons.keys().map(|m| store::host_key_json(&ws.root, m)).collect();
+        let mut written: Vec<PathBuf> = key_jsons
+            .keys()
+            .map(|m| store::host_key_json(&ws.root, m))
+            .collect();
         for (i, _, _) in &read {
             written.extend(node_paths(&ws.root, &graph.nodes[*i]));
         }
@@ -63,6 +66,40 @@ pub fn clan(ws: &Workspace, dir: &Path, ids: &Identities, dry_run: bool) -> anyh
     report.written = super::finish(ws, batch, &written)?;
     store::sopsconfig::write(ws, &defs)?;
     Ok(report)
+}
+
+/// Refuses an imported `openssh` whose `ssh_host_ed25519_key.pub` would make the SSH-derived
+/// key the machine's recipient ([`store::host_recipients`]) while the host decrypts with its
+/// clan age key: that move is an explicit rotation, never a side effect of the import.
+fn host_key_clash(
+    graph: &Graph,
+    read: &[(usize, Files, Vec<String>)],
+    hosts: &BTreeMap<String, Vec<String>>,
+) -> anyhow::Result<()> {
+    for (i, outputs, _) in read {
+        let n = &graph.nodes[*i];
+        let Owner::Machine(m) = &n.owner else {
+            continue;
+        };
+        if n.generator.name != HOST_KEY_GENERATOR {
+            continue;
+        }
+        let Some(pubkey) = outputs.get(HOST_KEY_PUB) else {
+            continue;
+        };
+        let derived =
+            crate::keys::ssh_to_age::public_to_age(&String::from_utf8_lossy(pubkey.as_bytes()))?;
+        let have = hosts.get(m).cloned().unwrap_or_default();
+        if !have.is_empty() && !have.contains(&derived) {
+            return Err(UsageError::new(format!(
+                "{}: its {HOST_KEY_PUB} would make the SSH-derived key {derived} the host's recipient, but the host decrypts with its clan age key {}; import with clan's own {HOST_KEY_GENERATOR} definition (files ssh.id_ed25519, ssh.id_ed25519.pub), then rotate explicitly (`varsmith generate --regenerate -g {HOST_KEY_GENERATOR} --rotate-host-key {m}`); nothing was written",
+                n.label(),
+                have.join(", ")
+            ))
+            .into());
+        }
+    }
+    Ok(())
 }
 
 /// Stages every `key.json`, then each node's run (secrets, facts, manifest) in graph order,
@@ -129,7 +166,10 @@ fn match_nodes(graph: &Graph, tree: &Tree, notes: &mut Vec<String>) -> anyhow::R
             }
         }
         for f in files.keys().filter(|f| !n.generator.files.contains_key(*f)) {
-            notes.push(format!("{}/{f}: not declared here; not imported", n.label()));
+            notes.push(format!(
+                "{}/{f}: not declared here; not imported",
+                n.label()
+            ));
         }
         items.push(Item {
             node: i,

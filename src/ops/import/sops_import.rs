@@ -57,7 +57,9 @@ pub fn sops_files(
             batch.stage(&dest, &bytes, 0o644)?;
         }
         decl.add(owner, &stem);
-        report.imported.push(format!("{} -> {}", f.display(), rel(&ws.root, &dest)));
+        report
+            .imported
+            .push(format!("{} -> {}", f.display(), rel(&ws.root, &dest)));
         written.push(dest);
     }
     let decl_path = ws.root.join(external::FILE);
