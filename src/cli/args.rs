@@ -54,6 +54,9 @@ pub enum Command {
     Set(SetArgs),
     /// Re-wrap data keys after recipients changed (values and MAC unchanged).
     Rekey(RekeyArgs),
+    /// Bring existing secrets over: a clan vars workspace, or hand-kept sops files.
+    #[command(subcommand)]
+    Import(super::import_cmd::ImportCmd),
     /// sops-compatible encrypt, decrypt, edit, set, unset, updatekeys, rotate, filestatus.
     #[command(subcommand)]
     Sops(SopsCmd),

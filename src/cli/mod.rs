@@ -8,6 +8,7 @@ mod deploy_cmd;
 mod docs_cmd;
 mod generate_out;
 mod hey_cmd;
+mod import_cmd;
 mod init_key;
 mod json_out;
 mod list_cmd;
@@ -124,6 +125,7 @@ pub fn run(cli: Cli) -> CmdResult {
     let ctx = core_cmd::Context::new(cli.dir.clone(), cli.identity.clone());
     match cli.command {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
+        Command::Import(cmd) => import_cmd::run(&ctx, cmd),
         Command::PushKeys(a) => remote_cmd::push_keys(&ctx, a),
         Command::Bootstrap(a) => remote_cmd::bootstrap(&ctx, a),
         Command::RotateHostKey(a) => rotate_cmd::run(&ctx, a),

@@ -76,9 +76,11 @@ pub(crate) fn run(
             .into_iter()
             .filter(used),
     );
+    let external = store::external::External::read(&ws.root)?;
     for f in &files {
-        hand_made(ws, defs, graph, f, &mut rep);
+        hand_made(ws, defs, graph, &external, f, &mut rep);
     }
+    external_missing(ws, &external, machines, all, &mut rep);
     rep.files = files.len();
     let (findings, verified) = content(ws, &files, ids)?;
     rep.findings.extend(findings);
@@ -179,6 +181,7 @@ fn hand_made(
     ws: &Workspace,
     defs: &Definitions,
     graph: &Graph,
+    external: &store::external::External,
     f: &SopsFile,
     rep: &mut FileReport,
 ) {
@@ -186,6 +189,44 @@ fn hand_made(
         return;
     }
     let rel = f.shown(&ws.root);
+    if !external.declares(&f.owner, &f.stem) || f.admin_only {
+        made_by_hand(f, &rel, rep);
+    }
+    recipients_of_rule(ws, defs, f, &rel, rep);
+}
+
+/// A declared external secret (`sops/external.json`) whose file is gone.
+fn external_missing(
+    ws: &Workspace,
+    external: &store::external::External,
+    machines: &[String],
+    all: bool,
+    rep: &mut FileReport,
+) {
+    for (owner, stem, path) in external.files(&ws.root) {
+        let in_scope = match &owner {
+            Owner::Machine(m) => machines.contains(m),
+            Owner::Shared => all,
+        };
+        if in_scope && !path.exists() {
+            let rel = path
+                .strip_prefix(&ws.root)
+                .unwrap_or(&path)
+                .display()
+                .to_string();
+            rep.findings.push(finding(
+                &owner.to_string(),
+                &stem,
+                "missing",
+                format!("{rel}: declared in {} but missing", store::external::FILE),
+                rel,
+            ));
+        }
+    }
+}
+
+/// The `hand-made` finding of a file no generator produces and no declaration names.
+fn made_by_hand(f: &SopsFile, rel: &str, rep: &mut FileReport) {
     let owner = f.owner.to_string();
     let whose = match &f.owner {
         Owner::Machine(m) => format!("generator of {m}"),
@@ -199,8 +240,20 @@ fn hand_made(
             "{rel}: not produced by any {whose}; declare the generator {:?} (generators: [{}]) or delete the file",
             f.stem, f.stem
         ),
-        rel.clone(),
+        rel.to_string(),
     ));
+}
+
+/// A file no generator produces must still be encrypted to its path's creation rule.
+fn recipients_of_rule(
+    ws: &Workspace,
+    defs: &Definitions,
+    f: &SopsFile,
+    rel: &str,
+    rep: &mut FileReport,
+) {
+    let owner = f.owner.to_string();
+    let rel = rel.to_string();
     let want = match store::expected_recipients(ws, defs, &f.owner, &f.stem, f.admin_only) {
         Ok(w) => w,
         Err(e) => {

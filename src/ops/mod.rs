@@ -3,4 +3,5 @@
 pub mod check;
 mod check_files;
 pub mod generate;
+pub mod import;
 pub mod rekey;

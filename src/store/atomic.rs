@@ -118,6 +118,16 @@ impl Batch {
         Ok(true)
     }
 
+    /// Moves `other`'s staged files and removals to the end of this batch (both stage in
+    /// `sops/.tmp`), so several prepared runs become visible in one commit.
+    pub fn append(&mut self, mut other: Batch) {
+        if self.tmp.is_none() {
+            self.tmp = other.tmp.take();
+        }
+        self.staged.append(&mut other.staged);
+        self.removals.append(&mut other.removals);
+    }
+
     /// Flushes every staged content, then renames each into place in staging order, then
     /// removes what was staged for removal.
     pub fn commit(mut self) -> Result<(), Error> {

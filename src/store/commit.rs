@@ -88,6 +88,17 @@ pub struct Prepared {
 }
 
 impl Prepared {
+    /// The run id the staged files and manifest carry.
+    pub fn run(&self) -> &str {
+        &self.manifest.run
+    }
+
+    /// The staged batch and the paths it writes, to be committed together with other runs
+    /// (`varsmith import`); nothing is visible until the batch is committed.
+    pub fn into_batch(self) -> (Batch, Vec<PathBuf>) {
+        (self.batch, self.written)
+    }
+
     /// Flushes and renames everything into place (secrets, facts, extra files, manifest last
     /// when staged by [`prepare`]); returns the manifest and every path written or removed.
     /// Refused once SIGINT/SIGTERM arrived; a commit in flight delays the exit until done.

@@ -5,6 +5,7 @@
 mod atomic;
 mod commit;
 pub mod durable;
+pub mod external;
 pub mod fs;
 pub mod git;
 mod layout;

@@ -108,6 +108,15 @@ pub fn expected_recipients(
                         out.extend(host_recipients(&ws.root, m)?);
                     }
                 }
+                // A declared external shared file (`varsmith import sops --shared`) is for
+                // every machine.
+                if out.is_empty()
+                    && super::external::External::read(&ws.root)?.declares(owner, gen_name)
+                {
+                    for m in defs.machines.keys() {
+                        out.extend(host_recipients(&ws.root, m)?);
+                    }
+                }
             }
         }
     }
