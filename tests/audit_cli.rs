@@ -4,7 +4,6 @@
 //! lines) so they do not depend on the sops module; `sops_workspace_end_to_end` uses a real
 //! `sops`-encrypted file and the identity from `SOPS_AGE_KEY_FILE`.
 
-mod common_ci;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -234,7 +233,7 @@ fn tool(name: &str) -> bool {
         .output()
         .is_ok_and(|o| o.status.success());
     if !ok {
-        assert!(!common_ci::in_ci(), "{name} is missing (CI=true)");
+        assert!(!crate::util::ci::in_ci(), "{name} is missing (CI=true)");
         eprintln!("SKIP: {name} not found");
     }
     ok

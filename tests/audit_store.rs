@@ -5,7 +5,6 @@
 //! The secret is random per run and never appears in a derivation (the builders read it from
 //! a temporary file), so only this run's two output paths can hold it.
 
-mod common_ci;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -32,7 +31,7 @@ fn nix_available() -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(
-            !common_ci::in_ci(),
+            !crate::util::ci::in_ci(),
             "nix-build is missing (CI=true: the test script installs nix-bin)"
         );
         eprintln!("SKIP: nix-build not found; install nix-bin to run the store audit tests");

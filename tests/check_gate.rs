@@ -3,8 +3,7 @@
 //! `rekey` covers too), host key rotation refused without `--rotate-host-key`, and the admin
 //! and prompt guards. Through the binary, with real sops, age and bubblewrap.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::Path;
 use std::process::Output;

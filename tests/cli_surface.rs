@@ -4,8 +4,7 @@
 //! did-you-mean wording, a line per finished generator off a terminal, a closed stdout, and
 //! `init` reusing an existing age key.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};

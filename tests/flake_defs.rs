@@ -7,8 +7,7 @@
 //! (`options.varsmith`, `config.varsmith`), so they need no nixpkgs; `tests/nix_module.rs`
 //! evaluates the real module.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,6 @@
 //! `generate`, `check`, `get`, `set`, `rekey` end to end with real bubblewrap, sops and age.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 const FLEET: &str = "admins:
   alice: ADMIN

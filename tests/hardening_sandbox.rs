@@ -6,8 +6,7 @@
 //!
 //! Tests run as root in CI; there a missing tool, `setpriv` or uid 1000 fails the test.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -1,8 +1,7 @@
 //! Issue 19, the audit's side: the exemption for upstream example keys (a store path's
 //! `docs/`, `examples/`, `*.md`) never covers one of the workspace's own keys.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::Path;
 

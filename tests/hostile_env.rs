@@ -12,8 +12,7 @@
 //! tmpfs (a private mount namespace binds a disk directory over `/dev/shm`), and the editor's
 //! environment holds no key material.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

@@ -4,11 +4,9 @@
 //! host RAM through `$HOME` or `/dev/shm`. As root and as an ordinary uid (`setpriv --reuid
 //! 1000`), as tests/hardening_sandbox.rs does; in CI a missing tool or uid fails the test.
 
-mod common;
-#[path = "common_tty/mod.rs"]
-mod tty;
+use crate::util::tty;
 
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

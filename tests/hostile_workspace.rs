@@ -5,8 +5,7 @@
 //! workspace lock is private and a writer gives up after a bounded wait. Through the binary,
 //! with real sops, age and bubblewrap.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;

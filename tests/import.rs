@@ -4,8 +4,7 @@
 //! `value` files, `sops/machines/<m>/key.json`), imported byte for byte with nothing to
 //! regenerate; and a sops-nix file adopted as a declared external secret.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -288,20 +287,20 @@ fn clan_vars_come_over_byte_identical_and_nothing_regenerates() {
             std::fs::read_to_string(ws.root().join(format!("sops/machines/{m}/key.json"))).unwrap();
         assert!(kj.contains(r.as_str()), "{kj}");
         let f = ws.root().join(format!("sops/machines/{m}/secrets/pw.yaml"));
-        let o = common::sops_decrypt(&f, key);
+        let o = crate::util::common::sops_decrypt(&f, key);
         ok(&o);
         let text = stdout(&o);
         assert!(text.contains(&format!("password: hunter2-{m}")), "{text}");
-        let o = common::sops_decrypt(&ws.root().join("sops/shared/secrets/net.yaml"), key);
+        let o = crate::util::common::sops_decrypt(&ws.root().join("sops/shared/secrets/net.yaml"), key);
         ok(&o);
         // deploy: false stays admins-only
-        let o = common::sops_decrypt(
+        let o = crate::util::common::sops_decrypt(
             &ws.root()
                 .join(format!("sops/machines/{m}/secrets/admin/pw.yaml")),
             key,
         );
         assert!(!o.status.success());
-        let o = common::sops_decrypt(
+        let o = crate::util::common::sops_decrypt(
             &ws.root()
                 .join(format!("sops/machines/{m}/secrets/admin/pw.yaml")),
             &ws.key,
@@ -432,7 +431,7 @@ fn sops_nix_file_is_adopted_rekeyed_and_checked() {
     let dest = ws.root().join("sops/shared/secrets/common.yaml");
     // every host decrypts it with its key, the value unchanged
     for (_, key, _) in &clan.machine_keys {
-        let o = common::sops_decrypt(&dest, key);
+        let o = crate::util::common::sops_decrypt(&dest, key);
         ok(&o);
         assert!(stdout(&o).contains("wifi: s3cret"), "{}", stdout(&o));
     }
@@ -449,7 +448,7 @@ fn sops_nix_file_is_adopted_rekeyed_and_checked() {
     let o = ws.run(&["check"]);
     assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
     ok(&ws.run(&["rekey"]));
-    let o = common::sops_decrypt(&dest, &bob_key);
+    let o = crate::util::common::sops_decrypt(&dest, &bob_key);
     ok(&o);
     assert!(stdout(&o).contains("wifi: s3cret"));
     assert!(stdout(&o).contains("token: abc"));

@@ -3,8 +3,7 @@
 //! print what they changed, refuse unknown generators (exit 2, nothing written), and the
 //! result is what the rest of varsmith reads.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 const INVENTORY: &str = "# Fleet inventory: hand-written, with comments.
 admins:

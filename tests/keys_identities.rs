@@ -3,14 +3,12 @@
 //! an ssh-ed25519 admin, a passphrase-protected identity file (asked on a pty; an error with
 //! no terminal), and clear errors for a public key or a missing file given as identity.
 
-mod common;
-#[path = "common_tty/mod.rs"]
-mod tty;
+use crate::util::tty;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use common::*;
+use crate::util::common::*;
 
 const PLUGIN_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/age-plugin");
 

@@ -1,8 +1,7 @@
 //! Secret lifecycle: rotation across machines, prompts from every source, SIGINT/SIGTERM
 //! cleanup, and crash safety under SIGKILL at random moments.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;

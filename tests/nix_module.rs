@@ -7,12 +7,11 @@
 //! kit fails the test, elsewhere it is skipped with the reason. Evaluations are batched into a
 //! few `nix eval` calls, each with `--apply` selecting everything one step asserts.
 
-mod common_nix;
 
 use std::collections::BTreeSet;
 use std::path::Path;
 
-use common_nix::{Fleet, Kit, run};
+use crate::util::nix::{Fleet, Kit, run};
 use serde_json::Value;
 use varsmith::workspace::{NeededFor, Workspace};
 
@@ -21,7 +20,7 @@ use varsmith::workspace::{NeededFor, Workspace};
 #[test]
 fn bundled_generators_json() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let want = common_nix::bundled_json(&root.join("generators"));
+    let want = crate::util::nix::bundled_json(&root.join("generators"));
     let path = root.join("nix/generators.json");
     if std::env::var_os("VARSMITH_UPDATE_NIX_GENERATORS").is_some() {
         std::fs::write(&path, &want).expect("write nix/generators.json");
@@ -524,7 +523,7 @@ fn missing_and_stale(f: &Fleet) {
     std::fs::write(&tricky, text.replace("  n: -7\n", "  n: -8\n")).unwrap();
     std::fs::write(
         f.ws.join("test-generators.json"),
-        common_nix::bundled_json(&f.ws.join("generators")),
+        crate::util::nix::bundled_json(&f.ws.join("generators")),
     )
     .unwrap();
 

@@ -3,11 +3,10 @@
 //! on to activation (where the module's snippet gives it its owner); an owner that exists
 //! gets the file at once. Against the real sshd harness.
 
-mod common_remote;
 
 use std::process::Command;
 
-use common_remote::{Sshd, StandIns, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, require, write_inventory};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -44,15 +43,15 @@ fn an_activation_secret_of_a_user_not_yet_created_is_staged_as_root() {
         format!("web {}\n", sshd.host_pub),
     )
     .unwrap();
-    let (age, recipient) = common_remote::age_keygen(ws.path());
+    let (age, recipient) = crate::util::remote::age_keygen(ws.path());
     let sec = ws.path().join("sops/machines/web/secrets");
-    common_remote::sops_encrypt(
+    crate::util::remote::sops_encrypt(
         &recipient,
         "token",
         b"app-token-5e1\n",
         &sec.join("app.yaml"),
     );
-    common_remote::sops_encrypt(
+    crate::util::remote::sops_encrypt(
         &recipient,
         "seed",
         b"seed-93b\n",

@@ -1,11 +1,10 @@
 //! bootstrap with a recording nixos-anywhere stand-in: the exact argv, the extra-files tree's
 //! layout and modes while it runs, its removal afterwards, and the host key pin.
 
-mod common_remote;
 
 use std::path::Path;
 
-use common_remote::{StandIns, require, ssh_keygen};
+use crate::util::remote::{StandIns, require, ssh_keygen};
 use varsmith::remote::Error;
 use varsmith::remote::bootstrap::{self, BootstrapOptions};
 use varsmith::remote::hostkeys::{KeyBundle, KeyPaths};

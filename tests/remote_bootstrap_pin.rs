@@ -5,11 +5,10 @@
 //! way nixos-anywhere does to the real sshd harness: the right key connects, a wrong key is
 //! refused (nothing pinned), and without the key or `--trust-on-first-use` nothing runs.
 
-mod common_remote;
 
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, keyed_workspace, require, script, ssh_keygen};
+use crate::util::remote::{Sshd, keyed_workspace, require, script, ssh_keygen};
 
 const INV: &str = "machines:\n  web:\n    target: root@web.example.org\n";
 

@@ -1,14 +1,13 @@
 //! push-keys and bootstrap through the varsmith binary, on workspaces whose keys were
 //! encrypted by the real `sops` and are decrypted by varsmith's sops module.
 
-mod common_remote;
 
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use common_remote::{Sshd, StandIns, keyed_workspace, require, script, which, write_inventory};
+use crate::util::remote::{Sshd, StandIns, keyed_workspace, require, script, which, write_inventory};
 
 const INV: &str = "machines:\n  web:\n    target: root@web.example.org\n    generators: [openssh, global-identity]\n";
 
@@ -69,8 +68,8 @@ fn generate_makes_the_missing_keys_before_pushing() {
         return;
     }
     let ws = tempfile::tempdir().unwrap();
-    let (key_file, recipient) = common_remote::age_keygen(ws.path());
-    let port = common_remote::free_port().to_string();
+    let (key_file, recipient) = crate::util::remote::age_keygen(ws.path());
+    let port = crate::util::remote::free_port().to_string();
     write_inventory(
         ws.path(),
         &format!(

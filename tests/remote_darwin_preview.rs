@@ -4,12 +4,11 @@
 //! `activate`): it builds, runs the activation's checks only (`checkActivation=1`), changes no
 //! profile, and shows what would change with `nix store diff-closures`.
 
-mod common_remote;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common_remote::{require, script, write_inventory};
+use crate::util::remote::{require, script, write_inventory};
 
 const KIT: &str = "/work/shared/nix/nix-darwin-2026-06.tar.gz";
 
@@ -21,7 +20,7 @@ fn text(b: &[u8]) -> String {
 fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
     let kit = Path::new(KIT);
     if !kit.is_file() {
-        assert!(!common_remote::in_ci(), "CI=true and {KIT} is missing");
+        assert!(!crate::util::remote::in_ci(), "CI=true and {KIT} is missing");
         eprintln!("SKIPPED: {KIT} missing");
         return PathBuf::new();
     }

@@ -1,11 +1,10 @@
 //! deploy through the varsmith binary with recording stand-ins for nixos-rebuild, nh,
 //! darwin-rebuild and clan on `PATH`: exact argv, fleet order, dry-run, per-machine failures.
 
-mod common_remote;
 
 use std::process::{Command, Output};
 
-use common_remote::{StandIns, write_inventory};
+use crate::util::remote::{StandIns, write_inventory};
 
 const FLEET: &str = "\
 machines:
@@ -490,7 +489,7 @@ fn ctrl_c_during_a_stage_starts_nothing_after_it() {
     let e = env(FLEET);
     let started = e.ws.path().join("started");
     // The controller's nixos-rebuild says it started, then waits to be interrupted.
-    common_remote::script(
+    crate::util::remote::script(
         &e.s.bin.join("nixos-rebuild"),
         &format!(
             "#!/bin/sh\nprintf '%s\\n' \"$*\" >> '{}'\ntouch '{}'\nexec sleep 30\n",

@@ -2,12 +2,11 @@
 //! documented `--json` shape, nothing started (not even ssh); push-keys on a machine without
 //! `global-identity`.
 
-mod common_remote;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, StandIns, keyed_workspace, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, keyed_workspace, require, write_inventory};
 use serde_json::Value;
 
 fn varsmith(root: &Path, args: &[&str], path: &std::ffi::OsStr) -> Output {
@@ -29,7 +28,7 @@ fn text(b: &[u8]) -> String {
 /// A PATH whose `ssh`, `nix` and every deploy tool only record that they ran.
 fn recording_path(s: &StandIns) -> std::ffi::OsString {
     for p in ["ssh", "nix", "nixos-anywhere"] {
-        common_remote::script(
+        crate::util::remote::script(
             &s.bin.join(p),
             &format!("#!/bin/sh\necho ran >> '{}'\nexit 1\n", s.log.display()),
         );

@@ -1,12 +1,11 @@
 //! The hey verbs' flags (issue 23, item 4), each asserted on the exact argv: what the dry run
 //! prints and, where a tool runs, what a recording stand-in received.
 
-mod common_remote;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common_remote::{StandIns, write_inventory};
+use crate::util::remote::{StandIns, write_inventory};
 
 const INV: &str = "machines:\n  web:\n    target: admin@web.example.org\n  box:\n    target: root@box.example.org\n  mac:\n    target: admin@mac.example.org\n    system: aarch64-darwin\n";
 

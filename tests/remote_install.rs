@@ -2,12 +2,11 @@
 //! with recording stand-ins (nixos-anywhere, nixos-rebuild, nh, nixos-install): exact argv,
 //! the files as they were while the tool ran, nothing left afterwards.
 
-mod common_remote;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common_remote::{StandIns, keyed_workspace, require, sops_encrypt};
+use crate::util::remote::{StandIns, keyed_workspace, require, sops_encrypt};
 
 const INV: &str = "machines:\n  web:\n    generators: [openssh, luks, seed]\n";
 
@@ -157,7 +156,7 @@ fn bootstrap_passes_disk_keys_and_activation_secrets() {
 #[test]
 fn sync_uses_nh_when_present_else_nixos_rebuild_boot_by_default() {
     let ws = tempfile::tempdir().unwrap();
-    common_remote::write_inventory(ws.path(), "machines:\n  web: {}\n");
+    crate::util::remote::write_inventory(ws.path(), "machines:\n  web: {}\n");
     let s = StandIns::new();
     let none = Path::new("/nonexistent");
     let out = varsmith(ws.path(), &["sync", "--host", "web"], &s, none);
@@ -237,7 +236,7 @@ fn install_places_keys_and_activation_secrets_under_the_root_first() {
     let s = StandIns::new();
     let mnt = tempfile::tempdir().unwrap();
     let log = s.log.with_extension("install");
-    common_remote::script(
+    crate::util::remote::script(
         &s.bin.join("nixos-install"),
         &format!(
             "#!/bin/sh\nprintf '%s\\n' \"$*\" > '{l}'\n(cd \"$4\" && find . -type f -printf '%P %m\\n' | sort) >> '{l}'\nsha256sum \"$4/var/lib/varsmith/activation/seed/seed\" | cut -d' ' -f1 >> '{l}'\n",

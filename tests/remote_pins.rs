@@ -2,12 +2,11 @@
 //! (`* ssh-ed25519 <the host's real key>`) beside a wrong pin for the machine must not let the
 //! connection through. Against the real OpenSSH server of `common_remote`.
 
-mod common_remote;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
-use common_remote::{Sshd, ssh_keygen, write_inventory};
+use crate::util::remote::{Sshd, ssh_keygen, write_inventory};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()

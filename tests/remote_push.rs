@@ -1,12 +1,11 @@
 //! push-keys against a real OpenSSH server on loopback, in a private mount namespace whose
 //! `/etc/ssh` and `/persist` are temporary directories (see `common_remote`).
 
-mod common_remote;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use common_remote::{Sshd, ssh_keygen, ssh_wrapper};
+use crate::util::remote::{Sshd, ssh_keygen, ssh_wrapper};
 use varsmith::remote::Error;
 use varsmith::remote::hostkeys::{KeyBundle, KeyPaths};
 use varsmith::remote::known_hosts::KnownHosts;
@@ -216,7 +215,7 @@ fn an_unreachable_target_is_a_clear_error_and_writes_nothing() {
     let (_ws, kh) = pinned(&sshd);
     let k = keys();
     let mut opts = sshd.ssh_options();
-    let closed = common_remote::free_port();
+    let closed = crate::util::remote::free_port();
     opts[0] = format!("Port={closed}");
     let ssh = Ssh::new(&sshd.target(), "web", &kh, &opts).unwrap();
     let err = push_keys::push(&ssh, &bundle(&k, true), true).unwrap_err();

@@ -5,12 +5,11 @@
 //! step, including a step failing at each of the five points; a rerun continues where the
 //! failed run stopped and finishes the rotation.
 
-mod common_remote;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, age_keygen, require, script, write_inventory};
+use crate::util::remote::{Sshd, age_keygen, require, script, write_inventory};
 
 const TOKEN: &str =
     "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";

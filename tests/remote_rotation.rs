@@ -4,12 +4,11 @@
 //! confirms the rotation: `check` is clean again and the machine's secrets decrypt (real sops)
 //! with the new host key only.
 
-mod common_remote;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, StandIns, age_keygen, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, age_keygen, require, write_inventory};
 
 const TOKEN: &str =
     "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";

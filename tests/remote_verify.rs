@@ -3,12 +3,11 @@
 //! `systemctl --failed` from a stand-in there, and a darwin machine activated on its target
 //! after a real `nix flake archive --to ssh-ng://…`.
 
-mod common_remote;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common_remote::{Sshd, StandIns, require, script, write_inventory};
+use crate::util::remote::{Sshd, StandIns, require, script, write_inventory};
 
 const API: &str = r#"description: api token
 files:
@@ -290,16 +289,16 @@ fn deploy_uploads_activation_secrets_with_their_modes_and_no_bytes_in_argv_or_en
         "files:\n  token: { needed_for: activation, owner: nobody, group: nogroup, mode: \"0440\" }\nscript: 'true'\n",
     )
     .unwrap();
-    let (age, recipient) = common_remote::age_keygen(ws.path());
+    let (age, recipient) = crate::util::remote::age_keygen(ws.path());
     let sec = ws.path().join("sops/machines/web/secrets");
     let seed = b"activation-seed-4f9a\n".to_vec();
     let token = b"activation-token-77c1\n".to_vec();
-    common_remote::sops_encrypt(&recipient, "seed", &seed, &sec.join("act1.yaml"));
-    common_remote::sops_encrypt(&recipient, "token", &token, &sec.join("act2.yaml"));
+    crate::util::remote::sops_encrypt(&recipient, "seed", &seed, &sec.join("act1.yaml"));
+    crate::util::remote::sops_encrypt(&recipient, "token", &token, &sec.join("act2.yaml"));
     let s = StandIns::new();
     // ssh and nixos-rebuild record their argv and whether their environment holds a key.
     let log = h.bin.path().join("local.log");
-    let real_ssh = common_remote::which("ssh").unwrap();
+    let real_ssh = crate::util::remote::which("ssh").unwrap();
     let rec = |name: &str, then: &str| {
         format!(
             "#!/bin/sh\nprintf 'CALL %s\\n%s\\n' \"$(basename \"$0\")\" \"$*\" >> '{l}'\nenv | grep -q AGE-SECRET-KEY && echo KEY-IN-ENV >> '{l}'\n{then}\n",

@@ -4,7 +4,6 @@
 //! 127.0.0.1, writing into the workspace, leaving a symlink or an undeclared file in $out) fail,
 //! while the same scripts run unsandboxed (`--no-sandbox`) do read the canaries.
 
-mod common_ci;
 
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
@@ -20,7 +19,7 @@ fn require_bwrap() -> bool {
     if sandbox::probe_bwrap().is_ok() {
         return true;
     }
-    if common_ci::in_ci() {
+    if crate::util::ci::in_ci() {
         panic!("bubblewrap is required in CI but is not usable");
     }
     eprintln!("skipping: bubblewrap not usable here");
@@ -182,7 +181,7 @@ fn zerotier_identity(public: &str, secret: &str) -> String {
 fn independent_check(identities: &[String], members: &[(String, String, String)]) {
     for tool in ["python3", "openssl"] {
         if which(tool).is_none() {
-            assert!(!common_ci::in_ci(), "{tool} is required in CI");
+            assert!(!crate::util::ci::in_ci(), "{tool} is required in CI");
             eprintln!("skipping the independent ZeroTier check: no {tool}");
             return;
         }
@@ -327,7 +326,7 @@ fn reading_root_fails() {
     }
     if !is_root() {
         // Only root can plant a file under /root (and only root could read it anyway).
-        assert!(!common_ci::in_ci(), "the /root canary needs root in CI");
+        assert!(!crate::util::ci::in_ci(), "the /root canary needs root in CI");
         eprintln!("skipping: not root");
         return;
     }

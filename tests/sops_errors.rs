@@ -3,9 +3,8 @@
 //! already encrypted; 2 for input that does not parse), stderr names the file and never
 //! shows a plaintext, and nothing is written.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use std::path::Path;
 
 const SECRET: &str = "hunter2-very-secret";

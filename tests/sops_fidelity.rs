@@ -2,9 +2,8 @@
 //! a file sops encrypts must decrypt with varsmith to exactly what sops prints, and a file
 //! varsmith encrypts must decrypt with sops (and varsmith) to that same plaintext.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

@@ -1,8 +1,7 @@
 //! Interop with the real sops 3.11 and age: fixtures, our output, age wrapping, updatekeys.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use varsmith::sops::{self, Format, store};
 
 fn data(bytes: &[u8], format: Format) -> varsmith::sops::tree::Tree {

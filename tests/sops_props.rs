@@ -1,9 +1,8 @@
 //! Property tests against the real sops: random trees encrypted by sops decrypt with
 //! varsmith, and trees encrypted by varsmith decrypt with sops, to the same data.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 use varsmith::sops::tree::{Bytes, Key, Map, Tree, Value};

@@ -1,9 +1,8 @@
 //! Crypt rules and MAC variants against the real sops: encrypted_regex, mac_only_encrypted,
 //! and decryption that tries every identity.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use varsmith::sops::{self, Format};
 
 const PLAIN: &str = "# c\ndata:\n    password: pw1\n    other: x\nstringData:\n    token: t\nmeta:\n    name: nm\n    port: 1\n";
@@ -93,7 +92,7 @@ fn decryption_tries_every_identity() {
     }
     let got = sops::decrypt_flat(&file, Format::Yaml, &ids, "t").unwrap();
     assert_eq!(&got["k"][..], b"v");
-    let only_host = common_sops::ids(&h);
+    let only_host = crate::util::sops::ids(&h);
     let e = sops::decrypt_flat(&file, Format::Yaml, &only_host, "t.yaml").unwrap_err();
     assert_eq!(e.exit_code(), 1);
     assert!(e.to_string().starts_with("t.yaml: "));

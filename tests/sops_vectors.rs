@@ -1,9 +1,8 @@
 //! The interop vectors in `sops/` (made by real sops and by varsmith) decrypt with either key,
 //! with varsmith and with real sops, to the plaintexts in `sops/plain/`.
 
-mod common_sops;
 
-use common_sops::*;
+use crate::util::sops::*;
 use varsmith::sops::{self, Format, store};
 
 const FILES: [(&str, Format); 4] = [

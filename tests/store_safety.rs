@@ -3,8 +3,7 @@
 //! in a run, a workspace inside a larger repository, a `.sops.yaml` that cannot be written,
 //! and one exit code per kind of error whichever command meets it.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};

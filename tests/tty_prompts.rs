@@ -2,11 +2,9 @@
 //! terminal, not stdout; echo off; stored without the newline), and a hidden prompt whose two
 //! answers differ is asked again, three tries, then fails naming machine, generator, prompt.
 
-mod common;
-#[path = "common_tty/mod.rs"]
-mod tty;
+use crate::util::tty;
 
-use common::*;
+use crate::util::common::*;
 use tty::Tty;
 
 fn tools() -> bool {

@@ -1,8 +1,7 @@
 //! Definition validation through the binary: every error exits 2, names the file (and the
 //! machine and generator), and writes nothing.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 const INV: &str = "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [g]\n";
 

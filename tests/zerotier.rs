@@ -4,8 +4,7 @@
 //! implementation of ZeroTier's check (`tests/zerotier_check.py`: Python's standard library and
 //! openssl, no code shared with varsmith).
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;

@@ -56,7 +56,7 @@ fn octal(field: &mut [u8], v: u64) {
 
 /// The tests' one "are we in CI?" helper (a missing `tar` fails there instead of skipping).
 #[cfg(test)]
-#[path = "../../tests/common_ci/mod.rs"]
+#[path = "../../tests/util/ci.rs"]
 mod ci;
 
 #[cfg(test)]

@@ -1,11 +1,9 @@
 //! Shared helpers for the sops integration tests (real `sops`, `age`, `varsmith` binaries).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-#[path = "../common_ci/mod.rs"]
-mod ci;
+use super::ci;
 pub use ci::in_ci;
 
 /// True when `tool` is on PATH. When it is missing: panics in CI ([`in_ci`]), else prints a

@@ -1,7 +1,6 @@
 //! Helpers for tests/nix_module.rs: the offline kit, the example fleet as a scratch flake
 //! workspace, and `nix eval` with the kit's inputs.
 
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -78,9 +77,7 @@ pub struct Kit {
     pub dir: Option<PathBuf>,
 }
 
-#[path = "../common_ci/mod.rs"]
-mod common_ci;
-use common_ci::in_ci;
+use super::ci::in_ci;
 
 fn skip_or_fail(why: &str) -> Option<Kit> {
     assert!(!in_ci(), "CI=true: {why}");
@@ -302,7 +299,7 @@ impl Fleet {
         for f in ["flake.nix", "flake.lock"] {
             std::fs::copy(fleet.join(f), ws.join(f)).unwrap();
         }
-        let fixtures = root.join("tests/common_nix/fixtures");
+        let fixtures = root.join("tests/util/nix_fixtures");
         copy_dir(&fixtures.join("generators"), &ws.join("generators"));
         for f in ["test.nix", "marker.sh"] {
             std::fs::copy(fixtures.join(f), ws.join(f)).unwrap();

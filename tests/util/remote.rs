@@ -1,7 +1,6 @@
 //! Shared helpers of the remote tests: a real OpenSSH server in a private mount namespace,
 //! recording stand-ins for the deploy tools, and workspace fixtures built with the real
 //! `ssh-keygen`, `age-keygen` and `sops`.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::net::{TcpListener, TcpStream};
@@ -11,8 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-#[path = "../common_ci/mod.rs"]
-mod ci;
+use super::ci;
 /// True in CI: a missing real component is then a failure, never a skip.
 pub use ci::in_ci;
 
@@ -159,7 +157,7 @@ impl Sshd {
             ),
         )
         .unwrap();
-        let ns = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/common_remote/ns_sshd.sh");
+        let ns = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/util/ns_sshd.sh");
         let log = std::fs::File::create(d.join("sshd.log")).unwrap();
         let child = Command::new("unshare")
             .args(["--mount", "--propagation", "private", "sh"])

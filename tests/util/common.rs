@@ -1,13 +1,11 @@
 //! Shared helpers for the core integration tests: temporary workspaces, running the binary,
 //! and the real tools' availability (a missing tool fails in CI, skips elsewhere).
 
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-#[path = "../common_ci/mod.rs"]
-mod ci;
+use super::ci;
 pub use ci::in_ci;
 
 /// Is `tool` on PATH? In CI ([`in_ci`]) a missing tool panics instead of skipping.
