@@ -4,7 +4,7 @@
 //! further user namespaces; read-only system directories and `/nix/store`; `/proc` of its own
 //! pid namespace with `/proc/sys` and `/proc/sysrq-trigger` read-only; no `/sys`; a minimal
 //! `/dev`; a size-limited private `/tmp`; `/etc/passwd` and `/etc/group` naming the run's uid;
-//! `$in` and `$prompts` read-only, `$out` writable; varsmith itself at
+//! `$prompts` read-only, `$in` (a private copy) and `$out` writable; varsmith itself at
 //! [`super::helper::SANDBOX_BIN`]; the environment cleared except `PATH`, `in`, `out`,
 //! `prompts`, `machine`, `HOME`, `LANG`, `TMPDIR`.
 
@@ -111,7 +111,8 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
     ]);
     cmd.args(["--size", &limits.max_tmp.to_string(), "--tmpfs", "/tmp"]);
     cmd.args(["--dir", HOME]);
-    cmd.arg("--ro-bind").arg(dirs.input).arg(IN);
+    // A private copy, writable as clan's (`ssh-keygen -s`, `openssl -CAcreateserial`).
+    cmd.arg("--bind").arg(dirs.input).arg(IN);
     cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
     super::helper::bind(&mut cmd);

@@ -10,7 +10,7 @@ pub mod nix;
 
 use std::path::{Path, PathBuf};
 
-pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB};
+pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, HOST_KEY_PUBS};
 pub use generator::{FileSpec, Generator, NeededFor, Prompt, PromptType};
 pub use inventory::{Backend, DeploySettings, Inventory, Machine};
 
