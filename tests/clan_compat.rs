@@ -151,7 +151,10 @@ fn clan_definitions_run_unchanged() {
 
     // Persisted prompts as clan: the answer in $out before the script, which replaced the empty
     // answer with a generated password; the hash is of the stored password.
-    let pw = w.sops_admin("sops/machines/alpha/secrets/admin/root-password.yaml", "password");
+    let pw = w.sops_admin(
+        "sops/machines/alpha/secrets/admin/root-password.yaml",
+        "password",
+    );
     assert!(pw.split('-').count() == 6, "generated password: {pw:?}");
     let hash = w.sops_admin(
         "sops/machines/alpha/secrets/root-password.yaml",
@@ -189,13 +192,12 @@ fn clan_definitions_run_unchanged() {
 
     // The host decrypts with its own (clan-named) ssh host key.
     let host_key = w.sops_admin("sops/machines/beta/secrets/openssh.yaml", "ssh.id_ed25519");
-    // sops reads an ssh identity from ~/.ssh/id_ed25519 (as sops-nix's sshKeyPaths).
-    let host_home = w.home.join("host");
-    std::fs::create_dir_all(host_home.join(".ssh")).unwrap();
-    let hk = host_home.join(".ssh/id_ed25519");
-    std::fs::write(&hk, &host_key).unwrap();
-    std::os::unix::fs::PermissionsExt::set_mode(&mut std::fs::metadata(&hk).unwrap().permissions(), 0o600);
-    let o = common_sops::clean("sops", &host_home)
+    // As sops-nix does with sshKeyPaths: the ssh host key converted to an age identity.
+    let age = varsmith::keys::ssh_to_age::private_to_age(&host_key).unwrap();
+    let hk = w.home.join("host.agekey");
+    std::fs::write(&hk, format!("{}\n", age.as_str())).unwrap();
+    let o = common_sops::clean("sops", &w.home)
+        .env("SOPS_AGE_KEY_FILE", &hk)
         .args(["decrypt", "--extract", "[\"password\"]"])
         .arg(w.ws.join("sops/shared/secrets/wifi.home.yaml"))
         .output()
@@ -210,7 +212,9 @@ fn clan_definitions_run_unchanged() {
     // .path and .value in the NixOS evaluation; every generator up to date there too.
     let gens = "nixosConfigurations.alpha.config.varsmith.generators";
     assert_eq!(
-        w.eval(&format!("{gens}.\"wireguard-keys-wg0\".files.publickey.value")),
+        w.eval(&format!(
+            "{gens}.\"wireguard-keys-wg0\".files.publickey.value"
+        )),
         serde_json::json!(w.read("sops/machines/alpha/facts/wireguard-keys-wg0/publickey"))
     );
     assert_eq!(
@@ -247,12 +251,17 @@ fn clan_definitions_run_unchanged() {
     assert!(p.ok, "{}", p.stderr);
     assert!(p.stdout.contains("nothing to do"), "{}", p.stdout);
     assert!(
-        p.stdout.contains("alpha/openssh: notice: script changed since generation; not applied"),
+        p.stdout
+            .contains("alpha/openssh: notice: script changed since generation; not applied"),
         "{}",
         p.stdout
     );
     let c = w.varsmith(&["check"]);
-    assert!(c.ok, "check after a comment edit:\n{}{}", c.stdout, c.stderr);
+    assert!(
+        c.ok,
+        "check after a comment edit:\n{}{}",
+        c.stdout, c.stderr
+    );
     assert!(c.stdout.contains("notice: script changed"), "{}", c.stdout);
     let r = w.generate(&[]);
     assert!(r.ok, "{}", r.stderr);

@@ -239,7 +239,8 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
 }
 
 /// The notice `check` and `generate --plan` show for a script edited since generation.
-pub const SCRIPT_CHANGED: &str = "script changed since generation; not applied — `--regenerate` applies it, or set `validation`";
+pub const SCRIPT_CHANGED: &str =
+    "script changed since generation; not applied — `--regenerate` applies it, or set `validation`";
 
 /// The notice for outputs recorded by a varsmith that fingerprinted the whole definition.
 pub const LEGACY_CHANGED: &str = "script or validation changed since generation (recorded by an older varsmith); not applied — `--regenerate` applies it";

@@ -381,7 +381,9 @@ fn check_fleet_dependencies(defs: &Definitions, deferred: Vec<Deferred>) -> Resu
         if !shared {
             return Err(invalid(
                 &src,
-                format!("{ctx}unknown dependency {dep:?} (no machine declares a shared generator of that name)"),
+                format!(
+                    "{ctx}unknown dependency {dep:?} (no machine declares a shared generator of that name)"
+                ),
             ));
         }
     }
@@ -402,7 +404,11 @@ fn check_graph(
         for dep in &g.dependencies {
             let Some(d) = gens.get(dep) else {
                 if let Some(list) = deferred.as_deref_mut() {
-                    list.push((g.source.clone(), format!("{ctx}generator {name}: "), dep.clone()));
+                    list.push((
+                        g.source.clone(),
+                        format!("{ctx}generator {name}: "),
+                        dep.clone(),
+                    ));
                     continue;
                 }
                 return Err(invalid(

@@ -243,7 +243,10 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
 
 /// A persisted prompt's answer is a file of the same name (clan: `files.<prompt> = { }`, so
 /// secret and deployed unless the definition declares the file itself).
-pub(crate) fn add_prompt_files(prompts: &IndexMap<String, Prompt>, files: &mut IndexMap<String, FileSpec>) {
+pub(crate) fn add_prompt_files(
+    prompts: &IndexMap<String, Prompt>,
+    files: &mut IndexMap<String, FileSpec>,
+) {
     for (pname, p) in prompts {
         if p.persist && !files.contains_key(pname) {
             files.insert(pname.clone(), default_file(true));
@@ -592,6 +595,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g2.own_fingerprint(), OWN_VECTOR);
+    }
+
+    /// The same input through `fingerprint.nix`'s `maskStorePaths` (nix eval) gives exactly
+    /// this output.
+    #[test]
+    fn store_paths_are_masked() {
+        let s = "a /nix/store/0123456789abcdefghijklmnopqrstuv-openssh-9.6p1/bin/ssh-keygen b /nix/store/short-x /nix/store/0123456789abcdefghijklmnopqrstuv-c";
+        assert_eq!(
+            mask_store_paths(s),
+            "a /nix/store/*/bin/ssh-keygen b /nix/store/short-x /nix/store/*"
+        );
+        // A nixpkgs bump (other hash, other version) changes no hash; a comment only the
+        // script hash (a notice).
+        let g = |script: &str, v: &str| {
+            parse(&format!(
+                "files: {{a: }}\nvalidation: {{ tool: \"{v}\" }}\nscript: \"{script}\"\n"
+            ))
+            .unwrap()
+        };
+        let old = g(
+            "/nix/store/0123456789abcdefghijklmnopqrstuv-openssh-9.6p1/bin/ssh-keygen",
+            "/nix/store/0123456789abcdefghijklmnopqrstuv-x-1",
+        );
+        let bumped = g(
+            "/nix/store/zz23456789abcdefghijklmnopqrstuv-openssh-9.9p2/bin/ssh-keygen",
+            "/nix/store/zz23456789abcdefghijklmnopqrstuv-x-2",
+        );
+        assert_eq!(old.script_hash(), bumped.script_hash());
+        assert_eq!(old.validation_hash(), bumped.validation_hash());
+        assert_eq!(old.shape_hash(), bumped.shape_hash());
+        assert!(parse("files: {a: }\n").unwrap().validation_hash().is_none());
+    }
+
+    #[test]
+    fn prompt_only_generator_and_persisted_prompt_files() {
+        let g = parse("prompts:\n  ssid: { persist: true, display: { label: SSID, helperText: h } }\nshare: true\n")
+            .unwrap();
+        assert_eq!(g.script, "");
+        let f = &g.files["ssid"];
+        assert!(f.secret && f.deploy, "clan: secret and deployed by default");
+        assert_eq!(
+            g.prompts["ssid"].display.as_ref().unwrap().label.as_deref(),
+            Some("SSID")
+        );
+        // Declared explicitly, the file keeps its own settings.
+        let g =
+            parse("prompts: { p: { persist: true } }\nfiles: { p: { deploy: false } }\n").unwrap();
+        assert!(!g.files["p"].deploy);
     }
 
     const OWN_VECTOR: &str = "4d41371a50e4e94e1c10aeef5ad2426d6ad2b50762eefc99072b21159a205c29";
