@@ -46,6 +46,10 @@ impl Node {
     }
 }
 
+/// One pass of [`Graph::build`]: the machine (`None`: the fleet's shared generators) and its
+/// generators in dependency-first order.
+type Pass<'a> = (Option<&'a String>, &'a IndexMap<String, Arc<Generator>>);
+
 /// The whole fleet's generator graph.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
@@ -69,8 +73,7 @@ impl Graph {
         }
         let names: Vec<String> = shared.keys().cloned().collect();
         let shared = crate::workspace::definitions::dependency_first(&shared, &names);
-        let mut passes: Vec<(Option<&String>, &IndexMap<String, Arc<Generator>>)> =
-            vec![(None, &shared)];
+        let mut passes: Vec<Pass<'_>> = vec![(None, &shared)];
         passes.extend(defs.machines.iter().map(|(m, gens)| (Some(m), gens)));
         for (m, gens) in passes {
             // `gens` is dependency-first, so dependencies always exist when we get to a node
