@@ -4,17 +4,20 @@
 #                                           script; share; validation; }
 #   node = sha256 hex of (own + the dependencies' node fingerprints, in declared order)
 # Owner, group, mode, neededFor, prompts and runtimeInputs are deliberately not part of it:
-# changing a mode must not rotate a key.
+# changing a mode must not rotate a key. The node fingerprint is recorded in each manifest
+# but no longer decides staleness (manifest format 2: `validationHash`/`shapeHash` below);
+# for a format-1 manifest a difference is only a notice.
 { lib }:
 rec {
   # The generator's text script (a path is read).
   scriptText = g: if builtins.isPath g.script then builtins.readFile g.script else g.script;
 
   # Files as the CLI sees them: a persisted prompt without a file of its name becomes a
-  # secret, admins-only (deploy = false) output of that name.
+  # secret, deployed output of that name (clan: `files.<prompt> = { }`; the module declares
+  # it, so this only matters for definitions built elsewhere).
   effectiveFiles =
     g:
-    lib.mapAttrs (_: p: { secret = true; deploy = false; }) (
+    lib.mapAttrs (_: p: { secret = true; deploy = true; }) (
       lib.filterAttrs (n: p: p.persist && !(g.files ? ${n})) g.prompts
     )
     // g.files;
@@ -28,6 +31,30 @@ rec {
     };
 
   own = g: builtins.hashString "sha256" (ownJSON g);
+
+  # Every store path replaced by /nix/store/* (src/workspace/generator.rs
+  # `mask_store_paths`): a nixpkgs bump changes none of the hashes below.
+  maskStorePaths =
+    s:
+    lib.concatMapStrings (x: if builtins.isList x then "/nix/store/*" else x) (
+      builtins.split "/nix/store/[0-9a-z]{32}-[A-Za-z0-9+._?=-]*" s
+    );
+
+  # What makes outputs stale, as clan (manifest format 2; src/plan/graph.rs
+  # `definition_status`): the validation (clan's validationHash) and the files with their
+  # secret/deploy. The script is only a notice.
+  validationHash =
+    g:
+    if g.validation == null then
+      null
+    else
+      builtins.hashString "sha256" (maskStorePaths (builtins.toJSON g.validation));
+  shapeHash =
+    g:
+    builtins.hashString "sha256" (
+      builtins.toJSON (lib.mapAttrs (_: f: { inherit (f) deploy secret; }) (effectiveFiles g))
+    );
+  scriptHash = g: builtins.hashString "sha256" (maskStorePaths (scriptText g));
 
   # Node fingerprints of every generator in `gens` (an attrset of evaluated generators);
   # dependencies not in `gens` are skipped, as the CLI skips them (they are reported apart).

@@ -95,7 +95,34 @@ let
         persist = mkOption {
           type = types.bool;
           default = false;
-          description = "Store the answer as a secret (admins only) output of the same name and reuse it.";
+          description = ''
+            Store the answer as a file of the same name (clan: `files.<prompt> = { }`: secret and
+            deployed unless declared otherwise) and reuse it. The answer is at `$out/<prompt>`
+            before the script runs; the script may replace it.
+          '';
+        };
+        # clan's display module (modules/clan/vars/display.nix).
+        display = {
+          group = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            description = "A heading the prompt is shown under.";
+          };
+          label = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            description = "Shown instead of the prompt's name.";
+          };
+          helperText = mkOption {
+            type = types.nullOr types.str;
+            default = null;
+            description = "A hint shown with the question.";
+          };
+          required = mkOption {
+            type = types.bool;
+            default = true;
+            description = "Whether an empty answer is refused.";
+          };
         };
       };
     };
@@ -172,7 +199,28 @@ let
         restartUnits = mkOption {
           type = types.listOf types.str;
           default = [ ];
-          description = "systemd units restarted when the secret changes (NixOS only).";
+          # As clan: an evaluation error on nix-darwin, never silently dropped.
+          apply =
+            v:
+            if v != [ ] && isDarwin then
+              throw "varsmith: ${label}: restartUnits is not supported on nix-darwin"
+            else
+              v;
+          description = "systemd units restarted when the secret changes (NixOS only; an error on nix-darwin).";
+        };
+        share = mkOption {
+          type = types.bool;
+          readOnly = true;
+          default = g.share;
+          defaultText = "the generator's share";
+          description = "Mirror of the generator's `share` (as clan's).";
+        };
+        flakePath = mkOption {
+          type = types.nullOr types.str;
+          readOnly = true;
+          default = if f.secret then null else abs fact;
+          defaultText = "the fact's path in the workspace (null for secrets)";
+          description = "Where the public file lives in the workspace (clan's flakePath).";
         };
         path = mkOption {
           type = types.str;
@@ -206,16 +254,12 @@ let
         };
         value = mkOption {
           type = types.str;
-          readOnly = true;
           defaultText = "set by varsmith";
-          description = "The content of a public file (throws for secrets, which never enter Nix).";
-          default =
-            if f.secret then
-              throw "varsmith: ${label} is a secret: its value is never read into Nix (it would end up in the world-readable store); use `.path` on the host instead"
-            else if builtins.pathExists (abs fact) then
-              builtins.readFile (abs fact)
-            else
-              throw (missingMsg "the fact ${label}" fact);
+          description = ''
+            The content of a public file (throws for secrets, which never enter Nix). As clan's:
+            the generated fact at normal priority, else a throwing option default, so
+            `lib.mkDefault` gives a fallback for a file not generated yet.
+          '';
         };
         exists = mkOption {
           type = types.bool;
@@ -225,18 +269,34 @@ let
           default = builtins.pathExists (abs (if f.secret then secretsRel gname g f.deploy else fact));
         };
       };
+      config.value =
+        if f.secret then
+          lib.mkOptionDefault (
+            throw "varsmith: ${label} is a secret: its value is never read into Nix (it would end up in the world-readable store); use `.path` on the host instead"
+          )
+        else if builtins.pathExists (abs fact) then
+          builtins.readFile (abs fact)
+        else
+          lib.mkOptionDefault (throw (missingMsg "the fact ${label}" fact));
     };
 
   # `config` of the system, under another name inside the submodules.
   config' = config;
 
   generatorModule =
-    { name, config, ... }:
+    {
+      name,
+      config,
+      options,
+      ...
+    }:
     let
       gname = name;
       g = config;
       b = bundled.generators.${gname} or null;
-      isBundled = b != null;
+      # As clan's: a definition that sets its own `script` replaces the bundled one of the
+      # same name whole (files, prompts, inputs), instead of merging with it.
+      isBundled = b != null && !(options.script.highestPrio < 1000);
       def = lib.mkDefault;
     in
     {
@@ -284,7 +344,15 @@ let
         };
         script = mkOption {
           type = types.either types.str types.path;
-          description = "The bash script (run with `bash -euo pipefail`; writes $out/<file>).";
+          default = "";
+          description = "The bash script (run with `bash -euo pipefail`; writes $out/<file>); empty for a prompt-only generator.";
+        };
+        validationHash = mkOption {
+          type = types.nullOr types.str;
+          readOnly = true;
+          default = fp.validationHash g;
+          defaultText = "hash of validation (store paths masked)";
+          description = "clan's validationHash: a change regenerates.";
         };
       };
       # A bundled generator's definition, as defaults (each option on its own: never a mkIf
@@ -294,16 +362,20 @@ let
         share = lib.mkIf (isBundled && b ? share) (def b.share);
         dependencies = lib.mkIf (isBundled && b ? dependencies) (def b.dependencies);
         validation = lib.mkIf (isBundled && b ? validation) (def b.validation);
-        script = lib.mkIf isBundled (def b.script);
+        script = lib.mkIf (b != null) (def b.script);
         runtimeInputs = lib.mkIf (isBundled && b ? runtimeInputs) (
           def (bundled.packagesFor cfg.pkgs b.runtimeInputs)
         );
         prompts = lib.mapAttrs (_: p: lib.mapAttrs (_: def) (if p == null then { } else p)) (
           if isBundled then b.prompts or { } else { }
         );
-        files = lib.mapAttrs (_: f: lib.mapAttrs (_: def) (if f == null then { } else f)) (
-          if isBundled then b.files or { } else { }
-        );
+        files = lib.mkMerge [
+          (lib.mapAttrs (_: f: lib.mapAttrs (_: def) (if f == null then { } else f)) (
+            if isBundled then b.files or { } else { }
+          ))
+          # clan: a persisted prompt is a file of the same name.
+          (lib.mapAttrs (_: _: { }) (lib.filterAttrs (_: p: p.persist) g.prompts))
+        ];
       };
     };
 
@@ -335,7 +407,10 @@ let
     gname: g:
     let
       man = manifestOf gname g;
-      files = fp.effectiveFiles g;
+      # An older varsmith (manifest format 1) stored a persisted prompt admins-only: it stays
+      # where it is until regenerated (src/plan/graph.rs `secrets_status`).
+      moved = f: (man.format or 1) < 2 && (g.prompts.${f}.persist or false);
+      files = lib.filterAttrs (f: _: !(moved f)) (fp.effectiveFiles g);
       names = pred: lib.sort builtins.lessThan (builtins.attrNames (lib.filterAttrs (_: pred) files));
       checkFact =
         fname:
@@ -352,7 +427,7 @@ let
         wanted: recorded: rel:
         if wanted == [ ] then
           null
-        else if wanted != lib.sort builtins.lessThan recorded then
+        else if wanted != lib.sort builtins.lessThan (builtins.filter (f: !(moved f)) recorded) then
           "definition changed"
         else if !builtins.pathExists (abs rel) then
           "missing: secrets file ${rel}"
@@ -360,15 +435,18 @@ let
           "torn: ${rel} is not the one of run ${man.run}"
         else
           null;
+      # A dependency this machine does not declare is a shared generator of another machine
+      # (clan's rule; the CLI checks that one exists).
+      depShared = d: if gens ? ${d} then gens.${d}.share else true;
       checkDep =
         d:
         let
-          dm = manifestOf d gens.${d};
+          dm = manifestOf d (gens.${d} or { share = true; });
         in
         if dm != null && (man.deps.${d} or null) == dm.run then
           null
         else
-          "older than its dependency ${if gens.${d}.share then "shared" else machine}/${d}";
+          "older than its dependency ${if depShared d then "shared" else machine}/${d}";
       checks =
         map checkFact (names (f: !f.secret))
         ++ [
@@ -377,11 +455,14 @@ let
             secretsRel gname g false
           ))
         ]
-        ++ map checkDep (builtins.filter (d: gens ? ${d}) g.dependencies);
+        ++ map checkDep g.dependencies;
     in
     if man == null then
       "missing: never generated"
-    else if man.fingerprint != nodeFps.${gname} then
+    else if
+      (man.format or 1) >= 2
+      && ((man.validation or null) != fp.validationHash g || (man.shape or null) != fp.shapeHash g)
+    then
       "definition changed"
     else
       lib.findFirst (x: x != null) null checks;
@@ -394,20 +475,21 @@ let
   statuses = lib.mapAttrs statusOf hostGenerators;
 
   problems =
-    lib.concatLists (
-      lib.mapAttrsToList (
-        gname: g:
-        map (
-          d: "varsmith: machine ${machine}: generator ${gname} depends on ${d}, which is not declared: add `varsmith.generators.${d} = { };`"
-        ) (builtins.filter (d: !(gens ? ${d})) g.dependencies)
-      ) gens
-    )
-    ++ lib.mapAttrsToList (
+    lib.mapAttrsToList (
       gname: s:
       "varsmith: machine ${machine}: generator ${gname} is ${
         if lib.hasPrefix "missing" s then "missing" else "out of date"
       } (${s}): run `${generateCmd}`"
     ) (lib.filterAttrs (_: s: s != null) statuses);
+
+  # Whether the deployed sops file holds the key (an older varsmith kept a persisted prompt's
+  # answer admins-only: no sops-nix secret for it until it is regenerated).
+  inDeployedFile =
+    x:
+    let
+      m = manifestOf x.gname x.g;
+    in
+    m == null || (m.format or 1) >= 2 || builtins.elem x.fname (m.secrets or [ ]);
 
   # Every secret file the host decrypts with sops-nix.
   deployable = lib.concatLists (
@@ -467,7 +549,7 @@ let
         }
         // lib.optionalAttrs (!isDarwin) { inherit (x.f) restartUnits; }
       )
-    ) (builtins.filter (x: builtins.pathExists (abs (secretsRel x.gname x.g true))) deployable)
+    ) (builtins.filter (x: builtins.pathExists (abs (secretsRel x.gname x.g true)) && inDeployedFile x) deployable)
   );
 
   # JSON-able definitions for the CLI, read for every machine in one batched evaluation:
@@ -489,7 +571,7 @@ let
         validation
         ;
       script = fp.scriptText g;
-      prompts = lib.mapAttrs (_: p: { inherit (p) description type persist; }) g.prompts;
+      prompts = lib.mapAttrs (_: p: { inherit (p) description type persist display; }) g.prompts;
       files = lib.mapAttrs (_: f: {
         inherit (f)
           secret

@@ -4,7 +4,6 @@
 //! lines) so they do not depend on the sops module; `sops_workspace_end_to_end` uses a real
 //! `sops`-encrypted file and the identity from `SOPS_AGE_KEY_FILE`.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

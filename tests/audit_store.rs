@@ -5,7 +5,6 @@
 //! The secret is random per run and never appears in a derivation (the builders read it from
 //! a temporary file), so only this run's two output paths can hold it.
 
-
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -478,7 +478,7 @@ fn generate_json_says_what_ran_why_and_which_files_and_logs_a_line_per_run() {
     // A failing run and what it skips.
     ws.generator(
         "base",
-        "files:\n  s: {}\n  pub: { secret: false }\nscript: exit 3\n",
+        "files:\n  s: {}\n  pub: { secret: false }\nvalidation: failing\nscript: exit 3\n",
     );
     let o = ws.run(&["generate", "--json"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));

@@ -43,7 +43,7 @@ fn flake(script_extra: &str) -> String {
           token = {{ share = true; dependencies = [ ]; validation = null; runtimeInputs = [ coreutils ]; prompts = {{ }};
             files.token = file true;
             script = "head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \\n' > $out/token"; }};
-          derived = {{ share = false; dependencies = [ "token" ]; validation = {{ v = 1; }}; runtimeInputs = [ coreutils ]; prompts = {{ }};
+          derived = {{ share = false; dependencies = [ "token" ]; validation = {{ v = {v}; }}; runtimeInputs = [ coreutils ]; prompts = {{ }};
             files.d = file true; files.pub = file false;
             script = "cat $in/token/token > $out/d; echo ${{name}} > $out/pub{extra}"; }};
         }};
@@ -58,7 +58,9 @@ fn flake(script_extra: &str) -> String {
 }}
 "#,
         system = "x86_64-linux",
-        extra = script_extra
+        extra = script_extra,
+        // As clan: a script edit alone regenerates nothing; `validation` does.
+        v = if script_extra.is_empty() { 1 } else { 2 }
     )
 }
 

@@ -150,7 +150,7 @@ fn script_edit_reruns_it_and_dependents_only() {
     let r0 = runs(&ws);
     ws.generator(
         "base",
-        "files:\n  s: {}\n  pub: { secret: false }\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/s\n  echo \"public2-$machine\" > $out/pub\n",
+        "files:\n  s: {}\n  pub: { secret: false }\nvalidation: { v: 2 }\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/s\n  echo \"public2-$machine\" > $out/pub\n",
     );
     let o = ws.run(&["check", "--json"]);
     assert_eq!(o.status.code(), Some(1));

@@ -291,7 +291,8 @@ fn clan_vars_come_over_byte_identical_and_nothing_regenerates() {
         ok(&o);
         let text = stdout(&o);
         assert!(text.contains(&format!("password: hunter2-{m}")), "{text}");
-        let o = crate::util::common::sops_decrypt(&ws.root().join("sops/shared/secrets/net.yaml"), key);
+        let o =
+            crate::util::common::sops_decrypt(&ws.root().join("sops/shared/secrets/net.yaml"), key);
         ok(&o);
         // deploy: false stays admins-only
         let o = crate::util::common::sops_decrypt(

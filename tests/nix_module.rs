@@ -7,7 +7,6 @@
 //! kit fails the test, elsewhere it is skipped with the reason. Evaluations are batched into a
 //! few `nix eval` calls, each with `--apply` selecting everything one step asserts.
 
-
 use std::collections::BTreeSet;
 use std::path::Path;
 

@@ -3,7 +3,6 @@
 //! on to activation (where the module's snippet gives it its owner); an owner that exists
 //! gets the file at once. Against the real sshd harness.
 
-
 use std::process::Command;
 
 use crate::util::remote::{Sshd, StandIns, require, write_inventory};

@@ -1,7 +1,6 @@
 //! bootstrap with a recording nixos-anywhere stand-in: the exact argv, the extra-files tree's
 //! layout and modes while it runs, its removal afterwards, and the host key pin.
 
-
 use std::path::Path;
 
 use crate::util::remote::{StandIns, require, ssh_keygen};

@@ -5,7 +5,6 @@
 //! way nixos-anywhere does to the real sshd harness: the right key connects, a wrong key is
 //! refused (nothing pinned), and without the key or `--trust-on-first-use` nothing runs.
 
-
 use std::process::{Command, Output};
 
 use crate::util::remote::{Sshd, keyed_workspace, require, script, ssh_keygen};
@@ -46,7 +45,13 @@ fn bootstrap_pins_the_installer_key_for_nixos_anywhere() {
         Command::new(env!("CARGO_BIN_EXE_varsmith"))
             .arg("-C")
             .arg(ws.path())
-            .args(["bootstrap", "web", "root@127.0.0.1", "--no-reboot", "--no-global"])
+            .args([
+                "bootstrap",
+                "web",
+                "root@127.0.0.1",
+                "--no-reboot",
+                "--no-global",
+            ])
             .args(extra)
             .env("PATH", &path)
             .env("SOPS_AGE_KEY_FILE", &age)
@@ -58,7 +63,11 @@ fn bootstrap_pins_the_installer_key_for_nixos_anywhere() {
     // Neither the key nor an explicit trust on first use: refused, nothing ran.
     let o = run(&[]);
     assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
-    assert!(text(&o.stderr).contains("--installer-host-key"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--installer-host-key"),
+        "{}",
+        text(&o.stderr)
+    );
     assert!(!log.exists());
 
     // A wrong installer key: nixos-anywhere's ssh is refused; nothing is pinned.
@@ -87,12 +96,19 @@ fn bootstrap_pins_the_installer_key_for_nixos_anywhere() {
     let o = Command::new(env!("CARGO_BIN_EXE_varsmith"))
         .arg("-C")
         .arg(ws.path())
-        .args(["bootstrap", "web", "root@127.0.0.1", "--dry-run", "--installer-host-key"])
+        .args([
+            "bootstrap",
+            "web",
+            "root@127.0.0.1",
+            "--dry-run",
+            "--installer-host-key",
+        ])
         .arg(&sshd.host_pub)
         .output()
         .unwrap();
     assert!(
-        text(&o.stdout).contains("accepts only the installer's ssh-ed25519 key, pinned as web.installer"),
+        text(&o.stdout)
+            .contains("accepts only the installer's ssh-ed25519 key, pinned as web.installer"),
         "{}",
         text(&o.stdout)
     );

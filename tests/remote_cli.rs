@@ -1,13 +1,14 @@
 //! push-keys and bootstrap through the varsmith binary, on workspaces whose keys were
 //! encrypted by the real `sops` and are decrypted by varsmith's sops module.
 
-
 use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::util::remote::{Sshd, StandIns, keyed_workspace, require, script, which, write_inventory};
+use crate::util::remote::{
+    Sshd, StandIns, keyed_workspace, require, script, which, write_inventory,
+};
 
 const INV: &str = "machines:\n  web:\n    target: root@web.example.org\n    generators: [openssh, global-identity]\n";
 
@@ -211,7 +212,13 @@ fn bootstrap_cli_pins_the_host_key_and_cleans_up_on_ctrl_c() {
     let s = StandIns::new();
     let out = varsmith(
         ws.path(),
-        &["bootstrap", "web", "root@installer", "--no-reboot", "--trust-on-first-use"],
+        &[
+            "bootstrap",
+            "web",
+            "root@installer",
+            "--no-reboot",
+            "--trust-on-first-use",
+        ],
         Some(&s.path_env()),
         Some(&age),
     );

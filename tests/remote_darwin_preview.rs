@@ -4,7 +4,6 @@
 //! `activate`): it builds, runs the activation's checks only (`checkActivation=1`), changes no
 //! profile, and shows what would change with `nix store diff-closures`.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -20,7 +19,10 @@ fn text(b: &[u8]) -> String {
 fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
     let kit = Path::new(KIT);
     if !kit.is_file() {
-        assert!(!crate::util::remote::in_ci(), "CI=true and {KIT} is missing");
+        assert!(
+            !crate::util::remote::in_ci(),
+            "CI=true and {KIT} is missing"
+        );
         eprintln!("SKIPPED: {KIT} missing");
         return PathBuf::new();
     }

@@ -1,7 +1,6 @@
 //! deploy through the varsmith binary with recording stand-ins for nixos-rebuild, nh,
 //! darwin-rebuild and clan on `PATH`: exact argv, fleet order, dry-run, per-machine failures.
 
-
 use std::process::{Command, Output};
 
 use crate::util::remote::{StandIns, write_inventory};

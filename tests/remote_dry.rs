@@ -2,7 +2,6 @@
 //! documented `--json` shape, nothing started (not even ssh); push-keys on a machine without
 //! `global-identity`.
 
-
 use std::path::Path;
 use std::process::{Command, Output};
 

@@ -1,7 +1,6 @@
 //! The hey verbs' flags (issue 23, item 4), each asserted on the exact argv: what the dry run
 //! prints and, where a tool runs, what a recording stand-in received.
 
-
 use std::path::Path;
 use std::process::{Command, Output};
 

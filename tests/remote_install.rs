@@ -2,7 +2,6 @@
 //! with recording stand-ins (nixos-anywhere, nixos-rebuild, nh, nixos-install): exact argv,
 //! the files as they were while the tool ran, nothing left afterwards.
 
-
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -94,7 +93,12 @@ fn bootstrap_passes_disk_keys_and_activation_secrets() {
     );
     assert!(s.records().is_empty());
 
-    let out = varsmith(ws.path(), &["bootstrap", "web", "root@installer", "--trust-on-first-use"], &s, &age);
+    let out = varsmith(
+        ws.path(),
+        &["bootstrap", "web", "root@installer", "--trust-on-first-use"],
+        &s,
+        &age,
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let rec = &s.records()[0];
     let tree = s.extra("tree-path").trim().to_string();

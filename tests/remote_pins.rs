@@ -2,7 +2,6 @@
 //! (`* ssh-ed25519 <the host's real key>`) beside a wrong pin for the machine must not let the
 //! connection through. Against the real OpenSSH server of `common_remote`.
 
-
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 

@@ -1,7 +1,6 @@
 //! push-keys against a real OpenSSH server on loopback, in a private mount namespace whose
 //! `/etc/ssh` and `/persist` are temporary directories (see `common_remote`).
 
-
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 

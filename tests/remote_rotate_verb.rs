@@ -5,7 +5,6 @@
 //! step, including a step failing at each of the five points; a rerun continues where the
 //! failed run stopped and finishes the rotation.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

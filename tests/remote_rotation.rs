@@ -4,7 +4,6 @@
 //! confirms the rotation: `check` is clean again and the machine's secrets decrypt (real sops)
 //! with the new host key only.
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 

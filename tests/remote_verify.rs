@@ -3,7 +3,6 @@
 //! `systemctl --failed` from a stand-in there, and a darwin machine activated on its target
 //! after a real `nix flake archive --to ssh-ng://…`.
 
-
 use std::path::Path;
 use std::process::{Command, Output};
 

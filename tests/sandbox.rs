@@ -4,7 +4,6 @@
 //! 127.0.0.1, writing into the workspace, leaving a symlink or an undeclared file in $out) fail,
 //! while the same scripts run unsandboxed (`--no-sandbox`) do read the canaries.
 
-
 use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -326,7 +325,10 @@ fn reading_root_fails() {
     }
     if !is_root() {
         // Only root can plant a file under /root (and only root could read it anyway).
-        assert!(!crate::util::ci::in_ci(), "the /root canary needs root in CI");
+        assert!(
+            !crate::util::ci::in_ci(),
+            "the /root canary needs root in CI"
+        );
         eprintln!("skipping: not root");
         return;
     }
@@ -396,12 +398,29 @@ fn symlink_in_out_is_rejected() {
 }
 
 #[test]
-fn undeclared_and_missing_outputs_are_rejected() {
+fn undeclared_outputs_are_discarded_and_missing_rejected() {
     if !require_bwrap() {
         return;
     }
-    let e = hostile("echo ok > $out/out; echo x > $out/extra");
-    assert!(e.to_string().contains("extra"), "{e}");
+    // As clan: anything undeclared in $out is dropped (one warning line), never stored.
+    let out = run(
+        &hostile_generator("echo ok > $out/out; echo x > $out/extra; mkdir $out/d"),
+        &IndexMap::new(),
+    )
+    .expect("undeclared entries are discarded");
+    assert_eq!(out.keys().collect::<Vec<_>>(), ["out"]);
+    // $in is a private writable copy (`openssl -CAcreateserial` writes next to its input).
+    let mut inputs = IndexMap::new();
+    let mut dep = IndexMap::new();
+    dep.insert(
+        "ca.crt".to_string(),
+        varsmith::secret::SecretBytes::copy_from(b"c"),
+    );
+    inputs.insert("dep".to_string(), dep);
+    let mut g = hostile_generator("echo 01 > $in/dep/ca.srl; cat $in/dep/ca.srl > $out/out");
+    g.dependencies = vec!["dep".into()];
+    let out = run(&g, &inputs).expect("$in is writable");
+    assert_eq!(&out["out"][..], b"01\n");
     let e = hostile("mkdir $out/out");
     assert!(e.to_string().contains("directory"), "{e}");
     let e = hostile("true");

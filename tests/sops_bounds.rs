@@ -3,7 +3,6 @@
 //! 2 and an error naming the file: no stack overflow, abort, hang or unbounded allocation.
 //! The 60 s guard only detects hangs; the elapsed times are printed (`--nocapture`).
 
-
 use crate::util::sops::*;
 use std::path::Path;
 use std::time::Duration;

@@ -3,7 +3,6 @@
 //! already encrypted; 2 for input that does not parse), stderr names the file and never
 //! shows a plaintext, and nothing is written.
 
-
 use crate::util::sops::*;
 use std::path::Path;
 

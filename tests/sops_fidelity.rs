@@ -2,7 +2,6 @@
 //! a file sops encrypts must decrypt with varsmith to exactly what sops prints, and a file
 //! varsmith encrypts must decrypt with sops (and varsmith) to that same plaintext.
 
-
 use crate::util::sops::*;
 use std::path::{Path, PathBuf};
 use std::process::Command;

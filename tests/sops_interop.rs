@@ -1,6 +1,5 @@
 //! Interop with the real sops 3.11 and age: fixtures, our output, age wrapping, updatekeys.
 
-
 use crate::util::sops::*;
 use varsmith::sops::{self, Format, store};
 

@@ -1,7 +1,6 @@
 //! Property tests against the real sops: random trees encrypted by sops decrypt with
 //! varsmith, and trees encrypted by varsmith decrypt with sops, to the same data.
 
-
 use crate::util::sops::*;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};

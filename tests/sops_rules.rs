@@ -1,7 +1,6 @@
 //! Crypt rules and MAC variants against the real sops: encrypted_regex, mac_only_encrypted,
 //! and decryption that tries every identity.
 
-
 use crate::util::sops::*;
 use varsmith::sops::{self, Format};
 

@@ -1,7 +1,6 @@
 //! The interop vectors in `sops/` (made by real sops and by varsmith) decrypt with either key,
 //! with varsmith and with real sops, to the plaintexts in `sops/plain/`.
 
-
 use crate::util::sops::*;
 use varsmith::sops::{self, Format, store};
 

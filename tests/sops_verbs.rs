@@ -1,7 +1,6 @@
 //! `varsmith sops` verbs against the real sops 3.11: same output, same exit codes, and files
 //! each tool can read after the other wrote them. `$EDITOR` is a small script.
 
-
 use crate::util::sops::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};

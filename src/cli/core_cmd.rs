@@ -259,7 +259,7 @@ fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        for f in &report.findings {
+        for f in report.findings.iter().chain(&report.notices) {
             println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
         }
         let macs = if ids.is_empty() {

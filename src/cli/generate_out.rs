@@ -9,6 +9,15 @@ use crate::ops::generate::{PlanRecord, Report, RunRecord, Status};
 #[derive(Serialize)]
 struct PlanDoc<'a> {
     plan: &'a [PlanRecord],
+    /// Changes that do not regenerate (a script edit), one per generator.
+    notices: Vec<NoticeEntry<'a>>,
+}
+
+/// One `notices` entry of `generate --plan --json`.
+#[derive(Serialize)]
+struct NoticeEntry<'a> {
+    label: &'a str,
+    notice: &'a str,
 }
 
 /// `generate --json`.
@@ -44,8 +53,14 @@ struct Summary {
 /// Prints the plan: JSON, or one line per run (`LABEL: REASON  (SOURCE)`).
 pub fn plan(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
+        let notices: Vec<NoticeEntry> = report
+            .notices
+            .iter()
+            .map(|(label, notice)| NoticeEntry { label, notice })
+            .collect();
         return super::json_out::print(&PlanDoc {
             plan: &report.planned,
+            notices,
         });
     }
     use std::io::Write;
@@ -55,6 +70,9 @@ pub fn plan(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     for p in &report.plan {
         writeln!(out, "{}: {}  ({})", p.label, p.reason, p.source)?;
+    }
+    for (label, notice) in &report.notices {
+        writeln!(out, "{label}: notice: {notice}")?;
     }
     Ok(())
 }

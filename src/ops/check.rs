@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::keys::Identities;
-use crate::plan::{Graph, Reason, status};
+use crate::plan::{Graph, Reason, notice, status};
 use crate::store;
 use crate::workspace::Workspace;
 
@@ -41,6 +41,9 @@ pub struct Report {
     pub mac_verified: usize,
     /// Problems.
     pub findings: Vec<Finding>,
+    /// Changes not applied that are no problem (kind `notice`: a script edited since
+    /// generation, as clan regenerates only on `validation`); they never fail `check`.
+    pub notices: Vec<Finding>,
 }
 
 impl Report {
@@ -75,6 +78,17 @@ pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result
                 other => other.to_string(),
             };
             found.push((kind, detail));
+        }
+        if status.is_none()
+            && let Some(text) = notice(&ws.root, &graph, i)
+        {
+            report.notices.push(Finding {
+                owner: n.owner.to_string(),
+                generator: n.generator.name.clone(),
+                kind: "notice".into(),
+                detail: text.into(),
+                source: n.generator.shown_source(&ws.root),
+            });
         }
         if !matches!(status, Some(Reason::Missing(_))) {
             for (path, admin_only) in n.existing_secrets_files(&ws.root) {

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use indexmap::IndexSet;
+use indexmap::{IndexMap, IndexSet};
 use sha2::{Digest, Sha256};
 
 use crate::store::{Manifest, Owner, read_run_id};
@@ -46,6 +46,10 @@ impl Node {
     }
 }
 
+/// One pass of [`Graph::build`]: the machine (`None`: the fleet's shared generators) and its
+/// generators in dependency-first order.
+type Pass<'a> = (Option<&'a String>, &'a IndexMap<String, Arc<Generator>>);
+
 /// The whole fleet's generator graph.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
@@ -59,13 +63,26 @@ impl Graph {
     pub fn build(defs: &Definitions) -> Graph {
         let mut g = Graph::default();
         let mut own_fp: HashMap<usize, String> = HashMap::new();
-        for (m, gens) in &defs.machines {
-            // `gens` is dependency-first, so dependencies always exist when we get to a node.
+        // Shared generators first, fleet-wide: as in clan, a shared generator may depend on a
+        // shared one that only other machines declare.
+        let mut shared: IndexMap<String, Arc<Generator>> = IndexMap::new();
+        for gens in defs.machines.values() {
+            for (name, def) in gens.iter().filter(|(_, d)| d.share) {
+                shared.entry(name.clone()).or_insert_with(|| def.clone());
+            }
+        }
+        let names: Vec<String> = shared.keys().cloned().collect();
+        let shared = crate::workspace::definitions::dependency_first(&shared, &names);
+        let mut passes: Vec<Pass<'_>> = vec![(None, &shared)];
+        passes.extend(defs.machines.iter().map(|(m, gens)| (Some(m), gens)));
+        for (m, gens) in passes {
+            // `gens` is dependency-first, so dependencies always exist when we get to a node
+            // (shared ones were all added first).
             for (name, def) in gens {
-                let owner = if def.share {
-                    Owner::Shared
-                } else {
-                    Owner::Machine(m.clone())
+                let owner = match (def.share, m) {
+                    (true, _) => Owner::Shared,
+                    (false, Some(m)) => Owner::Machine(m.clone()),
+                    (false, None) => continue,
                 };
                 if g.index.contains_key(&(owner.clone(), name.clone())) {
                     continue;
@@ -74,11 +91,11 @@ impl Graph {
                     .dependencies
                     .iter()
                     .filter_map(|d| {
-                        let dshare = gens.get(d).map(|x| x.share).unwrap_or(false);
-                        let downer = if dshare {
-                            Owner::Shared
-                        } else {
-                            Owner::Machine(m.clone())
+                        // Not declared here: a shared generator of another machine (clan).
+                        let dshare = gens.get(d).map(|x| x.share).unwrap_or(true);
+                        let downer = match (dshare, m) {
+                            (false, Some(m)) => Owner::Machine(m.clone()),
+                            _ => Owner::Shared,
                         };
                         g.index.get(&(downer, d.clone())).copied()
                     })
@@ -218,12 +235,44 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
         Ok(None) => return Some(Reason::Missing(NEVER_GENERATED.into())),
         Err(e) => return Some(Reason::Torn(e.to_string())),
     };
-    if man.fingerprint != n.fingerprint {
-        return Some(Reason::Changed);
-    }
-    facts_status(root, n, &man)
+    definition_status(n, &man)
+        .or_else(|| facts_status(root, n, &man))
         .or_else(|| secrets_status(root, n, &man))
         .or_else(|| deps_status(root, graph, n, &man))
+}
+
+/// The notice `check` and `generate --plan` show for a script edited since generation.
+pub const SCRIPT_CHANGED: &str =
+    "script changed since generation; not applied — `--regenerate` applies it, or set `validation`";
+
+/// The notice for outputs recorded by a varsmith that fingerprinted the whole definition.
+pub const LEGACY_CHANGED: &str = "script or validation changed since generation (recorded by an older varsmith); not applied — `--regenerate` applies it";
+
+/// As clan: stale when the files (names, `secret`, `deploy`) or the `validation` changed. A
+/// manifest of an older varsmith (format 1) records neither: its file lists are compared
+/// ([`secrets_status`], [`facts_status`]) and nothing else, so nothing regenerates on upgrade.
+fn definition_status(n: &Node, man: &Manifest) -> Option<Reason> {
+    let g = &n.generator;
+    if man.format < crate::store::MANIFEST_FORMAT {
+        return None;
+    }
+    if man.validation != g.validation_hash() || man.shape.as_deref() != Some(&g.shape_hash()) {
+        return Some(Reason::Changed);
+    }
+    None
+}
+
+/// What changed since generation without making node `i` stale (a script edit), as one line;
+/// `None` when nothing did or it has no outputs. Never decrypts anything.
+pub fn notice(root: &Path, graph: &Graph, i: usize) -> Option<&'static str> {
+    let n = &graph.nodes[i];
+    let man = Manifest::read(root, &n.owner.manifest_file(root, &n.generator.name))
+        .ok()
+        .flatten()?;
+    if man.format < crate::store::MANIFEST_FORMAT {
+        return (man.fingerprint != n.fingerprint).then_some(LEGACY_CHANGED);
+    }
+    (man.script.as_deref() != Some(&n.generator.script_hash())).then_some(SCRIPT_CHANGED)
 }
 
 /// Every fact present and the one of the manifest's run.
@@ -252,11 +301,15 @@ fn facts_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
 /// manifest's run.
 fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
     let g = &n.generator;
+    // An older varsmith stored a persisted prompt's answer admins-only; it stays valid where
+    // it is until the generator is regenerated.
+    let legacy = man.format < crate::store::MANIFEST_FORMAT;
+    let moved = |f: &str| legacy && g.prompts.get(f).is_some_and(|p| p.persist);
     let names = |deploy: bool| -> Vec<String> {
         let mut v: Vec<String> = g
             .files
             .iter()
-            .filter(|(_, s)| s.secret && s.deploy == deploy)
+            .filter(|(f, s)| s.secret && s.deploy == deploy && !moved(f))
             .map(|(f, _)| f.clone())
             .collect();
         v.sort();
@@ -277,7 +330,7 @@ fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
         if names.is_empty() {
             continue;
         }
-        let mut b = recorded.clone();
+        let mut b: Vec<String> = recorded.iter().filter(|f| !moved(f)).cloned().collect();
         b.sort();
         if names != b {
             return Some(Reason::Changed);

@@ -3,8 +3,8 @@
 //! Inside: a new user, pid, network, ipc, uts and cgroup namespace with no capabilities and no
 //! further user namespaces; read-only system directories and `/nix/store`; `/proc` of its own
 //! pid namespace with `/proc/sys` and `/proc/sysrq-trigger` read-only; no `/sys`; a minimal
-//! read-only `/dev`; `/etc/passwd` and `/etc/group` naming the run's uid; `$in` and `$prompts`
-//! read-only, `$out` writable; varsmith itself at [`super::helper::SANDBOX_BIN`]; the
+//! read-only `/dev`; `/etc/passwd` and `/etc/group` naming the run's uid; `$prompts` read-only,
+//! `$in` (a private copy, writable as clan's) and `$out` writable; varsmith itself at [`super::helper::SANDBOX_BIN`]; the
 //! environment cleared except `PATH`, `in`, `out`, `prompts`, `machine`, `HOME`, `LANG`,
 //! `TMPDIR`; a fresh session keyring and a seccomp filter denying the keyring system calls
 //! ([`super::seccomp`]).
@@ -128,7 +128,8 @@ pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script
     ]);
     cmd.args(["--size", &size, "--tmpfs", "/tmp"]);
     cmd.args(["--size", &size, "--tmpfs", HOME]);
-    cmd.arg("--ro-bind").arg(dirs.input).arg(IN);
+    // A private copy, writable as clan's (`ssh-keygen -s`, `openssl -CAcreateserial`).
+    cmd.arg("--bind").arg(dirs.input).arg(IN);
     cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
     super::helper::bind(&mut cmd);

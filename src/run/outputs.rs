@@ -1,5 +1,6 @@
-//! Reading `$out` back: exactly the declared files, each a regular file (no symlink, no
-//! directory, nothing undeclared), none larger than the output limit.
+//! Reading `$out` back: every declared file, each a regular file (no symlink, no directory),
+//! none larger than the output limit. As clan, anything else the script leaves in `$out` is
+//! discarded with one warning line on stderr (names only); a missing declared file is an error.
 
 use std::collections::HashSet;
 use std::io::Read;
@@ -17,10 +18,6 @@ pub fn collect(g: &Generator, out_dir: &Path, who: &str, max: u64) -> Result<Fil
     let found = scan(g, out_dir, who)?;
     let mut files = IndexMap::new();
     for name in g.files.keys() {
-        // A persisted prompt's answer is added by the caller when the script does not copy it.
-        if !found.contains(name) && g.prompts.get(name).is_some_and(|p| p.persist) {
-            continue;
-        }
         if !found.contains(name) {
             return Err(bad(
                 who,
@@ -42,9 +39,11 @@ fn bad(who: &str, msg: String) -> Error {
     }
 }
 
-/// Names in `$out`, each checked to be a declared regular file.
+/// Declared names in `$out`, each checked to be a regular file; undeclared entries are
+/// ignored (one warning line names them).
 fn scan(g: &Generator, out_dir: &Path, who: &str) -> Result<HashSet<String>, Error> {
     let mut found = HashSet::new();
+    let mut ignored: Vec<String> = Vec::new();
     let rd = std::fs::read_dir(out_dir).map_err(super::sandbox::io(who, "reading $out"))?;
     for entry in rd {
         let entry = entry.map_err(super::sandbox::io(who, "reading $out"))?;
@@ -63,14 +62,8 @@ fn scan(g: &Generator, out_dir: &Path, who: &str) -> Result<HashSet<String>, Err
             ""
         };
         if !g.files.contains_key(&name) {
-            let what = if kind.is_empty() { "a file" } else { kind };
-            let declared = g.files.keys().cloned().collect::<Vec<_>>().join(", ");
-            return Err(bad(
-                who,
-                format!(
-                    "$out/{name} is {what} the generator does not declare (declared: {declared})"
-                ),
-            ));
+            ignored.push(crate::run::capture::escape_controls(&name));
+            continue;
         }
         if !kind.is_empty() {
             return Err(bad(
@@ -79,6 +72,13 @@ fn scan(g: &Generator, out_dir: &Path, who: &str) -> Result<HashSet<String>, Err
             ));
         }
         found.insert(name);
+    }
+    if !ignored.is_empty() {
+        ignored.sort();
+        eprintln!(
+            "warning: {who}: discarded undeclared $out entries: {}",
+            ignored.join(", ")
+        );
     }
     Ok(found)
 }

@@ -60,9 +60,13 @@ impl Sources {
                     arg.split('=').next().unwrap_or("")
                 ))
             })?;
+            // Generator names may hold dots (`wifi.home`): GEN/NAME, else split at the last dot.
             let (g, p) = key
-                .split_once('.')
-                .ok_or_else(|| UsageError::new(format!("--prompt {key}: expected GEN.NAME=…")))?;
+                .split_once('/')
+                .or_else(|| key.rsplit_once('.'))
+                .ok_or_else(|| {
+                    UsageError::new(format!("--prompt {key}: expected GEN.NAME=… or GEN/NAME=…"))
+                })?;
             let bytes = if let Some(f) = value.strip_prefix('@') {
                 SecretBytes::new(
                     std::fs::read(PathBuf::from(f))
@@ -260,6 +264,25 @@ pub(crate) fn ask_hidden_confirmed(
     ))
 }
 
+/// The question for prompt `p`: `WHO: [GROUP] LABEL: DESCRIPTION (HELPER TEXT)`, with the
+/// parts clan's `display` does not set left out.
+fn question(who: &str, p: &crate::workspace::Prompt) -> String {
+    let mut q = format!("{who}: ");
+    if let Some(d) = &p.display {
+        if let Some(g) = &d.group {
+            q.push_str(&format!("[{g}] "));
+        }
+        if let Some(l) = d.label.as_ref().filter(|l| **l != p.description) {
+            q.push_str(&format!("{l}: "));
+        }
+    }
+    q.push_str(&p.description);
+    if let Some(h) = p.display.as_ref().and_then(|d| d.helper_text.as_ref()) {
+        q.push_str(&format!(" ({h})"));
+    }
+    q
+}
+
 /// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
 /// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice
 /// (again while the answers differ, see [`ask_hidden_confirmed`]).
@@ -267,7 +290,7 @@ pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answe
     let p = g.prompts.get(name)?;
     let mut tty = open_tty()?;
     // Escaping is idempotent (its output holds no control), so ask_hidden_confirmed may redo it.
-    let question = shown(&format!("{who}: {}", p.description));
+    let question = shown(&question(who, p));
     let answer = (|| -> Result<SecretBytes, String> {
         match p.kind {
             PromptType::Line => {

@@ -258,6 +258,12 @@ impl Layout {
         for (p, bytes) in spec.prompts {
             make(&l.part("prompts").join(p), Some(bytes), owner)
                 .map_err(io(who, format!("writing $prompts/{p}")))?;
+            // clan: a persisted prompt's answer is in $out before the script, which may
+            // replace it ("leave empty to generate").
+            if spec.generator.prompts.get(p).is_some_and(|x| x.persist) {
+                make(&l.part("out").join(p), Some(bytes), owner)
+                    .map_err(io(who, format!("writing $out/{p}")))?;
+            }
         }
         if !spec.sandbox {
             super::helper::link(&l.part("bin")).map_err(io(who, "linking bin/varsmith"))?;

@@ -203,6 +203,10 @@ pub fn prepare(
         secrets: deployed.into_iter().cloned().collect(),
         admin_secrets: admin.into_iter().cloned().collect(),
         generated: now_rfc3339(),
+        format: super::manifest::MANIFEST_FORMAT,
+        validation: g.validation_hash(),
+        shape: Some(g.shape_hash()),
+        script: Some(g.script_hash()),
     };
     for (p, bytes) in extra {
         batch.stage(p, bytes, FILE_MODE)?;

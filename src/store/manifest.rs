@@ -33,6 +33,26 @@ pub struct Manifest {
     pub admin_secrets: Vec<String>,
     /// When the run was committed (RFC 3339, UTC).
     pub generated: String,
+    /// The record's layout: 1 (absent: written before varsmith followed clan's staleness;
+    /// none of the fields below), or [`MANIFEST_FORMAT`].
+    #[serde(default = "legacy_format")]
+    pub format: u32,
+    /// The generator's `validationHash` at the run (`None`: validation was null).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validation: Option<String>,
+    /// The generator's files and their `secret`/`deploy` at the run (a hash).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shape: Option<String>,
+    /// The script at the run (a hash, store paths masked); a change is only a notice.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub script: Option<String>,
+}
+
+/// The manifest layout this varsmith writes (validation, shape and script hashes).
+pub const MANIFEST_FORMAT: u32 = 2;
+
+fn legacy_format() -> u32 {
+    1
 }
 
 impl Manifest {

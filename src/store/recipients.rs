@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Error;
 use super::layout::{Owner, host_key_json};
-use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUBS, Workspace};
 
 /// One entry of a `key.json` file (`[{"publickey": "age1…", "type": "age"}]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -54,10 +54,16 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
 
 /// The recipient derived from the host's `openssh` public key fact, if it has one.
 pub fn derived_host_recipient(root: &Path, host: &str) -> Result<Option<String>, Error> {
-    let pub_path = Owner::Machine(host.to_string())
-        .facts_dir(root, HOST_KEY_GENERATOR)
-        .join(HOST_KEY_PUB);
-    let Some(bytes) = super::read_file(root, &pub_path)? else {
+    let dir = Owner::Machine(host.to_string()).facts_dir(root, HOST_KEY_GENERATOR);
+    let mut found = None;
+    for name in HOST_KEY_PUBS {
+        let p = dir.join(name);
+        if let Some(bytes) = super::read_file(root, &p)? {
+            found = Some((p, bytes));
+            break;
+        }
+    }
+    let Some((pub_path, bytes)) = found else {
         return Ok(None);
     };
     let line = String::from_utf8_lossy(&bytes);

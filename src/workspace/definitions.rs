@@ -40,6 +40,9 @@ pub const BUNDLED: &[(&str, &str)] = &[
 pub const HOST_KEY_GENERATOR: &str = "openssh";
 /// The host-key generator's public file.
 pub const HOST_KEY_PUB: &str = "ssh_host_ed25519_key.pub";
+/// The host key's public file names accepted, in order: varsmith's, then clan's `openssh`
+/// generator's (`ssh.id_ed25519.pub`, when a workspace ports clan's definition).
+pub const HOST_KEY_PUBS: &[&str] = &[HOST_KEY_PUB, "ssh.id_ed25519.pub"];
 
 /// All definitions, resolved per machine.
 #[derive(Debug, Clone)]
@@ -166,7 +169,8 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
     }
     // Every definition must be consistent on its own: dependencies exist, no cycles, shared
     // ones depend only on shared ones.
-    check_graph(&generators, None)?;
+    check_graph(&generators, None, None)?;
+    let mut deferred = Vec::new();
 
     let mut machines = IndexMap::new();
     for (mname, machine) in &ws.inventory.machines {
@@ -174,7 +178,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         if let Some(fm) = flake
             && !ws.in_both.contains(mname)
         {
-            machines.insert(mname.clone(), flake_machine(ws, fm)?);
+            machines.insert(mname.clone(), flake_machine(ws, fm, &mut deferred)?);
             continue;
         }
         let overrides = parse_all(read_dir_defs(
@@ -196,11 +200,11 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
                 ));
             }
         }
-        check_graph(&visible, Some(mname))?;
+        check_graph(&visible, Some(mname), Some(&mut deferred))?;
         let mut order = dependency_first(&visible, &machine.generators);
         if let Some(fm) = flake {
             // Described twice: the same generators and definitions, or an error naming both.
-            let from_flake = flake_machine(ws, fm)?;
+            let from_flake = flake_machine(ws, fm, &mut deferred)?;
             same_machine(&inv_path, mname, &order, fm, &from_flake)?;
             order = from_flake;
         }
@@ -210,12 +214,14 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         generators,
         machines,
     };
+    check_fleet_dependencies(&defs, deferred)?;
     check_shared_consistency(&defs)?;
     Ok(defs)
 }
 
-/// `wanted` and their dependencies, transitively, in a dependency-first order.
-fn dependency_first(
+/// `wanted` and their dependencies, transitively, in a dependency-first order (dependencies
+/// not in `visible` are left out).
+pub(crate) fn dependency_first(
     visible: &IndexMap<String, Arc<Generator>>,
     wanted: &[String],
 ) -> IndexMap<String, Arc<Generator>> {
@@ -281,12 +287,13 @@ fn same_machine(
 fn flake_machine(
     ws: &Workspace,
     fm: &super::nix::NixMachine,
+    deferred: &mut Vec<Deferred>,
 ) -> Result<IndexMap<String, Arc<Generator>>, Error> {
     let flake = ws.root.join("flake.nix");
     let visible = fm
         .definitions()
         .map_err(|m| invalid(&flake, format!("{}: {m}", fm.attr)))?;
-    check_graph(&visible, Some(&fm.machine_name))?;
+    check_graph(&visible, Some(&fm.machine_name), Some(deferred))?;
     let names: Vec<String> = visible.keys().cloned().collect();
     Ok(dependency_first(&visible, &names))
 }
@@ -332,10 +339,36 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
     Ok(())
 }
 
-/// Unknown dependencies, shared-on-per-machine dependencies and cycles.
+/// A dependency a machine does not declare: (definition source, message prefix, dependency).
+/// As clan, it must be a shared generator some other machine declares.
+type Deferred = (PathBuf, String, String);
+
+/// Every dependency a machine does not declare is a shared generator of another machine
+/// (clan's ZeroTier peers depend on the controller's identity), else "unknown dependency".
+fn check_fleet_dependencies(defs: &Definitions, deferred: Vec<Deferred>) -> Result<(), Error> {
+    for (src, ctx, dep) in deferred {
+        let shared = defs
+            .machines
+            .values()
+            .any(|gens| gens.get(&dep).is_some_and(|d| d.share));
+        if !shared {
+            return Err(invalid(
+                &src,
+                format!(
+                    "{ctx}unknown dependency {dep:?} (no machine declares a shared generator of that name)"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Unknown dependencies, shared-on-per-machine dependencies and cycles. With `deferred`, a
+/// dependency the set does not hold is recorded there instead (see [`Deferred`]).
 fn check_graph(
     gens: &IndexMap<String, Arc<Generator>>,
     machine: Option<&str>,
+    mut deferred: Option<&mut Vec<Deferred>>,
 ) -> Result<(), Error> {
     let ctx = machine
         .map(|m| format!("machine {m}: "))
@@ -343,6 +376,14 @@ fn check_graph(
     for (name, g) in gens {
         for dep in &g.dependencies {
             let Some(d) = gens.get(dep) else {
+                if let Some(list) = deferred.as_deref_mut() {
+                    list.push((
+                        g.source.clone(),
+                        format!("{ctx}generator {name}: "),
+                        dep.clone(),
+                    ));
+                    continue;
+                }
                 return Err(invalid(
                     &g.source,
                     format!("{ctx}generator {name}: unknown dependency {dep:?}"),

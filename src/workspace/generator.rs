@@ -36,6 +36,28 @@ pub enum PromptType {
     MultilineHidden,
 }
 
+/// How a prompt is presented (clan's `display`): all optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Display {
+    /// A heading the prompt is grouped under (shown before the label).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// A short label shown instead of the prompt's name.
+    #[serde(default)]
+    pub label: Option<String>,
+    /// A hint shown under the question.
+    #[serde(default)]
+    pub helper_text: Option<String>,
+    /// Whether an empty answer is refused (clan's default: true).
+    #[serde(default = "yes")]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
 /// One prompt of a generator.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Prompt {
@@ -43,8 +65,12 @@ pub struct Prompt {
     pub kind: PromptType,
     /// The question shown to the user.
     pub description: String,
-    /// Store the answer as a secret output and reuse it without asking next time.
+    /// Store the answer as a secret output of the same name (clan: an implicit file, secret
+    /// and deployed by default, overridable like any file) and reuse it without asking again.
+    /// The answer is placed at `$out/<name>` before the script runs; the script may replace it.
     pub persist: bool,
+    /// Presentation hints (`display`); `None` when not given.
+    pub display: Option<Display>,
 }
 
 /// One output file of a generator.
@@ -92,6 +118,10 @@ pub struct Generator {
     /// `bin/` directories (`runtime_inputs` then holds their names, for messages).
     #[serde(skip)]
     pub pinned: Option<Vec<super::nix::StoreInput>>,
+    /// Nix generators: derivations the script text refers to, realised before it runs (the
+    /// sandbox binds the whole store); empty for YAML definitions.
+    #[serde(skip)]
+    pub script_refs: Vec<super::nix::StoreInput>,
 }
 
 #[derive(Deserialize)]
@@ -111,6 +141,7 @@ struct RawGenerator {
     files: IndexMap<String, Option<RawFile>>,
     #[serde(default)]
     validation: Option<serde_json::Value>,
+    #[serde(default)]
     script: String,
 }
 
@@ -123,6 +154,8 @@ pub(crate) struct RawPrompt {
     pub(crate) description: Option<String>,
     #[serde(default)]
     pub(crate) persist: bool,
+    #[serde(default)]
+    pub(crate) display: Option<Display>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,16 +209,7 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
         yaml_serde::from_str(text).map_err(|e| super::quote::parser_message(&e.to_string()))?;
     let mut files = parse_files(name, raw.files)?;
     let prompts = parse_prompts(name, raw.prompts, &files)?;
-    // A persisted prompt's answer becomes a secret output of the same name (admins only).
-    for (pname, p) in &prompts {
-        if p.persist && !files.contains_key(pname) {
-            let spec = FileSpec {
-                deploy: false,
-                ..default_file(true)
-            };
-            files.insert(pname.clone(), spec);
-        }
-    }
+    add_prompt_files(&prompts, &mut files);
     for dep in &raw.dependencies {
         check_component(dep).map_err(|e| format!("generator {name}: dependency {e}"))?;
         if dep == name {
@@ -202,9 +226,6 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
             ));
         }
     }
-    if raw.script.trim().is_empty() {
-        return Err(format!("generator {name}: script is empty"));
-    }
     if files.is_empty() {
         return Err(format!("generator {name}: declares no files"));
     }
@@ -220,7 +241,21 @@ pub fn parse_generator(name: &str, source: &Path, text: &str) -> Result<Generato
         validation: raw.validation.unwrap_or(serde_json::Value::Null),
         script: raw.script,
         pinned: None,
+        script_refs: Vec::new(),
     })
+}
+
+/// A persisted prompt's answer is a file of the same name (clan: `files.<prompt> = { }`, so
+/// secret and deployed unless the definition declares the file itself).
+pub(crate) fn add_prompt_files(
+    prompts: &IndexMap<String, Prompt>,
+    files: &mut IndexMap<String, FileSpec>,
+) {
+    for (pname, p) in prompts {
+        if p.persist && !files.contains_key(pname) {
+            files.insert(pname.clone(), default_file(true));
+        }
+    }
 }
 
 /// A file with clan's defaults: owner and group root, mode 0400, deployed, needed for
@@ -283,9 +318,9 @@ pub(crate) fn parse_prompts(
     let mut prompts = IndexMap::new();
     for (pname, p) in raw {
         check_component(&pname).map_err(|e| format!("generator {name}: prompt name {e}"))?;
-        let (kind, description, persist) = match p {
-            Some(p) => (p.kind, p.description, p.persist),
-            None => (None, None, false),
+        let (kind, description, persist, display) = match p {
+            Some(p) => (p.kind, p.description, p.persist, p.display),
+            None => (None, None, false, None),
         };
         if persist && files.get(&pname).is_some_and(|f| !f.secret) {
             return Err(format!(
@@ -296,6 +331,7 @@ pub(crate) fn parse_prompts(
             kind: kind.unwrap_or(PromptType::Line),
             description: description.unwrap_or_else(|| pname.clone()),
             persist,
+            display,
         };
         prompts.insert(pname, prompt);
     }
@@ -330,6 +366,40 @@ impl Generator {
         hex::encode(Sha256::digest(canonical_json(&v).as_bytes()))
     }
 
+    /// clan's `validationHash`: sha256 hex of the canonical JSON of `validation` with every
+    /// store path masked ([`mask_store_paths`]); `None` when `validation` is null. A change
+    /// makes the outputs stale. Nix: `fingerprint.nix` `validationHash`.
+    pub fn validation_hash(&self) -> Option<String> {
+        if self.validation.is_null() {
+            return None;
+        }
+        let text = mask_store_paths(&canonical_json(&self.validation));
+        Some(hex::encode(Sha256::digest(text.as_bytes())))
+    }
+
+    /// sha256 hex of the canonical JSON of `{ <file> = { deploy; secret; }; }`: the set of
+    /// files and where each goes. A change makes the outputs stale. Nix: `shapeHash`.
+    pub fn shape_hash(&self) -> String {
+        let files: serde_json::Map<String, serde_json::Value> = self
+            .files
+            .iter()
+            .map(|(name, f)| {
+                (
+                    name.clone(),
+                    serde_json::json!({ "deploy": f.deploy, "secret": f.secret }),
+                )
+            })
+            .collect();
+        let text = canonical_json(&serde_json::Value::Object(files));
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// sha256 hex of the script text with every store path masked. A change is only a
+    /// notice (clan does not regenerate on a script edit). Nix: `scriptHash`.
+    pub fn script_hash(&self) -> String {
+        hex::encode(Sha256::digest(mask_store_paths(&self.script).as_bytes()))
+    }
+
     /// Where the definition comes from, relative to the workspace when it is a file in it
     /// (else `bundled:<name>` or `flake:<attribute>`).
     pub fn shown_source(&self, root: &Path) -> String {
@@ -353,6 +423,41 @@ impl Generator {
             && self.prompts == other.prompts
             && self.runtime_inputs == other.runtime_inputs
     }
+}
+
+/// `s` with every store path (`/nix/store/<32 chars of [0-9a-z]>-<name chars>`) replaced by
+/// `/nix/store/*`, so that a nixpkgs bump changes no hash. Nix does the same with
+/// `builtins.split "/nix/store/[0-9a-z]{32}-[A-Za-z0-9+._?=-]*"` (`fingerprint.nix`).
+pub fn mask_store_paths(s: &str) -> String {
+    const PREFIX: &str = "/nix/store/";
+    let name_char = |b: u8| b.is_ascii_alphanumeric() || b"+._?=-".contains(&b);
+    let bytes = s.as_bytes();
+    let mut out = String::with_capacity(s.len());
+    let mut i = 0;
+    let mut copied = 0;
+    while let Some(pos) = s[i..].find(PREFIX) {
+        let start = i + pos;
+        let h = start + PREFIX.len();
+        let hash_ok = bytes.len() > h + 32
+            && bytes[h..h + 32]
+                .iter()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+            && bytes[h + 32] == b'-';
+        if !hash_ok {
+            i = start + 1;
+            continue;
+        }
+        let mut end = h + 33;
+        while end < bytes.len() && name_char(bytes[end]) {
+            end += 1;
+        }
+        out.push_str(&s[copied..start]);
+        out.push_str("/nix/store/*");
+        copied = end;
+        i = end;
+    }
+    out.push_str(&s[copied..]);
+    out
 }
 
 /// `v` as Nix's `builtins.toJSON` prints it: object keys sorted bytewise at every level, no
@@ -494,6 +599,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(g2.own_fingerprint(), OWN_VECTOR);
+    }
+
+    /// The same input through `fingerprint.nix`'s `maskStorePaths` (nix eval) gives exactly
+    /// this output.
+    #[test]
+    fn store_paths_are_masked() {
+        let s = "a /nix/store/0123456789abcdefghijklmnopqrstuv-openssh-9.6p1/bin/ssh-keygen b /nix/store/short-x /nix/store/0123456789abcdefghijklmnopqrstuv-c";
+        assert_eq!(
+            mask_store_paths(s),
+            "a /nix/store/*/bin/ssh-keygen b /nix/store/short-x /nix/store/*"
+        );
+        // A nixpkgs bump (other hash, other version) changes no hash; a comment only the
+        // script hash (a notice).
+        let g = |script: &str, v: &str| {
+            parse(&format!(
+                "files: {{a: }}\nvalidation: {{ tool: \"{v}\" }}\nscript: \"{script}\"\n"
+            ))
+            .unwrap()
+        };
+        let old = g(
+            "/nix/store/0123456789abcdefghijklmnopqrstuv-openssh-9.6p1/bin/ssh-keygen",
+            "/nix/store/0123456789abcdefghijklmnopqrstuv-x-1",
+        );
+        let bumped = g(
+            "/nix/store/zz23456789abcdefghijklmnopqrstuv-openssh-9.9p2/bin/ssh-keygen",
+            "/nix/store/zz23456789abcdefghijklmnopqrstuv-x-2",
+        );
+        assert_eq!(old.script_hash(), bumped.script_hash());
+        assert_eq!(old.validation_hash(), bumped.validation_hash());
+        assert_eq!(old.shape_hash(), bumped.shape_hash());
+        assert!(parse("files: {a: }\n").unwrap().validation_hash().is_none());
+    }
+
+    #[test]
+    fn prompt_only_generator_and_persisted_prompt_files() {
+        let g = parse("prompts:\n  ssid: { persist: true, display: { label: SSID, helperText: h } }\nshare: true\n")
+            .unwrap();
+        assert_eq!(g.script, "");
+        let f = &g.files["ssid"];
+        assert!(f.secret && f.deploy, "clan: secret and deployed by default");
+        assert_eq!(
+            g.prompts["ssid"].display.as_ref().unwrap().label.as_deref(),
+            Some("SSID")
+        );
+        // Declared explicitly, the file keeps its own settings.
+        let g =
+            parse("prompts: { p: { persist: true } }\nfiles: { p: { deploy: false } }\n").unwrap();
+        assert!(!g.files["p"].deploy);
     }
 
     const OWN_VECTOR: &str = "4d41371a50e4e94e1c10aeef5ad2426d6ad2b50762eefc99072b21159a205c29";

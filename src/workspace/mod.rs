@@ -12,7 +12,7 @@ pub(crate) mod read;
 
 use std::path::{Path, PathBuf};
 
-pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB};
+pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, HOST_KEY_PUBS};
 pub use generator::{FileSpec, Generator, NeededFor, Prompt, PromptType};
 pub use inventory::{Backend, DeploySettings, Inventory, Machine};
 

@@ -112,6 +112,9 @@ const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
       else np.system or null);
     input = p: { out = builtins.unsafeDiscardStringContext p.outPath; drv = builtins.unsafeDiscardStringContext (p.drvPath or ""); name = p.name or ""; };
     script = s: if builtins.isPath s then builtins.readFile s else s;
+    refs = s: if builtins.isPath s then [ ] else builtins.concatLists (builtins.attrValues (builtins.mapAttrs
+      (k: v: if v ? outputs || (v.allOutputs or false) then [ { out = ""; drv = k; name = "script reference"; } ] else [ ])
+      (builtins.getContext s)));
   in {
     machineName = v.machineName;
     system = if sys.success then sys.value else null;
@@ -122,8 +125,9 @@ const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
       validation = d.validation;
       script = script d.script;
       runtimeInputs = map input d.runtimeInputs;
+      scriptInputs = refs d.script;
       files = builtins.mapAttrs (f: x: { inherit (x) secret deploy owner group mode neededFor; }) d.files;
-      prompts = builtins.mapAttrs (p: x: { description = x.description or p; type = x.type or "line"; persist = x.persist or false; }) d.prompts;
+      prompts = builtins.mapAttrs (p: x: { description = x.description or p; type = x.type or "line"; persist = x.persist or false; display = x.display or null; }) d.prompts;
     }) v.generators;
   }) cfgs"#;
 
@@ -153,6 +157,10 @@ pub struct NixGenerator {
     /// Runtime inputs.
     #[serde(rename = "runtimeInputs")]
     pub runtime_inputs: Vec<StoreInput>,
+    /// Derivations the script text refers to (its string context: `${pkgs.nix}/bin/…`),
+    /// realised with the runtime inputs; `out` is empty (only the derivation is known).
+    #[serde(rename = "scriptInputs", default)]
+    pub script_inputs: Vec<StoreInput>,
     /// `files.<f>`.
     pub files: IndexMap<String, serde_json::Value>,
     /// `prompts.<p>`.
@@ -675,24 +683,20 @@ fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Gener
                 .and_then(|x| x.as_str())
                 .map(str::to_string),
             persist: v.get("persist").and_then(|x| x.as_bool()).unwrap_or(false),
+            display: match v.get("display").filter(|x| !x.is_null()) {
+                Some(d) => Some(
+                    serde_json::from_value(d.clone())
+                        .map_err(|e| format!("prompt {p}: display: {e}"))?,
+                ),
+                None => None,
+            },
         };
         prompts_raw.insert(p.clone(), Some(raw));
     }
     let prompts = parse_prompts(name, prompts_raw, &files)?;
-    for (pname, p) in &prompts {
-        if p.persist && !files.contains_key(pname) {
-            let spec = super::FileSpec {
-                deploy: false,
-                ..super::generator::default_file(true)
-            };
-            files.insert(pname.clone(), spec);
-        }
-    }
+    super::generator::add_prompt_files(&prompts, &mut files);
     for dep in &g.dependencies {
         super::names::check_component(dep).map_err(|e| format!("dependency {e}"))?;
-    }
-    if g.script.trim().is_empty() {
-        return Err("script is empty".into());
     }
     if files.is_empty() {
         return Err("declares no files".into());
@@ -709,6 +713,7 @@ fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Gener
         validation: g.validation.clone(),
         script: g.script.clone(),
         pinned: Some(g.runtime_inputs.clone()),
+        script_refs: g.script_inputs.clone(),
     })
 }
 

@@ -1,7 +1,6 @@
 //! Shared helpers for the core integration tests: temporary workspaces, running the binary,
 //! and the real tools' availability (a missing tool fails in CI, skips elsewhere).
 
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

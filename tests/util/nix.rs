@@ -1,7 +1,6 @@
 //! Helpers for tests/nix_module.rs: the offline kit, the example fleet as a scratch flake
 //! workspace, and `nix eval` with the kit's inputs.
 
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 

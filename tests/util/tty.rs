@@ -4,7 +4,6 @@
 //! condition variable that the screen reader signals, never on a sleep; the deadline only
 //! turns a hang into a failure.
 
-
 use std::io::{Read, Write};
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Arc, Condvar, Mutex};

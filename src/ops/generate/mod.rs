@@ -69,6 +69,9 @@ pub struct Report {
     pub runs: Vec<RunRecord>,
     /// The plan as records (`--plan --json`); filled for a plan-only run.
     pub planned: Vec<PlanRecord>,
+    /// (label, text) of nodes in scope that do not run although something changed (a script
+    /// edit: [`crate::plan::notice`]); filled for a plan-only run.
+    pub notices: Vec<(String, &'static str)>,
 }
 
 /// Runs `generate`. The identities are loaded (`load_ids`) only once the runtime inputs are
@@ -89,6 +92,14 @@ pub fn run(
     };
     if opts.plan_only {
         report.planned = record::plan_records(&graph, &plan);
+        let machines = select_machines(ws, &opts.select.hosts)?;
+        for i in graph.scope(&defs, &machines) {
+            if !plan.iter().any(|p| p.node == i)
+                && let Some(text) = crate::plan::notice(&ws.root, &graph, i)
+            {
+                report.notices.push((graph.nodes[i].label(), text));
+            }
+        }
         return Ok(report);
     }
     let selected = select_machines(ws, &opts.select.hosts)?;
@@ -129,8 +140,10 @@ pub fn run(
 fn realise_inputs(graph: &Graph, plan: &[Planned]) -> anyhow::Result<()> {
     let inputs: Vec<&crate::workspace::nix::StoreInput> = plan
         .iter()
-        .filter_map(|p| graph.nodes[p.node].generator.pinned.as_ref())
-        .flatten()
+        .flat_map(|p| {
+            let g = &graph.nodes[p.node].generator;
+            g.pinned.iter().flatten().chain(&g.script_refs)
+        })
         .collect();
     crate::workspace::nix::realise(&inputs).map_err(|e| anyhow::anyhow!(e))
 }

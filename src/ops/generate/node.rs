@@ -9,7 +9,7 @@ use crate::keys::Identities;
 use crate::plan::Graph;
 use crate::run::sandbox::{self, RunSpec};
 use crate::store::{self, Commit, Files, Manifest, Owner, Prepared};
-use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, Workspace};
+use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUBS, Workspace};
 
 use super::Options;
 use crate::error::{Failure, Kind};
@@ -63,7 +63,7 @@ impl Ctx<'_> {
         let deployed = if g.name == HOST_KEY_GENERATOR {
             // The new host key's own recipient: the host decrypts with the key it gets.
             let mut r: Vec<String> = Vec::new();
-            if let Some(pubkey) = outputs.get(HOST_KEY_PUB)
+            if let Some(pubkey) = HOST_KEY_PUBS.iter().find_map(|f| outputs.get(*f))
                 && let Ok(a) =
                     crate::keys::ssh_to_age::public_to_age(&String::from_utf8_lossy(pubkey))
             {
@@ -104,20 +104,14 @@ impl Ctx<'_> {
             sandbox: !self.opts.no_sandbox,
             limits: self.opts.limits,
         };
-        let mut outputs = sandbox::run(&spec).map_err(|e| Failure::new(e.kind(), e.to_string()))?;
-        // Persisted prompts become outputs of the same name.
-        for (name, p) in &g.prompts {
-            if p.persist
-                && let Some(v) = prompts.get(name)
-            {
-                outputs.insert(name.clone(), v.clone());
-            }
-        }
+        // Persisted prompts are in $out before the script runs (src/run/sandbox.rs), so the
+        // script's own value of the file wins, as in clan.
+        let outputs = sandbox::run(&spec).map_err(|e| Failure::new(e.kind(), e.to_string()))?;
         let (recipients, admin_recipients) = self.recipients(i, &outputs)?;
         let mut extra = Vec::new();
         if g.name == HOST_KEY_GENERATOR
             && let Owner::Machine(m) = &n.owner
-            && let Some(pubkey) = outputs.get(HOST_KEY_PUB)
+            && let Some(pubkey) = HOST_KEY_PUBS.iter().find_map(|f| outputs.get(*f))
         {
             let json = host_key_json(pubkey).map_err(|e| {
                 let kind = if e.exit_code() == crate::EXIT_USAGE {
