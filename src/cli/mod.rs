@@ -118,6 +118,7 @@ pub fn main() -> ExitCode {
 /// Runs the parsed command line and returns the exit code.
 pub fn run(cli: Cli) -> CmdResult {
     let ctx = core_cmd::Context::new(cli.dir.clone(), cli.identity.clone());
+    crate::workspace::nix::set_eval_memory_mib(cli.eval_memory);
     match cli.command {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
         Command::PushKeys(a) => remote_cmd::push_keys(&ctx, a),
