@@ -17,7 +17,8 @@ fn tools() -> bool {
     require("nix") && require("sops") && require("bwrap") && require("age") && require("git")
 }
 
-const NIX_CONFIG: &str = "experimental-features = nix-command flakes\nsubstituters =\nsandbox = false";
+const NIX_CONFIG: &str =
+    "experimental-features = nix-command flakes\nsubstituters =\nsandbox = false";
 
 /// A flake of one machine `alpha` with an `openssh` host key and a public `hello` fact whose
 /// generator comes from `gens` (a Nix expression for the generator attrset).
@@ -101,7 +102,12 @@ fn entry(cache: &Path) -> PathBuf {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with("flake-"))
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("flake-")
+        })
         .expect("a cache entry")
 }
 
@@ -159,7 +165,10 @@ fn a_cache_planted_by_another_user_is_refused_and_its_generator_never_runs() {
         return;
     }
     if !is_root() {
-        assert!(!in_ci(), "CI runs this as root (it plants a cache owned by nobody)");
+        assert!(
+            !in_ci(),
+            "CI runs this as root (it plants a cache owned by nobody)"
+        );
         eprintln!("skipping: needs root to plant a cache owned by another uid");
         return;
     }
@@ -173,7 +182,11 @@ fn a_cache_planted_by_another_user_is_refused_and_its_generator_never_runs() {
     assert_eq!(d.mode() & 0o777, 0o700);
     let real = entry(mine.path());
     for f in [real.clone(), mine.path().join("varsmith/key")] {
-        assert_eq!(std::fs::metadata(&f).unwrap().mode() & 0o777, 0o600, "{f:?}");
+        assert_eq!(
+            std::fs::metadata(&f).unwrap().mode() & 0o777,
+            0o600,
+            "{f:?}"
+        );
     }
     // Another user created the shared cache base's directory first, with a valid-looking
     // entry for this workspace that adds a generator leaking the host key.
@@ -191,7 +204,10 @@ fn a_cache_planted_by_another_user_is_refused_and_its_generator_never_runs() {
         err.contains("not using the flake-evaluation cache") && err.contains("not by you"),
         "{err}"
     );
-    assert!(!root.join("sops/machines/alpha/facts/leak").exists(), "{err}");
+    assert!(
+        !root.join("sops/machines/alpha/facts/leak").exists(),
+        "{err}"
+    );
     assert!(!root.join("sops/machines/alpha/state/leak.json").exists());
     assert_eq!(
         std::fs::read(root.join("sops/machines/alpha/facts/hello/pub")).unwrap(),
@@ -251,9 +267,16 @@ fn a_committed_change_outside_the_workspace_subdirectory_is_seen() {
     std::fs::create_dir(&fleet).unwrap();
     std::fs::rename(top.join("varsmith.yaml"), fleet.join("varsmith.yaml")).unwrap();
     std::fs::write(fleet.join("flake.nix"), flake("import ../gens.nix")).unwrap();
-    std::fs::write(top.join("gens.nix"), r#"{ script = "echo one > $out/pub"; }"#).unwrap();
+    std::fs::write(
+        top.join("gens.nix"),
+        r#"{ script = "echo one > $out/pub"; }"#,
+    )
+    .unwrap();
     git(&top, &["init", "-q"]);
-    git(&top, &["add", "gens.nix", "fleet/flake.nix", "fleet/varsmith.yaml"]);
+    git(
+        &top,
+        &["add", "gens.nix", "fleet/flake.nix", "fleet/varsmith.yaml"],
+    );
     git(&top, &["commit", "-q", "-m", "fleet"]);
     let cache = tempfile::tempdir().unwrap();
     let o = varsmith(&ws, &fleet, cache.path(), &["generate"]);
@@ -265,7 +288,11 @@ fn a_committed_change_outside_the_workspace_subdirectory_is_seen() {
     let o = varsmith(&ws, &fleet, cache.path(), &["check"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
     // A committed change to ../gens.nix.
-    std::fs::write(top.join("gens.nix"), r#"{ script = "echo two > $out/pub"; }"#).unwrap();
+    std::fs::write(
+        top.join("gens.nix"),
+        r#"{ script = "echo two > $out/pub"; }"#,
+    )
+    .unwrap();
     git(&top, &["commit", "-q", "-am", "two"]);
     let o = varsmith(&ws, &fleet, cache.path(), &["check"]);
     assert_eq!(o.status.code(), Some(1), "{}{}", stdout(&o), stderr(&o));

@@ -232,7 +232,10 @@ impl Source {
     fn files(&self, root: &Path) -> (PathBuf, Vec<PathBuf>) {
         let (base, rel, mut files): (PathBuf, PathBuf, Vec<PathBuf>) = match self {
             Source::Git { top } => {
-                let rel = root.strip_prefix(top).unwrap_or(Path::new("")).to_path_buf();
+                let rel = root
+                    .strip_prefix(top)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
                 (top.clone(), rel, git_files(top))
             }
             Source::Path => (
@@ -384,12 +387,12 @@ pub fn set_eval_memory_mib(mib: u64) {
 }
 
 /// What one `nix eval` costs before any machine (Nix, nixpkgs' lib, the module system), and
-/// per NixOS machine held in the same process: measured on the 2020 nixpkgs, 1.6 GB for 100
-/// machines and 6.4 GB for 400 (every evaluated configuration stays reachable until the JSON
+/// per NixOS machine held in the same process: measured on the 2020 nixpkgs, 1.6 GB per process
+/// for 100 machines in two processes, 6.4 GB for 400, 691 MiB for a chunk of 20 (every evaluated configuration stays reachable until the JSON
 /// is printed, so a process's memory grows with its machines, and so does each garbage
 /// collection's scan: that is what made one process per output super-linear in time).
 const BASE_MIB: u64 = 256;
-const PER_MACHINE_MIB: u64 = 16;
+const PER_MACHINE_MIB: u64 = 32;
 
 /// Machines per `nix eval` that fit the budget (at least one).
 fn budget_chunk(budget_mib: u64) -> usize {
@@ -793,12 +796,12 @@ mod chunks {
 
     #[test]
     fn chunks_fit_the_budget_and_give_every_core_one() {
-        // 2 GiB: (2048 - 256) / 16 = 112 machines a process.
-        assert_eq!(budget_chunk(2048), 112);
+        // 2 GiB: (2048 - 256) / 32 = 56 machines a process.
+        assert_eq!(budget_chunk(2048), 56);
         assert_eq!(budget_chunk(100), 1);
-        // 1000 machines, 2 cores: 9 chunks of at most 112.
-        let l = chunk_len(1000, 112, 2);
-        assert!(l <= 112 && 1000usize.div_ceil(l) == 9, "{l}");
+        // 1000 machines, 2 cores: 18 chunks of at most 56.
+        let l = chunk_len(1000, 56, 2);
+        assert!(l <= 56 && 1000usize.div_ceil(l) == 18, "{l}");
         // 100 machines fit one process, split per core.
         assert_eq!(chunk_len(100, 112, 2), 50);
         // Small fleets are not split below MIN_CHUNK machines.

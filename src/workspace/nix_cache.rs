@@ -41,7 +41,10 @@ fn untrusted(meta: &std::fs::Metadata, want_dir: bool) -> Option<String> {
         });
     }
     if meta.uid() != uid {
-        return Some(format!("is owned by uid {}, not by you (uid {uid})", meta.uid()));
+        return Some(format!(
+            "is owned by uid {}, not by you (uid {uid})",
+            meta.uid()
+        ));
     }
     if meta.mode() & 0o022 != 0 {
         return Some(format!(
