@@ -27,6 +27,11 @@ pub struct Cli {
     /// (default 60; else VARSMITH_LOCK_TIMEOUT).
     #[arg(long = "lock-timeout", global = true, value_name = "SECONDS", value_parser = crate::store::lock::seconds_arg)]
     pub lock_timeout: Option<std::time::Duration>,
+    /// Memory budget of one flake-evaluation process (`nix eval`), e.g. `2G`, `512M` or MiB:
+    /// machines are evaluated in chunks that fit it, one process per core at once.
+    #[arg(long = "eval-memory", global = true, value_name = "SIZE", env = "VARSMITH_EVAL_MEMORY",
+          default_value = "2G", value_parser = parse_mib)]
+    pub eval_memory: u64,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -539,3 +544,19 @@ pub struct AuditArgs {
 
 /// Result of a command: the process exit code.
 pub type CmdResult = Result<i32>;
+
+/// A size in MiB from `N`, `NM` or `NG` (binary units).
+fn parse_mib(s: &str) -> Result<u64, String> {
+    let t = s.trim();
+    let (num, mult) = match t.chars().last() {
+        Some('G' | 'g') => (&t[..t.len() - 1], 1024),
+        Some('M' | 'm') => (&t[..t.len() - 1], 1),
+        _ => (t, 1),
+    };
+    match num.trim().parse::<u64>() {
+        Ok(n) if n > 0 => n
+            .checked_mul(mult)
+            .ok_or_else(|| format!("{s:?} is too large")),
+        _ => Err(format!("{s:?} is not a size (e.g. 2G, 512M)")),
+    }
+}

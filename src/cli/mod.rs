@@ -123,6 +123,7 @@ pub fn run(cli: Cli) -> CmdResult {
         crate::store::lock::set_timeout(t);
     }
     let ctx = core_cmd::Context::new(cli.dir.clone(), cli.identity.clone());
+    crate::workspace::nix::set_eval_memory_mib(cli.eval_memory);
     match cli.command {
         Command::Sops(cmd) => sops_cmd::run(&ctx, cmd),
         Command::Import(cmd) => import_cmd::run(&ctx, cmd),

@@ -7,6 +7,7 @@ pub mod inventory;
 pub(crate) mod inventory_edit;
 pub mod names;
 pub mod nix;
+mod nix_cache;
 pub mod quote;
 pub(crate) mod read;
 
