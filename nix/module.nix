@@ -402,6 +402,16 @@ let
         ) (builtins.filter (d: !(gens ? ${d})) g.dependencies)
       ) gens
     )
+    ++ import ./integrity.nix {
+      inherit
+        lib
+        machine
+        dir
+        gens
+        manifestOf
+        secretsRel
+        ;
+    }
     ++ lib.mapAttrsToList (
       gname: s:
       "varsmith: machine ${machine}: generator ${gname} is ${
@@ -594,6 +604,15 @@ in
       default = statuses;
       defaultText = "set by varsmith";
       description = "Per generator the host uses: null when up to date, else why not (as `varsmith check`).";
+    };
+    problems = mkOption {
+      type = types.unspecified;
+      readOnly = true;
+      internal = true;
+      visible = false;
+      default = problems;
+      defaultText = "set by varsmith";
+      description = "The messages of this machine's failing varsmith assertions, for `lib.flakeCheck`.";
     };
   };
 

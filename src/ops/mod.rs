@@ -2,5 +2,6 @@
 
 pub mod check;
 mod check_files;
+pub mod check_group;
 pub mod generate;
 pub mod rekey;
