@@ -310,7 +310,7 @@ fn check(ctx: &Context, hosts: Vec<String>, json: bool, verbose: bool) -> CmdRes
         }
     } else {
         for l in crate::ops::check_group::group(&report.findings) {
-            println!("{}: {}", l.kind, l.text);
+            println!("{}", l.text);
         }
     }
     let macs = macs_summary(&report, &ids);

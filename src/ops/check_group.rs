@@ -6,12 +6,13 @@
 
 use super::check::Finding;
 
-/// One line to print: a single finding, or a group of identical ones.
+/// One line to print: a single finding (`owner/generator: kind: detail`, as `--verbose`
+/// prints every finding), or a group of identical ones (`kind: N files (…): problem`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Line {
     /// The finding kind.
     pub kind: String,
-    /// The text after `kind: `.
+    /// The whole line.
     pub text: String,
 }
 
@@ -46,7 +47,10 @@ pub fn group(findings: &[Finding]) -> Vec<Line> {
             if members.len() == 1 {
                 return Line {
                     kind: first.kind.clone(),
-                    text: format!("{}/{}: {}", first.owner, first.generator, first.detail),
+                    text: format!(
+                        "{}/{}: {}: {}",
+                        first.owner, first.generator, first.kind, first.detail
+                    ),
                 };
             }
             let (subject, r) = rest(&first.detail).unwrap_or(("", ""));
@@ -62,7 +66,8 @@ pub fn group(findings: &[Finding]) -> Vec<Line> {
             Line {
                 kind: key.0.clone(),
                 text: format!(
-                    "{} files ({subject}, …; `--verbose` lists them): {}{advice}",
+                    "{}: {} files ({subject}, …; `--verbose` lists them): {}{advice}",
+                    key.0,
                     members.len(),
                     key.1
                 ),
@@ -101,8 +106,8 @@ mod tests {
         assert_eq!(lines.len(), 2);
         assert_eq!(
             lines[0].text,
-            "2 files (sops/a.yaml, …; `--verbose` lists them): recipient age1bob missing; run `varsmith rekey`"
+            "recipients: 2 files (sops/a.yaml, …; `--verbose` lists them): recipient age1bob missing; run `varsmith rekey`"
         );
-        assert_eq!(lines[1].text, "m/g: sops/c.yaml: other");
+        assert_eq!(lines[1].text, "m/g: recipients: sops/c.yaml: other");
     }
 }
