@@ -47,7 +47,10 @@ fn keyless(ws: &Ws, args: &[&str]) -> std::process::Output {
 fn tamper(ws: &Ws, rel: &str) {
     let p = ws.root().join(rel);
     let text = std::fs::read_to_string(&p).unwrap();
-    let at = text.find("ENC[AES256_GCM,data:").expect("an encrypted value") + 20;
+    let at = text
+        .find("ENC[AES256_GCM,data:")
+        .expect("an encrypted value")
+        + 20;
     let c = text.as_bytes()[at];
     let mut out = text.clone();
     out.replace_range(at..at + 1, if c == b'A' { "B" } else { "A" });
@@ -85,7 +88,8 @@ fn tampered_file_is_found_without_keys() {
     assert!(stdout(&o).contains("mac"), "{}", stdout(&o));
     assert!(!stdout(&o).contains("modified outside"), "{}", stdout(&o));
     assert!(
-        !stderr(&o).contains("does not open them") && stderr(&o).contains("1 files failed verification"),
+        !stderr(&o).contains("does not open them")
+            && stderr(&o).contains("1 files failed verification"),
         "{}",
         stderr(&o)
     );
@@ -100,7 +104,11 @@ fn tampered_file_is_found_without_keys() {
 fn leftover_generator_outputs_are_findings() {
     let Some(ws) = fleet() else { return };
     let inv = std::fs::read_to_string(ws.root().join("varsmith.yaml")).unwrap();
-    let inv = inv.replacen("generators: [openssh, base, shared-one]", "generators: [openssh, shared-one]", 1);
+    let inv = inv.replacen(
+        "generators: [openssh, base, shared-one]",
+        "generators: [openssh, shared-one]",
+        1,
+    );
     std::fs::write(ws.root().join("varsmith.yaml"), inv).unwrap();
     let o = keyless(&ws, &["check", "--json"]);
     assert_eq!(o.status.code(), Some(1));
@@ -109,7 +117,12 @@ fn leftover_generator_outputs_are_findings() {
         .as_array()
         .unwrap()
         .iter()
-        .map(|f| (f["kind"].as_str().unwrap().into(), f["detail"].as_str().unwrap().into()))
+        .map(|f| {
+            (
+                f["kind"].as_str().unwrap().into(),
+                f["detail"].as_str().unwrap().into(),
+            )
+        })
         .collect();
     assert!(
         kinds.iter().any(|(k, d)| k == "leftover"
@@ -128,16 +141,23 @@ fn admin_add_findings_are_grouped_with_working_advice() {
     let o = ws.run(&["admin", "add", "bob", bob]);
     assert!(o.status.success(), "{}", stderr(&o));
     let mirror: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(ws.root().join("varsmith.admins.json")).unwrap()).unwrap();
+        serde_json::from_slice(&std::fs::read(ws.root().join("varsmith.admins.json")).unwrap())
+            .unwrap();
     assert_eq!(mirror["admins"]["bob"], bob);
     let o = keyless(&ws, &["check"]);
     let out = stdout(&o);
     let lines: Vec<&str> = out.lines().filter(|l| l.contains(bob)).collect();
     assert_eq!(lines.len(), 1, "{out}");
-    assert!(lines[0].contains("files (") && lines[0].contains("`--verbose` lists them"), "{out}");
+    assert!(
+        lines[0].contains("files (") && lines[0].contains("`--verbose` lists them"),
+        "{out}"
+    );
     let o = keyless(&ws, &["check", "--verbose"]);
     let out = stdout(&o);
-    assert!(out.lines().filter(|l| l.contains(bob)).count() >= 3, "{out}");
+    assert!(
+        out.lines().filter(|l| l.contains(bob)).count() >= 3,
+        "{out}"
+    );
     assert!(
         out.contains("with the key of one who can open it (host m1, admin alice)")
             && out.contains("`varsmith generate --regenerate -g base m1`"),
@@ -214,7 +234,10 @@ fn heartbeat_of_a_running_generator() {
     let mut seen = String::new();
     loop {
         let mut line = String::new();
-        assert!(err.read_line(&mut line).unwrap() > 0, "no heartbeat before the end: {seen}");
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no heartbeat before the end: {seen}"
+        );
         seen.push_str(&line);
         if line.starts_with("still running: machine m1, generator slow ") {
             break;

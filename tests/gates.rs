@@ -64,12 +64,27 @@ fn verdicts(f: &Fleet) -> Verdicts {
 fn agree(name: &str, v: &Verdicts, tokens: &[&str]) {
     assert!(!v.text.ok, "{name}: check passed:\n{}", v.text.stderr);
     assert!(!v.json_ok, "{name}: check --json passed");
-    assert!(!v.nix.ok, "{name}: nix flake check passed:\n{}", v.nix.stderr);
+    assert!(
+        !v.nix.ok,
+        "{name}: nix flake check passed:\n{}",
+        v.nix.stderr
+    );
     let json = v.json["findings"].to_string();
     for t in tokens {
-        assert!(v.text.stdout.contains(t), "{name}: check lacks {t:?}:\n{}", v.text.stdout);
-        assert!(json.contains(t), "{name}: check --json lacks {t:?}:\n{json}");
-        assert!(v.nix.stderr.contains(t), "{name}: nix flake check lacks {t:?}:\n{}", v.nix.stderr);
+        assert!(
+            v.text.stdout.contains(t),
+            "{name}: check lacks {t:?}:\n{}",
+            v.text.stdout
+        );
+        assert!(
+            json.contains(t),
+            "{name}: check --json lacks {t:?}:\n{json}"
+        );
+        assert!(
+            v.nix.stderr.contains(t),
+            "{name}: nix flake check lacks {t:?}:\n{}",
+            v.nix.stderr
+        );
     }
 }
 
@@ -88,7 +103,10 @@ fn write(f: &Fleet, rel: &str, bytes: &[u8]) {
 /// only the recorded SHA-256 (or a MAC, with a key) can tell.
 fn tamper(f: &Fleet, rel: &str) {
     let text = String::from_utf8(f.read(rel)).unwrap();
-    let at = text.find("ENC[AES256_GCM,data:").expect("an encrypted value") + 20;
+    let at = text
+        .find("ENC[AES256_GCM,data:")
+        .expect("an encrypted value")
+        + 20;
     let c = text.as_bytes()[at];
     let flipped = if c == b'A' { 'B' } else { 'A' };
     let mut out = text.clone();
@@ -115,7 +133,11 @@ fn nix_flake_check_and_check_agree_on_broken_workspaces() {
 
     let tampered = "sops/machines/cinnabar/secrets/password.yaml";
     tamper(&f, tampered);
-    agree("tampered", &verdicts(&f), &[tampered, "modified outside varsmith"]);
+    agree(
+        "tampered",
+        &verdicts(&f),
+        &[tampered, "modified outside varsmith"],
+    );
     // With the admin key the MAC decides: the tampered value fails it.
     let r = f.varsmith(&["check"]);
     assert!(!r.ok && r.stdout.contains("mac"), "{}", r.stdout);
@@ -131,7 +153,11 @@ fn nix_flake_check_and_check_agree_on_broken_workspaces() {
     // Without --verbose, one line for all files lacking bob.
     let grouped = keyless(&f, &["check"]);
     let lines = grouped.stdout.lines().filter(|l| l.contains(BOB)).count();
-    assert!(lines < v.text.stdout.lines().filter(|l| l.contains(BOB)).count(), "{}", grouped.stdout);
+    assert!(
+        lines < v.text.stdout.lines().filter(|l| l.contains(BOB)).count(),
+        "{}",
+        grouped.stdout
+    );
     assert!(grouped.stdout.contains("files ("), "{}", grouped.stdout);
     undo(&f);
 
@@ -144,19 +170,30 @@ fn nix_flake_check_and_check_agree_on_broken_workspaces() {
     agree(
         "leftover generator",
         &verdicts(&f),
-        &["sops/machines/cinnabar/state/retired.json", "no longer declares generator retired"],
+        &[
+            "sops/machines/cinnabar/state/retired.json",
+            "no longer declares generator retired",
+        ],
     );
     undo(&f);
 
     std::fs::remove_file(f.ws.join("sops/machines/stibnite/state/openssh.json")).unwrap();
-    agree("darwin missing vars", &verdicts(&f), &["stibnite", "openssh", "never generated"]);
+    agree(
+        "darwin missing vars",
+        &verdicts(&f),
+        &["stibnite", "openssh", "never generated"],
+    );
     undo(&f);
 
     let state = "sops/shared/state/global-identity.json";
     let mut man: Value = serde_json::from_slice(&f.read(state)).unwrap();
     man["fingerprint"] = Value::String("0".repeat(64));
     write(&f, state, &serde_json::to_vec_pretty(&man).unwrap());
-    agree("stale shared generator", &verdicts(&f), &["global-identity", "definition changed"]);
+    agree(
+        "stale shared generator",
+        &verdicts(&f),
+        &["global-identity", "definition changed"],
+    );
     undo(&f);
 }
 
@@ -207,9 +244,17 @@ fn rekey_and_sops_verbs_record_the_new_hash() {
     assert!(r.ok, "sops rotate: {}", r.stderr);
     write(&f, rel, &std::fs::read(&out).unwrap());
     let r = keyless(&f, &["check", "cinnabar"]);
-    assert!(!r.ok && r.stdout.contains("modified outside varsmith"), "{}", r.stdout);
+    assert!(
+        !r.ok && r.stdout.contains("modified outside varsmith"),
+        "{}",
+        r.stdout
+    );
     let r = f.varsmith(&["check", "cinnabar"]);
-    assert!(r.ok, "with the key the MAC decides: {}{}", r.stdout, r.stderr);
+    assert!(
+        r.ok,
+        "with the key the MAC decides: {}{}",
+        r.stdout, r.stderr
+    );
     let r = f.varsmith(&["rekey", "cinnabar"]);
     assert!(r.ok, "rekey: {}", r.stderr);
     let r = keyless(&f, &["check", "cinnabar"]);

@@ -51,7 +51,12 @@ fn init_accepts_the_template_and_admin_add_needs_no_flake() {
     std::fs::write(t.path().join("flake.nix"), "{ this is not nix").unwrap();
     let o = varsmith(
         t.path(),
-        &["admin", "add", "bob", "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"],
+        &[
+            "admin",
+            "add",
+            "bob",
+            "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq",
+        ],
     );
     assert!(o.status.success(), "admin add: {}", stderr(&o));
 }

@@ -272,7 +272,9 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
             .findings
             .into_iter()
             .filter(|f| super::generate_out::BROKEN_KINDS.contains(&f.kind.as_str()))
-            .filter(|f| opts.select.generators.is_empty() || opts.select.generators.contains(&f.generator))
+            .filter(|f| {
+                opts.select.generators.is_empty() || opts.select.generators.contains(&f.generator)
+            })
             .collect();
         super::generate_out::plan(&report, &broken, a.json)?;
         return Ok(0);

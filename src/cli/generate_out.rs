@@ -51,7 +51,11 @@ pub fn plan(report: &Report, broken: &[Finding], json: bool) -> anyhow::Result<(
     if json {
         return super::json_out::print(&PlanDoc {
             plan: &report.planned,
-            broken: broken.iter().map(|f| (f, action(report, f))).map(Broken::from).collect(),
+            broken: broken
+                .iter()
+                .map(|f| (f, action(report, f)))
+                .map(Broken::from)
+                .collect(),
         });
     }
     use std::io::Write;
@@ -81,8 +85,14 @@ fn action(report: &Report, f: &Finding) -> String {
     };
     match f.kind.as_str() {
         _ if planned => format!("rewritten by the planned run of {label}"),
-        "recipients" => "re-encrypted for the inventory's recipients (needs the key of a current recipient)".to_string(),
-        _ => format!("left as it is ({}); {regen} replaces it", first_clause(&f.detail)),
+        "recipients" => {
+            "re-encrypted for the inventory's recipients (needs the key of a current recipient)"
+                .to_string()
+        }
+        _ => format!(
+            "left as it is ({}); {regen} replaces it",
+            first_clause(&f.detail)
+        ),
     }
 }
 

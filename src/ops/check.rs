@@ -176,8 +176,7 @@ pub(crate) fn who_can_open(ws: &Workspace, have: &[String], owner: &store::Owner
                 return format!("admin {name}");
             }
             let host = candidates.iter().find(|m| {
-                store::host_recipients(&ws.root, m)
-                    .is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
+                store::host_recipients(&ws.root, m).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
             });
             match host {
                 Some(m) => format!("host {m}"),

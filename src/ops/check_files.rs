@@ -158,11 +158,15 @@ fn leftovers(
     let mut gone: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for n in names("state")? {
         if let Some(g) = n.strip_suffix(".json") {
-            gone.entry(g.to_string()).or_default().push(format!("state/{n}"));
+            gone.entry(g.to_string())
+                .or_default()
+                .push(format!("state/{n}"));
         }
     }
     for g in names("facts")? {
-        gone.entry(g.clone()).or_default().push(format!("facts/{g}/"));
+        gone.entry(g.clone())
+            .or_default()
+            .push(format!("facts/{g}/"));
     }
     let shown = store::record_key(&ws.root, &base);
     for (g, paths) in gone {

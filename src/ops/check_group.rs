@@ -31,7 +31,10 @@ pub fn group(findings: &[Finding]) -> Vec<Line> {
     for f in findings {
         let key = match rest(&f.detail) {
             Some((_, r)) => (f.kind.clone(), problem(r).0.to_string()),
-            None => (f.kind.clone(), format!("\0{}/{}:{}", f.owner, f.generator, f.detail)),
+            None => (
+                f.kind.clone(),
+                format!("\0{}/{}:{}", f.owner, f.generator, f.detail),
+            ),
         };
         let g = groups.entry(key.clone()).or_default();
         if g.is_empty() {
@@ -98,8 +101,14 @@ mod tests {
     #[test]
     fn identical_findings_of_many_files_are_one_line() {
         let all = [
-            f("sops/a.yaml", "recipient age1bob missing; run `varsmith rekey`"),
-            f("sops/b.yaml", "recipient age1bob missing; run `varsmith rekey`"),
+            f(
+                "sops/a.yaml",
+                "recipient age1bob missing; run `varsmith rekey`",
+            ),
+            f(
+                "sops/b.yaml",
+                "recipient age1bob missing; run `varsmith rekey`",
+            ),
             f("sops/c.yaml", "other"),
         ];
         let lines = group(&all);

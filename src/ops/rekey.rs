@@ -81,8 +81,8 @@ fn trust(ws: &Workspace, f: &SopsFile, ids: &Identities) -> Result<bool, Failure
     let Some(bytes) = store::read_file(&ws.root, &f.path).map_err(fail)? else {
         return Ok(false);
     };
-    let Some(man) = store::Manifest::read(&ws.root, &f.owner.manifest_file(&ws.root, &f.stem))
-        .map_err(fail)?
+    let Some(man) =
+        store::Manifest::read(&ws.root, &f.owner.manifest_file(&ws.root, &f.stem)).map_err(fail)?
     else {
         return Ok(false);
     };
@@ -104,7 +104,9 @@ fn trust(ws: &Workspace, f: &SopsFile, ids: &Identities) -> Result<bool, Failure
         )),
         Err(e) => Err(Failure::new(
             crate::error::Kind::Failed,
-            format!("{e}; not recorded: restore the file (e.g. `git checkout -- {rel}`) or regenerate it"),
+            format!(
+                "{e}; not recorded: restore the file (e.g. `git checkout -- {rel}`) or regenerate it"
+            ),
         )),
     }
 }

@@ -180,7 +180,9 @@ pub(crate) fn admins_mirror_differs(root: &Path) -> Result<bool, Error> {
     };
     let have: Mirror = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
         path: path.clone(),
-        msg: format!("expected {{\"admins\": {{\"<admin>\": \"<recipient>\"}}, \"machines\": […]}}: {e}"),
+        msg: format!(
+            "expected {{\"admins\": {{\"<admin>\": \"<recipient>\"}}, \"machines\": […]}}: {e}"
+        ),
     })?;
     Ok(have != Mirror::of_yaml(root)?)
 }

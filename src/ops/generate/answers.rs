@@ -45,7 +45,10 @@ pub(super) fn gather_prompts(
         let mut unreadable = None;
         let previous: Files = if g.prompts.values().any(|x| x.persist) {
             store::read_outputs(&ws.root, &n.owner, g, ids).unwrap_or_else(|e| {
-                if matches!(&e, store::Error::Sops(crate::sops::Error::NoIdentity { .. })) {
+                if matches!(
+                    &e,
+                    store::Error::Sops(crate::sops::Error::NoIdentity { .. })
+                ) {
                     unreadable = Some(e.to_string());
                 }
                 Files::new()
