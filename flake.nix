@@ -71,7 +71,7 @@
       nixosModules.default = nixSide.nixosModules.default;
       darwinModules.default = nixSide.darwinModules.default;
       lib = {
-        inherit (nixSide) generators fingerprint;
+        inherit (nixSide) generators fingerprint flakeCheck;
       };
 
       overlays.default = final: _prev: {

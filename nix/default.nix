@@ -7,4 +7,7 @@
   generators = (import ./bundled.nix).generators;
   # The definition fingerprint, as `varsmith check` computes it.
   fingerprint = import ./fingerprint.nix;
+  # `checks = varsmith.lib.flakeCheck self;`: `nix flake check` gates every configuration
+  # importing the module (darwin included) and orphan machine trees, as `varsmith check` does.
+  flakeCheck = import ./flake-check.nix;
 }

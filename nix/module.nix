@@ -475,7 +475,17 @@ let
   statuses = lib.mapAttrs statusOf hostGenerators;
 
   problems =
-    lib.mapAttrsToList (
+    import ./integrity.nix {
+      inherit
+        lib
+        machine
+        dir
+        gens
+        manifestOf
+        secretsRel
+        ;
+    }
+    ++ lib.mapAttrsToList (
       gname: s:
       "varsmith: machine ${machine}: generator ${gname} is ${
         if lib.hasPrefix "missing" s then "missing" else "out of date"
@@ -676,6 +686,15 @@ in
       default = statuses;
       defaultText = "set by varsmith";
       description = "Per generator the host uses: null when up to date, else why not (as `varsmith check`).";
+    };
+    problems = mkOption {
+      type = types.unspecified;
+      readOnly = true;
+      internal = true;
+      visible = false;
+      default = problems;
+      defaultText = "set by varsmith";
+      description = "The messages of this machine's failing varsmith assertions, for `lib.flakeCheck`.";
     };
   };
 

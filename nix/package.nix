@@ -58,7 +58,7 @@ rustPlatform.buildRustPackage {
         --zsh <($out/bin/varsmith completions zsh) \
         --fish <($out/bin/varsmith completions fish)
       mkdir man
-      $out/bin/varsmith man --dir man
+      $out/bin/varsmith man --out-dir man
       installManPage man/*.1
     ''
     + ''

@@ -158,8 +158,9 @@ fn an_identity_that_opens_nothing_is_not_an_ok() {
     let ws = generated();
     let other = ws.root().join("other.agekey");
     varsmith::keys::keygen::append_admin_key(&other).unwrap();
+    // --verbose: one line per file (identical findings are grouped otherwise).
     let o = ws
-        .command(&["check"])
+        .command(&["check", "--verbose"])
         .env("SOPS_AGE_KEY_FILE", &other)
         .output()
         .unwrap();

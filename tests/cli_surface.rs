@@ -185,10 +185,10 @@ fn man_renders_the_main_page_and_a_subcommand_page() {
         "{}",
         stderr(&o)
     );
-    // `man --dir`: every page, as the flake package installs them.
+    // `man --out-dir`: every page, as the flake package installs them.
     let pages = dir.path().join("man");
     std::fs::create_dir(&pages).unwrap();
-    let o = varsmith_in(dir.path(), &["man", "--dir", pages.to_str().unwrap()]);
+    let o = varsmith_in(dir.path(), &["man", "--out-dir", pages.to_str().unwrap()]);
     assert!(o.status.success(), "{}", stderr(&o));
     for (file, title) in [
         ("varsmith.1", "varsmith(1)"),
@@ -199,7 +199,7 @@ fn man_renders_the_main_page_and_a_subcommand_page() {
         let page = groff(&std::fs::read(pages.join(file)).unwrap());
         assert!(page.starts_with(title), "{file}: {page}");
     }
-    let o = varsmith_in(dir.path(), &["man", "--dir", "/nonexistent-dir"]);
+    let o = varsmith_in(dir.path(), &["man", "--out-dir", "/nonexistent-dir"]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
 }
 

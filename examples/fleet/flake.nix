@@ -75,6 +75,10 @@
         };
     in
     {
+      # `nix flake check` gates every configuration below, darwin included, as `varsmith check`
+      # does without keys (your fleet: `checks = varsmith.lib.flakeCheck self;`).
+      checks = varsmith.flakeCheck self;
+
       nixosConfigurations = {
         cinnabar = nixos "cinnabar" "x86_64-linux" {
           varsmith.deploy = {

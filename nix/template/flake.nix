@@ -18,6 +18,10 @@
       sops-nix,
     }:
     {
+      # `nix flake check` evaluates every configuration's varsmith assertions (missing, stale,
+      # tampered or wrongly-encrypted vars; darwin configurations too) and orphan machine trees.
+      checks = varsmith.lib.flakeCheck self;
+
       nixosConfigurations.my-host = nixpkgs.lib.nixosSystem {
         system = "x86_64-linux";
         modules = [

@@ -328,6 +328,9 @@ pub struct CheckArgs {
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
+    /// One line per finding (default: identical findings of many files are one line).
+    #[arg(long, short)]
+    pub verbose: bool,
 }
 
 /// `varsmith list`

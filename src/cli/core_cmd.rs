@@ -36,6 +36,12 @@ impl Context {
     pub fn workspace(&self) -> anyhow::Result<Workspace> {
         Ok(Workspace::discover(self.dir.as_deref())?.with_flake()?)
     }
+
+    /// Finds and loads the workspace's `varsmith.yaml` only, never evaluating a flake: for
+    /// commands that edit what lives there (admins).
+    pub fn yaml_workspace(&self) -> anyhow::Result<Workspace> {
+        Ok(Workspace::discover(self.dir.as_deref())?)
+    }
 }
 
 /// Runs a core command.
@@ -45,7 +51,7 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
         Command::Admin(a) => admin(ctx, a),
         Command::Machine(m) => super::machine_cmd::run(ctx, m),
         Command::Generate(a) => generate(ctx, a),
-        Command::Check(a) => check(ctx, a.hosts, a.json),
+        Command::Check(a) => check(ctx, a.hosts, a.json, a.verbose),
         Command::List(a) => super::list_cmd::run(ctx, a),
         Command::Get(a) => get(ctx, &a.host, &a.var),
         Command::Set(a) => set(ctx, &a.host, &a.var, a.raw),
@@ -60,13 +66,14 @@ fn lock(root: &std::path::Path, mode: Mode, what: &str) -> anyhow::Result<Option
     Ok(WorkspaceLock::acquire(root, mode, what)?)
 }
 
+/// Saves the inventory and the admins mirror the Nix module reads.
 fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
     // An existing file keeps its comments and layout when only admins changed.
-    if super::machine_cmd::save_admins(root, inv)? {
-        return Ok(());
+    if !super::machine_cmd::save_admins(root, inv)? {
+        let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
+        store::write_atomic(root, &root.join(INVENTORY_FILE), text.as_bytes())?;
     }
-    let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
-    store::write_atomic(root, &root.join(INVENTORY_FILE), text.as_bytes())?;
+    store::write_admins_mirror(root)?;
     Ok(())
 }
 
@@ -78,9 +85,21 @@ fn init(
 ) -> CmdResult {
     let root = ctx.dir.clone().unwrap_or(std::env::current_dir()?);
     let path = root.join(INVENTORY_FILE);
-    if path.exists() {
-        return Err(UsageError::new(format!("{} already exists", path.display())).into());
-    }
+    // A `varsmith.yaml` with no admin yet (the template's) is completed, not refused.
+    let existing = match path.exists() {
+        false => None,
+        true => match Workspace::load(&root) {
+            Ok(ws) if ws.inventory.admins.is_empty() => Some(ws.inventory),
+            Ok(_) => {
+                return Err(UsageError::new(format!(
+                    "{} already exists and has admins; add one with `varsmith admin add NAME AGE_RECIPIENT`",
+                    path.display()
+                ))
+                .into());
+            }
+            Err(e) => return Err(UsageError::new(e.to_string()).into()),
+        },
+    };
     let name = admin
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "admin".into());
@@ -102,7 +121,7 @@ fn init(
         }
     };
     std::fs::create_dir_all(&root)?;
-    let mut inv = Inventory::default();
+    let mut inv = existing.unwrap_or_default();
     inv.admins.insert(name.clone(), recipient.clone());
     save_inventory(&root, &inv)?;
     write_admin_key_json(&root, &name, &recipient)?;
@@ -123,7 +142,7 @@ fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> 
 /// `admin add`: an existing name is refused unless `replace`; a key another admin already
 /// has is accepted with a warning (one person, two names).
 fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
-    let mut ws = ctx.workspace()?;
+    let mut ws = ctx.yaml_workspace()?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
     crate::workspace::names::check_component(name)
         .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
@@ -179,7 +198,7 @@ fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             replace,
         } => admin_add(ctx, &name, &recipient, replace),
         AdminCmd::Remove { name } => {
-            let mut ws = ctx.workspace()?;
+            let mut ws = ctx.yaml_workspace()?;
             let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
             if ws.inventory.admins.len() == 1 && ws.inventory.admins.contains_key(&name) {
                 return Err(UsageError::new(format!(
@@ -228,10 +247,32 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         prompts_file: a.prompts_file,
         commit: a.commit,
     };
+    let before = if a.plan {
+        Default::default()
+    } else {
+        let planned = crate::ops::generate::run(
+            &ws,
+            &crate::ops::generate::Options {
+                plan_only: true,
+                ..opts.clone()
+            },
+            || Ok(Identities::new()),
+        )?
+        .plan;
+        super::generate_out::facts_before(&ws, &planned)?
+    };
     // Loaded by `generate` after the runtime inputs are realised (never for a plan).
     let report = crate::ops::generate::run(&ws, &opts, || ctx.identities())?;
     if a.plan {
-        super::generate_out::plan(&report, a.json)?;
+        let broken: Vec<_> = crate::ops::check::run(&ws, &opts.select.hosts, &Identities::new())?
+            .findings
+            .into_iter()
+            .filter(|f| super::generate_out::BROKEN_KINDS.contains(&f.kind.as_str()))
+            .filter(|f| {
+                opts.select.generators.is_empty() || opts.select.generators.contains(&f.generator)
+            })
+            .collect();
+        super::generate_out::plan(&report, &broken, a.json)?;
         return Ok(0);
     }
     if crate::run::signals::interrupted() {
@@ -239,6 +280,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
     super::generate_out::summary(&report);
+    super::generate_out::deploy_needed(&ws, &report, &before)?;
     let code = crate::error::exit_code_of(report.failed.iter().map(|(_, f)| &f.kind));
     let code = if code == 0 && !report.skipped.is_empty() {
         crate::EXIT_PROBLEM
@@ -251,44 +293,79 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
     Ok(code)
 }
 
-fn check(ctx: &Context, hosts: Vec<String>, json: bool) -> CmdResult {
+fn check(ctx: &Context, hosts: Vec<String>, json: bool, verbose: bool) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
     let report = crate::ops::check::run(&ws, &hosts, &ids)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        for f in report.findings.iter().chain(&report.notices) {
+        return Ok(if report.is_clean() { 0 } else { 1 });
+    }
+    if verbose {
+        for f in &report.findings {
             println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
         }
-        let macs = if ids.is_empty() {
-            "structure only: no identity to verify MACs".to_string()
-        } else if report.mac_verified < report.files && !ids.deliberate() {
-            format!(
-                "{} MACs verified, {} files structure only: {} does not open them",
-                report.mac_verified,
-                report.files - report.mac_verified,
-                ids.source_names()
-            )
-        } else {
-            format!("{} MACs verified", report.mac_verified)
-        };
-        if report.is_clean() {
-            eprintln!(
-                "ok: {} generators and {} sops files checked ({macs})",
-                report.checked, report.files
-            );
-        } else {
-            eprintln!(
-                "{} problems in {} generators and {} sops files checked ({macs})",
-                report.findings.len(),
-                report.checked,
-                report.files
-            );
+    } else {
+        for l in crate::ops::check_group::group(&report.findings) {
+            println!("{}", l.text);
         }
     }
+    // Notices (a script edited since generation) never fail the check.
+    for f in &report.notices {
+        println!("{}/{}: {}: {}", f.owner, f.generator, f.kind, f.detail);
+    }
+    let macs = macs_summary(&report, &ids);
+    if report.is_clean() {
+        eprintln!(
+            "ok: {} generators and {} sops files checked ({macs})",
+            report.checked, report.files
+        );
+    } else {
+        eprintln!(
+            "{} problems in {} generators and {} sops files checked ({macs})",
+            report.findings.len(),
+            report.checked,
+            report.files
+        );
+    }
     Ok(if report.is_clean() { 0 } else { 1 })
+}
+
+/// What the MAC half of a check did. Files that failed verification (`mac`, `corrupt`) are
+/// counted as such, never blamed on the identities not opening them.
+fn macs_summary(report: &crate::ops::check::Report, ids: &Identities) -> String {
+    if ids.is_empty() {
+        return "structure only: no identity to verify MACs".to_string();
+    }
+    let failed: std::collections::BTreeSet<&str> = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.kind.as_str(), "mac" | "corrupt" | "unverified"))
+        .map(|f| f.source.as_str())
+        .collect();
+    let unopened = report
+        .files
+        .saturating_sub(report.mac_verified)
+        .saturating_sub(failed.len());
+    let mut parts = vec![format!("{} MACs verified", report.mac_verified)];
+    let bad = report
+        .findings
+        .iter()
+        .filter(|f| matches!(f.kind.as_str(), "mac" | "corrupt"))
+        .map(|f| f.source.as_str())
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    if bad > 0 {
+        parts.push(format!("{bad} files failed verification (above)"));
+    }
+    if unopened > 0 && !ids.deliberate() {
+        parts.push(format!(
+            "{unopened} files structure only: {} does not open them",
+            ids.source_names()
+        ));
+    }
+    parts.join(", ")
 }
 
 /// Splits `GEN/FILE` and finds its owner (machine or shared) and definition.

@@ -20,12 +20,13 @@ pub struct CompletionsArgs {
 #[derive(Args, Debug)]
 pub struct ManArgs {
     /// The page of one subcommand (e.g. `generate`) instead of the main page.
-    #[arg(conflicts_with = "dir")]
+    #[arg(conflicts_with = "out_dir")]
     pub command: Option<String>,
     /// Write every page (`varsmith.1` and `varsmith-<command>.1` for each subcommand) into this
     /// existing directory instead of printing one; an existing page there is replaced.
+    /// (Not `--dir`: that is the global `-C/--dir` workspace option.)
     #[arg(long, value_name = "DIR")]
-    pub dir: Option<std::path::PathBuf>,
+    pub out_dir: Option<std::path::PathBuf>,
 }
 
 /// Prints the completion script for `a.shell` to stdout.
@@ -39,12 +40,12 @@ pub fn completions(a: CompletionsArgs) -> CmdResult {
     Ok(crate::EXIT_OK)
 }
 
-/// Prints the man page (roff) of varsmith, or of one subcommand, to stdout; with `--dir`,
+/// Prints the man page (roff) of varsmith, or of one subcommand, to stdout; with `--out-dir`,
 /// writes all of them there.
 pub fn man(a: ManArgs) -> CmdResult {
     let mut cmd = Cli::command();
     cmd.build();
-    if let Some(dir) = &a.dir {
+    if let Some(dir) = &a.out_dir {
         return man_dir(cmd, dir);
     }
     let page = match &a.command {

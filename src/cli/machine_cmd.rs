@@ -50,6 +50,7 @@ pub(crate) fn run(ctx: &Context, cmd: MachineCmd) -> CmdResult {
         }
         MachineCmd::Remove { name } => {
             yaml_machine(&ws, &e, &name)?;
+            let shared = shared_generators_of(&ws, &name)?;
             e.doc
                 .remove_machine(&name)
                 .map_err(|x| edit_error(&ws, x))?;
@@ -57,6 +58,14 @@ pub(crate) fn run(ctx: &Context, cmd: MachineCmd) -> CmdResult {
             e.changes.push(format!(
                 "{name}: removed (its files under sops/machines/{name} stay; `check` reports them as an orphan until you delete them)"
             ));
+            if !shared.is_empty() {
+                let flags: Vec<String> = shared.iter().map(|g| format!("-g {g}")).collect();
+                e.changes.push(format!(
+                    "{name} could read the shared secrets of {}: if it is gone for good, rotate them (`varsmith generate --regenerate {} --all`) and deploy",
+                    shared.join(", "),
+                    flags.join(" ")
+                ));
+            }
             name
         }
         MachineCmd::Edit(a) => {
@@ -126,7 +135,23 @@ fn write(ws: &Workspace, e: &Edit) -> anyhow::Result<()> {
         .into());
     }
     crate::store::write_atomic(&ws.root, &path, text.as_bytes())?;
+    crate::store::write_admins_mirror(&ws.root)?;
     Ok(())
+}
+
+/// The shared generators with secrets that `machine` uses (whose values it could read).
+fn shared_generators_of(ws: &Workspace, machine: &str) -> anyhow::Result<Vec<String>> {
+    let defs = ws.definitions()?;
+    Ok(defs
+        .machines
+        .get(machine)
+        .map(|gens| {
+            gens.values()
+                .filter(|g| g.share && g.files.values().any(|f| f.secret))
+                .map(|g| g.name.clone())
+                .collect()
+        })
+        .unwrap_or_default())
 }
 
 fn edit_error(ws: &Workspace, e: EditError) -> anyhow::Error {

@@ -322,6 +322,38 @@ fn encrypt(
     Ok(crate::EXIT_OK)
 }
 
+/// After a verb rewrote `file` in place: when it is a generator's sops file in a varsmith
+/// workspace (found upward from the file), records its new SHA-256 and recipients in the
+/// generator's state, so a keyless `check` trusts it. `old`: the previous bytes, for a verb
+/// that did not verify the MAC (`updatekeys`): recorded only when they were the recorded
+/// ones. A failure to record is a warning (the file itself was written).
+fn record_in_workspace(file: &Path, old: Option<&[u8]>) {
+    let parent = file.parent().filter(|p| !p.as_os_str().is_empty());
+    let Ok(dir) = parent.unwrap_or(Path::new(".")).canonicalize() else {
+        return;
+    };
+    let Some(name) = file.file_name() else {
+        return;
+    };
+    let path = dir.join(name);
+    let Some(root) = dir
+        .ancestors()
+        .find(|a| a.join(crate::workspace::INVENTORY_FILE).is_file())
+    else {
+        return;
+    };
+    let r = match old {
+        Some(o) => crate::store::rerecord(root, &path, o),
+        None => crate::store::record(root, &path),
+    };
+    if let Err(e) = r {
+        eprintln!(
+            "warning: {}: not recorded in its generator's state ({e}); `varsmith check` will report it as modified until `varsmith rekey` records it",
+            file.display()
+        );
+    }
+}
+
 /// Recipients and crypt rule for a new sops file (`--age`, else `.sops.yaml`), and the
 /// `stores:` settings.
 fn encrypt_options(
@@ -453,6 +485,7 @@ fn edit_file(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult 
     let tree = edited_tree(&plain, format, file)?;
     let out = opened.seal(tree, format, &stores, &o)?;
     write_atomic(file, &out, false)?;
+    record_in_workspace(file, None);
     Ok(crate::EXIT_OK)
 }
 
@@ -528,6 +561,7 @@ fn set(
     edit::set(&mut tree, &steps, v)?;
     let out = opened.seal(tree, format, &stores, &origin(file))?;
     write_atomic(file, &out, false)?;
+    record_in_workspace(file, None);
     Ok(crate::EXIT_OK)
 }
 
@@ -539,6 +573,7 @@ fn unset(ctx: &Context, input_type: Option<&str>, file: &Path, tree_path: &str) 
     edit::unset(&mut tree, &steps, &origin(file))?;
     let out = opened.seal(tree, format, &stores, &origin(file))?;
     write_atomic(file, &out, false)?;
+    record_in_workspace(file, None);
     Ok(crate::EXIT_OK)
 }
 
@@ -574,6 +609,7 @@ fn updatekeys(ctx: &Context, input_type: Option<&str>, file: &Path, yes: bool) -
     let ids = ctx.identities()?;
     let out = sops::update_keys(&bytes, format, &ids, &want, &origin(file))?;
     write_atomic(file, &out, false)?;
+    record_in_workspace(file, Some(&bytes));
     eprintln!("File {} synced with new keys", file.display());
     Ok(crate::EXIT_OK)
 }
@@ -627,6 +663,9 @@ fn rotate(
         Dest::Stdout
     };
     dest.write(&out, false)?;
+    if in_place {
+        record_in_workspace(file, None);
+    }
     Ok(crate::EXIT_OK)
 }
 

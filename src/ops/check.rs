@@ -19,9 +19,11 @@ pub struct Finding {
     pub generator: String,
     /// `missing`, `changed`, `torn`, `stale`, `recipients`, `corrupt` (a malformed value or
     /// metadata), `mac` (a value or the MAC does not verify), `unverified` (no identity given
-    /// opens the file), `orphan`, `hand-made`, `rotation` (a host key not yet on the host, or a record naming a
-    /// recipient the workspace never recorded), `sops-config` (`.sops.yaml`'s varsmith rules
-    /// differ from the inventory's).
+    /// opens the file), `modified` (the file is not the one varsmith recorded, and no identity
+    /// verified it), `orphan`, `hand-made`, `rotation` (a host key not yet on the host, or a
+    /// record naming a recipient the workspace never recorded), `sops-config` (`.sops.yaml`'s
+    /// varsmith rules differ from the inventory's), `admins` (the admins mirror differs from the
+    /// inventory), `leftover` (outputs of a generator no longer declared).
     pub kind: String,
     /// Human detail.
     pub detail: String,
@@ -149,27 +151,67 @@ fn recipient_findings(
             .collect(),
     };
     let has = |r: &str| have.iter().any(|x| x.trim() == r);
+    let fix = if hosts.iter().all(|h| has(h))
+        && want.iter().all(|w| has(w))
+        && have.iter().all(|h| want.iter().any(|w| w == h.trim()))
+    {
+        return out;
+    } else {
+        fix_advice(ws, &have, &n.owner, &n.generator.name)
+    };
     for h in hosts.iter().filter(|h| !has(h)) {
         out.push((
             "recipients",
-            format!(
-                "{rel}: not decryptable by the host (recipient {h} missing); run `varsmith rekey`"
-            ),
+            format!("{rel}: not decryptable by the host (recipient {h} missing); {fix}"),
         ));
     }
     for w in want.iter().filter(|w| !hosts.contains(w) && !has(w)) {
-        out.push((
-            "recipients",
-            format!("{rel}: recipient {w} missing; run `varsmith rekey`"),
-        ));
+        out.push(("recipients", format!("{rel}: recipient {w} missing; {fix}")));
     }
     for h in have.iter().filter(|h| !want.iter().any(|w| w == h.trim())) {
         out.push((
             "recipients",
-            format!(
-                "{rel}: unexpected extra recipient {h} (not in the inventory); run `varsmith rekey`"
-            ),
+            format!("{rel}: unexpected extra recipient {h} (not in the inventory); {fix}"),
         ));
     }
     out
+}
+
+/// Who holds a key to a file of `owner` encrypted to `have`: admin names, and the machine
+/// (for a shared file: machines of the inventory) whose recipient is among them; the rest
+/// shown as the recipient itself.
+pub(crate) fn who_can_open(ws: &Workspace, have: &[String], owner: &store::Owner) -> Vec<String> {
+    let candidates: Vec<&String> = match owner {
+        store::Owner::Machine(m) => ws.inventory.machines.keys().filter(|k| *k == m).collect(),
+        store::Owner::Shared => ws.inventory.machines.keys().collect(),
+    };
+    have.iter()
+        .map(|r| {
+            let r = r.trim();
+            if let Some((name, _)) = ws.inventory.admins.iter().find(|(_, a)| a.trim() == r) {
+                return format!("admin {name}");
+            }
+            let host = candidates.iter().find(|m| {
+                store::host_recipients(&ws.root, m).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
+            });
+            match host {
+                Some(m) => format!("host {m}"),
+                None => r.to_string(),
+            }
+        })
+        .collect()
+}
+
+/// The fix for a file with the wrong recipients: `rekey` needs a key of a current recipient;
+/// when none is left, only a regeneration gives the file new values.
+pub(crate) fn fix_advice(ws: &Workspace, have: &[String], owner: &store::Owner, g: &str) -> String {
+    let who = who_can_open(ws, have, owner);
+    let regen = match owner {
+        store::Owner::Machine(m) => format!("`varsmith generate --regenerate -g {g} {m}`"),
+        store::Owner::Shared => format!("`varsmith generate --regenerate -g {g} --all`"),
+    };
+    format!(
+        "run `varsmith rekey` with the key of one who can open it ({}); if nobody can, {regen} makes new values",
+        who.join(", ")
+    )
 }

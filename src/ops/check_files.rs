@@ -58,11 +58,14 @@ pub(crate) fn run(
     if all {
         orphans(ws, &mut rep)?;
         sops_config(ws, defs, &mut rep)?;
+        admins_mirror(ws, &mut rep)?;
+        leftovers(ws, graph, &Owner::Shared, &mut rep)?;
     }
     let mut files = Vec::new();
     for m in machines {
         files.extend(sopsfiles::files_of(&ws.root, &Owner::Machine(m.clone()))?);
         rotation(ws, m, &mut rep)?;
+        leftovers(ws, graph, &Owner::Machine(m.clone()), &mut rep)?;
     }
     let used = |f: &SopsFile| {
         all || machines.iter().any(|m| {
@@ -100,8 +103,17 @@ fn orphans(ws: &Workspace, rep: &mut FileReport) -> anyhow::Result<()> {
             "-",
             "orphan",
             format!(
-                "{dir}: machine {h} is not in {} but its files are still there, encrypted to its host key; delete the directory (`git rm -r {dir}`) if the machine is gone, or add it back with `varsmith machine add {h}`",
-                crate::workspace::INVENTORY_FILE
+                "{dir}: machine {h} is not in {} but its files are still there, encrypted to its host key; delete the directory (`git rm -r {dir}`) if the machine is gone, or add it back {}",
+                if ws.flake.is_empty() {
+                    crate::workspace::INVENTORY_FILE
+                } else {
+                    "varsmith.yaml nor a configuration of the flake"
+                },
+                if ws.flake.is_empty() {
+                    format!("with `varsmith machine add {h}`")
+                } else {
+                    format!("(a configuration importing the varsmith module with machineName {h}, or `varsmith machine add {h}`)")
+                }
             ),
             dir,
         ));
@@ -118,6 +130,81 @@ fn sops_config(ws: &Workspace, defs: &Definitions, rep: &mut FileReport) -> anyh
             "sops-config",
             format!(".sops.yaml: {d}"),
             ".sops.yaml".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// The admins mirror the Nix module reads, when it names other admins than the inventory.
+fn admins_mirror(ws: &Workspace, rep: &mut FileReport) -> anyhow::Result<()> {
+    if store::admins_mirror_differs(&ws.root)? {
+        let f = store::ADMINS_MIRROR;
+        rep.findings.push(finding(
+            "-",
+            "-",
+            "admins",
+            format!(
+                "{f}: its admins or machines are not those of {} (edited by hand?), so the module's assertions and `lib.flakeCheck` compare against the wrong ones; run `varsmith rekey`, which rewrites it",
+                crate::workspace::INVENTORY_FILE
+            ),
+            f.to_string(),
+        ));
+    }
+    Ok(())
+}
+
+/// `state/<g>.json` and `facts/<g>/` of `owner` for a generator it no longer declares (its
+/// secrets files are `hand-made` findings).
+fn leftovers(
+    ws: &Workspace,
+    graph: &Graph,
+    owner: &Owner,
+    rep: &mut FileReport,
+) -> anyhow::Result<()> {
+    let base = owner.base(&ws.root);
+    let names = |sub: &str| -> anyhow::Result<Vec<String>> {
+        match store::fs::Dir::open(&ws.root, &base.join(sub), false) {
+            Ok(d) => Ok(d
+                .names()?
+                .into_iter()
+                .map(|n| n.to_string_lossy().into_owned())
+                .collect()),
+            Err(_) => Ok(Vec::new()),
+        }
+    };
+    let mut gone: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for n in names("state")? {
+        if let Some(g) = n.strip_suffix(".json") {
+            gone.entry(g.to_string())
+                .or_default()
+                .push(format!("state/{n}"));
+        }
+    }
+    for g in names("facts")? {
+        gone.entry(g.clone())
+            .or_default()
+            .push(format!("facts/{g}/"));
+    }
+    let shown = store::record_key(&ws.root, &base);
+    for (g, paths) in gone {
+        if graph.find(owner, &g).is_some() || g.starts_with('.') {
+            continue;
+        }
+        let list: Vec<String> = paths.iter().map(|p| format!("{shown}/{p}")).collect();
+        let declared = match owner {
+            Owner::Machine(m) => format!("machine {m} no longer declares generator {g}"),
+            Owner::Shared => format!("no machine uses the shared generator {g} any more"),
+        };
+        rep.findings.push(finding(
+            &owner.to_string(),
+            &g,
+            "leftover",
+            format!(
+                "{}: {declared}, but its outputs are still there; delete them (`git rm -r {}`) or declare it again",
+                list.join(", "),
+                list.join(" ")
+            ),
+            list[0].clone(),
         ));
     }
     Ok(())
@@ -190,7 +277,7 @@ fn hand_made(
     }
     let rel = f.shown(&ws.root);
     if !external.declares(&f.owner, &f.stem) || f.admin_only {
-        made_by_hand(f, &rel, rep);
+        made_by_hand(ws, f, &rel, rep);
     }
     recipients_of_rule(ws, defs, f, &rel, rep);
 }
@@ -226,20 +313,33 @@ fn external_missing(
 }
 
 /// The `hand-made` finding of a file no generator produces and no declaration names.
-fn made_by_hand(f: &SopsFile, rel: &str, rep: &mut FileReport) {
+fn made_by_hand(ws: &Workspace, f: &SopsFile, rel: &str, rep: &mut FileReport) {
     let owner = f.owner.to_string();
     let whose = match &f.owner {
         Owner::Machine(m) => format!("generator of {m}"),
         Owner::Shared => "shared generator".into(),
     };
+    // The hint matches where the machine is defined: its configuration, or varsmith.yaml.
+    let flake_attr = f
+        .owner
+        .machine()
+        .and_then(|m| ws.flake.iter().find(|x| x.machine_name == m))
+        .map(|x| x.attr.clone());
+    let declare = match flake_attr {
+        Some(attr) => format!(
+            "declare `varsmith.generators.{} = {{ }};` in {attr}",
+            f.stem
+        ),
+        None => format!(
+            "declare the generator {:?} (generators: [{}])",
+            f.stem, f.stem
+        ),
+    };
     rep.findings.push(finding(
         &owner,
         &f.stem,
         "hand-made",
-        format!(
-            "{rel}: not produced by any {whose}; declare the generator {:?} (generators: [{}]) or delete the file",
-            f.stem, f.stem
-        ),
+        format!("{rel}: not produced by any {whose}; {declare} or delete the file"),
         rel.to_string(),
     ));
 }
@@ -338,13 +438,26 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
         }
         return false;
     }
+    let modified = modified_since_recorded(ws, f, &bytes);
     if ids.is_empty() {
+        if let Some(d) = modified {
+            push("modified", d);
+        }
         return false;
     }
     match validate::verify(&bytes, crate::sops::Format::Yaml, ids, &rel) {
+        // With an identity the MAC decides: a verified file is fine even when changed.
         Ok(Verified::Ok) => true,
-        Ok(Verified::NoIdentity) if !ids.deliberate() => false,
+        Ok(Verified::NoIdentity) if !ids.deliberate() => {
+            if let Some(d) = modified {
+                push("modified", d);
+            }
+            false
+        }
         Ok(Verified::NoIdentity) => {
+            if let Some(d) = modified {
+                push("modified", d);
+            }
             push(
                 "unverified",
                 format!(
@@ -358,4 +471,19 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
             false
         }
     }
+}
+
+/// The finding detail when `bytes` differ from the SHA-256 recorded for `f` in its
+/// generator's manifest (`None` when equal or nothing is recorded).
+fn modified_since_recorded(ws: &Workspace, f: &SopsFile, bytes: &[u8]) -> Option<String> {
+    use sha2::{Digest, Sha256};
+    let rec = store::recorded(&ws.root, &f.path)?;
+    if rec.sha256 == hex::encode(Sha256::digest(bytes)) {
+        return None;
+    }
+    let rel = f.shown(&ws.root);
+    Some(format!(
+        "{rel}: modified outside varsmith since varsmith wrote it (its SHA-256 is not the one recorded in {}): verify it with an identity (`varsmith check --identity KEY`), then `varsmith rekey` records it",
+        store::record_key(&ws.root, &f.owner.manifest_file(&ws.root, &f.stem))
+    ))
 }

@@ -2,6 +2,7 @@
 
 pub mod check;
 mod check_files;
+pub mod check_group;
 pub mod generate;
 pub mod import;
 pub mod rekey;

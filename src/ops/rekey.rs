@@ -41,13 +41,27 @@ pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result
     let mut done = Vec::new();
     let mut failed = Vec::new();
     for f in &files {
+        let untrusted = match trust(ws, f, ids) {
+            Ok(u) => u,
+            Err(e) => {
+                failed.push((f.shown(&ws.root), e));
+                continue;
+            }
+        };
         let r = store::expected_recipients(ws, &defs, &f.owner, &f.stem, f.admin_only)
-            .and_then(|want| store::rewrap::rewrap_file(&ws.root, &f.path, &want, ids));
+            .and_then(|want| store::rewrap::rewrap_file(&ws.root, &f.path, &want, ids))
+            .and_then(|w| Ok(w | (untrusted && store::record(&ws.root, &f.path)?)));
         match r {
             Ok(true) => done.push(f.path.clone()),
             Ok(false) => {}
             Err(e) => failed.push((f.shown(&ws.root), Failure::new(e.kind(), e.to_string()))),
         }
+    }
+    if let Err(e) = store::write_admins_mirror(&ws.root) {
+        failed.push((
+            store::ADMINS_MIRROR.into(),
+            Failure::new(e.kind(), e.to_string()),
+        ));
     }
     // A whole-workspace rekey always brings varsmith's `.sops.yaml` rules back in line (what
     // `check` asks for after a hand edit), even when no file needed re-wrapping.
@@ -57,4 +71,44 @@ pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result
         failed.push((".sops.yaml".into(), Failure::new(e.kind(), e.to_string())));
     }
     Ok((done, failed))
+}
+
+/// Whether `f` differs from what its manifest recorded (changed outside varsmith, or recorded
+/// before records existed) and was verified now with `ids`, so rekey records it. A changed
+/// file no identity opens, or whose MAC fails, is an error: recording it would launder a
+/// tampered file. An unrecorded legacy file no identity opens stays unrecorded.
+fn trust(ws: &Workspace, f: &SopsFile, ids: &Identities) -> Result<bool, Failure> {
+    use crate::sops::validate::{Verified, verify};
+    let fail = |e: store::Error| Failure::new(e.kind(), e.to_string());
+    let Some(bytes) = store::read_file(&ws.root, &f.path).map_err(fail)? else {
+        return Ok(false);
+    };
+    let Some(man) =
+        store::Manifest::read(&ws.root, &f.owner.manifest_file(&ws.root, &f.stem)).map_err(fail)?
+    else {
+        return Ok(false);
+    };
+    let rel = f.shown(&ws.root);
+    let record = man.files.get(&store::record_key(&ws.root, &f.path));
+    let now = store::FileRecord::of(&bytes, &rel).map_err(|e| fail(e.into()))?;
+    if record.is_some_and(|r| r.sha256 == now.sha256) {
+        return Ok(false);
+    }
+    match verify(&bytes, crate::sops::Format::Yaml, ids, &rel) {
+        Ok(Verified::Ok) => Ok(true),
+        Ok(Verified::NoIdentity) if record.is_none() => Ok(false),
+        Ok(Verified::NoIdentity) => Err(Failure::new(
+            crate::error::Kind::Failed,
+            format!(
+                "{rel}: modified outside varsmith since it was last written, and none of your identities opens it to verify it; rekey with an identity of one of its recipients ({}), or regenerate it",
+                now.recipients.join(", ")
+            ),
+        )),
+        Err(e) => Err(Failure::new(
+            crate::error::Kind::Failed,
+            format!(
+                "{e}; not recorded: restore the file (e.g. `git checkout -- {rel}`) or regenerate it"
+            ),
+        )),
+    }
 }

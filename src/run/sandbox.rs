@@ -387,7 +387,7 @@ fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, Sec
         let _ = tx.send(());
         r
     });
-    let ended = match rx.recv_timeout(limits.timeout) {
+    let ended = match wait_with_heartbeat(&rx, limits.timeout, who) {
         Ok(()) => None,
         Err(_) => {
             // SAFETY: killing the process group of the child we spawned in its own group.
@@ -404,6 +404,45 @@ fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, Sec
     }
     let stderr = err.and_then(|e| e.join().ok()).unwrap_or_default();
     Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
+}
+
+/// Seconds between "still running" lines for a script that runs long when stderr is not a
+/// terminal (CI logs; a terminal has the progress line): 30, or `VARSMITH_HEARTBEAT_SECS`
+/// (tests use 1). `None` on a terminal.
+fn heartbeat_interval() -> Option<std::time::Duration> {
+    use std::io::IsTerminal;
+    if std::io::stderr().is_terminal() {
+        return None;
+    }
+    let secs = std::env::var("VARSMITH_HEARTBEAT_SECS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(30);
+    Some(std::time::Duration::from_secs(secs))
+}
+
+/// Waits for the script's end until `timeout`, printing `still running: WHO Ns` on stderr at
+/// every heartbeat interval; `Err` when the time limit passed.
+fn wait_with_heartbeat(
+    rx: &mpsc::Receiver<()>,
+    timeout: std::time::Duration,
+    who: &str,
+) -> Result<(), mpsc::RecvTimeoutError> {
+    let start = std::time::Instant::now();
+    let Some(every) = heartbeat_interval() else {
+        return rx.recv_timeout(timeout);
+    };
+    loop {
+        let left = timeout.saturating_sub(start.elapsed());
+        match rx.recv_timeout(left.min(every)) {
+            Ok(()) => return Ok(()),
+            Err(mpsc::RecvTimeoutError::Timeout) if start.elapsed() < timeout => {
+                eprintln!("still running: {who} {}s", start.elapsed().as_secs());
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 /// The exit status, naming the output limit when the script (or one of its commands) hit it:

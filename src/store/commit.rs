@@ -58,12 +58,12 @@ fn write_secrets(
     recipients: &[String],
     batch: &mut Batch,
     written: &mut Vec<PathBuf>,
-) -> Result<(), Error> {
+) -> Result<Option<super::manifest::FileRecord>, Error> {
     if names.is_empty() {
         if batch.remove(path)? {
             written.push(path.to_path_buf());
         }
-        return Ok(());
+        return Ok(None);
     }
     let mut entries: Vec<(String, &[u8])> = Vec::with_capacity(names.len() + 1);
     for n in names {
@@ -75,9 +75,10 @@ fn write_secrets(
     }
     entries.push((RUN_KEY.to_string(), run.as_bytes()));
     let bytes = crate::sops::encrypt_flat_yaml(&entries, recipients)?;
+    let record = super::manifest::FileRecord::of(&bytes, &path.display().to_string())?;
     batch.stage(path, &bytes, FILE_MODE)?;
     written.push(path.to_path_buf());
-    Ok(())
+    Ok(Some(record))
 }
 
 /// A run whose files are written to temp files, ready to be renamed into place.
@@ -176,24 +177,31 @@ pub fn prepare(
         .filter(|(_, s)| s.secret && !s.deploy)
         .map(|(n, _)| n)
         .collect();
-    write_secrets(
-        &c.owner.secrets_file(root, &g.name),
+    let mut files = IndexMap::new();
+    let secrets_path = c.owner.secrets_file(root, &g.name);
+    if let Some(r) = write_secrets(
+        &secrets_path,
         &deployed,
         c.outputs,
         &run,
         c.recipients,
         &mut batch,
         &mut written,
-    )?;
-    write_secrets(
-        &c.owner.admin_secrets_file(root, &g.name),
+    )? {
+        files.insert(super::manifest::record_key(root, &secrets_path), r);
+    }
+    let admin_path = c.owner.admin_secrets_file(root, &g.name);
+    if let Some(r) = write_secrets(
+        &admin_path,
         &admin,
         c.outputs,
         &run,
         c.admin_recipients,
         &mut batch,
         &mut written,
-    )?;
+    )? {
+        files.insert(super::manifest::record_key(root, &admin_path), r);
+    }
     let facts = stage_facts(root, c, &mut batch, &mut written)?;
     let manifest = Manifest {
         run,
@@ -207,6 +215,7 @@ pub fn prepare(
         validation: g.validation_hash(),
         shape: Some(g.shape_hash()),
         script: Some(g.script_hash()),
+        files,
     };
     for (p, bytes) in extra {
         batch.stage(p, bytes, FILE_MODE)?;

@@ -46,7 +46,41 @@ pub struct Manifest {
     /// The script at the run (a hash, store paths masked); a change is only a notice.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub script: Option<String>,
+    /// Each sops file of the generator as varsmith last wrote or verified it, keyed by its
+    /// workspace-relative path (`sops/machines/<h>/secrets/<g>.yaml`, `…/secrets/admin/<g>.yaml`):
+    /// its SHA-256 and recipients, so a keyless `check` and the module's assertions see a file
+    /// changed outside varsmith. Empty in manifests written before it existed (nothing is
+    /// then compared).
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub files: IndexMap<String, FileRecord>,
 }
+
+
+/// One sops file as varsmith last wrote (or verified and re-recorded) it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FileRecord {
+    /// SHA-256 (hex) of the file's bytes.
+    pub sha256: String,
+    /// The age recipients its data key is wrapped for, as sops records them.
+    pub recipients: Vec<String>,
+}
+
+impl FileRecord {
+    /// The record of `bytes` (a sops YAML file shown as `origin` in errors).
+    pub fn of(bytes: &[u8], origin: &str) -> Result<FileRecord, crate::sops::Error> {
+        use sha2::{Digest, Sha256};
+        let recipients = crate::sops::recipients(bytes, crate::sops::Format::Yaml, origin)?
+            .into_iter()
+            .map(|r| r.trim().to_string())
+            .collect();
+        Ok(FileRecord {
+            sha256: hex::encode(Sha256::digest(bytes)),
+            recipients,
+        })
+    }
+}
+
 
 /// The manifest layout this varsmith writes (validation, shape and script hashes).
 pub const MANIFEST_FORMAT: u32 = 2;
@@ -89,4 +123,82 @@ pub fn read_run_id(root: &Path, path: &Path) -> Option<String> {
         }
     }
     None
+}
+
+/// The workspace-relative key of a sops file in [`Manifest::files`] (`/` separated).
+pub(crate) fn record_key(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The generator whose manifest records the sops file at `path`: `(owner, generator)` for
+/// `sops/machines/<h>/secrets/[admin/]<g>.yaml` and `sops/shared/secrets/[admin/]<g>.yaml`,
+/// `None` for any other path.
+pub(crate) fn owner_of(root: &Path, path: &Path) -> Option<(super::Owner, String)> {
+    let key = record_key(root, path);
+    let parts: Vec<&str> = key.split('/').collect();
+    let (owner, rest) = match parts.as_slice() {
+        ["sops", "machines", m, rest @ ..] => (super::Owner::Machine((*m).to_string()), rest),
+        ["sops", "shared", rest @ ..] => (super::Owner::Shared, rest),
+        _ => return None,
+    };
+    let file = match rest {
+        ["secrets", f] | ["secrets", "admin", f] => *f,
+        _ => return None,
+    };
+    let stem = file.strip_suffix(".yaml")?;
+    Some((owner, stem.to_string()))
+}
+
+/// The recorded state of the sops file at `path` (`None`: no manifest, or no record of it).
+pub(crate) fn recorded(root: &Path, path: &Path) -> Option<FileRecord> {
+    let (owner, g) = owner_of(root, path)?;
+    let man = Manifest::read(root, &owner.manifest_file(root, &g)).ok()??;
+    man.files.get(&record_key(root, path)).cloned()
+}
+
+/// Records the current bytes of the sops file at `path` in its generator's manifest (a file
+/// no manifest covers, or that is gone, is left unrecorded). Returns whether the manifest
+/// changed. Callers have verified or written the file themselves: recording is what makes a
+/// keyless `check` trust it.
+pub(crate) fn record(root: &Path, path: &Path) -> Result<bool, Error> {
+    let Some((owner, g)) = owner_of(root, path) else {
+        return Ok(false);
+    };
+    let mpath = owner.manifest_file(root, &g);
+    let Some(mut man) = Manifest::read(root, &mpath)? else {
+        return Ok(false);
+    };
+    let key = record_key(root, path);
+    let rec = match super::read_file(root, path)? {
+        Some(bytes) => Some(FileRecord::of(&bytes, &key).map_err(|e| Error::Malformed {
+            path: path.to_path_buf(),
+            msg: e.to_string(),
+        })?),
+        None => None,
+    };
+    let old = man.files.get(&key).cloned();
+    if old == rec {
+        return Ok(false);
+    }
+    match rec {
+        Some(r) => man.files.insert(key, r),
+        None => man.files.shift_remove(&key),
+    };
+    super::write_atomic(root, &mpath, &man.to_bytes())?;
+    Ok(true)
+}
+
+/// Records the new bytes of the sops file at `path` only when its previous bytes `old` were
+/// the recorded ones (a rewrap of a trusted file stays trusted; a file already changed
+/// outside varsmith stays a finding until verified). Returns whether the manifest changed.
+pub(crate) fn rerecord(root: &Path, path: &Path, old: &[u8]) -> Result<bool, Error> {
+    use sha2::{Digest, Sha256};
+    match recorded(root, path) {
+        Some(r) if r.sha256 == hex::encode(Sha256::digest(old)) => record(root, path),
+        _ => Ok(false),
+    }
 }

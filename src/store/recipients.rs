@@ -133,3 +133,73 @@ pub fn expected_recipients(
     out.retain(|r| seen.insert(r.clone()));
     Ok(out)
 }
+
+/// The mirror of the inventory that the Nix module and `lib.flakeCheck` read (they cannot
+/// parse `varsmith.yaml`), beside it: `{"admins": {"<name>": "<recipient>", …}, "machines":
+/// ["<machine declared in varsmith.yaml>", …]}`, in inventory order. Written by `init`,
+/// `admin add/remove`, `machine add/remove` and `rekey`; absent in workspaces from before it
+/// existed (then nothing compares admins on the Nix side).
+pub const ADMINS_MIRROR: &str = "varsmith.admins.json";
+
+/// The content of [`ADMINS_MIRROR`].
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Mirror {
+    /// Admin name -> age recipient (trimmed).
+    pub admins: indexmap::IndexMap<String, String>,
+    /// Machines declared in `varsmith.yaml` (flake machines are configurations).
+    #[serde(default)]
+    pub machines: Vec<String>,
+}
+
+impl Mirror {
+    /// The mirror of the workspace at `root` as its `varsmith.yaml` declares it now.
+    pub(crate) fn of_yaml(root: &Path) -> Result<Mirror, Error> {
+        let ws = crate::workspace::Workspace::load(root).map_err(|e| Error::Malformed {
+            path: root.join(crate::workspace::INVENTORY_FILE),
+            msg: e.to_string(),
+        })?;
+        Ok(Mirror {
+            admins: ws
+                .inventory
+                .admins
+                .iter()
+                .map(|(k, v)| (k.clone(), v.trim().to_string()))
+                .collect(),
+            machines: ws.inventory.machines.keys().cloned().collect(),
+        })
+    }
+
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
+        v.push(b'\n');
+        v
+    }
+}
+
+/// Writes [`ADMINS_MIRROR`] from the `varsmith.yaml` at `root` when it differs; returns
+/// whether it was written.
+pub(crate) fn write_admins_mirror(root: &Path) -> Result<bool, Error> {
+    let want = Mirror::of_yaml(root)?.to_bytes();
+    let path = root.join(ADMINS_MIRROR);
+    if super::read_file(root, &path)?.as_deref() == Some(want.as_slice()) {
+        return Ok(false);
+    }
+    super::write_atomic(root, &path, &want)?;
+    Ok(true)
+}
+
+/// Whether [`ADMINS_MIRROR`] exists and differs from what `varsmith.yaml` declares.
+pub(crate) fn admins_mirror_differs(root: &Path) -> Result<bool, Error> {
+    let path = root.join(ADMINS_MIRROR);
+    let Some(bytes) = super::read_file(root, &path)? else {
+        return Ok(false);
+    };
+    let have: Mirror = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
+        path: path.clone(),
+        msg: format!(
+            "expected {{\"admins\": {{\"<admin>\": \"<recipient>\"}}, \"machines\": […]}}: {e}"
+        ),
+    })?;
+    Ok(have != Mirror::of_yaml(root)?)
+}

@@ -74,5 +74,6 @@ pub fn rewrap_file(
         return Err(Error::Interrupted);
     };
     super::write_atomic(root, path, &new)?;
+    super::rerecord(root, path, &bytes)?;
     Ok(true)
 }

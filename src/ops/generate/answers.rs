@@ -20,15 +20,39 @@ pub(super) fn gather_prompts(
 ) -> Result<HashMap<usize, Files>, UsageError> {
     let mut out: HashMap<usize, Files> = HashMap::new();
     let mut missing = Vec::new();
+    // Every secret is encrypted to the admins: without one, asking anything is wasted.
+    let secrets_planned = plan.iter().any(|p| {
+        graph.nodes[p.node]
+            .generator
+            .files
+            .values()
+            .any(|f| f.secret)
+    });
+    if secrets_planned && ws.inventory.admins.is_empty() {
+        return Err(UsageError::new(format!(
+            "{}: no admin yet, so nothing could be encrypted; add yourself first: `varsmith admin add NAME AGE_RECIPIENT` (or `varsmith init` on a fresh workspace)",
+            ws.root.join(crate::workspace::INVENTORY_FILE).display()
+        )));
+    }
     for p in plan {
         let n = &graph.nodes[p.node];
         let g = &n.generator;
         if g.prompts.is_empty() {
             continue;
         }
-        // Previously persisted answers (admins-only secrets of the same name).
+        // Previously persisted answers (admins-only secrets of the same name). Stored outputs
+        // that exist but do not open are said so, never silently asked again.
+        let mut unreadable = None;
         let previous: Files = if g.prompts.values().any(|x| x.persist) {
-            store::read_outputs(&ws.root, &n.owner, g, ids).unwrap_or_default()
+            store::read_outputs(&ws.root, &n.owner, g, ids).unwrap_or_else(|e| {
+                if matches!(
+                    &e,
+                    store::Error::Sops(crate::sops::Error::NoIdentity { .. })
+                ) {
+                    unreadable = Some(e.to_string());
+                }
+                Files::new()
+            })
         } else {
             Files::new()
         };
@@ -38,6 +62,13 @@ pub(super) fn gather_prompts(
                 answers.insert(name.clone(), v);
             } else if let Some(v) = previous.get(name).filter(|_| prompt.persist) {
                 answers.insert(name.clone(), v.clone());
+            } else if let Some(e) = unreadable.as_ref().filter(|_| prompt.persist) {
+                return Err(UsageError::new(format!(
+                    "{}: cannot decrypt the stored value of the persisted prompt {name} ({e}); run with an identity that opens it (--identity FILE, SOPS_AGE_KEY_FILE), or give a new value (--prompt {}.{name}=@FILE or {})",
+                    p.label,
+                    g.name,
+                    prompts::env_name(&g.name, name)
+                )));
             } else {
                 match prompts::ask_terminal(&p.label, name, g) {
                     Some(Ok(mut a)) => {
