@@ -4,8 +4,7 @@
 //! files, summaries that never contradict a failure, heartbeats of long runs, `machine
 //! remove`'s rotation advice, `-C DIR man`.
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::io::{BufRead, BufReader};
 use std::process::Stdio;

@@ -3,12 +3,10 @@
 //! kit: generate, check, real sops decrypts with the admin and the host key, `.path`/`.value`
 //! in the NixOS evaluation, and a comment-only script edit that regenerates nothing.
 
-mod common_nix;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common_nix::{Kit, copy_dir, git, run};
+use crate::util::nix::{Kit, copy_dir, git, run};
 
 /// The ported definitions, by generator name (clan.nix), and whether each is a clan port.
 const PORTED: &[&str] = &[
@@ -84,7 +82,7 @@ impl Ws {
         }
     }
 
-    fn varsmith(&self, args: &[&str]) -> common_nix::Run {
+    fn varsmith(&self, args: &[&str]) -> crate::util::nix::Run {
         let mut c = Command::new(env!("CARGO_BIN_EXE_varsmith"));
         c.arg("-C")
             .arg(&self.ws)
@@ -96,7 +94,7 @@ impl Ws {
         run(c)
     }
 
-    fn generate(&self, args: &[&str]) -> common_nix::Run {
+    fn generate(&self, args: &[&str]) -> crate::util::nix::Run {
         let mut all = vec!["generate"];
         all.extend_from_slice(args);
         let r = self.varsmith(&all);

@@ -6,8 +6,7 @@
 //! The configurations are plain attribute sets shaped like an evaluated module system, so they
 //! need no nixpkgs (as in `tests/flake_defs.rs`).
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};

@@ -8,12 +8,10 @@
 //! Needs real Nix and the offline kit (tests/common_nix): skipped with the reason outside CI
 //! when missing, a failure in CI.
 
-mod common_nix;
-
 use std::path::Path;
 use std::process::Command;
 
-use common_nix::{Fleet, Kit, Run, git, run};
+use crate::util::nix::{Fleet, Kit, Run, git, run};
 use serde_json::Value;
 
 /// A valid age recipient nobody in the test holds the key of.

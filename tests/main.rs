@@ -3,12 +3,16 @@
 
 mod util;
 
+mod advice;
 mod audit_cli;
 mod audit_encodings;
 mod audit_store;
 mod check_gate;
+mod clan_compat;
 mod cli_surface;
+mod eval_cache;
 mod flake_defs;
+mod gates;
 mod generate;
 mod hardening_sandbox;
 mod hostile_audit;
@@ -44,6 +48,7 @@ mod sops_rules;
 mod sops_vectors;
 mod sops_verbs;
 mod store_safety;
+mod template_walk;
 mod tty_prompts;
 mod validation;
 mod zerotier;

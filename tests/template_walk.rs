@@ -5,8 +5,7 @@
 //! (The full walk to a green `nix flake check` needs the template's inputs, which the offline
 //! kit cannot provide as the template names them; see tests/gates.rs for `lib.flakeCheck`.)
 
-mod common;
-use common::*;
+use crate::util::common::*;
 
 use std::path::Path;
 use std::process::Command;

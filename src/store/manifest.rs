@@ -55,7 +55,6 @@ pub struct Manifest {
     pub files: IndexMap<String, FileRecord>,
 }
 
-
 /// One sops file as varsmith last wrote (or verified and re-recorded) it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -80,7 +79,6 @@ impl FileRecord {
         })
     }
 }
-
 
 /// The manifest layout this varsmith writes (validation, shape and script hashes).
 pub const MANIFEST_FORMAT: u32 = 2;
