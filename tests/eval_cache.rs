@@ -45,7 +45,7 @@ fn flake(gens: &str) -> String {
           openssh = {{ share = false; dependencies = [ ]; validation = null; runtimeInputs = [ keygen ]; prompts = {{ }};
             files."ssh_host_ed25519_key" = file true; files."ssh_host_ed25519_key.pub" = file false;
             script = "ssh-keygen -q -t ed25519 -N '' -C '' -f $out/ssh_host_ed25519_key"; }};
-          hello = {{ share = false; dependencies = [ ]; validation = null; runtimeInputs = [ coreutils ]; prompts = {{ }};
+          hello = {{ share = false; dependencies = [ ]; validation = hello.validation or null; runtimeInputs = [ coreutils ]; prompts = {{ }};
             files.pub = file false; script = hello.script; }};
         }};
       }};
@@ -286,10 +286,10 @@ fn a_committed_change_outside_the_workspace_subdirectory_is_seen() {
     );
     let o = varsmith(&ws, &fleet, cache.path(), &["check"]);
     assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
-    // A committed change to ../gens.nix.
+    // A committed change to ../gens.nix (its validation: a script edit alone is a notice).
     std::fs::write(
         top.join("gens.nix"),
-        r#"{ script = "echo two > $out/pub"; }"#,
+        r#"{ script = "echo two > $out/pub"; validation = 2; }"#,
     )
     .unwrap();
     git(&top, &["commit", "-q", "-am", "two"]);

@@ -268,8 +268,9 @@ fn a_genuine_rotation_still_keeps_the_old_host_key() {
     let token = ws.root().join("sops/machines/m1/secrets/token.yaml");
     let o = sops_with_host_key(&token, &old);
     assert!(o.status.success(), "{}", all_output(&o));
+    // A pending rotation is a warning (deploying is its next step), not a failure.
     let o = ws.run(&["check"]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
     assert!(
         stdout(&o).contains("host key rotated, not yet on the host"),
         "{}",

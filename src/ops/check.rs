@@ -20,8 +20,9 @@ pub struct Finding {
     /// `missing`, `changed`, `torn`, `stale`, `recipients`, `corrupt` (a malformed value or
     /// metadata), `mac` (a value or the MAC does not verify), `unverified` (no identity given
     /// opens the file), `modified` (the file is not the one varsmith recorded, and no identity
-    /// verified it), `orphan`, `hand-made`, `rotation` (a host key not yet on the host, or a
-    /// record naming a recipient the workspace never recorded), `sops-config` (`.sops.yaml`'s
+    /// verified it), `orphan`, `hand-made`, `rotation` (a host key not yet on the host: a warning
+    /// that does not fail the check), `rotation-record` (a record naming a recipient the
+    /// workspace never recorded), `sops-config` (`.sops.yaml`'s
     /// varsmith rules differ from the inventory's), `admins` (the admins mirror differs from the
     /// inventory), `leftover` (outputs of a generator no longer declared).
     pub kind: String,

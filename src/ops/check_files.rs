@@ -121,14 +121,35 @@ fn orphans(ws: &Workspace, rep: &mut FileReport) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `.sops.yaml`'s varsmith block against the inventory (kind `sops-config`).
+/// `.sops.yaml`'s varsmith block against the inventory (kind `sops-config`). The same
+/// problem in many rules (after `admin add`, every rule lacks the new admin) is one finding
+/// naming how many rules; the last item of the drift is its advice.
 fn sops_config(ws: &Workspace, defs: &Definitions, rep: &mut FileReport) -> anyhow::Result<()> {
-    for d in store::sopsconfig::drift(ws, defs)? {
+    let drift = store::sopsconfig::drift(ws, defs)?;
+    let mut order: Vec<String> = Vec::new();
+    let mut rules: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for d in &drift {
+        let (rule, problem) = match d.strip_prefix("rule ").and_then(|r| r.split_once(": ")) {
+            Some((rule, problem)) => (Some(rule.to_string()), problem.to_string()),
+            None => (None, d.clone()),
+        };
+        let seen = rules.entry(problem.clone()).or_default();
+        if seen.is_empty() && !order.contains(&problem) {
+            order.push(problem.clone());
+        }
+        seen.extend(rule);
+    }
+    for problem in order {
+        let detail = match rules[&problem].as_slice() {
+            [] => problem,
+            [one] => format!("rule {one}: {problem}"),
+            [first, rest @ ..] => format!("{problem} in {} rules ({first}, …)", rest.len() + 1),
+        };
         rep.findings.push(finding(
             "-",
             "-",
             "sops-config",
-            format!(".sops.yaml: {d}"),
+            format!(".sops.yaml: {detail}"),
             ".sops.yaml".into(),
         ));
     }
@@ -222,7 +243,7 @@ fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()>
         rep.findings.push(finding(
             m,
             HOST_KEY_GENERATOR,
-            "rotation",
+            "rotation-record",
             format!(
                 "{rel}: rotation record names a recipient this workspace never recorded for {m} ({}); it is not used as a recipient. Delete {rel} unless you started this rotation (`varsmith generate --rotate-host-key` records it), and review how it got there",
                 shown.join(", ")

@@ -39,9 +39,17 @@ pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Er
 /// sops-nix uses on the host), else from `key.json`; then, while a host key rotation is
 /// pending ([`super::rotation`]), the recipients it had before that the workspace recorded. Empty when none exists.
 pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
-    let mut out = match derived_host_recipient(root, host)? {
+    // varsmith's own host key fact wins; then `key.json` (given by hand, imported from clan —
+    // whose hosts decrypt with `/var/lib/sops-nix/key.txt` —, or written from the host key by
+    // `generate`); then the public half of a ported clan `openssh` generator.
+    let mut out = match derived_from(root, host, &HOST_KEY_PUBS[..1])? {
         Some(r) => vec![r],
-        None => read_key_json(root, &host_key_json(root, host))?.unwrap_or_default(),
+        None => match read_key_json(root, &host_key_json(root, host))? {
+            Some(v) if !v.is_empty() => v,
+            _ => derived_from(root, host, &HOST_KEY_PUBS[1..])?
+                .into_iter()
+                .collect(),
+        },
     };
     // Only the old recipients the workspace recorded itself: a planted record adds nothing.
     for r in super::rotation::honoured(root, host)? {
@@ -54,9 +62,14 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
 
 /// The recipient derived from the host's `openssh` public key fact, if it has one.
 pub fn derived_host_recipient(root: &Path, host: &str) -> Result<Option<String>, Error> {
+    derived_from(root, host, HOST_KEY_PUBS)
+}
+
+/// The recipient derived from the first of `names` the host's `openssh` facts hold.
+fn derived_from(root: &Path, host: &str, names: &[&str]) -> Result<Option<String>, Error> {
     let dir = Owner::Machine(host.to_string()).facts_dir(root, HOST_KEY_GENERATOR);
     let mut found = None;
-    for name in HOST_KEY_PUBS {
+    for name in names {
         let p = dir.join(name);
         if let Some(bytes) = super::read_file(root, &p)? {
             found = Some((p, bytes));

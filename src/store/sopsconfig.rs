@@ -211,7 +211,7 @@ pub fn path(ws: &Workspace) -> PathBuf {
 /// Rewrites varsmith's block of `.sops.yaml` atomically when it changed (everything else is
 /// kept byte for byte); returns its path. A damaged block or a flow-style `creation_rules`
 /// is an error naming the file (exit 2).
-pub fn write(ws: &Workspace, defs: &Definitions) -> Result<PathBuf, store::Error> {
+pub fn write(ws: &Workspace, defs: &Definitions) -> Result<Option<PathBuf>, store::Error> {
     let rules = expected(ws, defs)?;
     let path = path(ws);
     let old = store::read_file(&ws.root, &path)?;
@@ -229,10 +229,11 @@ pub fn write(ws: &Workspace, defs: &Definitions) -> Result<PathBuf, store::Error
         path: path.clone(),
         msg,
     })?;
-    if old.as_deref() != Some(text.as_bytes()) {
-        store::write_atomic(&ws.root, &path, text.as_bytes())?;
+    if old.as_deref() == Some(text.as_bytes()) {
+        return Ok(None);
     }
-    Ok(path)
+    store::write_atomic(&ws.root, &path, text.as_bytes())?;
+    Ok(Some(path))
 }
 
 #[path = "sopsconfig_drift.rs"]

@@ -170,15 +170,19 @@ fn plan_under_lock(
 }
 
 /// `.sops.yaml`, the final flush and git staging; each failure is reported, never silent.
+///
+/// varsmith's `.sops.yaml` rules are brought in line even when nothing ran (a run killed
+/// before its last step, or a hand edit), so a rerun always converges to a clean `check`.
 fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Report) {
-    if report.written.is_empty() {
-        return;
-    }
     match store::sopsconfig::write(ws, defs) {
-        Ok(p) => report.written.push(p),
+        Ok(Some(p)) => report.written.push(p),
+        Ok(None) => {}
         Err(e) => report
             .failed
             .push((".sops.yaml".into(), Failure::new(e.kind(), e.to_string()))),
+    }
+    if report.written.is_empty() {
+        return;
     }
     // Every rename of this run reaches the disk before we report success.
     if let Err(e) = store::sync_dir_tree(&ws.root) {
