@@ -139,6 +139,9 @@ pub fn detect(head: &[u8]) -> Option<Kind> {
         .or_else(|| archive::detect(head).map(Kind::Archive))
 }
 
+/// Where hits go, with the layers they were found through.
+pub type Emit<'a> = &'a mut dyn FnMut(Hit, &Layers);
+
 /// The state shared by every layer of one file.
 pub(super) struct Ctx<'a> {
     matcher: &'a Matcher,
@@ -146,7 +149,7 @@ pub(super) struct Ctx<'a> {
     decoded: Cell<u64>,
     exhausted: Cell<bool>,
     problems: RefCell<Vec<String>>,
-    emit: RefCell<&'a mut dyn FnMut(Hit, &Layers)>,
+    emit: RefCell<Emit<'a>>,
     bufs: RefCell<&'a mut Vec<Vec<u8>>>,
 }
 
@@ -198,7 +201,7 @@ pub fn open_file(
     kind: Kind,
     limits: Limits,
     bufs: &mut Vec<Vec<u8>>,
-    emit: &mut dyn FnMut(Hit, &Layers),
+    emit: Emit<'_>,
 ) -> Opened {
     let ctx = Ctx {
         matcher,

@@ -68,7 +68,10 @@ pub enum Trust {
 
 /// Verified recipients per (workspace, host), for this process: filled by [`begin`] (this
 /// process recorded them), [`seal`] and [`trust`]; emptied by [`clear`].
-static TRUSTED: Mutex<Option<HashMap<(PathBuf, String), Vec<String>>>> = Mutex::new(None);
+static TRUSTED: Mutex<Option<Verified>> = Mutex::new(None);
+
+/// Verified old recipients by (workspace root, host).
+type Verified = HashMap<(PathBuf, String), Vec<String>>;
 
 fn cached(root: &Path, host: &str) -> Option<Vec<String>> {
     let c = TRUSTED.lock().ok()?;
