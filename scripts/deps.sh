@@ -57,6 +57,8 @@ ensure_test_deps() {
   command -v xz >/dev/null 2>&1 || missing+=(xz-utils)
   command -v zstd >/dev/null 2>&1 || missing+=(zstd)
   command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
+  # tests/hostile_audit.rs: nested archives (a zip member).
+  command -v zip >/dev/null 2>&1 || missing+=(zip)
   command -v setpriv >/dev/null 2>&1 || missing+=(util-linux)
   # tests/hostile_sandbox.rs: a key in the caller's keyrings that generators must not read.
   command -v keyctl >/dev/null 2>&1 || missing+=(keyutils)

@@ -203,7 +203,7 @@ fn assert_report_prints_nothing(report: &Report, p: &Planted) {
 }
 
 /// (file under the store path, or "name", encoding, compression).
-type Seen = BTreeSet<(String, String, Option<&'static str>)>;
+type Seen = BTreeSet<(String, String, Option<String>)>;
 
 fn relative(location: &Location) -> (PathBuf, String) {
     match location {
@@ -229,7 +229,7 @@ fn seen(report: &Report, p: &Planted) -> (Seen, Seen) {
         leaks.insert((
             file,
             f.encoding.to_string(),
-            f.compression.map(|c| c.name()),
+            (!f.layers.is_empty()).then(|| f.layers.to_string()),
         ));
     }
     let mut keys = Seen::new();
@@ -237,14 +237,15 @@ fn seen(report: &Report, p: &Planted) -> (Seen, Seen) {
         let (sp, file) = relative(&k.location);
         assert!(ours.contains(&&sp), "key outside the planted paths: {sp:?}");
         let what = format!("{} {}", k.kind.name(), k.encoding);
-        keys.insert((file, what, k.compression.map(|c| c.name())));
+        let layers = (!k.layers.is_empty()).then(|| k.layers.to_string());
+        keys.insert((file, what, layers));
     }
     (leaks, keys)
 }
 
 fn expected(rows: &[(&str, &str, Option<&'static str>)]) -> Seen {
     rows.iter()
-        .map(|(f, e, c)| (f.to_string(), e.to_string(), *c))
+        .map(|(f, e, c)| (f.to_string(), e.to_string(), c.map(str::to_string)))
         .collect()
 }
 

@@ -245,6 +245,81 @@ fn a_planted_rotation_record_adds_no_recipient() {
     assert_eq!(o.status.code(), Some(0), "{}", all_output(&o));
 }
 
+/// The attacker plants the record *and* the machine state that used to vouch for it: the
+/// state's MAC (keyed by the host key file's sops data key) does not verify, so the old
+/// recipient is never one; `check` with a key names the record, without one it says the
+/// rotation is unverified.
+#[test]
+fn a_planted_record_and_state_add_no_recipient() {
+    if !tools() {
+        return;
+    }
+    let ws = generated();
+    let (_ad, attacker_key, attacker, _s) = age_key();
+    let base = ws.root().join("sops/machines/m1");
+    std::fs::write(
+        base.join("rotation.json"),
+        format!("{{\"old\": [\"{attacker}\"], \"started\": \"2026-01-01T00:00:00Z\"}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(base.join("state")).unwrap();
+    let forged = format!(
+        "{{\"recipients\": [\"{attacker}\"], \"mac\": \"{}\"}}\n",
+        "ab".repeat(32)
+    );
+    std::fs::write(base.join("state/.rotation-recorded.json"), forged).unwrap();
+    let o = ws.run(&["check"]);
+    assert_eq!(o.status.code(), Some(1), "{}", all_output(&o));
+    assert!(
+        all_output(&o)
+            .contains("rotation record names a recipient this workspace never recorded for m1"),
+        "{}",
+        all_output(&o)
+    );
+    // Without an identity nothing can be verified: reported, not trusted.
+    let o = ws
+        .command(&["check"])
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .output()
+        .unwrap();
+    assert!(
+        all_output(&o).contains("host key rotation not verified"),
+        "{}",
+        all_output(&o)
+    );
+    let o = ws.run(&["rekey"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let o = ws.run(&["generate", "--regenerate", "-g", "token"]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    for f in secrets_files(&ws) {
+        let o = sops_decrypt_with(&f, &attacker_key);
+        assert!(
+            !o.status.success(),
+            "{}: the attacker decrypts it",
+            f.display()
+        );
+    }
+    let cfg = std::fs::read_to_string(ws.root().join(".sops.yaml")).unwrap();
+    assert!(!cfg.contains(&attacker), "{cfg}");
+    // Nor does it excuse replacing the host key.
+    let o = ws.run(&["generate", "--regenerate", "-g", "openssh"]);
+    assert_eq!(o.status.code(), Some(2), "{}", all_output(&o));
+    // A genuine rotation on top seals only the host's real old recipient.
+    let o = ws.run(&[
+        "generate",
+        "--regenerate",
+        "-g",
+        "openssh",
+        "--rotate-host-key",
+    ]);
+    assert!(o.status.success(), "{}", all_output(&o));
+    let state = std::fs::read_to_string(base.join("state/.rotation-recorded.json")).unwrap();
+    assert!(!state.contains(&attacker), "{state}");
+    for f in secrets_files(&ws) {
+        assert!(!sops_decrypt_with(&f, &attacker_key).status.success());
+    }
+}
+
 #[test]
 fn a_genuine_rotation_still_keeps_the_old_host_key() {
     if !tools() {

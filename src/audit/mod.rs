@@ -15,7 +15,9 @@
 //!   for few patterns, a sampling prefilter and daachorse for many) that reports the
 //!   occurrences starting in an owned range of a buffer, after the checks some patterns need.
 //! * [`stream`]: streams and files in bounded memory (chunks, or mapped windows whose pages
-//!   are released); [`decompress`]: gzip, xz, zstd and bzip2 files searched decompressed.
+//!   are released); [`decompress`]: gzip, xz, lzma, zstd and bzip2 decoders; [`layers`] (with
+//!   [`archive`]): nested compression and tar / zip members opened to a bounded depth and
+//!   size, each decoded stream searched.
 //! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one
 //!   scan per inode) or a list of store paths; [`names`]: the store paths' names.
 //! * [`nix`]: closures of store paths via `nix-store -qR`; [`referrers`]: the chains of
@@ -38,11 +40,13 @@
 //! zeroized on drop: that is a known limitation of using those crates. Scan buffers, which may
 //! hold a leaked value read back from disk, are zeroized when a walker thread finishes.
 
+pub mod archive;
 pub mod collect;
 pub mod confirm;
 pub mod decompress;
 pub mod encode;
 pub mod keys;
+pub mod layers;
 pub mod names;
 pub mod nix;
 pub mod own;
@@ -64,6 +68,7 @@ use zeroize::Zeroizing;
 pub use collect::{Collected, collect_secrets};
 pub use decompress::Compression;
 pub use keys::KeyKind;
+pub use layers::{Layer, Layers};
 pub use patterns::{Encoding, PatternSet};
 pub use report::{Finding, KeyFinding, Location, Report};
 pub use scan::{Hit, Matcher};
@@ -274,7 +279,7 @@ fn scan_repo(
                 path: hit.path.clone(),
                 blob: hit.blob.clone(),
             };
-            push_hit(report, matcher, hit.hit, None, location);
+            push_hit(report, matcher, hit.hit, Layers::default(), location);
         }
     }
     report.plaintext = repo::check_sops_files(root)?;
@@ -287,7 +292,7 @@ fn add_names(report: &mut Report, matcher: &Matcher, paths: &[PathBuf]) {
             report,
             matcher,
             hit,
-            None,
+            Layers::default(),
             Location::StoreName { store_path },
         );
     }
@@ -318,18 +323,12 @@ fn add_walk(
             .map(|(p, n)| (locate(p).to_string(), *n)),
     );
     for raw in outcome.hits {
-        push_hit(report, matcher, raw.hit, raw.compression, locate(&raw.path));
+        push_hit(report, matcher, raw.hit, raw.layers, locate(&raw.path));
     }
 }
 
 /// Turns one confirmed hit into a finding (a known secret) or a key finding.
-fn push_hit(
-    report: &mut Report,
-    matcher: &Matcher,
-    hit: Hit,
-    compression: Option<Compression>,
-    location: Location,
-) {
+fn push_hit(report: &mut Report, matcher: &Matcher, hit: Hit, layers: Layers, location: Location) {
     let set = matcher.pattern_set();
     let Some(origin) = set.origins(hit.pattern).get(hit.origin) else {
         return;
@@ -340,14 +339,14 @@ fn push_hit(
             offset: hit.offset,
             var: set.labels().get(index).cloned().unwrap_or_default(),
             encoding: origin.encoding,
-            compression,
+            layers,
         }),
         patterns::Source::Key(kind) => report.keys.push(KeyFinding {
             location,
             offset: hit.offset,
             kind,
             encoding: origin.encoding,
-            compression,
+            layers,
             not_excused: None,
         }),
     }

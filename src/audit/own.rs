@@ -87,7 +87,7 @@ fn check(k: &KeyFinding, own: &[String]) -> Option<NotExcused> {
     let Location::Store { file, .. } = &k.location else {
         return None;
     };
-    if k.encoding != Encoding::Raw || k.compression.is_some() {
+    if k.encoding != Encoding::Raw || !k.layers.is_empty() {
         return Some(NotExcused::Unverified);
     }
     let Some(text) = read_back(file, k.offset) else {

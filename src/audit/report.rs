@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use serde_json::{Value, json};
 
 use super::Encoding;
-use super::decompress::Compression;
 use super::keys::KeyKind;
+use super::layers::Layers;
 use super::own::NotExcused;
 use super::referrers::Referrers;
 
@@ -75,9 +75,9 @@ pub struct Finding {
     pub var: String,
     /// How the value appears.
     pub encoding: Encoding,
-    /// The compression the file was searched through (the offset is then in the
-    /// decompressed stream).
-    pub compression: Option<Compression>,
+    /// The layers (compressions, archive members) the file was opened through, outermost
+    /// first; the offset is then in the innermost decoded stream. Empty: the file's bytes.
+    pub layers: Layers,
 }
 
 /// Private key material found, whatever its origin.
@@ -91,18 +91,19 @@ pub struct KeyFinding {
     pub kind: KeyKind,
     /// How the key's marker appears.
     pub encoding: Encoding,
-    /// The compression the file was searched through.
-    pub compression: Option<Compression>,
+    /// The layers the file was opened through (see [`Finding::layers`]).
+    pub layers: Layers,
     /// Set when a key in a test or documentation location is counted after all (one of the
     /// workspace's keys, or not checkable): see [`super::own`]. None by default.
     pub not_excused: Option<NotExcused>,
 }
 
-/// `raw`, `base64, alignment 1`, or `raw in gzip`.
-fn how(encoding: &Encoding, compression: Option<Compression>) -> String {
-    match compression {
-        Some(c) => format!("{encoding} in {c}"),
-        None => encoding.to_string(),
+/// `raw`, `base64, alignment 1`, `raw in gzip`, or `raw in gzip in tar member a.gz in gzip`.
+fn how(encoding: &Encoding, layers: &Layers) -> String {
+    if layers.is_empty() {
+        encoding.to_string()
+    } else {
+        format!("{encoding} in {layers}")
     }
 }
 
@@ -247,7 +248,7 @@ impl Report {
     /// the reference chains, what was not covered, then a summary and the verdict.
     pub fn write_human(&self, w: &mut impl Write) -> io::Result<()> {
         for f in &self.findings {
-            let how = how(&f.encoding, f.compression);
+            let how = how(&f.encoding, &f.layers);
             writeln!(
                 w,
                 "LEAK {} offset {}: {} ({how})",
@@ -258,7 +259,7 @@ impl Report {
             writeln!(w, "LEAK {path}: {more} more occurrences not listed")?;
         }
         for k in &self.keys {
-            let how = how(&k.encoding, k.compression);
+            let how = how(&k.encoding, &k.layers);
             let note = match (k.is_example(), k.not_excused) {
                 (true, _) => {
                     " [in a test or documentation file of the store path: listed, not counted]"
@@ -373,7 +374,8 @@ impl Report {
 
     /// The report as JSON (for CI). Top level: `clean` (the verdict), `complete`,
     /// `allow_partial`, `findings` and `keys` (each with `kind` of location, `path`,
-    /// `store_path`, `offset`, `encoding`, `alignment`, `line`, `compression`, and `var` or
+    /// `store_path`, `offset`, `encoding`, `alignment`, `line`, `compression` (the outermost), `layers` (outermost
+    /// first), and `var` or
     /// `key`), `referrers` (`store_path`, `chains` of `root` and `paths`, `note`),
     /// `plaintext`, `skipped`, `not_readable`, `errors`, `truncated`, `counts`, `engine`,
     /// `scopes`, `seconds`.
@@ -386,7 +388,7 @@ impl Report {
                     "offset": f.offset,
                     "var": f.var,
                 });
-                encoding_json(&mut v, &f.encoding, f.compression);
+                encoding_json(&mut v, &f.encoding, &f.layers);
                 location_json(&mut v, &f.location);
                 v
             })
@@ -397,7 +399,7 @@ impl Report {
             .map(|k| {
                 let mut v =
                     json!({"offset": k.offset, "key": k.kind.name(), "example": k.is_example()});
-                encoding_json(&mut v, &k.encoding, k.compression);
+                encoding_json(&mut v, &k.encoding, &k.layers);
                 location_json(&mut v, &k.location);
                 v
             })
@@ -458,11 +460,12 @@ impl Report {
     }
 }
 
-fn encoding_json(v: &mut Value, encoding: &Encoding, compression: Option<Compression>) {
+fn encoding_json(v: &mut Value, encoding: &Encoding, layers: &Layers) {
     v["encoding"] = json!(encoding.name());
     v["alignment"] = json!(encoding.alignment());
     v["line"] = json!(encoding.line());
-    v["compression"] = json!(compression.map(Compression::name));
+    v["compression"] = json!(layers.outermost_compression().map(|c| c.name()));
+    v["layers"] = json!(layers.names());
 }
 
 fn location_json(v: &mut Value, location: &Location) {
@@ -517,7 +520,7 @@ mod example_keys {
             offset: 0,
             kind: KeyKind::Age,
             encoding: Encoding::Raw,
-            compression: None,
+            layers: Layers::default(),
             not_excused: None,
         }
     }

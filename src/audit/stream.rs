@@ -25,11 +25,12 @@ pub const CHUNK_LEN: usize = 256 << 10;
 pub const MAP_WINDOW: usize = 8 << 20;
 /// Alignment of released ranges: a multiple of every page size in use (4, 16, 64 KiB).
 const RELEASE_ALIGN: usize = 64 << 10;
-/// Bytes of a file kept for format detection ([`Searched::head`]).
-pub const HEAD_LEN: usize = 16;
+/// Bytes of a file kept for format detection ([`Searched::head`]): a tar header's magic is
+/// at offset 257.
+pub const HEAD_LEN: usize = super::layers::PEEK_LEN;
 
 /// What a search read.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Clone, Copy)]
 pub struct Searched {
     /// Bytes searched.
     pub bytes: u64,
@@ -37,6 +38,16 @@ pub struct Searched {
     pub head: [u8; HEAD_LEN],
     /// How many bytes of `head` are valid.
     pub head_len: usize,
+}
+
+impl Default for Searched {
+    fn default() -> Self {
+        Searched {
+            bytes: 0,
+            head: [0; HEAD_LEN],
+            head_len: 0,
+        }
+    }
 }
 
 impl Searched {

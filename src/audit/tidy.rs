@@ -11,22 +11,23 @@
 use std::collections::HashSet;
 use std::path::PathBuf;
 
+use super::Encoding;
+use super::layers::Layers;
 use super::names;
 use super::report::{Finding, KeyFinding, Location, Report};
-use super::{Compression, Encoding};
 
 /// Drops `line N` findings of a var in a file (or stream) where a whole-value encoding of
 /// the same var was found: the lines are part of that finding.
 pub fn drop_covered_lines(report: &mut Report) {
-    let whole: HashSet<(String, String, Option<Compression>)> = report
+    let whole: HashSet<(String, String, Layers)> = report
         .findings
         .iter()
         .filter(|f| f.encoding.is_whole())
-        .map(|f| (f.location.to_string(), f.var.clone(), f.compression))
+        .map(|f| (f.location.to_string(), f.var.clone(), f.layers.clone()))
         .collect();
     report.findings.retain(|f| {
         f.encoding.is_whole()
-            || !whole.contains(&(f.location.to_string(), f.var.clone(), f.compression))
+            || !whole.contains(&(f.location.to_string(), f.var.clone(), f.layers.clone()))
     });
 }
 
@@ -34,14 +35,8 @@ pub fn drop_covered_lines(report: &mut Report) {
 /// pattern one byte later (and the other way round), so of two such hits at neighbouring
 /// offsets only the one at an even offset (where UTF-16 text starts in practice) is kept.
 pub fn drop_utf16_shadows(report: &mut Report) {
-    type Key = (String, String, Option<Compression>, bool, u64);
-    fn key(
-        location: &Location,
-        what: String,
-        c: Option<Compression>,
-        e: Encoding,
-        at: u64,
-    ) -> Option<Key> {
+    type Key = (String, String, Layers, bool, u64);
+    fn key(location: &Location, what: String, c: Layers, e: Encoding, at: u64) -> Option<Key> {
         match e {
             Encoding::Utf16 { big_endian } => Some((location.to_string(), what, c, big_endian, at)),
             _ => None,
@@ -54,13 +49,13 @@ pub fn drop_utf16_shadows(report: &mut Report) {
         at % 2 == 1
             && [at - 1, at + 1]
                 .iter()
-                .any(|&o| seen.contains(&(l.clone(), w.clone(), c, !be, o)))
+                .any(|&o| seen.contains(&(l.clone(), w.clone(), c.clone(), !be, o)))
     }
     let of_finding = |f: &Finding| {
         key(
             &f.location,
             f.var.clone(),
-            f.compression,
+            f.layers.clone(),
             f.encoding,
             f.offset,
         )
@@ -69,7 +64,7 @@ pub fn drop_utf16_shadows(report: &mut Report) {
         key(
             &k.location,
             k.kind.name().to_string(),
-            k.compression,
+            k.layers.clone(),
             k.encoding,
             k.offset,
         )

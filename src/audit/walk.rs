@@ -9,10 +9,11 @@
 //! `(device, inode)`; the other paths of a searched inode are remembered, and a hit in the
 //! inode is reported for each of its paths, so every store path holding the leak is named.
 //!
-//! A file whose first bytes are a compression format's magic ([`super::decompress`]) is
-//! searched a second time, decompressed; its hits carry the format. Files that cannot be
-//! read, or decompressed in full, are listed in [`WalkOutcome::errors`]: they were not
-//! (fully) searched.
+//! A file whose first bytes are a compression or archive format's magic is opened layer by
+//! layer ([`super::layers`]: nested compression, tar and zip members), each decoded stream
+//! searched; its hits carry their layers. Files that cannot be read, or opened in full, are
+//! listed in [`WalkOutcome::errors`] (`could not fully scan`): they were not (fully)
+//! searched.
 
 use std::collections::HashMap;
 use std::collections::hash_map::Entry;
@@ -22,9 +23,9 @@ use std::sync::Mutex;
 
 use ignore::{DirEntry, ParallelVisitor, ParallelVisitorBuilder, WalkBuilder, WalkState};
 
-use super::decompress::{self, Compression};
+use super::layers::{self, Layers, Limits};
 use super::scan::{Hit, Matcher};
-use super::stream::{self, StreamSearch, wipe};
+use super::stream::{self, wipe};
 
 /// Occurrences listed per file; the rest are only counted ([`WalkOutcome::truncated`]).
 pub const MAX_HITS_PER_FILE: u64 = 1000;
@@ -34,10 +35,10 @@ pub const MAX_HITS_PER_FILE: u64 = 1000;
 pub struct RawHit {
     /// The file.
     pub path: PathBuf,
-    /// The occurrence; its offset is in the file, or in its decompressed stream.
+    /// The occurrence; its offset is in the file, or in its innermost decoded stream.
     pub hit: Hit,
-    /// The compression the file was searched through, if any.
-    pub compression: Option<Compression>,
+    /// The layers (compressions, archive members) it was found through; empty: the file.
+    pub layers: Layers,
 }
 
 /// What a walk found and how much it read.
@@ -74,6 +75,8 @@ pub struct WalkOptions {
     pub threads: usize,
     /// Do not search compressed files decompressed (default: they are), for comparison.
     pub no_decompress: bool,
+    /// Bounds of the layers opened per file (default: [`Limits::default`]).
+    pub limits: Limits,
 }
 
 #[derive(Default)]
@@ -101,12 +104,15 @@ struct Visitor<'s> {
     prune: &'s Prune<'s>,
     opts: &'s WalkOptions,
     buf: Vec<u8>,
+    /// Search buffers of decoded layers.
+    layer_bufs: Vec<Vec<u8>>,
     local: Totals,
 }
 
 impl Drop for Visitor<'_> {
     fn drop(&mut self) {
         wipe(&mut self.buf);
+        self.layer_bufs.iter_mut().for_each(wipe);
         let local = std::mem::take(&mut self.local);
         if let Ok(mut t) = self.shared.totals.lock() {
             t.hits.extend(local.hits);
@@ -173,18 +179,17 @@ struct FileHits<'a> {
     hits: &'a mut Vec<(RawHit, Option<(u64, u64)>)>,
     path: &'a Path,
     key: Option<(u64, u64)>,
-    compression: Option<Compression>,
     count: u64,
 }
 
 impl FileHits<'_> {
-    fn push(&mut self, hit: Hit) {
+    fn push(&mut self, hit: Hit, layers: &Layers) {
         self.count += 1;
         if self.count <= MAX_HITS_PER_FILE {
             let raw = RawHit {
                 path: self.path.to_path_buf(),
                 hit,
-                compression: self.compression,
+                layers: layers.clone(),
             };
             self.hits.push((raw, self.key));
         }
@@ -192,36 +197,43 @@ impl FileHits<'_> {
 }
 
 impl Visitor<'_> {
-    /// Searches one file raw, then decompressed when it is compressed.
+    /// Searches one file raw, then opens its layers when it is compressed or an archive.
     fn search(&mut self, path: &Path, len: u64, key: Option<(u64, u64)>) {
         let mut sink = FileHits {
             hits: &mut self.local.hits,
             path,
             key,
-            compression: None,
             count: 0,
         };
-        let result = stream::find_in_file(self.matcher, path, len, &mut self.buf, |h| sink.push(h));
-        let format = match result {
+        let none = Layers::default();
+        let result = stream::find_in_file(self.matcher, path, len, &mut self.buf, |h| {
+            sink.push(h, &none)
+        });
+        let kind = match result {
             Ok(searched) => {
                 self.local.files += 1;
                 self.local.bytes += searched.bytes;
-                decompress::detect(searched.head()).filter(|_| !self.opts.no_decompress)
+                layers::detect(searched.head()).filter(|_| !self.opts.no_decompress)
             }
             Err(e) => {
                 self.local.errors.push(format!("{}: {e}", path.display()));
                 None
             }
         };
-        if let Some(format) = format {
-            sink.compression = Some(format);
-            let mut search = StreamSearch::new(self.matcher, &mut self.buf, |h| sink.push(h));
-            let result = decompress::decompress(path, format, &mut search);
-            let searched = search.finish();
+        if let Some(kind) = kind {
+            let opened = layers::open_file(
+                self.matcher,
+                path,
+                kind,
+                self.opts.limits,
+                &mut self.layer_bufs,
+                &mut |h, l| sink.push(h, l),
+            );
             self.local.compressed_files += 1;
-            self.local.decompressed_bytes += searched.bytes;
-            if let Err(e) = result {
-                self.local.errors.push(format!("{}: {e}", path.display()));
+            self.local.decompressed_bytes += opened.decoded;
+            for p in opened.problems {
+                let p = format!("{}: could not fully scan: {p}", path.display());
+                self.local.errors.push(p);
             }
         }
         if sink.count > MAX_HITS_PER_FILE {
@@ -246,6 +258,7 @@ impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
             prune: self.prune,
             opts: self.opts,
             buf: Vec::new(),
+            layer_bufs: Vec::new(),
             local: Totals::default(),
         })
     }

@@ -5,7 +5,9 @@
 //! `VARSMITH_AUDIT_SECRETS_FILE` names a file of `label=hex` lines (`#` comments allowed) that
 //! replaces the sops collection; `VARSMITH_AUDIT_NO_SAMPLING=1` turns the prefilters off (the
 //! automaton alone) and `VARSMITH_AUDIT_NO_DECOMPRESS=1` the search of compressed files'
-//! contents, for comparison in benchmarks. None is part of the user-facing interface.
+//! contents, for comparison in benchmarks; `VARSMITH_AUDIT_MAX_DECOMPRESSED=<bytes>` lowers the
+//! decoded bytes searched per file (default 4 GiB), for tests of the bound. None is part of
+//! the user-facing interface.
 //!
 //! Exit status: 0 when the report is clean, 1 when it is not ([`audit::Report::is_clean`]:
 //! a leak, a private key, a plaintext sops value, or a partial audit without
@@ -55,6 +57,7 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
         repo: if a.repo { root.clone() } else { None },
         walk: WalkOptions {
             no_decompress: env_flag("VARSMITH_AUDIT_NO_DECOMPRESS"),
+            limits: limits(),
             ..WalkOptions::default()
         },
         no_sampling: env_flag("VARSMITH_AUDIT_NO_SAMPLING"),
@@ -78,6 +81,16 @@ pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     } else {
         crate::EXIT_PROBLEM
     })
+}
+
+/// The layer limits, with `VARSMITH_AUDIT_MAX_DECOMPRESSED` (see the module docs).
+fn limits() -> audit::layers::Limits {
+    let mut l = audit::layers::Limits::default();
+    let max = std::env::var("VARSMITH_AUDIT_MAX_DECOMPRESSED").ok();
+    if let Some(n) = max.and_then(|v| v.parse().ok()) {
+        l.max_bytes = n;
+    }
+    l
 }
 
 fn env_flag(name: &str) -> bool {

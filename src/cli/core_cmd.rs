@@ -24,6 +24,8 @@ pub struct Context {
 impl Context {
     /// Builds the context from the global options.
     pub fn new(dir: Option<PathBuf>, identity: Vec<PathBuf>) -> Self {
+        // A pending host key rotation verifies with these too (store::rotation).
+        crate::store::rotation::identity_files(&identity);
         Context { dir, identity }
     }
 

@@ -237,9 +237,37 @@ fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()>
         return Ok(());
     };
     let rel = format!("sops/machines/{m}/{}", store::rotation::RECORD);
+    if store::rotation::unverifiable(&ws.root, m)? {
+        // A warning, like any pending rotation: nothing of it is used as a recipient here.
+        rep.findings.push(finding(
+            m,
+            HOST_KEY_GENERATOR,
+            "rotation-record",
+            format!(
+                "{rel}: host key rotation not verified (no identity here decrypts {m}'s {HOST_KEY_GENERATOR} secrets, whose key authenticates the record): its old recipients are not used until a command with an admin key verifies it"
+            ),
+            rel,
+        ));
+        return Ok(());
+    }
+    if store::rotation::unsealed(&ws.root, m)? {
+        // A run stopped before sealing its record (a crash): a warning, as the rotation is.
+        rep.findings.push(finding(
+            m,
+            HOST_KEY_GENERATOR,
+            "rotation",
+            format!(
+                "host key rotated, not yet on the host (since {}), but its run stopped before sealing {rel}: the old key is not kept as a recipient (an unsealed record could be planted); run `varsmith rotate-host-key {m}` to finish the rotation, or delete {rel} if you did not start one",
+                p.started
+            ),
+            rel,
+        ));
+        return Ok(());
+    }
     let planted = store::rotation::unrecorded(&ws.root, m)?;
     if !planted.is_empty() {
         let shown: Vec<String> = planted.iter().map(|r| shown_recipient(r)).collect();
+        // Not a pending rotation's warning: a planted or altered record fails the check.
         rep.findings.push(finding(
             m,
             HOST_KEY_GENERATOR,

@@ -49,6 +49,12 @@ pub fn open(file: &[u8], format: Format, ids: &Identities, origin: &str) -> Resu
 }
 
 impl Opened {
+    /// The file's data key, for a MAC bound to this file (only holders of an identity that
+    /// decrypts it can compute one: see `crate::store::rotation`).
+    pub(crate) fn data_key(&self) -> &DataKey {
+        &self.key
+    }
+
     /// Encrypts `tree` (the edited plaintext) with this file's data key and metadata.
     pub fn seal(
         self,

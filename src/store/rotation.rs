@@ -8,20 +8,30 @@
 //! in `known_hosts`, removes the record and re-wraps the host's files for the new key only.
 //! Invariant: the record only ever names recipients the host had before the rotation.
 //!
-//! A record is workspace content a pull request can plant (`"old": ["age1attacker…"]`), so its
-//! `old` list is not trusted by itself: [`begin`] also keeps the recipients it records in the
-//! machine's state, `sops/machines/<host>/state/.rotation-recorded.json` (a leading dot: no
-//! generator can be named so), and only an old recipient found there is honoured
-//! ([`honoured`]): kept on the host's files, in `.sops.yaml`, by rekey and generate. Any other
-//! ([`unrecorded`]) is never a recipient; `check` reports it. [`clear`] removes both files.
+//! A record is workspace content a pull request can plant (`"old": ["age1attacker…"]`), and
+//! so is any other plain file, so the old recipients are *authenticated*: [`begin`] keeps
+//! them in the machine's state, `sops/machines/<host>/state/.rotation-recorded.json` (a
+//! leading dot: no generator can be named so), and [`seal`] (once the new host key's sops
+//! file is written) adds an HMAC-SHA256 over the host's name and those recipients, keyed by
+//! that file's sops data key. Only someone who can decrypt the host key file (an admin or the
+//! host) can compute it; planting both files, or copying another host's, does not verify.
+//! An old recipient is honoured ([`honoured`]: kept on the host's files, in `.sops.yaml`, by
+//! rekey and generate) only when the record verifies with an identity of this process (the
+//! ones [`trust`] is given, else those found in the environment as for any sops command);
+//! without one the rotation is [`Trust::NoIdentity`]: `check` reports it unverified and
+//! nothing is honoured. [`clear`] removes both files.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
+use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
+use sha2::Sha256;
 
 use super::{Error, Owner};
 use crate::keys::Identities;
-use crate::workspace::Workspace;
+use crate::workspace::{HOST_KEY_GENERATOR, Workspace};
 
 /// File name of the record inside `sops/machines/<host>/`.
 pub const RECORD: &str = "rotation.json";
@@ -36,11 +46,151 @@ pub struct Pending {
     pub started: String,
 }
 
-/// What [`begin`] recorded in the machine's state: the host's recipients of before.
+/// What [`begin`] recorded in the machine's state: the host's recipients of before, and
+/// the MAC [`seal`] adds (hex; empty until sealed).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 struct Recorded {
     recipients: Vec<String>,
+    #[serde(default)]
+    mac: String,
+}
+
+/// Whether a pending rotation's old recipients verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// The recipients this workspace recorded and authenticated (possibly empty: nothing
+    /// verified, the record is planted or altered).
+    Verified(Vec<String>),
+    /// No identity of this process decrypts the host key file: nothing can be verified.
+    NoIdentity,
+}
+
+/// Verified recipients per (workspace, host), for this process: filled by [`begin`] (this
+/// process recorded them), [`seal`] and [`trust`]; emptied by [`clear`].
+static TRUSTED: Mutex<Option<Verified>> = Mutex::new(None);
+
+/// Verified old recipients by (workspace root, host).
+type Verified = HashMap<(PathBuf, String), Vec<String>>;
+
+fn cached(root: &Path, host: &str) -> Option<Vec<String>> {
+    let c = TRUSTED.lock().ok()?;
+    c.as_ref()?
+        .get(&(root.to_path_buf(), host.to_string()))
+        .cloned()
+}
+
+fn remember(root: &Path, host: &str, recipients: Option<Vec<String>>) {
+    if let Ok(mut c) = TRUSTED.lock() {
+        let map = c.get_or_insert_with(HashMap::new);
+        let key = (root.to_path_buf(), host.to_string());
+        match recipients {
+            Some(r) => map.insert(key, r),
+            None => map.remove(&key),
+        };
+    }
+}
+
+/// HMAC-SHA256 over the host and its old recipients, keyed by `host`'s host key sops file's
+/// data key; None when that file is absent.
+fn mac_of(
+    root: &Path,
+    host: &str,
+    recipients: &[String],
+    ids: &Identities,
+) -> Result<Option<Hmac<Sha256>>, Error> {
+    let file = Owner::Machine(host.to_string()).secrets_file(root, HOST_KEY_GENERATOR);
+    let Some(bytes) = super::read_file(root, &file)? else {
+        return Ok(None);
+    };
+    let origin = file.display().to_string();
+    let opened = crate::sops::verbs::open(&bytes, crate::sops::Format::Yaml, ids, &origin)?;
+    let mut m =
+        <Hmac<Sha256> as Mac>::new_from_slice(opened.data_key().as_slice()).map_err(|e| {
+            Error::Malformed {
+                path: file.clone(),
+                msg: e.to_string(),
+            }
+        })?;
+    m.update(b"varsmith rotation record v1\0");
+    m.update(host.as_bytes());
+    for r in recipients {
+        m.update(b"\0");
+        m.update(r.as_bytes());
+    }
+    Ok(Some(m))
+}
+
+/// Verifies `host`'s recorded old recipients with `ids` (see the module docs).
+pub fn trust(root: &Path, host: &str, ids: &Identities) -> Result<Trust, Error> {
+    let rec = recorded(root, host)?;
+    let Some(mac) = sealed_mac(&rec) else {
+        return Ok(Trust::Verified(Vec::new()));
+    };
+    let m = match mac_of(root, host, &rec.recipients, ids) {
+        Ok(Some(m)) => m,
+        Ok(None) => return Ok(Trust::Verified(Vec::new())),
+        Err(Error::Sops(e)) if e.exit_code() != crate::EXIT_USAGE => return Ok(Trust::NoIdentity),
+        Err(e) => return Err(e),
+    };
+    let ok = m.verify_slice(&mac).is_ok();
+    let verified = if ok { rec.recipients } else { Vec::new() };
+    remember(root, host, Some(verified.clone()));
+    Ok(Trust::Verified(verified))
+}
+
+/// The `--identity` files of this process, for [`trust_here`].
+static IDENTITY_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
+
+/// Makes [`trust_here`] use the `--identity` files given to this process too.
+pub fn identity_files(files: &[PathBuf]) {
+    if let Ok(mut f) = IDENTITY_FILES.lock() {
+        *f = files.to_vec();
+    }
+}
+
+/// [`trust`] with this process's identities: the `--identity` files ([`identity_files`]) and
+/// those found in the environment, as for any sops command. Cached per process.
+pub fn trust_here(root: &Path, host: &str) -> Result<Trust, Error> {
+    if let Some(r) = cached(root, host) {
+        return Ok(Trust::Verified(r));
+    }
+    if sealed_mac(&recorded(root, host)?).is_none() {
+        // Nothing sealed: nothing to verify, whatever the identities.
+        return Ok(Trust::Verified(Vec::new()));
+    }
+    let files = IDENTITY_FILES.lock().map(|f| f.clone()).unwrap_or_default();
+    match Identities::discover(&files) {
+        Ok(ids) if !ids.is_empty() => trust(root, host, &ids),
+        _ => Ok(Trust::NoIdentity),
+    }
+}
+
+/// The MAC of a sealed record with recipients, or None.
+fn sealed_mac(rec: &Recorded) -> Option<Vec<u8>> {
+    if rec.recipients.is_empty() || rec.mac.is_empty() {
+        return None;
+    }
+    hex::decode(&rec.mac).ok()
+}
+
+/// Authenticates `host`'s recorded old recipients (see the module docs): call once its new
+/// host key's sops file is written, with an identity that decrypts it.
+pub fn seal(root: &Path, host: &str, ids: &Identities) -> Result<(), Error> {
+    let mut rec = recorded(root, host)?;
+    let Some(m) = mac_of(root, host, &rec.recipients, ids)? else {
+        return Ok(());
+    };
+    rec.mac = hex::encode(m.finalize().into_bytes());
+    write_recorded(root, host, &rec)?;
+    remember(root, host, Some(rec.recipients));
+    Ok(())
+}
+
+fn write_recorded(root: &Path, host: &str, rec: &Recorded) -> Result<(), Error> {
+    let mut json = serde_json::to_vec_pretty(rec).unwrap_or_default();
+    json.push(b'\n');
+    super::write_atomic(root, &recorded_path(root, host), &json)
 }
 
 /// File name, inside `sops/machines/<host>/state/`, of the recipients [`begin`] recorded.
@@ -54,40 +204,64 @@ pub fn recorded_path(root: &Path, host: &str) -> PathBuf {
         .join(RECORDED)
 }
 
-fn recorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+fn recorded(root: &Path, host: &str) -> Result<Recorded, Error> {
     let path = recorded_path(root, host);
     let Some(bytes) = super::read_file(root, &path)? else {
-        return Ok(Vec::new());
+        return Ok(Recorded::default());
     };
-    serde_json::from_slice::<Recorded>(&bytes)
-        .map(|r| r.recipients)
-        .map_err(|e| Error::Malformed {
-            path,
-            msg: format!(
-                "expected {{\"recipients\": [\"age1…\"]}}: {}",
-                crate::workspace::quote::parser_message(&e.to_string())
-            ),
-        })
+    serde_json::from_slice::<Recorded>(&bytes).map_err(|e| Error::Malformed {
+        path,
+        msg: format!(
+            "expected {{\"recipients\": [\"age1…\"], \"mac\": \"…\"}}: {}",
+            crate::workspace::quote::parser_message(&e.to_string())
+        ),
+    })
 }
 
 /// The old recipients of `host`'s pending rotation that the workspace itself recorded for it
-/// ([`begin`]): the only ones kept as recipients. Empty when no rotation is pending.
+/// and that verify ([`trust_here`]): the only ones kept as recipients. Empty when no rotation
+/// is pending, or when it cannot be verified here.
 pub fn honoured(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let Some(p) = pending(root, host)? else {
         return Ok(Vec::new());
     };
-    let rec = recorded(root, host)?;
+    let Trust::Verified(rec) = trust_here(root, host)? else {
+        return Ok(Vec::new());
+    };
     Ok(p.old.into_iter().filter(|r| rec.contains(r)).collect())
 }
 
-/// The old recipients a pending record names that the workspace never recorded for `host`
-/// (a planted or hand-edited record): never recipients, a finding in `check`.
+/// The old recipients a pending record names that do not verify for `host` (a planted or
+/// hand-edited record): never recipients, a finding in `check`. Empty when the rotation
+/// cannot be verified here ([`unverifiable`]).
 pub fn unrecorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let Some(p) = pending(root, host)? else {
         return Ok(Vec::new());
     };
-    let rec = recorded(root, host)?;
+    let Trust::Verified(rec) = trust_here(root, host)? else {
+        return Ok(Vec::new());
+    };
     Ok(p.old.into_iter().filter(|r| !rec.contains(r)).collect())
+}
+
+/// True when `host`'s pending rotation has recorded old recipients but no MAC: its run stopped
+/// between [`begin`] and [`seal`] (or both files were planted). Nothing of it is honoured:
+/// only a MAC tells the two apart.
+pub fn unsealed(root: &Path, host: &str) -> Result<bool, Error> {
+    if pending(root, host)?.is_none() || cached(root, host).is_some() {
+        return Ok(false);
+    }
+    let rec = recorded(root, host)?;
+    Ok(!rec.recipients.is_empty() && rec.mac.is_empty())
+}
+
+/// True when `host` has a pending rotation that no identity of this process can verify
+/// (`check` without a key): it is reported as unverified and nothing of it is honoured.
+pub fn unverifiable(root: &Path, host: &str) -> Result<bool, Error> {
+    if pending(root, host)?.is_none() {
+        return Ok(false);
+    }
+    Ok(trust_here(root, host)? == Trust::NoIdentity)
 }
 
 /// A pending rotation of `host` that varsmith started: at least one honoured old recipient.
@@ -127,19 +301,30 @@ pub fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
         old: Vec::new(),
         started: crate::sops::gofmt::now_rfc3339(),
     });
-    let mut kept = recorded(root, host)?;
+    // Only what verifies carries over (a planted state file adds nothing); this process
+    // records `old` itself: trusted here until sealed (the MAC needs the new key's file).
+    let mut trusted = match trust_here(root, host)? {
+        Trust::Verified(v) => v,
+        Trust::NoIdentity => Vec::new(),
+    };
+    // Old recipients that do not verify (planted, or of a run stopped before sealing) are
+    // dropped from the record: they were never honoured.
+    rec.old.retain(|r| trusted.contains(r));
     for r in old {
+        if !trusted.contains(r) {
+            trusted.push(r.clone());
+        }
         if !rec.old.contains(r) {
             rec.old.push(r.clone());
         }
-        if !kept.contains(r) {
-            kept.push(r.clone());
-        }
     }
     // The state first: a record is never honoured beyond what is recorded.
-    let mut json = serde_json::to_vec_pretty(&Recorded { recipients: kept }).unwrap_or_default();
-    json.push(b'\n');
-    super::write_atomic(root, &recorded_path(root, host), &json)?;
+    let state = Recorded {
+        recipients: trusted.clone(),
+        mac: String::new(),
+    };
+    write_recorded(root, host, &state)?;
+    remember(root, host, Some(trusted));
     write(root, host, &rec)?;
     Ok(created)
 }
@@ -149,6 +334,7 @@ pub fn clear(root: &Path, host: &str) -> Result<(), Error> {
     let mut b = super::Batch::new(root);
     b.remove(&record_path(root, host))?;
     b.remove(&recorded_path(root, host))?;
+    remember(root, host, None);
     b.commit()
 }
 
@@ -244,12 +430,20 @@ mod tests {
             vec!["age1evil".to_string()]
         );
         assert!(!genuine(root, "web").unwrap());
-        // A genuine rotation on top records only the host's real recipients.
+        // A genuine rotation on top records only the host's real recipients, and drops the
+        // planted one from the record.
         begin(root, "web", &["age1real".into()]).unwrap();
         assert_eq!(honoured(root, "web").unwrap(), vec!["age1real".to_string()]);
+        assert!(unrecorded(root, "web").unwrap().is_empty());
+        assert_eq!(pending(root, "web").unwrap().unwrap().old, ["age1real"]);
+        // Planted state with a MAC that is not one: nothing verifies, whatever it names.
+        let forged = r#"{"recipients": ["age1evil"], "mac": "abab"}"#;
+        remember(root, "web", None);
+        std::fs::write(recorded_path(root, "web"), forged).unwrap();
+        let ids = Identities::default();
         assert_eq!(
-            unrecorded(root, "web").unwrap(),
-            vec!["age1evil".to_string()]
+            trust(root, "web", &ids).unwrap(),
+            Trust::Verified(Vec::new())
         );
     }
 

@@ -131,7 +131,7 @@ pub fn run(
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     record_up_to_date(&defs, &graph, &selected, opts, &mut report);
     reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
-    rotation::settle(ws, &began, &mut report);
+    rotation::settle(ws, &began, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
 }

@@ -51,8 +51,9 @@ pub(super) fn guard(
     // (a crashed rotation is repaired, a second one stacks on the first).
     let mut machines = Vec::new();
     for (m, _) in replaced(ws, graph, plan)? {
-        // A planted record (no recorded old recipient) excuses nothing.
-        if !store::rotation::genuine(&ws.root, &m)? {
+        // A planted record (no verified old recipient) excuses nothing; an unsealed one (a run
+        // stopped before sealing it) lets the rerun repair the host key, honouring nothing.
+        if !store::rotation::genuine(&ws.root, &m)? && !store::rotation::unsealed(&ws.root, &m)? {
             machines.push(m);
         }
     }
@@ -84,15 +85,29 @@ pub(super) fn begin(
 }
 
 /// Drops the records created by [`begin`] whose host key run did not complete (the host key
-/// was not replaced); reports the started rotations.
-pub(super) fn settle(ws: &Workspace, began: &[(String, bool)], report: &mut Report) {
+/// was not replaced); seals the others with the new host key file's data key
+/// ([`store::rotation::seal`]) and reports them.
+pub(super) fn settle(
+    ws: &Workspace,
+    began: &[(String, bool)],
+    ids: &crate::keys::Identities,
+    report: &mut Report,
+) {
     for (m, created) in began {
         let label = format!("{m}/{HOST_KEY_GENERATOR}");
         if report.done.contains(&label) {
+            if let Err(e) = store::rotation::seal(&ws.root, m, ids) {
+                let why = format!("authenticating the rotation record: {e}");
+                report.failed.push((label, Failure::new(Kind::Failed, why)));
+                continue;
+            }
             // Tracked with the rest (git staging): the record is workspace state.
             report
                 .written
                 .push(store::rotation::record_path(&ws.root, m));
+            report
+                .written
+                .push(store::rotation::recorded_path(&ws.root, m));
             eprintln!(
                 "{m}: host key rotated; its secrets stay encrypted to the old key too until `varsmith push-keys {m}` (or bootstrap) installs the new one"
             );
