@@ -17,7 +17,7 @@ fn write_config(dir: &std::path::Path, extra: &str) {
 
 #[test]
 fn encrypted_regex_and_mac_only_encrypted_both_ways() {
-    if !have("sops") || !have("age-keygen") {
+    if !require("sops") || !require("age-keygen") {
         return;
     }
     let a = fixture("admin.agekey");
