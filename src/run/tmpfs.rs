@@ -37,7 +37,7 @@ pub enum Error {
     /// Creating or preparing the directory failed.
     #[error("creating a private directory in {path}: {source}")]
     Io {
-        /// The base directory.
+        /// The base the private directory was made in (`$XDG_RUNTIME_DIR` or `/dev/shm`).
         path: PathBuf,
         /// The I/O error.
         source: std::io::Error,
@@ -211,7 +211,7 @@ impl PlaintextDir {
         Ok(made)
     }
 
-    /// The directory.
+    /// The directory (mode 0700, on tmpfs or ramfs unless plaintext on disk was allowed).
     pub fn path(&self) -> &Path {
         &self.dir
     }

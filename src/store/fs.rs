@@ -50,11 +50,11 @@ pub struct Dir {
 /// What a name in a directory is (not following a symlink).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
-    /// Nothing there.
+    /// No entry by that name (`ENOENT`).
     Missing,
-    /// A regular file.
+    /// A regular file itself (a symlink to one is [`Entry::Symlink`]).
     File,
-    /// A directory.
+    /// A directory itself (a symlink to one is [`Entry::Symlink`]).
     Dir,
     /// A symlink (never followed).
     Symlink,

@@ -80,7 +80,7 @@ pub struct WorkspaceLock {
 pub enum Mode {
     /// Readers: many at once, never during a writer.
     Shared,
-    /// One writer.
+    /// One writer, and no reader meanwhile.
     Exclusive,
 }
 

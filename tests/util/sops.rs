@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::ci;
-pub use ci::{in_ci, require};
+pub use ci::require;
 
 /// The repository root.
 pub fn root() -> PathBuf {
