@@ -423,7 +423,11 @@ mod tests {
         let (ca_a, ca_b) = (g.find(&machine("a"), "cert"), g.find(&machine("b"), "cert"));
         assert_eq!(g.nodes[ca_a.unwrap()].deps, vec![shared]);
         assert_eq!(g.nodes[ca_b.unwrap()].deps, vec![shared]);
-        assert_eq!(g.find(&machine("a"), "ca"), None, "a shared node has no machine owner");
+        assert_eq!(
+            g.find(&machine("a"), "ca"),
+            None,
+            "a shared node has no machine owner"
+        );
         // Dependency-first: the shared node comes before everything using it.
         assert!(shared < ca_a.unwrap() && shared < ca_b.unwrap());
         assert_eq!(g.dependents()[shared].len(), 2);
@@ -436,11 +440,22 @@ mod tests {
         let base = def("base", FACT);
         let top = def("top", &format!("dependencies: [base]\n{FACT}"));
         let g1 = Graph::build(&defs(&[("a", &[&base, &top])]));
-        let base2 = def("base", "files: {pub: {secret: false}}\nscript: echo y > $out/pub\n");
+        let base2 = def(
+            "base",
+            "files: {pub: {secret: false}}\nscript: echo y > $out/pub\n",
+        );
         let g2 = Graph::build(&defs(&[("a", &[&base2, &top])]));
-        let fp = |g: &Graph, n: &str| g.nodes[g.find(&machine("a"), n).unwrap()].fingerprint.clone();
+        let fp = |g: &Graph, n: &str| {
+            g.nodes[g.find(&machine("a"), n).unwrap()]
+                .fingerprint
+                .clone()
+        };
         assert_ne!(fp(&g1, "base"), fp(&g2, "base"));
-        assert_ne!(fp(&g1, "top"), fp(&g2, "top"), "the change reaches the dependent");
+        assert_ne!(
+            fp(&g1, "top"),
+            fp(&g2, "top"),
+            "the change reaches the dependent"
+        );
         // Same definitions, same fingerprints (64 hex digits of sha256).
         let g3 = Graph::build(&defs(&[("a", &[&base, &top])]));
         assert_eq!(fp(&g1, "top"), fp(&g3, "top"));
@@ -454,10 +469,20 @@ mod tests {
         let pubonly = def("pubonly", FACT);
         let g = Graph::build(&defs(&[("a", &[&hk, &pw, &pubonly])]));
         let hk_i = g.find(&machine("a"), HOST_KEY_GENERATOR).unwrap();
-        assert_eq!(g.nodes[g.find(&machine("a"), "pw").unwrap()].after, vec![hk_i]);
-        assert!(g.nodes[g.find(&machine("a"), "pubonly").unwrap()].after.is_empty());
+        assert_eq!(
+            g.nodes[g.find(&machine("a"), "pw").unwrap()].after,
+            vec![hk_i]
+        );
+        assert!(
+            g.nodes[g.find(&machine("a"), "pubonly").unwrap()]
+                .after
+                .is_empty()
+        );
         assert!(g.nodes[hk_i].after.is_empty(), "no edge to itself");
-        assert!(g.nodes[hk_i].deps.is_empty(), "order-only, not a data dependency");
+        assert!(
+            g.nodes[hk_i].deps.is_empty(),
+            "order-only, not a data dependency"
+        );
     }
 
     #[test]
@@ -468,7 +493,10 @@ mod tests {
         let g = Graph::build(&d);
         let labels = |ms: &[&str]| -> Vec<String> {
             let ms: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-            g.scope(&d, &ms).iter().map(|&i| g.nodes[i].label()).collect()
+            g.scope(&d, &ms)
+                .iter()
+                .map(|&i| g.nodes[i].label())
+                .collect()
         };
         assert_eq!(labels(&["b"]), vec!["b/own"]);
         assert_eq!(labels(&["a"]), vec!["shared/ca", "a/own"]);
@@ -541,7 +569,9 @@ mod tests {
         assert_eq!(status(s.root(), &graph, 0), None, "complete and current");
         assert_eq!(notice(s.root(), &graph, 0), None);
         s.commit(&g, b"edited by hand", b"v1", "r1");
-        assert!(matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("fact pub")));
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("fact pub"))
+        );
         std::fs::remove_file(machine("a").facts_dir(s.root(), "g").join("pub")).unwrap();
         assert_eq!(
             status(s.root(), &graph, 0),
@@ -554,14 +584,24 @@ mod tests {
         let g = def("g", FACT);
         let s = Stored::new();
         s.commit(&g, b"v", b"v", "r1");
-        let edited = def("g", "files: {pub: {secret: false}}\nscript: echo other > $out/pub\n");
+        let edited = def(
+            "g",
+            "files: {pub: {secret: false}}\nscript: echo other > $out/pub\n",
+        );
         let graph = one(&edited);
-        assert_eq!(status(s.root(), &graph, 0), None, "clan: a script edit does not regenerate");
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            None,
+            "clan: a script edit does not regenerate"
+        );
         assert_eq!(notice(s.root(), &graph, 0), Some(SCRIPT_CHANGED));
 
         let validated = def("g", &format!("validation: {{v: 2}}\n{FACT}"));
         assert_eq!(status(s.root(), &one(&validated), 0), Some(Reason::Changed));
-        let reshaped = def("g", "files: {pub: {secret: false}, more: {secret: false}}\nscript: x\n");
+        let reshaped = def(
+            "g",
+            "files: {pub: {secret: false}, more: {secret: false}}\nscript: x\n",
+        );
         assert_eq!(status(s.root(), &one(&reshaped), 0), Some(Reason::Changed));
     }
 
@@ -576,10 +616,18 @@ mod tests {
         man.fingerprint = graph.nodes[0].fingerprint.clone();
         s.save("g", &man);
         assert_eq!(status(s.root(), &graph, 0), None);
-        assert_eq!(notice(s.root(), &graph, 0), None, "same whole-definition fingerprint");
+        assert_eq!(
+            notice(s.root(), &graph, 0),
+            None,
+            "same whole-definition fingerprint"
+        );
         man.fingerprint = "0".repeat(64);
         s.save("g", &man);
-        assert_eq!(status(s.root(), &graph, 0), None, "nothing regenerates on upgrade");
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            None,
+            "nothing regenerates on upgrade"
+        );
         assert_eq!(notice(s.root(), &graph, 0), Some(LEGACY_CHANGED));
     }
 
@@ -612,13 +660,21 @@ mod tests {
         man.secrets = vec!["key".into()];
         s.save("g", &man);
         let file = machine("a").secrets_file(s.root(), "g");
-        assert!(matches!(status(s.root(), &graph, 0), Some(Reason::Missing(w)) if w.starts_with("secrets file")));
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Missing(w)) if w.starts_with("secrets file"))
+        );
         s.write(&file, format!("key: x\n{}: r0\n", RUN_KEY).as_bytes());
-        assert!(matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("run r1")));
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("run r1"))
+        );
         s.write(&file, format!("key: x\n{}: r1\n", RUN_KEY).as_bytes());
         assert_eq!(status(s.root(), &graph, 0), None);
         man.secrets = vec!["other".into()];
         s.save("g", &man);
-        assert_eq!(status(s.root(), &graph, 0), Some(Reason::Changed), "declared names differ");
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            Some(Reason::Changed),
+            "declared names differ"
+        );
     }
 }

@@ -175,7 +175,9 @@ mod tests {
     }
 
     fn planned(p: &[Planned]) -> Vec<(String, Reason)> {
-        p.iter().map(|p| (p.label.clone(), p.reason.clone())).collect()
+        p.iter()
+            .map(|p| (p.label.clone(), p.reason.clone()))
+            .collect()
     }
 
     fn sel(hosts: &[&str], generators: &[&str], regenerate: bool) -> Selection {
@@ -196,7 +198,10 @@ mod tests {
         let mut empty = ws.clone();
         empty.inventory.machines.clear();
         let err = select_machines(&empty, &[]).unwrap_err().to_string();
-        assert!(err.contains("varsmith.yaml") && err.contains("no machines"), "{err}");
+        assert!(
+            err.contains("varsmith.yaml") && err.contains("no machines"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -86,7 +86,8 @@ impl Dir {
     fn open_root_uncached(root: &Path) -> Result<Dir, Error> {
         let c = cstr(root.as_os_str(), root)?;
         let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
-        let fd = rustix::fs::open(c.as_c_str(), flags, Mode::empty()).map_err(|e| io_err(root, e))?;
+        let fd =
+            rustix::fs::open(c.as_c_str(), flags, Mode::empty()).map_err(|e| io_err(root, e))?;
         Ok(Dir {
             fd,
             path: root.to_path_buf(),
@@ -299,11 +300,7 @@ fn beneath(_dir: &Dir, _rel: &Path, _flags: OFlags) -> Option<OwnedFd> {
 }
 
 /// Splits an absolute path under `root` into its parent directory (opened) and file name.
-pub fn parent_of(
-    root: &Path,
-    path: &Path,
-    create: bool,
-) -> Result<(Dir, OsString), Error> {
+pub fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, OsString), Error> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::Outside {
             path: path.to_path_buf(),

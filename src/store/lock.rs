@@ -117,7 +117,9 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
     }
     match dir.create_new(name, LOCK_MODE) {
         Ok(f) => Ok(Some(f)),
-        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(Errno::EXIST.raw_os_error()) => {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(Errno::EXIST.raw_os_error()) =>
+        {
             dir.open_file(name)
         }
         Err(e) => Err(e),

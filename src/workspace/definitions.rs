@@ -486,7 +486,10 @@ mod tests {
         let g = gens(&[("x", "y"), ("y", "z"), ("z", "x"), ("w", "")]);
         assert_eq!(find_cycle(&g).unwrap(), vec!["x", "y", "z", "x"]);
         let err = check_graph(&g, Some("m"), None).unwrap_err().to_string();
-        assert!(err.contains("machine m: dependency cycle: x -> y -> z -> x"), "{err}");
+        assert!(
+            err.contains("machine m: dependency cycle: x -> y -> z -> x"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -500,7 +503,10 @@ mod tests {
     fn an_unknown_dependency_is_named_or_deferred() {
         let g = gens(&[("top", "gone")]);
         let err = check_graph(&g, Some("m"), None).unwrap_err().to_string();
-        assert!(err.contains("generator top: unknown dependency \"gone\""), "{err}");
+        assert!(
+            err.contains("generator top: unknown dependency \"gone\""),
+            "{err}"
+        );
         let mut later = Vec::new();
         assert!(check_graph(&g, Some("m"), Some(&mut later)).is_ok());
         assert_eq!(later.len(), 1);

@@ -54,10 +54,7 @@ pub fn unavailable(why: &str) -> bool {
 
 /// Reports a skipped test visibly (past the harness's capture) and records it for the summary.
 pub fn skipped(why: &str) {
-    let test = std::thread::current()
-        .name()
-        .unwrap_or("?")
-        .to_string();
+    let test = std::thread::current().name().unwrap_or("?").to_string();
     let line = format!("skipped: {why} ({test})\n");
     let _ = std::io::stderr().write_all(line.as_bytes());
     // Set for integration tests only (this file is also a unit-test module of src/remote/tar.rs).
@@ -65,7 +62,11 @@ pub fn skipped(why: &str) {
         return;
     };
     let log = Path::new(tmp).join("skipped.txt");
-    if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(log) {
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+    {
         let _ = f.write_all(line.as_bytes());
     }
 }
