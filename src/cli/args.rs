@@ -1,5 +1,9 @@
 //! The command line's arguments (clap derive).
 
+// These doc comments are clap's `--help` text: `<workspace>` and `<root>` are placeholders there,
+// not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use anyhow::Result;

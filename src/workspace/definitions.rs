@@ -74,7 +74,7 @@ impl Definitions {
 
 impl Definitions {
     /// The error text for a generator name that `machine` (or, with `None`, every machine)
-    /// does not use: a name no definition has gets [`crate::suggest::unknown`]'s
+    /// does not use: a name no definition has gets `suggest::unknown`'s
     /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
     /// used says so (`generator "tls-ca" is defined but not used by …`).
     pub fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
