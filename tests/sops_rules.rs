@@ -85,7 +85,7 @@ fn decryption_tries_every_identity() {
     for k in [&h, &a] {
         ids.add_text(
             &std::fs::read(k).unwrap(),
-            varsmith::keys::IdentitySource::File(k.to_path_buf()),
+            varsmith::keys::IdentitySource::File(k.clone()),
         )
         .unwrap();
     }

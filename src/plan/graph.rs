@@ -395,7 +395,7 @@ mod tests {
         };
         for (m, gens) in machines {
             let mut per = IndexMap::new();
-            for g in gens.iter() {
+            for g in *gens {
                 d.generators.insert(g.name.clone(), Arc::clone(g));
                 per.insert(g.name.clone(), Arc::clone(g));
             }
@@ -663,11 +663,11 @@ mod tests {
         assert!(
             matches!(status(s.root(), &graph, 0), Some(Reason::Missing(w)) if w.starts_with("secrets file"))
         );
-        s.write(&file, format!("key: x\n{}: r0\n", RUN_KEY).as_bytes());
+        s.write(&file, format!("key: x\n{RUN_KEY}: r0\n").as_bytes());
         assert!(
             matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("run r1"))
         );
-        s.write(&file, format!("key: x\n{}: r1\n", RUN_KEY).as_bytes());
+        s.write(&file, format!("key: x\n{RUN_KEY}: r1\n").as_bytes());
         assert_eq!(status(s.root(), &graph, 0), None);
         man.secrets = vec!["other".into()];
         s.save("g", &man);
