@@ -39,7 +39,7 @@ pub enum Error {
     Io {
         /// The base the private directory was made in (`$XDG_RUNTIME_DIR` or `/dev/shm`).
         path: PathBuf,
-        /// The I/O error.
+        /// Why making, narrowing or handing over the directory failed.
         source: std::io::Error,
     },
 }
