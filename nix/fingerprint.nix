@@ -1,5 +1,5 @@
 # The definition fingerprint, computed in pure Nix exactly as the CLI computes it
-# (src/workspace/generator.rs `own_fingerprint`, src/graph.rs `Graph::build`):
+# (src/workspace/generator.rs `own_fingerprint`, src/plan/graph.rs `Graph::build`):
 #   own  = sha256 hex of builtins.toJSON { dependencies; files.<f> = { deploy; secret; };
 #                                           script; share; validation; }
 #   node = sha256 hex of (own + the dependencies' node fingerprints, in declared order)

@@ -401,7 +401,7 @@ let
     in
     if lines == [ ] then null else trimmed;
 
-  # What `varsmith check` says about a generator of this machine (src/graph.rs `status`):
+  # What `varsmith check` says about a generator of this machine (src/plan/graph.rs `status`):
   # null when up to date, else the reason.
   statusOf =
     gname: g:

@@ -47,9 +47,11 @@ rustPlatform.buildRustPackage {
     makeWrapper
     installShellFiles
   ];
-  # The test suite runs against real sops, sshd, bubblewrap and nix (scripts/test.sh); it cannot
-  # run inside the build sandbox.
-  doCheck = false;
+  # The unit tests (pure logic: plans, fingerprints, the sops format, parsers) run in the build.
+  # The integration tests need real sops, sshd, bubblewrap and nix (scripts/test.sh), which the
+  # build sandbox does not have, so only the library's tests run here.
+  doCheck = true;
+  cargoTestFlags = [ "--lib" ];
   # Completions and the man page come from the unwrapped binary, before wrapProgram.
   postInstall =
     lib.optionalString (stdenv.buildPlatform.config == stdenv.hostPlatform.config) ''

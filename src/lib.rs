@@ -3,14 +3,14 @@
 //! The library holds everything; `src/main.rs` is a thin CLI over it. Each module owns one
 //! concern:
 //!
-//! * [`child`]: every non-sandboxed child process, built with no key material in its environment.
+//! * `child`: every non-sandboxed child process, built with no key material in its environment.
 //! * [`cli`]: clap, human and `--json` output, error kinds to exit codes.
 //! * [`error`] and [`secret`]: error kinds / exit codes, and the `SecretBytes` type.
 //! * [`workspace`]: `varsmith.yaml`, generator definitions and their validation.
-//! * [`plan`]: the DAG over (machine, generator), fingerprints, status and the what-runs plan.
+//! * `plan`: the DAG over (machine, generator), fingerprints, status and the what-runs plan.
 //! * [`run`]: the sandbox, the panic-safe scheduler, prompts and signals.
-//! * [`store`]: the only writer: layout, symlink-safe atomic commits, manifest, lock, git.
-//! * [`ops`]: one module per command (generate, check, rekey).
+//! * `store`: the only writer: layout, symlink-safe atomic commits, manifest, lock, git.
+//! * `ops`: one module per command (generate, check, rekey).
 //! * [`sops`]: the sops file format (YAML, JSON, dotenv, binary), byte-compatible with sops 3.11.
 //! * [`keys`]: age identities and recipients, ssh-to-age, OpenSSH key generation.
 //! * [`remote`]: push-keys, bootstrap and deploy wrappers.

@@ -233,7 +233,7 @@ fn tool(name: &str) -> bool {
         .is_ok_and(|o| o.status.success());
     if !ok {
         assert!(!crate::util::ci::in_ci(), "{name} is missing (CI=true)");
-        eprintln!("SKIP: {name} not found");
+        crate::util::ci::skipped(&format!("{name} not found"));
     }
     ok
 }

@@ -47,7 +47,7 @@ fn tools_available() -> bool {
                 std::env::var("CI").as_deref() != Ok("true"),
                 "{tool} is missing (CI=true: the test script installs it)"
             );
-            eprintln!("SKIP: {tool} not found");
+            crate::util::ci::skipped(&format!("{tool} not found"));
             return false;
         }
     }

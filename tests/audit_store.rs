@@ -33,7 +33,9 @@ fn nix_available() -> bool {
             !crate::util::ci::in_ci(),
             "nix-build is missing (CI=true: the test script installs nix-bin)"
         );
-        eprintln!("SKIP: nix-build not found; install nix-bin to run the store audit tests");
+        crate::util::ci::skipped(
+            "nix-build not found; install nix-bin to run the store audit tests",
+        );
     }
     ok
 }

@@ -168,7 +168,7 @@ fn a_cache_planted_by_another_user_is_refused_and_its_generator_never_runs() {
             !in_ci(),
             "CI runs this as root (it plants a cache owned by nobody)"
         );
-        eprintln!("skipping: needs root to plant a cache owned by another uid");
+        crate::util::ci::skipped("needs root to plant a cache owned by another uid");
         return;
     }
     let ws = workspace();

@@ -392,7 +392,7 @@ fn sops_edit_refuses_a_disk_dev_shm() {
             !in_ci(),
             "CI=true: this test needs root (a private mount namespace)"
         );
-        eprintln!("skipping: needs root");
+        crate::util::ci::skipped("needs root");
         return;
     }
     let ws = Ws::new("admins:\n  alice: ADMIN\nmachines: {}\n");

@@ -24,7 +24,7 @@ fn is_root() -> bool {
 fn needs(ok: bool, what: &str) -> bool {
     if !ok {
         assert!(!in_ci(), "{what} is required in CI but is not available");
-        eprintln!("skipping: {what} not available");
+        crate::util::ci::skipped(&format!("{what} not available"));
     }
     ok
 }

@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::util::remote::{Sshd, StandIns, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, require_as_root, write_inventory};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -13,7 +13,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn an_activation_secret_of_a_user_not_yet_created_is_staged_as_root() {
-    if !require(&["sops", "age-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::util::remote::{StandIns, require, ssh_keygen};
+use crate::util::remote::{StandIns, require_as_root, ssh_keygen};
 use varsmith::remote::Error;
 use varsmith::remote::bootstrap::{self, BootstrapOptions};
 use varsmith::remote::hostkeys::{KeyBundle, KeyPaths};
@@ -19,7 +19,7 @@ struct Fixture {
 }
 
 fn fixture() -> Option<Fixture> {
-    if !require(&["ssh-keygen", "find", "sha256sum"]) {
+    if !require_as_root(&["ssh-keygen", "find", "sha256sum"]) {
         return None;
     }
     let ws = tempfile::tempdir().unwrap();

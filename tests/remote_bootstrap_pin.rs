@@ -7,7 +7,7 @@
 
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, keyed_workspace, require, script, ssh_keygen};
+use crate::util::remote::{Sshd, keyed_workspace, require_as_root, script, ssh_keygen};
 
 const INV: &str = "machines:\n  web:\n    target: root@web.example.org\n";
 
@@ -17,7 +17,7 @@ fn text(b: &[u8]) -> String {
 
 #[test]
 fn bootstrap_pins_the_installer_key_for_nixos_anywhere() {
-    if !require(&["sops", "age-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };

@@ -7,7 +7,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::util::remote::{
-    Sshd, StandIns, keyed_workspace, require, script, which, write_inventory,
+    Sshd, StandIns, keyed_workspace, require_as_root, script, which, write_inventory,
 };
 
 const INV: &str = "machines:\n  web:\n    target: root@web.example.org\n    generators: [openssh, global-identity]\n";
@@ -65,7 +65,7 @@ fn a_missing_host_key_is_a_clear_error() {
 
 #[test]
 fn generate_makes_the_missing_keys_before_pushing() {
-    if !require(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
         return;
     }
     let ws = tempfile::tempdir().unwrap();
@@ -119,7 +119,7 @@ fn generate_makes_the_missing_keys_before_pushing() {
 
 #[test]
 fn push_keys_cli_installs_keys_over_real_ssh_without_key_bytes_in_argv() {
-    if !require(&["sops", "age-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };
@@ -204,7 +204,7 @@ fn push_keys_cli_installs_keys_over_real_ssh_without_key_bytes_in_argv() {
 
 #[test]
 fn bootstrap_cli_pins_the_host_key_and_cleans_up_on_ctrl_c() {
-    if !require(&["sops", "age-keygen", "find", "sha256sum"]) {
+    if !require_as_root(&["sops", "age-keygen", "find", "sha256sum"]) {
         return;
     }
     let ws = tempfile::tempdir().unwrap();

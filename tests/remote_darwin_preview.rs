@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::remote::{require, script, write_inventory};
+use crate::util::remote::{require_as_root, script, write_inventory};
 
 const KIT: &str = "/work/shared/nix/nix-darwin-2026-06.tar.gz";
 
@@ -23,7 +23,7 @@ fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
             !crate::util::remote::in_ci(),
             "CI=true and {KIT} is missing"
         );
-        eprintln!("SKIPPED: {KIT} missing");
+        crate::util::ci::skipped(&format!("{KIT} missing"));
         return PathBuf::new();
     }
     let out = Command::new("tar")
@@ -48,7 +48,7 @@ fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
 
 #[test]
 fn the_darwin_preview_checks_and_diffs_but_never_activates() {
-    if !require(&["bash", "jq", "tar"]) {
+    if !require_as_root(&["bash", "jq", "tar"]) {
         return;
     }
     let scratch = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, StandIns, keyed_workspace, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, keyed_workspace, require_as_root, write_inventory};
 use serde_json::Value;
 
 fn varsmith(root: &Path, args: &[&str], path: &std::ffi::OsStr) -> Output {
@@ -234,7 +234,7 @@ fn push_keys_and_bootstrap_dry_runs_print_exact_commands_and_json() {
 
 #[test]
 fn push_keys_works_on_a_machine_without_global_identity() {
-    if !require(&["sops", "age-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };

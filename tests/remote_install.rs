@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{StandIns, keyed_workspace, require, sops_encrypt};
+use crate::util::remote::{StandIns, keyed_workspace, require_as_root, sops_encrypt};
 
 const INV: &str = "machines:\n  web:\n    generators: [openssh, luks, seed]\n";
 
@@ -33,7 +33,7 @@ fn varsmith(root: &Path, args: &[&str], s: &StandIns, key: &Path) -> Output {
 /// A workspace whose `web` has a host key, a partitioning secret (`luks/key`) and an
 /// activation secret (`seed/seed`, mode 0440), all encrypted by the real sops.
 fn workspace() -> Option<(tempfile::TempDir, std::path::PathBuf, Vec<u8>, Vec<u8>)> {
-    if !require(&["sops", "age-keygen", "ssh-keygen", "find", "sha256sum"]) {
+    if !require_as_root(&["sops", "age-keygen", "ssh-keygen", "find", "sha256sum"]) {
         return None;
     }
     let ws = tempfile::tempdir().unwrap();

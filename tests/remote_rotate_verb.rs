@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, age_keygen, require, script, write_inventory};
+use crate::util::remote::{Sshd, age_keygen, require_as_root, script, write_inventory};
 
 const TOKEN: &str =
     "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";
@@ -162,7 +162,7 @@ fn sops_with_host_key(file: &Path, ssh_key: &Path) -> Output {
 
 #[test]
 fn rotation_is_one_resumable_verb_and_the_host_always_decrypts() {
-    if !require(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };

@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, StandIns, age_keygen, require, write_inventory};
+use crate::util::remote::{Sshd, StandIns, age_keygen, require_as_root, write_inventory};
 
 const TOKEN: &str =
     "files:\n  t: {}\nscript: |\n  od -An -N16 -tx1 /dev/urandom | tr -d ' \\n' > $out/t\n";
@@ -108,7 +108,7 @@ fn sops_with_host_key(file: &Path, ssh_key: &Path) -> Output {
 
 #[test]
 fn rotation_keeps_the_old_key_until_push_keys_installs_the_new_one() {
-    if !require(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen", "bwrap", "ssh-keygen"]) {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };
@@ -194,7 +194,7 @@ fn rotation_keeps_the_old_key_until_push_keys_installs_the_new_one() {
 
 #[test]
 fn bootstrap_confirms_a_rotation_when_it_pins_the_new_key() {
-    if !require(&[
+    if !require_as_root(&[
         "sops",
         "age-keygen",
         "bwrap",

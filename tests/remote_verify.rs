@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, StandIns, require, script, write_inventory};
+use crate::util::remote::{Sshd, StandIns, require_as_root, script, write_inventory};
 
 const API: &str = r#"description: api token
 files:
@@ -152,7 +152,7 @@ fn verify_reports_modes_missing_files_and_failed_units_per_machine() {
 
 #[test]
 fn a_darwin_machine_is_copied_to_and_activated_on_its_target() {
-    if !require(&["nix", "git"]) {
+    if !require_as_root(&["nix", "git"]) {
         return;
     }
     let Some(h) = host() else { return };
@@ -269,7 +269,7 @@ fn rollback_and_ssh_run_on_the_target_with_the_pinned_key() {
 
 #[test]
 fn deploy_uploads_activation_secrets_with_their_modes_and_no_bytes_in_argv_or_env() {
-    if !require(&["sops", "age-keygen"]) {
+    if !require_as_root(&["sops", "age-keygen"]) {
         return;
     }
     let Some(h) = host() else { return };

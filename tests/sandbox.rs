@@ -21,7 +21,7 @@ fn require_bwrap() -> bool {
     if crate::util::ci::in_ci() {
         panic!("bubblewrap is required in CI but is not usable");
     }
-    eprintln!("skipping: bubblewrap not usable here");
+    crate::util::ci::skipped("bubblewrap not usable here");
     false
 }
 
@@ -181,7 +181,7 @@ fn independent_check(identities: &[String], members: &[(String, String, String)]
     for tool in ["python3", "openssl"] {
         if which(tool).is_none() {
             assert!(!crate::util::ci::in_ci(), "{tool} is required in CI");
-            eprintln!("skipping the independent ZeroTier check: no {tool}");
+            crate::util::ci::skipped(&format!("the independent ZeroTier check: no {tool}"));
             return;
         }
     }
@@ -329,7 +329,7 @@ fn reading_root_fails() {
             !crate::util::ci::in_ci(),
             "the /root canary needs root in CI"
         );
-        eprintln!("skipping: not root");
+        crate::util::ci::skipped("not root");
         return;
     }
     let canary = Canary::plant(Path::new("/root"), "secret.txt");

@@ -73,7 +73,7 @@ fn expect_decrypt_failure(c: &Case, name: &str, content: &[u8], code: i32, key: 
         content,
         "{name}: file must be untouched"
     );
-    if code != 2 && have("sops") {
+    if code != 2 && require("sops") {
         let out = sops_decrypt(c.home.path(), key.unwrap_or(&admin), &[], &f);
         assert_eq!(
             out.status.code(),

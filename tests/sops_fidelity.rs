@@ -14,7 +14,7 @@ struct Env {
 }
 
 fn env() -> Option<Env> {
-    if !have("sops") {
+    if !require("sops") {
         return None;
     }
     let key = fixture("admin.agekey");

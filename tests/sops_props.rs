@@ -166,7 +166,7 @@ fn run<S: Strategy<Value = Tree>>(
     format: Format,
     f: fn(Format, &Tree) -> Result<(), TestCaseError>,
 ) {
-    if !have("sops") || !have("age-keygen") {
+    if !require("sops") || !require("age-keygen") {
         return;
     }
     let mut runner = TestRunner::new(Config {

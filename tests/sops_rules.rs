@@ -17,7 +17,7 @@ fn write_config(dir: &std::path::Path, extra: &str) {
 
 #[test]
 fn encrypted_regex_and_mac_only_encrypted_both_ways() {
-    if !have("sops") || !have("age-keygen") {
+    if !require("sops") || !require("age-keygen") {
         return;
     }
     let a = fixture("admin.agekey");
@@ -85,7 +85,7 @@ fn decryption_tries_every_identity() {
     for k in [&h, &a] {
         ids.add_text(
             &std::fs::read(k).unwrap(),
-            varsmith::keys::IdentitySource::File(k.to_path_buf()),
+            varsmith::keys::IdentitySource::File(k.clone()),
         )
         .unwrap();
     }

@@ -33,7 +33,7 @@ fn vectors_decrypt_to_plaintext_with_varsmith() {
 
 #[test]
 fn vectors_decrypt_identically_with_real_sops() {
-    if !have("sops") {
+    if !require("sops") {
         return;
     }
     let home = tempfile::tempdir().unwrap();

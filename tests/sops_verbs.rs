@@ -17,7 +17,7 @@ struct Env {
 }
 
 fn env() -> Option<Env> {
-    if !have("sops") {
+    if !require("sops") {
         return None;
     }
     Some(Env {

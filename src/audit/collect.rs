@@ -51,9 +51,8 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
     dirs.push((root.join("sops/shared/secrets"), "shared".to_string()));
     dirs.push((root.join("sops/shared/secrets/admin"), "shared".to_string()));
     for (dir, prefix) in dirs {
-        let rd = match std::fs::read_dir(&dir) {
-            Ok(rd) => rd,
-            Err(_) => continue,
+        let Ok(rd) = std::fs::read_dir(&dir) else {
+            continue;
         };
         for entry in rd {
             let entry = entry.map_err(|source| Error::Io {

@@ -1,5 +1,9 @@
 //! The command line's arguments (clap derive).
 
+// These doc comments are clap's `--help` text: `<workspace>` and `<root>` are placeholders there,
+// not HTML.
+#![allow(rustdoc::invalid_html_tags)]
+
 use std::path::PathBuf;
 
 use anyhow::Result;
@@ -32,6 +36,7 @@ pub struct Cli {
     #[arg(long = "eval-memory", global = true, value_name = "SIZE", env = "VARSMITH_EVAL_MEMORY",
           default_value = "2G", value_parser = parse_mib)]
     pub eval_memory: u64,
+    #[allow(missing_docs)] // each verb's doc is on its variant of `Command` (clap's help text)
     #[command(subcommand)]
     pub command: Command,
 }

@@ -7,6 +7,10 @@
 //! path, 128 no identity, 200 edit changed nothing, 201 no editor, 203 already encrypted.
 //! Messages name the file and never contain a secret.
 
+// Doc comments on arguments are clap's `--help` text: `["db"]["password"]` there is a sops
+// tree path, not an intra-doc link.
+#![allow(rustdoc::broken_intra_doc_links)]
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 

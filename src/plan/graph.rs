@@ -15,9 +15,10 @@ use crate::workspace::{Definitions, Generator, HOST_KEY_GENERATOR};
 /// One (owner, generator) pair.
 #[derive(Debug, Clone)]
 pub struct Node {
-    /// Whose outputs.
+    /// A machine, or [`Owner::Shared`] for a generator with `share: true` (one node for the
+    /// whole fleet).
     pub owner: Owner,
-    /// The definition.
+    /// The definition; one `Arc` is shared by every machine using it.
     pub generator: Arc<Generator>,
     /// Data dependencies (node indices), in the definition's order.
     pub deps: Vec<usize>,
@@ -372,4 +373,308 @@ fn deps_status(root: &Path, graph: &Graph, n: &Node, man: &Manifest) -> Option<R
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::MANIFEST_FORMAT;
+    use crate::workspace::generator::parse_generator;
+
+    /// A generator `name` from its YAML definition.
+    pub(crate) fn def(name: &str, yaml: &str) -> Arc<Generator> {
+        let source = PathBuf::from(format!("generators/{name}.yaml"));
+        Arc::new(parse_generator(name, &source, yaml).expect("valid generator"))
+    }
+
+    /// Definitions where each machine needs `gens` (already dependency-first).
+    pub(crate) fn defs(machines: &[(&str, &[&Arc<Generator>])]) -> Definitions {
+        let mut d = Definitions {
+            generators: IndexMap::new(),
+            machines: IndexMap::new(),
+        };
+        for (m, gens) in machines {
+            let mut per = IndexMap::new();
+            for g in *gens {
+                d.generators.insert(g.name.clone(), Arc::clone(g));
+                per.insert(g.name.clone(), Arc::clone(g));
+            }
+            d.machines.insert(m.to_string(), per);
+        }
+        d
+    }
+
+    /// The plaintext line recording a secrets file's run (`store::manifest::RUN_KEY`).
+    const RUN_KEY: &str = "varsmith_run_unencrypted";
+
+    const FACT: &str = "files: {pub: {secret: false}}\nscript: echo x > $out/pub\n";
+
+    fn machine(m: &str) -> Owner {
+        Owner::Machine(m.into())
+    }
+
+    #[test]
+    fn shared_generators_are_one_node_and_per_machine_ones_one_per_machine() {
+        let ca = def("ca", &format!("share: true\n{FACT}"));
+        let cert = def("cert", &format!("dependencies: [ca]\n{FACT}"));
+        let g = Graph::build(&defs(&[("a", &[&ca, &cert]), ("b", &[&ca, &cert])]));
+        assert_eq!(g.nodes.len(), 3);
+        let shared = g.find(&Owner::Shared, "ca").expect("shared node");
+        let (ca_a, ca_b) = (g.find(&machine("a"), "cert"), g.find(&machine("b"), "cert"));
+        assert_eq!(g.nodes[ca_a.unwrap()].deps, vec![shared]);
+        assert_eq!(g.nodes[ca_b.unwrap()].deps, vec![shared]);
+        assert_eq!(
+            g.find(&machine("a"), "ca"),
+            None,
+            "a shared node has no machine owner"
+        );
+        // Dependency-first: the shared node comes before everything using it.
+        assert!(shared < ca_a.unwrap() && shared < ca_b.unwrap());
+        assert_eq!(g.dependents()[shared].len(), 2);
+        assert_eq!(g.nodes[shared].label(), "shared/ca");
+        assert_eq!(g.nodes[ca_a.unwrap()].label(), "a/cert");
+    }
+
+    #[test]
+    fn a_dependency_s_definition_is_part_of_the_fingerprint() {
+        let base = def("base", FACT);
+        let top = def("top", &format!("dependencies: [base]\n{FACT}"));
+        let g1 = Graph::build(&defs(&[("a", &[&base, &top])]));
+        let base2 = def(
+            "base",
+            "files: {pub: {secret: false}}\nscript: echo y > $out/pub\n",
+        );
+        let g2 = Graph::build(&defs(&[("a", &[&base2, &top])]));
+        let fp = |g: &Graph, n: &str| {
+            g.nodes[g.find(&machine("a"), n).unwrap()]
+                .fingerprint
+                .clone()
+        };
+        assert_ne!(fp(&g1, "base"), fp(&g2, "base"));
+        assert_ne!(
+            fp(&g1, "top"),
+            fp(&g2, "top"),
+            "the change reaches the dependent"
+        );
+        // Same definitions, same fingerprints (64 hex digits of sha256).
+        let g3 = Graph::build(&defs(&[("a", &[&base, &top])]));
+        assert_eq!(fp(&g1, "top"), fp(&g3, "top"));
+        assert_eq!(fp(&g1, "top").len(), 64);
+    }
+
+    #[test]
+    fn the_host_key_comes_first_for_generators_with_deployed_secrets_only() {
+        let hk = def(HOST_KEY_GENERATOR, "files: {key: {}}\nscript: x\n");
+        let pw = def("pw", "files: {hash: {}}\nscript: x\n");
+        let pubonly = def("pubonly", FACT);
+        let g = Graph::build(&defs(&[("a", &[&hk, &pw, &pubonly])]));
+        let hk_i = g.find(&machine("a"), HOST_KEY_GENERATOR).unwrap();
+        assert_eq!(
+            g.nodes[g.find(&machine("a"), "pw").unwrap()].after,
+            vec![hk_i]
+        );
+        assert!(
+            g.nodes[g.find(&machine("a"), "pubonly").unwrap()]
+                .after
+                .is_empty()
+        );
+        assert!(g.nodes[hk_i].after.is_empty(), "no edge to itself");
+        assert!(
+            g.nodes[hk_i].deps.is_empty(),
+            "order-only, not a data dependency"
+        );
+    }
+
+    #[test]
+    fn scope_takes_a_machine_s_nodes_and_the_shared_ones_it_uses() {
+        let ca = def("ca", &format!("share: true\n{FACT}"));
+        let own = def("own", FACT);
+        let d = defs(&[("a", &[&ca, &own]), ("b", &[&own])]);
+        let g = Graph::build(&d);
+        let labels = |ms: &[&str]| -> Vec<String> {
+            let ms: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
+            g.scope(&d, &ms)
+                .iter()
+                .map(|&i| g.nodes[i].label())
+                .collect()
+        };
+        assert_eq!(labels(&["b"]), vec!["b/own"]);
+        assert_eq!(labels(&["a"]), vec!["shared/ca", "a/own"]);
+        assert!(labels(&[]).is_empty());
+    }
+
+    /// A workspace root holding machine `a`'s outputs of `g` as a run `run` recorded them.
+    struct Stored {
+        dir: tempfile::TempDir,
+    }
+
+    impl Stored {
+        fn new() -> Stored {
+            Stored {
+                dir: tempfile::tempdir().expect("tempdir"),
+            }
+        }
+
+        fn root(&self) -> &Path {
+            self.dir.path()
+        }
+
+        fn write(&self, path: &Path, bytes: &[u8]) {
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+        }
+
+        /// Writes the fact `pub` = `value` and a manifest of `g` recording `recorded` as its hash.
+        fn commit(&self, g: &Generator, value: &[u8], recorded: &[u8], run: &str) -> Manifest {
+            let owner = machine("a");
+            self.write(&owner.facts_dir(self.root(), &g.name).join("pub"), value);
+            let man = Manifest {
+                run: run.into(),
+                fingerprint: String::new(),
+                deps: IndexMap::new(),
+                facts: [("pub".to_string(), hex::encode(Sha256::digest(recorded)))].into(),
+                secrets: Vec::new(),
+                admin_secrets: Vec::new(),
+                generated: "2026-01-01T00:00:00Z".into(),
+                format: MANIFEST_FORMAT,
+                validation: g.validation_hash(),
+                shape: Some(g.shape_hash()),
+                script: Some(g.script_hash()),
+                files: IndexMap::new(),
+            };
+            self.save(&g.name, &man);
+            man
+        }
+
+        fn save(&self, gen_name: &str, man: &Manifest) {
+            let path = machine("a").manifest_file(self.root(), gen_name);
+            self.write(&path, &man.to_bytes());
+        }
+    }
+
+    fn one(g: &Arc<Generator>) -> Graph {
+        Graph::build(&defs(&[("a", &[g])]))
+    }
+
+    #[test]
+    fn status_up_to_date_missing_and_torn() {
+        let g = def("g", FACT);
+        let graph = one(&g);
+        let s = Stored::new();
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            Some(Reason::Missing(NEVER_GENERATED.into()))
+        );
+        s.commit(&g, b"v1", b"v1", "r1");
+        assert_eq!(status(s.root(), &graph, 0), None, "complete and current");
+        assert_eq!(notice(s.root(), &graph, 0), None);
+        s.commit(&g, b"edited by hand", b"v1", "r1");
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("fact pub"))
+        );
+        std::fs::remove_file(machine("a").facts_dir(s.root(), "g").join("pub")).unwrap();
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            Some(Reason::Missing("fact pub".into()))
+        );
+    }
+
+    #[test]
+    fn a_script_edit_is_a_notice_and_a_validation_or_files_change_is_stale() {
+        let g = def("g", FACT);
+        let s = Stored::new();
+        s.commit(&g, b"v", b"v", "r1");
+        let edited = def(
+            "g",
+            "files: {pub: {secret: false}}\nscript: echo other > $out/pub\n",
+        );
+        let graph = one(&edited);
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            None,
+            "clan: a script edit does not regenerate"
+        );
+        assert_eq!(notice(s.root(), &graph, 0), Some(SCRIPT_CHANGED));
+
+        let validated = def("g", &format!("validation: {{v: 2}}\n{FACT}"));
+        assert_eq!(status(s.root(), &one(&validated), 0), Some(Reason::Changed));
+        let reshaped = def(
+            "g",
+            "files: {pub: {secret: false}, more: {secret: false}}\nscript: x\n",
+        );
+        assert_eq!(status(s.root(), &one(&reshaped), 0), Some(Reason::Changed));
+    }
+
+    #[test]
+    fn an_older_manifest_is_never_stale_for_its_definition_only_noticed() {
+        let g = def("g", FACT);
+        let graph = one(&g);
+        let s = Stored::new();
+        let mut man = s.commit(&g, b"v", b"v", "r1");
+        man.format = 1;
+        (man.validation, man.shape, man.script) = (None, None, None);
+        man.fingerprint = graph.nodes[0].fingerprint.clone();
+        s.save("g", &man);
+        assert_eq!(status(s.root(), &graph, 0), None);
+        assert_eq!(
+            notice(s.root(), &graph, 0),
+            None,
+            "same whole-definition fingerprint"
+        );
+        man.fingerprint = "0".repeat(64);
+        s.save("g", &man);
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            None,
+            "nothing regenerates on upgrade"
+        );
+        assert_eq!(notice(s.root(), &graph, 0), Some(LEGACY_CHANGED));
+    }
+
+    #[test]
+    fn outputs_made_from_an_older_run_of_a_dependency_are_stale() {
+        let base = def("base", FACT);
+        let top = def("top", &format!("dependencies: [base]\n{FACT}"));
+        let graph = Graph::build(&defs(&[("a", &[&base, &top])]));
+        let ti = graph.find(&machine("a"), "top").unwrap();
+        let s = Stored::new();
+        s.commit(&base, b"b", b"b", "base-run-1");
+        let mut man = s.commit(&top, b"t", b"t", "top-run-1");
+        man.deps.insert("base".into(), "base-run-1".into());
+        s.save("top", &man);
+        assert_eq!(status(s.root(), &graph, ti), None);
+        s.commit(&base, b"b2", b"b2", "base-run-2");
+        assert_eq!(
+            status(s.root(), &graph, ti),
+            Some(Reason::Stale("a/base".into()))
+        );
+    }
+
+    #[test]
+    fn a_secrets_file_of_another_run_is_torn_and_a_missing_one_missing() {
+        let g = def("g", "files: {key: {}}\nscript: x\n");
+        let graph = one(&g);
+        let s = Stored::new();
+        let mut man = s.commit(&g, b"", b"", "r1");
+        man.facts.clear();
+        man.secrets = vec!["key".into()];
+        s.save("g", &man);
+        let file = machine("a").secrets_file(s.root(), "g");
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Missing(w)) if w.starts_with("secrets file"))
+        );
+        s.write(&file, format!("key: x\n{RUN_KEY}: r0\n").as_bytes());
+        assert!(
+            matches!(status(s.root(), &graph, 0), Some(Reason::Torn(w)) if w.contains("run r1"))
+        );
+        s.write(&file, format!("key: x\n{RUN_KEY}: r1\n").as_bytes());
+        assert_eq!(status(s.root(), &graph, 0), None);
+        man.secrets = vec!["other".into()];
+        s.save("g", &man);
+        assert_eq!(
+            status(s.root(), &graph, 0),
+            Some(Reason::Changed),
+            "declared names differ"
+        );
+    }
 }

@@ -8,7 +8,7 @@ use crate::UsageError;
 use crate::store::Owner;
 use crate::workspace::{Definitions, Workspace};
 
-/// What to plan for.
+/// What `generate` was asked for; the default plans every machine's out-of-date nodes.
 #[derive(Debug, Default, Clone)]
 pub struct Selection {
     /// Machines (empty: all).
@@ -19,14 +19,14 @@ pub struct Selection {
     pub regenerate: bool,
 }
 
-/// One planned run.
+/// One node that runs in the plan.
 #[derive(Debug, Clone)]
 pub struct Planned {
     /// Node index in the graph.
     pub node: usize,
     /// `machine/generator` or `shared/generator`.
     pub label: String,
-    /// Why it runs.
+    /// Why it runs (the first reason found: its own status before a dependency's run).
     pub reason: Reason,
     /// Where its definition comes from (file, `bundled:<name>` or flake attribute).
     pub source: String,
@@ -129,4 +129,117 @@ pub fn plan(
         .collect();
     out.sort_by_key(|p| p.node);
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::workspace::Generator;
+    use crate::workspace::generator::parse_generator;
+
+    const FACT: &str = "files: {pub: {secret: false}}\nscript: echo x > $out/pub\n";
+
+    fn def(name: &str, deps: &str) -> Arc<Generator> {
+        let yaml = format!("dependencies: [{deps}]\n{FACT}");
+        let source = PathBuf::from(format!("generators/{name}.yaml"));
+        Arc::new(parse_generator(name, &source, &yaml).expect("valid generator"))
+    }
+
+    /// A workspace with machines `a` and `b`, each needing `base` and `top` (which uses `base`),
+    /// and nothing generated yet.
+    fn fleet() -> (tempfile::TempDir, Workspace, Definitions, Graph) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(
+            dir.path().join(crate::workspace::INVENTORY_FILE),
+            "machines:\n  a: {generators: [top]}\n  b: {generators: [top]}\n",
+        )
+        .unwrap();
+        let ws = Workspace::load(dir.path()).expect("workspace");
+        let (base, top) = (def("base", ""), def("top", "base"));
+        let mut defs = Definitions {
+            generators: IndexMap::new(),
+            machines: IndexMap::new(),
+        };
+        for g in [&base, &top] {
+            defs.generators.insert(g.name.clone(), Arc::clone(g));
+        }
+        for m in ["a", "b"] {
+            let gens = [&base, &top].map(|g| (g.name.clone(), Arc::clone(g)));
+            defs.machines.insert(m.into(), gens.into_iter().collect());
+        }
+        let graph = Graph::build(&defs);
+        (dir, ws, defs, graph)
+    }
+
+    fn planned(p: &[Planned]) -> Vec<(String, Reason)> {
+        p.iter()
+            .map(|p| (p.label.clone(), p.reason.clone()))
+            .collect()
+    }
+
+    fn sel(hosts: &[&str], generators: &[&str], regenerate: bool) -> Selection {
+        Selection {
+            hosts: hosts.iter().map(|s| s.to_string()).collect(),
+            generators: generators.iter().map(|s| s.to_string()).collect(),
+            regenerate,
+        }
+    }
+
+    #[test]
+    fn machines_are_all_or_the_named_existing_ones() {
+        let (_dir, ws, _, _) = fleet();
+        assert_eq!(select_machines(&ws, &[]).unwrap(), vec!["a", "b"]);
+        assert_eq!(select_machines(&ws, &["b".into()]).unwrap(), vec!["b"]);
+        let err = select_machines(&ws, &["c".into()]).unwrap_err().to_string();
+        assert!(err.contains("\"c\""), "{err}");
+        let mut empty = ws.clone();
+        empty.inventory.machines.clear();
+        let err = select_machines(&empty, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("varsmith.yaml") && err.contains("no machines"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_fresh_fleet_plans_every_node_of_the_selected_machines_only() {
+        let (_dir, ws, defs, graph) = fleet();
+        let missing = || Reason::Missing(crate::plan::NEVER_GENERATED.into());
+        let p = plan(&ws, &defs, &graph, &sel(&["a"], &[], false)).unwrap();
+        assert_eq!(
+            planned(&p),
+            vec![("a/base".into(), missing()), ("a/top".into(), missing())]
+        );
+        assert_eq!(p[0].source, "generators/base.yaml");
+        // A selected generator pulls in its dependency when that is not usable.
+        let p = plan(&ws, &defs, &graph, &sel(&["b"], &["top"], false)).unwrap();
+        assert_eq!(
+            planned(&p),
+            vec![("b/base".into(), missing()), ("b/top".into(), missing())]
+        );
+    }
+
+    #[test]
+    fn regenerate_forces_the_selection_and_reruns_what_depends_on_it() {
+        let (_dir, ws, defs, graph) = fleet();
+        let p = plan(&ws, &defs, &graph, &sel(&["a"], &["base"], true)).unwrap();
+        // b is outside the selection and was never generated: not generated for it here.
+        assert_eq!(
+            planned(&p),
+            vec![
+                ("a/base".into(), Reason::Forced),
+                ("a/top".into(), Reason::DependencyRuns("a/base".into())),
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_generator_is_a_usage_error() {
+        let (_dir, ws, defs, graph) = fleet();
+        let err = plan(&ws, &defs, &graph, &sel(&[], &["nope"], false)).unwrap_err();
+        assert!(err.to_string().contains("nope"), "{err}");
+    }
 }

@@ -21,7 +21,7 @@ pub const FILE_NAME: &str = "known_hosts";
 
 /// A known_hosts file holding pins keyed by machine name.
 ///
-/// The workspace's own file is written through [`crate::store::write_atomic`] (symlink-safe,
+/// The workspace's own file is written through `store::write_atomic` (symlink-safe,
 /// atomic) under the workspace lock; a file given with `--known-hosts` outside the workspace
 /// is replaced atomically beside itself.
 #[derive(Debug, Clone)]

@@ -1,7 +1,7 @@
 //! `rotate-host-key MACHINE [TARGET]`: the safe host key rotation as one resumable sequence.
 //!
 //! 1. `generate`: a new host key; the machine's files open with the old and the new key
-//!    (the pending record of [`crate::store::rotation`]).
+//!    (the pending record of `store::rotation`).
 //! 2. `deploy`: the host gets those files, so its current generation opens with either key.
 //! 3. `push-keys`: the new key is installed on the host, verified and pinned beside the old
 //!    pin (the running sshd serves its old key until it restarts). A reboot from here on

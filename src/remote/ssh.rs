@@ -1,5 +1,5 @@
 //! The OpenSSH client command line: `ssh -T -o BatchMode=yes … -- TARGET 'sh -c …'`, with
-//! host-key pinning from [`KnownHosts`](super::known_hosts::KnownHosts) and a classification of
+//! host-key pinning from [`KnownHosts`] and a classification of
 //! ssh's failures into clear errors.
 
 use std::io::Write;

@@ -7,7 +7,7 @@
 //! `$in` (a private copy, writable as clan's) and `$out` writable; varsmith itself at [`super::helper::SANDBOX_BIN`]; the
 //! environment cleared except `PATH`, `in`, `out`, `prompts`, `machine`, `HOME`, `LANG`,
 //! `TMPDIR`; a fresh session keyring and a seccomp filter denying the keyring system calls
-//! ([`super::seccomp`]).
+//! (`run::seccomp`).
 //!
 //! Writable places, all bounded: `/tmp`, `$HOME` and `/dev/shm` are private tmpfs mounts of
 //! [`Limits::max_tmp`] bytes each; the sandbox's root (bubblewrap's own tmpfs) and `/dev` are

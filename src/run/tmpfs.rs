@@ -37,26 +37,21 @@ pub enum Error {
     /// Creating or preparing the directory failed.
     #[error("creating a private directory in {path}: {source}")]
     Io {
-        /// The base directory.
+        /// The base the private directory was made in (`$XDG_RUNTIME_DIR` or `/dev/shm`).
         path: PathBuf,
-        /// The I/O error.
+        /// Why making, narrowing or handing over the directory failed.
         source: std::io::Error,
     },
 }
 
 /// Is `path` on tmpfs or ramfs?
 fn on_ram_fs(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+    let Ok(st) = rustix::fs::statfs(path) else {
         return false;
     };
-    // SAFETY: statfs into a zeroed struct with a valid C string.
-    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
-    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
-        return false;
-    }
     const TMPFS_MAGIC: i64 = 0x0102_1994;
     const RAMFS_MAGIC: i64 = 0x8584_58f6;
+    #[allow(clippy::unnecessary_cast)] // f_type's width differs between targets
     let t = st.f_type as i64;
     t == TMPFS_MAGIC || t == RAMFS_MAGIC
 }
@@ -216,7 +211,7 @@ impl PlaintextDir {
         Ok(made)
     }
 
-    /// The directory.
+    /// The directory (mode 0700, on tmpfs or ramfs unless plaintext on disk was allowed).
     pub fn path(&self) -> &Path {
         &self.dir
     }

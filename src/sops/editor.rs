@@ -7,7 +7,7 @@
 //! zeros and removed afterwards, whatever happens (also on SIGINT/SIGTERM, and swept by a later
 //! run after SIGKILL). The editor is `$SOPS_EDITOR`, else `$EDITOR` (split like a shell word
 //! list), else the first of `vim`, `nano`, `vi` on `PATH`; it gets the file's path as its last
-//! argument, never any content, and an environment without key material ([`crate::child`]).
+//! argument, never any content, and an environment without key material (`child`).
 
 use std::io::{IsTerminal, Write};
 use std::os::unix::fs::OpenOptionsExt;

@@ -167,7 +167,7 @@ impl<'a> Walker<'a> {
     }
 
     fn map_items(&mut self, m: &mut Map) -> Result<()> {
-        for (k, v) in m.0.iter_mut() {
+        for (k, v) in &mut m.0 {
             match k {
                 Key::Comment(text) => {
                     self.note_comment(text);

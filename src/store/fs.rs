@@ -10,29 +10,33 @@
 //!
 //! The root itself is opened by path (following symlinks there is the user's choice: `-C`).
 
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
+use rustix::fs::{AtFlags, FileType, Mode, OFlags};
+use rustix::io::Errno;
+
 use super::Error;
 
-/// Mode of every directory varsmith creates in the workspace.
+/// Mode of every directory varsmith creates in the workspace (whatever the umask).
 pub const DIR_MODE: u32 = 0o755;
 
-fn cstr(name: &std::ffi::OsStr, path: &Path) -> Result<CString, Error> {
+fn cstr(name: &OsStr, path: &Path) -> Result<CString, Error> {
     CString::new(name.as_bytes()).map_err(|_| Error::Malformed {
         path: path.to_path_buf(),
         msg: "path contains a NUL byte".into(),
     })
 }
 
-fn last_err(path: &Path) -> Error {
+/// The error of the call that just failed (carried, never re-read from `errno`).
+fn io_err(path: &Path, e: Errno) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        source: std::io::Error::last_os_error(),
+        source: e.into(),
     }
 }
 
@@ -46,13 +50,13 @@ pub struct Dir {
 /// What a name in a directory is (not following a symlink).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Entry {
-    /// Nothing there.
+    /// No entry by that name (`ENOENT`).
     Missing,
-    /// A regular file.
+    /// A regular file itself (a symlink to one is [`Entry::Symlink`]).
     File,
-    /// A directory.
+    /// A directory itself (a symlink to one is [`Entry::Symlink`]).
     Dir,
-    /// A symlink.
+    /// A symlink (never followed).
     Symlink,
     /// Anything else (fifo, socket, device).
     Other,
@@ -81,18 +85,9 @@ impl Dir {
 
     fn open_root_uncached(root: &Path) -> Result<Dir, Error> {
         let c = cstr(root.as_os_str(), root)?;
-        // SAFETY: open(2) with a valid C string; the fd is owned below.
-        let fd = unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_DIRECTORY | libc::O_RDONLY | libc::O_CLOEXEC,
-            )
-        };
-        if fd < 0 {
-            return Err(last_err(root));
-        }
-        // SAFETY: fd is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        let flags = OFlags::DIRECTORY | OFlags::RDONLY | OFlags::CLOEXEC;
+        let fd =
+            rustix::fs::open(c.as_c_str(), flags, Mode::empty()).map_err(|e| io_err(root, e))?;
         Ok(Dir {
             fd,
             path: root.to_path_buf(),
@@ -110,7 +105,7 @@ impl Dir {
         }
         // One syscall when the kernel resolves "beneath, no symlinks" itself; the walk below
         // creates what is missing and names the offending component otherwise.
-        if let Some(fd) = beneath(&root_dir, rel, libc::O_DIRECTORY | libc::O_RDONLY) {
+        if let Some(fd) = beneath(&root_dir, rel, OFlags::DIRECTORY | OFlags::RDONLY) {
             return Ok(Dir {
                 fd,
                 path: dir.to_path_buf(),
@@ -128,79 +123,69 @@ impl Dir {
         Ok(cur)
     }
 
-    fn raw(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
-
-    /// Opens (or creates) the subdirectory `name`.
-    fn child_dir(&self, name: &std::ffi::OsStr, create: bool) -> Result<Dir, Error> {
+    /// Opens (or, when `create`, makes with [`DIR_MODE`]) the subdirectory `name`.
+    fn child_dir(&self, name: &OsStr, create: bool) -> Result<Dir, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
+        let flags = OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::RDONLY | OFlags::CLOEXEC;
+        let mut created = false;
+        let mut last = Errno::NOENT;
         for _ in 0..2 {
-            let flags = libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_RDONLY | libc::O_CLOEXEC;
-            // SAFETY: openat relative to our directory fd.
-            let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags) };
-            if fd >= 0 {
-                // SAFETY: a fresh descriptor we own.
-                let fd = unsafe { OwnedFd::from_raw_fd(fd) };
-                return Ok(Dir { fd, path });
-            }
-            let err = std::io::Error::last_os_error();
-            match err.raw_os_error() {
-                Some(libc::ENOENT) if create => {
-                    // SAFETY: mkdirat relative to our directory fd.
-                    let rc =
-                        unsafe { libc::mkdirat(self.raw(), c.as_ptr(), DIR_MODE as libc::mode_t) };
-                    if rc != 0
-                        && std::io::Error::last_os_error().raw_os_error() != Some(libc::EEXIST)
-                    {
-                        return Err(last_err(&path));
+            let e = match rustix::fs::openat(&self.fd, c.as_c_str(), flags, Mode::empty()) {
+                Ok(fd) => {
+                    if created {
+                        // The umask may have narrowed (or a umask of 0 widened) the mode; set
+                        // it on the descriptor, so a name swapped meanwhile is never chmodded.
+                        let _ = rustix::fs::fchmod(&fd, Mode::from_raw_mode(DIR_MODE));
                     }
-                    if rc == 0 {
-                        // The umask may have narrowed (or a umask of 0 widened) the mode.
-                        // SAFETY: fchmodat relative to our fd, not following symlinks.
-                        unsafe {
-                            libc::fchmodat(self.raw(), c.as_ptr(), DIR_MODE as libc::mode_t, 0)
-                        };
-                    }
+                    return Ok(Dir { fd, path });
                 }
-                Some(libc::ELOOP) | Some(libc::ENOTDIR) => {
+                Err(e) => e,
+            };
+            match e {
+                Errno::NOENT if create => created = self.make_dir(&c, &path)?,
+                Errno::LOOP | Errno::NOTDIR => {
                     return Err(match self.entry(name)? {
                         Entry::Symlink => Error::Symlink { path },
                         _ => Error::NotADirectory { path },
                     });
                 }
-                _ => return Err(Error::Io { path, source: err }),
+                _ => return Err(io_err(&path, e)),
             }
+            last = e;
         }
-        Err(last_err(&path))
+        Err(io_err(&path, last))
+    }
+
+    /// `mkdirat` with [`DIR_MODE`]: `Ok(true)` when made here, `Ok(false)` when another
+    /// process made it first.
+    fn make_dir(&self, c: &CStr, path: &Path) -> Result<bool, Error> {
+        match rustix::fs::mkdirat(&self.fd, c, Mode::from_raw_mode(DIR_MODE)) {
+            Ok(()) => Ok(true),
+            Err(Errno::EXIST) => Ok(false),
+            Err(e) => Err(io_err(path, e)),
+        }
     }
 
     /// What `name` is, without following a symlink.
-    pub fn entry(&self, name: &std::ffi::OsStr) -> Result<Entry, Error> {
+    pub fn entry(&self, name: &OsStr) -> Result<Entry, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
-        // SAFETY: fstatat into a zeroed struct, relative to our fd, not following symlinks.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        let rc =
-            unsafe { libc::fstatat(self.raw(), c.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) };
-        if rc != 0 {
-            let e = std::io::Error::last_os_error();
-            if e.raw_os_error() == Some(libc::ENOENT) {
-                return Ok(Entry::Missing);
-            }
-            return Err(Error::Io { path, source: e });
-        }
-        Ok(match st.st_mode & libc::S_IFMT {
-            libc::S_IFREG => Entry::File,
-            libc::S_IFDIR => Entry::Dir,
-            libc::S_IFLNK => Entry::Symlink,
+        let st = match rustix::fs::statat(&self.fd, c.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            Ok(st) => st,
+            Err(Errno::NOENT) => return Ok(Entry::Missing),
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        Ok(match FileType::from_raw_mode(st.st_mode as _) {
+            FileType::RegularFile => Entry::File,
+            FileType::Directory => Entry::Dir,
+            FileType::Symlink => Entry::Symlink,
             _ => Entry::Other,
         })
     }
 
     /// Fails unless `name` is missing or a regular file.
-    pub fn expect_file_or_missing(&self, name: &std::ffi::OsStr) -> Result<Entry, Error> {
+    pub fn expect_file_or_missing(&self, name: &OsStr) -> Result<Entry, Error> {
         let path = self.path.join(name);
         match self.entry(name)? {
             e @ (Entry::Missing | Entry::File) => Ok(e),
@@ -210,42 +195,31 @@ impl Dir {
     }
 
     /// Creates a new file `name` (which must not exist) with exactly `mode`, for writing.
-    pub fn create_new(&self, name: &std::ffi::OsStr, mode: u32) -> Result<File, Error> {
+    pub fn create_new(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
         let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-        // SAFETY: openat relative to our fd; the result is owned below.
-        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags, mode as libc::c_uint) };
-        if fd < 0 {
-            return Err(last_err(&path));
-        }
-        // SAFETY: a fresh descriptor we own.
-        let f = unsafe { File::from_raw_fd(fd) };
-        // SAFETY: fchmod on our own descriptor (the umask does not decide the mode).
-        if unsafe { libc::fchmod(f.as_raw_fd(), mode as libc::mode_t) } != 0 {
-            return Err(last_err(&path));
-        }
-        Ok(f)
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mode = Mode::from_raw_mode(mode);
+        let fd = rustix::fs::openat(&self.fd, c.as_c_str(), flags, mode)
+            .map_err(|e| io_err(&path, e))?;
+        // The umask does not decide the mode.
+        rustix::fs::fchmod(&fd, mode).map_err(|e| io_err(&path, e))?;
+        Ok(File::from(fd))
     }
 
     /// Opens the regular file `name` for reading; `Ok(None)` when missing.
-    pub fn open_file(&self, name: &std::ffi::OsStr) -> Result<Option<File>, Error> {
+    pub fn open_file(&self, name: &OsStr) -> Result<Option<File>, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
-        let flags = libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC | libc::O_NONBLOCK;
-        // SAFETY: openat relative to our fd.
-        let fd = unsafe { libc::openat(self.raw(), c.as_ptr(), flags) };
-        if fd < 0 {
-            let e = std::io::Error::last_os_error();
-            return match e.raw_os_error() {
-                Some(libc::ENOENT) => Ok(None),
-                Some(libc::ELOOP) => Err(Error::Symlink { path }),
-                _ => Err(Error::Io { path, source: e }),
-            };
-        }
-        // SAFETY: a fresh descriptor we own.
-        let f = unsafe { File::from_raw_fd(fd) };
+        let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
+        let fd = match rustix::fs::openat(&self.fd, c.as_c_str(), flags, Mode::empty()) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(None),
+            Err(Errno::LOOP) => return Err(Error::Symlink { path }),
+            Err(e) => return Err(io_err(&path, e)),
+        };
+        let f = File::from(fd);
         let meta = f.metadata().map_err(|source| Error::Io {
             path: path.clone(),
             source,
@@ -257,120 +231,76 @@ impl Dir {
     }
 
     /// Renames `from` in `src` onto `to` in this directory (replacing a regular file).
-    pub fn rename_in(
-        &self,
-        src: &Dir,
-        from: &std::ffi::OsStr,
-        to: &std::ffi::OsStr,
-    ) -> Result<(), Error> {
+    pub fn rename_in(&self, src: &Dir, from: &OsStr, to: &OsStr) -> Result<(), Error> {
         let path = self.path.join(to);
         self.expect_file_or_missing(to)?;
         let (cf, ct) = (cstr(from, &path)?, cstr(to, &path)?);
-        // SAFETY: renameat between two directory fds we own.
-        if unsafe { libc::renameat(src.raw(), cf.as_ptr(), self.raw(), ct.as_ptr()) } != 0 {
-            return Err(last_err(&path));
-        }
-        Ok(())
+        rustix::fs::renameat(&src.fd, cf.as_c_str(), &self.fd, ct.as_c_str())
+            .map_err(|e| io_err(&path, e))
     }
 
-    /// Removes the regular file `name` (a symlink there is an error); missing is fine.
-    pub fn remove_file(&self, name: &std::ffi::OsStr) -> Result<bool, Error> {
+    /// Removes the regular file `name` (a symlink there is an error); `Ok(false)` when it was
+    /// already missing.
+    pub fn remove_file(&self, name: &OsStr) -> Result<bool, Error> {
         if self.expect_file_or_missing(name)? == Entry::Missing {
             return Ok(false);
         }
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
-        // SAFETY: unlinkat relative to our fd (never follows the final component).
-        if unsafe { libc::unlinkat(self.raw(), c.as_ptr(), 0) } != 0 {
-            return Err(last_err(&path));
-        }
+        // unlinkat never follows the final component.
+        rustix::fs::unlinkat(&self.fd, c.as_c_str(), AtFlags::empty())
+            .map_err(|e| io_err(&path, e))?;
         Ok(true)
     }
 
-    /// Names in this directory.
-    pub fn names(&self) -> Result<Vec<std::ffi::OsString>, Error> {
-        // Read through /proc-free means: a fresh descriptor of "." relative to ours.
-        let dot = self.child_dir(std::ffi::OsStr::new("."), false);
-        let d = match dot {
-            Ok(d) => d,
-            Err(_) => return Err(last_err(&self.path)),
-        };
-        // SAFETY: fdopendir takes ownership of the duplicated descriptor.
-        let dirp = unsafe { libc::fdopendir(d.fd.as_raw_fd()) };
-        if dirp.is_null() {
-            return Err(last_err(&self.path));
-        }
-        std::mem::forget(d.fd);
+    /// Names in this directory, without `.` and `..`, in the kernel's order.
+    pub fn names(&self) -> Result<Vec<OsString>, Error> {
+        // A fresh descriptor of "." relative to ours, so reading does not move our offset.
+        let dir = rustix::fs::Dir::read_from(&self.fd).map_err(|e| io_err(&self.path, e))?;
         let mut out = Vec::new();
-        loop {
-            // SAFETY: readdir on a valid DIR*; the entry is copied before the next call.
-            let ent = unsafe { libc::readdir(dirp) };
-            if ent.is_null() {
-                break;
-            }
-            // SAFETY: d_name is a NUL-terminated array inside the entry.
-            let name = unsafe { std::ffi::CStr::from_ptr((*ent).d_name.as_ptr()) };
-            let b = name.to_bytes();
+        for ent in dir {
+            let ent = ent.map_err(|e| io_err(&self.path, e))?;
+            let b = ent.file_name().to_bytes();
             if b != b"." && b != b".." {
-                out.push(std::ffi::OsStr::from_bytes(b).to_os_string());
+                out.push(OsStr::from_bytes(b).to_os_string());
             }
         }
-        // SAFETY: closing the DIR* (and its descriptor) once.
-        unsafe { libc::closedir(dirp) };
         Ok(out)
     }
 
     /// Flushes this directory's filesystem (`syncfs`; `fsync` of the directory elsewhere).
     pub fn sync_fs(&self) -> Result<(), Error> {
         #[cfg(target_os = "linux")]
-        // SAFETY: syncfs on a valid descriptor.
-        let rc = unsafe { libc::syncfs(self.raw()) };
+        let r = rustix::fs::syncfs(&self.fd);
         #[cfg(not(target_os = "linux"))]
-        // SAFETY: fsync on a valid descriptor.
-        let rc = unsafe { libc::fsync(self.raw()) };
-        if rc != 0 {
-            return Err(last_err(&self.path));
-        }
-        Ok(())
+        let r = rustix::fs::fsync(&self.fd);
+        r.map_err(|e| io_err(&self.path, e))
     }
 }
 
 /// `openat2(dir, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+): `None` when
 /// it fails for any reason (missing, a symlink, an old kernel), so the caller walks instead.
 #[cfg(target_os = "linux")]
-fn beneath(dir: &Dir, rel: &Path, flags: libc::c_int) -> Option<OwnedFd> {
+fn beneath(dir: &Dir, rel: &Path, flags: OFlags) -> Option<OwnedFd> {
+    use rustix::fs::ResolveFlags;
     let c = CString::new(rel.as_os_str().as_bytes()).ok()?;
-    // SAFETY: a zeroed open_how with the fields set; openat2 relative to our fd.
-    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
-    how.flags = (flags | libc::O_CLOEXEC | libc::O_NOFOLLOW) as u64;
-    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_SYMLINKS;
-    let fd = unsafe {
-        libc::syscall(
-            libc::SYS_openat2,
-            dir.raw(),
-            c.as_ptr(),
-            &how as *const libc::open_how,
-            std::mem::size_of::<libc::open_how>(),
-        )
-    };
-    if fd < 0 {
-        return None;
-    }
-    // SAFETY: a fresh descriptor we own.
-    Some(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+    rustix::fs::openat2(
+        &dir.fd,
+        c.as_c_str(),
+        flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
+        Mode::empty(),
+        ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
+    )
+    .ok()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn beneath(_dir: &Dir, _rel: &Path, _flags: libc::c_int) -> Option<OwnedFd> {
+fn beneath(_dir: &Dir, _rel: &Path, _flags: OFlags) -> Option<OwnedFd> {
     None
 }
 
 /// Splits an absolute path under `root` into its parent directory (opened) and file name.
-pub fn parent_of(
-    root: &Path,
-    path: &Path,
-    create: bool,
-) -> Result<(Dir, std::ffi::OsString), Error> {
+pub fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, OsString), Error> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::Outside {
             path: path.to_path_buf(),
@@ -383,7 +313,7 @@ pub fn parent_of(
 /// a parent directory is missing.
 pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
     if let Ok(rel) = path.strip_prefix(root)
-        && let Some(fd) = beneath(&Dir::root(root)?, rel, libc::O_RDONLY | libc::O_NONBLOCK)
+        && let Some(fd) = beneath(&Dir::root(root)?, rel, OFlags::RDONLY | OFlags::NONBLOCK)
     {
         let f = File::from(fd);
         let meta = f.metadata().map_err(|source| Error::Io {

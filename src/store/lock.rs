@@ -11,10 +11,12 @@
 //! `--lock-timeout` or `VARSMITH_LOCK_TIMEOUT`, in seconds) with an error naming the holder.
 
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use rustix::fs::FlockOperation;
+use rustix::io::Errno;
 
 use super::Error;
 use super::fs::Dir;
@@ -78,19 +80,21 @@ pub struct WorkspaceLock {
 pub enum Mode {
     /// Readers: many at once, never during a writer.
     Shared,
-    /// One writer.
+    /// One writer, and no reader meanwhile.
     Exclusive,
 }
 
-fn flock(f: &File, op: libc::c_int) -> std::io::Result<()> {
+/// `flock(2)` without waiting, retried on `EINTR`.
+fn try_flock(f: &File, mode: Mode) -> std::io::Result<()> {
+    let op = match mode {
+        Mode::Shared => FlockOperation::NonBlockingLockShared,
+        Mode::Exclusive => FlockOperation::NonBlockingLockExclusive,
+    };
     loop {
-        // SAFETY: flock on an open descriptor we own.
-        if unsafe { libc::flock(f.as_raw_fd(), op) } == 0 {
-            return Ok(());
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() != Some(libc::EINTR) {
-            return Err(e);
+        match rustix::fs::flock(f, op) {
+            Ok(()) => return Ok(()),
+            Err(Errno::INTR) => continue,
+            Err(e) => return Err(e.into()),
         }
     }
 }
@@ -113,7 +117,9 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
     }
     match dir.create_new(name, LOCK_MODE) {
         Ok(f) => Ok(Some(f)),
-        Err(Error::Io { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {
+        Err(Error::Io { source, .. })
+            if source.raw_os_error() == Some(Errno::EXIST.raw_os_error()) =>
+        {
             dir.open_file(name)
         }
         Err(e) => Err(e),
@@ -125,23 +131,21 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
 fn narrow_mode(f: &File) {
     use std::os::unix::fs::MetadataExt;
     let Ok(meta) = f.metadata() else { return };
-    // SAFETY: geteuid has no preconditions.
-    let me = unsafe { libc::geteuid() };
+    let me = rustix::process::geteuid().as_raw();
     if meta.uid() == me && meta.mode() & 0o7777 != LOCK_MODE {
-        // SAFETY: fchmod on our own open descriptor.
-        unsafe { libc::fchmod(f.as_raw_fd(), LOCK_MODE as libc::mode_t) };
+        let _ = rustix::fs::fchmod(f, rustix::fs::Mode::from_raw_mode(LOCK_MODE));
     }
 }
 
 /// Waits for `op` on `f` until `limit` has passed, polling (flock has no timed wait) with a
 /// backoff from 10 ms to 250 ms. `Ok(false)`: timed out.
-fn flock_within(f: &File, op: libc::c_int, limit: Duration) -> std::io::Result<bool> {
+fn flock_within(f: &File, mode: Mode, limit: Duration) -> std::io::Result<bool> {
     let start = Instant::now();
     let mut pause = Duration::from_millis(10);
     loop {
-        match flock(f, op | libc::LOCK_NB) {
+        match try_flock(f, mode) {
             Ok(()) => return Ok(true),
-            Err(e) if e.raw_os_error() == Some(libc::EWOULDBLOCK) => {}
+            Err(e) if e.raw_os_error() == Some(Errno::WOULDBLOCK.raw_os_error()) => {}
             Err(e) => return Err(e),
         }
         let left = limit.saturating_sub(start.elapsed());
@@ -204,12 +208,8 @@ impl WorkspaceLock {
             path: path.clone(),
             source,
         };
-        let op = match mode {
-            Mode::Shared => libc::LOCK_SH,
-            Mode::Exclusive => libc::LOCK_EX,
-        };
-        if let Err(e) = flock(&f, op | libc::LOCK_NB) {
-            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+        if let Err(e) = try_flock(&f, mode) {
+            if e.raw_os_error() != Some(Errno::WOULDBLOCK.raw_os_error()) {
                 return Err(io(e));
             }
             let limit = timeout()?;
@@ -219,7 +219,7 @@ impl WorkspaceLock {
                 path.display(),
                 limit.as_secs_f64()
             );
-            if !flock_within(&f, op, limit).map_err(io)? {
+            if !flock_within(&f, mode, limit).map_err(io)? {
                 return Err(io(std::io::Error::new(
                     std::io::ErrorKind::TimedOut,
                     format!(

@@ -74,7 +74,7 @@ impl Definitions {
 
 impl Definitions {
     /// The error text for a generator name that `machine` (or, with `None`, every machine)
-    /// does not use: a name no definition has gets [`crate::suggest::unknown`]'s
+    /// does not use: a name no definition has gets `suggest::unknown`'s
     /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
     /// used says so (`generator "tls-ca" is defined but not used by …`).
     pub fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
@@ -461,4 +461,55 @@ pub fn find_cycle(gens: &IndexMap<String, Arc<Generator>>) -> Option<Vec<String>
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::workspace::generator::parse_generator;
+
+    /// Generators by name, each with its dependencies.
+    fn gens(list: &[(&str, &str)]) -> IndexMap<String, Arc<Generator>> {
+        list.iter()
+            .map(|(name, deps)| {
+                let yaml = format!("dependencies: [{deps}]\nfiles: {{a: }}\nscript: x\n");
+                let g = parse_generator(name, Path::new("g.yaml"), &yaml).expect("valid");
+                (name.to_string(), Arc::new(g))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_cycle_is_reported_whole_in_dependency_direction() {
+        let g = gens(&[("x", "y"), ("y", "z"), ("z", "x"), ("w", "")]);
+        assert_eq!(find_cycle(&g).unwrap(), vec!["x", "y", "z", "x"]);
+        let err = check_graph(&g, Some("m"), None).unwrap_err().to_string();
+        assert!(
+            err.contains("machine m: dependency cycle: x -> y -> z -> x"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_diamond_is_no_cycle() {
+        let g = gens(&[("top", "l, r"), ("l", "base"), ("r", "base"), ("base", "")]);
+        assert_eq!(find_cycle(&g), None);
+        assert!(check_graph(&g, None, None).is_ok());
+    }
+
+    #[test]
+    fn an_unknown_dependency_is_named_or_deferred() {
+        let g = gens(&[("top", "gone")]);
+        let err = check_graph(&g, Some("m"), None).unwrap_err().to_string();
+        assert!(
+            err.contains("generator top: unknown dependency \"gone\""),
+            "{err}"
+        );
+        let mut later = Vec::new();
+        assert!(check_graph(&g, Some("m"), Some(&mut later)).is_ok());
+        assert_eq!(later.len(), 1);
+        assert_eq!(later[0].2, "gone");
+    }
 }

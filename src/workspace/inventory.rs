@@ -42,7 +42,7 @@ pub struct Machine {
 
 impl Inventory {
     /// The error text for a machine name that is not in the inventory, in the one wording of
-    /// [`crate::suggest::unknown`]: `unknown machine "cinabar" (did you mean "cinnabar"?)`.
+    /// `suggest::unknown`: `unknown machine "cinabar" (did you mean "cinnabar"?)`.
     pub fn unknown_machine(&self, name: &str) -> String {
         crate::suggest::unknown("machine", name, self.machines.keys().map(String::as_str))
     }

@@ -101,7 +101,6 @@ impl Workspace {
         })
     }
 
-    /// The machine called `name`, or an error naming `varsmith.yaml`.
     /// The flake output machine `name` builds (`.#<attr>`): its `nixosConfigurations` /
     /// `darwinConfigurations` attribute when that differs from its `machineName`, else `name`.
     pub fn flake_attr<'a>(&'a self, name: &'a str) -> &'a str {
@@ -113,6 +112,7 @@ impl Workspace {
             })
     }
 
+    /// The machine called `name`, or an error naming `varsmith.yaml`.
     pub fn machine(&self, name: &str) -> Result<&Machine, Error> {
         self.inventory
             .machines

@@ -6,7 +6,7 @@
 //! budget per process, `--eval-memory`, default 2 GiB; one process per core at once), where
 //! `F` selects exactly what varsmith needs for every machine and forces nothing of `pkgs` but
 //! the runtime inputs' store paths. The result is cached (`$XDG_CACHE_HOME/varsmith/`, see
-//! [`super::nix_cache`]: private, owner-checked, MAC-authenticated) keyed by the flake's
+//! `workspace::nix_cache`: private, owner-checked, MAC-authenticated) keyed by the flake's
 //! content, which is what Nix would copy (every tracked file of the git repository from its top
 //! level, plus `flake.lock`) minus what varsmith itself writes (`sops/`, `.sops.yaml`): a
 //! `generate` or `check` with nothing changed runs no `nix` at all. An entry that does not

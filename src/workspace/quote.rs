@@ -2,7 +2,7 @@
 //! excerpt that cannot be a key.
 //!
 //! A definition file can be anything a pull request puts there (a symlink to `keys.txt` is
-//! refused by [`super::read`], but a key pasted into a wrong-typed field is still text). Parser
+//! refused by `workspace::read`, but a key pasted into a wrong-typed field is still text). Parser
 //! messages such as serde's `invalid type: string "AGE-SECRET-KEY-1…", expected a map` are
 //! rewritten by [`parser_message`]: every quoted input scalar becomes an [`excerpt`]; what serde
 //! says it *expected* (our own field names and types) and the line/column stay. As a last line

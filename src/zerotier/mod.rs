@@ -1,6 +1,6 @@
 //! Real ZeroTier identities, made and checked in Rust as ZeroTierOne does (no
 //! `zerotier-idtool` needed): type-0 identities with their memory-hard proof of work
-//! ([`Identity`], [`hash`]), network ids and members' RFC 4193 / 6PLANE addresses
+//! ([`Identity`], `hash`), network ids and members' RFC 4193 / 6PLANE addresses
 //! ([`NetworkId`]). The bundled zerotier generators use them through `varsmith zerotier`, which
 //! every generator finds on its PATH (see [`crate::run::helper`]).
 

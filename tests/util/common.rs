@@ -5,23 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use super::ci;
-pub use ci::in_ci;
-
-/// Is `tool` on PATH? In CI ([`in_ci`]) a missing tool panics instead of skipping.
-pub fn require(tool: &str) -> bool {
-    let found = Command::new("sh")
-        .args(["-c", &format!("command -v {tool}")])
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if !found {
-        if in_ci() {
-            panic!("{tool} is required in CI but is missing");
-        }
-        eprintln!("skipping: {tool} not installed");
-    }
-    found
-}
+pub use ci::{in_ci, require};
 
 /// A temporary workspace with an admin key.
 pub struct Ws {

@@ -14,35 +14,13 @@ use super::ci;
 /// True in CI: a missing real component is then a failure, never a skip.
 pub use ci::in_ci;
 
-/// Returns false (after a note) when a required tool is missing outside CI; panics in CI.
-pub fn require(tools: &[&str]) -> bool {
-    let missing: Vec<&&str> = tools.iter().filter(|t| which(t).is_none()).collect();
-    let root = unsafe { libc::geteuid() } == 0;
-    if missing.is_empty() && root {
-        return true;
-    }
-    let msg = format!(
-        "missing {missing:?}{}",
-        if root { "" } else { " (and not root)" }
-    );
-    if in_ci() {
-        panic!("CI=true and the real component is unavailable: {msg}");
-    }
-    eprintln!("SKIPPED: {msg}");
-    false
+/// All of `tools` are on PATH and we are root (the sshd harness needs a mount namespace):
+/// panics in CI when not, else reports the skip and returns false.
+pub fn require_as_root(tools: &[&str]) -> bool {
+    ci::require_all(tools) && (rustix::process::geteuid().is_root() || ci::unavailable("not root"))
 }
 
-/// The path of `tool` (absolute paths are checked as they are).
-pub fn which(tool: &str) -> Option<PathBuf> {
-    if tool.starts_with('/') {
-        return Path::new(tool).is_file().then(|| PathBuf::from(tool));
-    }
-    std::env::var_os("PATH").and_then(|p| {
-        std::env::split_paths(&p)
-            .map(|d| d.join(tool))
-            .find(|c| c.is_file())
-    })
-}
+pub use ci::which;
 
 /// Runs a command and returns its stdout, panicking with its stderr on failure.
 pub fn run(cmd: &mut Command) -> Vec<u8> {
@@ -110,7 +88,7 @@ impl Sshd {
     /// [`Sshd::start`], with `bin` mounted over the host's `/usr/local/bin` (first on the
     /// server's PATH), for stand-ins of the target's own tools.
     pub fn start_with_bin(bin: Option<&Path>) -> Option<Sshd> {
-        if !require(&[
+        if !require_as_root(&[
             "/usr/sbin/sshd",
             "unshare",
             "ssh",
@@ -129,7 +107,7 @@ impl Sshd {
                 !in_ci(),
                 "CI=true and `unshare --mount` is not permitted here"
             );
-            eprintln!("SKIPPED: `unshare --mount` is not permitted here");
+            super::ci::skipped("`unshare --mount` is not permitted here");
             return None;
         }
         let dir = tempfile::Builder::new()

@@ -4,22 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use super::ci;
-pub use ci::in_ci;
-
-/// True when `tool` is on PATH. When it is missing: panics in CI ([`in_ci`]), else prints a
-/// note and returns false so the test can skip.
-pub fn have(tool: &str) -> bool {
-    let found = std::env::var_os("PATH")
-        .map(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
-        .unwrap_or(false);
-    if !found {
-        if in_ci() {
-            panic!("`{tool}` is required in CI but is not on PATH");
-        }
-        eprintln!("note: `{tool}` not found on PATH; skipping this test");
-    }
-    found
-}
+pub use ci::require;
 
 /// The repository root.
 pub fn root() -> PathBuf {

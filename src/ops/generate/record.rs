@@ -28,7 +28,7 @@ pub struct RunRecord {
     pub generator: String,
     /// `machine/generator` or `shared/generator`.
     pub label: String,
-    /// What happened.
+    /// Whether it ran, failed, was skipped or was already up to date.
     pub status: Status,
     /// Why it ran (see [`reason_code`]); `null` when up to date.
     pub reason: Option<String>,
@@ -92,7 +92,7 @@ pub struct PlanRecord {
     pub label: String,
     /// Why it would run (see [`reason_code`]).
     pub reason: &'static str,
-    /// The reason as text.
+    /// The reason as `generate --plan` prints it, e.g. `older than its dependency a/base`.
     pub reason_text: String,
     /// Where the definition comes from (a path, `bundled:<name>` or a flake attribute).
     pub source: String,
@@ -113,4 +113,28 @@ pub fn plan_records(graph: &Graph, plan: &[crate::plan::Planned]) -> Vec<PlanRec
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reason_codes_are_the_documented_words() {
+        let cases = [
+            (Reason::Missing("x".into()), "missing"),
+            (Reason::Changed, "changed"),
+            (Reason::Torn("x".into()), "torn"),
+            (Reason::Stale("a/b".into()), "stale"),
+            (Reason::Forced, "forced"),
+            (Reason::DependencyRuns("a/b".into()), "dependency-runs"),
+        ];
+        for (reason, code) in cases {
+            assert_eq!(reason_code(&reason), code, "{reason}");
+        }
+        assert_eq!(
+            Reason::Stale("a/base".into()).to_string(),
+            "older than its dependency a/base"
+        );
+    }
 }

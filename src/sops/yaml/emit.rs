@@ -381,7 +381,7 @@ impl Em {
                     m.0.iter()
                         .filter_map(|(k, _)| match k {
                             Key::Comment(c) => Some(c.as_str()),
-                            _ => None,
+                            Key::Str(_) => None,
                         })
                         .collect();
                 self.comment_lines(&cs, child_indent);
