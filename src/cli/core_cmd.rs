@@ -275,7 +275,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         super::generate_out::plan(&report, &broken, a.json)?;
         return Ok(0);
     }
-    if crate::run::signals::interrupted() {
+    if crate::process::signals::interrupted() {
         eprintln!("interrupted; temporary directories removed");
         return Ok(crate::error::EXIT_INTERRUPTED);
     }

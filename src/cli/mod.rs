@@ -49,9 +49,8 @@ fn harden_process() {
 /// shows (layers that embed their source's message).
 fn print_error(err: &anyhow::Error) {
     let mut shown = err.to_string();
-    let safe = |s: &str| {
-        crate::run::capture::escape_controls_keep_lines(&crate::workspace::quote::scrub_keys(s))
-    };
+    let safe =
+        |s: &str| crate::term::escape_controls_keep_lines(&crate::workspace::quote::scrub_keys(s));
     eprintln!("error: {}", safe(&shown));
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
@@ -67,7 +66,7 @@ fn print_error(err: &anyhow::Error) {
 /// SIGTERM the exit code is 130, whatever the children did.
 pub fn main() -> ExitCode {
     harden_process();
-    crate::run::signals::install();
+    crate::process::signals::install();
     pipe::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -89,7 +88,7 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Completions(_) | Command::Man(_) | Command::Zerotier(_)
     ) {
-        crate::run::tmpfs::sweep_stale();
+        crate::process::tmpfs::sweep_stale();
     }
     // A closed stdout ends the command quietly with 0 (see `pipe`).
     let code = match pipe::catch(|| run(cli)) {
@@ -98,7 +97,7 @@ pub fn main() -> ExitCode {
         Some(Err(err)) if pipe::is_broken_pipe(&err) => 0,
         Some(Err(err)) => {
             let code = exit_code(&err);
-            if !crate::run::signals::interrupted() {
+            if !crate::process::signals::interrupted() {
                 print_error(&err);
                 if json {
                     json_out::print_anyhow(&err, code);
@@ -108,7 +107,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::run::helper::release();
-    if crate::run::signals::interrupted() {
+    if crate::process::signals::interrupted() {
         return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }
     ExitCode::from(code as u8)

@@ -196,7 +196,7 @@ impl Error {
             Error::Store(e) => e.kind().exit_code(),
             // A wrapped tool that died of Ctrl-C: the user interrupted us (130), even when
             // the signal reached the tool before varsmith's own handler ran.
-            Error::Tool { status, .. } if crate::run::signals::status_is_interrupt(status) => {
+            Error::Tool { status, .. } if crate::process::signals::status_is_interrupt(status) => {
                 crate::error::EXIT_INTERRUPTED
             }
             _ => crate::EXIT_PROBLEM,

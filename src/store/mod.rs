@@ -17,9 +17,10 @@ pub mod rotation;
 pub mod sopsconfig;
 pub mod sopsfiles;
 
+pub use crate::workspace::Owner;
 pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
-pub use layout::{Owner, admin_key_json, host_key_json};
+pub use layout::{admin_key_json, host_key_json};
 pub use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
 pub use recipients::{ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients};

@@ -132,7 +132,7 @@ impl Ctx<'_> {
             fingerprint: &n.fingerprint,
             deps: dep_runs,
         };
-        crate::run::fault::point("generate.prepared");
+        crate::process::fault::point("generate.prepared");
         store::prepare(&self.ws.root, &c, &extra).map_err(store_err(&label))
     }
 }
