@@ -25,6 +25,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::error::HasKind;
+
 use args::{Cli, CmdResult, Command};
 
 /// No core dumps (they would hold plaintext), no ptrace attach by other processes of the
@@ -142,33 +144,45 @@ pub fn run(cli: Cli) -> CmdResult {
     }
 }
 
-/// Maps an error to the process exit code: the kind of the first error in the chain that has
-/// one (see [`crate::error::Kind`]), else 1.
+/// Maps an error to the process exit code: the [`Kind`](crate::error::Kind) of the first error
+/// in the chain that has one, else 1. The only map from errors to exit codes: each error type
+/// decides its own kind ([`HasKind`]); this lists the types the commands return.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    use crate::error::Kind;
-    for cause in err.chain() {
-        let kind = if let Some(e) = cause.downcast_ref::<crate::workspace::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::sops::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::keys::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::remote::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::store::Error>() {
-            Some(e.kind().exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::run::sandbox::Error>() {
-            Some(e.kind().exit_code())
-        } else if cause.is::<crate::error::Interrupted>() {
-            Some(Kind::Interrupted.exit_code())
-        } else if cause.is::<crate::UsageError>() || cause.is::<clap::Error>() {
-            Some(Kind::Usage.exit_code())
-        } else {
-            None
-        };
-        if let Some(k) = kind {
-            return k;
-        }
+    err.chain()
+        .find_map(kind_of)
+        .map_or(crate::EXIT_PROBLEM, |k| k.exit_code())
+}
+
+/// Every audit error (a file or command that could not be read, a matcher that could not be
+/// built) is a failure to scan: exit 1, like a leak found.
+impl HasKind for crate::audit::Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Failed
     }
-    crate::EXIT_PROBLEM
+}
+
+/// The kind of one error of a chain, when its type has one.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+    macro_rules! kind_of_types {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$t>() {
+                return Some(e.kind());
+            })*
+        };
+    }
+    kind_of_types!(
+        crate::workspace::Error,
+        crate::sops::Error,
+        crate::keys::Error,
+        crate::remote::Error,
+        crate::store::Error,
+        crate::run::sandbox::Error,
+        crate::zerotier::Error,
+        crate::audit::Error,
+        crate::UsageError,
+        crate::error::Interrupted,
+    );
+    cause
+        .is::<clap::Error>()
+        .then_some(crate::error::Kind::Usage)
 }

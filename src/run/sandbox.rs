@@ -92,9 +92,9 @@ pub enum Error {
     Interrupted(String),
 }
 
-impl Error {
-    /// The error's kind (exit code).
-    pub fn kind(&self) -> crate::error::Kind {
+impl crate::error::HasKind for Error {
+    /// Interrupted, usage for a missing input, else failed.
+    fn kind(&self) -> crate::error::Kind {
         match self {
             Error::Interrupted(_) => crate::error::Kind::Interrupted,
             Error::MissingInput { .. } => crate::error::Kind::Usage,

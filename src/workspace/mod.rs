@@ -48,10 +48,10 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Exit code: definition errors are always 2.
-    pub fn exit_code(&self) -> i32 {
-        crate::EXIT_USAGE
+impl crate::error::HasKind for Error {
+    /// Definition errors are always bad input (exit 2).
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Usage
     }
 }
 
