@@ -28,6 +28,7 @@ pub(crate) mod ops;
 pub(crate) mod plan;
 pub(crate) mod process;
 pub mod remote;
+pub(crate) mod replace;
 pub mod run;
 pub mod secret;
 pub mod sops;

@@ -280,27 +280,19 @@ impl<'a> Dest<'a> {
     }
 }
 
-/// Replaces `file` atomically (temp file in the same directory, fsync, rename). Keeps the
-/// old file's permissions; a new file gets 0600 when `private` (plaintext), else 0644.
+/// Replaces `file` atomically ([`crate::replace`]). Plaintext (`private`) is always 0600;
+/// otherwise the old file's permissions are kept and a new file gets 0644.
 fn write_atomic(file: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |source| sops::Error::Io {
+    use crate::replace::{Mode, replace_file};
+    let mode = if private {
+        Mode::Fixed(0o600)
+    } else {
+        Mode::KeepOr(0o644)
+    };
+    replace_file(file, bytes, mode, ".tmp").map_err(|source| sops::Error::Io {
         origin: origin(file),
         source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    let perms = match std::fs::metadata(file) {
-        Ok(meta) if !private => meta.permissions(),
-        _ => std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }),
-    };
-    tmp.as_file().set_permissions(perms).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(file).map_err(|e| io(e.error))?;
+    })?;
     Ok(())
 }
 
