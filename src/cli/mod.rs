@@ -140,7 +140,15 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Ssh(a) => hey_cmd::ssh(&ctx, a),
         Command::Sync(a) => hey_cmd::sync(&ctx, a),
         Command::Install(a) => hey_cmd::install(&ctx, a),
-        other => core_cmd::run(&ctx, other),
+        Command::Init(a) => core_cmd::init(&ctx, a.admin, a.recipient, a.new_key),
+        Command::Admin(a) => core_cmd::admin(&ctx, a),
+        Command::Machine(m) => machine_cmd::run(&ctx, m),
+        Command::Generate(a) => core_cmd::generate(&ctx, a),
+        Command::Check(a) => core_cmd::check(&ctx, a.hosts, a.json, a.verbose),
+        Command::List(a) => list_cmd::run(&ctx, a),
+        Command::Get(a) => core_cmd::get(&ctx, &a.host, &a.var),
+        Command::Set(a) => core_cmd::set(&ctx, &a.host, &a.var, a.raw),
+        Command::Rekey(a) => core_cmd::rekey(&ctx, a.hosts),
     }
 }
 
