@@ -136,7 +136,7 @@ fn question(who: &str, p: &crate::workspace::Prompt) -> String {
 
 /// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
 /// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice
-/// (again while the answers differ, see [`ask_hidden_confirmed`]).
+/// (again while the answers differ, see `tty::ask_hidden_confirmed`).
 pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
     let p = g.prompts.get(name)?;
     let mut tty = open_tty()?;

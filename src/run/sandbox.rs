@@ -2,7 +2,7 @@
 //! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap ([`super::bwrap`]),
 //! bounded in time, output size, `/tmp` size and (as root) processes ([`Limits`]), then a strict
 //! check of `$out` ([`super::outputs`]). The directory is removed on every exit path (success,
-//! failure, panic, and SIGINT/SIGTERM through [`crate::process::signals`]).
+//! failure, panic, and SIGINT/SIGTERM through `crate::process::signals`).
 //!
 //! As root, the script runs as a dedicated unprivileged uid ([`super::identity`]). With
 //! `--no-sandbox` the script runs directly, still with a cleared environment, a private `$HOME`

@@ -1,7 +1,7 @@
 //! Running the user's editor on a decrypted file, as `sops edit` does.
 //!
 //! The plaintext goes to a file of mode 0600 in a fresh private directory (mode 0700) made by
-//! the same rule as `generate`'s plaintext directories ([`crate::process::tmpfs`]): on tmpfs
+//! the same rule as `generate`'s plaintext directories (`crate::process::tmpfs`): on tmpfs
 //! (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never on a disk unless `VARSMITH_ALLOW_DISK_TMP=1`;
 //! with no tmpfs the edit is refused before anything is written. The file is overwritten with
 //! zeros and removed afterwards, whatever happens (also on SIGINT/SIGTERM, and swept by a later
