@@ -34,6 +34,14 @@ impl Kind {
     }
 }
 
+/// What every error type of the library says about itself: its [`Kind`]. The CLI turns the kind
+/// of the first error in a chain that has one into the exit code, in one place
+/// (`cli::exit_code`); no command remaps kinds by hand.
+pub trait HasKind: std::error::Error {
+    /// The kind of this error (decides the exit code).
+    fn kind(&self) -> Kind;
+}
+
 /// A bad invocation: unknown machine, malformed argument, missing prompt value. Exit code 2.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -97,3 +105,15 @@ pub fn exit_code_of<'a>(kinds: impl IntoIterator<Item = &'a Kind>) -> i32 {
 #[derive(Debug, thiserror::Error)]
 #[error("interrupted")]
 pub struct Interrupted;
+
+impl HasKind for UsageError {
+    fn kind(&self) -> Kind {
+        Kind::Usage
+    }
+}
+
+impl HasKind for Interrupted {
+    fn kind(&self) -> Kind {
+        Kind::Interrupted
+    }
+}

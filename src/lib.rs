@@ -8,7 +8,9 @@
 //! * [`error`] and [`secret`]: error kinds / exit codes, and the `SecretBytes` type.
 //! * [`workspace`]: `varsmith.yaml`, generator definitions and their validation.
 //! * `plan`: the DAG over (machine, generator), fingerprints, status and the what-runs plan.
-//! * [`run`]: the sandbox, the panic-safe scheduler, prompts and signals.
+//! * [`run`]: the sandbox, the panic-safe scheduler and prompt answers.
+//! * `process`, `term`, `tty`: leaves every layer may use: pid liveness, signals, the commit
+//!   gate and tmpfs plaintext directories; control-character escaping; terminal questions.
 //! * `store`: the only writer: layout, symlink-safe atomic commits, manifest, lock, git.
 //! * `ops`: one module per command (generate, check, rekey).
 //! * [`sops`]: the sops file format (YAML, JSON, dotenv, binary), byte-compatible with sops 3.11.
@@ -24,20 +26,17 @@ pub mod error;
 pub mod keys;
 pub(crate) mod ops;
 pub(crate) mod plan;
+pub(crate) mod process;
 pub mod remote;
+pub(crate) mod replace;
 pub mod run;
 pub mod secret;
 pub mod sops;
 pub(crate) mod store;
 pub(crate) mod suggest;
+pub(crate) mod term;
+pub(crate) mod tty;
 pub mod workspace;
 pub mod zerotier;
 
 pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};
-
-/// Does a process with this pid exist? (Used to tell leftovers of killed runs from live ones.)
-pub fn pid_alive(pid: i32) -> bool {
-    // SAFETY: kill(pid, 0) sends no signal; it only checks whether the process exists.
-    let rc = unsafe { libc::kill(pid, 0) };
-    rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
-}

@@ -2,6 +2,7 @@
 //! and decryption that tries every identity.
 
 use crate::util::sops::*;
+use varsmith::error::HasKind;
 use varsmith::sops::{self, Format};
 
 const PLAIN: &str = "# c\ndata:\n    password: pw1\n    other: x\nstringData:\n    token: t\nmeta:\n    name: nm\n    port: 1\n";
@@ -93,7 +94,7 @@ fn decryption_tries_every_identity() {
     assert_eq!(&got["k"][..], b"v");
     let only_host = crate::util::sops::ids(&h);
     let e = sops::decrypt_flat(&file, Format::Yaml, &only_host, "t.yaml").unwrap_err();
-    assert_eq!(e.exit_code(), 1);
+    assert_eq!(e.kind().exit_code(), 1);
     assert!(e.to_string().starts_with("t.yaml: "));
 }
 

@@ -170,7 +170,7 @@ impl Ctx<'_> {
         if secret {
             return "[name withheld: it holds a secret]".to_string();
         }
-        let s = crate::run::capture::escape_controls(&String::from_utf8_lossy(raw));
+        let s = crate::term::escape_controls(&String::from_utf8_lossy(raw));
         if s.chars().count() > MAX_NAME_CHARS {
             format!("{}…", s.chars().take(MAX_NAME_CHARS).collect::<String>())
         } else {

@@ -376,6 +376,53 @@ pub struct RekeyArgs {
     pub hosts: Vec<String>,
 }
 
+/// `--input-type` of the sops verbs: the input's format (default: from the file's extension).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum InputType {
+    /// YAML.
+    #[value(alias = "yml")]
+    Yaml,
+    /// JSON.
+    Json,
+    /// dotenv.
+    #[value(alias = "env")]
+    Dotenv,
+    /// Raw bytes in a JSON envelope.
+    Binary,
+    /// INI: accepted so that it is refused with a clear error (varsmith has no INI store).
+    Ini,
+}
+
+impl From<InputType> for crate::sops::Format {
+    fn from(t: InputType) -> Self {
+        use crate::sops::Format;
+        match t {
+            InputType::Yaml => Format::Yaml,
+            InputType::Json => Format::Json,
+            InputType::Dotenv => Format::Dotenv,
+            InputType::Binary => Format::Binary,
+            InputType::Ini => Format::Ini,
+        }
+    }
+}
+
+/// The options push-keys and bootstrap share (last in their help, in this order).
+#[derive(Args, Debug)]
+pub struct RemoteArgs {
+    /// Extra ssh option (passed as -o K=V).
+    #[arg(long = "ssh-option", value_name = "K=V")]
+    pub ssh_options: Vec<String>,
+    /// Print the exact commands; run nothing (not even ssh).
+    #[arg(long)]
+    pub dry_run: bool,
+    /// With --dry-run: the commands as JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// Pinned host keys (default: <workspace>/known_hosts).
+    #[arg(long, value_name = "FILE")]
+    pub known_hosts: Option<PathBuf>,
+}
+
 /// `varsmith push-keys`
 #[derive(Args, Debug)]
 pub struct PushKeysArgs {
@@ -392,18 +439,9 @@ pub struct PushKeysArgs {
     /// Run the openssh generator first when the key does not exist.
     #[arg(long)]
     pub generate: bool,
-    /// Extra ssh option (passed as -o K=V).
-    #[arg(long = "ssh-option", value_name = "K=V")]
-    pub ssh_options: Vec<String>,
-    /// Print the exact commands; run nothing (not even ssh).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: the commands as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Pinned host keys (default: <workspace>/known_hosts).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
+    /// ssh options, --dry-run, --json and the pinned host keys.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// `varsmith rotate-host-key`
@@ -460,18 +498,9 @@ pub struct BootstrapArgs {
     /// Do not include the fleet's global identity.
     #[arg(long)]
     pub no_global: bool,
-    /// Extra ssh option (passed as -o K=V).
-    #[arg(long = "ssh-option", value_name = "K=V")]
-    pub ssh_options: Vec<String>,
-    /// Print the exact commands; run nothing (not even ssh).
-    #[arg(long)]
-    pub dry_run: bool,
-    /// With --dry-run: the commands as JSON.
-    #[arg(long)]
-    pub json: bool,
-    /// Pinned host keys (default: <workspace>/known_hosts).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
+    /// ssh options, --dry-run, --json and the pinned host keys.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// `varsmith deploy`

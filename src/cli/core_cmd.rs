@@ -9,9 +9,9 @@ use crate::secret::SecretBytes;
 use crate::store::lock::{Mode, WorkspaceLock};
 use crate::store::{self, Owner};
 use crate::workspace::{INVENTORY_FILE, Inventory, Workspace};
-use anyhow::{Context as _, bail};
+use anyhow::Context as _;
 
-use crate::cli::args::{AdminCmd, CmdResult, Command};
+use crate::cli::args::{AdminCmd, CmdResult};
 
 /// What every command needs: the workspace directory option and the identity files.
 pub struct Context {
@@ -46,22 +46,6 @@ impl Context {
     }
 }
 
-/// Runs a core command.
-pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
-    match cmd {
-        Command::Init(a) => init(ctx, a.admin, a.recipient, a.new_key),
-        Command::Admin(a) => admin(ctx, a),
-        Command::Machine(m) => super::machine_cmd::run(ctx, m),
-        Command::Generate(a) => generate(ctx, a),
-        Command::Check(a) => check(ctx, a.hosts, a.json, a.verbose),
-        Command::List(a) => super::list_cmd::run(ctx, a),
-        Command::Get(a) => get(ctx, &a.host, &a.var),
-        Command::Set(a) => set(ctx, &a.host, &a.var, a.raw),
-        Command::Rekey(a) => rekey(ctx, a.hosts),
-        _ => bail!("internal: command routed to the wrong handler"),
-    }
-}
-
 /// The workspace lock for a command that writes (`Exclusive`) or must not see a half-written
 /// run (`Shared`).
 fn lock(root: &std::path::Path, mode: Mode, what: &str) -> anyhow::Result<Option<WorkspaceLock>> {
@@ -79,7 +63,7 @@ fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()>
     Ok(())
 }
 
-fn init(
+pub(super) fn init(
     ctx: &Context,
     admin: Option<String>,
     recipient: Option<String>,
@@ -182,7 +166,7 @@ fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdRe
     Ok(0)
 }
 
-fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
+pub(super) fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
     match cmd {
         AdminCmd::Keygen { output } => {
             let file = output
@@ -277,7 +261,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         super::generate_out::plan(&report, &broken, a.json)?;
         return Ok(0);
     }
-    if crate::run::signals::interrupted() {
+    if crate::process::signals::interrupted() {
         eprintln!("interrupted; temporary directories removed");
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
@@ -295,7 +279,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
     Ok(code)
 }
 
-fn check(ctx: &Context, hosts: Vec<String>, json: bool, verbose: bool) -> CmdResult {
+pub(super) fn check(ctx: &Context, hosts: Vec<String>, json: bool, verbose: bool) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
@@ -403,7 +387,7 @@ fn resolve_var(
     Ok((owner, g.clone(), file.to_string()))
 }
 
-fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
+pub(super) fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
     let ws = ctx.workspace()?;
     let (owner, g, file) = resolve_var(&ws, host, var)?;
     let spec = &g.files[&file];
@@ -438,7 +422,7 @@ fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
     Ok(0)
 }
 
-fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult {
+pub(super) fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult {
     let ws = ctx.workspace()?;
     let (owner, g, file) = resolve_var(&ws, host, var)?;
     let max = crate::run::limits::Limits::default().max_output;
@@ -480,7 +464,7 @@ fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult {
     Ok(0)
 }
 
-fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
+pub(super) fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith rekey")?;

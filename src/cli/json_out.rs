@@ -21,8 +21,8 @@ pub fn wanted(cmd: &Command) -> bool {
         Command::List(a) => a.json,
         Command::Audit(a) => a.json,
         Command::Deploy(a) => a.json,
-        Command::PushKeys(a) => a.json,
-        Command::Bootstrap(a) => a.json,
+        Command::PushKeys(a) => a.remote.json,
+        Command::Bootstrap(a) => a.remote.json,
         _ => false,
     }
 }

@@ -25,6 +25,8 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+use crate::error::HasKind;
+
 use args::{Cli, CmdResult, Command};
 
 /// No core dumps (they would hold plaintext), no ptrace attach by other processes of the
@@ -49,9 +51,8 @@ fn harden_process() {
 /// shows (layers that embed their source's message).
 fn print_error(err: &anyhow::Error) {
     let mut shown = err.to_string();
-    let safe = |s: &str| {
-        crate::run::capture::escape_controls_keep_lines(&crate::workspace::quote::scrub_keys(s))
-    };
+    let safe =
+        |s: &str| crate::term::escape_controls_keep_lines(&crate::workspace::quote::scrub_keys(s));
     eprintln!("error: {}", safe(&shown));
     for cause in err.chain().skip(1) {
         let c = cause.to_string();
@@ -67,7 +68,7 @@ fn print_error(err: &anyhow::Error) {
 /// SIGTERM the exit code is 130, whatever the children did.
 pub fn main() -> ExitCode {
     harden_process();
-    crate::run::signals::install();
+    crate::process::signals::install();
     pipe::install_hook();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -89,7 +90,7 @@ pub fn main() -> ExitCode {
         cli.command,
         Command::Completions(_) | Command::Man(_) | Command::Zerotier(_)
     ) {
-        crate::run::tmpfs::sweep_stale();
+        crate::process::tmpfs::sweep_stale();
     }
     // A closed stdout ends the command quietly with 0 (see `pipe`).
     let code = match pipe::catch(|| run(cli)) {
@@ -98,7 +99,7 @@ pub fn main() -> ExitCode {
         Some(Err(err)) if pipe::is_broken_pipe(&err) => 0,
         Some(Err(err)) => {
             let code = exit_code(&err);
-            if !crate::run::signals::interrupted() {
+            if !crate::process::signals::interrupted() {
                 print_error(&err);
                 if json {
                     json_out::print_anyhow(&err, code);
@@ -108,7 +109,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::run::helper::release();
-    if crate::run::signals::interrupted() {
+    if crate::process::signals::interrupted() {
         return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }
     ExitCode::from(code as u8)
@@ -139,37 +140,57 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Ssh(a) => hey_cmd::ssh(&ctx, a),
         Command::Sync(a) => hey_cmd::sync(&ctx, a),
         Command::Install(a) => hey_cmd::install(&ctx, a),
-        other => core_cmd::run(&ctx, other),
+        Command::Init(a) => core_cmd::init(&ctx, a.admin, a.recipient, a.new_key),
+        Command::Admin(a) => core_cmd::admin(&ctx, a),
+        Command::Machine(m) => machine_cmd::run(&ctx, m),
+        Command::Generate(a) => core_cmd::generate(&ctx, a),
+        Command::Check(a) => core_cmd::check(&ctx, a.hosts, a.json, a.verbose),
+        Command::List(a) => list_cmd::run(&ctx, a),
+        Command::Get(a) => core_cmd::get(&ctx, &a.host, &a.var),
+        Command::Set(a) => core_cmd::set(&ctx, &a.host, &a.var, a.raw),
+        Command::Rekey(a) => core_cmd::rekey(&ctx, a.hosts),
     }
 }
 
-/// Maps an error to the process exit code: the kind of the first error in the chain that has
-/// one (see [`crate::error::Kind`]), else 1.
+/// Maps an error to the process exit code: the [`Kind`](crate::error::Kind) of the first error
+/// in the chain that has one, else 1. The only map from errors to exit codes: each error type
+/// decides its own kind ([`HasKind`]); this lists the types the commands return.
 pub fn exit_code(err: &anyhow::Error) -> i32 {
-    use crate::error::Kind;
-    for cause in err.chain() {
-        let kind = if let Some(e) = cause.downcast_ref::<crate::workspace::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::sops::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::keys::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::remote::Error>() {
-            Some(e.exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::store::Error>() {
-            Some(e.kind().exit_code())
-        } else if let Some(e) = cause.downcast_ref::<crate::run::sandbox::Error>() {
-            Some(e.kind().exit_code())
-        } else if cause.is::<crate::error::Interrupted>() {
-            Some(Kind::Interrupted.exit_code())
-        } else if cause.is::<crate::UsageError>() || cause.is::<clap::Error>() {
-            Some(Kind::Usage.exit_code())
-        } else {
-            None
-        };
-        if let Some(k) = kind {
-            return k;
-        }
+    err.chain()
+        .find_map(kind_of)
+        .map_or(crate::EXIT_PROBLEM, |k| k.exit_code())
+}
+
+/// Every audit error (a file or command that could not be read, a matcher that could not be
+/// built) is a failure to scan: exit 1, like a leak found.
+impl HasKind for crate::audit::Error {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Failed
     }
-    crate::EXIT_PROBLEM
+}
+
+/// The kind of one error of a chain, when its type has one.
+fn kind_of(cause: &(dyn std::error::Error + 'static)) -> Option<crate::error::Kind> {
+    macro_rules! kind_of_types {
+        ($($t:ty),* $(,)?) => {
+            $(if let Some(e) = cause.downcast_ref::<$t>() {
+                return Some(e.kind());
+            })*
+        };
+    }
+    kind_of_types!(
+        crate::workspace::Error,
+        crate::sops::Error,
+        crate::keys::Error,
+        crate::remote::Error,
+        crate::store::Error,
+        crate::run::sandbox::Error,
+        crate::zerotier::Error,
+        crate::audit::Error,
+        crate::UsageError,
+        crate::error::Interrupted,
+    );
+    cause
+        .is::<clap::Error>()
+        .then_some(crate::error::Kind::Usage)
 }

@@ -109,17 +109,25 @@ pub(super) fn push_keys_with(ctx: &Context, a: PushKeysArgs, confirm: bool) -> C
         .clone()
         .unwrap_or_else(|| m.target_or_default(&a.host));
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
-    let kh = known_hosts(&a.known_hosts, &ws.root);
-    let ssh = Ssh::new(&target, &a.host, &kh, &a.ssh_options).map_err(lib)?;
+    let kh = known_hosts(&a.remote.known_hosts, &ws.root);
+    let ssh = Ssh::new(&target, &a.host, &kh, &a.remote.ssh_options).map_err(lib)?;
     let dir = push_keys::ssh_dir(a.persist);
-    if a.dry_run {
+    if a.remote.dry_run {
         let files = hostkeys::bundle_files(with_global);
         let argv = ssh
             .script_argv(&push_keys::remote_script(dir, &files))
             .map_err(lib)?;
-        return super::remote_dry::push_keys(&a.host, &target, dir, &files, argv, &kh, a.json);
+        return super::remote_dry::push_keys(
+            &a.host,
+            &target,
+            dir,
+            &files,
+            argv,
+            &kh,
+            a.remote.json,
+        );
     }
-    if a.json {
+    if a.remote.json {
         return Err(crate::UsageError::new("--json needs --dry-run").into());
     }
     if a.generate {
@@ -161,7 +169,7 @@ fn served_key_note(a: &PushKeysArgs, target: &str, public: &str) {
         let dir = tempfile::tempdir().map_err(|e| crate::remote::Error::io("tempdir", e))?;
         let kh = KnownHosts::at(dir.path().join("known_hosts"));
         kh.pin(&a.host, public)?;
-        match Ssh::new(target, &a.host, &kh, &a.ssh_options)?.run_script("true", b"") {
+        match Ssh::new(target, &a.host, &kh, &a.remote.ssh_options)?.run_script("true", b"") {
             Ok(_) => Ok(true),
             Err(crate::remote::Error::HostKeyMismatch { .. }) => Ok(false),
             Err(e) => Err(e),
@@ -234,25 +242,25 @@ pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     let m = ws.machine(&a.host)?;
     super::hey_cmd::refuse_darwin(&ws, &a.host, "bootstrap")?;
     let with_global = !a.no_global && hostkeys::wants_global(&ws.root, m, &a.host);
-    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let kh = known_hosts(&a.remote.known_hosts, &ws.root);
     let o = BootstrapOptions {
         persist: a.persist,
         no_reboot: a.no_reboot,
         no_disko_deps: a.no_disko_deps,
         debug: a.debug,
-        ssh_options: a.ssh_options.clone(),
+        ssh_options: a.remote.ssh_options.clone(),
         flake_attr: Some(ws.flake_attr(&a.host).to_string()),
-        installer_key: if a.dry_run {
+        installer_key: if a.remote.dry_run {
             a.installer_host_key.clone()
         } else {
             installer_key(&a)?
         },
         ..Default::default()
     };
-    if a.dry_run {
+    if a.remote.dry_run {
         return bootstrap_dry_run(&ws, &a, &o, with_global, &kh);
     }
-    if a.json {
+    if a.remote.json {
         return Err(crate::UsageError::new("--json needs --dry-run").into());
     }
     let ids = ctx.identities()?;
@@ -302,7 +310,7 @@ fn bootstrap_dry_run(
 ) -> CmdResult {
     use super::remote_dry::EXTRA_FILES_PLACEHOLDER as ROOT;
     crate::remote::no_leading_dash("target", &a.target).map_err(lib)?;
-    crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
+    crate::remote::ssh::check_options(&a.remote.ssh_options).map_err(lib)?;
     let ssh_dir = if a.persist {
         "persist/etc/ssh"
     } else {
@@ -322,14 +330,14 @@ fn bootstrap_dry_run(
         }
     }
     let argv = bootstrap::command(&a.host, &a.target, Path::new(ROOT), &disk, o);
-    if let (Some(k), false) = (&o.installer_key, a.json) {
+    if let (Some(k), false) = (&o.installer_key, a.remote.json) {
         let kind = k.split_whitespace().next().unwrap_or("");
         println!(
             "# nixos-anywhere runs with an `ssh` wrapper first on its PATH that accepts only the installer's {kind} key, pinned as {}",
             bootstrap::installer_alias(&a.host)
         );
     }
-    super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.json)
+    super::remote_dry::bootstrap(&a.host, &a.target, &files, &disk, argv, kh, a.remote.json)
 }
 
 /// After `installed` (a host public key line) was put on `host` and pinned: completes a

@@ -7,8 +7,8 @@
 use std::io::{IsTerminal, Read};
 
 use crate::UsageError;
-use crate::run::prompts;
 use crate::secret::SecretBytes;
+use crate::tty;
 
 /// Reads the value for file `file` of generator `who` (`machine/generator` or
 /// `shared/generator`).
@@ -20,10 +20,10 @@ pub(crate) fn read_value(
 ) -> Result<SecretBytes, UsageError> {
     let stdin = std::io::stdin();
     let value = if stdin.is_terminal() {
-        let mut tty = prompts::open_tty()
+        let mut tty = tty::open_tty()
             .ok_or_else(|| UsageError::new("stdin is a terminal but /dev/tty cannot be opened"))?;
         let question = format!("{who}: {file}");
-        prompts::ask_hidden_confirmed(&mut tty, who, file, &question).map_err(UsageError::new)?
+        tty::ask_hidden_confirmed(&mut tty, who, file, &question).map_err(UsageError::new)?
     } else {
         let mut buf = Vec::with_capacity(64 * 1024);
         let read = stdin.lock().take(max + 1).read_to_end(&mut buf);

@@ -21,7 +21,7 @@ use clap::Subcommand;
 use zeroize::Zeroizing;
 
 use super::core_cmd::Context;
-use crate::cli::args::CmdResult;
+use crate::cli::args::{CmdResult, InputType};
 
 /// `varsmith sops …`
 #[derive(Subcommand, Debug)]
@@ -33,7 +33,7 @@ pub enum SopsCmd {
         age: Vec<String>,
         /// Input format (yaml, json, dotenv, binary); default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// Write the result in place instead of stdout. (Long form only: `-i` is the global
         /// `--identity`.)
         #[arg(long, conflicts_with = "output")]
@@ -49,7 +49,7 @@ pub enum SopsCmd {
         /// Input format (yaml, json, dotenv, binary); default from the extension; required
         /// for stdin.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// Print only the value at this tree path, e.g. '["db"]["password"]'.
         #[arg(long)]
         extract: Option<String>,
@@ -67,7 +67,7 @@ pub enum SopsCmd {
     Edit {
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// The sops file.
         file: PathBuf,
     },
@@ -75,7 +75,7 @@ pub enum SopsCmd {
     Set {
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// Read VALUE (JSON) from stdin instead of the command line (keeps it out of argv).
         #[arg(long)]
         value_stdin: bool,
@@ -91,7 +91,7 @@ pub enum SopsCmd {
     Unset {
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// The sops file.
         file: PathBuf,
         /// Tree path.
@@ -104,7 +104,7 @@ pub enum SopsCmd {
         yes: bool,
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// The sops file.
         file: PathBuf,
     },
@@ -121,7 +121,7 @@ pub enum SopsCmd {
         rm_age: Vec<String>,
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// The sops file.
         file: PathBuf,
     },
@@ -129,7 +129,7 @@ pub enum SopsCmd {
     Filestatus {
         /// Input format; default from the extension.
         #[arg(long)]
-        input_type: Option<String>,
+        input_type: Option<InputType>,
         /// The file.
         file: PathBuf,
     },
@@ -168,7 +168,7 @@ fn dispatch(ctx: &Context, cmd: SopsCmd) -> CmdResult {
             file,
         } => {
             let dest = Dest::pick(in_place.then_some(&file), output.as_deref());
-            encrypt(ctx, age, input_type.as_deref(), dest, &file)
+            encrypt(ctx, age, input_type, dest, &file)
         }
         SopsCmd::Decrypt {
             input_type,
@@ -176,60 +176,39 @@ fn dispatch(ctx: &Context, cmd: SopsCmd) -> CmdResult {
             output,
             in_place,
             files,
-        } => decrypt(
-            ctx,
-            input_type.as_deref(),
-            extract,
-            output,
-            in_place,
-            &files,
-        ),
-        SopsCmd::Edit { input_type, file } => edit_file(ctx, input_type.as_deref(), &file),
+        } => decrypt(ctx, input_type, extract, output, in_place, &files),
+        SopsCmd::Edit { input_type, file } => edit_file(ctx, input_type, &file),
         SopsCmd::Set {
             input_type,
             value_stdin,
             file,
             path,
             value,
-        } => set(ctx, input_type.as_deref(), &file, &path, value, value_stdin),
+        } => set(ctx, input_type, &file, &path, value, value_stdin),
         SopsCmd::Unset {
             input_type,
             file,
             path,
-        } => unset(ctx, input_type.as_deref(), &file, &path),
+        } => unset(ctx, input_type, &file, &path),
         SopsCmd::Updatekeys {
             yes,
             input_type,
             file,
-        } => updatekeys(ctx, input_type.as_deref(), &file, yes),
+        } => updatekeys(ctx, input_type, &file, yes),
         SopsCmd::Rotate {
             in_place,
             add_age,
             rm_age,
             input_type,
             file,
-        } => rotate(
-            ctx,
-            input_type.as_deref(),
-            &file,
-            in_place,
-            &add_age,
-            &rm_age,
-        ),
-        SopsCmd::Filestatus { input_type, file } => filestatus(input_type.as_deref(), &file),
+        } => rotate(ctx, input_type, &file, in_place, &add_age, &rm_age),
+        SopsCmd::Filestatus { input_type, file } => filestatus(input_type, &file),
     }
 }
 
-fn format_of(input_type: Option<&str>, file: &Path) -> anyhow::Result<Format> {
-    match input_type {
-        None => Ok(Format::from_path(file)),
-        Some(t) => Format::from_name(t).ok_or_else(|| {
-            crate::UsageError::new(format!(
-                "unknown --input-type {t:?} (expected yaml, json, dotenv or binary)"
-            ))
-            .into()
-        }),
-    }
+/// `--input-type` when given, else the format sops picks from `file`'s extension.
+fn format_of(input_type: Option<InputType>, file: &Path) -> anyhow::Result<Format> {
+    Ok(input_type.map_or_else(|| Format::from_path(file), Format::from))
 }
 
 fn read(file: &Path) -> anyhow::Result<Zeroizing<Vec<u8>>> {
@@ -284,27 +263,19 @@ impl<'a> Dest<'a> {
     }
 }
 
-/// Replaces `file` atomically (temp file in the same directory, fsync, rename). Keeps the
-/// old file's permissions; a new file gets 0600 when `private` (plaintext), else 0644.
+/// Replaces `file` atomically ([`crate::replace`]). Plaintext (`private`) is always 0600;
+/// otherwise the old file's permissions are kept and a new file gets 0644.
 fn write_atomic(file: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = file
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let io = |source| sops::Error::Io {
+    use crate::replace::{Mode, replace_file};
+    let mode = if private {
+        Mode::Fixed(0o600)
+    } else {
+        Mode::KeepOr(0o644)
+    };
+    replace_file(file, bytes, mode, ".tmp").map_err(|source| sops::Error::Io {
         origin: origin(file),
         source,
-    };
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    let perms = match std::fs::metadata(file) {
-        Ok(meta) if !private => meta.permissions(),
-        _ => std::fs::Permissions::from_mode(if private { 0o600 } else { 0o644 }),
-    };
-    tmp.as_file().set_permissions(perms).map_err(io)?;
-    tmp.write_all(bytes).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    tmp.persist(file).map_err(|e| io(e.error))?;
+    })?;
     Ok(())
 }
 
@@ -314,7 +285,7 @@ fn write_atomic(file: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> 
 fn encrypt(
     ctx: &Context,
     age: Vec<String>,
-    input_type: Option<&str>,
+    input_type: Option<InputType>,
     dest: Dest,
     file: &Path,
 ) -> CmdResult {
@@ -409,7 +380,7 @@ fn read_input(file: Option<&Path>) -> anyhow::Result<(Zeroizing<Vec<u8>>, String
 /// (or `-`), stdin. `--extract` prints one value; `--output`/`--in-place` write a file.
 fn decrypt(
     ctx: &Context,
-    input_type: Option<&str>,
+    input_type: Option<InputType>,
     extract: Option<String>,
     output: Option<PathBuf>,
     in_place: bool,
@@ -461,7 +432,7 @@ fn decrypt(
 /// Opens a sops file for a change: format, bytes, verified tree, stores settings.
 fn open(
     ctx: &Context,
-    input_type: Option<&str>,
+    input_type: Option<InputType>,
     file: &Path,
 ) -> anyhow::Result<(Format, verbs::Opened, StoreOptions)> {
     let format = format_of(input_type, file)?;
@@ -474,7 +445,7 @@ fn open(
 /// `edit`: plaintext into $EDITOR; saved only if it parses, has no `sops` key and changed.
 /// A file that does not exist yet starts from sops' example and is encrypted for the
 /// `.sops.yaml` creation rule (or `SOPS_AGE_RECIPIENTS`), as `sops edit` does.
-fn edit_file(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult {
+fn edit_file(ctx: &Context, input_type: Option<InputType>, file: &Path) -> CmdResult {
     if !file.exists() {
         return edit_new(ctx, input_type, file);
     }
@@ -525,7 +496,7 @@ fn example(format: Format) -> &'static str {
 }
 
 /// `edit` of a file that does not exist: the example, edited, encrypted for the rule.
-fn edit_new(ctx: &Context, input_type: Option<&str>, file: &Path) -> CmdResult {
+fn edit_new(ctx: &Context, input_type: Option<InputType>, file: &Path) -> CmdResult {
     let format = format_of(input_type, file)?;
     let age = std::env::var("SOPS_AGE_RECIPIENTS")
         .map(|v| v.split(',').map(str::to_string).collect())
@@ -545,7 +516,7 @@ fn set_path(tree_path: &str) -> anyhow::Result<Vec<path::Step>> {
 /// `set FILE PATH VALUE`: VALUE is JSON (from argv, or stdin with `--value-stdin`).
 fn set(
     ctx: &Context,
-    input_type: Option<&str>,
+    input_type: Option<InputType>,
     file: &Path,
     tree_path: &str,
     value: Option<String>,
@@ -570,7 +541,7 @@ fn set(
 }
 
 /// `unset FILE PATH`.
-fn unset(ctx: &Context, input_type: Option<&str>, file: &Path, tree_path: &str) -> CmdResult {
+fn unset(ctx: &Context, input_type: Option<InputType>, file: &Path, tree_path: &str) -> CmdResult {
     let steps = set_path(tree_path)?;
     let (format, mut opened, stores) = open(ctx, input_type, file)?;
     let mut tree = std::mem::take(&mut opened.tree);
@@ -582,7 +553,7 @@ fn unset(ctx: &Context, input_type: Option<&str>, file: &Path, tree_path: &str) 
 }
 
 /// `updatekeys`: the recipients of FILE's creation rule; asks unless `--yes`.
-fn updatekeys(ctx: &Context, input_type: Option<&str>, file: &Path, yes: bool) -> CmdResult {
+fn updatekeys(ctx: &Context, input_type: Option<InputType>, file: &Path, yes: bool) -> CmdResult {
     let format = format_of(input_type, file)?;
     let start = config_start(ctx)?;
     let config = sops::config::find_config(&start).ok_or_else(|| {
@@ -634,7 +605,7 @@ fn confirm() -> anyhow::Result<bool> {
 /// `--add-age`/`--rm-age`.
 fn rotate(
     ctx: &Context,
-    input_type: Option<&str>,
+    input_type: Option<InputType>,
     file: &Path,
     in_place: bool,
     add: &[String],
@@ -674,7 +645,7 @@ fn rotate(
 }
 
 /// `filestatus`: `{"encrypted":true|false}` on stdout.
-fn filestatus(input_type: Option<&str>, file: &Path) -> CmdResult {
+fn filestatus(input_type: Option<InputType>, file: &Path) -> CmdResult {
     let format = format_of(input_type, file)?;
     let bytes = read(file)?;
     let enc = verbs::is_encrypted(&bytes, format, &origin(file))?;

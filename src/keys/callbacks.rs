@@ -4,7 +4,7 @@
 
 use age::secrecy::SecretString;
 
-use crate::run::prompts;
+use crate::tty;
 
 /// Callbacks that talk to `/dev/tty` (never stdin or stdout, which may carry data); messages
 /// go to stderr. Passphrases and PINs are read with echo off.
@@ -19,18 +19,18 @@ impl age::Callbacks for TtyCallbacks {
     fn confirm(&self, message: &str, yes_string: &str, no_string: Option<&str>) -> Option<bool> {
         let no = no_string.unwrap_or("no");
         let question = format!("{message} [{yes_string}/{no}]");
-        let answer = prompts::ask_line_once(&question)?.ok()?;
+        let answer = tty::ask_line_once(&question)?.ok()?;
         let answer = std::str::from_utf8(&answer).ok()?.trim().to_string();
         Some(answer == yes_string || answer.eq_ignore_ascii_case("y"))
     }
 
     fn request_public_string(&self, description: &str) -> Option<String> {
-        let answer = prompts::ask_line_once(description)?.ok()?;
+        let answer = tty::ask_line_once(description)?.ok()?;
         String::from_utf8(answer.to_vec()).ok()
     }
 
     fn request_passphrase(&self, description: &str) -> Option<SecretString> {
-        let answer = prompts::ask_hidden_once(description)?.ok()?;
+        let answer = tty::ask_hidden_once(description)?.ok()?;
         let text = String::from_utf8(answer.to_vec()).ok()?;
         Some(SecretString::from(text))
     }

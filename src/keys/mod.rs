@@ -60,12 +60,12 @@ pub enum Error {
     Ssh(String),
 }
 
-impl Error {
-    /// The process exit code for this error: malformed input is 2, I/O is 1.
-    pub fn exit_code(&self) -> i32 {
+impl crate::error::HasKind for Error {
+    /// Malformed input is usage (exit 2), I/O a failure (exit 1).
+    fn kind(&self) -> crate::error::Kind {
         match self {
-            Error::Io { .. } => crate::EXIT_PROBLEM,
-            _ => crate::EXIT_USAGE,
+            Error::Io { .. } => crate::error::Kind::Failed,
+            _ => crate::error::Kind::Usage,
         }
     }
 }

@@ -9,7 +9,7 @@ use age::secrecy::SecretString;
 use zeroize::Zeroizing;
 
 use super::Error;
-use crate::run::prompts;
+use crate::tty;
 
 /// True when `bytes` is an age-encrypted file (binary or ASCII-armored).
 pub(crate) fn is_encrypted(bytes: &[u8]) -> bool {
@@ -33,7 +33,7 @@ pub(crate) fn decrypt(bytes: &[u8], origin: &str) -> Result<Zeroizing<Vec<u8>>, 
         ));
     }
     let question = format!("Enter passphrase for identity file {origin}");
-    let pass = match prompts::ask_hidden_once(&question) {
+    let pass = match tty::ask_hidden_once(&question) {
         None => {
             return Err(bad(
                 "passphrase-protected identity, and no terminal to ask the passphrase on".into(),

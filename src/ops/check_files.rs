@@ -303,7 +303,7 @@ fn rotation(ws: &Workspace, m: &str, rep: &mut FileReport) -> anyhow::Result<()>
 /// A recipient from a workspace file as a finding shows it: key-shaped text scrubbed, controls
 /// escaped, at most 100 characters.
 fn shown_recipient(r: &str) -> String {
-    let s = crate::run::capture::escape_controls(&crate::workspace::quote::scrub_keys(r));
+    let s = crate::term::escape_controls(&crate::workspace::quote::scrub_keys(r));
     if s.chars().count() > 100 {
         format!("{}…", s.chars().take(100).collect::<String>())
     } else {

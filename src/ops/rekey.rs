@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::error::Failure;
+use crate::error::{Failure, HasKind};
 use crate::keys::Identities;
 use crate::store::sopsfiles::{self, SopsFile};
 use crate::store::{self, Owner};

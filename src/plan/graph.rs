@@ -9,8 +9,8 @@ use std::sync::Arc;
 use indexmap::{IndexMap, IndexSet};
 use sha2::{Digest, Sha256};
 
-use crate::store::{Manifest, Owner, read_run_id};
-use crate::workspace::{Definitions, Generator, HOST_KEY_GENERATOR};
+use crate::store::{Manifest, read_run_id};
+use crate::workspace::{Definitions, Generator, HOST_KEY_GENERATOR, Owner};
 
 /// One (owner, generator) pair.
 #[derive(Debug, Clone)]

@@ -5,8 +5,7 @@ use indexmap::IndexMap;
 
 use super::graph::{Graph, NEVER_GENERATED, Reason, status};
 use crate::UsageError;
-use crate::store::Owner;
-use crate::workspace::{Definitions, Workspace};
+use crate::workspace::{Definitions, Owner, Workspace};
 
 /// What `generate` was asked for; the default plans every machine's out-of-date nodes.
 #[derive(Debug, Default, Clone)]

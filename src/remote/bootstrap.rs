@@ -14,7 +14,7 @@ use super::Error;
 use super::activation::SecretFile;
 use super::hostkeys::KeyBundle;
 use super::known_hosts::KnownHosts;
-use crate::run::tmpfs::PlaintextDir;
+use crate::process::tmpfs::PlaintextDir;
 
 /// Options of one bootstrap.
 #[derive(Debug, Clone)]

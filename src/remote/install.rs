@@ -7,7 +7,7 @@
 //! Each file is written to a fresh temporary file in its directory and renamed into place, so
 //! it appears whole; an existing symlink at a destination is replaced, never followed.
 
-use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use super::Error;
@@ -86,7 +86,6 @@ pub fn place(
 
 /// Creates the parent directories (0755) and writes `rel` atomically with `mode`.
 fn write_under(root: &Path, rel: &Path, bytes: &[u8], mode: u32) -> Result<PathBuf, Error> {
-    use std::io::Write;
     let dest = root.join(rel);
     let dir = dest.parent().unwrap_or(root).to_path_buf();
     std::fs::DirBuilder::new()
@@ -94,16 +93,8 @@ fn write_under(root: &Path, rel: &Path, bytes: &[u8], mode: u32) -> Result<PathB
         .mode(0o755)
         .create(&dir)
         .map_err(|e| Error::io(&dir, e))?;
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".varsmith-install.")
-        .permissions(std::fs::Permissions::from_mode(0o600))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io(&dir, e))?;
-    tmp.write_all(bytes)
-        .and_then(|_| tmp.as_file().sync_all())
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(mode))
-        .map_err(|e| Error::io(tmp.path(), e))?;
-    tmp.persist(&dest).map_err(|e| Error::io(&dest, e.error))?;
+    use crate::replace::{Mode, replace_file};
+    replace_file(&dest, bytes, Mode::Fixed(mode), ".varsmith-install.")
+        .map_err(|e| Error::io(&dest, e))?;
     Ok(dest)
 }

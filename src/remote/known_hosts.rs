@@ -11,7 +11,6 @@
 //! pattern's target). Such a line makes every read of the file a usage error naming its line
 //! (exit 2), before any ssh runs; varsmith never writes one.
 
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use super::Error;
@@ -122,23 +121,14 @@ impl KnownHosts {
             crate::store::write_atomic(root, &self.path, out.as_bytes())?;
             return Ok(());
         }
-        let dir = match self.path.parent() {
-            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-            _ => PathBuf::from("."),
-        };
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".known_hosts.")
-            .tempfile_in(&dir)
-            .map_err(|e| Error::io(&dir, e))?;
-        tmp.write_all(out.as_bytes())
-            .and_then(|_| tmp.as_file().sync_all())
-            .map_err(|e| Error::io(tmp.path(), e))?;
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o644))
-            .map_err(|e| Error::io(tmp.path(), e))?;
-        tmp.persist(&self.path)
-            .map_err(|e| Error::io(&self.path, e.error))?;
-        Ok(())
+        use crate::replace::{Mode, replace_file};
+        replace_file(
+            &self.path,
+            out.as_bytes(),
+            Mode::Fixed(0o644),
+            ".known_hosts.",
+        )
+        .map_err(|e| Error::io(&self.path, e))
     }
 
     /// Pins the host key just installed on machine `alias` (by push-keys or bootstrap): the

@@ -187,22 +187,26 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The process exit code: 2 for a bad invocation, else 1.
-    pub fn exit_code(&self) -> i32 {
+impl crate::error::HasKind for Error {
+    /// Usage (exit 2) for a bad invocation, the inner kind for sops and store errors,
+    /// interrupted for a tool killed by Ctrl-C, else failed (exit 1).
+    fn kind(&self) -> crate::error::Kind {
+        use crate::error::Kind;
         match self {
-            Error::Usage(_) => crate::EXIT_USAGE,
-            Error::Sops(e) => e.exit_code(),
-            Error::Store(e) => e.kind().exit_code(),
+            Error::Usage(_) => Kind::Usage,
+            Error::Sops(e) => e.kind(),
+            Error::Store(e) => e.kind(),
             // A wrapped tool that died of Ctrl-C: the user interrupted us (130), even when
             // the signal reached the tool before varsmith's own handler ran.
-            Error::Tool { status, .. } if crate::run::signals::status_is_interrupt(status) => {
-                crate::error::EXIT_INTERRUPTED
+            Error::Tool { status, .. } if crate::process::signals::status_is_interrupt(status) => {
+                Kind::Interrupted
             }
-            _ => crate::EXIT_PROBLEM,
+            _ => Kind::Failed,
         }
     }
+}
 
+impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),

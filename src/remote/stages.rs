@@ -47,7 +47,7 @@ pub fn execute(plan: &Plan, cwd: &Path, jobs: usize, keep_going: bool) -> Vec<Ma
     let mut reports = Vec::with_capacity(plan.len());
     let mut failed_stage: Option<&str> = None;
     for stage in &plan.stages {
-        if crate::run::signals::interrupted() {
+        if crate::process::signals::interrupted() {
             failed_stage = failed_stage.or(Some("interrupted"));
         }
         if let Some(label) = failed_stage {
@@ -80,7 +80,7 @@ fn run_stage(stage: &Stage, cwd: &Path, jobs: usize) -> Vec<MachineReport> {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(st) = stage.steps.get(i) else { break };
                     let t0 = std::time::Instant::now();
-                    let o = if crate::run::signals::interrupted() {
+                    let o = if crate::process::signals::interrupted() {
                         Outcome::NotAttempted("interrupted".into())
                     } else {
                         run_step(st, cwd, prefix)
@@ -207,9 +207,9 @@ fn run_cmd(
         });
     }
     let status = child.wait().map_err(spawn_err)?;
-    if crate::run::signals::status_is_interrupt(&status) {
+    if crate::process::signals::status_is_interrupt(&status) {
         // Ctrl-C reached the tool before varsmith's own handler: start nothing more.
-        crate::run::signals::note_child_interrupted();
+        crate::process::signals::note_child_interrupted();
     }
     if status.success() {
         Ok(captured)

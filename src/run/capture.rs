@@ -9,6 +9,7 @@
 use std::io::Read;
 
 use crate::secret::SecretBytes;
+use crate::term::escape_controls;
 
 /// Bytes kept of each stream (the tail).
 pub const TAIL_BYTES: usize = 64 * 1024;
@@ -99,30 +100,6 @@ fn replace_all(hay: &[u8], needle: &[u8], with: &[u8]) -> Vec<u8> {
         last = i + needle.len();
     }
     out.extend_from_slice(&hay[last..]);
-    out
-}
-
-/// Like [`escape_controls`] but keeps line breaks (a tool's multi-line message).
-pub fn escape_controls_keep_lines(s: &str) -> String {
-    s.split('\n')
-        .map(escape_controls)
-        .collect::<Vec<_>>()
-        .join("\n")
-}
-
-/// Escapes control characters (other than tab) as `\xNN` and DEL / C1 controls likewise.
-pub fn escape_controls(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        if (c.is_control() && c != '\t') || c == '\u{7f}' {
-            let mut b = [0u8; 4];
-            for byte in c.encode_utf8(&mut b).bytes() {
-                out.push_str(&format!("\\x{byte:02x}"));
-            }
-        } else {
-            out.push(c);
-        }
-    }
     out
 }
 

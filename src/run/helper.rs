@@ -23,7 +23,7 @@ use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use super::identity::RunIdentity;
-use super::tmpfs::PlaintextDir;
+use crate::process::tmpfs::PlaintextDir;
 
 /// Where the binary appears inside the sandbox.
 pub const SANDBOX_BIN: &str = "/run/varsmith/bin/varsmith";

@@ -1,10 +1,9 @@
-//! Running generators: plaintext directories on tmpfs ([`tmpfs`]), the sandbox ([`sandbox`],
-//! [`bwrap`], [`identity`], [`limits`], [`outputs`], [`capture`]), the panic-safe scheduler
-//! ([`scheduler`]), prompts, progress and signals.
+//! Running generators: the sandbox ([`sandbox`], [`bwrap`], [`identity`], [`limits`],
+//! [`outputs`], [`capture`]), the panic-safe scheduler ([`scheduler`]), prompt answers and
+//! progress. Plaintext directories, signals and the commit gate live in `crate::process`.
 
 pub mod bwrap;
 pub mod capture;
-pub mod fault;
 pub mod helper;
 pub mod identity;
 pub mod limits;
@@ -14,5 +13,3 @@ pub mod prompts;
 pub mod sandbox;
 pub mod scheduler;
 pub(crate) mod seccomp;
-pub mod signals;
-pub mod tmpfs;

@@ -62,7 +62,7 @@ fn scan(g: &Generator, out_dir: &Path, who: &str) -> Result<HashSet<String>, Err
             ""
         };
         if !g.files.contains_key(&name) {
-            ignored.push(crate::run::capture::escape_controls(&name));
+            ignored.push(crate::term::escape_controls(&name));
             continue;
         }
         if !kind.is_empty() {

@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 use indexmap::IndexSet;
 
 use crate::plan::Graph;
-use crate::store::Owner;
+use crate::workspace::Owner;
 
 /// Progress state, redrawn on every start and finish.
 pub struct Progress {

@@ -2,7 +2,7 @@
 //! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap ([`super::bwrap`]),
 //! bounded in time, output size, `/tmp` size and (as root) processes ([`Limits`]), then a strict
 //! check of `$out` ([`super::outputs`]). The directory is removed on every exit path (success,
-//! failure, panic, and SIGINT/SIGTERM through [`super::signals`]).
+//! failure, panic, and SIGINT/SIGTERM through `crate::process::signals`).
 //!
 //! As root, the script runs as a dedicated unprivileged uid ([`super::identity`]). With
 //! `--no-sandbox` the script runs directly, still with a cleared environment, a private `$HOME`
@@ -18,8 +18,8 @@ use indexmap::IndexMap;
 use super::capture;
 use super::identity::RunIdentity;
 use super::limits::Limits;
-use super::signals::{self, ChildGuard};
-use super::tmpfs::PlaintextDir;
+use crate::process::signals::{self, ChildGuard};
+use crate::process::tmpfs::PlaintextDir;
 use crate::secret::SecretBytes;
 use crate::workspace::Generator;
 
@@ -47,7 +47,7 @@ pub enum Error {
         /// machine/generator.
         who: String,
         /// Why.
-        source: super::tmpfs::Error,
+        source: crate::process::tmpfs::Error,
     },
     /// The temporary directory could not be prepared or read.
     #[error("{who}: {what}: {source}")]
@@ -92,9 +92,9 @@ pub enum Error {
     Interrupted(String),
 }
 
-impl Error {
-    /// The error's kind (exit code).
-    pub fn kind(&self) -> crate::error::Kind {
+impl crate::error::HasKind for Error {
+    /// Interrupted, usage for a missing input, else failed.
+    fn kind(&self) -> crate::error::Kind {
         match self {
             Error::Interrupted(_) => crate::error::Kind::Interrupted,
             Error::MissingInput { .. } => crate::error::Kind::Usage,

@@ -1,7 +1,7 @@
 //! Running the user's editor on a decrypted file, as `sops edit` does.
 //!
 //! The plaintext goes to a file of mode 0600 in a fresh private directory (mode 0700) made by
-//! the same rule as `generate`'s plaintext directories ([`crate::run::tmpfs`]): on tmpfs
+//! the same rule as `generate`'s plaintext directories (`crate::process::tmpfs`): on tmpfs
 //! (`$XDG_RUNTIME_DIR`, else `/dev/shm`), never on a disk unless `VARSMITH_ALLOW_DISK_TMP=1`;
 //! with no tmpfs the edit is refused before anything is written. The file is overwritten with
 //! zeros and removed afterwards, whatever happens (also on SIGINT/SIGTERM, and swept by a later
@@ -58,13 +58,13 @@ fn editor_command() -> Result<Vec<String>> {
 /// A private plaintext directory for the edited file, removed (file wiped first) on drop.
 struct Scratch {
     /// Removed with its content when dropped (after the file is wiped).
-    _dir: crate::run::tmpfs::PlaintextDir,
+    _dir: crate::process::tmpfs::PlaintextDir,
     file: PathBuf,
 }
 
 impl Scratch {
     fn new(ext: &str) -> Result<Scratch> {
-        let dir = crate::run::tmpfs::PlaintextDir::new(None)
+        let dir = crate::process::tmpfs::PlaintextDir::new(None)
             .map_err(|e| editor_err(format!("refusing to write the plaintext for editing: {e}")))?;
         let name = if ext.is_empty() {
             "file".to_string()

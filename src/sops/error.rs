@@ -104,22 +104,24 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// The process exit code: 1 for a file that fails to decrypt/verify, has no matching
-    /// identity or cannot be read; 2 for malformed input (including a file without sops
+impl crate::error::HasKind for Error {
+    /// Failed (exit 1) for a file that fails to decrypt/verify, has no matching identity or
+    /// cannot be read; usage (exit 2) for malformed input (including a file without sops
     /// metadata or a truncated one) or bad recipients.
-    pub fn exit_code(&self) -> i32 {
+    fn kind(&self) -> crate::error::Kind {
         match self {
             Error::Malformed { .. }
             | Error::AlreadyEncrypted { .. }
             | Error::Key { .. }
             | Error::NoMetadata { .. }
             | Error::InvalidPath { .. }
-            | Error::InvalidSet { .. } => crate::EXIT_USAGE,
-            _ => crate::EXIT_PROBLEM,
+            | Error::InvalidSet { .. } => crate::error::Kind::Usage,
+            _ => crate::error::Kind::Failed,
         }
     }
+}
 
+impl Error {
     /// The exit code the sops 3.11 binary uses for this kind of error, for the `varsmith sops`
     /// verbs that stand in for it: 1 no metadata / missing path component / other, 2 input
     /// that cannot be read or parsed (including the parser limits), 25 a value that does not

@@ -70,18 +70,6 @@ pub enum Format {
 }
 
 impl Format {
-    /// Parses an `--input-type` name (`yaml`, `json`, `dotenv`/`env`, `binary`).
-    pub fn from_name(name: &str) -> Option<Format> {
-        Some(match name {
-            "yaml" | "yml" => Format::Yaml,
-            "json" => Format::Json,
-            "dotenv" | "env" => Format::Dotenv,
-            "binary" => Format::Binary,
-            "ini" => Format::Ini,
-            _ => return None,
-        })
-    }
-
     /// The format sops picks for a path by its extension.
     pub fn from_path(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {

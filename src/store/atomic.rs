@@ -42,7 +42,7 @@ pub fn sweep_stale_temps(root: &Path) {
         else {
             continue;
         };
-        if !crate::pid_alive(pid) {
+        if !crate::process::pid_alive(pid) {
             let _ = dir.remove_file(&name);
         }
     }
@@ -141,7 +141,7 @@ impl Batch {
         let staged = std::mem::take(&mut self.staged);
         let mut rest = staged.into_iter();
         while let Some(s) = rest.next() {
-            crate::run::fault::point("commit.rename");
+            crate::process::fault::point("commit.rename");
             if let Err(e) = s.dir.rename_in(&tmp, &s.temp, &s.name) {
                 let _ = tmp.remove_file(&s.temp);
                 for r in rest {

@@ -104,7 +104,7 @@ impl Prepared {
     /// when staged by [`prepare`]); returns the manifest and every path written or removed.
     /// Refused once SIGINT/SIGTERM arrived; a commit in flight delays the exit until done.
     pub fn finish(self) -> Result<(Manifest, Vec<PathBuf>), Error> {
-        let Some(_gate) = crate::run::signals::commit_gate() else {
+        let Some(_gate) = crate::process::signals::commit_gate() else {
             return Err(Error::Interrupted);
         };
         self.batch.commit()?;

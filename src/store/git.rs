@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use crate::workspace::Workspace;
+use crate::workspace::read::git_toplevel;
 
 /// A git step failed.
 #[derive(Debug, thiserror::Error)]
@@ -18,23 +19,6 @@ pub struct Error {
     pub dir: PathBuf,
     /// git's stderr (or the spawn error).
     pub msg: String,
-}
-
-/// The repository's top level, if the workspace is inside one (and git exists).
-pub fn toplevel(root: &Path) -> Option<PathBuf> {
-    let out = crate::child::command("git")
-        .arg("-C")
-        .arg(root)
-        .args(["rev-parse", "--show-toplevel"])
-        .stdin(Stdio::null())
-        .stderr(Stdio::null())
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    (!s.is_empty()).then(|| PathBuf::from(s))
 }
 
 fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(), Error> {
@@ -59,14 +43,14 @@ fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(),
         if step.starts_with("add") && msg.contains("ignored by one of your .gitignore files") {
             eprintln!(
                 "warning: some written files are git-ignored, so a flake of this repository does not see them:\n{}",
-                crate::run::capture::escape_controls_keep_lines(msg.trim())
+                crate::term::escape_controls_keep_lines(msg.trim())
             );
             return Ok(());
         }
         return Err(Error {
             step: step.into(),
             dir: root.to_path_buf(),
-            msg: crate::run::capture::escape_controls(String::from_utf8_lossy(&out.stderr).trim()),
+            msg: crate::term::escape_controls(String::from_utf8_lossy(&out.stderr).trim()),
         });
     }
     Ok(())
@@ -75,7 +59,7 @@ fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(),
 /// Stages `paths` (intent-to-add) when the workspace is in a git repository, and commits them
 /// when `commit` is set. Does nothing outside git.
 pub fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(), Error> {
-    if paths.is_empty() || toplevel(&ws.root).is_none() {
+    if paths.is_empty() || git_toplevel(&ws.root).is_none() {
         return Ok(());
     }
     let existing: Vec<&PathBuf> = paths.iter().filter(|p| p.exists()).collect();

@@ -2,24 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
-/// Who owns a generator's outputs: one machine, or the whole fleet (shared generators).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Owner {
-    /// A per-machine generator's outputs.
-    Machine(String),
-    /// A shared generator's outputs (one value set for every machine that uses it).
-    Shared,
-}
+use crate::workspace::Owner;
 
-impl std::fmt::Display for Owner {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Owner::Machine(m) => write!(f, "{m}"),
-            Owner::Shared => write!(f, "shared"),
-        }
-    }
-}
-
+/// Where an owner's files live under `sops/` (the type itself is [`crate::workspace::Owner`]).
 impl Owner {
     /// `sops/machines/<host>` or `sops/shared`.
     pub fn base(&self, root: &Path) -> PathBuf {
@@ -53,14 +38,6 @@ impl Owner {
         self.base(root)
             .join("state")
             .join(format!("{gen_name}.json"))
-    }
-
-    /// The machine name, if any.
-    pub fn machine(&self) -> Option<&str> {
-        match self {
-            Owner::Machine(m) => Some(m),
-            Owner::Shared => None,
-        }
     }
 }
 

@@ -190,7 +190,7 @@ fn holder(f: &File) -> String {
                     .join(" ")
             })
             .unwrap_or_default();
-        return crate::run::capture::escape_controls(&format!("pid {pid} ({cmd})"));
+        return crate::term::escape_controls(&format!("pid {pid} ({cmd})"));
     }
     fallback
 }

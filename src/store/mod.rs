@@ -17,9 +17,10 @@ pub mod rotation;
 pub mod sopsconfig;
 pub mod sopsfiles;
 
+pub use crate::workspace::Owner;
 pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
-pub use layout::{Owner, admin_key_json, host_key_json};
+pub use layout::{admin_key_json, host_key_json};
 pub use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
 pub use recipients::{ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients};
@@ -80,14 +81,13 @@ pub enum Error {
     Sops(#[from] crate::sops::Error),
 }
 
-impl Error {
-    /// The error's kind (exit code): a malformed stored file is bad input (2), a sops error
-    /// has its own kind, everything else is a failure (1).
-    pub fn kind(&self) -> crate::error::Kind {
+impl crate::error::HasKind for Error {
+    /// A malformed stored file is bad input (2), a sops error has its own kind, everything
+    /// else is a failure (1).
+    fn kind(&self) -> crate::error::Kind {
         match self {
             Error::Malformed { .. } => crate::error::Kind::Usage,
-            Error::Sops(e) if e.exit_code() == crate::EXIT_USAGE => crate::error::Kind::Usage,
-            Error::Sops(_) => crate::error::Kind::Failed,
+            Error::Sops(e) => e.kind(),
             Error::Interrupted => crate::error::Kind::Interrupted,
             _ => crate::error::Kind::Failed,
         }

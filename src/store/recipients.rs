@@ -6,7 +6,8 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use super::Error;
-use super::layout::{Owner, host_key_json};
+use super::Owner;
+use super::layout::host_key_json;
 use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUBS, Workspace};
 
 /// One entry of a `key.json` file (`[{"publickey": "age1…", "type": "age"}]`).

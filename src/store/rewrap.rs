@@ -70,7 +70,7 @@ pub fn rewrap_file(
         });
     }
     let new = crate::sops::update_keys(&bytes, crate::sops::Format::Yaml, ids, want, &origin)?;
-    let Some(_gate) = crate::run::signals::commit_gate() else {
+    let Some(_gate) = crate::process::signals::commit_gate() else {
         return Err(Error::Interrupted);
     };
     super::write_atomic(root, path, &new)?;

@@ -130,7 +130,9 @@ pub fn trust(root: &Path, host: &str, ids: &Identities) -> Result<Trust, Error> 
     let m = match mac_of(root, host, &rec.recipients, ids) {
         Ok(Some(m)) => m,
         Ok(None) => return Ok(Trust::Verified(Vec::new())),
-        Err(Error::Sops(e)) if e.exit_code() != crate::EXIT_USAGE => return Ok(Trust::NoIdentity),
+        Err(Error::Sops(e)) if crate::error::HasKind::kind(&e) != crate::error::Kind::Usage => {
+            return Ok(Trust::NoIdentity);
+        }
         Err(e) => return Err(e),
     };
     let ok = m.verify_slice(&mac).is_ok();

@@ -38,7 +38,7 @@ struct RawGroup {
 }
 
 fn shown(s: &str) -> String {
-    crate::run::capture::escape_controls(&scrub_keys(s))
+    crate::term::escape_controls(&scrub_keys(s))
 }
 
 /// Whether varsmith wrote anything yet (a workspace before its first generate has no rules).

@@ -8,6 +8,7 @@ pub(crate) mod inventory_edit;
 pub mod names;
 pub mod nix;
 mod nix_cache;
+mod owner;
 pub mod quote;
 pub(crate) mod read;
 
@@ -16,6 +17,7 @@ use std::path::{Path, PathBuf};
 pub use definitions::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUB, HOST_KEY_PUBS};
 pub use generator::{FileSpec, Generator, NeededFor, Prompt, PromptType};
 pub use inventory::{Backend, DeploySettings, Inventory, Machine};
+pub use owner::Owner;
 
 /// The inventory's file name.
 pub const INVENTORY_FILE: &str = "varsmith.yaml";
@@ -46,10 +48,10 @@ pub enum Error {
     },
 }
 
-impl Error {
-    /// Exit code: definition errors are always 2.
-    pub fn exit_code(&self) -> i32 {
-        crate::EXIT_USAGE
+impl crate::error::HasKind for Error {
+    /// Definition errors are always bad input (exit 2).
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::Usage
     }
 }
 

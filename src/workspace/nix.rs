@@ -250,7 +250,7 @@ enum Source {
 
 impl Source {
     fn of(root: &Path) -> Result<Source, Error> {
-        if let Some(top) = crate::store::git::toplevel(root) {
+        if let Some(top) = super::read::git_toplevel(root) {
             return Ok(Source::Git { top });
         }
         if std::env::var(ALLOW_PATH_FLAKE_ENV).as_deref() != Ok("1") {
@@ -602,7 +602,7 @@ fn attr_names(root: &Path, flake: &str, output: &str) -> Result<Vec<String>, Err
             root,
             format!(
                 "evaluating {output} failed:\n{}",
-                crate::run::capture::escape_controls_keep_lines(err.trim())
+                crate::term::escape_controls_keep_lines(err.trim())
             ),
         )),
     }
@@ -665,7 +665,7 @@ fn eval_output(
 /// The batched call failed: finds the configuration that fails (one call per machine, only on
 /// this error path) so the error names it, with Nix's own message.
 fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Error {
-    let shown = |e: &str| crate::run::capture::escape_controls_keep_lines(e.trim());
+    let shown = |e: &str| crate::term::escape_controls_keep_lines(e.trim());
     let names = nix_json(root, &format!("{flake}#{output}"), "builtins.attrNames")
         .ok()
         .and_then(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
@@ -850,9 +850,7 @@ pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
     if !out.status.success() {
         return Err(format!(
             "realising the runtime inputs failed:\n{}",
-            crate::run::capture::escape_controls_keep_lines(
-                String::from_utf8_lossy(&out.stderr).trim()
-            )
+            crate::term::escape_controls_keep_lines(String::from_utf8_lossy(&out.stderr).trim())
         ));
     }
     Ok(())

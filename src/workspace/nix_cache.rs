@@ -173,13 +173,8 @@ impl Cache {
     /// Writes entry `name` (0600, atomically: a reader sees the old or the new whole entry).
     pub(crate) fn write(&self, name: &str, body: &[u8]) {
         let tag = hex::encode(self.mac(name, body).finalize().into_bytes());
-        if let Ok(mut tmp) = tempfile::NamedTempFile::new_in(&self.dir) {
-            let ok = tmp.write_all(tag.as_bytes()).is_ok()
-                && tmp.write_all(b"\n").is_ok()
-                && tmp.write_all(body).is_ok();
-            if ok {
-                let _ = tmp.persist(self.dir.join(name));
-            }
-        }
+        let entry = [tag.as_bytes(), b"\n", body].concat();
+        let mode = crate::replace::Mode::Fixed(0o600);
+        let _ = crate::replace::replace_file(&self.dir.join(name), &entry, mode, ".tmp");
     }
 }

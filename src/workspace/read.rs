@@ -6,6 +6,7 @@
 //! and its target is never opened.
 
 use std::path::{Path, PathBuf};
+use std::process::Stdio;
 
 use super::Error;
 use crate::store::{self, fs::Entry};
@@ -81,4 +82,21 @@ pub(crate) fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<(String, PathBuf
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(out)
+}
+
+/// The repository's top level, if the workspace is inside one (and git exists).
+pub(crate) fn git_toplevel(root: &Path) -> Option<PathBuf> {
+    let out = crate::child::command("git")
+        .arg("-C")
+        .arg(root)
+        .args(["rev-parse", "--show-toplevel"])
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    let s = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    (!s.is_empty()).then(|| PathBuf::from(s))
 }

@@ -118,9 +118,7 @@ fn parse_hex(s: &str, digits: usize, what: &str) -> Result<u64, String> {
     if s.len() != digits || !s.bytes().all(|b| b.is_ascii_hexdigit()) {
         return Err(format!(
             "{what} is {digits} hex digits, not {:?}",
-            crate::run::capture::escape_controls_keep_lines(
-                &s.chars().take(40).collect::<String>()
-            )
+            crate::term::escape_controls_keep_lines(&s.chars().take(40).collect::<String>())
         ));
     }
     u64::from_str_radix(s, 16).map_err(|e| format!("{what}: {e}"))

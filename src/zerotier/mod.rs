@@ -22,9 +22,9 @@ pub enum Error {
     Invalid(String),
 }
 
-impl Error {
-    /// The error's kind: malformed text is a usage error, an invalid identity a failed check.
-    pub fn kind(&self) -> crate::error::Kind {
+impl crate::error::HasKind for Error {
+    /// Malformed text is a usage error, an invalid identity a failed check.
+    fn kind(&self) -> crate::error::Kind {
         match self {
             Error::Parse(_) => crate::error::Kind::Usage,
             Error::Invalid(_) => crate::error::Kind::Failed,

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 
 use indexmap::IndexSet;
 
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, HasKind, Kind};
 use crate::keys::Identities;
 use crate::plan::{Graph, Planned, Selection, plan, select_machines};
 use crate::run::limits::Limits;

@@ -12,7 +12,7 @@ use crate::store::{self, Commit, Files, Manifest, Owner, Prepared};
 use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUBS, Workspace};
 
 use super::Options;
-use crate::error::{Failure, Kind};
+use crate::error::{Failure, HasKind, Kind};
 
 /// A store error of node `label` as a failure of its kind.
 fn store_err(label: &str) -> impl Fn(store::Error) -> Failure + '_ {
@@ -113,14 +113,8 @@ impl Ctx<'_> {
             && let Owner::Machine(m) = &n.owner
             && let Some(pubkey) = HOST_KEY_PUBS.iter().find_map(|f| outputs.get(*f))
         {
-            let json = host_key_json(pubkey).map_err(|e| {
-                let kind = if e.exit_code() == crate::EXIT_USAGE {
-                    Kind::Usage
-                } else {
-                    Kind::Failed
-                };
-                Failure::new(kind, format!("{label}: {e}"))
-            })?;
+            let json = host_key_json(pubkey)
+                .map_err(|e| Failure::new(e.kind(), format!("{label}: {e}")))?;
             extra.push((store::host_key_json(&self.ws.root, m), json));
         }
         let c = Commit {
@@ -132,7 +126,7 @@ impl Ctx<'_> {
             fingerprint: &n.fingerprint,
             deps: dep_runs,
         };
-        crate::run::fault::point("generate.prepared");
+        crate::process::fault::point("generate.prepared");
         store::prepare(&self.ws.root, &c, &extra).map_err(store_err(&label))
     }
 }

@@ -57,7 +57,7 @@ fn rel(root: &Path, p: &Path) -> String {
 /// git, and returns them relative to the root.
 fn finish(ws: &Workspace, batch: Batch, written: &[PathBuf]) -> anyhow::Result<Vec<String>> {
     {
-        let Some(_gate) = crate::run::signals::commit_gate() else {
+        let Some(_gate) = crate::process::signals::commit_gate() else {
             return Err(store::Error::Interrupted.into());
         };
         batch.commit()?;

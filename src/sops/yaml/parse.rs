@@ -904,7 +904,7 @@ mod tests {
             "~: x\n",
         ] {
             let e = parse(bad.as_bytes(), "f.yaml").unwrap_err();
-            assert_eq!(e.exit_code(), 2, "{bad:?}");
+            assert_eq!(crate::error::HasKind::kind(&e).exit_code(), 2, "{bad:?}");
             assert!(e.to_string().starts_with("f.yaml: "), "{e}");
         }
     }

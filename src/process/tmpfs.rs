@@ -246,7 +246,7 @@ pub fn sweep_stale() -> usize {
                 let uid = std::os::unix::fs::MetadataExt::uid(&m);
                 uid == me || me == 0
             });
-            if !owned || crate::pid_alive(pid) {
+            if !owned || crate::process::pid_alive(pid) {
                 continue;
             }
             match remove_tree(&e.path()) {
