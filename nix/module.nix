@@ -23,6 +23,8 @@ let
   cfg = config.varsmith;
   isDarwin = options ? launchd;
   hasSops = options ? sops && options.sops ? secrets;
+  hasTemplates = hasSops && options.sops ? templates;
+  hasSystemdServices = !isDarwin && lib.hasAttrByPath [ "systemd" "services" ] options;
   hasHostKeysOption = lib.hasAttrByPath [ "services" "openssh" "hostKeys" ] options;
 
   bundled = import ./bundled.nix;
@@ -40,6 +42,12 @@ let
   factRel = gname: g: fname: "${baseOf g}/facts/${gname}/${fname}";
   abs = rel: "${dir}/${rel}";
   sopsName = gname: fname: "varsmith/${gname}/${fname}";
+  # sops-nix's `sops.placeholder.<name>` (modules/sops/templates), computed here so that it never
+  # depends on whether a template exists.
+  placeholderOf =
+    gname: fname: "<SOPS:${builtins.hashString "sha256" (sopsName gname fname)}:PLACEHOLDER>";
+  # A systemd unit name as a `systemd.services` attribute.
+  serviceName = lib.removeSuffix ".service";
 
   # One small store path per sops file (never the whole workspace source).
   sopsFileOf =
@@ -172,7 +180,48 @@ let
         restartUnits = mkOption {
           type = types.listOf types.str;
           default = [ ];
-          description = "systemd units restarted when the secret changes (NixOS only).";
+          description = ''
+            systemd units restarted when the secret changes (NixOS only: on nix-darwin a non-empty
+            list is an evaluation error, never silently dropped).
+          '';
+        };
+        reloadUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          description = ''
+            systemd units reloaded when the secret changes (NixOS only, as restartUnits; sops-nix's
+            `reloadUnits`).
+          '';
+        };
+        credentials = mkOption {
+          type = types.attrsOf types.str;
+          default = { };
+          example = {
+            "myapp" = "token";
+          };
+          description = ''
+            systemd credentials (NixOS only): `{ "<unit>" = "<credential name>"; }` adds
+            `LoadCredential=<credential name>:<path>` to `systemd.services.<unit>` (a trailing
+            `.service` is dropped) and restarts the unit when the secret changes. The file stays
+            as declared (root-owned 0400 by default); the service, even with `DynamicUser`, reads
+            it at `$CREDENTIALS_DIRECTORY/<credential name>`. Only for deployed secrets.
+          '';
+        };
+        placeholder = mkOption {
+          type = types.str;
+          readOnly = true;
+          defaultText = "set by varsmith";
+          description = ''
+            sops-nix's placeholder for this secret (`<SOPS:<sha256 of varsmith/<g>/<f>>:PLACEHOLDER>`),
+            for `varsmith.templates.<name>.content`: the store holds the placeholder, the rendered
+            file on the host holds the secret. Only for deployed secrets with neededFor "services"
+            or "users" (a public file's `.value` can be used directly).
+          '';
+          default =
+            if f.secret && f.deploy && builtins.elem f.neededFor [ "services" "users" ] then
+              placeholderOf gname fname
+            else
+              throw "varsmith: ${label} has no placeholder: only deployed secrets with neededFor \"services\" or \"users\" are rendered into templates";
         };
         path = mkOption {
           type = types.str;
@@ -223,6 +272,65 @@ let
           defaultText = "set by varsmith";
           description = "Whether the file has been generated.";
           default = builtins.pathExists (abs (if f.secret then secretsRel gname g f.deploy else fact));
+        };
+      };
+    };
+
+  # A template: a file whose content embeds secrets through their `.placeholder`; sops-nix's
+  # `sops.templates.<name>` renders it at activation (the store holds placeholders only).
+  templateModule =
+    { name, config, ... }:
+    {
+      options = {
+        name = mkOption {
+          type = types.str;
+          default = name;
+          readOnly = true;
+          description = "The template's name (also its `sops.templates` name).";
+        };
+        content = mkOption {
+          type = types.lines;
+          description = ''
+            The file's content, with `config.varsmith.generators.<g>.files.<f>.placeholder` where
+            a secret goes. It is written to the world-readable store: never put a value here.
+          '';
+        };
+        owner = mkOption {
+          type = types.str;
+          default = "root";
+          description = "Owner of the rendered file.";
+        };
+        group = mkOption {
+          type = types.str;
+          default = if isDarwin then "wheel" else "root";
+          defaultText = ''"root" (NixOS), "wheel" (nix-darwin)'';
+          description = "Group of the rendered file.";
+        };
+        mode = mkOption {
+          type = types.strMatching "0?[0-7]{3}";
+          default = "0400";
+          description = "Mode of the rendered file (octal).";
+        };
+        restartUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          description = "systemd units restarted when the rendered file changes (NixOS only).";
+        };
+        reloadUnits = mkOption {
+          type = types.listOf types.str;
+          default = [ ];
+          description = "systemd units reloaded when the rendered file changes (NixOS only).";
+        };
+        path = mkOption {
+          type = types.str;
+          readOnly = true;
+          defaultText = "set by varsmith";
+          description = "Where the host finds the rendered file (sops-nix's, /run/secrets/rendered/<name> by default).";
+          default =
+            if hasTemplates && config'.sops.templates ? ${name} then
+              config'.sops.templates.${name}.path
+            else
+              "/run/secrets/rendered/${name}";
         };
       };
     };
@@ -402,12 +510,43 @@ let
         ) (builtins.filter (d: !(gens ? ${d})) g.dependencies)
       ) gens
     )
+    ++ unitProblems
+    ++ lib.optional (!hasTemplates && cfg.templates != { }) "varsmith: machine ${machine} declares varsmith.templates (${lib.concatStringsSep ", " (builtins.attrNames cfg.templates)}) but its sops-nix module has no `sops.templates`: import a sops-nix with templates (2022 or later)"
     ++ lib.mapAttrsToList (
       gname: s:
       "varsmith: machine ${machine}: generator ${gname} is ${
         if lib.hasPrefix "missing" s then "missing" else "out of date"
       } (${s}): run `${generateCmd}`"
     ) (lib.filterAttrs (_: s: s != null) statuses);
+
+  # nix-darwin has no systemd: restartUnits, reloadUnits and credentials there are errors
+  # (as clan's vars), never silently dropped. Credentials need a deployed secret.
+  unitProblems =
+    let
+      where = what: "varsmith: machine ${machine}: ${what}";
+      unitOpts = [ "restartUnits" "reloadUnits" "credentials" ];
+      setOpts = x: builtins.filter (opt: x ? ${opt} && x.${opt} != [ ] && x.${opt} != { }) unitOpts;
+      darwinMsg =
+        path: opt:
+        where "${path}.${opt} is set, but nix-darwin has no systemd units (sops-nix restarts no launchd service): remove it";
+      fileIssues =
+        gname: fname: f:
+        let
+          path = "generators.${gname}.files.${fname}";
+        in
+        lib.optionals isDarwin (map (darwinMsg path) (setOpts f))
+        ++ lib.optional (f.credentials != { } && !(f.secret && f.deploy)) (
+          where "${path}.credentials is set, but only deployed secrets can be systemd credentials"
+        );
+    in
+    lib.concatLists (
+      lib.mapAttrsToList (gname: g: lib.concatLists (lib.mapAttrsToList (fileIssues gname) g.files)) gens
+    )
+    ++ lib.optionals isDarwin (
+      lib.concatLists (
+        lib.mapAttrsToList (tname: t: map (darwinMsg "templates.${tname}") (setOpts t)) cfg.templates
+      )
+    );
 
   # Every secret file the host decrypts with sops-nix.
   deployable = lib.concatLists (
@@ -454,6 +593,23 @@ let
   ) activationFiles;
   hasActivationScripts = !isDarwin && lib.hasAttrByPath [ "system" "activationScripts" ] options;
 
+  # Every `LoadCredential` entry: { unit; name; path; } (deployed secrets only; others are
+  # reported by unitProblems).
+  credentialList = lib.concatLists (
+    lib.mapAttrsToList (
+      gname: g:
+      lib.concatLists (
+        lib.mapAttrsToList (
+          fname: f:
+          lib.mapAttrsToList (unit: name: {
+            inherit unit name;
+            inherit (f) path;
+          }) f.credentials
+        ) (lib.filterAttrs (_: f: f.secret && f.deploy) g.files)
+      )
+    ) gens
+  );
+
   sopsSecrets = builtins.listToAttrs (
     map (
       x:
@@ -465,7 +621,14 @@ let
           inherit (x.f) owner group mode;
           neededForUsers = x.f.neededFor == "users";
         }
-        // lib.optionalAttrs (!isDarwin) { inherit (x.f) restartUnits; }
+        // lib.optionalAttrs (!isDarwin) {
+          # A credential is copied when its unit starts: a new secret needs a restart.
+          restartUnits =
+            x.f.restartUnits
+            ++ map (u: "${serviceName u}.service") (builtins.attrNames x.f.credentials);
+        }
+        # Only when set: sops-nix before 2022 has no reloadUnits.
+        // lib.optionalAttrs (!isDarwin && x.f.reloadUnits != [ ]) { inherit (x.f) reloadUnits; }
       )
     ) (builtins.filter (x: builtins.pathExists (abs (secretsRel x.gname x.g true))) deployable)
   );
@@ -577,6 +740,21 @@ in
         zerotier-member, global-identity) picks up its definition as defaults: `= { };`.
       '';
     };
+    templates = mkOption {
+      type = types.attrsOf (types.submodule templateModule);
+      default = { };
+      example = lib.literalExpression ''
+        {
+          "app.env".content = "TOKEN=''${config.varsmith.generators.app.files.token.placeholder}";
+          "app.env".owner = "app";
+        }
+      '';
+      description = ''
+        Files with secrets embedded, rendered at activation by sops-nix's `sops.templates.<name>`
+        (same name): the store holds the content with placeholders only, the host gets the file
+        with the secrets at `.path` (/run/secrets/rendered/<name> by default).
+      '';
+    };
     definitions = mkOption {
       type = types.unspecified;
       readOnly = true;
@@ -615,6 +793,23 @@ in
     (lib.optionalAttrs hasSops {
       sops.secrets = sopsSecrets;
       sops.age.sshKeyPaths = lib.mkIf (gens ? openssh) [ cfg.hostKeyPath ];
+    })
+    (lib.optionalAttrs hasTemplates {
+      sops.templates = lib.mapAttrs (
+        _: t:
+        {
+          inherit (t) content owner group mode;
+        }
+        // lib.optionalAttrs (!isDarwin && t.restartUnits != [ ]) { inherit (t) restartUnits; }
+        // lib.optionalAttrs (!isDarwin && t.reloadUnits != [ ]) { inherit (t) reloadUnits; }
+      ) cfg.templates;
+    })
+    (lib.optionalAttrs hasSystemdServices {
+      systemd.services = lib.mkMerge (
+        map (x: {
+          ${serviceName x.unit}.serviceConfig.LoadCredential = [ "${x.name}:${x.path}" ];
+        }) credentialList
+      );
     })
     (lib.optionalAttrs hasActivationScripts {
       system.activationScripts.varsmith-activation-files = lib.mkIf (activationFiles != [ ]) {

@@ -1,0 +1,319 @@
+//! Secrets where users need them (issue 25): templates, reloadUnits and systemd credentials on a
+//! real NixOS evaluation (2020 nixpkgs + sops-nix HEAD, whose NixOS module has templates), the
+//! darwin refusals on a real nix-darwin evaluation, after a real `varsmith generate`; real sops
+//! decrypts what the host gets and `varsmith audit` proves the template's store side holds
+//! placeholders only.
+//!
+//! The scratch workspace is tests/common_nix/fixtures/hm (a flake whose inputs are the offline
+//! kit's tarballs). In CI (`CI=true`) a missing nix, kit or sops fails the test.
+
+mod common_nix;
+#[path = "common_sops/mod.rs"]
+mod common_sops;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common_nix::{Kit, Run, copy_dir, git, run};
+use serde_json::{Value, json};
+
+/// The nix flags of every evaluation here (the flake's inputs are file:// tarballs, locked once).
+const NIX_FLAGS: [&str; 6] = [
+    "--option",
+    "substituters",
+    "",
+    "--option",
+    "sandbox",
+    "false",
+];
+
+/// The scratch workspace: a git repository holding the fixture flake, this worktree's nix/ as
+/// `varsmith-nix/`, and a varsmith.yaml naming one throwaway admin (whose key lives outside).
+struct Ws {
+    tmp: tempfile::TempDir,
+    root: PathBuf,
+    admin_key: PathBuf,
+}
+
+impl Ws {
+    fn new(kit: &Path) -> Ws {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let tmp = tempfile::Builder::new()
+            .prefix("varsmith-hm-")
+            .tempdir()
+            .unwrap();
+        let root = tmp.path().join("ws");
+        copy_dir(&src.join("tests/common_nix/fixtures/hm"), &root);
+        copy_dir(&src.join("nix"), &root.join("varsmith-nix"));
+        let flake = std::fs::read_to_string(root.join("flake.nix")).unwrap();
+        std::fs::write(
+            root.join("flake.nix"),
+            flake.replace("@KIT@", &kit.display().to_string()),
+        )
+        .unwrap();
+        let admin_key = tmp.path().join("admin.agekey");
+        let admin = varsmith::keys::keygen::append_admin_key(&admin_key).expect("keygen");
+        std::fs::write(
+            root.join("varsmith.yaml"),
+            format!("admins:\n  admin: {admin}\n"),
+        )
+        .unwrap();
+        // The machines' age keys (as `varsmith machine add` would register them).
+        for m in ["m1", "d1"] {
+            let key = tmp.path().join(format!("{m}.agekey"));
+            let recipient = varsmith::keys::keygen::append_admin_key(&key).expect("keygen");
+            let dir = root.join("sops/machines").join(m);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(
+                dir.join("key.json"),
+                format!("[{{\"publickey\": \"{recipient}\", \"type\": \"age\"}}]"),
+            )
+            .unwrap();
+        }
+        git(&root, &["init", "-q"]);
+        git(&root, &["add", "-A"]);
+        let ws = Ws {
+            tmp,
+            root,
+            admin_key,
+        };
+        let r = run(ws.nix(&["flake", "metadata"]));
+        assert!(r.ok, "locking the fixture flake: {}", r.stderr);
+        git(&ws.root, &["add", "-A"]);
+        ws
+    }
+
+    fn nix(&self, sub: &[&str]) -> Command {
+        let mut c = Command::new("nix");
+        c.args(sub)
+            .args(["--extra-experimental-features", "nix-command flakes"])
+            .args(NIX_FLAGS)
+            .current_dir(&self.root);
+        c
+    }
+
+    /// `varsmith -C <ws> ARGS…` with the admin key.
+    fn varsmith(&self, args: &[&str]) -> Run {
+        let home = self.tmp.path().join("home");
+        let mut c = common_sops::varsmith(&home);
+        c.arg("-C")
+            .arg(&self.root)
+            .args(args)
+            .env("SOPS_AGE_KEY_FILE", &self.admin_key)
+            .env("XDG_RUNTIME_DIR", self.tmp.path())
+            .env(
+                "VARSMITH_NIX_FLAGS",
+                shlex::try_join(NIX_FLAGS).expect("flags"),
+            );
+        run(c)
+    }
+
+    fn generate(&self, args: &[&str]) {
+        let mut all = vec!["generate"];
+        all.extend_from_slice(args);
+        let r = self.varsmith(&all);
+        assert!(r.ok, "varsmith {all:?}: {}{}", r.stdout, r.stderr);
+        git(&self.root, &["add", "-A"]);
+    }
+
+    /// `nix eval --json .#<attr> --apply <apply>`, parsed.
+    fn eval_json(&self, attr: &str, apply: &str) -> Value {
+        let r = self.eval(attr, apply, true);
+        assert!(r.ok, "nix eval {attr}: {}", r.stderr);
+        serde_json::from_str(&r.stdout).expect("nix eval --json")
+    }
+
+    fn eval(&self, attr: &str, apply: &str, json: bool) -> Run {
+        let mut c = self.nix(&["eval"]);
+        c.arg(if json { "--json" } else { "--raw" })
+            .arg(format!(".#{attr}"));
+        if !apply.is_empty() {
+            c.args(["--apply", apply]);
+        }
+        run(c)
+    }
+
+    /// The plaintext of `key` in a workspace sops file, decrypted by real sops with `key_file`.
+    fn sops_value(&self, key_file: &Path, rel: &str, key: &str) -> Result<String, String> {
+        let home = self.tmp.path().join("home");
+        let out = common_sops::sops_decrypt(
+            &home,
+            key_file,
+            &["--extract", &format!("[\"{key}\"]")],
+            &self.root.join(rel),
+        );
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
+    }
+}
+
+/// sops-nix's placeholder of a secret name (modules/sops/templates).
+fn placeholder(name: &str) -> String {
+    use sha2::Digest;
+    let h = sha2::Sha256::digest(name.as_bytes());
+    let hex: String = h.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<SOPS:{hex}:PLACEHOLDER>")
+}
+
+fn kit_and_sops() -> Option<PathBuf> {
+    let kit = Kit::find()?;
+    if !common_sops::have("sops") {
+        return None;
+    }
+    kit.dir
+}
+
+/// Templates, reloadUnits and systemd credentials on NixOS; the same options refused on darwin.
+#[test]
+fn templates_reload_units_and_credentials() {
+    let Some(kit) = kit_and_sops() else { return };
+    let ws = Ws::new(&kit);
+    ws.generate(&["m1"]);
+    nixos_wiring(&ws);
+    template_store_side(&ws);
+    darwin_refusals(&ws);
+}
+
+fn nixos_wiring(ws: &Ws) {
+    let v = ws.eval_json(
+        "nixosConfigurations.m1.config",
+        r#"c: {
+             secrets = builtins.mapAttrs (_: s: {
+               inherit (s) key format owner group mode path restartUnits reloadUnits;
+             }) c.sops.secrets;
+             templates = builtins.mapAttrs (_: t: {
+               inherit (t) content owner group mode path restartUnits reloadUnits;
+             }) c.sops.templates;
+             templatePath = c.varsmith.templates."app.env".path;
+             tokenPlaceholder = c.varsmith.generators.api.files.token.placeholder;
+             sopsPlaceholder = c.sops.placeholder."varsmith/api/token";
+             factPlaceholderThrows = !(builtins.tryEval c.varsmith.generators.api.files.id.placeholder).success;
+             credential = c.systemd.services.myapp.serviceConfig.LoadCredential;
+             dynamicUser = c.systemd.services.myapp.serviceConfig.DynamicUser;
+             failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+           }"#,
+    );
+    assert_eq!(v["failed"], json!([]), "{v}");
+    let token = &v["secrets"]["varsmith/api/token"];
+    assert_eq!(
+        *token,
+        json!({
+            "key": "token", "format": "yaml", "owner": "root", "group": "root", "mode": "0400",
+            "path": "/run/secrets/varsmith/api/token",
+            "restartUnits": ["myapp.service"], "reloadUnits": ["nginx.service"],
+        })
+    );
+    assert_eq!(
+        v["secrets"]["varsmith/seed/seed"]["reloadUnits"],
+        json!([]),
+        "{v}"
+    );
+    assert_eq!(
+        v["credential"],
+        json!(["api-token:/run/secrets/varsmith/api/token"])
+    );
+    assert_eq!(v["dynamicUser"], json!(true));
+    let tp = placeholder("varsmith/api/token");
+    assert_eq!(v["tokenPlaceholder"], json!(tp));
+    assert_eq!(v["sopsPlaceholder"], json!(tp));
+    assert_eq!(v["factPlaceholderThrows"], json!(true));
+    assert_eq!(v["templatePath"], json!("/run/secrets/rendered/app.env"));
+    assert_eq!(
+        v["templates"]["app.env"],
+        json!({
+            "content": format!("TOKEN={tp}\nSEED={}\nID=api-id\n", placeholder("varsmith/seed/seed")),
+            "owner": "nobody", "group": "root", "mode": "0440",
+            "path": "/run/secrets/rendered/app.env",
+            "restartUnits": ["myapp.service"], "reloadUnits": ["nginx.service"],
+        })
+    );
+}
+
+/// The template's store side (its `file` derivation, in the system's closure) holds the
+/// placeholders and no secret: `varsmith audit --closure` of it is clean, and the secret, which
+/// real sops decrypts from the host's file, appears nowhere in it.
+fn template_store_side(ws: &Ws) {
+    let r = ws.eval(
+        "nixosConfigurations.m1.config.sops.templates.\"app.env\".file.drvPath",
+        "",
+        false,
+    );
+    assert!(r.ok, "template drvPath: {}", r.stderr);
+    let drv = r.stdout.trim().to_string();
+    let token = ws
+        .sops_value(
+            &ws.admin_key,
+            "sops/machines/m1/secrets/api.yaml",
+            "token",
+        )
+        .expect("admin decrypts the token");
+    assert_eq!(token.len(), 32, "{token}");
+    let host = ws.tmp.path().join("m1.agekey");
+    assert_eq!(
+        ws.sops_value(&host, "sops/machines/m1/secrets/api.yaml", "token")
+            .as_deref(),
+        Ok(token.as_str()),
+        "the host decrypts what it gets"
+    );
+    let text = std::fs::read_to_string(&drv).expect("read the .drv");
+    assert!(
+        text.contains(&placeholder("varsmith/api/token")),
+        "{drv} lacks the placeholder"
+    );
+    assert!(!text.contains(&token), "{drv} holds the secret");
+    let audit = ws.varsmith(&["audit", "--closure", &drv]);
+    assert!(
+        audit.ok && audit.stdout.contains("clean"),
+        "audit --closure of the template: {}{}",
+        audit.stdout,
+        audit.stderr
+    );
+}
+
+/// On nix-darwin, restartUnits, reloadUnits and credentials are assertion failures naming the
+/// option (evaluation fails), and no sops secret carries them.
+fn darwin_refusals(ws: &Ws) {
+    ws.generate(&["d1"]);
+    let v = ws.eval_json(
+        "darwinConfigurations.d1.config",
+        r#"c: {
+             failed = map (a: a.message) (builtins.filter (a: !a.assertion) c.assertions);
+             secret = builtins.attrNames c.sops.secrets."varsmith/api/token";
+             template = { inherit (c.sops.templates."app.env") content owner group mode; };
+           }"#,
+    );
+    let failed: Vec<&str> = v["failed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m.as_str().unwrap())
+        .collect();
+    for opt in [
+        "generators.api.files.token.restartUnits",
+        "generators.api.files.token.credentials",
+        "templates.app.env.reloadUnits",
+    ] {
+        let want = format!(
+            "varsmith: machine d1: {opt} is set, but nix-darwin has no systemd units (sops-nix restarts no launchd service): remove it"
+        );
+        assert!(failed.contains(&want.as_str()), "{want}\nnot in {failed:?}");
+    }
+    assert_eq!(failed.len(), 3, "{failed:?}");
+    let keys: Vec<&str> = v["secret"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap())
+        .collect();
+    assert!(!keys.contains(&"restartUnits") && !keys.contains(&"reloadUnits"));
+    assert_eq!(
+        v["template"],
+        json!({
+            "content": format!("SEED={}\n", placeholder("varsmith/seed/seed")),
+            "owner": "root", "group": "wheel", "mode": "0400",
+        })
+    );
+}
