@@ -317,3 +317,245 @@ fn darwin_refusals(ws: &Ws) {
         })
     );
 }
+
+/// The three ways alice's home is evaluated: standalone, inside NixOS m1, inside nix-darwin d1,
+/// with her home directory.
+const HOMES: [(&str, &str); 3] = [
+    ("homeConfigurations.\"alice@stibnite\".config", "/home/alice"),
+    ("nixosConfigurations.m1.config.home-manager.users.alice", "/home/alice"),
+    ("darwinConfigurations.d1.config.home-manager.users.alice", "/Users/alice"),
+];
+
+/// What the three evaluations of alice's home say about varsmith.
+const HOME_VIEW: &str = r#"c: {
+  status = c.varsmith.status;
+  definitions = builtins.mapAttrs (_: g: g.fingerprint) c.varsmith.definitions.generators;
+  secrets = builtins.mapAttrs (_: s: { inherit (s) key format mode path; file = baseNameOf s.sopsFile; }) c.sops.secrets;
+  templates = builtins.mapAttrs (_: t: { inherit (t) content mode path; }) c.sops.templates;
+  keyFile = c.sops.age.keyFile;
+  sshKeyPaths = c.sops.age.sshKeyPaths;
+  check = c.home.activation ? varsmith-check;
+}"#;
+
+/// The outputs of one of alice's generators as the CLI lays them out for a user
+/// (sops/users/<user>/{secrets,facts,state}/): the sops file (real sops, encrypted to alice and
+/// the admin, with the run id in clear), the facts and the manifest.
+struct UserRun<'a> {
+    generator: &'a str,
+    fingerprint: &'a str,
+    secrets: &'a [(&'a str, &'a str)],
+    facts: &'a [(&'a str, &'a str)],
+    deps: Value,
+}
+
+impl Ws {
+    fn write_user_run(&self, user: &str, recipients: &[&str], r: &UserRun) {
+        use sha2::Digest;
+        let base = self.root.join("sops/users").join(user);
+        let run_id = format!("{:032x}", rand::random::<u128>());
+        let mut plain = String::new();
+        for (k, v) in r.secrets {
+            plain.push_str(&format!("{k}: {v}\n"));
+        }
+        plain.push_str(&format!("varsmith_run_unencrypted: {run_id}\n"));
+        let scratch = self.tmp.path().join("plain.yaml");
+        std::fs::write(&scratch, plain).unwrap();
+        let out = common_sops::clean("sops", &self.tmp.path().join("home"))
+            .current_dir(self.tmp.path())
+            .args(["encrypt", "--age", &recipients.join(",")])
+            .args(["--unencrypted-suffix", "_unencrypted"])
+            .args(["--input-type", "yaml", "--output-type", "yaml"])
+            .arg(&scratch)
+            .output()
+            .expect("sops");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        std::fs::remove_file(&scratch).unwrap();
+        std::fs::create_dir_all(base.join("secrets")).unwrap();
+        std::fs::write(base.join(format!("secrets/{}.yaml", r.generator)), out.stdout).unwrap();
+        let mut facts = serde_json::Map::new();
+        for (k, v) in r.facts {
+            let dir = base.join("facts").join(r.generator);
+            std::fs::create_dir_all(&dir).unwrap();
+            std::fs::write(dir.join(k), v).unwrap();
+            let h = sha2::Sha256::digest(v.as_bytes());
+            facts.insert(
+                k.to_string(),
+                json!(h.iter().map(|b| format!("{b:02x}")).collect::<String>()),
+            );
+        }
+        let manifest = json!({
+            "run": run_id,
+            "fingerprint": r.fingerprint,
+            "deps": r.deps,
+            "facts": facts,
+            "secrets": r.secrets.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
+            "admin_secrets": [],
+            "generated": "2026-12-07T00:00:00Z",
+        });
+        std::fs::create_dir_all(base.join("state")).unwrap();
+        std::fs::write(
+            base.join(format!("state/{}.json", r.generator)),
+            serde_json::to_string_pretty(&manifest).unwrap(),
+        )
+        .unwrap();
+        git(&self.root, &["add", "-A"]);
+    }
+
+    fn run_of(&self, rel: &str) -> String {
+        let v: Value =
+            serde_json::from_slice(&std::fs::read(self.root.join(rel)).unwrap()).unwrap();
+        v["run"].as_str().unwrap().to_string()
+    }
+}
+
+/// A home-manager user through `homeManagerModules.default`, standalone and integrated into
+/// NixOS and nix-darwin: definitions readable before any output exists (the CLI's discovery),
+/// missing vars failing the home's activation with the generate command named, then the user
+/// store wired into sops-nix's home-manager module (paths under ~/.config/sops-nix/secrets,
+/// modes, the age key file for an age recipient, the template), alice's key decrypting her
+/// secret and bob's not, and a changed definition failing again.
+///
+/// `varsmith generate --user` is not built yet: the test lays out alice's outputs as the CLI
+/// will (sops/users/alice/{secrets,facts,state}/, real sops, fingerprints from the module).
+#[test]
+fn home_manager_user_generators() {
+    let Some(kit) = kit_and_sops() else { return };
+    let ws = Ws::new(&kit);
+    ws.generate(&["m1"]);
+    let admin = common_sops::recipient_of(&ws.admin_key);
+    let mut users = Vec::new();
+    for u in ["alice", "bob"] {
+        let key = ws.tmp.path().join(format!("{u}.agekey"));
+        let r = varsmith::keys::keygen::append_admin_key(&key).expect("keygen");
+        users.push((key, r));
+    }
+    let (alice_key, alice) = users[0].clone();
+    std::fs::create_dir_all(ws.root.join("sops/users/alice")).unwrap();
+    std::fs::write(
+        ws.root.join("sops/users/alice/key.json"),
+        format!("[{{\"publickey\": \"{alice}\", \"type\": \"age\", \"source\": \"age\"}}]"),
+    )
+    .unwrap();
+    git(&ws.root, &["add", "-A"]);
+
+    // Before alice's outputs exist: definitions evaluate, verdicts say missing, the home's
+    // activation fails with the command that repairs it.
+    let mut fps = Value::Null;
+    for (attr, _) in HOMES {
+        let v = ws.eval_json(attr, HOME_VIEW);
+        assert_eq!(
+            v["status"],
+            json!({"api": "missing: never generated", "gpg-pass": "missing: never generated", "seed": null}),
+            "{attr}"
+        );
+        assert_eq!(v["check"], json!(true), "{attr}");
+        if fps.is_null() {
+            fps = v["definitions"].clone();
+        }
+        assert_eq!(v["definitions"], fps, "{attr}: one schema, one fingerprint");
+    }
+    let r = ws.eval(
+        &format!("{}.home.activation.varsmith-check.data", HOMES[0].0),
+        "",
+        true,
+    );
+    assert!(
+        !r.ok
+            && r.stderr.contains(
+                "varsmith: user alice: generator gpg-pass is missing (missing: never generated): run `varsmith generate --user alice`"
+            ),
+        "{}",
+        r.stderr
+    );
+
+    let seed_run = ws.run_of("sops/shared/state/seed.json");
+    let recipients = [alice.as_str(), admin.as_str()];
+    ws.write_user_run(
+        "alice",
+        &recipients,
+        &UserRun {
+            generator: "api",
+            fingerprint: fps["api"].as_str().unwrap(),
+            secrets: &[("token", "alice-api-token-0123456789")],
+            facts: &[("id", "api-id")],
+            deps: json!({}),
+        },
+    );
+    ws.write_user_run(
+        "alice",
+        &recipients,
+        &UserRun {
+            generator: "gpg-pass",
+            fingerprint: fps["gpg-pass"].as_str().unwrap(),
+            secrets: &[("pass", "alice-pass-9876543210")],
+            facts: &[],
+            deps: json!({ "seed": seed_run }),
+        },
+    );
+    let cfg = |home: &str| format!("{home}/.config/sops-nix/secrets");
+    for (attr, home) in HOMES {
+        let v = ws.eval_json(attr, HOME_VIEW);
+        assert_eq!(
+            v["status"],
+            json!({"api": null, "gpg-pass": null, "seed": null}),
+            "{attr}"
+        );
+        assert_eq!(v["check"], json!(false), "{attr}");
+        assert_eq!(
+            v["secrets"]["varsmith/gpg-pass/pass"],
+            json!({"key": "pass", "format": "yaml", "mode": "0440",
+                   "path": format!("{}/varsmith/gpg-pass/pass", cfg(home)),
+                   "file": v["secrets"]["varsmith/gpg-pass/pass"]["file"]}),
+            "{attr}"
+        );
+        let file = v["secrets"]["varsmith/gpg-pass/pass"]["file"].as_str().unwrap();
+        assert!(file.ends_with("-varsmith-gpg-pass.yaml"), "{file}");
+        assert_eq!(
+            v["secrets"]["varsmith/api/token"]["path"],
+            json!(format!("{}/varsmith/api/token", cfg(home)))
+        );
+        assert!(v["secrets"]["varsmith/seed/seed"].is_object(), "{attr}");
+        assert_eq!(
+            v["keyFile"],
+            json!(format!("{home}/.config/sops/age/keys.txt")),
+            "{attr}"
+        );
+        assert_eq!(v["sshKeyPaths"], json!([]), "{attr}");
+        assert_eq!(
+            v["templates"]["netrc"],
+            json!({
+                "content": format!("machine example.org password {}\n", placeholder("varsmith/gpg-pass/pass")),
+                "mode": "0600",
+                "path": format!("{}/rendered/netrc", cfg(home)),
+            }),
+            "{attr}"
+        );
+    }
+    let rel = "sops/users/alice/secrets/gpg-pass.yaml";
+    assert_eq!(
+        ws.sops_value(&alice_key, rel, "pass").as_deref(),
+        Ok("alice-pass-9876543210")
+    );
+    assert!(ws.sops_value(&users[1].0, rel, "pass").is_err(), "bob decrypts alice's secret");
+
+    // A changed definition: out of date, the home's activation fails again.
+    let path = ws.root.join("alice.nix");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replace("%s-alice", "%s-alice2")).unwrap();
+    git(&ws.root, &["add", "-A"]);
+    let v = ws.eval_json(HOMES[0].0, HOME_VIEW);
+    assert_eq!(v["status"]["gpg-pass"], json!("definition changed"));
+    let r = ws.eval(
+        &format!("{}.home.activation.varsmith-check.data", HOMES[1].0),
+        "",
+        true,
+    );
+    assert!(
+        !r.ok
+            && r.stderr.contains(
+                "varsmith: user alice: generator gpg-pass is out of date (definition changed): run `varsmith generate --user alice`"
+            ),
+        "{}",
+        r.stderr
+    );
+}
