@@ -430,13 +430,7 @@ fn home_manager_user_generators() {
         users.push((key, r));
     }
     let (alice_key, alice) = users[0].clone();
-    std::fs::create_dir_all(ws.root.join("sops/users/alice")).unwrap();
-    std::fs::write(
-        ws.root.join("sops/users/alice/key.json"),
-        format!("[{{\"publickey\": \"{alice}\", \"type\": \"age\", \"source\": \"age\"}}]"),
-    )
-    .unwrap();
-    git(&ws.root, &["add", "-A"]);
+    user_add(&ws, &alice);
 
     // Before alice's outputs exist: definitions evaluate, verdicts say missing, the home's
     // activation fails with the command that repairs it.
@@ -538,6 +532,8 @@ fn home_manager_user_generators() {
     );
     assert!(ws.sops_value(&users[1].0, rel, "pass").is_err(), "bob decrypts alice's secret");
 
+    ssh_user(&ws);
+
     // A changed definition: out of date, the home's activation fails again.
     let path = ws.root.join("alice.nix");
     let text = std::fs::read_to_string(&path).unwrap();
@@ -558,4 +554,77 @@ fn home_manager_user_generators() {
         "{}",
         r.stderr
     );
+}
+
+/// `varsmith user add alice --age …` writes her key.json; an admin's name with another key, an
+/// SSH public key given as `--age`, and both options at once are refused (exit 2, nothing
+/// written).
+fn user_add(ws: &Ws, alice: &str) {
+    let r = ws.varsmith(&["user", "add", "alice", "--age", alice]);
+    assert!(r.ok, "{}", r.stderr);
+    assert!(r.stderr.contains("user alice added"), "{}", r.stderr);
+    let kj: Value =
+        serde_json::from_slice(&std::fs::read(ws.root.join("sops/users/alice/key.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        kj,
+        json!([{"publickey": alice, "type": "age", "source": "age"}])
+    );
+    for (args, msg) in [
+        (
+            vec!["user", "add", "admin", "--age", alice],
+            "admin is an admin with another key",
+        ),
+        (
+            vec!["user", "add", "carol", "--age", "ssh-ed25519 AAAA"],
+            "--age takes an age recipient",
+        ),
+        (
+            vec!["user", "add", "alice", "--age", "age1qqqq"],
+            "--age:",
+        ),
+    ] {
+        let r = ws.varsmith(&args);
+        assert!(!r.ok && r.stderr.contains(msg), "{args:?}: {}", r.stderr);
+    }
+    assert!(!ws.root.join("sops/users/carol").exists());
+    git(&ws.root, &["add", "-A"]);
+}
+
+/// Re-registered from an SSH ed25519 key (`--ssh-key file.pub --replace`), alice's homes
+/// decrypt with `sops.age.sshKeyPaths = [ ~/.ssh/id_ed25519 ]` and no age key file.
+fn ssh_user(ws: &Ws) {
+    let key = ws.tmp.path().join("alice_ed25519");
+    let st = Command::new("ssh-keygen")
+        .args(["-q", "-t", "ed25519", "-N", "", "-C", "alice", "-f"])
+        .arg(&key)
+        .status()
+        .expect("ssh-keygen");
+    assert!(st.success());
+    let pubfile = key.with_extension("pub");
+    let r = ws.varsmith(&["user", "add", "alice", "--ssh-key", pubfile.to_str().unwrap()]);
+    assert!(
+        !r.ok && r.stderr.contains("registered with another key; pass --replace"),
+        "{}",
+        r.stderr
+    );
+    let r = ws.varsmith(&[
+        "user",
+        "add",
+        "alice",
+        "--replace",
+        "--ssh-key",
+        pubfile.to_str().unwrap(),
+    ]);
+    assert!(r.ok, "{}", r.stderr);
+    let line = std::fs::read_to_string(&pubfile).unwrap();
+    let want = varsmith::keys::ssh_to_age::public_to_age(&line).unwrap();
+    let kj: Value =
+        serde_json::from_slice(&std::fs::read(ws.root.join("sops/users/alice/key.json")).unwrap())
+            .unwrap();
+    assert_eq!(kj, json!([{"publickey": want, "type": "age", "source": "ssh"}]));
+    git(&ws.root, &["add", "-A"]);
+    let v = ws.eval_json(HOMES[0].0, HOME_VIEW);
+    assert_eq!(v["sshKeyPaths"], json!(["/home/alice/.ssh/id_ed25519"]));
+    assert_eq!(v["keyFile"], Value::Null);
 }

@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage machines.
     #[command(subcommand)]
     Machine(MachineCmd),
+    /// Manage home-manager users (their recipients; sops/users/<user>/key.json).
+    #[command(subcommand)]
+    User(UserCmd),
     /// Run generators that are missing or out of date, in dependency order.
     Generate(GenerateArgs),
     /// Report missing, stale, torn or wrongly-encrypted vars (exit 1 if any).
@@ -178,6 +181,27 @@ pub enum AdminCmd {
         /// Key file (default: SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+    },
+}
+
+/// `varsmith user …`
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Register a home-manager user's recipient (sops/users/<user>/key.json), from an SSH
+    /// ed25519 public key (ssh-to-age; the home decrypts with `sops.age.sshKeyPaths`) or an age
+    /// recipient (`sops.age.keyFile`).
+    Add {
+        /// User name (its home-manager `home.username`).
+        name: String,
+        /// The user's SSH ed25519 public key: the `ssh-ed25519 …` line or a .pub file.
+        #[arg(long, conflicts_with = "age", required_unless_present = "age")]
+        ssh_key: Option<String>,
+        /// The user's age recipient (age1…).
+        #[arg(long)]
+        age: Option<String>,
+        /// Replace the key of a user already registered with another one (otherwise refused).
+        #[arg(long)]
+        replace: bool,
     },
 }
 

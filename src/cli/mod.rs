@@ -16,6 +16,7 @@ mod pipe;
 mod remote_cmd;
 mod remote_dry;
 mod set_input;
+mod user_cmd;
 pub(crate) mod sops_cmd;
 mod zerotier_cmd;
 

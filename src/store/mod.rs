@@ -20,7 +20,7 @@ pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
 pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{Manifest, read_run_id};
-pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients};
+pub use recipients::{KeyJsonEntry, expected_recipients, host_recipients, read_key_json};
 
 use std::path::PathBuf;
 
