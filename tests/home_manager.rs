@@ -628,3 +628,77 @@ fn ssh_user(ws: &Ws) {
     assert_eq!(v["sshKeyPaths"], json!(["/home/alice/.ssh/id_ed25519"]));
     assert_eq!(v["keyFile"], Value::Null);
 }
+
+/// `deploy --home USER@HOST`: on a remote HOST, the flake goes to `ssh-ng://USER@<HOST's
+/// address>` and `home-manager switch --flake "$src#USER@HOST"` runs there over ssh as USER
+/// (`--dry-run` prints both, runs nothing); on this machine, home-manager runs here with the
+/// exact argv (a recording stand-in). A HOST that is not a machine is exit 2.
+#[test]
+fn deploy_home_argv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("ws");
+    std::fs::create_dir_all(&root).unwrap();
+    std::fs::write(
+        root.join("varsmith.yaml"),
+        "admins:\n  admin: age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq\n\
+         machines:\n  stibnite:\n    target: admin@stibnite.example.org\n    system: aarch64-darwin\n\
+         \x20 here:\n    target: root@localhost\n",
+    )
+    .unwrap();
+    let bin = tmp.path().join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let log = tmp.path().join("argv.log");
+    let stand_in = bin.join("home-manager");
+    std::fs::write(
+        &stand_in,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$(basename \"$0\")\" \"$@\" >> '{}'\n",
+            log.display()
+        ),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let vs = |args: &[&str]| {
+        let mut c = common_sops::varsmith(&tmp.path().join("home"));
+        c.arg("-C").arg(&root).args(args).env("PATH", &path);
+        c.output().expect("varsmith")
+    };
+
+    let out = vs(&["deploy", "--home", "alice@stibnite", "--dry-run"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines[0], "# home alice@stibnite (1 machines)", "{text}");
+    assert_eq!(
+        lines[1],
+        "nix flake archive --json --to ssh-ng://alice@stibnite.example.org .",
+        "{text}"
+    );
+    assert!(
+        lines[2].starts_with("ssh ")
+            && lines[2].contains("alice@stibnite.example.org")
+            && lines[2].contains("home-manager switch --flake \"$src#\"alice@stibnite --show-trace")
+            && !lines[2].contains("sudo")
+            && lines[2].ends_with("# stdin: the .path printed by the line above"),
+        "{text}"
+    );
+    assert!(!log.exists(), "the dry run ran something");
+
+    let out = vs(&["deploy", "--home", "alice@here", "--no-show-trace"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        std::fs::read_to_string(&log).unwrap(),
+        "home-manager\nswitch\n--flake\n.#alice@here\n"
+    );
+
+    for (home, msg) in [
+        ("alice@nowhere", "unknown machine \"nowhere\""),
+        ("alice", "expected USER@HOST"),
+    ] {
+        let out = vs(&["deploy", "--home", home, "--dry-run"]);
+        assert_eq!(out.status.code(), Some(2), "{home}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{home}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}

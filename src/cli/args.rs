@@ -449,6 +449,11 @@ pub struct DeployArgs {
     /// Machines to deploy; `HOST TARGET` (a last argument that is not a machine) deploys one
     /// machine to that target.
     pub hosts: Vec<String>,
+    /// Switch the standalone home-manager configuration `homeConfigurations."USER@HOST"` on
+    /// machine HOST as USER (`home-manager switch`, over ssh with HOST's pin) instead of
+    /// deploying machines.
+    #[arg(long, value_name = "USER@HOST", conflicts_with_all = ["hosts", "all", "boot", "build_host", "verify"])]
+    pub home: Option<String>,
     /// Every machine.
     #[arg(long)]
     pub all: bool,
