@@ -432,6 +432,23 @@ fn home_manager_user_generators() {
     let (alice_key, alice) = users[0].clone();
     user_add(&ws, &alice);
 
+    // Discovery: alice's three homes in one evaluation per output.
+    let r = ws.varsmith(&["user", "list", "--json"]);
+    assert!(r.ok, "{}", r.stderr);
+    let listed: Value = serde_json::from_str(&r.stdout).expect("user list --json");
+    assert_eq!(
+        listed,
+        json!([{
+            "user": "alice", "registered": true, "source": "age",
+            "homes": [
+                {"kind": "standalone", "attr": "alice@stibnite", "error": null},
+                {"kind": "nixos", "attr": "m1", "error": null},
+                {"kind": "darwin", "attr": "d1", "error": null},
+            ],
+            "generators": {"api": false, "gpg-pass": false, "seed": true},
+        }])
+    );
+
     // Before alice's outputs exist: definitions evaluate, verdicts say missing, the home's
     // activation fails with the command that repairs it.
     let mut fps = Value::Null;

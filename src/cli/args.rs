@@ -203,6 +203,14 @@ pub enum UserCmd {
         #[arg(long)]
         replace: bool,
     },
+    /// List the flake's home-manager users (standalone homeConfigurations and integrated
+    /// home-manager.users importing the module, in one evaluation per output), their homes,
+    /// generators and registration.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// `varsmith machine …`

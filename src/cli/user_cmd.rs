@@ -27,7 +27,77 @@ pub(crate) fn run(ctx: &Context, cmd: UserCmd) -> CmdResult {
             age,
             replace,
         } => add(ctx, &name, ssh_key.as_deref(), age.as_deref(), replace),
+        UserCmd::List { json } => list(ctx, json),
     }
+}
+
+/// `user list`: one line per user (`alice  age key  standalone alice@stibnite, nixos m1  api,
+/// seed (shared)`), or JSON (`[{user, registered, source, homes: [{kind, attr, error}],
+/// generators: {name: shared}}]`).
+fn list(ctx: &Context, json: bool) -> CmdResult {
+    let ws = ctx.workspace()?;
+    let homes = crate::workspace::users::discover(&ws.root)?;
+    let mut users: std::collections::BTreeMap<&str, Vec<&crate::workspace::users::Home>> =
+        Default::default();
+    for h in &homes {
+        users.entry(h.user.as_str()).or_default().push(h);
+    }
+    let mut out = Vec::new();
+    for (user, hs) in &users {
+        let path = store::admin_key_json(&ws.root, user);
+        let source = std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .map(|v| v[0]["source"].as_str().unwrap_or("age").to_string());
+        let mut gens = std::collections::BTreeMap::new();
+        for h in hs {
+            gens.extend(h.generators.iter().map(|(g, s)| (g.clone(), *s)));
+        }
+        out.push(serde_json::json!({
+            "user": user,
+            "registered": source.is_some(),
+            "source": source,
+            "homes": hs.iter().map(|h| serde_json::json!({"kind": h.kind, "attr": h.attr, "error": h.error})).collect::<Vec<_>>(),
+            "generators": gens,
+        }));
+    }
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(0);
+    }
+    for u in &out {
+        let key = match u["source"].as_str() {
+            Some("ssh") => "ssh key",
+            Some(_) => "age key",
+            None => "not registered",
+        };
+        let homes: Vec<String> = u["homes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|h| {
+                let kind = h["kind"].as_str().unwrap_or("");
+                let attr = h["attr"].as_str().unwrap_or("");
+                match h["error"].as_str() {
+                    Some(e) => format!("{kind} {attr} ({e})"),
+                    None => format!("{kind} {attr}"),
+                }
+            })
+            .collect();
+        let gens: Vec<String> = u["generators"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(g, s)| if s == true { format!("{g} (shared)") } else { g.clone() })
+            .collect();
+        println!(
+            "{}  {key}  homes: {}  generators: {}",
+            u["user"].as_str().unwrap_or(""),
+            homes.join(", "),
+            gens.join(", ")
+        );
+    }
+    Ok(0)
 }
 
 /// The recipient and its source: an age recipient as given, or the age recipient of an

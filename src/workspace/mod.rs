@@ -7,6 +7,7 @@ pub mod inventory;
 pub(crate) mod inventory_edit;
 pub mod names;
 pub mod nix;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 
