@@ -244,11 +244,7 @@ fn template_store_side(ws: &Ws) {
     assert!(r.ok, "template drvPath: {}", r.stderr);
     let drv = r.stdout.trim().to_string();
     let token = ws
-        .sops_value(
-            &ws.admin_key,
-            "sops/machines/m1/secrets/api.yaml",
-            "token",
-        )
+        .sops_value(&ws.admin_key, "sops/machines/m1/secrets/api.yaml", "token")
         .expect("admin decrypts the token");
     assert_eq!(token.len(), 32, "{token}");
     let host = ws.tmp.path().join("m1.agekey");
@@ -321,9 +317,18 @@ fn darwin_refusals(ws: &Ws) {
 /// The three ways alice's home is evaluated: standalone, inside NixOS m1, inside nix-darwin d1,
 /// with her home directory.
 const HOMES: [(&str, &str); 3] = [
-    ("homeConfigurations.\"alice@stibnite\".config", "/home/alice"),
-    ("nixosConfigurations.m1.config.home-manager.users.alice", "/home/alice"),
-    ("darwinConfigurations.d1.config.home-manager.users.alice", "/Users/alice"),
+    (
+        "homeConfigurations.\"alice@stibnite\".config",
+        "/home/alice",
+    ),
+    (
+        "nixosConfigurations.m1.config.home-manager.users.alice",
+        "/home/alice",
+    ),
+    (
+        "darwinConfigurations.d1.config.home-manager.users.alice",
+        "/Users/alice",
+    ),
 ];
 
 /// What the three evaluations of alice's home say about varsmith.
@@ -368,10 +373,18 @@ impl Ws {
             .arg(&scratch)
             .output()
             .expect("sops");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         std::fs::remove_file(&scratch).unwrap();
         std::fs::create_dir_all(base.join("secrets")).unwrap();
-        std::fs::write(base.join(format!("secrets/{}.yaml", r.generator)), out.stdout).unwrap();
+        std::fs::write(
+            base.join(format!("secrets/{}.yaml", r.generator)),
+            out.stdout,
+        )
+        .unwrap();
         let mut facts = serde_json::Map::new();
         for (k, v) in r.facts {
             let dir = base.join("facts").join(r.generator);
@@ -519,7 +532,9 @@ fn home_manager_user_generators() {
                    "file": v["secrets"]["varsmith/gpg-pass/pass"]["file"]}),
             "{attr}"
         );
-        let file = v["secrets"]["varsmith/gpg-pass/pass"]["file"].as_str().unwrap();
+        let file = v["secrets"]["varsmith/gpg-pass/pass"]["file"]
+            .as_str()
+            .unwrap();
         assert!(file.ends_with("-varsmith-gpg-pass.yaml"), "{file}");
         assert_eq!(
             v["secrets"]["varsmith/api/token"]["path"],
@@ -547,7 +562,10 @@ fn home_manager_user_generators() {
         ws.sops_value(&alice_key, rel, "pass").as_deref(),
         Ok("alice-pass-9876543210")
     );
-    assert!(ws.sops_value(&users[1].0, rel, "pass").is_err(), "bob decrypts alice's secret");
+    assert!(
+        ws.sops_value(&users[1].0, rel, "pass").is_err(),
+        "bob decrypts alice's secret"
+    );
 
     ssh_user(&ws);
 
@@ -596,10 +614,7 @@ fn user_add(ws: &Ws, alice: &str) {
             vec!["user", "add", "carol", "--age", "ssh-ed25519 AAAA"],
             "--age takes an age recipient",
         ),
-        (
-            vec!["user", "add", "alice", "--age", "age1qqqq"],
-            "--age:",
-        ),
+        (vec!["user", "add", "alice", "--age", "age1qqqq"], "--age:"),
     ] {
         let r = ws.varsmith(&args);
         assert!(!r.ok && r.stderr.contains(msg), "{args:?}: {}", r.stderr);
@@ -619,9 +634,17 @@ fn ssh_user(ws: &Ws) {
         .expect("ssh-keygen");
     assert!(st.success());
     let pubfile = key.with_extension("pub");
-    let r = ws.varsmith(&["user", "add", "alice", "--ssh-key", pubfile.to_str().unwrap()]);
+    let r = ws.varsmith(&[
+        "user",
+        "add",
+        "alice",
+        "--ssh-key",
+        pubfile.to_str().unwrap(),
+    ]);
     assert!(
-        !r.ok && r.stderr.contains("registered with another key; pass --replace"),
+        !r.ok
+            && r.stderr
+                .contains("registered with another key; pass --replace"),
         "{}",
         r.stderr
     );
@@ -639,7 +662,10 @@ fn ssh_user(ws: &Ws) {
     let kj: Value =
         serde_json::from_slice(&std::fs::read(ws.root.join("sops/users/alice/key.json")).unwrap())
             .unwrap();
-    assert_eq!(kj, json!([{"publickey": want, "type": "age", "source": "ssh"}]));
+    assert_eq!(
+        kj,
+        json!([{"publickey": want, "type": "age", "source": "ssh"}])
+    );
     git(&ws.root, &["add", "-A"]);
     let v = ws.eval_json(HOMES[0].0, HOME_VIEW);
     assert_eq!(v["sshKeyPaths"], json!(["/home/alice/.ssh/id_ed25519"]));
@@ -676,7 +702,11 @@ fn deploy_home_argv() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&stand_in, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let path = format!("{}:{}", bin.display(), std::env::var("PATH").unwrap_or_default());
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let vs = |args: &[&str]| {
         let mut c = common_sops::varsmith(&tmp.path().join("home"));
         c.arg("-C").arg(&root).args(args).env("PATH", &path);
@@ -684,19 +714,23 @@ fn deploy_home_argv() {
     };
 
     let out = vs(&["deploy", "--home", "alice@stibnite", "--dry-run"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "# home alice@stibnite (1 machines)", "{text}");
     assert_eq!(
-        lines[1],
-        "nix flake archive --json --to ssh-ng://alice@stibnite.example.org .",
+        lines[1], "nix flake archive --json --to ssh-ng://alice@stibnite.example.org .",
         "{text}"
     );
     assert!(
         lines[2].starts_with("ssh ")
             && lines[2].contains("alice@stibnite.example.org")
-            && lines[2].contains("home-manager switch --flake \"$src#\"alice@stibnite --show-trace")
+            && lines[2]
+                .contains("home-manager switch --flake \"$src#\"alice@stibnite --show-trace")
             && !lines[2].contains("sudo")
             && lines[2].ends_with("# stdin: the .path printed by the line above"),
         "{text}"
@@ -704,7 +738,11 @@ fn deploy_home_argv() {
     assert!(!log.exists(), "the dry run ran something");
 
     let out = vs(&["deploy", "--home", "alice@here", "--no-show-trace"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         std::fs::read_to_string(&log).unwrap(),
         "home-manager\nswitch\n--flake\n.#alice@here\n"
@@ -716,6 +754,10 @@ fn deploy_home_argv() {
     ] {
         let out = vs(&["deploy", "--home", home, "--dry-run"]);
         assert_eq!(out.status.code(), Some(2), "{home}");
-        assert!(String::from_utf8_lossy(&out.stderr).contains(msg), "{home}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            String::from_utf8_lossy(&out.stderr).contains(msg),
+            "{home}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

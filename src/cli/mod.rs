@@ -16,8 +16,8 @@ mod pipe;
 mod remote_cmd;
 mod remote_dry;
 mod set_input;
-mod user_cmd;
 pub(crate) mod sops_cmd;
+mod user_cmd;
 mod zerotier_cmd;
 
 use std::process::ExitCode;

@@ -88,7 +88,13 @@ fn list(ctx: &Context, json: bool) -> CmdResult {
             .as_object()
             .into_iter()
             .flatten()
-            .map(|(g, s)| if s == true { format!("{g} (shared)") } else { g.clone() })
+            .map(|(g, s)| {
+                if s == true {
+                    format!("{g} (shared)")
+                } else {
+                    g.clone()
+                }
+            })
             .collect();
         println!(
             "{}  {key}  homes: {}  generators: {}",
@@ -102,7 +108,10 @@ fn list(ctx: &Context, json: bool) -> CmdResult {
 
 /// The recipient and its source: an age recipient as given, or the age recipient of an
 /// OpenSSH ed25519 public key (the line itself, or a `.pub` file holding it).
-fn recipient_of(ssh_key: Option<&str>, age: Option<&str>) -> Result<(String, &'static str), UsageError> {
+fn recipient_of(
+    ssh_key: Option<&str>,
+    age: Option<&str>,
+) -> Result<(String, &'static str), UsageError> {
     match (ssh_key, age) {
         (Some(k), None) => {
             let line = if k.trim_start().starts_with("ssh-") {
@@ -122,14 +131,21 @@ fn recipient_of(ssh_key: Option<&str>, age: Option<&str>) -> Result<(String, &'s
                     "--age takes an age recipient (age1…); pass an SSH public key with --ssh-key",
                 ));
             }
-            crate::keys::validate_recipient(a).map_err(|e| UsageError::new(format!("--age: {e}")))?;
+            crate::keys::validate_recipient(a)
+                .map_err(|e| UsageError::new(format!("--age: {e}")))?;
             Ok((a.to_string(), "age"))
         }
         _ => Err(UsageError::new("pass exactly one of --ssh-key and --age")),
     }
 }
 
-fn add(ctx: &Context, name: &str, ssh_key: Option<&str>, age: Option<&str>, replace: bool) -> CmdResult {
+fn add(
+    ctx: &Context,
+    name: &str,
+    ssh_key: Option<&str>,
+    age: Option<&str>,
+    replace: bool,
+) -> CmdResult {
     let ws = ctx.workspace()?;
     let _lock = WorkspaceLock::acquire(&ws.root, Mode::Exclusive, "varsmith user add")?;
     crate::workspace::names::check_component(name)

@@ -22,7 +22,10 @@ pub fn parse<'a>(inv: &Inventory, home: &'a str) -> Result<(&'a str, &'a str), E
     crate::workspace::names::check_component(user)
         .map_err(|e| Error::Usage(format!("--home {home}: user name: {e}")))?;
     if !inv.machines.contains_key(host) {
-        return Err(Error::Usage(format!("--home {home}: {}", inv.unknown_machine(host))));
+        return Err(Error::Usage(format!(
+            "--home {home}: {}",
+            inv.unknown_machine(host)
+        )));
     }
     Ok((user, host))
 }

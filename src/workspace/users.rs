@@ -90,7 +90,8 @@ pub fn discover(root: &Path) -> Result<Vec<Home>, Error> {
         };
         match kind {
             HomeKind::Standalone => {
-                let m: BTreeMap<String, Option<Raw>> = serde_json::from_slice(&json).map_err(bad)?;
+                let m: BTreeMap<String, Option<Raw>> =
+                    serde_json::from_slice(&json).map_err(bad)?;
                 homes.extend(m.into_iter().filter_map(|(attr, r)| home(kind, attr, r?)));
             }
             _ => {
