@@ -7,6 +7,9 @@
 //! The scratch workspace is tests/common_nix/fixtures/hm (a flake whose inputs are the offline
 //! kit's tarballs). In CI (`CI=true`) a missing nix, kit or sops fails the test.
 
+// common_nix and common_sops each include common_ci (the CI switch): one file, two modules.
+#![allow(clippy::duplicate_mod)]
+
 mod common_nix;
 #[path = "common_sops/mod.rs"]
 mod common_sops;

@@ -100,8 +100,8 @@ pub fn discover(root: &Path) -> Result<Vec<Home>, Error> {
                 for (attr, users) in m {
                     homes.extend(
                         users
-                            .into_iter()
-                            .filter_map(|(_, r)| home(kind, attr.clone(), r?)),
+                            .into_values()
+                            .filter_map(|r| home(kind, attr.clone(), r?)),
                     );
                 }
             }
