@@ -147,7 +147,9 @@ in
       };
     }
     (lib.optionalAttrs hasSops {
-      sops.secrets = sopsSecrets;
+      # Only for a registered user: else sops-nix's "No key source" assertion would hide
+      # varsmith's own message (the activation check above says to run `varsmith user add`).
+      sops.secrets = lib.mkIf registered sopsSecrets;
       sops.age.sshKeyPaths = lib.mkIf (registered && fromSsh) [ cfg.sshKeyPath ];
       sops.age.keyFile = lib.mkIf (registered && !fromSsh) (lib.mkDefault cfg.ageKeyFile);
     })
