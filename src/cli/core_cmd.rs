@@ -50,6 +50,7 @@ pub fn run(ctx: &Context, cmd: Command) -> CmdResult {
         Command::Init(a) => init(ctx, a.admin, a.recipient, a.new_key),
         Command::Admin(a) => admin(ctx, a),
         Command::Machine(m) => super::machine_cmd::run(ctx, m),
+        Command::User(u) => super::user_cmd::run(ctx, u),
         Command::Generate(a) => generate(ctx, a),
         Command::Check(a) => check(ctx, a.hosts, a.json, a.verbose),
         Command::List(a) => super::list_cmd::run(ctx, a),

@@ -19,6 +19,7 @@ mod remote_dry;
 mod rotate_cmd;
 mod set_input;
 pub(crate) mod sops_cmd;
+mod user_cmd;
 mod zerotier_cmd;
 
 use std::process::ExitCode;

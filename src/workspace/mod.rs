@@ -10,6 +10,7 @@ pub mod nix;
 mod nix_cache;
 pub mod quote;
 pub(crate) mod read;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 
