@@ -70,6 +70,7 @@
     {
       nixosModules.default = nixSide.nixosModules.default;
       darwinModules.default = nixSide.darwinModules.default;
+      homeManagerModules.default = nixSide.homeManagerModules.default;
       lib = {
         inherit (nixSide) generators fingerprint flakeCheck;
       };

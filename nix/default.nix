@@ -3,6 +3,8 @@
   # One module for NixOS and nix-darwin (darwin is detected by `options ? launchd`).
   nixosModules.default = ./module.nix;
   darwinModules.default = ./module.nix;
+  # home-manager users (standalone or integrated); the same generator schema (./schema.nix).
+  homeManagerModules.default = ./hm-module.nix;
   # The bundled generator library, as the module reads it (from generators/*.yaml).
   generators = (import ./bundled.nix).generators;
   # The definition fingerprint, as `varsmith check` computes it.

@@ -1,5 +1,6 @@
 # The module's tamper and recipient checks (issue 22): what a keyless `varsmith check` says
-# about the sops files of one machine, computed by Nix from what varsmith recorded.
+# about the sops files of one machine (or home-manager user: `kind`, `base`, `keyDir`), computed
+# by Nix from what varsmith recorded.
 #
 # varsmith records, in each generator's state (`state/<g>.json`, key `files`), every sops
 # file's SHA-256 and recipients as it wrote them; the admins are mirrored to
@@ -15,6 +16,10 @@
   gens,
   manifestOf,
   secretsRel,
+  # "machine" or "user" (messages); where its own outputs live; where its key.json is.
+  kind ? "machine",
+  base ? "sops/machines/${machine}",
+  keyDir ? base,
 }:
 let
   abs = rel: "${dir}/${rel}";
@@ -26,8 +31,8 @@ let
   adminKeys = if admins == null then [ ] else map trim (builtins.attrValues admins);
   adminOf = r: lib.findFirst (n: trim admins.${n} == r) null (builtins.attrNames admins);
 
-  hostJson = readJson (abs "sops/machines/${machine}/key.json");
-  rotation = readJson (abs "sops/machines/${machine}/rotation.json");
+  hostJson = readJson (abs "${keyDir}/key.json");
+  rotation = readJson (abs "${keyDir}/rotation.json");
   hostKeys =
     (if hostJson == null then [ ] else map (e: trim e.publickey) hostJson)
     ++ (if rotation == null then [ ] else map trim rotation.old);
@@ -41,8 +46,8 @@ let
       have = map trim record.recipients;
       hosts = if deploy then hostKeys else [ ];
       want = hosts ++ adminKeys;
-      who = r: if admins != null && adminOf r != null then "admin ${adminOf r}" else "host ${machine}";
-      pre = "varsmith: machine ${machine}: ${rel}:";
+      who = r: if admins != null && adminOf r != null then "admin ${adminOf r}" else "${if kind == "machine" then "host" else kind} ${machine}";
+      pre = "varsmith: ${kind} ${machine}: ${rel}:";
     in
     if record == null || !builtins.pathExists (abs rel) then
       [ ]
@@ -62,7 +67,6 @@ let
 
   # `state/<g>.json` and `facts/<g>/` of this machine for a generator it no longer declares
   # (shared ones are `lib.flakeCheck`'s: only it sees every machine).
-  base = "sops/machines/${machine}";
   entries = sub: if builtins.pathExists (abs "${base}/${sub}") then builtins.readDir (abs "${base}/${sub}") else { };
   stateGens = map (lib.removeSuffix ".json") (
     builtins.filter (lib.hasSuffix ".json") (builtins.attrNames (entries "state"))
@@ -74,7 +78,7 @@ let
   );
   leftovers = map (
     g:
-    "varsmith: machine ${machine}: ${base}/state/${g}.json, ${base}/facts/${g}/: machine ${machine} no longer declares generator ${g}, but its outputs are still there; delete them or declare it again"
+    "varsmith: ${kind} ${machine}: ${base}/state/${g}.json, ${base}/facts/${g}/: ${kind} ${machine} no longer declares generator ${g}, but its outputs are still there; delete them or declare it again"
   ) leftover;
 in
 leftovers

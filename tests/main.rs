@@ -15,6 +15,7 @@ mod flake_defs;
 mod gates;
 mod generate;
 mod hardening_sandbox;
+mod home_manager;
 mod hostile_audit;
 mod hostile_env;
 mod hostile_sandbox;

@@ -52,6 +52,9 @@ pub enum Command {
     /// Manage machines.
     #[command(subcommand)]
     Machine(MachineCmd),
+    /// Manage home-manager users (their recipients; sops/users/<user>/key.json).
+    #[command(subcommand)]
+    User(UserCmd),
     /// Run generators that are missing or out of date, in dependency order.
     Generate(GenerateArgs),
     /// Report missing, stale, torn or wrongly-encrypted vars (exit 1 if any).
@@ -198,6 +201,35 @@ pub enum AdminCmd {
         /// Key file (default: SOPS_AGE_KEY_FILE, else ~/.config/sops/age/keys.txt).
         #[arg(long, short = 'o')]
         output: Option<PathBuf>,
+    },
+}
+
+/// `varsmith user …`
+#[derive(Subcommand, Debug)]
+pub enum UserCmd {
+    /// Register a home-manager user's recipient (sops/users/<user>/key.json), from an SSH
+    /// ed25519 public key (ssh-to-age; the home decrypts with `sops.age.sshKeyPaths`) or an age
+    /// recipient (`sops.age.keyFile`).
+    Add {
+        /// User name (its home-manager `home.username`).
+        name: String,
+        /// The user's SSH ed25519 public key: the `ssh-ed25519 …` line or a .pub file.
+        #[arg(long, conflicts_with = "age", required_unless_present = "age")]
+        ssh_key: Option<String>,
+        /// The user's age recipient (age1…).
+        #[arg(long)]
+        age: Option<String>,
+        /// Replace the key of a user already registered with another one (otherwise refused).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// List the flake's home-manager users (standalone homeConfigurations and integrated
+    /// home-manager.users importing the module, in one evaluation per output), their homes,
+    /// generators and registration.
+    List {
+        /// Machine-readable output.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -509,6 +541,11 @@ pub struct DeployArgs {
     /// Machines to deploy; `HOST TARGET` (a last argument that is not a machine) deploys one
     /// machine to that target.
     pub hosts: Vec<String>,
+    /// Switch the standalone home-manager configuration `homeConfigurations."USER@HOST"` on
+    /// machine HOST as USER (`home-manager switch`, over ssh with HOST's pin) instead of
+    /// deploying machines.
+    #[arg(long, value_name = "USER@HOST", conflicts_with_all = ["hosts", "all", "boot", "build_host", "verify"])]
+    pub home: Option<String>,
     /// Every machine.
     #[arg(long)]
     pub all: bool,

@@ -23,6 +23,9 @@ pub const DEFAULT_JOBS: usize = 4;
 /// `varsmith deploy`.
 pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     let ws = ctx.workspace()?;
+    if let Some(home) = &a.home {
+        return deploy_home(&ws, &a, home);
+    }
     let (hosts, target) = split_target(&ws, &a.hosts);
     let machines = deploy::select(&ws.inventory, &hosts, a.all).map_err(lib)?;
     let jobs = match a.jobs {
@@ -88,6 +91,24 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     }
     let t0 = std::time::Instant::now();
     let reports = stages::execute(&plan, &ws.root, jobs, a.keep_going);
+    Ok(summary(&reports, t0.elapsed(), a.json))
+}
+
+/// `deploy --home USER@HOST`: one step, `home-manager switch` on HOST as USER ([`crate::remote::home`]).
+fn deploy_home(ws: &Workspace, a: &DeployArgs, home: &str) -> CmdResult {
+    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let o = DeployOptions {
+        debug: a.debug,
+        no_show_trace: a.no_show_trace,
+        ssh_options: a.ssh_options.clone(),
+        ..Default::default()
+    };
+    let plan = crate::remote::home::plan(&ws.inventory, home, &o, &kh).map_err(lib)?;
+    if a.dry_run {
+        return dry_run(&plan, None, a.json, 1, a.keep_going);
+    }
+    let t0 = std::time::Instant::now();
+    let reports = stages::execute(&plan, &ws.root, 1, a.keep_going);
     Ok(summary(&reports, t0.elapsed(), a.json))
 }
 

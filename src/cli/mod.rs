@@ -19,6 +19,7 @@ mod remote_dry;
 mod rotate_cmd;
 mod set_input;
 pub(crate) mod sops_cmd;
+mod user_cmd;
 mod zerotier_cmd;
 
 use std::process::ExitCode;
@@ -143,6 +144,7 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Init(a) => core_cmd::init(&ctx, a.admin, a.recipient, a.new_key),
         Command::Admin(a) => core_cmd::admin(&ctx, a),
         Command::Machine(m) => machine_cmd::run(&ctx, m),
+        Command::User(u) => user_cmd::run(&ctx, u),
         Command::Generate(a) => core_cmd::generate(&ctx, a),
         Command::Check(a) => core_cmd::check(&ctx, a.hosts, a.json, a.verbose),
         Command::List(a) => list_cmd::run(&ctx, a),

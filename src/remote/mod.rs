@@ -40,6 +40,7 @@ pub mod activation;
 pub mod bootstrap;
 pub mod darwin;
 pub mod deploy;
+pub mod home;
 pub mod hostkeys;
 pub mod install;
 pub mod known_hosts;

@@ -23,7 +23,9 @@ pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
 pub use layout::{admin_key_json, host_key_json};
 pub use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
-pub use recipients::{ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients};
+pub use recipients::{
+    ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients, read_key_json,
+};
 pub(crate) use recipients::{admins_mirror_differs, write_admins_mirror};
 
 use std::path::PathBuf;

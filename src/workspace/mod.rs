@@ -11,6 +11,7 @@ mod nix_cache;
 mod owner;
 pub mod quote;
 pub(crate) mod read;
+pub mod users;
 
 use std::path::{Path, PathBuf};
 

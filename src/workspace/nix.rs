@@ -721,6 +721,34 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
     }
 }
 
+/// `nix eval --json <flake>#<output> --apply <apply>` on the workspace flake (as the machines'
+/// evaluation sees it: git-tracked files, `VARSMITH_NIX_FLAGS`, IFD refused unless allowed);
+/// `Ok(None)` when the flake has no such output. For evaluations other than the machines'
+/// (home-manager users: [`super::users`]).
+pub(crate) fn eval_output_json(
+    root: &Path,
+    output: &str,
+    apply: &str,
+) -> Result<Option<Vec<u8>>, Error> {
+    let flake = Source::of(root)?.flake_ref(root);
+    match nix_json(root, &format!("{flake}#{output}"), apply) {
+        Ok(o) => Ok(Some(o)),
+        Err(err)
+            if err.contains("does not provide attribute")
+                && err.contains(&format!("'{output}'")) =>
+        {
+            Ok(None)
+        }
+        Err(err) => Err(flake_err(
+            root,
+            format!(
+                "evaluating {output} failed:\n{}",
+                crate::term::escape_controls_keep_lines(err.trim())
+            ),
+        )),
+    }
+}
+
 impl NixMachine {
     /// `flake:<output>.<attr>`, for messages and `--plan`.
     pub fn source(&self) -> String {

@@ -1,0 +1,127 @@
+//! home-manager users of a flake workspace: every standalone `homeConfigurations.<attr>` and
+//! every `home-manager.users.<user>` of a `nixosConfigurations` / `darwinConfigurations`
+//! entry whose home imports varsmith's home-manager module (`varsmith.definitions` exists).
+//!
+//! One `nix eval` per output, over all of its configurations at once (never one per home),
+//! reading only each home's user name and generator names and kinds: nothing forces `pkgs` or
+//! a generated file. A standalone home whose evaluation throws (e.g. another module's failed
+//! assertion) is listed with its error rather than failing the whole discovery.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::Deserialize;
+
+use super::Error;
+
+/// The home-manager configurations that hold users, and how each is reached.
+const OUTPUTS: [(&str, HomeKind); 3] = [
+    ("homeConfigurations", HomeKind::Standalone),
+    ("nixosConfigurations", HomeKind::Nixos),
+    ("darwinConfigurations", HomeKind::Darwin),
+];
+
+/// Where a home is declared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HomeKind {
+    /// `homeConfigurations."<user>@<host>"` (switched with `home-manager switch`).
+    Standalone,
+    /// `home-manager.users.<user>` of a NixOS machine.
+    Nixos,
+    /// `home-manager.users.<user>` of a nix-darwin machine.
+    Darwin,
+}
+
+/// One home of one user.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Home {
+    /// The user (`varsmith.userName`, default `home.username`).
+    pub user: String,
+    /// How it is declared.
+    pub kind: HomeKind,
+    /// The flake attribute: `alice@stibnite`, or the machine's configuration name.
+    pub attr: String,
+    /// Generator name to whether it is shared (`share = true`).
+    pub generators: BTreeMap<String, bool>,
+    /// Set when the home did not evaluate (the message, escaped).
+    pub error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    user: Option<String>,
+    generators: Option<BTreeMap<String, bool>>,
+    error: Option<String>,
+}
+
+/// The Nix function reading one home (`h` is its evaluated `config`).
+const HOME: &str = r#"h: let
+    r = builtins.tryEval (let d = h.varsmith.definitions or null; in
+      if d == null then null else builtins.deepSeq [ d.name (builtins.attrNames d.generators) ] {
+        user = d.name;
+        generators = builtins.mapAttrs (_: g: g.share) d.generators;
+      });
+  in if r.success then r.value else { error = "the home did not evaluate (run nix eval on it for the message)"; }"#;
+
+/// The `--apply` function of one output.
+fn apply(kind: HomeKind) -> String {
+    match kind {
+        HomeKind::Standalone => format!(
+            "hs: builtins.mapAttrs (_: c: let r = builtins.tryEval c.config; in if r.success then ({HOME}) r.value else {{ error = \"the home did not evaluate\"; }}) hs"
+        ),
+        _ => format!(
+            "cs: builtins.mapAttrs (_: c: if c.options ? home-manager then builtins.mapAttrs (_: ({HOME})) c.config.home-manager.users else {{ }}) cs"
+        ),
+    }
+}
+
+/// Every home of the workspace flake that imports varsmith's home-manager module, sorted by
+/// user, then kind and attribute.
+pub fn discover(root: &Path) -> Result<Vec<Home>, Error> {
+    let mut homes = Vec::new();
+    for (output, kind) in OUTPUTS {
+        let Some(json) = super::nix::eval_output_json(root, output, &apply(kind))? else {
+            continue;
+        };
+        let bad = |e: serde_json::Error| Error::Invalid {
+            path: root.join("flake.nix"),
+            msg: format!("{output}: unexpected output of nix eval: {e}"),
+        };
+        match kind {
+            HomeKind::Standalone => {
+                let m: BTreeMap<String, Option<Raw>> =
+                    serde_json::from_slice(&json).map_err(bad)?;
+                homes.extend(m.into_iter().filter_map(|(attr, r)| home(kind, attr, r?)));
+            }
+            _ => {
+                let m: BTreeMap<String, BTreeMap<String, Option<Raw>>> =
+                    serde_json::from_slice(&json).map_err(bad)?;
+                for (attr, users) in m {
+                    homes.extend(
+                        users
+                            .into_values()
+                            .filter_map(|r| home(kind, attr.clone(), r?)),
+                    );
+                }
+            }
+        }
+    }
+    homes.sort_by(|a, b| (&a.user, a.kind, &a.attr).cmp(&(&b.user, b.kind, &b.attr)));
+    Ok(homes)
+}
+
+fn home(kind: HomeKind, attr: String, r: Raw) -> Option<Home> {
+    if r.user.is_none() && r.error.is_none() {
+        return None;
+    }
+    Some(Home {
+        user: r
+            .user
+            .unwrap_or_else(|| attr.split('@').next().unwrap_or(&attr).to_string()),
+        kind,
+        attr,
+        generators: r.generators.unwrap_or_default(),
+        error: r.error,
+    })
+}
