@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::remote::{require, script, write_inventory};
+use crate::util::remote::{deploy_dir, require, script, write_inventory};
 
 const KIT: &str = "/work/shared/nix/nix-darwin-2026-06.tar.gz";
 
@@ -87,7 +87,7 @@ esac
         &bin.join("nix-env"),
         &format!("#!/bin/sh\necho \"nix-env $*\" >> '{}'\n", log.display()),
     );
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(
         ws.path(),
         "machines:\n  mac:\n    target: localhost\n    system: aarch64-darwin\n",

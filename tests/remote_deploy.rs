@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use crate::util::remote::{StandIns, write_inventory};
+use crate::util::remote::{DeployDir, StandIns, deploy_dir, write_inventory};
 
 const FLEET: &str = "\
 machines:
@@ -29,12 +29,12 @@ deploy:
 ";
 
 struct Env {
-    ws: tempfile::TempDir,
+    ws: DeployDir,
     s: StandIns,
 }
 
 fn env(inventory: &str) -> Env {
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(ws.path(), inventory);
     Env {
         ws,
