@@ -96,8 +96,18 @@ fn fast_on_nh_darwin_and_clan_is_refused_with_a_reason() {
         "{}",
         text(&o.stderr)
     );
-    // nh takes --build-host as nixos-rebuild does.
-    let argv = plan_argv(w.path(), &["web", "--build-host", "builder.example.org"]);
+    // nh takes --build-host as nixos-rebuild does (a build host that is no machine needs its
+    // key).
+    let argv = plan_argv(
+        w.path(),
+        &[
+            "web",
+            "--build-host",
+            "builder.example.org",
+            "--build-host-key",
+            "ssh-ed25519 AAAAbuilder",
+        ],
+    );
     assert_eq!(
         argv[0],
         [
@@ -320,10 +330,10 @@ done
     printf 'ARGV=%s\n' "$*"
     for h in "$t" "$b"; do
         printf '== %s\n' "$h"
-        ssh $NIX_SSHOPTS -G "$h" | grep -E '^(hostkeyalias|userknownhostsfile|stricthostkeychecking|serveraliveinterval|port) '
+        ssh $NIX_SSHOPTS -G "$h" | grep -E '^(hostkeyalias|userknownhostsfile|stricthostkeychecking|port) '
     done
     f=$(dirname "$(printf '%s' "$NIX_SSHOPTS" | cut -d' ' -f2)")/build_host_known_hosts
-    [ -e "$f" ] && { echo "== build host pin"; cat "$f"; }
+    if [ -e "$f" ]; then echo "== build host pin"; cat "$f"; fi
 } >> "$RESOLVER_LOG"
 "#;
 
