@@ -132,7 +132,7 @@ fn private_dir() -> Result<tempfile::TempDir, Error> {
     let dir = tempfile::Builder::new()
         .prefix("varsmith-ssh-")
         .tempdir()
-        .map_err(|e| Error::io(&std::env::temp_dir(), e))?;
+        .map_err(|e| Error::io(std::env::temp_dir(), e))?;
     if dir.path().to_string_lossy().contains(char::is_whitespace) {
         return Err(Error::Usage(format!(
             "the temporary directory {} holds whitespace, which NIX_SSHOPTS cannot carry: set TMPDIR to a path without",
