@@ -17,8 +17,13 @@ N=${1:-1000}
 RUNS=${2:-5}
 cargo build --release --quiet
 BIN=$PWD/target/release/varsmith
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+top=$(mktemp -d)
+trap 'rm -rf "$top"' EXIT
+# The workspace sits in a subdirectory of a flake (deploy needs one; varsmith evaluates only a
+# flake.nix beside varsmith.yaml, and the stand-ins evaluate nothing).
+echo '{ outputs = _: { }; }' > "$top/flake.nix"
+work=$top/ws
+mkdir "$work"
 
 # Inventory: 5 zerotier controllers, 20 relays, 5% darwin, 5% nh, the rest nixos-rebuild.
 {

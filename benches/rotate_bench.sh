@@ -22,6 +22,9 @@ fi
 . scripts/deps.sh 2>/dev/null && ensure_pip_bin_on_path 2>/dev/null || true
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# Deploy needs a flake: one above the workspaces (varsmith evaluates only a flake.nix beside
+# varsmith.yaml; the stand-ins evaluate nothing).
+echo '{ outputs = _: { }; }' > "$work/flake.nix"
 
 # --- 1: dry runs on a 1000-machine inventory -------------------------------------------------
 mkdir "$work/dry"

@@ -54,6 +54,7 @@ let
           "/run/secrets/rendered/${name}";
       definitionsExtra = {
         inherit (cfg) deploy hostKeyPath;
+        coreutils = if cfg.coreutils == null then null else "${cfg.coreutils}";
       };
     };
   };
@@ -71,10 +72,11 @@ let
     ;
 
   # Activation files (`neededFor = "activation"`) are not sops-nix secrets: `varsmith deploy`
-  # uploads them with their owner, group and mode, but `bootstrap` and `install` place them
-  # under the new root before its users exist, owned by root. Each activation therefore gives
-  # them their declared owner, group and mode once users and groups are set up (NixOS; on
-  # nix-darwin only `deploy` places them). Paths only: no value reaches the store.
+  # uploads them as root to their staging path, and `bootstrap` and `install` place them under
+  # the new root before its users exist, owned by root. Each activation therefore gives them
+  # their declared owner, group and mode once users and groups are set up: NixOS in an
+  # activation snippet after `users` and `groups`, nix-darwin in `postActivation` (which runs
+  # after its `groups` and `users`). Paths only: no value reaches the store.
   activationFiles = lib.concatLists (
     lib.mapAttrsToList (
       gname: g:
@@ -96,6 +98,23 @@ let
     ''
   ) activationFiles;
   hasActivationScripts = !isDarwin && lib.hasAttrByPath [ "system" "activationScripts" ] options;
+  # nix-darwin's `activate` runs under `set -e`: a user that does not exist (yet) is a warning
+  # naming the file, and the rest of the activation goes on (as a failed NixOS snippet does).
+  darwinActivationOwners = lib.concatMapStrings (
+    x:
+    let
+      p = lib.escapeShellArg "/var/lib/varsmith/activation/${x.gname}/${x.fname}";
+      og = lib.escapeShellArg "${x.f.owner}:${x.f.group}";
+    in
+    ''
+      if [ -e ${p} ]; then
+        chown ${og} ${p} && chmod ${lib.escapeShellArg x.f.mode} ${p} \
+          || echo "varsmith: cannot give "${p}" owner "${og}" and mode ${x.f.mode}" >&2
+      fi
+    ''
+  ) activationFiles;
+  hasDarwinActivation =
+    isDarwin && lib.hasAttrByPath [ "system" "activationScripts" "postActivation" ] options;
 
   sopsSecrets = builtins.listToAttrs (
     map (
@@ -153,6 +172,17 @@ in
         decrypts with its defaults and nothing else.
       '';
     };
+    coreutils = mkOption {
+      type = types.nullOr types.package;
+      default = if isDarwin then null else cfg.pkgs.coreutils;
+      defaultText = "pkgs.coreutils on NixOS, null on nix-darwin";
+      description = ''
+        A package whose `bin/` is on every generator's PATH after its runtimeInputs (clan's runner
+        adds coreutils the same way), realised with them. Read only when the CLI collects the
+        runtime inputs, never when generator definitions are merely evaluated. null: nothing is
+        added (the default on nix-darwin, whose packages do not run where generators run).
+      '';
+    };
     deploy = {
       targetHost = mkOption {
         type = types.str;
@@ -163,7 +193,23 @@ in
       tags = mkOption {
         type = types.listOf types.str;
         default = [ ];
-        description = "Tags (deploy order: `deploy.order` in varsmith.yaml).";
+        description = "Tags (deploy order: `varsmith.deploy.order` or `deploy.order` in varsmith.yaml).";
+      };
+      order = mkOption {
+        type = types.listOf types.str;
+        default = [ ];
+        example = [
+          "tag:zerotier-controller"
+          "os:nixos"
+          "os:darwin"
+        ];
+        description = ''
+          The fleet's deploy stages, first to last (machines in no entry deploy last): `tag:NAME`,
+          `os:nixos`, `os:darwin`, `machine:NAME`, or a bare tag (or machine) name, as
+          `deploy.order` in varsmith.yaml. It is one order for the whole fleet: set it in a module
+          every machine imports; configurations (and varsmith.yaml) that state different orders
+          are an error. Default: none (every machine in one stage).
+        '';
       };
       backend = mkOption {
         type = types.enum [
@@ -223,6 +269,13 @@ in
         ];
         text = activationOwners;
       };
+    })
+    (lib.optionalAttrs hasDarwinActivation {
+      system.activationScripts.postActivation.text = lib.mkIf (activationFiles != [ ]) (
+        lib.mkAfter ''
+          # varsmith: activation secrets' owner, group and mode
+          ${darwinActivationOwners}''
+      );
     })
     (lib.optionalAttrs hasHostKeysOption {
       services.openssh.hostKeys = lib.mkIf (gens ? openssh) [

@@ -344,3 +344,111 @@ fn remote_verbs_build_the_configuration_attribute_of_a_renamed_machine() {
     let o = f.run(&["deploy", "alpha", "--dry-run"]);
     assert!(stdout(&o).contains("--flake '.#alpha' "), "{}", stdout(&o));
 }
+
+#[test]
+fn the_module_deploy_order_stages_flake_machines_and_must_agree() {
+    if !tools() {
+        return;
+    }
+    // alpha carries tag `first`; every configuration states the same order (as a module all
+    // machines import would), with an OS entry: alpha, then the darwin gamma, then beta.
+    let f = FlakeWs::new(" {}");
+    let ordered = flake("")
+        .replace(
+            r#"tags = [ "t" ]; backend = null; };"#,
+            r#"tags = if name == "alpha" then [ "first" ] else [ "t" ]; backend = null; order = [ "tag:first" "os:darwin" ]; };"#,
+        )
+        .replace(
+            "config.nixpkgs.system = sys;",
+            r#"config.nixpkgs.system = if name == "gamma" then "aarch64-darwin" else sys;"#,
+        );
+    assert_ne!(ordered, flake(""), "flake layout");
+    std::fs::write(f.ws.root().join("flake.nix"), &ordered).unwrap();
+    // Deploy needs the flake to be a directory with flake.nix: it is.
+    let o = f.run(&["deploy", "--all", "--dry-run", "--no-check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let heads: Vec<String> = stdout(&o)
+        .lines()
+        .filter(|l| l.starts_with("# ") && l.ends_with(" machines)"))
+        .map(String::from)
+        .collect();
+    assert_eq!(
+        heads,
+        [
+            "# tag first (1 machines)",
+            "# os darwin (1 machines)",
+            "# rest (1 machines)"
+        ]
+    );
+    // The same order in varsmith.yaml agrees; a different one is an error naming both places.
+    let inv = std::fs::read_to_string(f.ws.root().join("varsmith.yaml")).unwrap();
+    std::fs::write(
+        f.ws.root().join("varsmith.yaml"),
+        format!("{inv}deploy:\n  order: [\"tag:first\", \"os:darwin\"]\n"),
+    )
+    .unwrap();
+    let o = f.run(&["deploy", "--all", "--dry-run", "--no-check"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    std::fs::write(
+        f.ws.root().join("varsmith.yaml"),
+        format!("{inv}deploy:\n  order: [\"os:nixos\"]\n"),
+    )
+    .unwrap();
+    let o = f.run(&["deploy", "--all", "--dry-run", "--no-check"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("the deploy order differs: varsmith.yaml (deploy.order) is [\"os:nixos\"]")
+            && err.contains("nixosConfigurations.alpha's varsmith.deploy.order"),
+        "{err}"
+    );
+}
+
+#[test]
+fn coreutils_is_on_every_generators_path_after_its_runtime_inputs() {
+    if !tools() {
+        return;
+    }
+    // `varsmith.coreutils` (the module's default is pkgs.coreutils on NixOS; here an offline
+    // derivation) is realised with the runtime inputs and serves `token`, which declares none.
+    let f = FlakeWs::new(" {}");
+    let plain = flake("");
+    let with = plain
+        .replace(
+            "machineName = name;",
+            "machineName = name;\n        coreutils = coreutils;",
+        )
+        .replace(
+            "token = { share = true; dependencies = [ ]; validation = null; runtimeInputs = [ coreutils ];",
+            "token = { share = true; dependencies = [ ]; validation = null; runtimeInputs = [ ];",
+        );
+    assert_eq!(
+        with.matches("runtimeInputs = [ ];").count(),
+        1,
+        "flake layout"
+    );
+    std::fs::write(f.ws.root().join("flake.nix"), &with).unwrap();
+    let o = f.run(&["generate", "alpha"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let token = f.ws.root().join("sops/shared/secrets/token.yaml");
+    let v = decrypt_with(&token, &f.ws.key);
+    assert!(v.status.success(), "{}", stderr(&v));
+    assert!(
+        String::from_utf8_lossy(&v.stdout).contains("token: "),
+        "{}",
+        stdout(&v)
+    );
+    // Without it, the same script finds no `head`.
+    std::fs::write(
+        f.ws.root().join("flake.nix"),
+        with.replace("coreutils = coreutils;", "coreutils = null;"),
+    )
+    .unwrap();
+    let o = f.run(&["generate", "alpha", "--regenerate", "-g", "token"]);
+    assert!(!o.status.success());
+    assert!(
+        stderr(&o).contains("head: command not found"),
+        "{}",
+        stderr(&o)
+    );
+}

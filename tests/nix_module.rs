@@ -390,6 +390,16 @@ fn darwin(f: &Fleet, defs: &Defs) {
              backend = c.varsmith.definitions.deploy.backend;
              defs = builtins.mapAttrs (_: g: builtins.removeAttrs g [ "runtimeInputs" ]) c.varsmith.definitions.generators;
              restartUnitsOption = c.varsmith.generators.openssh.files.ssh_host_ed25519_key.restartUnits;
+             # An activation secret owned by a user (sops-nix's own postActivation, which needs
+             # packages, left out): its owner fix, as the module writes it.
+             early = if c.varsmith.machineName != "stibnite" then null else
+               (d.extendModules { modules = [ ({ lib, ... }: {
+                 varsmith.generators.early = {
+                   files.k = { owner = "_www"; mode = "0440"; neededFor = "activation"; };
+                   script = "true";
+                 };
+                 sops.secrets = lib.mkForce { };
+               }) ]; }).config.system.activationScripts.postActivation.text;
            }) ds"#,
     );
     let machines = keys(&v);
@@ -398,6 +408,16 @@ fn darwin(f: &Fleet, defs: &Defs) {
         ["argentum", "blackphos", "rosegold", "stibnite"]
             .map(String::from)
             .into()
+    );
+    // nix-darwin: activation secrets get their owner, group and mode in postActivation (after
+    // its users and groups); a failure warns and lets the rest of the activation run.
+    let early = s(&v["stibnite"]["early"]);
+    let p = "'/var/lib/varsmith/activation/early/k'";
+    assert!(
+        early.contains(&format!(
+            "# varsmith: activation secrets' owner, group and mode\nif [ -e {p} ]; then\n  chown '_www:wheel' {p} && chmod '0440' {p} \\\n    || echo \"varsmith: cannot give \"{p}\" owner \"'_www:wheel'\" and mode 0440\" >&2\nfi\n"
+        )),
+        "{early}"
     );
     for m in &machines {
         let d = &v[m.as_str()];

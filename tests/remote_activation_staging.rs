@@ -5,7 +5,7 @@
 
 use std::process::Command;
 
-use crate::util::remote::{Sshd, StandIns, require_as_root, write_inventory};
+use crate::util::remote::{Sshd, StandIns, deploy_dir, require_as_root, write_inventory};
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -17,7 +17,7 @@ fn an_activation_secret_of_a_user_not_yet_created_is_staged_as_root() {
         return;
     }
     let Some(sshd) = Sshd::start() else { return };
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(
         ws.path(),
         &format!(

@@ -7,9 +7,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::util::remote::{require_as_root, script, write_inventory};
+use crate::util::remote::{deploy_dir, require_as_root, script, write_inventory};
 
-const KIT: &str = "/work/shared/nix/nix-darwin-2026-06.tar.gz";
+/// The kit's nix-darwin tarball: `$VARSMITH_NIX_KIT` (scripts/test.sh sets it), else the
+/// development machines' `/work/shared/nix`.
+fn kit_tarball() -> PathBuf {
+    std::env::var_os("VARSMITH_NIX_KIT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/work/shared/nix"))
+        .join("nix-darwin-2026-06.tar.gz")
+}
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
@@ -17,17 +24,20 @@ fn text(b: &[u8]) -> String {
 
 /// The kit's `darwin-rebuild.sh`, its `@…@` placeholders filled in as nix-darwin's package does.
 fn kit_darwin_rebuild(dir: &Path, bin: &Path) -> PathBuf {
-    let kit = Path::new(KIT);
+    let kit = kit_tarball();
     if !kit.is_file() {
         assert!(
             !crate::util::remote::in_ci(),
-            "CI=true and {KIT} is missing"
+            "CI=true and {} is missing",
+            kit.display()
         );
-        crate::util::ci::skipped(&format!("{KIT} missing"));
+        crate::util::ci::skipped(&format!("{} missing", kit.display()));
         return PathBuf::new();
     }
     let out = Command::new("tar")
-        .args(["-xzf", KIT, "-C"])
+        .arg("-xzf")
+        .arg(&kit)
+        .arg("-C")
         .arg(dir)
         .args(["--wildcards", "*/pkgs/nix-tools/darwin-rebuild.sh"])
         .output()
@@ -87,7 +97,7 @@ esac
         &bin.join("nix-env"),
         &format!("#!/bin/sh\necho \"nix-env $*\" >> '{}'\n", log.display()),
     );
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(
         ws.path(),
         "machines:\n  mac:\n    target: localhost\n    system: aarch64-darwin\n",

@@ -3,7 +3,7 @@
 
 use std::process::{Command, Output};
 
-use crate::util::remote::{StandIns, write_inventory};
+use crate::util::remote::{DeployDir, StandIns, deploy_dir, write_inventory};
 
 const FLEET: &str = "\
 machines:
@@ -29,12 +29,12 @@ deploy:
 ";
 
 struct Env {
-    ws: tempfile::TempDir,
+    ws: DeployDir,
     s: StandIns,
 }
 
 fn env(inventory: &str) -> Env {
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(ws.path(), inventory);
     Env {
         ws,
@@ -399,6 +399,8 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
         "--dry-activate",
         "--build-host",
         "builder@b.example.org",
+        "--build-host-key",
+        "ssh-ed25519 AAAAbuilder",
         "--debug",
         "--no-check",
         "-j",
@@ -446,7 +448,10 @@ fn preview_build_host_debug_and_a_given_target_shape_every_backend() {
         a.extend(args);
         let out = e.varsmith(&a, &[]);
         assert!(out.status.success(), "{}", text(&out.stderr));
-        assert_eq!(e.argv().last().unwrap(), &want);
+        // NIX_SSHOPTS names the generated ssh config (one pin per host; remote_hey_flags.rs).
+        let got = e.argv().last().unwrap().clone();
+        assert!(got[0].starts_with("-F /"), "{got:?}");
+        assert_eq!(got[1..], want[1..]);
     }
     // darwin on this machine: a preview that never activates (`darwin-rebuild check`, then
     // the closure diff); --no-show-trace drops the trace. Its run is tested against the real

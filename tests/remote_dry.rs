@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, StandIns, keyed_workspace, require_as_root, write_inventory};
+use crate::util::remote::{
+    Sshd, StandIns, deploy_dir, keyed_workspace, require_as_root, write_inventory,
+};
 use serde_json::Value;
 
 fn varsmith(root: &Path, args: &[&str], path: &std::ffi::OsStr) -> Output {
@@ -71,7 +73,7 @@ deploy:
 
 #[test]
 fn deploy_dry_run_json_has_the_documented_shape() {
-    let ws = tempfile::tempdir().unwrap();
+    let ws = deploy_dir();
     write_inventory(ws.path(), FLEET);
     let s = StandIns::new();
     let path = recording_path(&s);

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{StandIns, write_inventory};
+use crate::util::remote::{DeployDir, StandIns, deploy_dir, write_inventory};
 
 const INV: &str = "machines:\n  web:\n    target: admin@web.example.org\n  box:\n    target: root@box.example.org\n  mac:\n    target: admin@mac.example.org\n    system: aarch64-darwin\n";
 
@@ -12,8 +12,8 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-fn ws(inv: &str) -> tempfile::TempDir {
-    let d = tempfile::tempdir().unwrap();
+fn ws(inv: &str) -> DeployDir {
+    let d = deploy_dir();
     write_inventory(d.path(), inv);
     d
 }
@@ -96,8 +96,18 @@ fn fast_on_nh_darwin_and_clan_is_refused_with_a_reason() {
         "{}",
         text(&o.stderr)
     );
-    // nh takes --build-host as nixos-rebuild does.
-    let argv = plan_argv(w.path(), &["web", "--build-host", "builder.example.org"]);
+    // nh takes --build-host as nixos-rebuild does (a build host that is no machine needs its
+    // key).
+    let argv = plan_argv(
+        w.path(),
+        &[
+            "web",
+            "--build-host",
+            "builder.example.org",
+            "--build-host-key",
+            "ssh-ed25519 AAAAbuilder",
+        ],
+    );
     assert_eq!(
         argv[0],
         [
@@ -269,4 +279,217 @@ fn a_successful_deploy_summarises_every_machine_and_the_total_also_as_json() {
     assert_eq!(m[0]["result"], "ok");
     assert_eq!(m[1]["stage"], "rest");
     assert!(m[1]["seconds"].as_f64().is_some());
+}
+
+#[test]
+fn deploy_without_a_flake_is_an_error_naming_the_fix_dry_run_included() {
+    // No flake.nix here or above (up to the repository root): every deploy tool would fail.
+    let top = tempfile::tempdir().unwrap();
+    std::fs::write(top.path().join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    let repo = top.path().join("repo");
+    std::fs::create_dir_all(repo.join(".git")).unwrap();
+    let ws = repo.join("ws");
+    std::fs::create_dir(&ws).unwrap();
+    write_inventory(&ws, INV);
+    let s = StandIns::new();
+    for args in [
+        &["deploy", "web", "--dry-run", "--no-check"][..],
+        &["deploy", "--all", "--no-check"],
+        &["rotate-host-key", "web", "--dry-run"],
+    ] {
+        let o = run(&ws, args, Some(&s));
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {}", text(&o.stderr));
+        let err = text(&o.stderr);
+        assert!(
+            err.contains(&format!("no flake.nix in {}", ws.display()))
+                && err.contains("nixosConfigurations.<machine>")
+                && err.contains("nix flake init"),
+            "{args:?}: {err}"
+        );
+    }
+    assert!(s.records().is_empty(), "nothing ran");
+    // A flake.nix in the workspace's parent (inside the repository) is what `--flake .`
+    // resolves to, as Nix searches upward: deploy goes ahead.
+    std::fs::write(repo.join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    let o = run(&ws, &["deploy", "web", "--no-check"], Some(&s));
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(s.records().len(), 1);
+}
+
+/// A nixos-rebuild stand-in that records `NIX_SSHOPTS`, its argv, and how the real `ssh`
+/// resolves the target and the build host with those options (`ssh -G`: no connection).
+const RESOLVER: &str = r#"#!/bin/sh
+t= b= p=
+for a in "$@"; do
+    [ "$p" = --target-host ] && t=$a
+    [ "$p" = --build-host ] && b=$a
+    p=$a
+done
+{
+    printf 'NIX_SSHOPTS=%s\n' "$NIX_SSHOPTS"
+    printf 'ARGV=%s\n' "$*"
+    for h in "$t" "$b"; do
+        printf '== %s\n' "$h"
+        ssh $NIX_SSHOPTS -G "$h" | grep -E '^(hostkeyalias|userknownhostsfile|stricthostkeychecking|port) '
+    done
+    f=$(dirname "$(printf '%s' "$NIX_SSHOPTS" | cut -d' ' -f2)")/build_host_known_hosts
+    if [ -e "$f" ]; then echo "== build host pin"; cat "$f"; fi
+} >> "$RESOLVER_LOG"
+"#;
+
+#[test]
+fn a_build_host_gets_its_own_pin_never_the_targets_alias() {
+    if !crate::util::remote::require_as_root(&["ssh"]) {
+        return;
+    }
+    let w = ws(concat!(
+        "machines:\n",
+        "  web:\n    target: admin@web.example.org\n",
+        "  builder:\n    target: root@builder.example.org\n",
+    ));
+    let kh = w.path().join("known_hosts");
+    let key = |c: char| {
+        format!(
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI{}",
+            c.to_string().repeat(43)
+        )
+    };
+    std::fs::write(&kh, format!("web {}\nbuilder {}\n", key('A'), key('B'))).unwrap();
+    let pin = |host: &str, alias: &str| {
+        format!(
+            "Host {host}\n  UserKnownHostsFile={}\n  GlobalKnownHostsFile=/dev/null\n  KnownHostsCommand=none\n  UpdateHostKeys=no\n  HostKeyAlias={alias}\n  StrictHostKeyChecking=yes\n",
+            kh.display()
+        )
+    };
+    // The dry run: the machine name resolves to its target; NIX_SSHOPTS is `-F <file>` whose
+    // text has one block per host, then the user's options and configuration.
+    let o = run(
+        w.path(),
+        &[
+            "deploy",
+            "web",
+            "--build-host",
+            "builder",
+            "--dry-run",
+            "--json",
+            "--no-check",
+            "--ssh-option",
+            "ServerAliveInterval=7",
+        ],
+        None,
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let m = &v["stages"][0]["machines"][0];
+    let cmd = &m["commands"][0];
+    let argv: Vec<String> = serde_json::from_value(cmd["argv"].clone()).unwrap();
+    assert_eq!(
+        argv,
+        [
+            "nixos-rebuild",
+            "switch",
+            "--flake",
+            ".#web",
+            "--target-host",
+            "admin@web.example.org",
+            "--build-host",
+            "root@builder.example.org",
+            "--use-remote-sudo",
+            "--show-trace"
+        ]
+    );
+    let path = m["ssh_config"]["path"].as_str().unwrap();
+    assert_eq!(cmd["env"]["NIX_SSHOPTS"], format!("-F {path}"));
+    assert_eq!(
+        m["ssh_config"]["text"].as_str().unwrap(),
+        format!(
+            "# varsmith: ssh settings for deploying web with --build-host root@builder.example.org: nixos-rebuild and nh pass one NIX_SSHOPTS to every ssh, so each host gets its own pin here.\n{}{}Match all\n  ServerAliveInterval=7\n  Include ~/.ssh/config\n  Include /etc/ssh/ssh_config\n",
+            pin("web.example.org", "web"),
+            pin("builder.example.org", "builder")
+        )
+    );
+
+    // The real run: the tool's ssh resolves each host to its own pin, and the user's own
+    // configuration (which names another alias for every host) comes after ours.
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::write(
+        home.path().join(".ssh/config"),
+        "Host *.example.org\n  HostKeyAlias evil\n  Port 2222\n",
+    )
+    .unwrap();
+    let s = StandIns::new();
+    let log = home.path().join("resolved");
+    crate::util::remote::script(&s.bin.join("nixos-rebuild"), RESOLVER);
+    let resolve = |args: &[&str]| {
+        let mut a = vec!["deploy", "web", "--no-check"];
+        a.extend(args);
+        let _ = std::fs::remove_file(&log);
+        let o = Command::new(env!("CARGO_BIN_EXE_varsmith"))
+            .arg("-C")
+            .arg(w.path())
+            .args(&a)
+            .env("PATH", s.path_env())
+            .env("HOME", home.path())
+            .env("RESOLVER_LOG", &log)
+            .env_remove("NIX_SSHOPTS")
+            .output()
+            .unwrap();
+        (o, std::fs::read_to_string(&log).unwrap_or_default())
+    };
+    let (o, got) = resolve(&["--build-host", "builder"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let khs = format!("userknownhostsfile {}", kh.display());
+    assert!(
+        got.contains(&format!(
+            "== admin@web.example.org\nport 2222\nstricthostkeychecking true\nhostkeyalias web\n{khs}\n"
+        )),
+        "{got}"
+    );
+    assert!(
+        got.contains(&format!(
+            "== root@builder.example.org\nport 2222\nstricthostkeychecking true\nhostkeyalias builder\n{khs}\n"
+        )),
+        "{got}"
+    );
+
+    // A build host that is no machine: refused without a key; with --build-host-key it is
+    // pinned in a file of its own, as itself.
+    let (o, _) = resolve(&["--build-host", "nix@big.example.net"]);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--build-host nix@big.example.net: not a machine of this workspace")
+            && err.contains("--build-host-key"),
+        "{err}"
+    );
+    let (o, got) = resolve(&[
+        "--build-host",
+        "nix@big.example.net",
+        "--build-host-key",
+        &key('C'),
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        got.contains("== nix@big.example.net\nport 22\nstricthostkeychecking true\nhostkeyalias big.example.net\nuserknownhostsfile /"),
+        "{got}"
+    );
+    assert!(
+        got.contains(&format!(
+            "== build host pin\nbig.example.net {}\n",
+            key('C')
+        )),
+        "{got}"
+    );
+    assert!(
+        got.contains(
+            "== admin@web.example.org\nport 2222\nstricthostkeychecking true\nhostkeyalias web\n"
+        ),
+        "{got}"
+    );
+    // localhost builds here: no ssh configuration, the target's pin as before.
+    let (o, got) = resolve(&["--build-host", "localhost"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(got.contains("NIX_SSHOPTS=-o UserKnownHostsFile="), "{got}");
+    assert!(got.contains("-o HostKeyAlias=web"), "{got}");
 }

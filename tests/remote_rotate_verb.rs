@@ -34,6 +34,8 @@ impl Fleet {
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path().join("ws");
         std::fs::create_dir(&root).unwrap();
+        // Inside a flake, as deploy requires (the nixos-rebuild stand-in evaluates nothing).
+        std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
         let (key, admin) = age_keygen(dir.path());
         write_inventory(
             &root,

@@ -6,7 +6,9 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::util::remote::{Sshd, StandIns, require_as_root, script, write_inventory};
+use crate::util::remote::{
+    DeployDir, Sshd, StandIns, deploy_dir, require_as_root, script, write_inventory,
+};
 
 const API: &str = r#"description: api token
 files:
@@ -80,8 +82,8 @@ fn deploy(ws: &Path, h: &Host, s: &StandIns, args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn workspace(h: &Host, inventory: &str) -> tempfile::TempDir {
-    let ws = tempfile::tempdir().unwrap();
+fn workspace(h: &Host, inventory: &str) -> DeployDir {
+    let ws = deploy_dir();
     write_inventory(ws.path(), inventory);
     std::fs::create_dir(ws.path().join("generators")).unwrap();
     std::fs::write(ws.path().join("generators/api.yaml"), API).unwrap();

@@ -154,3 +154,56 @@ fn three_differing_answers_fail_naming_machine_generator_and_prompt() {
     // Nothing ran, nothing was written.
     assert!(!ws.root().join("sops/machines/m1/secrets").exists());
 }
+
+/// `display.required` (clan's default once `display` is given): an empty answer is asked
+/// again on a terminal, and is an error from `--prompt`, the prompts file or the environment;
+/// `required: false` accepts it.
+#[test]
+fn a_required_prompt_refuses_an_empty_answer() {
+    if !tools() {
+        return;
+    }
+    let ws = workspace();
+    ws.generator(
+        "p",
+        "prompts:\n  pw: { type: line, description: wifi name, display: { label: SSID } }\nfiles:\n  out: {}\nscript: |\n  cp $prompts/pw $out/out\n",
+    );
+    let mut t = on_tty(&ws, "generate");
+    t.wait_for("wifi name: ", 1);
+    t.type_text(b"\n");
+    t.wait_for("an answer is required (2 tries left)", 1);
+    t.wait_for("wifi name: ", 2);
+    t.type_text(b"home\n");
+    let (status, screen) = t.finish();
+    assert!(status.success(), "{screen}");
+    assert_eq!(get(&ws, "p/out"), b"home");
+
+    let o = ws.run(&["generate", "--regenerate", "-g", "p", "--prompt", "p.pw="]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "m1/p: prompt pw is required (display.required) but the value given (--prompt p.pw) is empty"
+        ),
+        "{}",
+        stderr(&o)
+    );
+    let o = ws
+        .command(&["generate", "--regenerate", "-g", "p"])
+        .env("VARSMITH_PROMPT_P_PW", "")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("the value given (VARSMITH_PROMPT_P_PW) is empty"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(get(&ws, "p/out"), b"home", "nothing written");
+    ws.generator(
+        "p",
+        "prompts:\n  pw: { type: line, description: wifi name, display: { required: false } }\nfiles:\n  out: {}\nscript: |\n  cp $prompts/pw $out/out\n",
+    );
+    let o = ws.run(&["generate", "--regenerate", "-g", "p", "--prompt", "p.pw="]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(get(&ws, "p/out"), b"");
+}

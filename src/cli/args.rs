@@ -558,9 +558,14 @@ pub struct DeployArgs {
     /// Preview the activation (nixos-rebuild dry-activate, darwin-rebuild --dry-run).
     #[arg(long)]
     pub dry_activate: bool,
-    /// nixos-rebuild's --build-host (default localhost).
+    /// nixos-rebuild's and nh's --build-host (default localhost): an ssh destination or a
+    /// machine's name, verified against its own pin, never the target's.
     #[arg(long, value_name = "HOST")]
     pub build_host: Option<String>,
+    /// The build host's public host key (`TYPE BASE64`, or @FILE), verified out of band:
+    /// needed when the build host is not a machine of the workspace.
+    #[arg(long, value_name = "KEY|@FILE", requires = "build_host")]
+    pub build_host_key: Option<String>,
     /// Verbose output from the backend.
     #[arg(long)]
     pub debug: bool,

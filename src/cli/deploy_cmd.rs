@@ -28,6 +28,9 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     }
     let (hosts, target) = split_target(&ws, &a.hosts);
     let machines = deploy::select(&ws.inventory, &hosts, a.all).map_err(lib)?;
+    if deploy::flake_dir(&ws.root).is_none() {
+        return Err(lib(deploy::no_flake(&ws.root)));
+    }
     let jobs = match a.jobs {
         Some(0) => return Err(crate::UsageError::new("--jobs must be at least 1").into()),
         Some(n) => n,
@@ -39,6 +42,7 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         fast: a.fast,
         dry_activate: a.dry_activate,
         build_host: a.build_host.clone(),
+        build_host_key: a.build_host_key.clone(),
         debug: a.debug,
         no_show_trace: a.no_show_trace,
         ssh_options: a.ssh_options.clone(),
@@ -252,6 +256,7 @@ fn plan_json(plan: &Plan, check: Option<&str>, jobs: usize, keep_going: bool) ->
                         "target": st.target,
                         "commands": st.commands.iter().map(cmd_json).collect::<Vec<_>>(),
                         "verify": verify,
+                        "ssh_config": st.ssh_config.as_ref().map(|c| json!({"path": c.path, "text": c.text})),
                     })
                 })
                 .collect();

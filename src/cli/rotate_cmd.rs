@@ -24,6 +24,10 @@ pub fn run(ctx: &Context, a: RotateHostKeyArgs) -> CmdResult {
         crate::remote::no_leading_dash("target", t).map_err(lib)?;
     }
     crate::remote::ssh::check_options(&a.ssh_options).map_err(lib)?;
+    // Steps 2 and 5 deploy: refuse before step 1 generates anything.
+    if crate::remote::deploy::flake_dir(&ws.root).is_none() {
+        return Err(lib(crate::remote::deploy::no_flake(&ws.root)));
+    }
     let start = rotate::resume_at(&ws.root, &a.host).map_err(lib)?;
     if a.dry_run {
         return dry_run(ctx, &ws.root, &a, start);

@@ -9,8 +9,10 @@
 //! this host's name) runs `darwin-rebuild` locally.
 
 use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 
 use super::Error;
+use super::build_host::BuildHost;
 use super::known_hosts::KnownHosts;
 use crate::workspace::{Backend, Inventory, Machine};
 
@@ -26,8 +28,12 @@ pub struct DeployOptions {
     /// a darwin preview that never activates (`darwin-rebuild check` and
     /// `nix store diff-closures`, [`super::darwin::preview_script`]).
     pub dry_activate: bool,
-    /// nixos-rebuild's `--build-host` (default `localhost`).
+    /// nixos-rebuild's and nh's `--build-host` (default `localhost`): an ssh destination or
+    /// a machine's name (then its target), verified against its own pin
+    /// ([`super::build_host`]).
     pub build_host: Option<String>,
+    /// The build host's public key (a key line or a file) when it is not a machine.
+    pub build_host_key: Option<String>,
     /// Verbose output from the backend (`--verbose`, clan's `--debug`).
     pub debug: bool,
     /// Leave out `--show-trace` (on by default).
@@ -113,6 +119,8 @@ pub struct Step {
     pub commands: Vec<Cmd>,
     /// The post-activation check (`--verify`), run when every command succeeded.
     pub verify: Option<super::verify::Probe>,
+    /// The ssh configuration `NIX_SSHOPTS` points at (`-F`), with a remote build host.
+    pub ssh_config: Option<super::build_host::SshConfig>,
 }
 
 impl Step {
@@ -124,6 +132,10 @@ impl Step {
             .collect();
         if let Some(p) = &self.verify {
             lines.push(p.cmd.display());
+        }
+        if let Some(c) = &self.ssh_config {
+            lines.push(format!("# {}:", c.path.display()));
+            lines.extend(c.text.lines().map(|l| format!("#   {l}")));
         }
         lines.join("\n")
     }
@@ -210,6 +222,37 @@ pub fn select(inv: &Inventory, hosts: &[String], all: bool) -> Result<Vec<String
     Ok(out)
 }
 
+/// The directory a deploy tool's `--flake .` resolves to when it runs in `root`, found as Nix
+/// finds a path flake: `root` when it holds `flake.nix`, else the nearest parent that does,
+/// searching no higher than a directory holding `.git` and never across a filesystem
+/// boundary. `None`: no flake, so nixos-rebuild, nh, clan and `nix flake archive` would all
+/// fail (a workspace whose `varsmith.yaml` sits in a subdirectory of the flake deploys fine).
+pub(crate) fn flake_dir(root: &Path) -> Option<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
+    let device = std::fs::metadata(root).ok()?.dev();
+    for dir in root.ancestors() {
+        if dir.join("flake.nix").is_file() {
+            return Some(dir.to_path_buf());
+        }
+        let crossed = std::fs::metadata(dir)
+            .ok()
+            .is_none_or(|m| m.dev() != device);
+        if dir.join(".git").exists() || crossed {
+            return None;
+        }
+    }
+    None
+}
+
+/// The error for a deploy from `root` with no flake ([`flake_dir`]): what the tools would
+/// need, and how to get it (exit 2).
+pub(crate) fn no_flake(root: &Path) -> Error {
+    Error::Usage(format!(
+        "no flake.nix in {} or a parent directory (up to the repository root): deploy runs `nixos-rebuild --flake .#MACHINE` (nh, clan, darwin-rebuild alike) there, so the machines' configurations must be a flake. Create flake.nix with a nixosConfigurations.<machine> (or darwinConfigurations) entry per machine importing varsmith's module (`nix flake init -t <varsmith>` writes one; README, \"NixOS side\"), then deploy again",
+        root.display()
+    ))
+}
+
 /// The backend machine `name` deploys with: its own override, else nix-darwin machines use
 /// darwin-rebuild (unless the fleet uses clan), else the fleet default, else nixos-rebuild.
 pub fn backend(inv: &Inventory, m: &Machine) -> Backend {
@@ -226,13 +269,14 @@ pub fn backend(inv: &Inventory, m: &Machine) -> Backend {
 /// The deploy step of machine `name` on `target` (the machine's own target when `None`).
 /// `pinned` says whether `known_hosts` pins it; then nixos-rebuild and nh get `NIX_SSHOPTS`
 /// that verify the host against that pin, and varsmith's own ssh does too.
-pub fn step(
+pub(crate) fn step(
     inv: &Inventory,
     name: &str,
     target: Option<&str>,
     o: &DeployOptions,
     known_hosts: &KnownHosts,
     pinned: bool,
+    build: Option<&BuildHost>,
 ) -> Result<Step, Error> {
     let m = inv
         .machines
@@ -241,16 +285,22 @@ pub fn step(
     let target = target.map_or_else(|| m.target_or_default(name), str::to_string);
     super::no_leading_dash("target", &target)?;
     let b = backend(inv, m);
-    let sshopts = nix_sshopts(known_hosts, name, pinned, &o.ssh_options)?;
+    let mut sshopts = nix_sshopts(known_hosts, name, pinned, &o.ssh_options)?;
+    let mut ssh_config = None;
+    let rebuild = matches!(b, Backend::NixosRebuild | Backend::Nh);
+    if let (true, Some(bh)) = (rebuild, build) {
+        let (cfg, opts) = bh.config(known_hosts, name, &target, pinned, &o.ssh_options)?;
+        ssh_config = Some(cfg);
+        sshopts = Some(opts);
+    }
     let commands = match b {
         Backend::DarwinRebuild if !super::darwin::is_local(&target) => {
             super::darwin::remote(name, &target, o, known_hosts, sshopts)?
         }
         _ => {
-            let mut c = Cmd::new(argv(b, name, target.clone(), o)?);
-            if matches!(b, Backend::NixosRebuild | Backend::Nh)
-                && let Some(v) = sshopts
-            {
+            let dest = build.map(|bh| bh.dest.as_str());
+            let mut c = Cmd::new(argv(b, name, target.clone(), o, dest)?);
+            if rebuild && let Some(v) = sshopts {
                 c.env.push(("NIX_SSHOPTS".to_string(), v));
             }
             vec![c]
@@ -263,6 +313,7 @@ pub fn step(
         upload: None,
         commands,
         verify: None,
+        ssh_config,
     })
 }
 
@@ -292,8 +343,15 @@ pub(crate) fn nix_sshopts(
     Ok((!opts.is_empty()).then(|| opts.join(" ")))
 }
 
-/// The backend's command line for machine `name` on `target`.
-fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec<String>, Error> {
+/// The backend's command line for machine `name` on `target`; `build` is the resolved remote
+/// build host's destination.
+fn argv(
+    b: Backend,
+    name: &str,
+    target: String,
+    o: &DeployOptions,
+    build: Option<&str>,
+) -> Result<Vec<String>, Error> {
     let action = if o.dry_activate {
         "dry-activate"
     } else if o.boot {
@@ -306,12 +364,12 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
     let trace = !o.no_show_trace;
     Ok(match b {
         Backend::NixosRebuild => {
-            let build = o.build_host.clone().unwrap_or_else(|| s("localhost"));
-            super::no_leading_dash("build host", &build)?;
+            let build = build.or(o.build_host.as_deref()).unwrap_or("localhost");
+            super::no_leading_dash("build host", build)?;
             let sudo = non_root(&target);
             let mut v = vec![s("nixos-rebuild"), s(action), s("--flake")];
             v.extend([format!(".#{}", o.attr(name)), s("--target-host"), target]);
-            v.extend([s("--build-host"), build]);
+            v.extend([s("--build-host"), s(build)]);
             v.extend(sudo.then(|| s("--use-remote-sudo")));
             v.extend(trace.then(|| s("--show-trace")));
             v.extend(o.fast.then(|| s("--fast")));
@@ -333,9 +391,9 @@ fn argv(b: Backend, name: &str, target: String, o: &DeployOptions) -> Result<Vec
             };
             v.extend([s("os"), s(act), s("."), s("--hostname"), s(o.attr(name))]);
             v.extend([s("--target-host"), target]);
-            if let Some(b) = &o.build_host {
+            if let Some(b) = build.or(o.build_host.as_deref()) {
                 super::no_leading_dash("build host", b)?;
-                v.extend([s("--build-host"), b.clone()]);
+                v.extend([s("--build-host"), s(b)]);
             }
             v.extend(o.dry_activate.then(|| s("--dry")));
             if trace {
@@ -444,6 +502,31 @@ pub(crate) fn non_root(target: &str) -> bool {
         .is_some_and(|(user, _)| !user.is_empty() && user != "root")
 }
 
+/// The remote build host, resolved once when a selected machine deploys with nixos-rebuild
+/// or nh (the backends that take one); `--build-host-key` without `--build-host` is an error.
+fn build_host(
+    inv: &Inventory,
+    machines: &[String],
+    o: &DeployOptions,
+    known_hosts: &KnownHosts,
+) -> Result<Option<BuildHost>, Error> {
+    let Some(b) = &o.build_host else {
+        if o.build_host_key.is_some() {
+            return Err(Error::Usage("--build-host-key needs --build-host".into()));
+        }
+        return Ok(None);
+    };
+    let rebuilds = machines.iter().any(|n| {
+        inv.machines
+            .get(n)
+            .is_some_and(|m| matches!(backend(inv, m), Backend::NixosRebuild | Backend::Nh))
+    });
+    if !rebuilds {
+        return Ok(None);
+    }
+    super::build_host::resolve(inv, b, o.build_host_key.as_deref(), known_hosts)
+}
+
 /// Orders `machines` into stages: for each entry of `deploy.order` ([`OrderEntry`]), in that
 /// order, the selected machines it names (not already placed); then every other machine.
 /// `target` overrides the target of a lone machine (`deploy HOST TARGET`).
@@ -470,9 +553,20 @@ pub fn plan(
         .map(|e| OrderEntry::parse(inv, e))
         .collect::<Result<Vec<_>, _>>()?;
     let pins = known_hosts.pinned_aliases()?;
+    let build = build_host(inv, machines, o, known_hosts)?;
     let mut placed: HashSet<&str> = HashSet::with_capacity(machines.len());
     let mut stages = Vec::new();
-    let mk = |n: &str| step(inv, n, target, o, known_hosts, pins.contains(n));
+    let mk = |n: &str| {
+        step(
+            inv,
+            n,
+            target,
+            o,
+            known_hosts,
+            pins.contains(n),
+            build.as_ref(),
+        )
+    };
     for entry in &order {
         let mut steps = Vec::new();
         for n in machines {

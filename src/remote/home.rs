@@ -90,6 +90,7 @@ pub fn plan(
                 upload: None,
                 commands,
                 verify: None,
+                ssh_config: None,
             }],
         }],
     })

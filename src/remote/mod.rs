@@ -14,6 +14,7 @@
 //! * [`push_keys`]: installing keys on a running target.
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
 //! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
+//! * [`build_host`]: a remote `--build-host`, verified against its own pin (an ssh config).
 //! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
 //! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
 //! * [`sync`]: rebuilding this machine (nh, nixos-rebuild or darwin-rebuild).
@@ -38,6 +39,7 @@
 
 pub mod activation;
 pub mod bootstrap;
+pub mod build_host;
 pub mod darwin;
 pub mod deploy;
 pub mod home;

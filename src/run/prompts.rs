@@ -89,6 +89,14 @@ impl Sources {
             .map(|((g, p), at)| (g.as_str(), p.as_str(), at.as_str()))
     }
 
+    /// Where the answer for (generator, prompt) was given (`--prompt G.P`, the prompts file),
+    /// `None` for the environment.
+    pub fn origin(&self, generator: &str, prompt: &str) -> Option<String> {
+        self.origins
+            .get(&(generator.to_string(), prompt.to_string()))
+            .cloned()
+    }
+
     /// A non-interactive answer for (generator, prompt), if any.
     pub fn lookup(&self, generator: &str, prompt: &str) -> Option<SecretBytes> {
         if let Some(v) = self.given.get(&(generator.to_string(), prompt.to_string())) {
@@ -134,6 +142,12 @@ fn question(who: &str, p: &crate::workspace::Prompt) -> String {
     q
 }
 
+/// Whether an empty answer to `p` is refused: clan's `display.required` (true unless set
+/// false, when `display` is given; a prompt without `display` accepts an empty answer).
+pub(crate) fn required(p: &crate::workspace::Prompt) -> bool {
+    p.display.as_ref().is_some_and(|d| d.required)
+}
+
 /// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
 /// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice
 /// (again while the answers differ, see `tty::ask_hidden_confirmed`).
@@ -142,25 +156,42 @@ pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answe
     let mut tty = open_tty()?;
     // Escaping is idempotent (its output holds no control), so ask_hidden_confirmed may redo it.
     let question = shown(&question(who, p));
-    let answer = (|| -> Result<SecretBytes, String> {
+    let ask = |tty: &mut std::fs::File| -> Result<SecretBytes, String> {
         match p.kind {
             PromptType::Line => {
                 let _ = write!(tty, "{question}: ");
-                read_line(&mut tty)
+                read_line(tty)
             }
-            PromptType::Hidden => ask_hidden_confirmed(&mut tty, who, name, &question),
+            PromptType::Hidden => ask_hidden_confirmed(tty, who, name, &question),
             PromptType::Multiline => {
                 let _ = writeln!(tty, "{question} (end with Ctrl-D):");
-                read_all(&mut tty)
+                read_all(tty)
             }
             PromptType::MultilineHidden => {
-                let _no_echo = NoEcho::new(&tty).map_err(|e| e.to_string())?;
+                let _no_echo = NoEcho::new(tty).map_err(|e| e.to_string())?;
                 let _ = writeln!(tty, "{question} (hidden; end with Ctrl-D):");
-                let a = read_all(&mut tty);
+                let a = read_all(tty);
                 let _ = writeln!(tty);
                 a
             }
         }
+    };
+    // A required prompt (`display.required`) is asked again after an empty answer, at most
+    // HIDDEN_TRIES times in all.
+    let answer = (|| -> Result<SecretBytes, String> {
+        for left in (0..crate::tty::HIDDEN_TRIES).rev() {
+            let a = ask(&mut tty)?;
+            if !required(p) || !a.is_empty() {
+                return Ok(a);
+            }
+            if left > 0 {
+                let _ = writeln!(tty, "an answer is required ({left} tries left)");
+            }
+        }
+        Err(format!(
+            "{who}: prompt {name} is required (display.required) and the answer was empty {} times",
+            crate::tty::HIDDEN_TRIES
+        ))
     })();
     Some(answer.map(|a| {
         let mut m = IndexMap::new();

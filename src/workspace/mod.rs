@@ -213,7 +213,39 @@ impl Workspace {
             };
             self.inventory.machines.insert(name.clone(), machine);
         }
+        self.inventory.deploy.order =
+            fleet_order(&self.root, &self.inventory.deploy.order, &machines)?;
         self.flake = machines;
         Ok(self)
     }
+}
+
+/// The fleet's `deploy.order`: `varsmith.yaml`'s, else the one the flake's configurations
+/// state (`varsmith.deploy.order`, usually set once in a module every machine imports). Every
+/// non-empty statement must be the same list: the order is one for the whole fleet, so two
+/// different ones are an error naming where each comes from.
+fn fleet_order(
+    root: &Path,
+    yaml: &[String],
+    machines: &[nix::NixMachine],
+) -> Result<Vec<String>, Error> {
+    let mut first: Option<(String, &[String])> =
+        (!yaml.is_empty()).then(|| (format!("{INVENTORY_FILE} (deploy.order)"), yaml));
+    for m in machines.iter().filter(|m| !m.deploy.order.is_empty()) {
+        let here = format!("{}'s varsmith.deploy.order", m.attr);
+        match &first {
+            None => first = Some((here, &m.deploy.order)),
+            Some((there, order)) if *order != m.deploy.order.as_slice() => {
+                return Err(Error::Invalid {
+                    path: root.join("flake.nix"),
+                    msg: format!(
+                        "the deploy order differs: {there} is {order:?} but {here} is {:?}; the order is the whole fleet's, so state it once (a module every machine imports) or the same everywhere",
+                        m.deploy.order
+                    ),
+                });
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(first.map(|(_, o)| o.to_vec()).unwrap_or_default())
 }

@@ -32,7 +32,7 @@ pub const OUTPUTS: &[(&str, bool)] = &[
 ];
 
 /// Bumped whenever the cached shape or the apply function changes.
-const CACHE_VERSION: u32 = 2;
+const CACHE_VERSION: u32 = 3;
 
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
@@ -120,7 +120,8 @@ const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
   in {
     machineName = v.machineName;
     system = if sys.success then sys.value else null;
-    deploy = { targetHost = v.deploy.targetHost or null; tags = v.deploy.tags or [ ]; backend = v.deploy.backend or null; };
+    coreutils = if (v.coreutils or null) == null then null else input v.coreutils;
+    deploy = { targetHost = v.deploy.targetHost or null; tags = v.deploy.tags or [ ]; backend = v.deploy.backend or null; order = v.deploy.order or [ ]; };
     generators = builtins.mapAttrs (g: d: {
       share = d.share;
       dependencies = d.dependencies;
@@ -180,6 +181,10 @@ pub struct NixDeploy {
     pub tags: Vec<String>,
     /// `varsmith.deploy.backend`.
     pub backend: Option<String>,
+    /// `varsmith.deploy.order`: the fleet's stage order as this configuration states it (empty:
+    /// says nothing). Every configuration that states one, and `varsmith.yaml`, must agree.
+    #[serde(default)]
+    pub order: Vec<String>,
 }
 
 /// One machine of the flake.
@@ -193,6 +198,10 @@ pub struct NixMachine {
     /// Deploy settings.
     #[serde(default)]
     pub deploy: NixDeploy,
+    /// `varsmith.coreutils`: on every generator's PATH after its runtime inputs (clan's
+    /// runner does the same), realised with them; `None` when the module sets none.
+    #[serde(default)]
+    pub coreutils: Option<StoreInput>,
     /// Generators by name.
     pub generators: IndexMap<String, NixGenerator>,
     /// Filled by varsmith: `nixosConfigurations.<attr>` or `darwinConfigurations.<attr>`.
@@ -765,7 +774,7 @@ impl NixMachine {
                 "{}.config.varsmith.generators.{name}",
                 self.source()
             ));
-            let def = to_generator(name, &src, g)
+            let def = to_generator(name, &src, g, self.coreutils.as_ref())
                 .map_err(|e| format!("machine {}, generator {name}: {e}", self.machine_name))?;
             out.insert(name.clone(), std::sync::Arc::new(def));
         }
@@ -773,8 +782,14 @@ impl NixMachine {
     }
 }
 
-/// One exported generator as a [`super::Generator`].
-fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Generator, String> {
+/// One exported generator as a [`super::Generator`]; `coreutils` goes on its PATH after the
+/// runtime inputs (unless one of them is that same package).
+fn to_generator(
+    name: &str,
+    src: &Path,
+    g: &NixGenerator,
+    coreutils: Option<&StoreInput>,
+) -> Result<super::Generator, String> {
     use super::generator::{RawFile, RawPrompt, parse_files, parse_prompts};
     super::names::check_component(name).map_err(|e| format!("generator name: {e}"))?;
     let mut files_raw = IndexMap::new();
@@ -842,7 +857,11 @@ fn to_generator(name: &str, src: &Path, g: &NixGenerator) -> Result<super::Gener
         files,
         validation: g.validation.clone(),
         script: g.script.clone(),
-        pinned: Some(g.runtime_inputs.clone()),
+        pinned: Some({
+            let mut inputs = g.runtime_inputs.clone();
+            inputs.extend(coreutils.filter(|c| !inputs.contains(c)).cloned());
+            inputs
+        }),
         script_refs: g.script_inputs.clone(),
     })
 }

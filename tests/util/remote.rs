@@ -353,6 +353,30 @@ pub fn ssh_wrapper(dir: &Path) -> (PathBuf, PathBuf) {
     (w, log)
 }
 
+/// A workspace for deploy tests: `<tmp>/ws`, inside a flake (`<tmp>/flake.nix`, no outputs),
+/// as deploy requires one. varsmith evaluates only a `flake.nix` beside `varsmith.yaml`, and
+/// the deploy tools are stand-ins, so nothing evaluates it.
+pub struct DeployDir {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+}
+
+impl DeployDir {
+    /// The workspace root (`<tmp>/ws`).
+    pub fn path(&self) -> &Path {
+        &self.root
+    }
+}
+
+/// A fresh [`DeployDir`].
+pub fn deploy_dir() -> DeployDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("flake.nix"), "{ outputs = _: { }; }\n").unwrap();
+    let root = dir.path().join("ws");
+    std::fs::create_dir(&root).unwrap();
+    DeployDir { _dir: dir, root }
+}
+
 /// Writes `varsmith.yaml`.
 pub fn write_inventory(root: &Path, yaml: &str) {
     std::fs::write(root.join("varsmith.yaml"), yaml).unwrap();

@@ -59,6 +59,15 @@ pub(super) fn gather_prompts(
         let mut answers = Files::new();
         for (name, prompt) in &g.prompts {
             if let Some(v) = sources.lookup(&g.name, name) {
+                if v.is_empty() && prompts::required(prompt) {
+                    return Err(UsageError::new(format!(
+                        "{}: prompt {name} is required (display.required) but the value given ({}) is empty; give a value, or set display.required = false to accept an empty one",
+                        p.label,
+                        sources
+                            .origin(&g.name, name)
+                            .unwrap_or_else(|| prompts::env_name(&g.name, name))
+                    )));
+                }
                 answers.insert(name.clone(), v);
             } else if let Some(v) = previous.get(name).filter(|_| prompt.persist) {
                 answers.insert(name.clone(), v.clone());
