@@ -171,17 +171,22 @@ impl Graph {
         out
     }
 
-    /// Nodes of the given machines plus the shared nodes they use, in graph order.
+    /// Nodes of the given machines plus the shared nodes they use, in graph order. Linear in
+    /// the nodes plus the selected machines' generators (a set lookup per node, no scan of
+    /// `machines` per node).
     pub fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
+        let selected: std::collections::HashSet<&str> =
+            machines.iter().map(String::as_str).collect();
+        let shared_used: std::collections::HashSet<&str> = machines
+            .iter()
+            .filter_map(|m| defs.machines.get(m))
+            .flat_map(|gens| gens.keys().map(String::as_str))
+            .collect();
         let mut set = IndexSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let used = match &n.owner {
-                Owner::Machine(m) => machines.contains(m),
-                Owner::Shared => machines.iter().any(|m| {
-                    defs.machines
-                        .get(m)
-                        .is_some_and(|g| g.contains_key(&n.generator.name))
-                }),
+                Owner::Machine(m) => selected.contains(m.as_str()),
+                Owner::Shared => shared_used.contains(n.generator.name.as_str()),
             };
             if used {
                 set.insert(i);
