@@ -136,7 +136,7 @@ fn recipient_findings(
         Ok(w) => w,
         Err(e) => return vec![("recipients", e.to_string())],
     };
-    let have = match recipients_of(ws, path, &bytes, &rel) {
+    let have = match store::file_recipients(&ws.root, path, &bytes, &rel) {
         Ok(h) => h,
         Err(e) => return vec![("torn", e.to_string())],
     };
@@ -176,24 +176,6 @@ fn recipient_findings(
         ));
     }
     out
-}
-
-/// The recipients of the sops file `bytes` at `path`: those recorded in its generator's
-/// manifest when the bytes are the recorded ones (SHA-256), so an unchanged file is not
-/// parsed; else read from its metadata.
-fn recipients_of(
-    ws: &Workspace,
-    path: &std::path::Path,
-    bytes: &[u8],
-    rel: &str,
-) -> Result<Vec<String>, crate::sops::Error> {
-    use sha2::{Digest, Sha256};
-    if let Some(rec) = store::recorded(&ws.root, path)
-        && rec.sha256 == hex::encode(Sha256::digest(bytes))
-    {
-        return Ok(rec.recipients);
-    }
-    crate::sops::recipients(bytes, crate::sops::Format::Yaml, rel)
 }
 
 /// Who holds a key to a file of `owner` encrypted to `have`: admin names, and the machine

@@ -414,7 +414,7 @@ fn recipients_of_rule(
     let Ok(Some(bytes)) = store::read_file(&ws.root, &f.path) else {
         return;
     };
-    if let Ok(have) = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel)
+    if let Ok(have) = store::file_recipients(&ws.root, &f.path, &bytes, &rel)
         && !store::rewrap::same_set(&want, &have)
     {
         rep.findings.push(finding(

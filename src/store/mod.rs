@@ -23,7 +23,7 @@ pub use layout::{Owner, admin_key_json, host_key_json};
 pub use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
 pub use recipients::{ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients};
-pub(crate) use recipients::{admins_mirror_differs, write_admins_mirror};
+pub(crate) use recipients::{admins_mirror_differs, file_recipients, write_admins_mirror};
 
 use std::path::PathBuf;
 
