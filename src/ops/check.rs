@@ -136,7 +136,7 @@ fn recipient_findings(
         Ok(w) => w,
         Err(e) => return vec![("recipients", e.to_string())],
     };
-    let have = match crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel) {
+    let have = match store::file_recipients(&ws.root, path, &bytes, &rel) {
         Ok(h) => h,
         Err(e) => return vec![("torn", e.to_string())],
     };

@@ -67,13 +67,13 @@ pub(crate) fn run(
         rotation(ws, m, &mut rep)?;
         leftovers(ws, graph, &Owner::Machine(m.clone()), &mut rep)?;
     }
-    let used = |f: &SopsFile| {
-        all || machines.iter().any(|m| {
-            defs.machines
-                .get(m)
-                .is_some_and(|g| g.contains_key(&f.stem))
-        })
-    };
+    // Generators the selected machines declare: one set, not a scan of `machines` per file.
+    let declared: std::collections::HashSet<&str> = machines
+        .iter()
+        .filter_map(|m| defs.machines.get(m))
+        .flat_map(|g| g.keys().map(String::as_str))
+        .collect();
+    let used = |f: &SopsFile| all || declared.contains(f.stem.as_str());
     files.extend(
         sopsfiles::files_of(&ws.root, &Owner::Shared)?
             .into_iter()
@@ -414,7 +414,7 @@ fn recipients_of_rule(
     let Ok(Some(bytes)) = store::read_file(&ws.root, &f.path) else {
         return;
     };
-    if let Ok(have) = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &rel)
+    if let Ok(have) = store::file_recipients(&ws.root, &f.path, &bytes, &rel)
         && !store::rewrap::same_set(&want, &have)
     {
         rep.findings.push(finding(
@@ -480,6 +480,12 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
             return false;
         }
     };
+    let modified = modified_since_recorded(ws, f, &bytes);
+    // Byte-identical to what varsmith wrote or verified (its recorded SHA-256): its structure
+    // was valid then, so without identities there is nothing left to parse.
+    if ids.is_empty() && matches!(modified, Some(Recorded::Same)) {
+        return false;
+    }
     let problems = validate::structure(&bytes, crate::sops::Format::Yaml, &rel);
     if !problems.is_empty() {
         for p in problems {
@@ -487,7 +493,10 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
         }
         return false;
     }
-    let modified = modified_since_recorded(ws, f, &bytes);
+    let modified = match modified {
+        Some(Recorded::Differs(d)) => Some(d),
+        _ => None,
+    };
     if ids.is_empty() {
         if let Some(d) = modified {
             push("modified", d);
@@ -522,17 +531,25 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
     }
 }
 
-/// The finding detail when `bytes` differ from the SHA-256 recorded for `f` in its
-/// generator's manifest (`None` when equal or nothing is recorded).
-fn modified_since_recorded(ws: &Workspace, f: &SopsFile, bytes: &[u8]) -> Option<String> {
+/// How a file's bytes compare with the SHA-256 recorded for it in its generator's manifest.
+enum Recorded {
+    /// Equal to the record.
+    Same,
+    /// Different: the `modified` finding's detail.
+    Differs(String),
+}
+
+/// `bytes` of `f` against the SHA-256 recorded in its generator's manifest (`None` when
+/// nothing is recorded).
+fn modified_since_recorded(ws: &Workspace, f: &SopsFile, bytes: &[u8]) -> Option<Recorded> {
     use sha2::{Digest, Sha256};
     let rec = store::recorded(&ws.root, &f.path)?;
     if rec.sha256 == hex::encode(Sha256::digest(bytes)) {
-        return None;
+        return Some(Recorded::Same);
     }
     let rel = f.shown(&ws.root);
-    Some(format!(
+    Some(Recorded::Differs(format!(
         "{rel}: modified outside varsmith since varsmith wrote it (its SHA-256 is not the one recorded in {}): verify it with an identity (`varsmith check --identity KEY`), then `varsmith rekey` records it",
         store::record_key(&ws.root, &f.owner.manifest_file(&ws.root, &f.stem))
-    ))
+    )))
 }

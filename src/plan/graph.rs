@@ -26,6 +26,28 @@ pub struct Node {
     pub after: Vec<usize>,
     /// Definition fingerprint including the dependencies' fingerprints (hex).
     pub fingerprint: String,
+    /// The definition's validation, shape and script hashes, computed once per definition
+    /// (one `Arc` is shared by every machine using it).
+    pub(crate) hashes: Arc<DefHashes>,
+}
+
+/// The hashes a manifest records of a definition ([`Generator::validation_hash`],
+/// [`Generator::shape_hash`], [`Generator::script_hash`]).
+#[derive(Debug)]
+pub(crate) struct DefHashes {
+    pub validation: Option<String>,
+    pub shape: String,
+    pub script: String,
+}
+
+impl DefHashes {
+    fn of(g: &Generator) -> DefHashes {
+        DefHashes {
+            validation: g.validation_hash(),
+            shape: g.shape_hash(),
+            script: g.script_hash(),
+        }
+    }
 }
 
 impl Node {
@@ -64,6 +86,7 @@ impl Graph {
     pub fn build(defs: &Definitions) -> Graph {
         let mut g = Graph::default();
         let mut own_fp: HashMap<usize, String> = HashMap::new();
+        let mut def_hashes: HashMap<usize, Arc<DefHashes>> = HashMap::new();
         // Shared generators first, fleet-wide: as in clan, a shared generator may depend on a
         // shared one that only other machines declare.
         let mut shared: IndexMap<String, Arc<Generator>> = IndexMap::new();
@@ -113,6 +136,10 @@ impl Graph {
                     h.update(g.nodes[d].fingerprint.as_bytes());
                 }
                 let fingerprint = hex::encode(h.finalize());
+                let hashes = def_hashes
+                    .entry(Arc::as_ptr(def) as usize)
+                    .or_insert_with(|| Arc::new(DefHashes::of(def)))
+                    .clone();
                 let idx = g.nodes.len();
                 g.nodes.push(Node {
                     owner: owner.clone(),
@@ -120,6 +147,7 @@ impl Graph {
                     deps,
                     after: Vec::new(),
                     fingerprint,
+                    hashes,
                 });
                 g.index.insert((owner, name.clone()), idx);
             }
@@ -171,17 +199,22 @@ impl Graph {
         out
     }
 
-    /// Nodes of the given machines plus the shared nodes they use, in graph order.
+    /// Nodes of the given machines plus the shared nodes they use, in graph order. Linear in
+    /// the nodes plus the selected machines' generators (a set lookup per node, no scan of
+    /// `machines` per node).
     pub fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
+        let selected: std::collections::HashSet<&str> =
+            machines.iter().map(String::as_str).collect();
+        let shared_used: std::collections::HashSet<&str> = machines
+            .iter()
+            .filter_map(|m| defs.machines.get(m))
+            .flat_map(|gens| gens.keys().map(String::as_str))
+            .collect();
         let mut set = IndexSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let used = match &n.owner {
-                Owner::Machine(m) => machines.contains(m),
-                Owner::Shared => machines.iter().any(|m| {
-                    defs.machines
-                        .get(m)
-                        .is_some_and(|g| g.contains_key(&n.generator.name))
-                }),
+                Owner::Machine(m) => selected.contains(m.as_str()),
+                Owner::Shared => shared_used.contains(n.generator.name.as_str()),
             };
             if used {
                 set.insert(i);
@@ -253,11 +286,11 @@ pub const LEGACY_CHANGED: &str = "script or validation changed since generation 
 /// manifest of an older varsmith (format 1) records neither: its file lists are compared
 /// ([`secrets_status`], [`facts_status`]) and nothing else, so nothing regenerates on upgrade.
 fn definition_status(n: &Node, man: &Manifest) -> Option<Reason> {
-    let g = &n.generator;
     if man.format < crate::store::MANIFEST_FORMAT {
         return None;
     }
-    if man.validation != g.validation_hash() || man.shape.as_deref() != Some(&g.shape_hash()) {
+    let h = &n.hashes;
+    if man.validation != h.validation || man.shape.as_deref() != Some(&h.shape) {
         return Some(Reason::Changed);
     }
     None
@@ -273,7 +306,7 @@ pub fn notice(root: &Path, graph: &Graph, i: usize) -> Option<&'static str> {
     if man.format < crate::store::MANIFEST_FORMAT {
         return (man.fingerprint != n.fingerprint).then_some(LEGACY_CHANGED);
     }
-    (man.script.as_deref() != Some(&n.generator.script_hash())).then_some(SCRIPT_CHANGED)
+    (man.script.as_deref() != Some(&n.hashes.script)).then_some(SCRIPT_CHANGED)
 }
 
 /// Every fact present and the one of the manifest's run.

@@ -93,6 +93,8 @@ pub fn plan(
     }
     // Everything depending on a node that runs, across machines.
     let dependents = graph.dependents();
+    let in_selection: std::collections::HashSet<&str> =
+        machines.iter().map(String::as_str).collect();
     let mut stack: Vec<usize> = reasons.keys().copied().collect();
     while let Some(i) = stack.pop() {
         for &d in &dependents[i] {
@@ -102,7 +104,7 @@ pub fn plan(
             // Machines outside the selection are only updated, never generated for the first
             // time (their own host key may not exist yet).
             let outside = match &graph.nodes[d].owner {
-                Owner::Machine(m) => !machines.contains(m),
+                Owner::Machine(m) => !in_selection.contains(m.as_str()),
                 Owner::Shared => false,
             };
             if outside

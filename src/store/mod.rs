@@ -26,7 +26,7 @@ pub(crate) use manifest::{record, record_key, recorded, rerecord};
 pub use recipients::{
     ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients, read_key_json,
 };
-pub(crate) use recipients::{admins_mirror_differs, write_admins_mirror};
+pub(crate) use recipients::{admins_mirror_differs, file_recipients, write_admins_mirror};
 
 use std::path::PathBuf;
 

@@ -217,3 +217,22 @@ pub(crate) fn admins_mirror_differs(root: &Path) -> Result<bool, Error> {
     })?;
     Ok(have != Mirror::of_yaml(root)?)
 }
+
+/// The recipients of the sops file `bytes` at `path` (shown as `origin`): those recorded in its
+/// generator's manifest when the bytes are the recorded ones (same SHA-256), so an unchanged
+/// file is not parsed; else read from its metadata. Recorded recipients are trimmed, parsed
+/// ones as sops wrote them: callers compare trimmed.
+pub(crate) fn file_recipients(
+    root: &Path,
+    path: &Path,
+    bytes: &[u8],
+    origin: &str,
+) -> Result<Vec<String>, crate::sops::Error> {
+    use sha2::{Digest, Sha256};
+    if let Some(rec) = super::recorded(root, path)
+        && rec.sha256 == hex::encode(Sha256::digest(bytes))
+    {
+        return Ok(rec.recipients);
+    }
+    crate::sops::recipients(bytes, crate::sops::Format::Yaml, origin)
+}

@@ -59,7 +59,7 @@ pub fn rewrap_file(
         .unwrap_or(path)
         .display()
         .to_string();
-    let have = crate::sops::recipients(&bytes, crate::sops::Format::Yaml, &origin)?;
+    let have = super::recipients::file_recipients(root, path, &bytes, &origin)?;
     if same_set(want, &have) {
         return Ok(false);
     }

@@ -93,8 +93,9 @@ pub fn run(
     if opts.plan_only {
         report.planned = record::plan_records(&graph, &plan);
         let machines = select_machines(ws, &opts.select.hosts)?;
+        let planned: std::collections::HashSet<usize> = plan.iter().map(|p| p.node).collect();
         for i in graph.scope(&defs, &machines) {
-            if !plan.iter().any(|p| p.node == i)
+            if !planned.contains(&i)
                 && let Some(text) = crate::plan::notice(&ws.root, &graph, i)
             {
                 report.notices.push((graph.nodes[i].label(), text));

@@ -17,6 +17,7 @@ pub(super) fn check_recipients_available(
     selected: &[String],
 ) -> Result<(), UsageError> {
     let planned: IndexSet<usize> = plan.iter().map(|p| p.node).collect();
+    let selected: std::collections::HashSet<&str> = selected.iter().map(String::as_str).collect();
     for p in plan {
         let n = &graph.nodes[p.node];
         if !n.generator.has_deployed_secrets() || n.generator.name == HOST_KEY_GENERATOR {
@@ -29,7 +30,7 @@ pub(super) fn check_recipients_available(
             Owner::Shared => defs
                 .machines
                 .iter()
-                .filter(|(m, g)| g.contains_key(&n.generator.name) && selected.contains(*m))
+                .filter(|(m, g)| g.contains_key(&n.generator.name) && selected.contains(m.as_str()))
                 .map(|(m, _)| m.clone())
                 .collect(),
         };
