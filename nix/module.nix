@@ -114,7 +114,7 @@ let
     ''
   ) activationFiles;
   hasDarwinActivation =
-    isDarwin && lib.hasAttrByPath [ "system" "activationScripts" "postActivation" ] options;
+    isDarwin && lib.hasAttrByPath [ "system" "activationScripts" ] options;
 
   sopsSecrets = builtins.listToAttrs (
     map (

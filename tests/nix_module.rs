@@ -411,11 +411,12 @@ fn darwin(f: &Fleet, defs: &Defs) {
     );
     // nix-darwin: activation secrets get their owner, group and mode in postActivation (after
     // its users and groups); a failure warns and lets the rest of the activation run.
-    let early = s(&v["stibnite"]["early"]);
-    let p = "'/var/lib/varsmith/activation/early/k'";
+    // The current lib's escapeShellArg quotes only what needs it: compare without quotes.
+    let early = s(&v["stibnite"]["early"]).replace('\'', "");
+    let p = "/var/lib/varsmith/activation/early/k";
     assert!(
         early.contains(&format!(
-            "# varsmith: activation secrets' owner, group and mode\nif [ -e {p} ]; then\n  chown '_www:wheel' {p} && chmod '0440' {p} \\\n    || echo \"varsmith: cannot give \"{p}\" owner \"'_www:wheel'\" and mode 0440\" >&2\nfi\n"
+            "# varsmith: activation secrets owner, group and mode\nif [ -e {p} ]; then\n  chown _www:wheel {p} && chmod 0440 {p} \\\n    || echo \"varsmith: cannot give \"{p}\" owner \"_www:wheel\" and mode 0440\" >&2\nfi\n"
         )),
         "{early}"
     );

@@ -8,6 +8,8 @@ in
   imports = [ ./common.nix ];
   networking.hostName = "m1";
   varsmith.directory = ./.;
+  # pkgs.coreutils cannot be built offline: the same tools stand in for it.
+  varsmith.coreutils = import ./tools.nix;
   boot.loader.grub.enable = false;
   fileSystems."/".device = "/dev/sda1";
   sops.age.keyFile = "/var/lib/sops-nix/key.txt";
