@@ -109,15 +109,7 @@ pub fn remote(
             "{name}: --build-host is nixos-rebuild's; a darwin machine builds on its target"
         )));
     }
-    let mut copy = Cmd::new(
-        ["nix", "flake", "archive", "--json", "--to"]
-            .iter()
-            .map(|s| s.to_string())
-            .chain([format!("ssh-ng://{target}"), ".".to_string()])
-            .collect(),
-    );
-    copy.env
-        .extend(sshopts.map(|v| ("NIX_SSHOPTS".to_string(), v)));
+    let copy = archive_to(target, sshopts);
     let ssh = Ssh::new(target, name, known_hosts, &o.ssh_options)?;
     let sudo = if target.starts_with("root@") {
         ""
@@ -141,6 +133,21 @@ pub fn remote(
     let mut activate = Cmd::new(ssh.script_argv(&script)?);
     activate.input = Input::PreviousPath;
     Ok(vec![copy, activate])
+}
+
+/// `nix flake archive --json --to ssh-ng://TARGET .`: the flake and its inputs copied to the
+/// target's store, over ssh with `sshopts` (the pin) as `NIX_SSHOPTS`.
+pub(crate) fn archive_to(target: &str, sshopts: Option<String>) -> Cmd {
+    let mut copy = Cmd::new(
+        ["nix", "flake", "archive", "--json", "--to"]
+            .iter()
+            .map(|s| s.to_string())
+            .chain([format!("ssh-ng://{target}"), ".".to_string()])
+            .collect(),
+    );
+    copy.env
+        .extend(sshopts.map(|v| ("NIX_SSHOPTS".to_string(), v)));
+    copy
 }
 
 #[cfg(test)]

@@ -58,15 +58,7 @@ pub fn plan(
     } else {
         let pinned = known_hosts.pinned_aliases()?.contains(host);
         let sshopts = super::deploy::nix_sshopts(known_hosts, host, pinned, &o.ssh_options)?;
-        let mut copy = Cmd::new(
-            ["nix", "flake", "archive", "--json", "--to"]
-                .iter()
-                .map(|s| s.to_string())
-                .chain([format!("ssh-ng://{target}"), ".".to_string()])
-                .collect(),
-        );
-        copy.env
-            .extend(sshopts.map(|v| ("NIX_SSHOPTS".to_string(), v)));
+        let copy = super::darwin::archive_to(&target, sshopts);
         let ssh = Ssh::new(&target, host, known_hosts, &o.ssh_options)?;
         let extra: String = flags
             .iter()

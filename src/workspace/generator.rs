@@ -346,19 +346,9 @@ impl Generator {
     /// it (changing a mode must not rotate a key). The Nix module computes the same value
     /// (`nix/fingerprint.nix`); dependencies' fingerprints are mixed in by the caller.
     pub fn own_fingerprint(&self) -> String {
-        let files: serde_json::Map<String, serde_json::Value> = self
-            .files
-            .iter()
-            .map(|(name, f)| {
-                (
-                    name.clone(),
-                    serde_json::json!({ "deploy": f.deploy, "secret": f.secret }),
-                )
-            })
-            .collect();
         let v = serde_json::json!({
             "dependencies": self.dependencies,
-            "files": files,
+            "files": self.file_shape(),
             "script": self.script,
             "share": self.share,
             "validation": self.validation,
@@ -380,8 +370,13 @@ impl Generator {
     /// sha256 hex of the canonical JSON of `{ <file> = { deploy; secret; }; }`: the set of
     /// files and where each goes. A change makes the outputs stale. Nix: `shapeHash`.
     pub fn shape_hash(&self) -> String {
-        let files: serde_json::Map<String, serde_json::Value> = self
-            .files
+        let text = canonical_json(&serde_json::Value::Object(self.file_shape()));
+        hex::encode(Sha256::digest(text.as_bytes()))
+    }
+
+    /// `{ <file> = { deploy; secret; }; }`: the part of the files that decides staleness.
+    fn file_shape(&self) -> serde_json::Map<String, serde_json::Value> {
+        self.files
             .iter()
             .map(|(name, f)| {
                 (
@@ -389,9 +384,7 @@ impl Generator {
                     serde_json::json!({ "deploy": f.deploy, "secret": f.secret }),
                 )
             })
-            .collect();
-        let text = canonical_json(&serde_json::Value::Object(files));
-        hex::encode(Sha256::digest(text.as_bytes()))
+            .collect()
     }
 
     /// sha256 hex of the script text with every store path masked. A change is only a
