@@ -52,6 +52,7 @@ let
       inherit base hasTemplates;
       keyDir = "sops/users/${user}";
       generateCmd = "varsmith generate --user ${user}";
+      generateNote = " (not in this varsmith yet: see the README's home-manager section)";
       secretPath =
         n: _:
         if hasSops && config.sops.secrets ? ${n} then config.sops.secrets.${n}.path else "${secretsDir}/${n}";

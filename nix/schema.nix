@@ -34,6 +34,8 @@ let
   machine = scope.name;
   dir = toString cfg.directory;
   inherit (scope) generateCmd;
+  # Said after the command when it cannot do the job yet (home-manager users).
+  generateNote = scope.generateNote or "";
   # Store path names allow [A-Za-z0-9+-._?=]; generator and file names may also hold '@'.
   storeName = builtins.replaceStrings [ "@" ] [ "_" ];
 
@@ -59,7 +61,7 @@ let
     };
 
   missingMsg =
-    what: rel: "varsmith: ${what} does not exist yet (${rel} in the workspace): run `${generateCmd}`";
+    what: rel: "varsmith: ${what} does not exist yet (${rel} in the workspace): run `${generateCmd}`${generateNote}";
 
   # A JSON-able value (validation): the 2020 lib has no types.anything.
   jsonType = lib.mkOptionType {
@@ -581,7 +583,7 @@ let
       gname: s:
       "varsmith: ${scope.kind} ${machine}: generator ${gname} is ${
         if lib.hasPrefix "missing" s then "missing" else "out of date"
-      } (${s}): run `${generateCmd}`"
+      } (${s}): run `${generateCmd}`${generateNote}"
     ) (lib.filterAttrs (_: s: s != null) statuses);
 
   # nix-darwin has no systemd: restartUnits, reloadUnits and credentials there are errors

@@ -494,7 +494,7 @@ fn home_manager_user_generators() {
     assert!(
         !r.ok
             && r.stderr.contains(
-                "varsmith: user alice: generator gpg-pass is missing (missing: never generated): run `varsmith generate --user alice`"
+                "varsmith: user alice: generator gpg-pass is missing (missing: never generated): run `varsmith generate --user alice` (not in this varsmith yet: see the README's home-manager section)"
             ),
         "{}",
         r.stderr
@@ -600,7 +600,7 @@ fn home_manager_user_generators() {
     assert!(
         !r.ok
             && r.stderr.contains(
-                "varsmith: user alice: generator gpg-pass is out of date (definition changed): run `varsmith generate --user alice`"
+                "varsmith: user alice: generator gpg-pass is out of date (definition changed): run `varsmith generate --user alice` (not in this varsmith yet: see the README's home-manager section)"
             ),
         "{}",
         r.stderr
