@@ -42,7 +42,7 @@ fn tools() -> bool {
 }
 
 /// Root, `setpriv` and uid [`USER`]: what running varsmith as an ordinary user needs.
-fn user_available() -> bool {
+pub(crate) fn user_available() -> bool {
     // SAFETY: getpwuid with a valid uid; the result is only tested for null.
     let exists = unsafe { !libc::getpwuid(USER).is_null() };
     needs(is_root(), "root (to switch to uid 1000)")
@@ -52,7 +52,7 @@ fn user_available() -> bool {
 
 /// How varsmith is started: as the test's own uid (root in CI) or as uid [`USER`].
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum As {
+pub(crate) enum As {
     Me,
     User,
 }

@@ -29,22 +29,10 @@ fn needs(ok: bool, what: &str) -> bool {
     ok
 }
 
+use crate::hardening_sandbox::{As, user_available};
+
 fn tools() -> bool {
     require("bwrap") && require("ssh-keygen")
-}
-
-fn user_available() -> bool {
-    // SAFETY: getpwuid with a valid uid; the result is only tested for null.
-    let exists = unsafe { !libc::getpwuid(USER).is_null() };
-    needs(is_root(), "root (to switch to uid 1000)")
-        && require("setpriv")
-        && needs(exists, "uid 1000")
-}
-
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum As {
-    Me,
-    User,
 }
 
 /// A workspace with machine m1 (`openssh` plus `generators`), owned by `who`.
