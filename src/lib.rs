@@ -22,6 +22,7 @@
 pub mod audit;
 pub(crate) mod child;
 pub mod cli;
+pub(crate) mod confined;
 pub mod error;
 pub mod keys;
 pub(crate) mod ops;

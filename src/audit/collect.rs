@@ -32,7 +32,7 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
             for entry in rd {
                 let entry = entry.map_err(|source| Error::Io {
                     path: machines.clone(),
-                    source,
+                    cause: source,
                 })?;
                 let host = entry.file_name().to_string_lossy().into_owned();
                 dirs.push((entry.path().join("secrets"), host.clone()));
@@ -44,7 +44,7 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
         Err(source) => {
             return Err(Error::Io {
                 path: machines,
-                source,
+                cause: source,
             });
         }
     }
@@ -57,7 +57,7 @@ pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error
         for entry in rd {
             let entry = entry.map_err(|source| Error::Io {
                 path: dir.clone(),
-                source,
+                cause: source,
             })?;
             let path = entry.path();
             let is_yaml = path.extension().is_some_and(|e| e == "yaml" || e == "yml");
@@ -87,7 +87,7 @@ pub fn collect_secrets(root: &Path, ids: &Identities) -> Result<Collected, Error
             .to_string();
         let bytes = std::fs::read(&path).map_err(|source| Error::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         match sops::decrypt_flat(&bytes, Format::Yaml, ids, &rel) {
             Ok(map) => {

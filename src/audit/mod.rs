@@ -135,13 +135,12 @@ pub(crate) fn command_stdout(
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Reading a file or directory failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The path.
         path: PathBuf,
         /// The cause.
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An external command (`nix-store`, `git`) failed or could not be started.
     #[error("{command}: {msg}")]

@@ -237,7 +237,7 @@ pub fn check_sops_files(root: &Path) -> Result<Vec<PlaintextLeaf>, Error> {
         }
         let bytes = std::fs::read(&file).map_err(|source| Error::Io {
             path: file.clone(),
-            source,
+            cause: source,
         })?;
         let Ok(doc) = yaml_serde::from_slice::<yaml_serde::Value>(&bytes) else {
             continue;
@@ -277,18 +277,18 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), Error> {
         Err(source) => {
             return Err(Error::Io {
                 path: dir.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     };
     for entry in rd {
         let entry = entry.map_err(|source| Error::Io {
             path: dir.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let ft = entry.file_type().map_err(|source| Error::Io {
             path: entry.path(),
-            source,
+            cause: source,
         })?;
         if ft.is_dir() {
             collect_files(&entry.path(), out)?;

@@ -36,7 +36,7 @@ fn run_or_print(argv: &[String], dry_run: bool) -> CmdResult {
         .status()
         .map_err(|source| crate::remote::Error::Spawn {
             program: argv[0].clone(),
-            source,
+            cause: source,
         })?;
     Ok(status.code().unwrap_or(crate::EXIT_PROBLEM))
 }

@@ -274,7 +274,7 @@ fn write_atomic(file: &Path, bytes: &[u8], private: bool) -> anyhow::Result<()> 
     };
     replace_file(file, bytes, mode, ".tmp").map_err(|source| sops::Error::Io {
         origin: origin(file),
-        source,
+        cause: source,
     })?;
     Ok(())
 }

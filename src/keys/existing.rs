@@ -19,7 +19,7 @@ pub fn first_age_recipient(path: &Path) -> Result<Option<(String, usize)>, Error
         Err(source) => {
             return Err(Error::Io {
                 path: path.to_path_buf(),
-                source,
+                cause: source,
             });
         }
     };

@@ -114,7 +114,7 @@ impl Identities {
             } else {
                 Error::Io {
                     path: path.to_path_buf(),
-                    source: e,
+                    cause: e,
                 }
             }
         })?);

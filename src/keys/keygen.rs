@@ -17,7 +17,7 @@ use super::Error;
 pub fn append_admin_key(path: &Path) -> Result<String, Error> {
     let io = |e| Error::Io {
         path: path.to_path_buf(),
-        source: e,
+        cause: e,
     };
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(io)?;

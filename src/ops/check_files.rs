@@ -184,7 +184,7 @@ fn leftovers(
 ) -> anyhow::Result<()> {
     let base = owner.base(&ws.root);
     let names = |sub: &str| -> anyhow::Result<Vec<String>> {
-        match store::fs::Dir::open(&ws.root, &base.join(sub), false) {
+        match crate::confined::Dir::open(&ws.root, &base.join(sub), false) {
             Ok(d) => Ok(d
                 .names()?
                 .into_iter()

@@ -374,11 +374,11 @@ fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
             .unwrap_or(&path)
             .display()
             .to_string();
-        match crate::store::fs::parent_of(root, &path, false)
+        match crate::confined::parent_of(root, &path, false)
             .and_then(|(d, name)| d.expect_file_or_missing(&name))
         {
-            Ok(crate::store::fs::Entry::File) => {}
-            Err(e) if !matches!(e, crate::store::Error::Io { .. }) => {
+            Ok(crate::confined::Entry::File) => {}
+            Err(e) if !matches!(e, crate::confined::Error::Io { .. }) => {
                 return Some(Reason::Torn(e.to_string()));
             }
             _ => return Some(Reason::Missing(format!("secrets file {shown}"))),

@@ -35,12 +35,12 @@ pub enum Error {
         detail: String,
     },
     /// Creating or preparing the directory failed.
-    #[error("creating a private directory in {path}: {source}")]
+    #[error("creating a private directory in {path}: {cause}")]
     Io {
         /// The base the private directory was made in (`$XDG_RUNTIME_DIR` or `/dev/shm`).
         path: PathBuf,
         /// Why making, narrowing or handing over the directory failed.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -195,7 +195,7 @@ impl PlaintextDir {
         let base = base(owner.is_some())?;
         let io = |source| Error::Io {
             path: base.clone(),
-            source,
+            cause: source,
         };
         let dir = tempfile::Builder::new()
             .prefix(&format!("{PLAINTEXT_PREFIX}{}-", std::process::id()))

@@ -226,7 +226,7 @@ pub fn pin_wrapper(dir: &Path, host: &str, key: &str) -> Result<PathBuf, Error> 
     };
     let real = super::sync_which("ssh").ok_or_else(|| Error::Spawn {
         program: "ssh".into(),
-        source: std::io::Error::from(std::io::ErrorKind::NotFound),
+        cause: std::io::Error::from(std::io::ErrorKind::NotFound),
     })?;
     let alias = installer_alias(host);
     let pins = dir.join("installer_known_hosts");
@@ -294,7 +294,7 @@ pub fn run_with(
         .status()
         .map_err(|source| Error::Spawn {
             program: o.program.clone(),
-            source,
+            cause: source,
         })?;
     drop(tree);
     if !status.success() {

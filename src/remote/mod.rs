@@ -115,20 +115,20 @@ pub enum Error {
     #[error(transparent)]
     Store(#[from] crate::store::Error),
     /// A local file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// An external program could not be started.
-    #[error("cannot run `{program}`: {source}")]
+    #[error("cannot run `{program}`: {cause}")]
     Spawn {
         /// The program.
         program: String,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The target presented a host key other than the pinned one.
     #[error(
@@ -213,7 +213,7 @@ impl Error {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Error {
         Error::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -123,7 +123,7 @@ impl Ssh {
             .spawn()
             .map_err(|source| Error::Spawn {
                 program: "ssh".into(),
-                source,
+                cause: source,
             })?;
         if let Some(mut input) = child.stdin.take() {
             // A failed connection closes the pipe early: its error is ssh's to report.
@@ -131,7 +131,7 @@ impl Ssh {
         }
         let out = child.wait_with_output().map_err(|source| Error::Spawn {
             program: "ssh".into(),
-            source,
+            cause: source,
         })?;
         if out.status.success() {
             return Ok(RemoteOutput {

@@ -42,22 +42,22 @@ pub enum Error {
         cmd: String,
     },
     /// No tmpfs for the plaintext directory.
-    #[error("{who}: {source}")]
+    #[error("{who}: {cause}")]
     Tmpfs {
         /// machine/generator.
         who: String,
         /// Why.
-        source: crate::process::tmpfs::Error,
+        cause: crate::process::tmpfs::Error,
     },
     /// The temporary directory could not be prepared or read.
-    #[error("{who}: {what}: {source}")]
+    #[error("{who}: {what}: {cause}")]
     Io {
         /// machine/generator.
         who: String,
         /// What was being done.
         what: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The script exited non-zero (or was killed).
     #[error("{who}: script failed ({status}){stderr}")]
@@ -198,7 +198,11 @@ pub fn probe_bwrap() -> Result<(), Error> {
 pub(crate) fn io(who: &str, what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let who = who.to_string();
     let what = what.into();
-    move |source| Error::Io { who, what, source }
+    move |source| Error::Io {
+        who,
+        what,
+        cause: source,
+    }
 }
 
 /// Creates `path` (mode 0700, or 0600 for files written with `bytes`), owned by `owner`.
@@ -241,7 +245,7 @@ impl Layout {
         let owner = (spec.sandbox && id.drop_root).then_some((id.uid, id.gid));
         let dir = PlaintextDir::new(owner).map_err(|source| Error::Tmpfs {
             who: who.to_string(),
-            source,
+            cause: source,
         })?;
         let l = Layout { dir };
         for d in ["in", "out", "prompts", "etc", "home", "tmp"] {

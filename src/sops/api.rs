@@ -301,7 +301,7 @@ pub(super) fn wrap_for(
             let r = r.trim();
             let enc = crypto::wrap_key(key, r).map_err(|source| Error::Key {
                 origin: origin.to_string(),
-                source,
+                cause: source,
             })?;
             Ok(AgeKey {
                 recipient: r.to_string(),

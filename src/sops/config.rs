@@ -95,7 +95,7 @@ fn read_no_symlink(config: &Path, origin: &str) -> Result<Vec<u8>> {
     use std::os::unix::fs::OpenOptionsExt;
     let io = |source| Error::Io {
         origin: origin.to_string(),
-        source,
+        cause: source,
     };
     let f = std::fs::OpenOptions::new()
         .read(true)

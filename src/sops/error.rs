@@ -87,20 +87,20 @@ pub enum Error {
         origin: String,
     },
     /// A recipient could not be used.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {cause}")]
     Key {
         /// The file.
         origin: String,
         /// The key error.
-        source: crate::keys::Error,
+        cause: crate::keys::Error,
     },
     /// Reading or writing a file failed.
-    #[error("{origin}: {source}")]
+    #[error("{origin}: {cause}")]
     Io {
         /// The file.
         origin: String,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
 }
 
@@ -132,7 +132,7 @@ impl Error {
     /// varsmith keeps 2 for every parse failure, whichever command reads the file.)
     pub fn sops_exit_code(&self) -> i32 {
         match self {
-            Error::Io { source, .. } if source.kind() == std::io::ErrorKind::NotFound => 100,
+            Error::Io { cause: source, .. } if source.kind() == std::io::ErrorKind::NotFound => 100,
             Error::Malformed { .. } | Error::Io { .. } => 2,
             Error::Decrypt { .. } => 25,
             Error::Mac { .. } => 51,

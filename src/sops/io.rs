@@ -27,7 +27,7 @@ pub fn read_all_limited(r: impl Read, limit: u64, origin: &str) -> Result<Zeroiz
         .read_to_end(&mut buf)
         .map_err(|source| Error::Io {
             origin: origin.to_string(),
-            source,
+            cause: source,
         })?;
     if buf.len() as u64 > limit {
         return Err(Error::malformed(
@@ -43,7 +43,7 @@ pub fn read_limited(path: &Path, limit: u64) -> Result<Zeroizing<Vec<u8>>> {
     let origin = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|source| Error::Io {
         origin: origin.clone(),
-        source,
+        cause: source,
     })?;
     read_all_limited(f, limit, &origin)
 }

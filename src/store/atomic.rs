@@ -98,7 +98,7 @@ impl Batch {
         let mut f = tmp.create_new(&temp, mode)?;
         let r = fs::write_all(&mut f, bytes, path, false);
         self.staged.push(Staged { temp, dir, name });
-        r
+        Ok(r?)
     }
 
     /// Removes the regular file `path` on commit (after the renames). Returns false (and
@@ -106,10 +106,12 @@ impl Batch {
     pub fn remove(&mut self, path: &Path) -> Result<bool, Error> {
         let (dir, name) = match fs::parent_of(&self.root, path, false) {
             Ok(x) => x,
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Err(fs::Error::Io { cause: source, .. })
+                if source.kind() == std::io::ErrorKind::NotFound =>
+            {
                 return Ok(false);
             }
-            Err(e) => return Err(e),
+            Err(e) => return Err(e.into()),
         };
         if dir.expect_file_or_missing(&name)? == fs::Entry::Missing {
             return Ok(false);
@@ -147,7 +149,7 @@ impl Batch {
                 for r in rest {
                     let _ = tmp.remove_file(&r.temp);
                 }
-                return Err(e);
+                return Err(e.into());
             }
         }
         self.tmp = Some(tmp);

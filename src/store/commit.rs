@@ -236,7 +236,7 @@ pub fn prepare(
 fn missing(path: &Path) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        source: std::io::ErrorKind::NotFound.into(),
+        cause: std::io::ErrorKind::NotFound.into(),
     }
 }
 

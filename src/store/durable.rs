@@ -41,7 +41,7 @@ pub fn flush(dir: &Dir) -> Result<(), Error> {
         if st.completed >= target {
             // The flush covering our writes failed: try once more ourselves.
             drop(st);
-            return dir.sync_fs();
+            return Ok(dir.sync_fs()?);
         }
         if !st.syncing {
             st.syncing = true;
@@ -56,7 +56,7 @@ pub fn flush(dir: &Dir) -> Result<(), Error> {
                 st.completed_ok = mine;
             }
             DONE.notify_all();
-            return r;
+            return Ok(r?);
         }
         st = DONE.wait(st).unwrap_or_else(|e| e.into_inner());
     }

@@ -102,10 +102,12 @@ fn try_flock(f: &File, mode: Mode) -> std::io::Result<()> {
 fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
     let dir = match Dir::open(root, &super::temp_dir(root), create) {
         Ok(d) => d,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(crate::confined::Error::Io { cause: source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Ok(None);
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     let name = std::ffi::OsStr::new(LOCK_NAME);
     if let Some(f) = dir.open_file(name)? {
@@ -117,12 +119,12 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
     }
     match dir.create_new(name, LOCK_MODE) {
         Ok(f) => Ok(Some(f)),
-        Err(Error::Io { source, .. })
+        Err(crate::confined::Error::Io { cause: source, .. })
             if source.raw_os_error() == Some(Errno::EXIST.raw_os_error()) =>
         {
-            dir.open_file(name)
+            Ok(dir.open_file(name)?)
         }
-        Err(e) => Err(e),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -206,7 +208,7 @@ impl WorkspaceLock {
         };
         let io = |source| Error::Io {
             path: path.clone(),
-            source,
+            cause: source,
         };
         if let Err(e) = try_flock(&f, mode) {
             if e.raw_os_error() != Some(Errno::WOULDBLOCK.raw_os_error()) {

@@ -6,7 +6,6 @@ mod atomic;
 mod commit;
 pub mod durable;
 pub mod external;
-pub mod fs;
 pub mod git;
 mod layout;
 pub mod lock;
@@ -17,6 +16,7 @@ pub mod rotation;
 pub mod sopsconfig;
 pub mod sopsfiles;
 
+pub(crate) use crate::confined as fs;
 pub use crate::workspace::Owner;
 pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
 pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
@@ -34,12 +34,12 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A stored file is malformed.
     #[error("{path}: {msg}")]
@@ -83,6 +83,27 @@ pub enum Error {
     Sops(#[from] crate::sops::Error),
 }
 
+impl From<crate::confined::Error> for Error {
+    /// Every confined-file error keeps its variant (and so its message and exit code).
+    fn from(e: crate::confined::Error) -> Self {
+        use crate::confined::Error as E;
+        match e {
+            E::Io {
+                path,
+                cause: source,
+            } => Error::Io {
+                path,
+                cause: source,
+            },
+            E::Malformed { path, msg } => Error::Malformed { path, msg },
+            E::Symlink { path } => Error::Symlink { path },
+            E::NotADirectory { path } => Error::NotADirectory { path },
+            E::NotAFile { path } => Error::NotAFile { path },
+            E::Outside { path } => Error::Outside { path },
+        }
+    }
+}
+
 impl crate::error::HasKind for Error {
     /// A malformed stored file is bad input (2), a sops error has its own kind, everything
     /// else is a failure (1).
@@ -101,7 +122,7 @@ pub const MAX_STORE_FILE: u64 = 64 * 1024 * 1024;
 
 /// Reads a stored file under `root` without following symlinks; `Ok(None)` when missing.
 pub fn read_file(root: &std::path::Path, path: &std::path::Path) -> Result<Option<Vec<u8>>, Error> {
-    fs::read(root, path, MAX_STORE_FILE)
+    Ok(fs::read(root, path, MAX_STORE_FILE)?)
 }
 
 /// Where commits stage their temp files: `sops/.tmp` (swept of dead runs' leftovers).

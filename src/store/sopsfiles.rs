@@ -89,10 +89,12 @@ fn yaml_stem(name: &OsStr) -> Option<String> {
 fn entries(root: &Path, dir: &Path) -> Result<Vec<(std::ffi::OsString, Entry)>, Error> {
     let (parent, name) = match super::fs::parent_of(root, dir, false) {
         Ok(x) => x,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(super::fs::Error::Io { cause: source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Ok(Vec::new());
         }
-        Err(e) => return Err(e),
+        Err(e) => return Err(e.into()),
     };
     match parent.entry(&name)? {
         Entry::Missing => return Ok(Vec::new()),

@@ -32,12 +32,12 @@ pub enum Error {
     )]
     NotFound(PathBuf),
     /// A definition file could not be read.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A definition file is malformed or invalid.
     #[error("{path}: {msg}")]
@@ -82,7 +82,7 @@ impl Workspace {
         let path = root.join(INVENTORY_FILE);
         let text = read::text(root, &path)?.ok_or_else(|| Error::Io {
             path: path.clone(),
-            source: std::io::ErrorKind::NotFound.into(),
+            cause: std::io::ErrorKind::NotFound.into(),
         })?;
         bounds::check_yaml(&text).map_err(|msg| Error::Invalid {
             path: path.clone(),
@@ -138,7 +138,7 @@ pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, Error> {
     }
     let cwd = std::env::current_dir().map_err(|source| Error::Io {
         path: PathBuf::from("."),
-        source,
+        cause: source,
     })?;
     let mut cur: &Path = &cwd;
     loop {

@@ -1,6 +1,6 @@
 //! Reading the workspace's definition files (`varsmith.yaml`, `generators/*.yaml`,
 //! `machines/<m>/generators/*.yaml`) the way `sops/` is read: relative to a descriptor of the
-//! root, never through a symlink at any component below it ([`crate::store::fs`]), at most
+//! root, never through a symlink at any component below it ([`crate::confined`]), at most
 //! [`super::bounds::MAX_BYTES`], UTF-8. A cloned workspace or a pull request can put
 //! `generators/zz.yaml -> ~/.config/sops/age/keys.txt` there; it is refused, naming the file,
 //! and its target is never opened.
@@ -9,32 +9,28 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 
 use super::Error;
-use crate::store::{self, fs::Entry};
+use crate::confined::{self, Entry};
 
-/// Turns a store error into a workspace error (exit 2) naming the file.
-fn from_store(e: store::Error) -> Error {
+/// Turns a confined-file error into a workspace error (exit 2) naming the file.
+fn from_confined(e: confined::Error) -> Error {
     match e {
-        store::Error::Symlink { path } => Error::Invalid {
+        confined::Error::Symlink { path } => Error::Invalid {
             path,
             msg: "is a symlink; varsmith never reads workspace files through symlinks (replace it with the real file)".into(),
         },
-        store::Error::Io { path, source } => Error::Io { path, source },
-        store::Error::Malformed { path, msg } => Error::Invalid { path, msg },
-        store::Error::NotADirectory { path } => Error::Invalid {
+        confined::Error::Io { path, cause: source } => Error::Io { path, cause: source },
+        confined::Error::Malformed { path, msg } => Error::Invalid { path, msg },
+        confined::Error::NotADirectory { path } => Error::Invalid {
             path,
             msg: "not a directory".into(),
         },
-        store::Error::NotAFile { path } => Error::Invalid {
+        confined::Error::NotAFile { path } => Error::Invalid {
             path,
             msg: "not a regular file".into(),
         },
-        store::Error::Outside { path } => Error::Invalid {
+        confined::Error::Outside { path } => Error::Invalid {
             path,
             msg: "outside the workspace".into(),
-        },
-        other => Error::Invalid {
-            path: PathBuf::new(),
-            msg: other.to_string(),
         },
     }
 }
@@ -43,7 +39,7 @@ fn from_store(e: store::Error) -> Error {
 /// parent directory is missing.
 pub(crate) fn text(root: &Path, path: &Path) -> Result<Option<String>, Error> {
     let max = super::bounds::MAX_BYTES as u64;
-    let Some(bytes) = store::fs::read(root, path, max).map_err(from_store)? else {
+    let Some(bytes) = confined::read(root, path, max).map_err(from_confined)? else {
         return Ok(None);
     };
     String::from_utf8(bytes)
@@ -58,21 +54,23 @@ pub(crate) fn text(root: &Path, path: &Path) -> Result<Option<String>, Error> {
 /// stem; empty when `dir` is missing. A symlink (the directory, a component above it, or an
 /// entry) is an error naming it.
 pub(crate) fn yaml_files(root: &Path, dir: &Path) -> Result<Vec<(String, PathBuf, String)>, Error> {
-    let d = match store::fs::Dir::open(root, dir, false) {
+    let d = match confined::Dir::open(root, dir, false) {
         Ok(d) => d,
-        Err(store::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(confined::Error::Io { cause: source, .. })
+            if source.kind() == std::io::ErrorKind::NotFound =>
+        {
             return Ok(Vec::new());
         }
-        Err(e) => return Err(from_store(e)),
+        Err(e) => return Err(from_confined(e)),
     };
     let mut out = Vec::new();
-    for name in d.names().map_err(from_store)? {
+    for name in d.names().map_err(from_confined)? {
         let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".yaml")) else {
             continue;
         };
         let path = dir.join(&name);
-        match d.entry(&name).map_err(from_store)? {
-            Entry::Symlink => return Err(from_store(store::Error::Symlink { path })),
+        match d.entry(&name).map_err(from_confined)? {
+            Entry::Symlink => return Err(from_confined(confined::Error::Symlink { path })),
             Entry::File => {}
             _ => continue,
         }

@@ -314,7 +314,7 @@ fn read_item(dir: &Path, n: &Node, item: &Item, ids: &Identities) -> anyhow::Res
 fn io_err(p: &Path, e: std::io::Error) -> store::Error {
     store::Error::Io {
         path: p.to_path_buf(),
-        source: e,
+        cause: e,
     }
 }
 

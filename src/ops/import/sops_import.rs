@@ -120,7 +120,7 @@ fn destination(
 fn adopt(f: &Path, want: &[String], ids: &Identities) -> anyhow::Result<Vec<u8>> {
     let bytes = std::fs::read(f).map_err(|e| store::Error::Io {
         path: f.to_path_buf(),
-        source: e,
+        cause: e,
     })?;
     let origin = f.display().to_string();
     let fmt = crate::sops::Format::Yaml;

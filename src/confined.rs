@@ -9,6 +9,9 @@
 //! the workspace is ever read, written or removed. Directories are created mode 0755.
 //!
 //! The root itself is opened by path (following symlinks there is the user's choice: `-C`).
+//!
+//! A leaf module: the store (writes) and the workspace readers (definitions, inventory) both
+//! build on it, and it depends on neither.
 
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
@@ -20,7 +23,54 @@ use std::path::{Component, Path, PathBuf};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 
-use super::Error;
+use std::path::PathBuf as ErrPath;
+
+/// Errors of a confined file operation; every variant names the path it concerns.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A file or directory could not be read, written, created or removed.
+    #[error("{path}: {cause}")]
+    Io {
+        /// The path the failing call concerned.
+        path: ErrPath,
+        /// The error of that call (never re-read from `errno`).
+        cause: std::io::Error,
+    },
+    /// A path that cannot be used as given (a NUL byte, a file over the size limit).
+    #[error("{path}: {msg}")]
+    Malformed {
+        /// The offending path.
+        path: ErrPath,
+        /// What is wrong with it.
+        msg: String,
+    },
+    /// A symlink where the workspace must hold a directory or a file.
+    #[error(
+        "{path}: is a symlink; varsmith never reads or writes through symlinks in the workspace (remove it, or replace it with the real file)"
+    )]
+    Symlink {
+        /// The symlink.
+        path: ErrPath,
+    },
+    /// A file where a directory must be.
+    #[error("{path}: not a directory")]
+    NotADirectory {
+        /// The non-directory.
+        path: ErrPath,
+    },
+    /// A directory or special file where a regular file must be.
+    #[error("{path}: not a regular file")]
+    NotAFile {
+        /// The non-file.
+        path: ErrPath,
+    },
+    /// A path outside the workspace (absolute elsewhere, or with `..` components).
+    #[error("{path}: outside the workspace")]
+    Outside {
+        /// The refused path.
+        path: ErrPath,
+    },
+}
 
 /// Mode of every directory varsmith creates in the workspace (whatever the umask).
 pub const DIR_MODE: u32 = 0o755;
@@ -36,7 +86,7 @@ fn cstr(name: &OsStr, path: &Path) -> Result<CString, Error> {
 fn io_err(path: &Path, e: Errno) -> Error {
     Error::Io {
         path: path.to_path_buf(),
-        source: e.into(),
+        cause: e.into(),
     }
 }
 
@@ -222,7 +272,7 @@ impl Dir {
         let f = File::from(fd);
         let meta = f.metadata().map_err(|source| Error::Io {
             path: path.clone(),
-            source,
+            cause: source,
         })?;
         if !meta.is_file() {
             return Err(Error::NotAFile { path });
@@ -318,7 +368,7 @@ pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error
         let f = File::from(fd);
         let meta = f.metadata().map_err(|source| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         if !meta.is_file() {
             return Err(Error::NotAFile {
@@ -329,7 +379,7 @@ pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error
     }
     let (dir, name) = match parent_of(root, path, false) {
         Ok(x) => x,
-        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+        Err(Error::Io { cause: source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
             return Ok(None);
         }
         Err(e) => return Err(e),
@@ -355,7 +405,7 @@ fn read_bounded(f: File, len: u64, path: &Path, max: u64) -> Result<Vec<u8>, Err
         .read_to_end(&mut buf)
         .map_err(|source| Error::Io {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
     if buf.len() as u64 > max {
         return Err(too_big());
@@ -367,7 +417,7 @@ fn read_bounded(f: File, len: u64, path: &Path, max: u64) -> Result<Vec<u8>, Err
 pub fn write_all(f: &mut File, bytes: &[u8], path: &Path, durable: bool) -> Result<(), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     };
     f.write_all(bytes).map_err(io)?;
     if durable {
