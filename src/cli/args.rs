@@ -438,16 +438,17 @@ impl From<InputType> for crate::sops::Format {
     }
 }
 
-/// The options push-keys and bootstrap share (last in their help, in this order).
+/// The options push-keys, bootstrap and deploy share (last in their help, in this order).
 #[derive(Args, Debug)]
 pub struct RemoteArgs {
-    /// Extra ssh option (passed as -o K=V).
+    /// Extra ssh option (passed as -o K=V; deploy also puts it in NIX_SSHOPTS).
     #[arg(long = "ssh-option", value_name = "K=V")]
     pub ssh_options: Vec<String>,
     /// Print the exact commands; run nothing (not even ssh).
     #[arg(long)]
     pub dry_run: bool,
-    /// With --dry-run: the commands as JSON.
+    /// JSON on stdout: with --dry-run the commands; deploy also reports its summary (per
+    /// machine: stage, result, seconds; and the total).
     #[arg(long)]
     pub json: bool,
     /// Pinned host keys (default: <workspace>/known_hosts).
@@ -572,13 +573,6 @@ pub struct DeployArgs {
     /// Do not pass --show-trace (on by default).
     #[arg(long)]
     pub no_show_trace: bool,
-    /// Print the exact commands; run nothing.
-    #[arg(long)]
-    pub dry_run: bool,
-    /// JSON on stdout: with --dry-run the plan, else the summary (per machine: stage, result,
-    /// seconds; and the total).
-    #[arg(long)]
-    pub json: bool,
     /// Do not require `check` to pass first.
     #[arg(long)]
     pub no_check: bool,
@@ -592,12 +586,9 @@ pub struct DeployArgs {
     /// Parallel deployments within a stage (default 4).
     #[arg(short = 'j', long)]
     pub jobs: Option<usize>,
-    /// Extra ssh option (passed as -o K=V, and in NIX_SSHOPTS).
-    #[arg(long = "ssh-option", value_name = "K=V")]
-    pub ssh_options: Vec<String>,
-    /// Pinned host keys (default: <workspace>/known_hosts).
-    #[arg(long, value_name = "FILE")]
-    pub known_hosts: Option<PathBuf>,
+    /// ssh options, --dry-run, --json and the pinned host keys.
+    #[command(flatten)]
+    pub remote: RemoteArgs,
 }
 
 /// `varsmith audit`

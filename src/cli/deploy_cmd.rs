@@ -36,7 +36,7 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         Some(n) => n,
         None => DEFAULT_JOBS,
     };
-    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let kh = known_hosts(&a.remote.known_hosts, &ws.root);
     let o = DeployOptions {
         boot: a.boot,
         fast: a.fast,
@@ -45,7 +45,7 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         build_host_key: a.build_host_key.clone(),
         debug: a.debug,
         no_show_trace: a.no_show_trace,
-        ssh_options: a.ssh_options.clone(),
+        ssh_options: a.remote.ssh_options.clone(),
         // `nixosConfigurations.<attr>`: nixos-rebuild and darwin-rebuild resolve `.#<attr>`.
         flake_attrs: ws
             .flake
@@ -65,7 +65,7 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     });
     if wants_defs {
         let defs = ws.definitions()?;
-        add_uploads(ctx, &ws, &defs, &mut plan, &kh, &o, a.dry_run)?;
+        add_uploads(ctx, &ws, &defs, &mut plan, &kh, &o, a.remote.dry_run)?;
         if a.verify {
             add_probes(&ws, &defs, &mut plan, &kh, &o)?;
         }
@@ -82,8 +82,8 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     let check = (!a.no_check)
         .then(|| self_line(ctx, &ws.root, &check_args))
         .transpose()?;
-    if a.dry_run {
-        return dry_run(&plan, check.as_deref(), a.json, jobs, a.keep_going);
+    if a.remote.dry_run {
+        return dry_run(&plan, check.as_deref(), a.remote.json, jobs, a.keep_going);
     }
     if !a.no_check {
         let status = run_self_quiet_env(ctx, &ws.root, &check_args)?;
@@ -95,25 +95,25 @@ pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     }
     let t0 = std::time::Instant::now();
     let reports = stages::execute(&plan, &ws.root, jobs, a.keep_going);
-    Ok(summary(&reports, t0.elapsed(), a.json))
+    Ok(summary(&reports, t0.elapsed(), a.remote.json))
 }
 
 /// `deploy --home USER@HOST`: one step, `home-manager switch` on HOST as USER ([`crate::remote::home`]).
 fn deploy_home(ws: &Workspace, a: &DeployArgs, home: &str) -> CmdResult {
-    let kh = known_hosts(&a.known_hosts, &ws.root);
+    let kh = known_hosts(&a.remote.known_hosts, &ws.root);
     let o = DeployOptions {
         debug: a.debug,
         no_show_trace: a.no_show_trace,
-        ssh_options: a.ssh_options.clone(),
+        ssh_options: a.remote.ssh_options.clone(),
         ..Default::default()
     };
     let plan = crate::remote::home::plan(&ws.inventory, home, &o, &kh).map_err(lib)?;
-    if a.dry_run {
-        return dry_run(&plan, None, a.json, 1, a.keep_going);
+    if a.remote.dry_run {
+        return dry_run(&plan, None, a.remote.json, 1, a.keep_going);
     }
     let t0 = std::time::Instant::now();
     let reports = stages::execute(&plan, &ws.root, 1, a.keep_going);
-    Ok(summary(&reports, t0.elapsed(), a.json))
+    Ok(summary(&reports, t0.elapsed(), a.remote.json))
 }
 
 /// `deploy HOST TARGET`: a last argument that is not a machine, after exactly one machine, is

@@ -20,7 +20,7 @@ pub fn wanted(cmd: &Command) -> bool {
         Command::Check(a) => a.json,
         Command::List(a) => a.json,
         Command::Audit(a) => a.json,
-        Command::Deploy(a) => a.json,
+        Command::Deploy(a) => a.remote.json,
         Command::PushKeys(a) => a.remote.json,
         Command::Bootstrap(a) => a.remote.json,
         _ => false,
