@@ -73,7 +73,7 @@ pub enum Error {
 }
 
 /// Mode of every directory varsmith creates in the workspace (whatever the umask).
-pub const DIR_MODE: u32 = 0o755;
+pub(crate) const DIR_MODE: u32 = 0o755;
 
 fn cstr(name: &OsStr, path: &Path) -> Result<CString, Error> {
     CString::new(name.as_bytes()).map_err(|_| Error::Malformed {
@@ -92,14 +92,14 @@ fn io_err(path: &Path, e: Errno) -> Error {
 
 /// An open directory inside the workspace, reached without following any symlink.
 #[derive(Debug)]
-pub struct Dir {
+pub(crate) struct Dir {
     fd: OwnedFd,
     path: PathBuf,
 }
 
 /// What a name in a directory is (not following a symlink).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Entry {
+pub(crate) enum Entry {
     /// No entry by that name (`ENOENT`).
     Missing,
     /// A regular file itself (a symlink to one is [`Entry::Symlink`]).
@@ -114,7 +114,7 @@ pub enum Entry {
 
 impl Dir {
     /// Opens the workspace root by path (a duplicate of a descriptor kept for the process).
-    pub fn root(root: &Path) -> Result<Dir, Error> {
+    pub(crate) fn root(root: &Path) -> Result<Dir, Error> {
         use std::sync::Mutex;
         static ROOTS: Mutex<Vec<(PathBuf, OwnedFd)>> = Mutex::new(Vec::new());
         let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
@@ -145,7 +145,7 @@ impl Dir {
     }
 
     /// Opens `dir` (absolute, under `root`), creating missing components when `create`.
-    pub fn open(root: &Path, dir: &Path, create: bool) -> Result<Dir, Error> {
+    pub(crate) fn open(root: &Path, dir: &Path, create: bool) -> Result<Dir, Error> {
         let rel = dir.strip_prefix(root).map_err(|_| Error::Outside {
             path: dir.to_path_buf(),
         })?;
@@ -218,7 +218,7 @@ impl Dir {
     }
 
     /// What `name` is, without following a symlink.
-    pub fn entry(&self, name: &OsStr) -> Result<Entry, Error> {
+    pub(crate) fn entry(&self, name: &OsStr) -> Result<Entry, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
         let st = match rustix::fs::statat(&self.fd, c.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
@@ -235,7 +235,7 @@ impl Dir {
     }
 
     /// Fails unless `name` is missing or a regular file.
-    pub fn expect_file_or_missing(&self, name: &OsStr) -> Result<Entry, Error> {
+    pub(crate) fn expect_file_or_missing(&self, name: &OsStr) -> Result<Entry, Error> {
         let path = self.path.join(name);
         match self.entry(name)? {
             e @ (Entry::Missing | Entry::File) => Ok(e),
@@ -245,7 +245,7 @@ impl Dir {
     }
 
     /// Creates a new file `name` (which must not exist) with exactly `mode`, for writing.
-    pub fn create_new(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
+    pub(crate) fn create_new(&self, name: &OsStr, mode: u32) -> Result<File, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
         let flags =
@@ -259,7 +259,7 @@ impl Dir {
     }
 
     /// Opens the regular file `name` for reading; `Ok(None)` when missing.
-    pub fn open_file(&self, name: &OsStr) -> Result<Option<File>, Error> {
+    pub(crate) fn open_file(&self, name: &OsStr) -> Result<Option<File>, Error> {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
         let flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
@@ -281,7 +281,7 @@ impl Dir {
     }
 
     /// Renames `from` in `src` onto `to` in this directory (replacing a regular file).
-    pub fn rename_in(&self, src: &Dir, from: &OsStr, to: &OsStr) -> Result<(), Error> {
+    pub(crate) fn rename_in(&self, src: &Dir, from: &OsStr, to: &OsStr) -> Result<(), Error> {
         let path = self.path.join(to);
         self.expect_file_or_missing(to)?;
         let (cf, ct) = (cstr(from, &path)?, cstr(to, &path)?);
@@ -291,7 +291,7 @@ impl Dir {
 
     /// Removes the regular file `name` (a symlink there is an error); `Ok(false)` when it was
     /// already missing.
-    pub fn remove_file(&self, name: &OsStr) -> Result<bool, Error> {
+    pub(crate) fn remove_file(&self, name: &OsStr) -> Result<bool, Error> {
         if self.expect_file_or_missing(name)? == Entry::Missing {
             return Ok(false);
         }
@@ -304,7 +304,7 @@ impl Dir {
     }
 
     /// Names in this directory, without `.` and `..`, in the kernel's order.
-    pub fn names(&self) -> Result<Vec<OsString>, Error> {
+    pub(crate) fn names(&self) -> Result<Vec<OsString>, Error> {
         // A fresh descriptor of "." relative to ours, so reading does not move our offset.
         let dir = rustix::fs::Dir::read_from(&self.fd).map_err(|e| io_err(&self.path, e))?;
         let mut out = Vec::new();
@@ -319,7 +319,7 @@ impl Dir {
     }
 
     /// Flushes this directory's filesystem (`syncfs`; `fsync` of the directory elsewhere).
-    pub fn sync_fs(&self) -> Result<(), Error> {
+    pub(crate) fn sync_fs(&self) -> Result<(), Error> {
         #[cfg(target_os = "linux")]
         let r = rustix::fs::syncfs(&self.fd);
         #[cfg(not(target_os = "linux"))]
@@ -350,7 +350,7 @@ fn beneath(_dir: &Dir, _rel: &Path, _flags: OFlags) -> Option<OwnedFd> {
 }
 
 /// Splits an absolute path under `root` into its parent directory (opened) and file name.
-pub fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, OsString), Error> {
+pub(crate) fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, OsString), Error> {
     let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
         return Err(Error::Outside {
             path: path.to_path_buf(),
@@ -361,7 +361,7 @@ pub fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, OsStrin
 
 /// Reads the regular file at `path` (under `root`), at most `max` bytes; `Ok(None)` when it or
 /// a parent directory is missing.
-pub fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
+pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
     if let Ok(rel) = path.strip_prefix(root)
         && let Some(fd) = beneath(&Dir::root(root)?, rel, OFlags::RDONLY | OFlags::NONBLOCK)
     {
@@ -414,7 +414,12 @@ fn read_bounded(f: File, len: u64, path: &Path, max: u64) -> Result<Vec<u8>, Err
 }
 
 /// Writes all of `bytes` to `f` and flushes it to disk when `durable`.
-pub fn write_all(f: &mut File, bytes: &[u8], path: &Path, durable: bool) -> Result<(), Error> {
+pub(crate) fn write_all(
+    f: &mut File,
+    bytes: &[u8],
+    path: &Path,
+    durable: bool,
+) -> Result<(), Error> {
     let io = |source| Error::Io {
         path: path.to_path_buf(),
         cause: source,

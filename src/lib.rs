@@ -17,7 +17,7 @@
 //! * [`keys`]: age identities and recipients, ssh-to-age, OpenSSH key generation.
 //! * [`remote`]: push-keys, bootstrap and deploy wrappers.
 //! * [`audit`]: searching the nix store and the repo for leaked secrets.
-//! * [`zerotier`]: ZeroTier identities, network ids and member addresses.
+//! * `zerotier`: ZeroTier identities, network ids and member addresses.
 
 pub mod audit;
 pub(crate) mod child;
@@ -38,6 +38,6 @@ pub(crate) mod suggest;
 pub(crate) mod term;
 pub(crate) mod tty;
 pub mod workspace;
-pub mod zerotier;
+pub(crate) mod zerotier;
 
 pub use error::{EXIT_OK, EXIT_PROBLEM, EXIT_USAGE, UsageError};

@@ -7,14 +7,14 @@
 //! the known names are listed instead, so the user sees what exists.
 
 /// The smallest Jaro similarity (0 to 1) of a suggestion; clap's value.
-pub const THRESHOLD: f64 = 0.7;
+pub(crate) const THRESHOLD: f64 = 0.7;
 
 /// Known names listed when none is close enough, at most this many.
 const LISTED: usize = 8;
 
 /// The known name closest to `name` (Jaro similarity at least [`THRESHOLD`]); the first of
 /// equally close ones. `None` when `name` itself is known or nothing is close.
-pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     let mut best: Option<(f64, &str)> = None;
     for k in known {
         if k == name {
@@ -31,7 +31,11 @@ pub fn closest<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Opti
 /// `unknown KIND "NAME" (did you mean "X"?)`; without a close name, `(known: a, b)` when
 /// there are at most a few (eight), `(no KIND is defined)` when there is none, else nothing
 /// after the name. `kind` is `machine`, `generator`, `file`, `admin`, `command`.
-pub fn unknown<'a>(kind: &str, name: &str, known: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn unknown<'a>(
+    kind: &str,
+    name: &str,
+    known: impl IntoIterator<Item = &'a str>,
+) -> String {
     let known: Vec<&str> = known.into_iter().collect();
     let mut msg = format!("unknown {kind} {name:?}");
     if let Some(k) = closest(name, known.iter().copied()) {

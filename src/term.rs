@@ -4,7 +4,7 @@
 //! else in the crate.
 
 /// Like [`escape_controls`] but keeps line breaks (a tool's multi-line message).
-pub fn escape_controls_keep_lines(s: &str) -> String {
+pub(crate) fn escape_controls_keep_lines(s: &str) -> String {
     s.split('\n')
         .map(escape_controls)
         .collect::<Vec<_>>()
@@ -12,7 +12,7 @@ pub fn escape_controls_keep_lines(s: &str) -> String {
 }
 
 /// Escapes control characters (other than tab) as `\xNN` and DEL / C1 controls likewise.
-pub fn escape_controls(s: &str) -> String {
+pub(crate) fn escape_controls(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
         if (c.is_control() && c != '\t') || c == '\u{7f}' {

@@ -217,7 +217,7 @@ fn relative(location: &Location) -> (PathBuf, String) {
 }
 
 fn seen(report: &Report, p: &Planted) -> (Seen, Seen) {
-    let named = audit::names::redacted(&p.named);
+    let named = audit::redacted(&p.named);
     let ours = [&p.leaky, &named];
     let mut leaks = Seen::new();
     for f in &report.findings {

@@ -1,6 +1,9 @@
 //! varsmith's integration tests: one binary (as ripgrep has), one module per area, and
 //! `util/` for the real-component harnesses (sops, sshd, the nix kit, tty, CI detection).
 
+// A test binary exports nothing: `pub` in its modules only makes helpers visible to siblings.
+#![allow(unreachable_pub)]
+
 mod util;
 
 mod advice;

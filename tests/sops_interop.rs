@@ -177,7 +177,7 @@ fn wrapped_data_key_opens_with_go_age() {
     let file =
         sops::encrypt_flat_yaml(&[("k".into(), b"v".as_slice())], &[recipient_of(&a)]).unwrap();
     let p = store::parse(&file, Format::Yaml, "t").unwrap();
-    let md = sops::metadata::Metadata::from_value(p.metadata.as_ref().unwrap(), "t").unwrap();
+    let md = sops::Metadata::from_value(p.metadata.as_ref().unwrap(), "t").unwrap();
     let dir = tempfile::tempdir().unwrap();
     let enc = dir.path().join("key.age");
     std::fs::write(&enc, &md.age[0].enc).unwrap();

@@ -47,7 +47,7 @@ const ZIP_DESCRIPTOR: u32 = 0x0807_4b50;
 const ZIP_TRAILERS: [u32; 4] = [0x0201_4b50, 0x0605_4b50, 0x0606_4b50, 0x0706_4b50];
 
 /// The archive format of a stream starting with `head`, if any.
-pub fn detect(head: &[u8]) -> Option<Archive> {
+pub(crate) fn detect(head: &[u8]) -> Option<Archive> {
     if head.len() >= 4 && u32::from_le_bytes([head[0], head[1], head[2], head[3]]) == ZIP_LOCAL {
         return Some(Archive::Zip);
     }

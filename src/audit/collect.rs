@@ -23,7 +23,7 @@ pub struct Collected {
 
 /// The sops secret files of the workspace at `root` with their label prefix
 /// (`<host>` or `shared`) and generator name, sorted.
-pub fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error> {
+pub(crate) fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error> {
     let mut out = Vec::new();
     let mut dirs: Vec<(PathBuf, String)> = Vec::new();
     let machines = root.join("sops/machines");

@@ -34,7 +34,7 @@ fn max_breaks(len: usize) -> usize {
 
 /// Runs `origin`'s check on the hit `hay[start..end]`; returns the offset in `hay` where the
 /// finding starts, or `None` when the check fails.
-pub fn confirm(
+pub(crate) fn confirm(
     set: &PatternSet,
     origin: &Origin,
     hay: &[u8],

@@ -16,9 +16,9 @@ use std::fmt;
 use std::io::{self, BufRead, Read};
 
 /// Most decompressed bytes searched per file, all nested layers together (4 GiB).
-pub const MAX_DECOMPRESSED: u64 = 4 << 30;
+pub(crate) const MAX_DECOMPRESSED: u64 = 4 << 30;
 /// Memory limit of one xz or lzma decoder (`xz -9` needs 65 MiB).
-pub const XZ_MEMLIMIT: u64 = 128 << 20;
+pub(crate) const XZ_MEMLIMIT: u64 = 128 << 20;
 
 /// A compression format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,7 +58,7 @@ impl fmt::Display for Compression {
 }
 
 /// The format of a file starting with `head`, from its magic bytes.
-pub fn detect(head: &[u8]) -> Option<Compression> {
+pub(crate) fn detect(head: &[u8]) -> Option<Compression> {
     if head.starts_with(&[0x1f, 0x8b, 0x08]) {
         Some(Compression::Gzip)
     } else if head.starts_with(&[0xfd, b'7', b'z', b'X', b'Z', 0x00]) {
@@ -100,7 +100,7 @@ fn is_lzma_alone(head: &[u8]) -> bool {
 /// A decoder of `format` reading the compressed bytes from `input`. Decoders consume only
 /// the bytes of their stream (zip members are delimited this way), except that gzip, xz,
 /// bzip2 and zstd read every concatenated stream or frame that follows.
-pub fn decoder<'a>(
+pub(crate) fn decoder<'a>(
     format: Compression,
     input: impl BufRead + 'a,
 ) -> io::Result<Box<dyn Read + 'a>> {

@@ -5,7 +5,7 @@ use base64::Engine as _;
 use zeroize::Zeroizing;
 
 /// The value inside a double-quoted string with C-style escapes (`\"`, `\\`, `\n`, `\r`, `\t`).
-pub fn escaped(value: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn escaped(value: &[u8]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(value.len() + 8));
     for &b in value {
         match b {
@@ -21,14 +21,14 @@ pub fn escaped(value: &[u8]) -> Zeroizing<Vec<u8>> {
 }
 
 /// True when [`escaped`] differs from the raw bytes.
-pub fn needs_escaping(value: &[u8]) -> bool {
+pub(crate) fn needs_escaping(value: &[u8]) -> bool {
     value
         .iter()
         .any(|b| matches!(b, b'"' | b'\\' | b'\n' | b'\r' | b'\t'))
 }
 
 /// The value with every bare `\n` turned into `\r\n`, or `None` when it has no bare `\n`.
-pub fn crlf(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn crlf(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     let bare = |i: usize| value[i] == b'\n' && (i == 0 || value[i - 1] != b'\r');
     if !(0..value.len()).any(bare) {
         return None;
@@ -44,7 +44,7 @@ pub fn crlf(value: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 /// Hex with the given digit alphabet.
-pub fn hex(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn hex(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
     let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
     for b in value {
         out.push(digits[usize::from(b >> 4)]);
@@ -56,7 +56,7 @@ pub fn hex(value: &[u8], digits: &[u8; 16]) -> Zeroizing<Vec<u8>> {
 /// The base64 characters that depend on `value` alone when it follows `alignment` (0–2) bytes
 /// of its 3-byte group: `[ceil(4k/3), 4 * floor((len + k) / 3))` of the encoding of `k`
 /// filler bytes and the value. They match whatever surrounds the value, padding included.
-pub fn base64_inner(value: &[u8], url: bool, alignment: u8) -> Zeroizing<Vec<u8>> {
+pub(crate) fn base64_inner(value: &[u8], url: bool, alignment: u8) -> Zeroizing<Vec<u8>> {
     let k = usize::from(alignment % 3);
     let mut input = Zeroizing::new(Vec::with_capacity(value.len() + k));
     input.resize(k, 0);
@@ -74,7 +74,7 @@ pub fn base64_inner(value: &[u8], url: bool, alignment: u8) -> Zeroizing<Vec<u8>
 }
 
 /// UTF-16 (little or big endian) of a UTF-8 value, or `None` when it is not valid UTF-8.
-pub fn utf16(value: &[u8], big_endian: bool) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn utf16(value: &[u8], big_endian: bool) -> Option<Zeroizing<Vec<u8>>> {
     let text = std::str::from_utf8(value).ok()?;
     let mut out = Zeroizing::new(Vec::with_capacity(value.len() * 2));
     for unit in text.encode_utf16() {
@@ -89,7 +89,7 @@ pub fn utf16(value: &[u8], big_endian: bool) -> Option<Zeroizing<Vec<u8>>> {
 }
 
 /// Shortest line of a multi-line value that is searched on its own.
-pub const MIN_LINE_LEN: usize = 16;
+pub(crate) const MIN_LINE_LEN: usize = 16;
 /// Fewest distinct bytes a line needs to be searched on its own (drops `====…` rulers).
 const MIN_LINE_DISTINCT: usize = 8;
 
@@ -98,7 +98,7 @@ const MIN_LINE_DISTINCT: usize = 8;
 /// not the constant first body line of OpenSSH keys (base64 of `openssh-key-v1` and the
 /// cipher names, the same in every unencrypted key), and varied enough. Empty for a
 /// single-line value.
-pub fn lines(value: &[u8]) -> Vec<(u16, &[u8])> {
+pub(crate) fn lines(value: &[u8]) -> Vec<(u16, &[u8])> {
     let parts: Vec<&[u8]> = value.split(|&b| b == b'\n').collect();
     if parts.iter().filter(|p| !p.is_empty()).count() < 2 {
         return Vec::new();
@@ -131,9 +131,9 @@ fn distinct_bytes(data: &[u8]) -> usize {
 
 /// Narrowest line width base64 is wrapped at that [`wrapped_fragments`] covers (PEM, `openssl
 /// base64`: 64; MIME: 76).
-pub const MIN_WRAP_WIDTH: usize = 64;
+pub(crate) const MIN_WRAP_WIDTH: usize = 64;
 /// Shortest fragment searched for wrapped base64.
-pub const MIN_FRAGMENT_LEN: usize = 12;
+pub(crate) const MIN_FRAGMENT_LEN: usize = 12;
 
 /// Fixed fragments of a base64 text `full` of which at least one appears unbroken in any
 /// wrapping of it at [`MIN_WRAP_WIDTH`] columns or more, as `(offset in full, length)`.
@@ -143,7 +143,7 @@ pub const MIN_FRAGMENT_LEN: usize = 12;
 /// the two pieces is a prefix or suffix of at least `c` bytes and holds the first or last
 /// fragment; with more, every inner line is a run of at least `2c - 1` bytes and holds an
 /// aligned fragment. Empty when `c` would be under [`MIN_FRAGMENT_LEN`].
-pub fn wrapped_fragments(full_len: usize) -> Vec<(usize, usize)> {
+pub(crate) fn wrapped_fragments(full_len: usize) -> Vec<(usize, usize)> {
     let c = full_len.div_ceil(2).min(MIN_WRAP_WIDTH / 2);
     if c < MIN_FRAGMENT_LEN {
         return Vec::new();

@@ -48,14 +48,14 @@ impl fmt::Display for KeyKind {
 }
 
 /// Markers that need a check, with their kind.
-pub const MARKERS: [(KeyKind, &[u8]); 3] = [
+pub(crate) const MARKERS: [(KeyKind, &[u8]); 3] = [
     (KeyKind::Age, b"AGE-SECRET-KEY-1"),
     (KeyKind::Pem, b"PRIVATE KEY-----"),
     (KeyKind::WireGuard, b"PrivateKey"),
 ];
 
 /// Long markers searched in base64 (no check needed).
-pub const BASE64_MARKERS: [(KeyKind, &[u8]); 7] = [
+pub(crate) const BASE64_MARKERS: [(KeyKind, &[u8]); 7] = [
     (KeyKind::Age, b"AGE-SECRET-KEY-1"),
     (KeyKind::Pem, b"-----BEGIN OPENSSH PRIVATE KEY-----"),
     (KeyKind::Pem, b"-----BEGIN PRIVATE KEY-----"),
@@ -66,14 +66,14 @@ pub const BASE64_MARKERS: [(KeyKind, &[u8]); 7] = [
 ];
 
 /// Bytes of (ASCII) context a check reads before and after a marker.
-pub const CONTEXT: usize = 72;
+pub(crate) const CONTEXT: usize = 72;
 
 const BECH32: &[u8] = b"QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L";
 const BEGIN: &[u8] = b"-----BEGIN ";
 
 /// Checks a marker of `kind` found at `before.len()` in the ASCII text `before ++ marker ++
 /// after`; returns how many bytes before the marker the key starts, or `None`.
-pub fn confirm(kind: KeyKind, before: &[u8], after: &[u8]) -> Option<usize> {
+pub(crate) fn confirm(kind: KeyKind, before: &[u8], after: &[u8]) -> Option<usize> {
     match kind {
         KeyKind::Age => {
             let body = after.get(..58)?;
@@ -113,7 +113,7 @@ fn skip_blanks(data: &[u8]) -> &[u8] {
 /// The ASCII text of the UTF-16 code units in `data` (its length is even or the last byte is
 /// ignored): low bytes for little endian, high bytes for big endian. A unit outside ASCII
 /// becomes `0xff`, which no check accepts.
-pub fn narrow(data: &[u8], big_endian: bool) -> Vec<u8> {
+pub(crate) fn narrow(data: &[u8], big_endian: bool) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() / 2);
     for unit in data.chunks_exact(2) {
         let (lo, hi) = if big_endian {

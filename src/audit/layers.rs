@@ -28,11 +28,11 @@ use super::scan::{Hit, Matcher};
 use super::stream::StreamSearch;
 
 /// Most nested layers opened below a file (compressions and archive members together).
-pub const MAX_LAYERS: usize = 6;
+pub(crate) const MAX_LAYERS: usize = 6;
 /// Longest member name shown, in characters.
-pub const MAX_NAME_CHARS: usize = 200;
+pub(crate) const MAX_NAME_CHARS: usize = 200;
 /// Bytes of a stream read to recognise its format (a tar header's magic is at 257).
-pub const PEEK_LEN: usize = 512;
+pub(crate) const PEEK_LEN: usize = 512;
 /// Read buffer of one layer.
 const READ_BUF: usize = 64 << 10;
 
@@ -116,7 +116,7 @@ impl Default for Limits {
 
 /// What opening one file's layers did.
 #[derive(Debug, Default)]
-pub struct Opened {
+pub(crate) struct Opened {
     /// Decoded bytes searched.
     pub decoded: u64,
     /// Why the file was not fully scanned (empty: it was).
@@ -125,7 +125,7 @@ pub struct Opened {
 
 /// What a stream holds, from its first bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
+pub(crate) enum Kind {
     /// A compressed stream.
     Compressed(Compression),
     /// An archive whose members are walked.
@@ -133,14 +133,14 @@ pub enum Kind {
 }
 
 /// The kind of a stream starting with `head` (at least [`PEEK_LEN`] bytes when it has them).
-pub fn detect(head: &[u8]) -> Option<Kind> {
+pub(crate) fn detect(head: &[u8]) -> Option<Kind> {
     decompress::detect(head)
         .map(Kind::Compressed)
         .or_else(|| archive::detect(head).map(Kind::Archive))
 }
 
 /// Where hits go, with the layers they were found through.
-pub type Emit<'a> = &'a mut dyn FnMut(Hit, &Layers);
+pub(crate) type Emit<'a> = &'a mut dyn FnMut(Hit, &Layers);
 
 /// The state shared by every layer of one file.
 pub(super) struct Ctx<'a> {
@@ -195,7 +195,7 @@ impl Ctx<'_> {
 /// Opens the layers of the file at `path`, whose first bytes are of `kind`; hits go to
 /// `emit` with their layers. `bufs` are search buffers, reused across files (the caller
 /// wipes them).
-pub fn open_file(
+pub(crate) fn open_file(
     matcher: &Matcher,
     path: &Path,
     kind: Kind,

@@ -3,29 +3,29 @@
 //!
 //! The pipeline has one module per step:
 //!
-//! * [`collect`]: decrypts every sops file of the workspace the identities can read into a list
+//! * `collect`: decrypts every sops file of the workspace the identities can read into a list
 //!   of [`Secret`]s (the only step that knows about sops).
-//! * [`patterns`] (with [`encode`] and [`keys`]): expands each secret into the byte patterns
+//! * `patterns` (with `encode` and `keys`): expands each secret into the byte patterns
 //!   a leak usually takes: raw, string-escaped (`.drv`, JSON), CRLF line endings, hex (lower
 //!   and upper case), base64 (standard and URL-safe, all three alignments, and wrapped at 64
 //!   columns or more), UTF-16LE/BE, and each line of a multi-line value; and adds the
 //!   markers of age, PEM/OpenSSH and WireGuard private keys. Values under
 //!   [`MIN_SECRET_LEN`] bytes are skipped and counted, never searched silently.
-//! * [`scan`] (with [`sample`] and [`confirm`]): one shared matcher (a SIMD packed searcher
+//! * `scan` (with `sample` and `confirm`): one shared matcher (a SIMD packed searcher
 //!   for few patterns, a sampling prefilter and daachorse for many) that reports the
 //!   occurrences starting in an owned range of a buffer, after the checks some patterns need.
-//! * [`stream`]: streams and files in bounded memory (chunks, or mapped windows whose pages
-//!   are released); [`decompress`]: gzip, xz, lzma, zstd and bzip2 decoders; [`layers`] (with
-//!   [`archive`]): nested compression and tar / zip members opened to a bounded depth and
+//! * `stream`: streams and files in bounded memory (chunks, or mapped windows whose pages
+//!   are released); `decompress`: gzip, xz, lzma, zstd and bzip2 decoders; `layers` (with
+//!   `archive`): nested compression and tar / zip members opened to a bounded depth and
 //!   size, each decoded stream searched.
-//! * [`walk`]: the parallel directory walk over a store (skipping `/nix/store/.links`, one
-//!   scan per inode) or a list of store paths; [`names`]: the store paths' names.
-//! * [`nix`]: closures of store paths via `nix-store -qR`; [`referrers`]: the chains of
+//! * `walk`: the parallel directory walk over a store (skipping `/nix/store/.links`, one
+//!   scan per inode) or a list of store paths; `names`: the store paths' names.
+//! * `nix`: closures of store paths via `nix-store -qR`; `referrers`: the chains of
 //!   references from GC roots and closure tops down to each leaking store path.
-//! * [`repo`]: the workspace's plaintext files, every blob of its git history, and the check
+//! * `repo`: the workspace's plaintext files, every blob of its git history, and the check
 //!   that every sops file is fully encrypted.
-//! * [`tidy`]: merges findings that describe one leak and withholds store path names that
-//!   hold a secret; [`report`]: findings, counts, the fail-closed verdict, and the human and
+//! * `tidy`: merges findings that describe one leak and withholds store path names that
+//!   hold a secret; `report`: findings, counts, the fail-closed verdict, and the human and
 //!   JSON renderings.
 //!
 //! Findings name where (store path or repo file and commit), the byte offset, the var (or key
@@ -40,25 +40,25 @@
 //! zeroized on drop: that is a known limitation of using those crates. Scan buffers, which may
 //! hold a leaked value read back from disk, are zeroized when a walker thread finishes.
 
-pub mod archive;
-pub mod collect;
-pub mod confirm;
-pub mod decompress;
-pub mod encode;
-pub mod keys;
-pub mod layers;
-pub mod names;
-pub mod nix;
-pub mod own;
-pub mod patterns;
-pub mod referrers;
-pub mod repo;
-pub mod report;
-pub mod sample;
-pub mod scan;
-pub mod stream;
-pub mod tidy;
-pub mod walk;
+pub(crate) mod archive;
+pub(crate) mod collect;
+pub(crate) mod confirm;
+pub(crate) mod decompress;
+pub(crate) mod encode;
+pub(crate) mod keys;
+pub(crate) mod layers;
+pub(crate) mod names;
+pub(crate) mod nix;
+pub(crate) mod own;
+pub(crate) mod patterns;
+pub(crate) mod referrers;
+pub(crate) mod repo;
+pub(crate) mod report;
+pub(crate) mod sample;
+pub(crate) mod scan;
+pub(crate) mod stream;
+pub(crate) mod tidy;
+pub(crate) mod walk;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -69,6 +69,7 @@ pub use collect::{Collected, collect_secrets};
 pub use decompress::Compression;
 pub use keys::KeyKind;
 pub use layers::{Layer, Layers};
+pub use names::redacted;
 pub use patterns::{Encoding, PatternSet};
 pub use report::{Finding, KeyFinding, Location, Report};
 pub use scan::{Hit, Matcher};
@@ -172,7 +173,7 @@ pub struct AuditOptions {
     /// [`REAL_STORE`]).
     pub no_referrers: bool,
     /// The workspace whose keys (admins', hosts') are counted even in a store path's test or
-    /// documentation files ([`own`]). None (the default): no key is known to be the fleet's.
+    /// documentation files (`own`). None (the default): no key is known to be the fleet's.
     pub workspace: Option<PathBuf>,
 }
 

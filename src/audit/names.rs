@@ -14,7 +14,7 @@ use super::scan::{Hit, Matcher};
 
 /// The store paths directly under `store` (`.links` and other dot entries left out), sorted,
 /// and the errors of listing it.
-pub fn store_paths(store: &Path) -> (Vec<PathBuf>, Vec<String>) {
+pub(crate) fn store_paths(store: &Path) -> (Vec<PathBuf>, Vec<String>) {
     let mut paths = Vec::new();
     let mut errors = Vec::new();
     match std::fs::read_dir(store) {
@@ -36,7 +36,7 @@ pub fn store_paths(store: &Path) -> (Vec<PathBuf>, Vec<String>) {
 }
 
 /// Searches the names of `paths`; returns each hit with its store path.
-pub fn scan_names(paths: &[PathBuf], matcher: &Matcher) -> Vec<(PathBuf, Hit)> {
+pub(crate) fn scan_names(paths: &[PathBuf], matcher: &Matcher) -> Vec<(PathBuf, Hit)> {
     let mut out = Vec::new();
     for path in paths {
         let Some(name) = path.file_name() else {
@@ -48,9 +48,9 @@ pub fn scan_names(paths: &[PathBuf], matcher: &Matcher) -> Vec<(PathBuf, Hit)> {
 }
 
 /// What replaces the name of a store path that holds a secret.
-pub const WITHHELD: &str = "<name withheld: it holds a secret>";
+pub(crate) const WITHHELD: &str = "<name withheld: it holds a secret>";
 
-/// `<store>/<hash>-<name>` with the name replaced by [`WITHHELD`].
+/// `<store>/<hash>-<name>` with the name replaced by `WITHHELD`.
 pub fn redacted(store_path: &Path) -> PathBuf {
     let name = store_path
         .file_name()
@@ -63,14 +63,14 @@ pub fn redacted(store_path: &Path) -> PathBuf {
 
 /// Rewrites paths under store paths whose names hold a secret.
 #[derive(Debug, Default)]
-pub struct Redactor {
+pub(crate) struct Redactor {
     /// (store path, its redacted form), longest first.
     map: Vec<(String, String)>,
 }
 
 impl Redactor {
     /// A redactor for `store_paths`.
-    pub fn new(store_paths: &[PathBuf]) -> Redactor {
+    pub(crate) fn new(store_paths: &[PathBuf]) -> Redactor {
         let mut map: Vec<(String, String)> = store_paths
             .iter()
             .map(|p| (p.display().to_string(), redacted(p).display().to_string()))
@@ -81,12 +81,12 @@ impl Redactor {
     }
 
     /// True when nothing is redacted.
-    pub fn is_empty(&self) -> bool {
+    pub(crate) fn is_empty(&self) -> bool {
         self.map.is_empty()
     }
 
     /// `text` with every redacted store path replaced.
-    pub fn text(&self, text: &str) -> String {
+    pub(crate) fn text(&self, text: &str) -> String {
         let mut out = text.to_string();
         for (from, to) in &self.map {
             if out.contains(from.as_str()) {
@@ -97,7 +97,7 @@ impl Redactor {
     }
 
     /// `path` with a redacted store path prefix replaced.
-    pub fn path(&self, path: &Path) -> PathBuf {
+    pub(crate) fn path(&self, path: &Path) -> PathBuf {
         PathBuf::from(self.text(&path.to_string_lossy()))
     }
 }

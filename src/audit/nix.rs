@@ -1,12 +1,12 @@
 //! Store closures, via the real `nix-store`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::Error;
 
 /// The closure of `paths` (`nix-store --query --requisites`): every store path they reference,
 /// transitively, themselves included. Sorted and deduplicated.
-pub fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+pub(crate) fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     if paths.is_empty() {
         return Ok(Vec::new());
     }
@@ -30,9 +30,4 @@ pub fn closure(paths: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
     result.sort();
     result.dedup();
     Ok(result)
-}
-
-/// The store directory a store path lives in (its parent), e.g. `/nix/store`.
-pub fn store_dir_of(path: &Path) -> Option<&Path> {
-    path.parent()
 }

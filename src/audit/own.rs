@@ -48,7 +48,7 @@ const READ_BACK: u64 = 16 * 1024;
 /// The age recipients of the workspace at `root`: inventory admins, every recipient of its
 /// sops files, and each machine's host recipients. Unreadable parts are skipped (the audit
 /// reports sops files it cannot read elsewhere).
-pub fn workspace_recipients(root: &Path) -> Vec<String> {
+pub(crate) fn workspace_recipients(root: &Path) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     if let Ok(ws) = crate::workspace::Workspace::load(root) {
         out.extend(ws.inventory.admins.values().cloned());
@@ -75,7 +75,7 @@ pub fn workspace_recipients(root: &Path) -> Vec<String> {
 }
 
 /// Marks every example-located key that is one of `own` (or cannot be checked) as counted.
-pub fn mark(report: &mut Report, own: &[String]) {
+pub(crate) fn mark(report: &mut Report, own: &[String]) {
     for k in &mut report.keys {
         if k.is_example() {
             k.not_excused = check(k, own);

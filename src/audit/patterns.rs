@@ -191,7 +191,7 @@ impl fmt::Debug for PatternSet {
 
 /// The whole-value encodings every searchable secret is expanded into, in reporting
 /// priority order (lines and wrapped base64 come after them).
-pub const ENCODINGS: [Encoding; 13] = [
+pub(crate) const ENCODINGS: [Encoding; 13] = [
     Encoding::Raw,
     Encoding::Escaped,
     Encoding::Crlf,
@@ -373,7 +373,7 @@ impl PatternSet {
         self.origins.get(index).map(Vec::as_slice).unwrap_or(&[])
     }
 
-    /// The full base64 texts that [`Check::Wrapped`] refers to. Never print them.
+    /// The full base64 texts that `Check::Wrapped` refers to. Never print them.
     pub fn wrapped(&self, index: u32) -> Option<&[u8]> {
         let index = usize::try_from(index).ok()?;
         self.wrapped.get(index).map(|w| w.as_slice())
@@ -391,7 +391,7 @@ impl PatternSet {
         !origins.is_empty() && origins.iter().all(|o| matches!(o.check, Check::Key { .. }))
     }
 
-    /// Labels of the searched secrets, indexed by [`Source::Secret`].
+    /// Labels of the searched secrets, indexed by `Source::Secret`.
     pub fn labels(&self) -> &[String] {
         &self.labels
     }
@@ -457,7 +457,7 @@ fn strip_newline(value: &[u8]) -> &[u8] {
 /// One whole-value encoding of `value` as a search pattern, or `None` when it does not apply
 /// (`escaped` equal to raw, no bare newline for `crlf`, not UTF-8 for UTF-16, and lines and
 /// wrapped base64, which are not whole-value patterns).
-pub fn encode_whole(value: &[u8], encoding: Encoding) -> Option<Zeroizing<Vec<u8>>> {
+pub(crate) fn encode_whole(value: &[u8], encoding: Encoding) -> Option<Zeroizing<Vec<u8>>> {
     match encoding {
         Encoding::Raw => Some(Zeroizing::new(value.to_vec())),
         Encoding::Escaped => encode::needs_escaping(value).then(|| encode::escaped(value)),

@@ -15,9 +15,9 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 
 /// Most tops (roots and closure arguments) a chain is computed for, per leaking path.
-pub const MAX_TOPS: usize = 8;
+pub(crate) const MAX_TOPS: usize = 8;
 /// Most leaking paths whose chains are computed; the others get a note.
-pub const MAX_LEAKS: usize = 64;
+pub(crate) const MAX_LEAKS: usize = 64;
 
 /// One chain from a top down to the leaking path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct Referrers {
 
 /// Computes the chains of `leaks` (store paths in `store_dir`) from their GC roots and from
 /// those of `tops` whose closure holds them.
-pub fn referrers(store_dir: &Path, leaks: &[PathBuf], tops: &[PathBuf]) -> Vec<Referrers> {
+pub(crate) fn referrers(store_dir: &Path, leaks: &[PathBuf], tops: &[PathBuf]) -> Vec<Referrers> {
     let mut graphs: HashMap<PathBuf, Result<Graph, String>> = HashMap::new();
     let mut out = Vec::new();
     for (n, leak) in leaks.iter().enumerate() {

@@ -29,7 +29,7 @@ use super::walk::{MAX_HITS_PER_FILE, WalkOptions, WalkOutcome, scan_roots};
 
 /// A hit in a git blob.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BlobHit {
+pub(crate) struct BlobHit {
     /// The blob's object id.
     pub blob: String,
     /// A path the blob had.
@@ -42,7 +42,7 @@ pub struct BlobHit {
 
 /// What the history scan found and read.
 #[derive(Debug, Default)]
-pub struct HistoryOutcome {
+pub(crate) struct HistoryOutcome {
     /// Hits in blobs.
     pub hits: Vec<BlobHit>,
     /// Blobs searched.
@@ -69,7 +69,7 @@ fn prune_worktree(root: &Path, entry: &DirEntry) -> bool {
 }
 
 /// Searches the working tree of the workspace at `root`.
-pub fn scan_worktree(root: &Path, matcher: &Matcher, opts: &WalkOptions) -> WalkOutcome {
+pub(crate) fn scan_worktree(root: &Path, matcher: &Matcher, opts: &WalkOptions) -> WalkOutcome {
     let prune = |e: &DirEntry| prune_worktree(root, e);
     scan_roots(&[root.to_path_buf()], matcher, &prune, opts)
 }
@@ -87,14 +87,14 @@ fn git_output(root: &Path, args: &[&str]) -> Result<Vec<u8>, Error> {
 }
 
 /// True when `root` is inside a git work tree.
-pub fn is_git_repo(root: &Path) -> bool {
+pub(crate) fn is_git_repo(root: &Path) -> bool {
     git_output(root, &["rev-parse", "--is-inside-work-tree"])
         .map(|o| o.starts_with(b"true"))
         .unwrap_or(false)
 }
 
 /// Searches every blob reachable from any ref of the repository at `root`.
-pub fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Error> {
+pub(crate) fn scan_history(root: &Path, matcher: &Matcher) -> Result<HistoryOutcome, Error> {
     let listing = git_output(root, &["rev-list", "--all", "--objects"])?;
     // Objects with a path: blobs and trees (commits have none). Keep the first path seen.
     let mut paths: HashMap<String, String> = HashMap::new();
@@ -225,7 +225,7 @@ fn adding_commit(root: &Path, blob: &str) -> Option<String> {
 
 /// Checks every sops file under `<root>/sops` for plaintext leaves (see the module docs).
 /// Files that do not parse, or are not sops documents, are not sops files and are ignored.
-pub fn check_sops_files(root: &Path) -> Result<Vec<PlaintextLeaf>, Error> {
+pub(crate) fn check_sops_files(root: &Path) -> Result<Vec<PlaintextLeaf>, Error> {
     let mut files = Vec::new();
     collect_files(&root.join("sops"), &mut files)?;
     files.sort();

@@ -94,7 +94,7 @@ pub struct KeyFinding {
     /// The layers the file was opened through (see [`Finding::layers`]).
     pub layers: Layers,
     /// Set when a key in a test or documentation location is counted after all (one of the
-    /// workspace's keys, or not checkable): see [`super::own`]. None by default.
+    /// workspace's keys, or not checkable): see `super::own`. None by default.
     pub not_excused: Option<NotExcused>,
 }
 
@@ -125,7 +125,7 @@ impl KeyFinding {
     /// Key material in a test or documentation file inside a store path (`…/test-assets/…`,
     /// `…/docs/…`, a `*.md` file): listed in the report, not counted against the verdict.
     /// Every NixOS system using sops-nix has its test keys in its derivation closure. Never
-    /// true for a key [`super::own`] marked (the workspace's own keys).
+    /// true for a key `super::own` marked (the workspace's own keys).
     pub fn is_example(&self) -> bool {
         if self.not_excused.is_some() {
             return false;

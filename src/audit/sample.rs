@@ -31,7 +31,7 @@ struct Entry {
 }
 
 /// The sampling searcher.
-pub struct Sampler {
+pub(crate) struct Sampler {
     q: usize,
     step: usize,
     mask: u64,
@@ -43,7 +43,9 @@ pub struct Sampler {
 impl Sampler {
     /// Builds the searcher for `patterns` (`(id, bytes)`), or `None` when there is none, one
     /// is too short for it, or an id does not fit in `u32`.
-    pub fn new<'a>(patterns: impl Iterator<Item = (usize, &'a [u8])> + Clone) -> Option<Sampler> {
+    pub(crate) fn new<'a>(
+        patterns: impl Iterator<Item = (usize, &'a [u8])> + Clone,
+    ) -> Option<Sampler> {
         let m = patterns.clone().map(|(_, p)| p.len()).min()?;
         let q = if m >= 12 { 8 } else { 4 };
         if m < q {
@@ -92,7 +94,7 @@ impl Sampler {
 
     /// Calls `emit(id, start, end)` for every occurrence in `hay` of a pattern (looked up by
     /// id in `pattern`) starting at or before `last_start`.
-    pub fn find<'p>(
+    pub(crate) fn find<'p>(
         &self,
         hay: &[u8],
         last_start: usize,

@@ -36,7 +36,7 @@ use super::sample::Sampler;
 use super::{Error, PatternSet};
 
 /// Pattern count up to which the packed (Teddy) searcher is the engine; daachorse above.
-pub const PACKED_MAX_PATTERNS: usize = 64;
+pub(crate) const PACKED_MAX_PATTERNS: usize = 64;
 
 /// One confirmed occurrence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

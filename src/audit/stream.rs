@@ -18,20 +18,20 @@ use zeroize::Zeroize;
 use super::scan::{Hit, Matcher};
 
 /// Files bigger than this are memory-mapped.
-pub const MMAP_THRESHOLD: u64 = 16 << 20;
+pub(crate) const MMAP_THRESHOLD: u64 = 16 << 20;
 /// Bytes read per step.
-pub const CHUNK_LEN: usize = 256 << 10;
+pub(crate) const CHUNK_LEN: usize = 256 << 10;
 /// Bytes of a mapped file searched before their pages are released.
-pub const MAP_WINDOW: usize = 8 << 20;
+pub(crate) const MAP_WINDOW: usize = 8 << 20;
 /// Alignment of released ranges: a multiple of every page size in use (4, 16, 64 KiB).
 const RELEASE_ALIGN: usize = 64 << 10;
 /// Bytes of a file kept for format detection ([`Searched::head`]): a tar header's magic is
 /// at offset 257.
-pub const HEAD_LEN: usize = super::layers::PEEK_LEN;
+pub(crate) const HEAD_LEN: usize = super::layers::PEEK_LEN;
 
 /// What a search read.
 #[derive(Debug, Clone, Copy)]
-pub struct Searched {
+pub(crate) struct Searched {
     /// Bytes searched.
     pub bytes: u64,
     /// The first [`HEAD_LEN`] bytes (fewer for a shorter stream).
@@ -52,13 +52,13 @@ impl Default for Searched {
 
 impl Searched {
     /// The valid part of [`Searched::head`].
-    pub fn head(&self) -> &[u8] {
+    pub(crate) fn head(&self) -> &[u8] {
         &self.head[..self.head_len]
     }
 }
 
 /// The buffered, windowed search of one stream (see the module docs).
-pub struct StreamSearch<'a, F: FnMut(Hit)> {
+pub(crate) struct StreamSearch<'a, F: FnMut(Hit)> {
     matcher: &'a Matcher,
     buf: &'a mut Vec<u8>,
     emit: F,
@@ -73,7 +73,7 @@ pub struct StreamSearch<'a, F: FnMut(Hit)> {
 
 impl<'a, F: FnMut(Hit)> StreamSearch<'a, F> {
     /// Starts a search of a stream, using `buf` (reused across streams) for its bytes.
-    pub fn new(matcher: &'a Matcher, buf: &'a mut Vec<u8>, emit: F) -> Self {
+    pub(crate) fn new(matcher: &'a Matcher, buf: &'a mut Vec<u8>, emit: F) -> Self {
         let keep = matcher.context().back + matcher.tail();
         if buf.len() < CHUNK_LEN + keep {
             buf.resize(CHUNK_LEN + keep, 0);
@@ -144,13 +144,13 @@ impl<'a, F: FnMut(Hit)> StreamSearch<'a, F> {
     }
 
     /// Ends the stream: searches what is left.
-    pub fn finish(mut self) -> Searched {
+    pub(crate) fn finish(mut self) -> Searched {
         self.step(true);
         self.searched
     }
 
     /// Reads `reader` to its end into the search.
-    pub fn read_from(&mut self, reader: &mut impl Read) -> io::Result<()> {
+    pub(crate) fn read_from(&mut self, reader: &mut impl Read) -> io::Result<()> {
         loop {
             match reader.read(self.space()) {
                 Ok(0) => return Ok(()),
@@ -176,12 +176,8 @@ impl<F: FnMut(Hit)> Write for StreamSearch<'_, F> {
     }
 }
 
-/// An [`io::Write`] that searches what is written: a [`StreamSearch`] by another name, for
-/// decompressors that push their output.
-pub type SearchSink<'a, F> = StreamSearch<'a, F>;
-
 /// Searches a stream to its end; `emit` gets stream offsets.
-pub fn find_in_reader(
+pub(crate) fn find_in_reader(
     matcher: &Matcher,
     reader: &mut impl Read,
     buf: &mut Vec<u8>,
@@ -193,7 +189,7 @@ pub fn find_in_reader(
 }
 
 /// Searches the file at `path` of size `len` (from its metadata), using `buf` for reads.
-pub fn find_in_file(
+pub(crate) fn find_in_file(
     matcher: &Matcher,
     path: &Path,
     len: u64,
@@ -260,7 +256,7 @@ fn find_in_map(matcher: &Matcher, map: &memmap2::Mmap, emit: &mut impl FnMut(Hit
 }
 
 /// Zeroizes a scan buffer (it may hold a leaked value read back from disk).
-pub fn wipe(buf: &mut Vec<u8>) {
+pub(crate) fn wipe(buf: &mut Vec<u8>) {
     buf.zeroize();
 }
 

@@ -18,7 +18,7 @@ use super::report::{Finding, KeyFinding, Location, Report};
 
 /// Drops `line N` findings of a var in a file (or stream) where a whole-value encoding of
 /// the same var was found: the lines are part of that finding.
-pub fn drop_covered_lines(report: &mut Report) {
+pub(crate) fn drop_covered_lines(report: &mut Report) {
     let whole: HashSet<(String, String, Layers)> = report
         .findings
         .iter()
@@ -34,7 +34,7 @@ pub fn drop_covered_lines(report: &mut Report) {
 /// Drops the shadow of a UTF-16 hit: ASCII text in UTF-16LE also matches the UTF-16BE
 /// pattern one byte later (and the other way round), so of two such hits at neighbouring
 /// offsets only the one at an even offset (where UTF-16 text starts in practice) is kept.
-pub fn drop_utf16_shadows(report: &mut Report) {
+pub(crate) fn drop_utf16_shadows(report: &mut Report) {
     type Key = (String, String, Layers, bool, u64);
     fn key(location: &Location, what: String, c: Layers, e: Encoding, at: u64) -> Option<Key> {
         match e {
@@ -80,7 +80,7 @@ pub fn drop_utf16_shadows(report: &mut Report) {
 }
 
 /// Withholds the names of store paths that hold a secret everywhere in the report.
-pub fn redact_names(report: &mut Report) {
+pub(crate) fn redact_names(report: &mut Report) {
     let named: Vec<PathBuf> = report
         .findings
         .iter()

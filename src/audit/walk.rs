@@ -28,11 +28,11 @@ use super::scan::{Hit, Matcher};
 use super::stream::{self, wipe};
 
 /// Occurrences listed per file; the rest are only counted ([`WalkOutcome::truncated`]).
-pub const MAX_HITS_PER_FILE: u64 = 1000;
+pub(crate) const MAX_HITS_PER_FILE: u64 = 1000;
 
 /// One occurrence of one pattern in one file.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RawHit {
+pub(crate) struct RawHit {
     /// The file.
     pub path: PathBuf,
     /// The occurrence; its offset is in the file, or in its innermost decoded stream.
@@ -43,7 +43,7 @@ pub struct RawHit {
 
 /// What a walk found and how much it read.
 #[derive(Debug, Default)]
-pub struct WalkOutcome {
+pub(crate) struct WalkOutcome {
     /// Every hit, one per path (hard links expanded).
     pub hits: Vec<RawHit>,
     /// Regular files searched (distinct inodes).
@@ -61,10 +61,10 @@ pub struct WalkOutcome {
 }
 
 /// Decides whether a directory entry is left out (a directory is then not descended into).
-pub type Prune<'a> = dyn Fn(&DirEntry) -> bool + Sync + 'a;
+pub(crate) type Prune<'a> = dyn Fn(&DirEntry) -> bool + Sync + 'a;
 
 /// Prunes `/nix/store/.links` (an entry named `.links` right under a root).
-pub fn prune_store_links(entry: &DirEntry) -> bool {
+pub(crate) fn prune_store_links(entry: &DirEntry) -> bool {
     entry.depth() == 1 && entry.file_name() == ".links"
 }
 
@@ -75,7 +75,7 @@ pub struct WalkOptions {
     pub threads: usize,
     /// Do not search compressed files decompressed (default: they are), for comparison.
     pub no_decompress: bool,
-    /// Bounds of the layers opened per file (default: [`Limits::default`]).
+    /// Bounds of the layers opened per file (default: `Limits::default`).
     pub limits: Limits,
 }
 
@@ -266,7 +266,7 @@ impl<'s> ParallelVisitorBuilder<'s> for Builder<'s> {
 
 /// Searches every regular file under `roots` (files or directories) with `matcher`, in
 /// parallel, leaving out what `prune` says.
-pub fn scan_roots(
+pub(crate) fn scan_roots(
     roots: &[PathBuf],
     matcher: &Matcher,
     prune: &Prune<'_>,
@@ -324,7 +324,7 @@ pub fn scan_roots(
 }
 
 /// The store path (`<store>/<hash>-<name>`) holding `file`, if `file` is under `store`.
-pub fn store_path_of(store: &Path, file: &Path) -> Option<PathBuf> {
+pub(crate) fn store_path_of(store: &Path, file: &Path) -> Option<PathBuf> {
     let rel = file.strip_prefix(store).ok()?;
     let first = rel.components().next()?;
     Some(store.join(first))

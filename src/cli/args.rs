@@ -9,8 +9,8 @@ use std::path::PathBuf;
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
 
-pub use super::sops_cmd::SopsCmd;
-pub use super::zerotier_cmd::ZerotierCmd;
+pub(crate) use super::sops_cmd::SopsCmd;
+pub(crate) use super::zerotier_cmd::ZerotierCmd;
 
 /// Secrets and vars generator toolkit for NixOS and nix-darwin fleets.
 #[derive(Parser, Debug)]
@@ -613,7 +613,7 @@ pub struct AuditArgs {
 }
 
 /// Result of a command: the process exit code.
-pub type CmdResult = Result<i32>;
+pub(crate) type CmdResult = Result<i32>;
 
 /// A size in MiB from `N`, `NM` or `NG` (binary units).
 fn parse_mib(s: &str) -> Result<u64, String> {

@@ -29,7 +29,7 @@ const SECRETS_FILE_ENV: &str = "VARSMITH_AUDIT_SECRETS_FILE";
 const DEFAULT_STORE: &str = "/nix/store";
 
 /// `varsmith audit`.
-pub fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
+pub(super) fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     let direct = std::env::var_os(SECRETS_FILE_ENV).map(PathBuf::from);
     let root = if a.repo || direct.is_none() {
         Some(Workspace::discover(ctx.dir.as_deref())?.root)

@@ -14,7 +14,7 @@ use anyhow::Context as _;
 use crate::cli::args::{AdminCmd, CmdResult};
 
 /// What every command needs: the workspace directory option and the identity files.
-pub struct Context {
+pub(crate) struct Context {
     /// `-C DIR`.
     pub dir: Option<PathBuf>,
     /// `--identity FILE…`.
@@ -23,25 +23,25 @@ pub struct Context {
 
 impl Context {
     /// Builds the context from the global options.
-    pub fn new(dir: Option<PathBuf>, identity: Vec<PathBuf>) -> Self {
+    pub(crate) fn new(dir: Option<PathBuf>, identity: Vec<PathBuf>) -> Self {
         // A pending host key rotation verifies with these too (store::rotation).
         crate::store::rotation::identity_files(&identity);
         Context { dir, identity }
     }
 
     /// Loads the identities (explicit files first, then sops' sources).
-    pub fn identities(&self) -> anyhow::Result<Identities> {
+    pub(crate) fn identities(&self) -> anyhow::Result<Identities> {
         Ok(Identities::discover(&self.identity)?)
     }
 
     /// Finds and loads the workspace.
-    pub fn workspace(&self) -> anyhow::Result<Workspace> {
+    pub(crate) fn workspace(&self) -> anyhow::Result<Workspace> {
         Ok(Workspace::discover(self.dir.as_deref())?.with_flake()?)
     }
 
     /// Finds and loads the workspace's `varsmith.yaml` only, never evaluating a flake: for
     /// commands that edit what lives there (admins).
-    pub fn yaml_workspace(&self) -> anyhow::Result<Workspace> {
+    pub(crate) fn yaml_workspace(&self) -> anyhow::Result<Workspace> {
         Ok(Workspace::discover(self.dir.as_deref())?)
     }
 }

@@ -18,10 +18,10 @@ use super::core_cmd::Context;
 use super::remote_cmd::{known_hosts, lib, run_self_quiet_env, self_line};
 
 /// Parallel deployments within a stage when `-j` is not given.
-pub const DEFAULT_JOBS: usize = 4;
+pub(super) const DEFAULT_JOBS: usize = 4;
 
 /// `varsmith deploy`.
-pub fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
+pub(super) fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     if let Some(home) = &a.home {
         return deploy_home(&ws, &a, home);

@@ -30,7 +30,7 @@ pub struct ManArgs {
 }
 
 /// Prints the completion script for `a.shell` to stdout.
-pub fn completions(a: CompletionsArgs) -> CmdResult {
+pub(super) fn completions(a: CompletionsArgs) -> CmdResult {
     let mut cmd = Cli::command();
     let mut out = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "varsmith", &mut out);
@@ -42,7 +42,7 @@ pub fn completions(a: CompletionsArgs) -> CmdResult {
 
 /// Prints the man page (roff) of varsmith, or of one subcommand, to stdout; with `--out-dir`,
 /// writes all of them there.
-pub fn man(a: ManArgs) -> CmdResult {
+pub(super) fn man(a: ManArgs) -> CmdResult {
     let mut cmd = Cli::command();
     cmd.build();
     if let Some(dir) = &a.out_dir {

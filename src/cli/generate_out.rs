@@ -56,7 +56,7 @@ struct Summary {
 /// Prints the plan: JSON, or one line per run (`LABEL: REASON  (SOURCE)`), then every broken
 /// sops file (`broken`: keyless check findings about files) with what generate does about it.
 /// "nothing to do" only when nothing is planned and nothing is broken.
-pub fn plan(report: &Report, broken: &[Finding], json: bool) -> anyhow::Result<()> {
+pub(super) fn plan(report: &Report, broken: &[Finding], json: bool) -> anyhow::Result<()> {
     if json {
         let notices: Vec<NoticeEntry> = report
             .notices
@@ -91,7 +91,7 @@ pub fn plan(report: &Report, broken: &[Finding], json: bool) -> anyhow::Result<(
 }
 
 /// The file-level check kinds `generate --plan` shows: files that are there but broken.
-pub const BROKEN_KINDS: &[&str] = &["corrupt", "modified", "recipients", "mac", "torn"];
+pub(super) const BROKEN_KINDS: &[&str] = &["corrupt", "modified", "recipients", "mac", "torn"];
 
 /// What `generate` does about a broken file `f`.
 fn action(report: &Report, f: &Finding) -> String {
@@ -145,7 +145,7 @@ impl<'a> From<(&'a Finding, String)> for Broken<'a> {
 }
 
 /// Prints the `--json` document of a finished run ending with `exit_code`.
-pub fn json(report: &Report, exit_code: i32) -> anyhow::Result<()> {
+pub(super) fn json(report: &Report, exit_code: i32) -> anyhow::Result<()> {
     let count = |s: Status| report.runs.iter().filter(|r| r.status == s).count();
     super::json_out::print(&RunDoc {
         runs: &report.runs,
@@ -169,7 +169,7 @@ pub fn json(report: &Report, exit_code: i32) -> anyhow::Result<()> {
 }
 
 /// The human summary on stderr: failures, skips and the counts.
-pub fn summary(report: &Report) {
+pub(super) fn summary(report: &Report) {
     for (label, err) in &report.failed {
         eprintln!("FAILED {label}: {err}");
     }
@@ -202,7 +202,7 @@ pub fn summary(report: &Report) {
 }
 
 /// The public facts (name -> sha256) each planned node's manifest records now, by node index.
-pub fn facts_before(
+pub(super) fn facts_before(
     ws: &crate::workspace::Workspace,
     report_plan: &[crate::plan::Planned],
 ) -> anyhow::Result<std::collections::HashMap<usize, indexmap::IndexMap<String, String>>> {
@@ -225,7 +225,7 @@ pub fn facts_before(
 /// After a run: the machines whose configurations read public outputs that changed (every
 /// machine declaring a generator whose facts changed, for a shared one every machine using
 /// it, and the machines of generators depending on it), printed as one line naming them.
-pub fn deploy_needed(
+pub(super) fn deploy_needed(
     ws: &crate::workspace::Workspace,
     report: &Report,
     before: &std::collections::HashMap<usize, indexmap::IndexMap<String, String>>,

@@ -42,7 +42,7 @@ fn run_or_print(argv: &[String], dry_run: bool) -> CmdResult {
 }
 
 /// `varsmith rollback HOST [TARGET]`.
-pub fn rollback(ctx: &Context, a: TargetArgs) -> CmdResult {
+pub(super) fn rollback(ctx: &Context, a: TargetArgs) -> CmdResult {
     let (ssh, darwin) = connect(ctx, &a)?;
     let argv = rollback::argv(&ssh, darwin).map_err(lib)?;
     let code = run_or_print(&argv, a.dry_run)?;
@@ -53,7 +53,7 @@ pub fn rollback(ctx: &Context, a: TargetArgs) -> CmdResult {
 }
 
 /// `varsmith ssh HOST [TARGET]`: ssh's own exit code.
-pub fn ssh(ctx: &Context, a: TargetArgs) -> CmdResult {
+pub(super) fn ssh(ctx: &Context, a: TargetArgs) -> CmdResult {
     let (ssh, _) = connect(ctx, &a)?;
     run_or_print(&ssh.shell_argv(), a.dry_run)
 }
@@ -96,7 +96,7 @@ fn sync_host(ws: &crate::workspace::Workspace, host: Option<String>) -> anyhow::
 }
 
 /// `varsmith sync`.
-pub fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
+pub(super) fn sync(ctx: &Context, a: SyncArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     let host = sync_host(&ws, a.host)?;
     let darwin = ws.machine(&host)?.is_darwin();
@@ -135,7 +135,7 @@ pub(super) fn refuse_darwin(
 }
 
 /// `varsmith install`.
-pub fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
+pub(super) fn install(ctx: &Context, a: InstallArgs) -> CmdResult {
     use crate::remote::{activation, hostkeys, install};
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;

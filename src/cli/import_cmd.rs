@@ -55,7 +55,7 @@ pub struct ImportSopsArgs {
 }
 
 /// Runs an import command.
-pub fn run(ctx: &Context, cmd: ImportCmd) -> CmdResult {
+pub(super) fn run(ctx: &Context, cmd: ImportCmd) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let report = match cmd {

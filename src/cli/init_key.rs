@@ -7,7 +7,7 @@ use std::path::Path;
 /// holds no age key, a new key appended to `file` (never overwriting). Otherwise the first
 /// existing key's recipient is reused; on a terminal the user is asked first (`[Y/n]`,
 /// default yes; `n` appends a new key). Says on stderr which it did.
-pub fn admin_recipient(file: &Path, new_key: bool) -> anyhow::Result<String> {
+pub(super) fn admin_recipient(file: &Path, new_key: bool) -> anyhow::Result<String> {
     if !new_key && let Some((r, count)) = crate::keys::existing::first_age_recipient(file)? {
         let which = if count > 1 {
             format!("the first of its {count} age keys")

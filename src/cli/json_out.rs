@@ -14,7 +14,7 @@ use super::args::Command;
 
 /// Did the user ask for JSON? True for every command whose arguments have `--json`; for a
 /// command line clap rejected, true when `--json` is among the raw arguments.
-pub fn wanted(cmd: &Command) -> bool {
+pub(super) fn wanted(cmd: &Command) -> bool {
     match cmd {
         Command::Generate(a) => a.json,
         Command::Check(a) => a.json,
@@ -28,7 +28,7 @@ pub fn wanted(cmd: &Command) -> bool {
 }
 
 /// For an argument list clap rejected: is `--json` among the arguments (before any `--`)?
-pub fn wanted_raw() -> bool {
+pub(super) fn wanted_raw() -> bool {
     std::env::args_os()
         .skip(1)
         .take_while(|a| a != "--")
@@ -36,7 +36,7 @@ pub fn wanted_raw() -> bool {
 }
 
 /// Writes `value` as pretty JSON and a newline to stdout.
-pub fn print<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
+pub(super) fn print<T: Serialize + ?Sized>(value: &T) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     serde_json::to_writer_pretty(&mut out, value)?;
     writeln!(out)?;
@@ -68,7 +68,7 @@ struct ErrorBody<'a> {
 
 /// Prints `message` (and `causes`) as the JSON error document on stdout; a failure to write
 /// is ignored (the human message is on stderr anyway).
-pub fn print_error(message: &str, causes: Vec<String>, code: i32) {
+pub(super) fn print_error(message: &str, causes: Vec<String>, code: i32) {
     let scrub = crate::workspace::quote::scrub_keys;
     let message = &scrub(message);
     let causes = causes.iter().map(|c| scrub(c)).collect();
@@ -84,7 +84,7 @@ pub fn print_error(message: &str, causes: Vec<String>, code: i32) {
 }
 
 /// [`print_error`] for an error chain: the first message, then each cause that adds text.
-pub fn print_anyhow(err: &anyhow::Error, code: i32) {
+pub(super) fn print_anyhow(err: &anyhow::Error, code: i32) {
     let message = err.to_string();
     let mut shown = message.clone();
     let mut causes = Vec::new();

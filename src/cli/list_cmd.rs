@@ -43,7 +43,7 @@ struct Listing {
 }
 
 /// Runs `list`.
-pub fn run(ctx: &Context, a: ListArgs) -> CmdResult {
+pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
     let listing = collect(ctx, &a.host)?;
     if a.json {
         super::json_out::print(&listing)?;

@@ -1,7 +1,7 @@
-//! The `varsmith` command line: clap arguments ([`args`]), one handler file per group of
+//! The `varsmith` command line: clap arguments (`args`), one handler file per group of
 //! subcommands, and the one map from error kind to exit code. `src/main.rs` only calls [`main`].
 
-pub mod args;
+pub(crate) mod args;
 mod audit_cmd;
 mod core_cmd;
 mod deploy_cmd;

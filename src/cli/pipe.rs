@@ -20,7 +20,7 @@ fn is_pipe_panic(payload: &(dyn std::any::Any + Send)) -> bool {
 
 /// Installs a panic hook that says nothing for a `println!` into a closed pipe and defers to
 /// the previous hook for every other panic.
-pub fn install_hook() {
+pub(super) fn install_hook() {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         if !is_pipe_panic(info.payload()) {
@@ -30,7 +30,7 @@ pub fn install_hook() {
 }
 
 /// Runs `f`; a `println!` panic on a closed pipe becomes `Ok(None)`, other panics go on.
-pub fn catch<T>(f: impl FnOnce() -> T) -> Option<T> {
+pub(super) fn catch<T>(f: impl FnOnce() -> T) -> Option<T> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(v) => Some(v),
         Err(payload) if is_pipe_panic(payload.as_ref()) => None,
@@ -39,7 +39,7 @@ pub fn catch<T>(f: impl FnOnce() -> T) -> Option<T> {
 }
 
 /// Is any error of the chain an I/O error of kind `BrokenPipe`?
-pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
+pub(super) fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)

@@ -95,7 +95,7 @@ fn generate_missing(
 }
 
 /// `varsmith push-keys`.
-pub fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
+pub(super) fn push_keys(ctx: &Context, a: PushKeysArgs) -> CmdResult {
     push_keys_with(ctx, a, true)
 }
 
@@ -237,7 +237,7 @@ fn load_secrets(
 }
 
 /// `varsmith bootstrap`.
-pub fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
+pub(super) fn bootstrap(ctx: &Context, a: BootstrapArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     let m = ws.machine(&a.host)?;
     super::hey_cmd::refuse_darwin(&ws, &a.host, "bootstrap")?;

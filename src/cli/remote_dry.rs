@@ -13,7 +13,7 @@ use super::deploy_cmd::cmd_json;
 
 /// Stands for bootstrap's `--extra-files` directory, which is created fresh on tmpfs at run
 /// time (`$XDG_RUNTIME_DIR/varsmith-run-<pid>-<random>/extra-files`, else under `/dev/shm`).
-pub const EXTRA_FILES_PLACEHOLDER: &str = "<tmpfs>/extra-files";
+pub(super) const EXTRA_FILES_PLACEHOLDER: &str = "<tmpfs>/extra-files";
 
 fn files_json(prefix: &str, files: &[(&str, u32)]) -> Vec<Value> {
     files
@@ -37,7 +37,7 @@ fn print(doc: Value, lines: &[String], json: bool) -> CmdResult {
 }
 
 /// `push-keys --dry-run`.
-pub fn push_keys(
+pub(super) fn push_keys(
     host: &str,
     target: &str,
     dir: &str,
@@ -74,7 +74,7 @@ pub fn push_keys(
 
 /// `bootstrap --dry-run`: `files` are the extra-files tree's `(path, mode)`, `disk` the
 /// `--disk-encryption-keys` pairs.
-pub fn bootstrap(
+pub(super) fn bootstrap(
     host: &str,
     target: &str,
     files: &[(String, u32)],

@@ -17,7 +17,7 @@ use super::core_cmd::Context;
 use super::remote_cmd::{confirm_rotation, lib, self_line};
 
 /// `varsmith rotate-host-key`.
-pub fn run(ctx: &Context, a: RotateHostKeyArgs) -> CmdResult {
+pub(super) fn run(ctx: &Context, a: RotateHostKeyArgs) -> CmdResult {
     let ws = ctx.workspace()?;
     ws.machine(&a.host)?;
     if let Some(t) = &a.target {

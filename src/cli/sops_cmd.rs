@@ -136,7 +136,7 @@ pub enum SopsCmd {
 }
 
 /// Runs a `sops` subcommand; a sops error exits with sops' code for its kind.
-pub fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
+pub(crate) fn run(ctx: &Context, cmd: SopsCmd) -> CmdResult {
     match dispatch(ctx, cmd) {
         Ok(code) => Ok(code),
         Err(err) => match err.chain().find_map(|c| c.downcast_ref::<sops::Error>()) {

@@ -73,7 +73,7 @@ pub enum ZerotierCmd {
 }
 
 /// Runs one `varsmith zerotier` command.
-pub fn run(cmd: ZerotierCmd) -> CmdResult {
+pub(super) fn run(cmd: ZerotierCmd) -> CmdResult {
     match cmd {
         ZerotierCmd::Generate {
             secret_file,

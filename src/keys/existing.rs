@@ -12,7 +12,7 @@ use super::Error;
 /// `path`, and how many such identities it holds; `None` when the file does not exist or holds
 /// none. Comments, blank lines and plugin identities are passed over; a line that starts like
 /// an age key but does not parse is an error (naming the file and line, never the key).
-pub fn first_age_recipient(path: &Path) -> Result<Option<(String, usize)>, Error> {
+pub(crate) fn first_age_recipient(path: &Path) -> Result<Option<(String, usize)>, Error> {
     let text = match std::fs::read(path) {
         Ok(b) => Zeroizing::new(b),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),

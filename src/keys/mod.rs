@@ -9,7 +9,7 @@
 //!   on `PATH`; passphrase-protected identity files ask the passphrase on the terminal.
 
 mod callbacks;
-pub mod existing;
+pub(crate) mod existing;
 mod identities;
 pub mod keygen;
 mod passphrase;

@@ -12,7 +12,7 @@ use crate::workspace::Workspace;
 
 /// One problem found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
-pub struct Finding {
+pub(crate) struct Finding {
     /// The machine, or `shared`.
     pub owner: String,
     /// The generator.
@@ -35,7 +35,7 @@ pub struct Finding {
 
 /// The result of a check.
 #[derive(Debug, Default, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     /// Generators checked.
     pub checked: usize,
     /// sops files whose content was checked (structure, and MAC with identities).
@@ -52,14 +52,14 @@ pub struct Report {
 impl Report {
     /// No problem found. A pending host key rotation (`rotation`) is a warning only: the
     /// machine's files open with both keys, and deploying them is the rotation's next step.
-    pub fn is_clean(&self) -> bool {
+    pub(crate) fn is_clean(&self) -> bool {
         self.findings.iter().all(|f| f.kind == "rotation")
     }
 }
 
 /// Checks the given machines (all when empty) and the shared generators they use; with
 /// identities (`ids` not empty) also every file's MAC.
-pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Report> {
+pub(crate) fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Report> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let machines = crate::plan::select_machines(ws, hosts)?;

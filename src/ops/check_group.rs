@@ -9,7 +9,7 @@ use super::check::Finding;
 /// One line to print: a single finding (`owner/generator: kind: detail`, as `--verbose`
 /// prints every finding), or a group of identical ones (`kind: N files (…): problem`).
 #[derive(Debug, PartialEq, Eq)]
-pub struct Line {
+pub(crate) struct Line {
     /// The finding kind.
     pub kind: String,
     /// The whole line.
@@ -24,7 +24,7 @@ fn rest(detail: &str) -> Option<(&str, &str)> {
 
 /// The lines for `findings`: identical findings (same kind, same problem) of two or more
 /// files become one line `N files (first, …): problem; advice`; order of first appearance.
-pub fn group(findings: &[Finding]) -> Vec<Line> {
+pub(crate) fn group(findings: &[Finding]) -> Vec<Line> {
     type Key = (String, String);
     let mut order: Vec<Key> = Vec::new();
     let mut groups: std::collections::HashMap<Key, Vec<&Finding>> = Default::default();

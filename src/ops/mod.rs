@@ -1,8 +1,8 @@
 //! One module per command that works on vars; none imports another.
 
-pub mod check;
+pub(crate) mod check;
 mod check_files;
-pub mod check_group;
-pub mod generate;
-pub mod import;
-pub mod rekey;
+pub(crate) mod check_group;
+pub(crate) mod generate;
+pub(crate) mod import;
+pub(crate) mod rekey;

@@ -15,11 +15,11 @@ use crate::store::{self, Owner};
 use crate::workspace::Workspace;
 
 /// Files re-wrapped, and (label, error) of the files that could not be.
-pub type Outcome = (Vec<PathBuf>, Vec<(String, Failure)>);
+pub(crate) type Outcome = (Vec<PathBuf>, Vec<(String, Failure)>);
 
 /// Rekeys every sops file of the given machines (all when empty) and the shared files they
 /// use (every shared file when no machine is given).
-pub fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
+pub(crate) fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
     let defs = ws.definitions()?;
     let machines = crate::plan::select_machines(ws, hosts)?;
     let mut files: Vec<SopsFile> = Vec::new();

@@ -14,7 +14,7 @@ use crate::workspace::{Definitions, Generator, HOST_KEY_GENERATOR, Owner};
 
 /// One (owner, generator) pair.
 #[derive(Debug, Clone)]
-pub struct Node {
+pub(crate) struct Node {
     /// A machine, or [`Owner::Shared`] for a generator with `share: true` (one node for the
     /// whole fleet).
     pub owner: Owner,
@@ -52,7 +52,7 @@ impl DefHashes {
 
 impl Node {
     /// The node's secrets files that exist, with `true` for the admins-only one.
-    pub fn existing_secrets_files(&self, root: &Path) -> Vec<(PathBuf, bool)> {
+    pub(crate) fn existing_secrets_files(&self, root: &Path) -> Vec<(PathBuf, bool)> {
         let g = &self.generator.name;
         [
             (self.owner.secrets_file(root, g), false),
@@ -64,7 +64,7 @@ impl Node {
     }
 
     /// `machine/generator` or `shared/generator`, for messages.
-    pub fn label(&self) -> String {
+    pub(crate) fn label(&self) -> String {
         format!("{}/{}", self.owner, self.generator.name)
     }
 }
@@ -75,7 +75,7 @@ type Pass<'a> = (Option<&'a String>, &'a IndexMap<String, Arc<Generator>>);
 
 /// The whole fleet's generator graph.
 #[derive(Debug, Clone, Default)]
-pub struct Graph {
+pub(crate) struct Graph {
     /// Nodes in a dependency-first order.
     pub nodes: Vec<Node>,
     index: HashMap<(Owner, String), usize>,
@@ -83,7 +83,7 @@ pub struct Graph {
 
 impl Graph {
     /// Builds the graph from validated definitions (which are acyclic).
-    pub fn build(defs: &Definitions) -> Graph {
+    pub(crate) fn build(defs: &Definitions) -> Graph {
         let mut g = Graph::default();
         let mut own_fp: HashMap<usize, String> = HashMap::new();
         let mut def_hashes: HashMap<usize, Arc<DefHashes>> = HashMap::new();
@@ -182,14 +182,14 @@ impl Graph {
     }
 
     /// The node for (owner, generator), if any.
-    pub fn find(&self, owner: &Owner, gen_name: &str) -> Option<usize> {
+    pub(crate) fn find(&self, owner: &Owner, gen_name: &str) -> Option<usize> {
         self.index
             .get(&(owner.clone(), gen_name.to_string()))
             .copied()
     }
 
     /// Data dependents of each node.
-    pub fn dependents(&self) -> Vec<Vec<usize>> {
+    pub(crate) fn dependents(&self) -> Vec<Vec<usize>> {
         let mut out = vec![Vec::new(); self.nodes.len()];
         for (i, n) in self.nodes.iter().enumerate() {
             for &d in &n.deps {
@@ -202,7 +202,7 @@ impl Graph {
     /// Nodes of the given machines plus the shared nodes they use, in graph order. Linear in
     /// the nodes plus the selected machines' generators (a set lookup per node, no scan of
     /// `machines` per node).
-    pub fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
+    pub(crate) fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
         let selected: std::collections::HashSet<&str> =
             machines.iter().map(String::as_str).collect();
         let shared_used: std::collections::HashSet<&str> = machines
@@ -226,7 +226,7 @@ impl Graph {
 
 /// Why a node is (or would be) run.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reason {
+pub(crate) enum Reason {
     /// Never generated, or some output file is missing.
     Missing(String),
     /// The definition (script, validation, files, a dependency's definition) changed.
@@ -255,12 +255,12 @@ impl std::fmt::Display for Reason {
 }
 
 /// The detail of [`Reason::Missing`] for a generator that has no outputs at all.
-pub const NEVER_GENERATED: &str = "never generated";
+pub(crate) const NEVER_GENERATED: &str = "never generated";
 
 /// The stored state of one node, read from disk without decrypting anything: `None` when its
 /// outputs are complete, from one run, of the current definition and of its dependencies'
 /// current runs.
-pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
+pub(crate) fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let n = &graph.nodes[i];
     let g = &n.generator;
     let mpath = n.owner.manifest_file(root, &g.name);
@@ -276,11 +276,11 @@ pub fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
 }
 
 /// The notice `check` and `generate --plan` show for a script edited since generation.
-pub const SCRIPT_CHANGED: &str =
+pub(crate) const SCRIPT_CHANGED: &str =
     "script changed since generation; not applied — `--regenerate` applies it, or set `validation`";
 
 /// The notice for outputs recorded by a varsmith that fingerprinted the whole definition.
-pub const LEGACY_CHANGED: &str = "script or validation changed since generation (recorded by an older varsmith); not applied — `--regenerate` applies it";
+pub(crate) const LEGACY_CHANGED: &str = "script or validation changed since generation (recorded by an older varsmith); not applied — `--regenerate` applies it";
 
 /// As clan: stale when the files (names, `secret`, `deploy`) or the `validation` changed. A
 /// manifest of an older varsmith (format 1) records neither: its file lists are compared
@@ -298,7 +298,7 @@ fn definition_status(n: &Node, man: &Manifest) -> Option<Reason> {
 
 /// What changed since generation without making node `i` stale (a script edit), as one line;
 /// `None` when nothing did or it has no outputs. Never decrypts anything.
-pub fn notice(root: &Path, graph: &Graph, i: usize) -> Option<&'static str> {
+pub(crate) fn notice(root: &Path, graph: &Graph, i: usize) -> Option<&'static str> {
     let n = &graph.nodes[i];
     let man = Manifest::read(root, &n.owner.manifest_file(root, &n.generator.name))
         .ok()

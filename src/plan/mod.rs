@@ -1,8 +1,8 @@
 //! What runs and why: the DAG over (owner, generator) with fingerprints and each node's status
 //! on disk ([`graph`]), and the plan of one `generate` ([`select`]).
 
-pub mod graph;
-pub mod select;
+pub(crate) mod graph;
+pub(crate) mod select;
 
-pub use graph::*;
-pub use select::{Planned, Selection, plan, select_machines};
+pub(crate) use graph::*;
+pub(crate) use select::{Planned, Selection, plan, select_machines};

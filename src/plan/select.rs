@@ -9,7 +9,7 @@ use crate::workspace::{Definitions, Owner, Workspace};
 
 /// What `generate` was asked for; the default plans every machine's out-of-date nodes.
 #[derive(Debug, Default, Clone)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Machines (empty: all).
     pub hosts: Vec<String>,
     /// Only these generators (and what depends on them).
@@ -20,7 +20,7 @@ pub struct Selection {
 
 /// One node that runs in the plan.
 #[derive(Debug, Clone)]
-pub struct Planned {
+pub(crate) struct Planned {
     /// Node index in the graph.
     pub node: usize,
     /// `machine/generator` or `shared/generator`.
@@ -33,7 +33,7 @@ pub struct Planned {
 
 /// Resolves the machine list: the given ones (each must exist) or all. An inventory with no
 /// machine (an empty or comment-only `varsmith.yaml`) is an error naming the file.
-pub fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, UsageError> {
+pub(crate) fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, UsageError> {
     if ws.inventory.machines.is_empty() {
         return Err(UsageError::new(format!(
             "{}: no machines (the inventory is empty); add one with `varsmith machine add NAME -g openssh`",
@@ -52,7 +52,7 @@ pub fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, 
 }
 
 /// Computes what runs and why.
-pub fn plan(
+pub(crate) fn plan(
     ws: &Workspace,
     defs: &Definitions,
     graph: &Graph,

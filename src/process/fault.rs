@@ -6,7 +6,7 @@
 
 /// A named fault point.
 #[cfg(debug_assertions)]
-pub fn point(name: &str) {
+pub(crate) fn point(name: &str) {
     use std::sync::atomic::{AtomicU64, Ordering};
     static HITS: AtomicU64 = AtomicU64::new(0);
     let Ok(spec) = std::env::var("VARSMITH_FAULT") else {

@@ -2,12 +2,12 @@
 //! commit gate ([`signals`]), plaintext directories on tmpfs and their cleanup ([`tmpfs`]), and
 //! test-only fault points ([`fault`]). A leaf module: it depends only on [`crate::error`].
 
-pub mod fault;
-pub mod signals;
-pub mod tmpfs;
+pub(crate) mod fault;
+pub(crate) mod signals;
+pub(crate) mod tmpfs;
 
 /// Does a process with this pid exist? (Used to tell leftovers of killed runs from live ones.)
-pub fn pid_alive(pid: i32) -> bool {
+pub(crate) fn pid_alive(pid: i32) -> bool {
     // SAFETY: kill(pid, 0) sends no signal; it only checks whether the process exists.
     let rc = unsafe { libc::kill(pid, 0) };
     rc == 0 || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)

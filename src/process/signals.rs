@@ -35,7 +35,7 @@ extern "C" fn on_signal(_sig: libc::c_int) {
 }
 
 /// Installs the handler for SIGINT and SIGTERM (once per process).
-pub fn install() {
+pub(crate) fn install() {
     INSTALL.call_once(|| {
         let mut fds = [0 as RawFd; 2];
         // SAFETY: pipe2 fills two fds; both close on exec.
@@ -79,13 +79,13 @@ fn watcher(fd: RawFd) {
 }
 
 /// True once SIGINT or SIGTERM arrived.
-pub fn interrupted() -> bool {
+pub(crate) fn interrupted() -> bool {
     INTERRUPTED.load(Ordering::SeqCst)
 }
 
 /// Marks the process interrupted and kills the registered children, as a signal would (used
 /// when a child reports that it died of SIGINT before our own handler ran).
-pub fn note_child_interrupted() {
+pub(crate) fn note_child_interrupted() {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
@@ -119,12 +119,12 @@ fn restore_tty() {
 
 /// A child process group killed on a signal while the guard lives.
 #[derive(Debug)]
-pub struct ChildGuard(i32);
+pub(crate) struct ChildGuard(i32);
 
 impl ChildGuard {
     /// Registers the process group `pgid` (a child spawned with `process_group(0)`). If a signal
     /// already arrived, the group is killed at once.
-    pub fn register(pgid: u32) -> ChildGuard {
+    pub(crate) fn register(pgid: u32) -> ChildGuard {
         let pgid = pgid as i32;
         if let Ok(mut g) = CHILDREN.lock() {
             g.get_or_insert_with(HashSet::new).insert(pgid);
@@ -149,11 +149,11 @@ impl Drop for ChildGuard {
 
 /// A directory removed on a signal while the guard lives (plaintext run directories).
 #[derive(Debug)]
-pub struct DirGuard(PathBuf);
+pub(crate) struct DirGuard(PathBuf);
 
 impl DirGuard {
     /// Registers `path`.
-    pub fn register(path: &Path) -> DirGuard {
+    pub(crate) fn register(path: &Path) -> DirGuard {
         if let Ok(mut d) = DIRS.lock() {
             d.push(path.to_path_buf());
         }
@@ -171,11 +171,11 @@ impl Drop for DirGuard {
 
 /// Terminal attributes restored on a signal while the guard lives (a prompt with echo off).
 #[derive(Debug)]
-pub struct TtyGuard(());
+pub(crate) struct TtyGuard(());
 
 impl TtyGuard {
     /// Remembers `saved` as the attributes to restore on `fd`.
-    pub fn register(fd: RawFd, saved: libc::termios) -> TtyGuard {
+    pub(crate) fn register(fd: RawFd, saved: libc::termios) -> TtyGuard {
         if let Ok(mut g) = TTY.lock() {
             *g = Some((fd, saved));
         }
@@ -193,7 +193,7 @@ impl Drop for TtyGuard {
 
 /// Held by every store commit: the signal watcher waits for it before exiting. `None` once
 /// interrupted (no new commit starts then).
-pub fn commit_gate() -> Option<RwLockReadGuard<'static, ()>> {
+pub(crate) fn commit_gate() -> Option<RwLockReadGuard<'static, ()>> {
     if interrupted() {
         return None;
     }
@@ -202,7 +202,7 @@ pub fn commit_gate() -> Option<RwLockReadGuard<'static, ()>> {
 }
 
 /// Was this exit status a death by (or the conventional exit code of) SIGINT / SIGTERM?
-pub fn status_is_interrupt(status: &std::process::ExitStatus) -> bool {
+pub(crate) fn status_is_interrupt(status: &std::process::ExitStatus) -> bool {
     use std::os::unix::process::ExitStatusExt;
     matches!(status.signal(), Some(libc::SIGINT) | Some(libc::SIGTERM))
         || matches!(status.code(), Some(130) | Some(143))

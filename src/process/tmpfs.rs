@@ -18,10 +18,10 @@ use std::path::{Path, PathBuf};
 use super::signals::DirGuard;
 
 /// Prefix of every plaintext directory.
-pub const PLAINTEXT_PREFIX: &str = "varsmith-run-";
+pub(crate) const PLAINTEXT_PREFIX: &str = "varsmith-run-";
 
 /// Environment variable that allows a plaintext directory on a disk filesystem.
-pub const ALLOW_DISK_ENV: &str = "VARSMITH_ALLOW_DISK_TMP";
+pub(crate) const ALLOW_DISK_ENV: &str = "VARSMITH_ALLOW_DISK_TMP";
 
 /// Errors making a plaintext directory.
 #[derive(Debug, thiserror::Error)]
@@ -58,7 +58,7 @@ fn on_ram_fs(path: &Path) -> bool {
 
 /// The base directory for plaintext directories. `traversable`: the base must let other uids
 /// pass through it (the root-dropped sandbox uid must reach its own run directory).
-pub fn base(traversable: bool) -> Result<PathBuf, Error> {
+pub(crate) fn base(traversable: bool) -> Result<PathBuf, Error> {
     let mut refused = Vec::new();
     let mut candidates: Vec<PathBuf> = Vec::new();
     if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
@@ -100,7 +100,7 @@ pub fn base(traversable: bool) -> Result<PathBuf, Error> {
 
 /// A private plaintext directory; removed on drop and on a signal.
 #[derive(Debug)]
-pub struct PlaintextDir {
+pub(crate) struct PlaintextDir {
     dir: PathBuf,
     _guard: DirGuard,
 }
@@ -172,7 +172,7 @@ const MAX_DEPTH: usize = 256;
 
 /// Removes the tree at `dir` (a missing one is fine): first as is, then after restoring the
 /// owner's write permission on every directory in it.
-pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn remove_tree(dir: &Path) -> std::io::Result<()> {
     match std::fs::remove_dir_all(dir) {
         Ok(()) => return Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
@@ -191,7 +191,7 @@ pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
 impl PlaintextDir {
     /// Makes a new 0700 directory. With `owner`, it is then given to that uid/gid (the
     /// root-dropped sandbox).
-    pub fn new(owner: Option<(u32, u32)>) -> Result<PlaintextDir, Error> {
+    pub(crate) fn new(owner: Option<(u32, u32)>) -> Result<PlaintextDir, Error> {
         let base = base(owner.is_some())?;
         let io = |source| Error::Io {
             path: base.clone(),
@@ -212,7 +212,7 @@ impl PlaintextDir {
     }
 
     /// The directory (mode 0700, on tmpfs or ramfs unless plaintext on disk was allowed).
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.dir
     }
 }
@@ -220,7 +220,7 @@ impl PlaintextDir {
 /// Removes plaintext directories left by varsmith processes that no longer exist (SIGKILL,
 /// power loss) from every base it may have used. Returns how many were removed; each one that
 /// cannot be removed is named on stderr.
-pub fn sweep_stale() -> usize {
+pub(crate) fn sweep_stale() -> usize {
     let mut bases = vec![PathBuf::from("/dev/shm"), std::env::temp_dir()];
     if let Some(x) = std::env::var_os("XDG_RUNTIME_DIR") {
         bases.insert(0, PathBuf::from(x));

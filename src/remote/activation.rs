@@ -19,7 +19,7 @@ use crate::store::Owner;
 use crate::workspace::{FileSpec, Generator, NeededFor};
 
 /// Where activation secrets land on the host.
-pub const ACTIVATION_DIR: &str = "/var/lib/varsmith/activation";
+pub(crate) const ACTIVATION_DIR: &str = "/var/lib/varsmith/activation";
 
 /// One decrypted secret. Its bytes zeroize on drop and never show in `Debug`.
 pub struct SecretFile {
@@ -47,7 +47,7 @@ impl std::fmt::Debug for SecretFile {
 
 /// The `(generator, file, spec)` of every `secret && deploy` file needed `needed`, in
 /// definition order. Decrypts nothing.
-pub fn specs<'a>(
+pub(crate) fn specs<'a>(
     gens: impl IntoIterator<Item = &'a Generator>,
     needed: NeededFor,
 ) -> Vec<(&'a Generator, &'a str, &'a FileSpec)> {
@@ -58,7 +58,7 @@ pub fn specs<'a>(
 }
 
 /// Decrypts machine `host`'s secrets needed `needed` from the workspace at `root`.
-pub fn load<'a>(
+pub(crate) fn load<'a>(
     root: &std::path::Path,
     host: &str,
     gens: impl IntoIterator<Item = &'a Generator>,
@@ -120,7 +120,7 @@ fn q(s: &str) -> String {
 /// its owner and group once users exist, as after `bootstrap` and `install`. A file whose
 /// owner exists gets it at once, so a deploy that fails after the upload leaves no service
 /// without its file.
-pub fn upload_script(files: &[(&str, &str, &str, &str, u32)]) -> String {
+pub(crate) fn upload_script(files: &[(&str, &str, &str, &str, u32)]) -> String {
     let mut s = format!("set -eu\ndir={}\n", q(ACTIVATION_DIR));
     s.push_str(&super::push_keys::extract_and_check());
     for (i, (g, f, owner, group, mode)) in files.iter().enumerate() {
@@ -141,7 +141,7 @@ pub fn upload_script(files: &[(&str, &str, &str, &str, u32)]) -> String {
 
 /// A prepared upload: the ssh command, its stdin and the sums to find.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Upload {
+pub(crate) struct Upload {
     /// `ssh … sh -c SCRIPT`.
     pub cmd: Cmd,
     stream: Zeroizing<Vec<u8>>,
@@ -160,7 +160,7 @@ impl std::fmt::Debug for Upload {
 }
 
 /// The upload command of `files` (its stdin: their stream).
-pub fn upload_cmd(ssh: &Ssh, files: &[(&str, &str, &str, &str, u32)]) -> Result<Cmd, Error> {
+pub(crate) fn upload_cmd(ssh: &Ssh, files: &[(&str, &str, &str, &str, u32)]) -> Result<Cmd, Error> {
     let mut c = Cmd::new(ssh.script_argv(&upload_script(files))?);
     c.input = super::deploy::Input::Secrets;
     Ok(c)
@@ -169,7 +169,10 @@ pub fn upload_cmd(ssh: &Ssh, files: &[(&str, &str, &str, &str, u32)]) -> Result<
 impl Upload {
     /// The upload of the files `specs` describes, without their bytes: what a dry run shows
     /// (never run).
-    pub fn preview(ssh: &Ssh, specs: &[(&Generator, &str, &FileSpec)]) -> Result<Upload, Error> {
+    pub(crate) fn preview(
+        ssh: &Ssh,
+        specs: &[(&Generator, &str, &FileSpec)],
+    ) -> Result<Upload, Error> {
         let meta: Vec<(&str, &str, &str, &str, u32)> = specs
             .iter()
             .map(|(g, f, s)| {
@@ -191,7 +194,7 @@ impl Upload {
 }
 
 /// Prepares the upload of `files` over `ssh`.
-pub fn upload(ssh: &Ssh, files: &[SecretFile]) -> Result<Upload, Error> {
+pub(crate) fn upload(ssh: &Ssh, files: &[SecretFile]) -> Result<Upload, Error> {
     let meta: Vec<(&str, &str, &str, &str, u32)> = files
         .iter()
         .map(|s| {
@@ -227,7 +230,7 @@ pub fn upload(ssh: &Ssh, files: &[SecretFile]) -> Result<Upload, Error> {
 }
 
 /// Runs the upload; `Err` holds a one-line reason (never a secret).
-pub fn run(u: &Upload) -> Result<(), String> {
+pub(crate) fn run(u: &Upload) -> Result<(), String> {
     use std::io::Write;
     use std::process::Stdio;
     let mut child = crate::child::command(&u.cmd.argv[0])

@@ -42,7 +42,7 @@ pub(crate) struct BuildHost {
 
 /// One machine's generated ssh configuration: its path and text.
 #[derive(Debug, Clone)]
-pub struct SshConfig {
+pub(crate) struct SshConfig {
     /// The file (`NIX_SSHOPTS=-F <path>`).
     pub path: PathBuf,
     /// Its content (public: host names, aliases, file paths).

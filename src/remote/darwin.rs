@@ -13,7 +13,7 @@ use super::ssh::Ssh;
 /// True when `target` (`[user@]host`) names this machine: `localhost`, `127.0.0.1`'s name
 /// `localhost.localdomain`, or this host's name (short or full). An IP address is never local
 /// (a loopback port may be forwarded to another machine).
-pub fn is_local(target: &str) -> bool {
+pub(crate) fn is_local(target: &str) -> bool {
     let host = target.rsplit_once('@').map_or(target, |(_, h)| h);
     if host == "localhost" || host == "localhost.localdomain" {
         return true;
@@ -38,7 +38,7 @@ fn hostname() -> Option<String> {
 
 /// `darwin-rebuild switch --flake .#HOST …` for a deploy of this machine; with
 /// `--dry-activate`, the preview ([`preview_script`]) under `sh -c`.
-pub fn local_argv(name: &str, o: &DeployOptions) -> Vec<String> {
+pub(crate) fn local_argv(name: &str, o: &DeployOptions) -> Vec<String> {
     let attr = super::deploy::quote(o.attr(name));
     if o.dry_activate {
         let script = format!(
@@ -67,7 +67,7 @@ fn extra_flags(o: &DeployOptions) -> Vec<String> {
 /// when the build is already in the store), then what would change:
 /// `nix store diff-closures /run/current-system <built>`. `flake` is the shell word of the
 /// flake ref before `#`, `attr` the quoted configuration name.
-pub fn preview_script(flake: &str, attr: &str, sudo: &str, flags: &[String]) -> String {
+pub(crate) fn preview_script(flake: &str, attr: &str, sudo: &str, flags: &[String]) -> String {
     let flags: String = flags
         .iter()
         .map(|f| format!(" {}", super::deploy::quote(f)))
@@ -87,7 +87,7 @@ pub fn preview_script(flake: &str, attr: &str, sudo: &str, flags: &[String]) -> 
 }
 
 /// The two commands of a remote darwin deploy. `sshopts` is the `NIX_SSHOPTS` of the copy.
-pub fn remote(
+pub(crate) fn remote(
     name: &str,
     target: &str,
     o: &DeployOptions,

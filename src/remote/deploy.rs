@@ -19,7 +19,7 @@ use crate::workspace::{Backend, Inventory, Machine};
 /// Options shaping the deploy commands. Defaults: `switch`, `--show-trace`, build on
 /// `localhost`, no verbose output.
 #[derive(Debug, Clone, Default)]
-pub struct DeployOptions {
+pub(crate) struct DeployOptions {
     /// Activate at next boot (`boot`) instead of `switch`.
     pub boot: bool,
     /// Pass `--fast` to nixos-rebuild.
@@ -47,14 +47,14 @@ pub struct DeployOptions {
 
 impl DeployOptions {
     /// The flake attribute machine `name` builds.
-    pub fn attr<'a>(&'a self, name: &'a str) -> &'a str {
+    pub(crate) fn attr<'a>(&'a self, name: &'a str) -> &'a str {
         self.flake_attrs.get(name).map_or(name, String::as_str)
     }
 }
 
 /// Where a command's stdin comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Input {
+pub(crate) enum Input {
     /// Nothing (the terminal for a lone step, else closed).
     #[default]
     None,
@@ -67,7 +67,7 @@ pub enum Input {
 
 /// One command of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Cmd {
+pub(crate) struct Cmd {
     /// Environment variables set for the command (never a secret).
     pub env: Vec<(String, String)>,
     /// The argv, program first.
@@ -78,7 +78,7 @@ pub struct Cmd {
 
 impl Cmd {
     /// A command with no environment and no input.
-    pub fn new(argv: Vec<String>) -> Cmd {
+    pub(crate) fn new(argv: Vec<String>) -> Cmd {
         Cmd {
             env: Vec::new(),
             argv,
@@ -87,7 +87,7 @@ impl Cmd {
     }
 
     /// The command as one shell line (`VAR='…' prog args…`), exactly as it runs.
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let env = self
             .env
             .iter()
@@ -106,7 +106,7 @@ impl Cmd {
 
 /// One machine's deploy: its commands, run in order, and an optional check afterwards.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
+pub(crate) struct Step {
     /// The machine.
     pub machine: String,
     /// Its backend.
@@ -125,7 +125,7 @@ pub struct Step {
 
 impl Step {
     /// Every command line, one per line, as it runs (the verify probe included).
-    pub fn display(&self) -> String {
+    pub(crate) fn display(&self) -> String {
         let upload = self.upload.iter().map(|u| u.cmd.display());
         let mut lines: Vec<String> = upload
             .chain(self.commands.iter().map(Cmd::display))
@@ -169,7 +169,7 @@ pub(crate) fn quote(s: &str) -> String {
 
 /// A group of steps that runs after the previous group has finished.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stage {
+pub(crate) struct Stage {
     /// `tag NAME` for a `deploy.order` group, `rest` for the remaining machines.
     pub label: String,
     /// Its steps, in inventory order.
@@ -178,26 +178,21 @@ pub struct Stage {
 
 /// The whole deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Plan {
+pub(crate) struct Plan {
     /// Stages, run one after another; steps within a stage run in parallel.
     pub stages: Vec<Stage>,
 }
 
 impl Plan {
     /// Number of steps.
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         self.stages.iter().map(|s| s.steps.len()).sum()
-    }
-
-    /// True when nothing is to deploy.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 }
 
 /// The machines selected by `hosts` (in the given order, deduplicated) or every machine with
 /// `all`. Unknown names and an empty selection are usage errors.
-pub fn select(inv: &Inventory, hosts: &[String], all: bool) -> Result<Vec<String>, Error> {
+pub(crate) fn select(inv: &Inventory, hosts: &[String], all: bool) -> Result<Vec<String>, Error> {
     if all {
         if !hosts.is_empty() {
             return Err(Error::Usage("give machine names or --all, not both".into()));
@@ -255,7 +250,7 @@ pub(crate) fn no_flake(root: &Path) -> Error {
 
 /// The backend machine `name` deploys with: its own override, else nix-darwin machines use
 /// darwin-rebuild (unless the fleet uses clan), else the fleet default, else nixos-rebuild.
-pub fn backend(inv: &Inventory, m: &Machine) -> Backend {
+pub(crate) fn backend(inv: &Inventory, m: &Machine) -> Backend {
     if let Some(b) = m.deploy {
         return b;
     }
@@ -436,7 +431,7 @@ fn argv(
 /// name: a tag when some machine carries it (as before), else a machine of that name, else a
 /// tag that no selected machine has.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OrderEntry {
+pub(crate) enum OrderEntry {
     /// Machines carrying the tag.
     Tag(String),
     /// NixOS (`false`) or nix-darwin (`true`) machines.
@@ -448,7 +443,7 @@ pub enum OrderEntry {
 impl OrderEntry {
     /// Parses one entry; an unknown `os:` or an unknown `machine:` is a usage error naming
     /// the entry.
-    pub fn parse(inv: &Inventory, e: &str) -> Result<OrderEntry, Error> {
+    pub(crate) fn parse(inv: &Inventory, e: &str) -> Result<OrderEntry, Error> {
         let bad = |why: String| Error::Usage(format!("deploy.order entry {e:?}: {why}"));
         if let Some(t) = e.strip_prefix("tag:") {
             return Ok(OrderEntry::Tag(t.to_string()));
@@ -530,7 +525,7 @@ fn build_host(
 /// Orders `machines` into stages: for each entry of `deploy.order` ([`OrderEntry`]), in that
 /// order, the selected machines it names (not already placed); then every other machine.
 /// `target` overrides the target of a lone machine (`deploy HOST TARGET`).
-pub fn plan(
+pub(crate) fn plan(
     inv: &Inventory,
     machines: &[String],
     target: Option<&str>,

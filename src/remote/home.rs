@@ -13,7 +13,7 @@ use super::ssh::Ssh;
 use crate::workspace::Inventory;
 
 /// `USER@HOST` split, both parts valid names; HOST must be a machine of the inventory.
-pub fn parse<'a>(inv: &Inventory, home: &'a str) -> Result<(&'a str, &'a str), Error> {
+pub(crate) fn parse<'a>(inv: &Inventory, home: &'a str) -> Result<(&'a str, &'a str), Error> {
     let (user, host) = home.split_once('@').ok_or_else(|| {
         Error::Usage(format!(
             "--home {home}: expected USER@HOST (the homeConfigurations attribute)"
@@ -31,7 +31,7 @@ pub fn parse<'a>(inv: &Inventory, home: &'a str) -> Result<(&'a str, &'a str), E
 }
 
 /// The one-step plan of `deploy --home USER@HOST`.
-pub fn plan(
+pub(crate) fn plan(
     inv: &Inventory,
     home: &str,
     o: &DeployOptions,

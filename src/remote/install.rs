@@ -15,7 +15,7 @@ use super::activation::SecretFile;
 use super::hostkeys::KeyBundle;
 
 /// The nixos-install argv (program first); `attr` is the flake output to install.
-pub fn argv(attr: &str, root: &Path, show_trace: bool) -> Vec<String> {
+pub(crate) fn argv(attr: &str, root: &Path, show_trace: bool) -> Vec<String> {
     let mut v = vec![
         "nixos-install".to_string(),
         "--flake".to_string(),
@@ -28,7 +28,7 @@ pub fn argv(attr: &str, root: &Path, show_trace: bool) -> Vec<String> {
 }
 
 /// The files placed under the root: `(relative path, mode)`, in order.
-pub fn layout(
+pub(crate) fn layout(
     bundle_files: &[(&str, u32)],
     persist: bool,
     activation: &[(String, String, u32)],
@@ -49,7 +49,7 @@ pub fn layout(
 }
 
 /// Writes the bundle and the activation secrets under `root`; returns the paths written.
-pub fn place(
+pub(crate) fn place(
     root: &Path,
     bundle: &KeyBundle,
     persist: bool,

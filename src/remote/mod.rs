@@ -6,21 +6,21 @@
 //! a child's stdin or through a private tmpfs directory; they never appear in an argv, a log
 //! line or an error message.
 //!
-//! * [`activation`]: activation and partitioning secrets, and deploy's upload of them.
+//! * `activation`: activation and partitioning secrets, and deploy's upload of them.
 //! * [`known_hosts`]: the workspace's pinned host keys (`<root>/known_hosts`).
 //! * [`ssh`]: the `ssh` command line builder and its error classification.
 //! * [`hostkeys`]: loading and checking a machine's key pair and the global identity.
-//! * [`tar`]: a minimal ustar writer, the framing of push-keys' stdin stream.
+//! * `tar`: a minimal ustar writer, the framing of push-keys' stdin stream.
 //! * [`push_keys`]: installing keys on a running target.
 //! * [`bootstrap`]: the `--extra-files` tree and the nixos-anywhere run.
-//! * [`deploy`]: per-machine deploy commands as data, and their order in stages.
-//! * [`build_host`]: a remote `--build-host`, verified against its own pin (an ssh config).
-//! * [`darwin`]: nix-darwin deploys on the target (flake source copied, activated over ssh).
-//! * [`stages`]: running the stages as barriers, in parallel within one, with a summary.
-//! * [`sync`]: rebuilding this machine (nh, nixos-rebuild or darwin-rebuild).
-//! * [`install`]: keys and activation secrets under the installer's root, then nixos-install.
-//! * [`rollback`]: the previous generation, on the target.
-//! * [`verify`]: `deploy --verify`, the secrets' paths, owners, modes and failed units.
+//! * `deploy`: per-machine deploy commands as data, and their order in stages.
+//! * `build_host`: a remote `--build-host`, verified against its own pin (an ssh config).
+//! * `darwin`: nix-darwin deploys on the target (flake source copied, activated over ssh).
+//! * `stages`: running the stages as barriers, in parallel within one, with a summary.
+//! * `sync`: rebuilding this machine (nh, nixos-rebuild or darwin-rebuild).
+//! * `install`: keys and activation secrets under the installer's root, then nixos-install.
+//! * `rollback`: the previous generation, on the target.
+//! * `verify`: `deploy --verify`, the secrets' paths, owners, modes and failed units.
 //!
 //! # Host trust
 //!
@@ -37,23 +37,23 @@
 //! `push-keys` pins the pushed key too, beside the key pinned before (the running sshd keeps
 //! serving its old key until it restarts); both go through [`known_hosts::KnownHosts::pin_installed`].
 
-pub mod activation;
+pub(crate) mod activation;
 pub mod bootstrap;
-pub mod build_host;
-pub mod darwin;
-pub mod deploy;
-pub mod home;
+pub(crate) mod build_host;
+pub(crate) mod darwin;
+pub(crate) mod deploy;
+pub(crate) mod home;
 pub mod hostkeys;
-pub mod install;
+pub(crate) mod install;
 pub mod known_hosts;
 pub mod push_keys;
-pub mod rollback;
-pub mod rotate;
+pub(crate) mod rollback;
+pub(crate) mod rotate;
 pub mod ssh;
-pub mod stages;
-pub mod sync;
-pub mod tar;
-pub mod verify;
+pub(crate) mod stages;
+pub(crate) mod sync;
+pub(crate) mod tar;
+pub(crate) mod verify;
 
 use std::path::PathBuf;
 

@@ -1,6 +1,6 @@
 //! `push-keys`: installs a machine's key files on a running target over one ssh connection.
 //!
-//! Framing: the key files travel on ssh's stdin as a ustar stream ([`super::tar`]) together
+//! Framing: the key files travel on ssh's stdin as a ustar stream (`super::tar`) together
 //! with a `SHA256SUMS` manifest. The remote `sh -c` script (which holds no secret) extracts it
 //! under `umask 077` into a fresh `mktemp -d` directory next to the destination, checks the
 //! manifest, sets owner and modes, renames each file into place (same file system, so each

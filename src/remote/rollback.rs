@@ -6,7 +6,7 @@ use super::Error;
 use super::ssh::Ssh;
 
 /// The remote command line (no secret).
-pub fn remote_command(darwin: bool, target: &str) -> String {
+pub(crate) fn remote_command(darwin: bool, target: &str) -> String {
     // darwin-rebuild's `--rollback` is an action of its own (profile back one generation, then
     // activate); nixos-rebuild takes it as a flag of `switch`.
     let tool = if darwin {
@@ -23,7 +23,7 @@ pub fn remote_command(darwin: bool, target: &str) -> String {
 }
 
 /// The full argv (program first).
-pub fn argv(ssh: &Ssh, darwin: bool) -> Result<Vec<String>, Error> {
+pub(crate) fn argv(ssh: &Ssh, darwin: bool) -> Result<Vec<String>, Error> {
     ssh.script_argv(&remote_command(darwin, ssh.target()))
 }
 

@@ -21,12 +21,12 @@ use serde::{Deserialize, Serialize};
 use super::Error;
 
 /// File name of the progress record inside `sops/machines/<host>/`.
-pub const PROGRESS: &str = "rotate-host-key.json";
+pub(crate) const PROGRESS: &str = "rotate-host-key.json";
 
 /// One step of the rotation, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, PartialOrd, Ord)]
 #[serde(rename_all = "kebab-case")]
-pub enum Step {
+pub(crate) enum Step {
     /// New key, both recipients.
     Generate,
     /// Deploy the dual-recipient files.
@@ -41,7 +41,7 @@ pub enum Step {
 
 impl Step {
     /// Every step, in order.
-    pub const ALL: [Step; 5] = [
+    pub(crate) const ALL: [Step; 5] = [
         Step::Generate,
         Step::DeployBoth,
         Step::PushKeys,
@@ -50,7 +50,7 @@ impl Step {
     ];
 
     /// The step's name (as in the progress file and `--dry-run`).
-    pub fn name(self) -> &'static str {
+    pub(crate) fn name(self) -> &'static str {
         match self {
             Step::Generate => "generate",
             Step::DeployBoth => "deploy-both",
@@ -61,7 +61,7 @@ impl Step {
     }
 
     /// What the step achieves, one line.
-    pub fn purpose(self) -> &'static str {
+    pub(crate) fn purpose(self) -> &'static str {
         match self {
             Step::Generate => {
                 "a new host key; the machine's files open with the old and the new key"
@@ -76,7 +76,7 @@ impl Step {
     }
 
     /// The step after this one, `None` after the last.
-    pub fn next(self) -> Option<Step> {
+    pub(crate) fn next(self) -> Option<Step> {
         Step::ALL.iter().copied().find(|s| *s > self)
     }
 }
@@ -88,7 +88,7 @@ struct Progress {
 }
 
 /// `sops/machines/<host>/rotate-host-key.json`.
-pub fn progress_path(root: &Path, host: &str) -> PathBuf {
+pub(crate) fn progress_path(root: &Path, host: &str) -> PathBuf {
     crate::store::Owner::Machine(host.to_string())
         .base(root)
         .join(PROGRESS)
@@ -96,7 +96,7 @@ pub fn progress_path(root: &Path, host: &str) -> PathBuf {
 
 /// The step a run starts at: the recorded one, else `deploy-both` when a rotation is already
 /// pending (its key was generated), else `generate`.
-pub fn resume_at(root: &Path, host: &str) -> Result<Step, Error> {
+pub(crate) fn resume_at(root: &Path, host: &str) -> Result<Step, Error> {
     let path = progress_path(root, host);
     match crate::store::read_file(root, &path)? {
         Some(b) => {
@@ -112,7 +112,7 @@ pub fn resume_at(root: &Path, host: &str) -> Result<Step, Error> {
 }
 
 /// Records that `done` succeeded: the next step, or no record after the last one.
-pub fn advance(root: &Path, host: &str, done: Step) -> Result<(), Error> {
+pub(crate) fn advance(root: &Path, host: &str, done: Step) -> Result<(), Error> {
     let path = progress_path(root, host);
     match done.next() {
         Some(next) => {

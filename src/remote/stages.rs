@@ -18,7 +18,7 @@ use super::deploy::{Cmd, Input, Plan, Stage, Step};
 
 /// What happened to one machine.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// Every command succeeded (and the verification passed, when asked: its summary).
     Ok(Option<String>),
     /// A command failed, or the verification found problems.
@@ -29,7 +29,7 @@ pub enum Outcome {
 
 /// One machine's line of the summary.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MachineReport {
+pub(crate) struct MachineReport {
     /// The machine.
     pub machine: String,
     /// The label of its stage.
@@ -43,7 +43,12 @@ pub struct MachineReport {
 /// Runs `plan` from `cwd` and reports every machine, in plan order. With more than one step
 /// running at a time, output lines are prefixed with `[machine]` and stdin is closed; a lone
 /// step inherits the terminal.
-pub fn execute(plan: &Plan, cwd: &Path, jobs: usize, keep_going: bool) -> Vec<MachineReport> {
+pub(crate) fn execute(
+    plan: &Plan,
+    cwd: &Path,
+    jobs: usize,
+    keep_going: bool,
+) -> Vec<MachineReport> {
     let mut reports = Vec::with_capacity(plan.len());
     let mut failed_stage: Option<&str> = None;
     for stage in &plan.stages {

@@ -31,7 +31,7 @@ impl Action {
 
 /// What the command line is built from.
 #[derive(Debug, Clone)]
-pub struct SyncOptions {
+pub(crate) struct SyncOptions {
     /// The action (`None`: the platform's default).
     pub action: Option<Action>,
     /// The flake configuration (`.#HOST`).
@@ -49,7 +49,7 @@ pub struct SyncOptions {
 }
 
 /// The argv (program first).
-pub fn argv(o: &SyncOptions) -> Result<Vec<String>, Error> {
+pub(crate) fn argv(o: &SyncOptions) -> Result<Vec<String>, Error> {
     super::no_leading_dash("host", &o.host)?;
     let s = |x: &str| x.to_string();
     let trace = (!o.no_show_trace).then(|| s("--show-trace"));
@@ -100,7 +100,7 @@ pub fn argv(o: &SyncOptions) -> Result<Vec<String>, Error> {
 }
 
 /// True when an executable `prog` is on `PATH`.
-pub fn on_path(prog: &str) -> bool {
+pub(crate) fn on_path(prog: &str) -> bool {
     use std::os::unix::fs::PermissionsExt;
     std::env::var_os("PATH").is_some_and(|p| {
         std::env::split_paths(&p).any(|d| {

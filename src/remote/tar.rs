@@ -8,7 +8,7 @@ const BLOCK: usize = 512;
 
 /// Builds a ustar archive of regular files `(name, mode, bytes)`, owned by uid/gid 0, mtime 0.
 /// Names must be short (< 100 bytes) single path components; the caller controls them.
-pub fn archive(files: &[(&str, u32, &[u8])]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn archive(files: &[(&str, u32, &[u8])]) -> Zeroizing<Vec<u8>> {
     let total: usize = files
         .iter()
         .map(|(_, _, b)| BLOCK + b.len().div_ceil(BLOCK) * BLOCK)
@@ -56,7 +56,7 @@ fn octal(field: &mut [u8], v: u64) {
 
 /// The tests' one "is this tool here?" helper (a missing `tar` fails in CI instead of skipping).
 #[cfg(test)]
-#[allow(dead_code)] // shared with the integration tests, which use all of it
+#[allow(dead_code, unreachable_pub)] // shared with the integration tests, which use all of it
 #[path = "../../tests/util/ci.rs"]
 mod ci;
 

@@ -18,7 +18,7 @@ use crate::workspace::generator::NeededFor;
 
 /// One file the machine must hold after activation.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expected {
+pub(crate) struct Expected {
     /// Absolute path on the target (`.path`).
     pub path: String,
     /// Owner name.
@@ -31,7 +31,7 @@ pub struct Expected {
 
 /// The verification of one machine: its ssh command and what it must find.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Probe {
+pub(crate) struct Probe {
     /// `ssh … sh -c SCRIPT`.
     pub cmd: Cmd,
     /// The files.
@@ -42,7 +42,7 @@ pub struct Probe {
 
 /// Where a deployed secret lands on the host (see DESIGN.md "Nix side"); `None` for
 /// `partitioning` secrets, which only exist during an install.
-pub fn secret_path(generator: &str, file: &str, needed_for: NeededFor) -> Option<String> {
+pub(crate) fn secret_path(generator: &str, file: &str, needed_for: NeededFor) -> Option<String> {
     match needed_for {
         NeededFor::Services => Some(format!("/run/secrets/varsmith/{generator}/{file}")),
         NeededFor::Users => Some(format!(
@@ -55,7 +55,7 @@ pub fn secret_path(generator: &str, file: &str, needed_for: NeededFor) -> Option
 
 /// The deployable secrets (`secret && deploy`, not `partitioning`) of a machine's
 /// generators, in definition order. On darwin the `root` group is `wheel` (gid 0).
-pub fn expected<'a>(
+pub(crate) fn expected<'a>(
     generators: impl IntoIterator<Item = &'a Generator>,
     darwin: bool,
 ) -> Vec<Expected> {
@@ -85,7 +85,7 @@ pub fn expected<'a>(
 }
 
 /// The probe script (paths only).
-pub fn script(expect: &[Expected], systemd: bool) -> String {
+pub(crate) fn script(expect: &[Expected], systemd: bool) -> String {
     let mut s = String::from(concat!(
         "if stat -c %a / >/dev/null 2>&1; then st() { stat -L -c '%U %G %a' -- \"$1\"; }; ",
         "else st() { stat -L -f '%Su %Sg %Lp' -- \"$1\"; }; fi\n",
@@ -110,7 +110,7 @@ pub fn script(expect: &[Expected], systemd: bool) -> String {
 }
 
 /// The probe of one machine over `ssh`.
-pub fn probe(ssh: &Ssh, expect: Vec<Expected>, systemd: bool) -> Result<Probe, Error> {
+pub(crate) fn probe(ssh: &Ssh, expect: Vec<Expected>, systemd: bool) -> Result<Probe, Error> {
     let cmd = Cmd::new(ssh.script_argv(&script(&expect, systemd))?);
     Ok(Probe {
         cmd,
@@ -120,7 +120,7 @@ pub fn probe(ssh: &Ssh, expect: Vec<Expected>, systemd: bool) -> Result<Probe, E
 }
 
 /// What the probe found: `Ok` with a one-line summary, or `Err` with every problem.
-pub fn evaluate(p: &Probe, stdout: &str) -> Result<String, Vec<String>> {
+pub(crate) fn evaluate(p: &Probe, stdout: &str) -> Result<String, Vec<String>> {
     let mut found: HashMap<&str, Option<(&str, &str, &str)>> = HashMap::new();
     let mut units = Vec::new();
     let mut systemd = None;

@@ -21,13 +21,13 @@ use std::process::Command;
 use super::limits::Limits;
 
 /// Paths inside the sandbox.
-pub const IN: &str = "/vars/in";
+pub(crate) const IN: &str = "/vars/in";
 /// `$out` inside the sandbox.
-pub const OUT: &str = "/vars/out";
+pub(crate) const OUT: &str = "/vars/out";
 /// `$prompts` inside the sandbox.
-pub const PROMPTS: &str = "/vars/prompts";
+pub(crate) const PROMPTS: &str = "/vars/prompts";
 /// `$HOME` inside the sandbox.
-pub const HOME: &str = "/home/varsmith";
+pub(crate) const HOME: &str = "/home/varsmith";
 
 /// System directories bound read-only (or recreated as symlinks on merged-/usr systems).
 const SYSTEM_DIRS: &[&str] = &[
@@ -53,7 +53,7 @@ const SYSTEM_FILES: &[&str] = &[
 ];
 
 /// The run directory's parts on the host.
-pub struct HostDirs<'a> {
+pub(crate) struct HostDirs<'a> {
     /// `$in`.
     pub input: &'a Path,
     /// `$out`.
@@ -65,7 +65,7 @@ pub struct HostDirs<'a> {
 }
 
 /// The environment of the script.
-pub struct ScriptEnv<'a> {
+pub(crate) struct ScriptEnv<'a> {
     /// `PATH`.
     pub path: &'a str,
     /// `LANG`.
@@ -75,7 +75,12 @@ pub struct ScriptEnv<'a> {
 }
 
 /// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`.
-pub fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script: &str) -> Command {
+pub(crate) fn command(
+    dirs: &HostDirs<'_>,
+    env: &ScriptEnv<'_>,
+    limits: &Limits,
+    script: &str,
+) -> Command {
     // Resolved on the host's PATH: the script's PATH (set below) may be a pinned one.
     let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
     let mut cmd = Command::new(bwrap);
@@ -164,7 +169,7 @@ fn isolate_keyrings(cmd: &mut Command) {
 }
 
 /// Checks once that bubblewrap can start a sandbox here, as the identity runs will use.
-pub fn probe(drop_to: Option<(u32, u32)>) -> Result<(), String> {
+pub(crate) fn probe(drop_to: Option<(u32, u32)>) -> Result<(), String> {
     let Some(bwrap) = super::sandbox::which("bwrap") else {
         return Err("bwrap not found on PATH".into());
     };

@@ -12,16 +12,16 @@ use crate::secret::SecretBytes;
 use crate::term::escape_controls;
 
 /// Bytes kept of each stream (the tail).
-pub const TAIL_BYTES: usize = 64 * 1024;
+pub(crate) const TAIL_BYTES: usize = 64 * 1024;
 
 /// Lines of stderr shown in an error.
-pub const SHOWN_LINES: usize = 20;
+pub(crate) const SHOWN_LINES: usize = 20;
 
 /// Secret values shorter than this are not redacted (they would match everywhere).
 const MIN_REDACT: usize = 4;
 
 /// Reads `r` to the end on a new thread, keeping the last `cap` bytes.
-pub fn tail_reader<R: Read + Send + 'static>(
+pub(crate) fn tail_reader<R: Read + Send + 'static>(
     mut r: R,
     cap: usize,
 ) -> std::thread::JoinHandle<SecretBytes> {
@@ -53,7 +53,7 @@ pub fn tail_reader<R: Read + Send + 'static>(
 
 /// The last [`SHOWN_LINES`] lines of `stderr`, secrets redacted and control characters
 /// escaped, each line indented; empty when there is nothing to show.
-pub fn shown_stderr(stderr: &[u8], secrets: &[&[u8]]) -> String {
+pub(crate) fn shown_stderr(stderr: &[u8], secrets: &[&[u8]]) -> String {
     let redacted = redact(stderr, secrets);
     let text = String::from_utf8_lossy(&redacted);
     let lines: Vec<&str> = text.lines().collect();
@@ -67,7 +67,7 @@ pub fn shown_stderr(stderr: &[u8], secrets: &[&[u8]]) -> String {
 
 /// Replaces every occurrence of each secret (and of each line of a multi-line secret) with
 /// `[redacted]`.
-pub fn redact(text: &[u8], secrets: &[&[u8]]) -> Vec<u8> {
+pub(crate) fn redact(text: &[u8], secrets: &[&[u8]]) -> Vec<u8> {
     let mut needles: Vec<&[u8]> = Vec::new();
     for s in secrets {
         let t = s.strip_suffix(b"\n").unwrap_or(s);

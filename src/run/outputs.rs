@@ -14,7 +14,7 @@ use crate::secret::SecretBytes;
 use crate::workspace::Generator;
 
 /// Reads `$out` of generator `g` (run by `who`), each file at most `max` bytes.
-pub fn collect(g: &Generator, out_dir: &Path, who: &str, max: u64) -> Result<Files, Error> {
+pub(crate) fn collect(g: &Generator, out_dir: &Path, who: &str, max: u64) -> Result<Files, Error> {
     let found = scan(g, out_dir, who)?;
     let mut files = IndexMap::new();
     for name in g.files.keys() {

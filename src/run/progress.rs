@@ -12,7 +12,7 @@ use crate::plan::Graph;
 use crate::workspace::Owner;
 
 /// Progress state, redrawn on every start and finish.
-pub struct Progress {
+pub(crate) struct Progress {
     total: usize,
     done: usize,
     failed: usize,
@@ -25,7 +25,7 @@ pub struct Progress {
 
 impl Progress {
     /// A progress display when stderr is a terminal, else `None` (quiet).
-    pub fn for_stderr(graph: &Graph, planned: &IndexSet<usize>) -> Option<Progress> {
+    pub(crate) fn for_stderr(graph: &Graph, planned: &IndexSet<usize>) -> Option<Progress> {
         if !std::io::stderr().is_terminal() || planned.is_empty() {
             return None;
         }
@@ -51,12 +51,12 @@ impl Progress {
     }
 
     /// A run started.
-    pub fn started(&mut self, running: usize) {
+    pub(crate) fn started(&mut self, running: usize) {
         self.draw(running);
     }
 
     /// Run `i` finished.
-    pub fn finished(&mut self, i: usize, ok: bool, running: usize) {
+    pub(crate) fn finished(&mut self, i: usize, ok: bool, running: usize) {
         self.done += 1;
         if !ok {
             self.failed += 1;
@@ -83,14 +83,14 @@ impl Progress {
     }
 
     /// Erases the line.
-    pub fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         let _ = write!(std::io::stderr(), "\r\x1b[2K");
     }
 }
 
 /// One line per finished run on stderr, for logs: `done LABEL 0.12s (REASON)` or
 /// `failed LABEL 0.12s (REASON)`. Used when stderr is not a terminal.
-pub struct Lines {
+pub(crate) struct Lines {
     /// Per planned node: its label and why it runs.
     what: HashMap<usize, (String, String)>,
 }
@@ -98,7 +98,9 @@ pub struct Lines {
 impl Lines {
     /// A line printer when stderr is not a terminal and something is planned, else `None`.
     /// `planned` holds (node, label, reason).
-    pub fn for_stderr(planned: impl IntoIterator<Item = (usize, String, String)>) -> Option<Lines> {
+    pub(crate) fn for_stderr(
+        planned: impl IntoIterator<Item = (usize, String, String)>,
+    ) -> Option<Lines> {
         if std::io::stderr().is_terminal() {
             return None;
         }
@@ -110,7 +112,7 @@ impl Lines {
     }
 
     /// Run `i` finished after `took`.
-    pub fn finished(&self, i: usize, ok: bool, took: std::time::Duration) {
+    pub(crate) fn finished(&self, i: usize, ok: bool, took: std::time::Duration) {
         let Some((label, reason)) = self.what.get(&i) else {
             return;
         };

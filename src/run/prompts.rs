@@ -15,11 +15,11 @@ use crate::UsageError;
 use crate::workspace::{Generator, PromptType};
 
 /// Answers by prompt name.
-pub type Answers = crate::secret::Files;
+pub(crate) type Answers = crate::secret::Files;
 
 /// Where non-interactive answers come from.
 #[derive(Default)]
-pub struct Sources {
+pub(crate) struct Sources {
     /// (generator, prompt) -> answer, from `--prompt` and `--prompts-file`.
     given: IndexMap<(String, String), SecretBytes>,
     /// (generator, prompt) -> where it was given (`--prompt g.p`, `--prompts-file F: g.p`).
@@ -28,7 +28,7 @@ pub struct Sources {
 
 impl Sources {
     /// Parses `--prompt` arguments and the optional prompts file.
-    pub fn new(args: &[String], file: Option<&Path>) -> Result<Sources, UsageError> {
+    pub(crate) fn new(args: &[String], file: Option<&Path>) -> Result<Sources, UsageError> {
         let mut given = IndexMap::new();
         let mut origins = IndexMap::new();
         if let Some(path) = file {
@@ -83,7 +83,7 @@ impl Sources {
 
     /// Every (generator, prompt) given on the command line or in the prompts file, with
     /// where it was given (for errors about entries that name no prompt).
-    pub fn given(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+    pub(crate) fn given(&self) -> impl Iterator<Item = (&str, &str, &str)> {
         self.origins
             .iter()
             .map(|((g, p), at)| (g.as_str(), p.as_str(), at.as_str()))
@@ -91,14 +91,14 @@ impl Sources {
 
     /// Where the answer for (generator, prompt) was given (`--prompt G.P`, the prompts file),
     /// `None` for the environment.
-    pub fn origin(&self, generator: &str, prompt: &str) -> Option<String> {
+    pub(crate) fn origin(&self, generator: &str, prompt: &str) -> Option<String> {
         self.origins
             .get(&(generator.to_string(), prompt.to_string()))
             .cloned()
     }
 
     /// A non-interactive answer for (generator, prompt), if any.
-    pub fn lookup(&self, generator: &str, prompt: &str) -> Option<SecretBytes> {
+    pub(crate) fn lookup(&self, generator: &str, prompt: &str) -> Option<SecretBytes> {
         if let Some(v) = self.given.get(&(generator.to_string(), prompt.to_string())) {
             return Some(v.clone());
         }
@@ -108,7 +108,7 @@ impl Sources {
 }
 
 /// `VARSMITH_PROMPT_<GEN>_<NAME>`, upper-cased, other characters as `_`.
-pub fn env_name(generator: &str, prompt: &str) -> String {
+pub(crate) fn env_name(generator: &str, prompt: &str) -> String {
     let clean = |s: &str| {
         s.chars()
             .map(|c| {
@@ -151,7 +151,11 @@ pub(crate) fn required(p: &crate::workspace::Prompt) -> bool {
 /// Asks one prompt on the terminal (`/dev/tty`). `None` when there is no terminal. Hidden
 /// prompts (`hidden`, `multiline-hidden`) are read with echo off; `hidden` is asked twice
 /// (again while the answers differ, see `tty::ask_hidden_confirmed`).
-pub fn ask_terminal(who: &str, name: &str, g: &Generator) -> Option<Result<Answers, String>> {
+pub(crate) fn ask_terminal(
+    who: &str,
+    name: &str,
+    g: &Generator,
+) -> Option<Result<Answers, String>> {
     let p = g.prompts.get(name)?;
     let mut tty = open_tty()?;
     // Escaping is idempotent (its output holds no control), so ask_hidden_confirmed may redo it.

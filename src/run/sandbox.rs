@@ -1,7 +1,7 @@
 //! One generator run: a fresh 0700 plaintext directory on tmpfs with `$in`, `$prompts` and an
-//! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap ([`super::bwrap`]),
-//! bounded in time, output size, `/tmp` size and (as root) processes ([`Limits`]), then a strict
-//! check of `$out` ([`super::outputs`]). The directory is removed on every exit path (success,
+//! empty `$out`, the script under `bash -euo pipefail` inside bubblewrap (`super::bwrap`),
+//! bounded in time, output size, `/tmp` size and (as root) processes (`Limits`), then a strict
+//! check of `$out` (`super::outputs`). The directory is removed on every exit path (success,
 //! failure, panic, and SIGINT/SIGTERM through `crate::process::signals`).
 //!
 //! As root, the script runs as a dedicated unprivileged uid ([`super::identity`]). With

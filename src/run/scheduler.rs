@@ -17,23 +17,25 @@ use std::sync::{Condvar, Mutex};
 use indexmap::IndexSet;
 
 /// Observer of starts and finishes (the progress line, per-run log lines).
-pub trait Observer: Send {
+pub(crate) trait Observer: Send {
     /// A run started; `running` are in flight now.
     fn started(&mut self, node: usize, running: usize);
     /// A run finished.
     fn finished(&mut self, node: usize, ok: bool, running: usize);
 }
 
-/// An observer that does nothing.
-pub struct Quiet;
+/// An observer that does nothing (the unit tests').
+#[cfg(test)]
+pub(crate) struct Quiet;
 
+#[cfg(test)]
 impl Observer for Quiet {
     fn started(&mut self, _: usize, _: usize) {}
     fn finished(&mut self, _: usize, _: bool, _: usize) {}
 }
 
 /// What a scheduled run produced: per node, its result; and the nodes skipped.
-pub struct Outcome<T, E> {
+pub(crate) struct Outcome<T, E> {
     /// (node, result) in node order.
     pub results: Vec<(usize, Result<T, E>)>,
     /// Nodes not run because a predecessor failed, in node order.
@@ -53,7 +55,7 @@ struct State<'o> {
 
 /// Runs `work` then `settle` on every node of `preds` (node -> its predecessors among the
 /// nodes), at most `jobs` `work` calls at once.
-pub fn run<P, T, E, F, S>(
+pub(crate) fn run<P, T, E, F, S>(
     preds: &HashMap<usize, Vec<usize>>,
     jobs: usize,
     observer: &mut dyn Observer,

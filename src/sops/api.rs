@@ -211,7 +211,10 @@ pub fn decrypt_to_plaintext(
 }
 
 /// See [`super::encrypt_flat_yaml`].
-pub fn encrypt_flat_yaml(entries: &[(String, &[u8])], recipients: &[String]) -> Result<Vec<u8>> {
+pub(super) fn encrypt_flat_yaml(
+    entries: &[(String, &[u8])],
+    recipients: &[String],
+) -> Result<Vec<u8>> {
     let mut m = Map::default();
     for (k, v) in entries {
         if m.get(k).is_some() {
@@ -235,7 +238,7 @@ pub fn encrypt_flat_yaml(entries: &[(String, &[u8])], recipients: &[String]) -> 
 }
 
 /// See [`super::decrypt_flat`].
-pub fn decrypt_flat(
+pub(super) fn decrypt_flat(
     file: &[u8],
     format: Format,
     ids: &Identities,
@@ -266,13 +269,13 @@ pub fn decrypt_flat(
 }
 
 /// See [`super::recipients`].
-pub fn recipients(file: &[u8], format: Format, origin: &str) -> Result<Vec<String>> {
+pub(super) fn recipients(file: &[u8], format: Format, origin: &str) -> Result<Vec<String>> {
     let (_, md) = load(file, format, origin)?;
     Ok(md.age.into_iter().map(|a| a.recipient).collect())
 }
 
 /// See [`super::update_keys`].
-pub fn update_keys(
+pub(super) fn update_keys(
     file: &[u8],
     format: Format,
     ids: &Identities,

@@ -23,7 +23,7 @@ const UNSUPPORTED_KEYS: [(&str, &str); 7] = [
 
 /// What the matching creation rule asks for.
 #[derive(Debug, Clone, Default)]
-pub struct CreationRule {
+pub(crate) struct CreationRule {
     /// age recipients, in order.
     pub age: Vec<String>,
     /// The crypt rule, if the rule sets one.
@@ -33,7 +33,7 @@ pub struct CreationRule {
 }
 
 /// The nearest `.sops.yaml`, from `start` upward (at most 100 parents, like sops).
-pub fn find_config(start: &Path) -> Option<PathBuf> {
+pub(crate) fn find_config(start: &Path) -> Option<PathBuf> {
     let mut dir = Some(start);
     for _ in 0..100 {
         let d = dir?;
@@ -120,7 +120,7 @@ fn read_no_symlink(config: &Path, origin: &str) -> Result<Vec<u8>> {
 
 /// The `stores:` settings of `config` (`yaml.indent`, `json.indent`, `json_binary.indent`),
 /// which sops applies to everything it writes; defaults when absent.
-pub fn stores_for(config: &Path) -> Result<StoreOptions> {
+pub(crate) fn stores_for(config: &Path) -> Result<StoreOptions> {
     let origin = config.display().to_string();
     let root = load(config)?;
     let mut opts = StoreOptions::default();
@@ -177,7 +177,7 @@ pub fn stores_for(config: &Path) -> Result<StoreOptions> {
 
 /// Selects the first creation rule of `config` matching `file` (path relative to the config's
 /// directory when inside it) and returns its keys and crypt rule.
-pub fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
+pub(crate) fn rule_for(config: &Path, file: &Path) -> Result<CreationRule> {
     let origin = config.display().to_string();
     let root = load(config)?;
     let Some(Value::Seq(rules)) = root.get("creation_rules") else {

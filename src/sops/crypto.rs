@@ -19,10 +19,10 @@ const B64_LENIENT: base64::engine::GeneralPurpose = base64::engine::GeneralPurpo
 );
 
 /// A 32-byte data key, zeroized on drop.
-pub type DataKey = Zeroizing<[u8; 32]>;
+pub(crate) type DataKey = Zeroizing<[u8; 32]>;
 
 /// A fresh random data key.
-pub fn new_data_key() -> DataKey {
+pub(crate) fn new_data_key() -> DataKey {
     let mut k = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng.fill_bytes(&mut k[..]);
     k
@@ -30,7 +30,7 @@ pub fn new_data_key() -> DataKey {
 
 /// Why an `ENC[...]` value could not be opened.
 #[derive(Debug, PartialEq, Eq)]
-pub enum OpenError {
+pub(crate) enum OpenError {
     /// Not in sops' `ENC[AES256_GCM,data:…,iv:…,tag:…,type:…]` format (or bad base64).
     Malformed(&'static str),
     /// GCM authentication failed (wrong key, edited value, or value moved to another key).
@@ -38,7 +38,7 @@ pub enum OpenError {
 }
 
 /// The parts of an `ENC[...]` string.
-pub struct EncParts {
+pub(crate) struct EncParts {
     /// Ciphertext.
     pub data: Vec<u8>,
     /// IV (32 bytes from sops, 12 accepted).
@@ -50,12 +50,12 @@ pub struct EncParts {
 }
 
 /// True when `s` looks like a sops encrypted value.
-pub fn is_enc(s: &[u8]) -> bool {
+pub(crate) fn is_enc(s: &[u8]) -> bool {
     s.starts_with(b"ENC[AES256_GCM,")
 }
 
 /// Parses `ENC[AES256_GCM,data:(.+),iv:(.+),tag:(.+),type:(.+)]` like sops' regex.
-pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
+pub(crate) fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
     let s = std::str::from_utf8(s).map_err(|_| OpenError::Malformed("not UTF-8"))?;
     let rest = s
         .strip_prefix("ENC[AES256_GCM,data:")
@@ -97,7 +97,7 @@ pub fn parse_enc(s: &[u8]) -> Result<EncParts, OpenError> {
 }
 
 /// Decrypts an `ENC[...]` string; returns the plaintext and its type tag.
-pub fn open(
+pub(crate) fn open(
     key: &[u8; 32],
     s: &[u8],
     aad: &[u8],
@@ -106,7 +106,7 @@ pub fn open(
 }
 
 /// Decrypts parsed `ENC[...]` parts; returns the plaintext and its type tag.
-pub fn open_parts(
+pub(crate) fn open_parts(
     key: &[u8; 32],
     p: &EncParts,
     aad: &[u8],
@@ -131,7 +131,7 @@ pub fn open_parts(
 /// so with the same data key `edit` and `set` leave unchanged ciphertexts byte-identical.
 /// Only a SHA-256 of each key is kept (no plaintext), and only 32-byte IVs.
 #[derive(Default)]
-pub struct IvStash(std::collections::HashMap<[u8; 32], [u8; 32]>);
+pub(crate) struct IvStash(std::collections::HashMap<[u8; 32], [u8; 32]>);
 
 impl IvStash {
     fn key(pt: &[u8], aad: &[u8], typ: &str) -> [u8; 32] {
@@ -146,7 +146,7 @@ impl IvStash {
     }
 
     /// Remembers the IV `iv` of the value `pt` of type `typ` decrypted at `aad`.
-    pub fn record(&mut self, pt: &[u8], aad: &[u8], typ: &str, iv: &[u8]) {
+    pub(crate) fn record(&mut self, pt: &[u8], aad: &[u8], typ: &str, iv: &[u8]) {
         if let Ok(iv) = <[u8; 32]>::try_from(iv) {
             self.0.insert(Self::key(pt, aad, typ), iv);
         }
@@ -162,19 +162,19 @@ impl IvStash {
 
 /// A reusable AES-256-GCM sealer for one data key (32-byte random IVs, or the stashed IV
 /// of an unchanged value).
-pub struct Sealer {
+pub(crate) struct Sealer {
     cipher: AesGcm<Aes256, U32>,
     stash: IvStash,
 }
 
 impl Sealer {
     /// A sealer for `key`.
-    pub fn new(key: &[u8; 32]) -> Self {
+    pub(crate) fn new(key: &[u8; 32]) -> Self {
         Self::with_stash(key, IvStash::default())
     }
 
     /// A sealer for `key` that reuses the IVs in `stash` for unchanged values.
-    pub fn with_stash(key: &[u8; 32], stash: IvStash) -> Self {
+    pub(crate) fn with_stash(key: &[u8; 32], stash: IvStash) -> Self {
         Sealer {
             cipher: AesGcm::<Aes256, U32>::new(key.into()),
             stash,
@@ -182,7 +182,7 @@ impl Sealer {
     }
 
     /// Encrypts `pt` with `aad` into `ENC[AES256_GCM,…,type:<typ>]`.
-    pub fn seal(&self, pt: &[u8], aad: &[u8], typ: &str) -> String {
+    pub(crate) fn seal(&self, pt: &[u8], aad: &[u8], typ: &str) -> String {
         let iv = self.stash.get(pt, aad, typ).unwrap_or_else(|| {
             let mut iv = [0u8; 32];
             rand::rngs::OsRng.fill_bytes(&mut iv);
@@ -205,7 +205,7 @@ impl Sealer {
 }
 
 /// Wraps the data key for one recipient: an ASCII-armored age file, as sops writes `enc`.
-pub fn wrap_key(key: &[u8; 32], recipient: &str) -> Result<String, crate::keys::Error> {
+pub(crate) fn wrap_key(key: &[u8; 32], recipient: &str) -> Result<String, crate::keys::Error> {
     use std::io::Write;
     let r = crate::keys::parse_recipient(recipient)?;
     let err = |e: String| crate::keys::Error::BadRecipient {
@@ -230,7 +230,7 @@ pub fn wrap_key(key: &[u8; 32], recipient: &str) -> Result<String, crate::keys::
 }
 
 /// Unwraps a data key from one `enc` blob with any of `ids`.
-pub fn unwrap_key(ids: &Identities, enc: &str) -> Option<DataKey> {
+pub(crate) fn unwrap_key(ids: &Identities, enc: &str) -> Option<DataKey> {
     let v = ids.unwrap_armored(enc.as_bytes())?;
     if v.len() != 32 {
         return None;

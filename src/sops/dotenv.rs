@@ -20,7 +20,7 @@ fn unescape_nl(s: &[u8]) -> Vec<u8> {
 }
 
 /// Parses dotenv bytes into a flat mapping (empty lines dropped, comments kept).
-pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
+pub(crate) fn parse(b: &[u8], origin: &str) -> Result<Map> {
     let mut m = Map::default();
     for (n, line) in b.split(|&c| c == b'\n').enumerate() {
         if line.is_empty() {
@@ -99,7 +99,7 @@ fn flatten(prefix: &str, v: &Value, out: &mut Vec<(String, Vec<u8>)>) {
 }
 
 /// Emits the data lines, then (if given) the flattened, sorted `sops_…` metadata lines.
-pub fn emit(m: &Map, metadata: Option<&Value>, origin: &str) -> Result<Vec<u8>> {
+pub(crate) fn emit(m: &Map, metadata: Option<&Value>, origin: &str) -> Result<Vec<u8>> {
     let mut out = Vec::new();
     for (k, v) in &m.0 {
         match k {
@@ -144,7 +144,7 @@ pub fn emit(m: &Map, metadata: Option<&Value>, origin: &str) -> Result<Vec<u8>> 
 /// Splits `sops_…` lines off a parsed dotenv map and rebuilds the nested metadata value.
 /// A flattened key nesting deeper than [`MAX_DEPTH`] levels (`__map_`/`__list_` parts) is
 /// refused; a `__list_N` index may not exceed the number of metadata lines.
-pub fn take_metadata(m: &mut Map, origin: &str) -> Result<Option<Value>> {
+pub(crate) fn take_metadata(m: &mut Map, origin: &str) -> Result<Option<Value>> {
     let mut md = Map::default();
     let mut found = false;
     let mut flat = Vec::new();

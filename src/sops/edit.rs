@@ -24,7 +24,7 @@ fn first_doc(tree: &mut Tree) -> &mut Map {
 }
 
 /// The value at `path` in the first document.
-pub fn extract<'t>(tree: &'t Tree, path: &[Step], origin: &str) -> Result<&'t Value> {
+pub(crate) fn extract<'t>(tree: &'t Tree, path: &[Step], origin: &str) -> Result<&'t Value> {
     let doc = tree
         .branches
         .first()
@@ -47,7 +47,7 @@ pub fn extract<'t>(tree: &'t Tree, path: &[Step], origin: &str) -> Result<&'t Va
 
 /// What `--extract` prints for a value: a string's raw bytes; a mapping as a plaintext
 /// file of `format`; anything else as the format writes one value.
-pub fn emit_extracted(v: &Value, format: Format, origin: &str) -> Result<Vec<u8>> {
+pub(crate) fn emit_extracted(v: &Value, format: Format, origin: &str) -> Result<Vec<u8>> {
     match v {
         Value::Str(b) => Ok(b.as_slice().to_vec()),
         Value::Map(m) => super::store::emit_plain(
@@ -65,7 +65,7 @@ pub fn emit_extracted(v: &Value, format: Format, origin: &str) -> Result<Vec<u8>
 }
 
 /// Sets `path` to `value`, creating mappings (and appending list items) along the way.
-pub fn set(tree: &mut Tree, path: &[Step], value: Value) -> Result<()> {
+pub(crate) fn set(tree: &mut Tree, path: &[Step], value: Value) -> Result<()> {
     let doc = first_doc(tree);
     let Some((Step::Key(k0), rest)) = path.split_first() else {
         return Err(Error::InvalidPath {
@@ -131,7 +131,7 @@ fn set_in(slot: &mut Value, rest: &[Step], value: Value) {
 }
 
 /// Removes the item at `path`; a missing component is an error.
-pub fn unset(tree: &mut Tree, path: &[Step], origin: &str) -> Result<()> {
+pub(crate) fn unset(tree: &mut Tree, path: &[Step], origin: &str) -> Result<()> {
     let doc = first_doc(tree);
     let (last, parents) = path
         .split_last()

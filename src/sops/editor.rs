@@ -18,7 +18,7 @@ use zeroize::Zeroizing;
 use super::error::{Error, Result};
 
 /// How an edit session ended.
-pub enum Outcome<T> {
+pub(crate) enum Outcome<T> {
     /// The edited content was accepted by the validator.
     Changed(T),
     /// The editor left the bytes unchanged.
@@ -129,7 +129,7 @@ fn run_editor(cmd: &[String], file: &Path) -> Result<()> {
 /// result. When it refuses (the text no longer parses), on a terminal the user is asked
 /// to press Enter to edit again; without one the edit is abandoned with that error, so a
 /// script never hangs. Edited files above `limit` bytes are refused.
-pub fn edit<T>(
+pub(crate) fn edit<T>(
     plain: &[u8],
     ext: &str,
     limit: u64,

@@ -22,7 +22,7 @@ fn special(f: f64) -> Option<&'static str> {
 }
 
 /// `strconv.FormatFloat(f, 'f', -1, 64)`: never an exponent.
-pub fn format_float_f(f: f64) -> String {
+pub(crate) fn format_float_f(f: f64) -> String {
     if let Some(s) = special(f) {
         return s.to_string();
     }
@@ -30,7 +30,7 @@ pub fn format_float_f(f: f64) -> String {
 }
 
 /// `strconv.FormatFloat(f, 'e', -1, 64)`: `1.5e+30`, `1e-06`.
-pub fn format_float_e(f: f64) -> String {
+pub(crate) fn format_float_e(f: f64) -> String {
     if let Some(s) = special(f) {
         return s.to_string();
     }
@@ -52,7 +52,7 @@ pub fn format_float_e(f: f64) -> String {
 }
 
 /// `strconv.FormatFloat(f, 'g', -1, 64)` (what go-yaml writes for floats).
-pub fn format_float_g(f: f64) -> String {
+pub(crate) fn format_float_g(f: f64) -> String {
     if let Some(s) = special(f) {
         return s.to_string();
     }
@@ -74,7 +74,7 @@ pub fn format_float_g(f: f64) -> String {
 }
 
 /// Go `encoding/json` float formatting.
-pub fn format_float_json(f: f64) -> String {
+pub(crate) fn format_float_json(f: f64) -> String {
     let a = f.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
         let s = format_float_e(f);
@@ -236,22 +236,22 @@ fn format_civil(c: &Civil, nanos: bool) -> String {
 }
 
 /// go-yaml v3 timestamp resolution of a plain scalar; returns Go `MarshalText` form.
-pub fn yaml_timestamp(s: &str) -> Option<String> {
+pub(crate) fn yaml_timestamp(s: &str) -> Option<String> {
     parse_civil(s, true, true).map(|c| format_civil(&c, true))
 }
 
 /// Parses RFC 3339 (as Go `time.Parse(time.RFC3339, …)`), returning the `MarshalText` form.
-pub fn rfc3339_nano(s: &str) -> Option<String> {
+pub(crate) fn rfc3339_nano(s: &str) -> Option<String> {
     parse_civil(s, false, false).map(|c| format_civil(&c, true))
 }
 
 /// Parses RFC 3339 and formats it again with Go `time.RFC3339` (no fraction): the MAC AAD.
-pub fn rfc3339_seconds(s: &str) -> Option<String> {
+pub(crate) fn rfc3339_seconds(s: &str) -> Option<String> {
     parse_civil(s, false, false).map(|c| format_civil(&c, false))
 }
 
 /// The current UTC time truncated to seconds, RFC 3339 (`2026-11-22T23:08:02Z`).
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     format!(
         "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",

@@ -13,7 +13,7 @@ use super::error::{Error, Result};
 use super::limits::DEFAULT_MAX_INPUT;
 
 /// The input size limit in bytes (`VARSMITH_SOPS_MAX_INPUT`, else the default).
-pub fn max_input() -> u64 {
+pub(crate) fn max_input() -> u64 {
     std::env::var("VARSMITH_SOPS_MAX_INPUT")
         .ok()
         .and_then(|v| v.trim().parse().ok())
@@ -21,7 +21,11 @@ pub fn max_input() -> u64 {
 }
 
 /// Reads at most `limit` bytes from `r`; more is an error naming `origin`.
-pub fn read_all_limited(r: impl Read, limit: u64, origin: &str) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn read_all_limited(
+    r: impl Read,
+    limit: u64,
+    origin: &str,
+) -> Result<Zeroizing<Vec<u8>>> {
     let mut buf = Zeroizing::new(Vec::new());
     r.take(limit.saturating_add(1))
         .read_to_end(&mut buf)
@@ -39,7 +43,7 @@ pub fn read_all_limited(r: impl Read, limit: u64, origin: &str) -> Result<Zeroiz
 }
 
 /// Reads a file of at most `limit` bytes.
-pub fn read_limited(path: &Path, limit: u64) -> Result<Zeroizing<Vec<u8>>> {
+pub(crate) fn read_limited(path: &Path, limit: u64) -> Result<Zeroizing<Vec<u8>>> {
     let origin = path.display().to_string();
     let f = std::fs::File::open(path).map_err(|source| Error::Io {
         origin: origin.clone(),

@@ -183,7 +183,7 @@ impl<'a> P<'a> {
 }
 
 /// Parses a JSON document; the top level must be an object.
-pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
+pub(crate) fn parse(b: &[u8], origin: &str) -> Result<Map> {
     let mut p = P { b, i: 0, origin };
     match p.peek() {
         Some(b'{') => {}
@@ -210,7 +210,7 @@ pub fn parse(b: &[u8], origin: &str) -> Result<Map> {
 
 /// Parses one JSON value of any type (the value argument of `sops set`). Numbers are floats,
 /// as in sops 3.11's JSON handling.
-pub fn parse_value(b: &[u8], origin: &str) -> Result<Value> {
+pub(crate) fn parse_value(b: &[u8], origin: &str) -> Result<Value> {
     let mut p = P { b, i: 0, origin };
     let v = p.value(0)?;
     if p.peek().is_some() {
@@ -220,7 +220,7 @@ pub fn parse_value(b: &[u8], origin: &str) -> Result<Value> {
 }
 
 /// Writes `s` as a Go `encoding/json` string (HTML-safe escaping, invalid UTF-8 → U+FFFD).
-pub fn write_string(out: &mut Vec<u8>, s: &[u8]) {
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8]) {
     out.push(b'"');
     let text = String::from_utf8_lossy(s);
     for ch in text.chars() {
@@ -327,12 +327,12 @@ fn emit_map(out: &mut Out, m: &Map, depth: usize) {
 }
 
 /// Emits a top-level object as sops does (tab indent, trailing newline).
-pub fn emit(m: &Map) -> Vec<u8> {
+pub(crate) fn emit(m: &Map) -> Vec<u8> {
     emit_indented(m, "\t")
 }
 
 /// Emits a top-level object with `unit` as one level of indentation (`json.Indent`).
-pub fn emit_indented(m: &Map, unit: &str) -> Vec<u8> {
+pub(crate) fn emit_indented(m: &Map, unit: &str) -> Vec<u8> {
     let mut out = Out {
         buf: Vec::new(),
         unit,
@@ -343,7 +343,7 @@ pub fn emit_indented(m: &Map, unit: &str) -> Vec<u8> {
 }
 
 /// Emits one value as sops' JSON store writes a single value (tab indent, no newline).
-pub fn emit_value(v: &Value) -> Vec<u8> {
+pub(crate) fn emit_value(v: &Value) -> Vec<u8> {
     let mut out = Out {
         buf: Vec::new(),
         unit: "\t",

@@ -9,18 +9,18 @@
 /// Deepest nesting of mappings and lists a file may have (block and flow styles counted
 /// together). sops files are shallow; go-yaml's own limit (10,000) would overflow our stack
 /// in debug builds long before it is reached.
-pub const MAX_DEPTH: usize = 200;
+pub(crate) const MAX_DEPTH: usize = 200;
 
 /// The most work alias expansion may do: every node an alias copies counts 1, every byte of a
 /// copied string counts 1. A YAML "billion laughs" exceeds it after a few levels.
-pub const MAX_ALIAS_EXPANSION: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_ALIAS_EXPANSION: usize = 4 * 1024 * 1024;
 
 /// Default cap on the size of a file the `varsmith sops` commands read (input files,
 /// stdin, an edited temp file): 256 MiB. Override with `VARSMITH_SOPS_MAX_INPUT` (bytes).
-pub const DEFAULT_MAX_INPUT: u64 = 256 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_INPUT: u64 = 256 * 1024 * 1024;
 
 /// The size of a value for the alias budget: nodes plus string bytes.
-pub fn weight(v: &super::tree::Value) -> usize {
+pub(crate) fn weight(v: &super::tree::Value) -> usize {
     use super::tree::{Key, Value};
     match v {
         Value::Map(m) => m.0.iter().fold(1, |acc, (k, v)| {

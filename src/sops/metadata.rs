@@ -5,7 +5,7 @@ use super::rules::CryptRule;
 use super::tree::{Key, Map, Value};
 
 /// The sops version written into new files.
-pub const VERSION: &str = "3.11.0";
+pub(crate) const VERSION: &str = "3.11.0";
 
 /// One age master key: the recipient string and its armored `enc` blob.
 #[derive(Debug, Clone, PartialEq)]
@@ -159,7 +159,7 @@ impl Metadata {
 }
 
 /// Removes and returns the first top-level `sops` item of a document.
-pub fn take_sops(doc: &mut Map) -> Option<Value> {
+pub(crate) fn take_sops(doc: &mut Map) -> Option<Value> {
     let i = doc
         .0
         .iter()

@@ -1,50 +1,51 @@
 //! The sops file format, byte-compatible with sops 3.11 (see `docs/sops-format.md`).
 //!
 //! * [`tree`]: the data model (documents of ordered maps, lists, typed leaves, comments).
-//! * [`crypto`]: `ENC[AES256_GCM,…]` values and age wrapping of the data key.
-//! * [`walk`] + [`rules`]: which leaves are encrypted, the walk that encrypts/decrypts them
+//! * `crypto`: `ENC[AES256_GCM,…]` values and age wrapping of the data key.
+//! * `walk` + `rules`: which leaves are encrypted, the walk that encrypts/decrypts them
 //!   and computes the SHA-512 MAC.
-//! * [`metadata`]: the `sops` block in 3.11 struct order.
-//! * [`validate`]: a file's structure checked without keys (every `ENC` value, the metadata),
+//! * `metadata`: the `sops` block in 3.11 struct order.
+//! * `validate`: a file's structure checked without keys (every `ENC` value, the metadata),
 //!   and full verification with identities, for `varsmith check`.
-//! * [`yaml`], [`json`], [`dotenv`], [`store`]: the file formats (binary is a JSON envelope).
-//! * [`config`]: `.sops.yaml` creation rules and `stores:` settings (pgp/kms/... keys are
+//! * `yaml`, `json`, `dotenv`, [`store`]: the file formats (binary is a JSON envelope).
+//! * `config`: `.sops.yaml` creation rules and `stores:` settings (pgp/kms/... keys are
 //!   refused, never dropped).
-//! * [`limits`] + [`io`]: nesting depth, alias expansion and input size bounds shared by
+//! * `limits` + `io`: nesting depth, alias expansion and input size bounds shared by
 //!   every parser (violations are malformed input, exit 2).
-//! * [`path`], [`edit`], [`verbs`], [`editor`]: tree paths, extract/set/unset, re-sealing an
+//! * `path`, `edit`, `verbs`, `editor`: tree paths, extract/set/unset, re-sealing an
 //!   opened file (edit, set, rotate) and running `$EDITOR`, for the `varsmith sops` verbs.
 //! * INI (`.ini`) is recognised and refused: there is no INI store.
 //!
 //! The first five functions below are the CONTRACT used by the rest of varsmith.
 
-pub mod config;
-pub mod crypto;
-pub mod dotenv;
+pub(crate) mod config;
+pub(crate) mod crypto;
+pub(crate) mod dotenv;
 mod error;
-pub mod gofmt;
-pub mod json;
-pub mod limits;
-pub mod metadata;
-pub mod rules;
+pub(crate) mod gofmt;
+pub(crate) mod json;
+pub(crate) mod limits;
+pub(crate) mod metadata;
+pub(crate) mod rules;
 pub mod store;
 pub mod tree;
-pub mod validate;
-pub mod walk;
-pub mod yaml;
+pub(crate) mod validate;
+pub(crate) mod walk;
+pub(crate) mod yaml;
 
 mod api;
-pub mod edit;
-pub mod editor;
-pub mod io;
-pub mod path;
-pub mod verbs;
+pub(crate) mod edit;
+pub(crate) mod editor;
+pub(crate) mod io;
+pub(crate) mod path;
+pub(crate) mod verbs;
 
 pub use api::{
     Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree,
     encrypt_tree_with, encrypt_with,
 };
 pub use error::{Error, Result};
+pub use metadata::Metadata;
 
 use std::path::Path;
 

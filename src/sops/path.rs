@@ -4,7 +4,7 @@ use super::error::{Error, Result};
 
 /// One path component: a mapping key or a list index.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Step {
+pub(crate) enum Step {
     /// `["key"]` or `['key']`.
     Key(String),
     /// `[0]`.
@@ -13,7 +13,7 @@ pub enum Step {
 
 /// Parses a sops tree path like sops' `parseTreePath`: components split at `[`, each ending
 /// in `]`, quoted (a key) or a decimal integer (an index). An empty path is refused.
-pub fn parse(arg: &str) -> Result<Vec<Step>> {
+pub(crate) fn parse(arg: &str) -> Result<Vec<Step>> {
     let bad = |why: String| Error::InvalidPath {
         msg: format!("invalid tree path {arg:?}: {why} (expected e.g. [\"key\"][0])"),
     };
@@ -47,7 +47,7 @@ pub fn parse(arg: &str) -> Result<Vec<Step>> {
 }
 
 /// The path as sops prints it in errors (`['a'][0]`).
-pub fn display(path: &[Step]) -> String {
+pub(crate) fn display(path: &[Step]) -> String {
     path.iter()
         .map(|s| match s {
             Step::Key(k) => format!("['{k}']"),

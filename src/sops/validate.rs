@@ -24,7 +24,7 @@ const IV_LEN: usize = 32;
 
 /// Every structural problem of `file` (empty when it is a well-formed sops file). `origin`
 /// names the file in the messages.
-pub fn structure(file: &[u8], format: Format, origin: &str) -> Vec<String> {
+pub(crate) fn structure(file: &[u8], format: Format, origin: &str) -> Vec<String> {
     let p = match store::parse(file, format, origin) {
         Ok(p) => p,
         Err(e) => return vec![e.to_string()],
@@ -52,7 +52,7 @@ pub fn structure(file: &[u8], format: Format, origin: &str) -> Vec<String> {
 
 /// What [`verify`] found.
 #[derive(Debug)]
-pub enum Verified {
+pub(crate) enum Verified {
     /// The data key unwrapped, every value opened and the MAC matched.
     Ok,
     /// None of the identities unwraps the data key: nothing could be verified.
@@ -61,7 +61,7 @@ pub enum Verified {
 
 /// Decrypts `file` in memory (plaintext is dropped zeroized) and checks every value and the
 /// MAC. A decryption or MAC failure is an `Err` naming the file.
-pub fn verify(
+pub(crate) fn verify(
     file: &[u8],
     format: Format,
     ids: &Identities,

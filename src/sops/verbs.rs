@@ -18,7 +18,7 @@ use super::{Format, walk};
 use crate::keys::Identities;
 
 /// A decrypted, verified file ready to be changed and sealed again.
-pub struct Opened {
+pub(crate) struct Opened {
     /// The plaintext tree.
     pub tree: Tree,
     /// The metadata it had.
@@ -28,7 +28,7 @@ pub struct Opened {
 }
 
 /// Decrypts `file` and verifies its MAC, remembering each value's IV.
-pub fn open(file: &[u8], format: Format, ids: &Identities, origin: &str) -> Result<Opened> {
+pub(crate) fn open(file: &[u8], format: Format, ids: &Identities, origin: &str) -> Result<Opened> {
     let (p, metadata) = load(file, format, origin)?;
     let key = data_key(&metadata, ids, origin)?;
     let mut tree = p.tree;
@@ -56,7 +56,7 @@ impl Opened {
     }
 
     /// Encrypts `tree` (the edited plaintext) with this file's data key and metadata.
-    pub fn seal(
+    pub(crate) fn seal(
         self,
         tree: Tree,
         format: Format,
@@ -74,7 +74,7 @@ impl Opened {
 
     /// `rotate`: a new data key for the same tree, wrapped for `recipients` (the file's own
     /// when empty).
-    pub fn rotate(
+    pub(crate) fn rotate(
         self,
         recipients: &[String],
         format: Format,
@@ -101,7 +101,7 @@ impl Opened {
     }
 
     /// The recipients of the file, in order.
-    pub fn recipients(&self) -> Vec<String> {
+    pub(crate) fn recipients(&self) -> Vec<String> {
         self.metadata
             .age
             .iter()
@@ -136,7 +136,7 @@ fn seal_with(
 
 /// `filestatus`: whether `file` is a sops file (has sops metadata). A file that does not
 /// parse in `format` is an error.
-pub fn is_encrypted(file: &[u8], format: Format, origin: &str) -> Result<bool> {
+pub(crate) fn is_encrypted(file: &[u8], format: Format, origin: &str) -> Result<bool> {
     match load(file, format, origin) {
         Ok(_) => Ok(true),
         Err(Error::NoMetadata { .. }) => Ok(false),

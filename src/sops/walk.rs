@@ -44,7 +44,7 @@ fn new_hasher(mac_only: bool) -> Sha512 {
 /// Encrypts the tree in place with `key`; returns the MAC (uppercase hex SHA-512).
 /// Fails only when `unencrypted_comment_regex` matches an encrypted comment (sops refuses
 /// that too: the comment could never be decrypted).
-pub fn encrypt_tree(
+pub(crate) fn encrypt_tree(
     tree: &mut Tree,
     key: &[u8; 32],
     rule: &CryptRule,
@@ -55,7 +55,7 @@ pub fn encrypt_tree(
 }
 
 /// [`encrypt_tree`], reusing the IVs of `stash` for unchanged values (edit, set, rotate).
-pub fn encrypt_tree_reusing(
+pub(crate) fn encrypt_tree_reusing(
     tree: &mut Tree,
     key: &[u8; 32],
     stash: IvStash,
@@ -72,7 +72,7 @@ pub fn encrypt_tree_reusing(
 }
 
 /// Decrypts the tree in place with `key`; returns the recomputed MAC.
-pub fn decrypt_tree(
+pub(crate) fn decrypt_tree(
     tree: &mut Tree,
     key: &[u8; 32],
     rule: &CryptRule,
@@ -83,7 +83,7 @@ pub fn decrypt_tree(
 }
 
 /// [`decrypt_tree`], also returning the IV of every decrypted value.
-pub fn decrypt_tree_stashing(
+pub(crate) fn decrypt_tree_stashing(
     tree: &mut Tree,
     key: &[u8; 32],
     rule: &CryptRule,
@@ -104,16 +104,6 @@ pub fn decrypt_tree_stashing(
         _ => IvStash::default(),
     };
     Ok((w.finish(), stash))
-}
-
-/// Computes the MAC of a plaintext tree (as encryption would).
-pub fn plaintext_mac(tree: &Tree, rule: &CryptRule, mac_only: bool) -> String {
-    let mut t = tree.clone();
-    let mut w = Walker::new(Mode::HashOnly, rule, mac_only, "");
-    for b in &mut t.branches {
-        let _ = w.map(b);
-    }
-    w.finish()
 }
 
 impl<'a> Walker<'a> {
@@ -377,7 +367,7 @@ fn open_comment(key: &[u8; 32], text: &str, path: &[String]) -> String {
 }
 
 /// Parses decrypted plaintext by its `type:` tag (Go semantics).
-pub fn typed(pt: Zeroizing<Vec<u8>>, typ: &str) -> Option<Value> {
+pub(crate) fn typed(pt: Zeroizing<Vec<u8>>, typ: &str) -> Option<Value> {
     let s = || std::str::from_utf8(&pt).ok();
     Some(match typ {
         "str" | "bytes" => Value::Str(Bytes::from_zeroizing(pt.clone())),

@@ -11,14 +11,14 @@ use super::Error;
 use super::fs::{self, Dir};
 
 /// Prefix of temp files: `.varsmith-tmp-<pid>-<random>`.
-pub const TEMP_PREFIX: &str = ".varsmith-tmp-";
+pub(super) const TEMP_PREFIX: &str = ".varsmith-tmp-";
 
 /// Mode of every file varsmith writes in the workspace (ciphertext, facts, manifests).
-pub const FILE_MODE: u32 = 0o644;
+pub(super) const FILE_MODE: u32 = 0o644;
 
 /// Atomically replaces `path` (inside the workspace at `root`) with `bytes`, mode 0644,
 /// creating parent directories.
-pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
+pub(crate) fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let mut b = Batch::new(root);
     b.stage(path, bytes, FILE_MODE)?;
     b.commit()
@@ -26,7 +26,7 @@ pub fn write_atomic(root: &Path, path: &Path, bytes: &[u8]) -> Result<(), Error>
 
 /// Removes temp files in `dir` left by varsmith processes that no longer exist (killed
 /// mid-write). They only ever hold ciphertext or public facts, but should not linger.
-pub fn sweep_stale_temps(root: &Path) {
+pub(crate) fn sweep_stale_temps(root: &Path) {
     let Ok(dir) = Dir::open(root, &super::temp_dir(root), false) else {
         return;
     };
@@ -57,7 +57,7 @@ struct Staged {
 /// Several files replaced together: contents are written to temp files and flushed to disk
 /// once before any rename, then renamed in the order they were staged, then staged removals
 /// happen. Temp files of a batch dropped without commit are removed.
-pub struct Batch {
+pub(crate) struct Batch {
     root: PathBuf,
     tmp: Option<Dir>,
     staged: Vec<Staged>,
@@ -66,7 +66,7 @@ pub struct Batch {
 
 impl Batch {
     /// An empty batch for the workspace at `root`.
-    pub fn new(root: &Path) -> Self {
+    pub(crate) fn new(root: &Path) -> Self {
         Batch {
             root: root.to_path_buf(),
             tmp: None,
@@ -85,7 +85,7 @@ impl Batch {
     }
 
     /// Writes `bytes` to a temp file that will become `path` (mode `mode`).
-    pub fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
+    pub(crate) fn stage(&mut self, path: &Path, bytes: &[u8], mode: u32) -> Result<(), Error> {
         let (dir, name) = fs::parent_of(&self.root, path, true)?;
         dir.expect_file_or_missing(&name)?;
         let temp: OsString = format!(
@@ -103,7 +103,7 @@ impl Batch {
 
     /// Removes the regular file `path` on commit (after the renames). Returns false (and
     /// stages nothing) when it does not exist.
-    pub fn remove(&mut self, path: &Path) -> Result<bool, Error> {
+    pub(crate) fn remove(&mut self, path: &Path) -> Result<bool, Error> {
         let (dir, name) = match fs::parent_of(&self.root, path, false) {
             Ok(x) => x,
             Err(fs::Error::Io { cause: source, .. })
@@ -122,7 +122,7 @@ impl Batch {
 
     /// Moves `other`'s staged files and removals to the end of this batch (both stage in
     /// `sops/.tmp`), so several prepared runs become visible in one commit.
-    pub fn append(&mut self, mut other: Batch) {
+    pub(crate) fn append(&mut self, mut other: Batch) {
         if self.tmp.is_none() {
             self.tmp = other.tmp.take();
         }
@@ -132,7 +132,7 @@ impl Batch {
 
     /// Flushes every staged content, then renames each into place in staging order, then
     /// removes what was staged for removal.
-    pub fn commit(mut self) -> Result<(), Error> {
+    pub(crate) fn commit(mut self) -> Result<(), Error> {
         if !self.staged.is_empty() {
             let tmp = self.tmp_dir()?;
             super::durable::flush(tmp)?;
@@ -175,6 +175,6 @@ impl Drop for Batch {
 }
 
 /// Makes every rename under `root` durable (one flush of its filesystem).
-pub fn sync_dir_tree(root: &Path) -> Result<(), Error> {
+pub(crate) fn sync_dir_tree(root: &Path) -> Result<(), Error> {
     super::durable::flush(&Dir::root(root)?)
 }

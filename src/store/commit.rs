@@ -12,17 +12,17 @@ use super::manifest::{Manifest, RUN_KEY};
 use super::{Error, Owner};
 use crate::workspace::Generator;
 
-pub use crate::secret::Files;
+pub(crate) use crate::secret::Files;
 
 /// A new random run id (128 bits, hex).
-pub fn new_run_id() -> String {
+pub(super) fn new_run_id() -> String {
     let mut b = [0u8; 16];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
     hex::encode(b)
 }
 
 /// Now as RFC 3339 (UTC, seconds).
-pub fn now_rfc3339() -> String {
+pub(super) fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
     now.replace_nanosecond(0)
         .unwrap_or(now)
@@ -31,7 +31,7 @@ pub fn now_rfc3339() -> String {
 }
 
 /// Everything needed to commit one run.
-pub struct Commit<'a> {
+pub(crate) struct Commit<'a> {
     /// Whose outputs.
     pub owner: &'a Owner,
     /// The definition.
@@ -82,7 +82,7 @@ fn write_secrets(
 }
 
 /// A run whose files are written to temp files, ready to be renamed into place.
-pub struct Prepared {
+pub(crate) struct Prepared {
     batch: Batch,
     manifest: Manifest,
     written: Vec<PathBuf>,
@@ -90,20 +90,20 @@ pub struct Prepared {
 
 impl Prepared {
     /// The run id the staged files and manifest carry.
-    pub fn run(&self) -> &str {
+    pub(crate) fn run(&self) -> &str {
         &self.manifest.run
     }
 
     /// The staged batch and the paths it writes, to be committed together with other runs
     /// (`varsmith import`); nothing is visible until the batch is committed.
-    pub fn into_batch(self) -> (Batch, Vec<PathBuf>) {
+    pub(crate) fn into_batch(self) -> (Batch, Vec<PathBuf>) {
         (self.batch, self.written)
     }
 
     /// Flushes and renames everything into place (secrets, facts, extra files, manifest last
     /// when staged by [`prepare`]); returns the manifest and every path written or removed.
     /// Refused once SIGINT/SIGTERM arrived; a commit in flight delays the exit until done.
-    pub fn finish(self) -> Result<(Manifest, Vec<PathBuf>), Error> {
+    pub(crate) fn finish(self) -> Result<(Manifest, Vec<PathBuf>), Error> {
         let Some(_gate) = crate::process::signals::commit_gate() else {
             return Err(Error::Interrupted);
         };
@@ -113,7 +113,7 @@ impl Prepared {
 }
 
 /// Commits one run; returns the manifest and every path written or removed.
-pub fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), Error> {
+pub(crate) fn commit(root: &Path, c: &Commit<'_>) -> Result<(Manifest, Vec<PathBuf>), Error> {
     prepare(root, c, &[])?.finish()
 }
 
@@ -156,7 +156,7 @@ fn lacks(root: &Path, c: &Commit<'_>, name: &str) -> Error {
 
 /// Writes one run's files to temp files (secrets, facts, then `extra` files, then the manifest,
 /// in that rename order); nothing is visible until [`Prepared::finish`].
-pub fn prepare(
+pub(crate) fn prepare(
     root: &Path,
     c: &Commit<'_>,
     extra: &[(PathBuf, Vec<u8>)],
@@ -241,7 +241,7 @@ fn missing(path: &Path) -> Error {
 }
 
 /// Reads a node's stored outputs: facts from disk, secrets decrypted with `ids`.
-pub fn read_outputs(
+pub(crate) fn read_outputs(
     root: &Path,
     owner: &Owner,
     g: &Generator,

@@ -31,7 +31,7 @@ static STATE: Mutex<State> = Mutex::new(State {
 static DONE: Condvar = Condvar::new();
 
 /// Returns once a flush of `dir`'s filesystem that started after this call finished.
-pub fn flush(dir: &Dir) -> Result<(), Error> {
+pub(crate) fn flush(dir: &Dir) -> Result<(), Error> {
     let mut st = STATE.lock().unwrap_or_else(|e| e.into_inner());
     let target = st.started + 1;
     loop {

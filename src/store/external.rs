@@ -20,12 +20,12 @@ use serde::{Deserialize, Serialize};
 use super::{Error, Owner};
 
 /// The declaration file, relative to the workspace root.
-pub const FILE: &str = "sops/external.json";
+pub(crate) const FILE: &str = "sops/external.json";
 
 /// The declared external secrets (names are file stems, without `.yaml`).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct External {
+pub(crate) struct External {
     /// Files under `sops/shared/secrets/`, encrypted to every machine and the admins.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shared: Vec<String>,
@@ -36,7 +36,7 @@ pub struct External {
 
 impl External {
     /// Reads `sops/external.json`; empty when it does not exist.
-    pub fn read(root: &Path) -> Result<External, Error> {
+    pub(crate) fn read(root: &Path) -> Result<External, Error> {
         let path = root.join(FILE);
         let Some(bytes) = super::read_file(root, &path)? else {
             return Ok(External::default());
@@ -50,7 +50,7 @@ impl External {
     }
 
     /// Whether `owner`'s secrets file `stem` is declared.
-    pub fn declares(&self, owner: &Owner, stem: &str) -> bool {
+    pub(crate) fn declares(&self, owner: &Owner, stem: &str) -> bool {
         match owner {
             Owner::Shared => self.shared.iter().any(|s| s == stem),
             Owner::Machine(m) => self
@@ -61,7 +61,7 @@ impl External {
     }
 
     /// Adds a declaration (no duplicate).
-    pub fn add(&mut self, owner: &Owner, stem: &str) {
+    pub(crate) fn add(&mut self, owner: &Owner, stem: &str) {
         let list = match owner {
             Owner::Shared => &mut self.shared,
             Owner::Machine(m) => self.machines.entry(m.clone()).or_default(),
@@ -73,7 +73,7 @@ impl External {
     }
 
     /// Every declared (owner, secrets file path).
-    pub fn files(&self, root: &Path) -> Vec<(Owner, String, PathBuf)> {
+    pub(crate) fn files(&self, root: &Path) -> Vec<(Owner, String, PathBuf)> {
         let mut out = Vec::new();
         for s in &self.shared {
             out.push((
@@ -92,7 +92,7 @@ impl External {
     }
 
     /// Serialized (pretty JSON, trailing newline).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v

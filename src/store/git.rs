@@ -12,7 +12,7 @@ use crate::workspace::read::git_toplevel;
 /// A git step failed.
 #[derive(Debug, thiserror::Error)]
 #[error("git {step} failed in {}: {msg}", dir.display())]
-pub struct Error {
+pub(crate) struct Error {
     /// What was run (`add --intent-to-add`, `commit` …).
     pub step: String,
     /// The repository directory.
@@ -58,7 +58,7 @@ fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(),
 
 /// Stages `paths` (intent-to-add) when the workspace is in a git repository, and commits them
 /// when `commit` is set. Does nothing outside git.
-pub fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(), Error> {
+pub(crate) fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(), Error> {
     if paths.is_empty() || git_toplevel(&ws.root).is_none() {
         return Ok(());
     }

@@ -42,11 +42,11 @@ impl Owner {
 }
 
 /// `sops/machines/<host>/key.json`.
-pub fn host_key_json(root: &Path, host: &str) -> PathBuf {
+pub(crate) fn host_key_json(root: &Path, host: &str) -> PathBuf {
     root.join("sops/machines").join(host).join("key.json")
 }
 
 /// `sops/users/<admin>/key.json`.
-pub fn admin_key_json(root: &Path, admin: &str) -> PathBuf {
+pub(crate) fn admin_key_json(root: &Path, admin: &str) -> PathBuf {
     root.join("sops/users").join(admin).join("key.json")
 }

@@ -22,27 +22,27 @@ use super::Error;
 use super::fs::Dir;
 
 /// The lock file's name inside `sops/.tmp`.
-pub const LOCK_NAME: &str = "lock";
+pub(crate) const LOCK_NAME: &str = "lock";
 
 /// The lock file's mode.
-pub const LOCK_MODE: u32 = 0o600;
+pub(crate) const LOCK_MODE: u32 = 0o600;
 
 /// How long a command waits for the lock by default.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The environment variable giving the wait in seconds (`--lock-timeout` wins).
-pub const TIMEOUT_ENV: &str = "VARSMITH_LOCK_TIMEOUT";
+pub(crate) const TIMEOUT_ENV: &str = "VARSMITH_LOCK_TIMEOUT";
 
 static TIMEOUT: OnceLock<Duration> = OnceLock::new();
 
 /// Sets the wait for this process (from `--lock-timeout`); the first call wins.
-pub fn set_timeout(d: Duration) {
+pub(crate) fn set_timeout(d: Duration) {
     let _ = TIMEOUT.set(d);
 }
 
 /// The wait: [`set_timeout`]'s, else `VARSMITH_LOCK_TIMEOUT` (seconds, may be fractional),
 /// else [`DEFAULT_TIMEOUT`]. A malformed variable is an error naming it.
-pub fn timeout() -> Result<Duration, Error> {
+pub(crate) fn timeout() -> Result<Duration, Error> {
     if let Some(d) = TIMEOUT.get() {
         return Ok(*d);
     }
@@ -59,25 +59,25 @@ pub fn timeout() -> Result<Duration, Error> {
 }
 
 /// `--lock-timeout`'s parser.
-pub fn seconds_arg(s: &str) -> Result<Duration, String> {
+pub(crate) fn seconds_arg(s: &str) -> Result<Duration, String> {
     parse_seconds(s).ok_or_else(|| "expected a number of seconds (e.g. 60 or 0.5)".into())
 }
 
 /// A non-negative, finite number of seconds.
-pub fn parse_seconds(s: &str) -> Option<Duration> {
+pub(crate) fn parse_seconds(s: &str) -> Option<Duration> {
     let f: f64 = s.trim().parse().ok()?;
     (0.0..1e9).contains(&f).then(|| Duration::from_secs_f64(f))
 }
 
 /// A held workspace lock; released on drop.
 #[derive(Debug)]
-pub struct WorkspaceLock {
+pub(crate) struct WorkspaceLock {
     _file: File,
 }
 
 /// Shared (readers) or exclusive (writers).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
+pub(crate) enum Mode {
     /// Readers: many at once, never during a writer.
     Shared,
     /// One writer, and no reader meanwhile.
@@ -201,7 +201,11 @@ impl WorkspaceLock {
     /// Takes the lock of the workspace at `root` for `what`, waiting for another holder and
     /// saying so on stderr. A shared lock on a workspace without `sops/.tmp` is a no-op
     /// (nothing was ever written there).
-    pub fn acquire(root: &Path, mode: Mode, what: &str) -> Result<Option<WorkspaceLock>, Error> {
+    pub(crate) fn acquire(
+        root: &Path,
+        mode: Mode,
+        what: &str,
+    ) -> Result<Option<WorkspaceLock>, Error> {
         let path = super::temp_dir(root).join(LOCK_NAME);
         let Some(f) = open_lock_file(root, mode == Mode::Exclusive)? else {
             return Ok(None);

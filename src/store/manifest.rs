@@ -9,12 +9,12 @@ use serde::{Deserialize, Serialize};
 use super::Error;
 
 /// The plaintext (MAC-covered) key in every secrets file that records the run that wrote it.
-pub const RUN_KEY: &str = "varsmith_run_unencrypted";
+pub(super) const RUN_KEY: &str = "varsmith_run_unencrypted";
 
 /// What one committed generator run left behind.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct Manifest {
+pub(crate) struct Manifest {
     /// Random id of the run (also stored in its secrets files).
     pub run: String,
     /// The definition fingerprint the outputs were made from.
@@ -58,7 +58,7 @@ pub struct Manifest {
 /// One sops file as varsmith last wrote (or verified and re-recorded) it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct FileRecord {
+pub(crate) struct FileRecord {
     /// SHA-256 (hex) of the file's bytes.
     pub sha256: String,
     /// The age recipients its data key is wrapped for, as sops records them.
@@ -67,7 +67,7 @@ pub struct FileRecord {
 
 impl FileRecord {
     /// The record of `bytes` (a sops YAML file shown as `origin` in errors).
-    pub fn of(bytes: &[u8], origin: &str) -> Result<FileRecord, crate::sops::Error> {
+    pub(crate) fn of(bytes: &[u8], origin: &str) -> Result<FileRecord, crate::sops::Error> {
         use sha2::{Digest, Sha256};
         let recipients = crate::sops::recipients(bytes, crate::sops::Format::Yaml, origin)?
             .into_iter()
@@ -81,7 +81,7 @@ impl FileRecord {
 }
 
 /// The manifest layout this varsmith writes (validation, shape and script hashes).
-pub const MANIFEST_FORMAT: u32 = 2;
+pub(crate) const MANIFEST_FORMAT: u32 = 2;
 
 fn legacy_format() -> u32 {
     1
@@ -89,7 +89,7 @@ fn legacy_format() -> u32 {
 
 impl Manifest {
     /// Reads a manifest; `Ok(None)` when it does not exist.
-    pub fn read(root: &Path, path: &Path) -> Result<Option<Manifest>, Error> {
+    pub(crate) fn read(root: &Path, path: &Path) -> Result<Option<Manifest>, Error> {
         let Some(bytes) = super::read_file(root, path)? else {
             return Ok(None);
         };
@@ -102,7 +102,7 @@ impl Manifest {
     }
 
     /// Serializes the manifest (pretty JSON, trailing newline).
-    pub fn to_bytes(&self) -> Vec<u8> {
+    pub(crate) fn to_bytes(&self) -> Vec<u8> {
         let mut v = serde_json::to_vec_pretty(self).unwrap_or_default();
         v.push(b'\n');
         v
@@ -111,7 +111,7 @@ impl Manifest {
 
 /// Reads the run id recorded in a sops secrets file without decrypting it: the plaintext
 /// `varsmith_run_unencrypted:` line. `None` if the file or the line is missing.
-pub fn read_run_id(root: &Path, path: &Path) -> Option<String> {
+pub(crate) fn read_run_id(root: &Path, path: &Path) -> Option<String> {
     let text = super::read_file(root, path).ok()??;
     let needle = format!("{RUN_KEY}: ");
     for line in text.split(|b| *b == b'\n') {

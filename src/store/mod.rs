@@ -4,26 +4,26 @@
 
 mod atomic;
 mod commit;
-pub mod durable;
-pub mod external;
-pub mod git;
+pub(crate) mod durable;
+pub(crate) mod external;
+pub(crate) mod git;
 mod layout;
-pub mod lock;
+pub(crate) mod lock;
 mod manifest;
 mod recipients;
-pub mod rewrap;
-pub mod rotation;
-pub mod sopsconfig;
-pub mod sopsfiles;
+pub(crate) mod rewrap;
+pub(crate) mod rotation;
+pub(crate) mod sopsconfig;
+pub(crate) mod sopsfiles;
 
 pub(crate) use crate::confined as fs;
-pub use crate::workspace::Owner;
-pub use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
-pub use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
-pub use layout::{admin_key_json, host_key_json};
-pub use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
+pub(crate) use crate::workspace::Owner;
+pub(crate) use atomic::{Batch, sweep_stale_temps, sync_dir_tree, write_atomic};
+pub(crate) use commit::{Commit, Files, Prepared, commit, prepare, read_outputs};
+pub(crate) use layout::{admin_key_json, host_key_json};
+pub(crate) use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
-pub use recipients::{
+pub(crate) use recipients::{
     ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients, read_key_json,
 };
 pub(crate) use recipients::{admins_mirror_differs, file_recipients, write_admins_mirror};
@@ -118,14 +118,17 @@ impl crate::error::HasKind for Error {
 }
 
 /// Largest stored file varsmith reads (a secrets file, fact or manifest).
-pub const MAX_STORE_FILE: u64 = 64 * 1024 * 1024;
+pub(crate) const MAX_STORE_FILE: u64 = 64 * 1024 * 1024;
 
 /// Reads a stored file under `root` without following symlinks; `Ok(None)` when missing.
-pub fn read_file(root: &std::path::Path, path: &std::path::Path) -> Result<Option<Vec<u8>>, Error> {
+pub(crate) fn read_file(
+    root: &std::path::Path,
+    path: &std::path::Path,
+) -> Result<Option<Vec<u8>>, Error> {
     Ok(fs::read(root, path, MAX_STORE_FILE)?)
 }
 
 /// Where commits stage their temp files: `sops/.tmp` (swept of dead runs' leftovers).
-pub fn temp_dir(root: &std::path::Path) -> PathBuf {
+pub(crate) fn temp_dir(root: &std::path::Path) -> PathBuf {
     root.join("sops/.tmp")
 }

@@ -12,7 +12,7 @@ use crate::workspace::{Definitions, HOST_KEY_GENERATOR, HOST_KEY_PUBS, Workspace
 
 /// One entry of a `key.json` file (`[{"publickey": "age1…", "type": "age"}]`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct KeyJsonEntry {
+pub(crate) struct KeyJsonEntry {
     /// The age recipient.
     pub publickey: String,
     /// Always `age`.
@@ -21,7 +21,7 @@ pub struct KeyJsonEntry {
 }
 
 /// Reads a `key.json`; `Ok(None)` when absent.
-pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Error> {
+pub(crate) fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Error> {
     let Some(bytes) = super::read_file(root, path)? else {
         return Ok(None);
     };
@@ -39,7 +39,7 @@ pub fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Er
 /// The host's age recipients: derived from its `openssh` public key fact when present (what
 /// sops-nix uses on the host), else from `key.json`; then, while a host key rotation is
 /// pending ([`super::rotation`]), the recipients it had before that the workspace recorded. Empty when none exists.
-pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     // varsmith's own host key fact wins; then `key.json` (given by hand, imported from clan —
     // whose hosts decrypt with `/var/lib/sops-nix/key.txt` —, or written from the host key by
     // `generate`); then the public half of a ported clan `openssh` generator.
@@ -62,7 +62,7 @@ pub fn host_recipients(root: &Path, host: &str) -> Result<Vec<String>, Error> {
 }
 
 /// The recipient derived from the host's `openssh` public key fact, if it has one.
-pub fn derived_host_recipient(root: &Path, host: &str) -> Result<Option<String>, Error> {
+pub(super) fn derived_host_recipient(root: &Path, host: &str) -> Result<Option<String>, Error> {
     derived_from(root, host, HOST_KEY_PUBS)
 }
 
@@ -111,7 +111,7 @@ fn convert_cached(line: &str) -> Result<String, crate::keys::Error> {
 
 /// The recipients a secrets file of `owner`'s generator `gen_name` must have: hosts (for
 /// deployed files) then admins, without duplicates.
-pub fn expected_recipients(
+pub(crate) fn expected_recipients(
     ws: &Workspace,
     defs: &Definitions,
     owner: &Owner,
@@ -153,7 +153,7 @@ pub fn expected_recipients(
 /// ["<machine declared in varsmith.yaml>", …]}`, in inventory order. Written by `init`,
 /// `admin add/remove`, `machine add/remove` and `rekey`; absent in workspaces from before it
 /// existed (then nothing compares admins on the Nix side).
-pub const ADMINS_MIRROR: &str = "varsmith.admins.json";
+pub(crate) const ADMINS_MIRROR: &str = "varsmith.admins.json";
 
 /// The content of [`ADMINS_MIRROR`].
 #[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use crate::keys::Identities;
 use crate::workspace::{Definitions, Generator, Workspace};
 
 /// Same recipients, ignoring order, surrounding blanks and duplicates.
-pub fn same_set(a: &[String], b: &[String]) -> bool {
+pub(crate) fn same_set(a: &[String], b: &[String]) -> bool {
     let mut a: Vec<&str> = a.iter().map(|s| s.trim()).collect();
     let mut b: Vec<&str> = b.iter().map(|s| s.trim()).collect();
     a.sort_unstable();
@@ -21,7 +21,7 @@ pub fn same_set(a: &[String], b: &[String]) -> bool {
 
 /// Re-wraps the secrets files of (`owner`, `g`) that exist and whose recipients are not exactly
 /// the expected ones. Returns the paths rewritten.
-pub fn rewrap(
+pub(crate) fn rewrap(
     ws: &Workspace,
     defs: &Definitions,
     owner: &Owner,
@@ -45,7 +45,7 @@ pub fn rewrap(
 /// Re-wraps the data key of the sops file at `path` for exactly `want` when its recipients
 /// differ (values, `lastmodified` and MAC unchanged). Returns whether it was rewritten;
 /// `false` also when the file does not exist.
-pub fn rewrap_file(
+pub(crate) fn rewrap_file(
     root: &Path,
     path: &Path,
     want: &[String],

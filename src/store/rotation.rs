@@ -34,12 +34,12 @@ use crate::keys::Identities;
 use crate::workspace::{HOST_KEY_GENERATOR, Workspace};
 
 /// File name of the record inside `sops/machines/<host>/`.
-pub const RECORD: &str = "rotation.json";
+pub(crate) const RECORD: &str = "rotation.json";
 
 /// The pending rotation of one machine's host key.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
-pub struct Pending {
+pub(crate) struct Pending {
     /// The recipients the host had before (it decrypts with one of them until confirmed).
     pub old: Vec<String>,
     /// When the rotation started (RFC 3339, UTC).
@@ -58,7 +58,7 @@ struct Recorded {
 
 /// Whether a pending rotation's old recipients verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Trust {
+pub(crate) enum Trust {
     /// The recipients this workspace recorded and authenticated (possibly empty: nothing
     /// verified, the record is planted or altered).
     Verified(Vec<String>),
@@ -122,7 +122,7 @@ fn mac_of(
 }
 
 /// Verifies `host`'s recorded old recipients with `ids` (see the module docs).
-pub fn trust(root: &Path, host: &str, ids: &Identities) -> Result<Trust, Error> {
+pub(crate) fn trust(root: &Path, host: &str, ids: &Identities) -> Result<Trust, Error> {
     let rec = recorded(root, host)?;
     let Some(mac) = sealed_mac(&rec) else {
         return Ok(Trust::Verified(Vec::new()));
@@ -145,7 +145,7 @@ pub fn trust(root: &Path, host: &str, ids: &Identities) -> Result<Trust, Error> 
 static IDENTITY_FILES: Mutex<Vec<PathBuf>> = Mutex::new(Vec::new());
 
 /// Makes [`trust_here`] use the `--identity` files given to this process too.
-pub fn identity_files(files: &[PathBuf]) {
+pub(crate) fn identity_files(files: &[PathBuf]) {
     if let Ok(mut f) = IDENTITY_FILES.lock() {
         *f = files.to_vec();
     }
@@ -153,7 +153,7 @@ pub fn identity_files(files: &[PathBuf]) {
 
 /// [`trust`] with this process's identities: the `--identity` files ([`identity_files`]) and
 /// those found in the environment, as for any sops command. Cached per process.
-pub fn trust_here(root: &Path, host: &str) -> Result<Trust, Error> {
+pub(crate) fn trust_here(root: &Path, host: &str) -> Result<Trust, Error> {
     if let Some(r) = cached(root, host) {
         return Ok(Trust::Verified(r));
     }
@@ -178,7 +178,7 @@ fn sealed_mac(rec: &Recorded) -> Option<Vec<u8>> {
 
 /// Authenticates `host`'s recorded old recipients (see the module docs): call once its new
 /// host key's sops file is written, with an identity that decrypts it.
-pub fn seal(root: &Path, host: &str, ids: &Identities) -> Result<(), Error> {
+pub(crate) fn seal(root: &Path, host: &str, ids: &Identities) -> Result<(), Error> {
     let mut rec = recorded(root, host)?;
     let Some(m) = mac_of(root, host, &rec.recipients, ids)? else {
         return Ok(());
@@ -196,10 +196,10 @@ fn write_recorded(root: &Path, host: &str, rec: &Recorded) -> Result<(), Error> 
 }
 
 /// File name, inside `sops/machines/<host>/state/`, of the recipients [`begin`] recorded.
-pub const RECORDED: &str = ".rotation-recorded.json";
+pub(crate) const RECORDED: &str = ".rotation-recorded.json";
 
 /// `sops/machines/<host>/state/.rotation-recorded.json`.
-pub fn recorded_path(root: &Path, host: &str) -> PathBuf {
+pub(crate) fn recorded_path(root: &Path, host: &str) -> PathBuf {
     Owner::Machine(host.to_string())
         .base(root)
         .join("state")
@@ -223,7 +223,7 @@ fn recorded(root: &Path, host: &str) -> Result<Recorded, Error> {
 /// The old recipients of `host`'s pending rotation that the workspace itself recorded for it
 /// and that verify ([`trust_here`]): the only ones kept as recipients. Empty when no rotation
 /// is pending, or when it cannot be verified here.
-pub fn honoured(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn honoured(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let Some(p) = pending(root, host)? else {
         return Ok(Vec::new());
     };
@@ -236,7 +236,7 @@ pub fn honoured(root: &Path, host: &str) -> Result<Vec<String>, Error> {
 /// The old recipients a pending record names that do not verify for `host` (a planted or
 /// hand-edited record): never recipients, a finding in `check`. Empty when the rotation
 /// cannot be verified here ([`unverifiable`]).
-pub fn unrecorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn unrecorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
     let Some(p) = pending(root, host)? else {
         return Ok(Vec::new());
     };
@@ -249,7 +249,7 @@ pub fn unrecorded(root: &Path, host: &str) -> Result<Vec<String>, Error> {
 /// True when `host`'s pending rotation has recorded old recipients but no MAC: its run stopped
 /// between [`begin`] and [`seal`] (or both files were planted). Nothing of it is honoured:
 /// only a MAC tells the two apart.
-pub fn unsealed(root: &Path, host: &str) -> Result<bool, Error> {
+pub(crate) fn unsealed(root: &Path, host: &str) -> Result<bool, Error> {
     if pending(root, host)?.is_none() || cached(root, host).is_some() {
         return Ok(false);
     }
@@ -259,7 +259,7 @@ pub fn unsealed(root: &Path, host: &str) -> Result<bool, Error> {
 
 /// True when `host` has a pending rotation that no identity of this process can verify
 /// (`check` without a key): it is reported as unverified and nothing of it is honoured.
-pub fn unverifiable(root: &Path, host: &str) -> Result<bool, Error> {
+pub(crate) fn unverifiable(root: &Path, host: &str) -> Result<bool, Error> {
     if pending(root, host)?.is_none() {
         return Ok(false);
     }
@@ -267,17 +267,17 @@ pub fn unverifiable(root: &Path, host: &str) -> Result<bool, Error> {
 }
 
 /// A pending rotation of `host` that varsmith started: at least one honoured old recipient.
-pub fn genuine(root: &Path, host: &str) -> Result<bool, Error> {
+pub(crate) fn genuine(root: &Path, host: &str) -> Result<bool, Error> {
     Ok(!honoured(root, host)?.is_empty())
 }
 
 /// `sops/machines/<host>/rotation.json`.
-pub fn record_path(root: &Path, host: &str) -> PathBuf {
+pub(crate) fn record_path(root: &Path, host: &str) -> PathBuf {
     Owner::Machine(host.to_string()).base(root).join(RECORD)
 }
 
 /// The pending rotation of `host`, if any.
-pub fn pending(root: &Path, host: &str) -> Result<Option<Pending>, Error> {
+pub(crate) fn pending(root: &Path, host: &str) -> Result<Option<Pending>, Error> {
     let path = record_path(root, host);
     let Some(bytes) = super::read_file(root, &path)? else {
         return Ok(None);
@@ -296,7 +296,7 @@ pub fn pending(root: &Path, host: &str) -> Result<Option<Pending>, Error> {
 /// Starts (or extends) a rotation: records `old` (the host's current recipients) so they stay
 /// on its files. Returns whether a record was created (false: one was already pending, and
 /// `old` was merged into it). Call with the workspace lock held.
-pub fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
+pub(crate) fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
     let prev = pending(root, host)?;
     let created = prev.is_none();
     let mut rec = prev.unwrap_or_else(|| Pending {
@@ -332,7 +332,7 @@ pub fn begin(root: &Path, host: &str, old: &[String]) -> Result<bool, Error> {
 }
 
 /// Removes the record (a rotation that did not happen, or a confirmed one).
-pub fn clear(root: &Path, host: &str) -> Result<(), Error> {
+pub(crate) fn clear(root: &Path, host: &str) -> Result<(), Error> {
     let mut b = super::Batch::new(root);
     b.remove(&record_path(root, host))?;
     b.remove(&recorded_path(root, host))?;
@@ -351,7 +351,7 @@ fn write(root: &Path, host: &str, rec: &Pending) -> Result<(), Error> {
 /// the host's files (and the shared ones it uses) for the new recipient only, then rewrites
 /// `.sops.yaml`. Returns the files re-wrapped; empty when no rotation was pending. A key that
 /// is not the workspace's current host key confirms nothing. Takes the workspace lock.
-pub fn confirm(
+pub(crate) fn confirm(
     ws: &Workspace,
     host: &str,
     installed: &str,

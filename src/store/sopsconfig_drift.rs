@@ -52,7 +52,7 @@ fn has_vars(ws: &Workspace, defs: &Definitions) -> Result<bool, store::Error> {
 }
 
 /// What is wrong with `.sops.yaml`, one message each (empty: it matches the inventory).
-pub fn drift(ws: &Workspace, defs: &Definitions) -> Result<Vec<String>, store::Error> {
+pub(crate) fn drift(ws: &Workspace, defs: &Definitions) -> Result<Vec<String>, store::Error> {
     let want = expected(ws, defs)?;
     let file = path(ws);
     let bytes = store::read_file(&ws.root, &file)?;

@@ -12,7 +12,7 @@ use super::{Error, Owner};
 
 /// One sops file found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SopsFile {
+pub(crate) struct SopsFile {
     /// The file (absolute).
     pub path: PathBuf,
     /// The directory it lives in: a machine (maybe not in the inventory) or `shared`.
@@ -25,7 +25,7 @@ pub struct SopsFile {
 
 impl SopsFile {
     /// The path relative to the workspace root, for messages.
-    pub fn shown(&self, root: &Path) -> String {
+    pub(crate) fn shown(&self, root: &Path) -> String {
         self.path
             .strip_prefix(root)
             .unwrap_or(&self.path)
@@ -35,7 +35,7 @@ impl SopsFile {
 }
 
 /// Names of the machine directories under `sops/machines/` (sorted).
-pub fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
+pub(crate) fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
     let base = root.join("sops/machines");
     let mut out = Vec::new();
     for (name, e) in entries(root, &base)? {
@@ -54,7 +54,7 @@ pub fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
 }
 
 /// The sops files of `owner` (deployed and admins-only), sorted by path.
-pub fn files_of(root: &Path, owner: &Owner) -> Result<Vec<SopsFile>, Error> {
+pub(crate) fn files_of(root: &Path, owner: &Owner) -> Result<Vec<SopsFile>, Error> {
     let mut out = Vec::new();
     let secrets = owner.base(root).join("secrets");
     for (dir, admin_only) in [(secrets.clone(), false), (secrets.join("admin"), true)] {

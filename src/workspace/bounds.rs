@@ -4,14 +4,14 @@
 //! exhausting the stack, memory or time of the parser.
 
 /// Largest YAML input (inventory, definition, prompts file).
-pub const MAX_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const MAX_BYTES: usize = 4 * 1024 * 1024;
 /// Deepest nesting of collections.
-pub const MAX_DEPTH: usize = 64;
+pub(crate) const MAX_DEPTH: usize = 64;
 /// Most aliases (`*name`) in one document.
-pub const MAX_ALIASES: usize = 64;
+pub(crate) const MAX_ALIASES: usize = 64;
 
 /// Checks `text` against the limits; the error says which one.
-pub fn check_yaml(text: &str) -> Result<(), String> {
+pub(crate) fn check_yaml(text: &str) -> Result<(), String> {
     if text.len() > MAX_BYTES {
         return Err(format!("larger than {MAX_BYTES} bytes"));
     }

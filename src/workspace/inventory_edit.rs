@@ -17,7 +17,7 @@ const DEFAULT_STEP: usize = 2;
 
 /// Why an edit could not be made in place.
 #[derive(Debug, thiserror::Error)]
-pub enum EditError {
+pub(crate) enum EditError {
     /// The machine is not a block entry under `machines:`.
     #[error("no machine {0:?} under `machines:`")]
     UnknownMachine(String),
@@ -28,7 +28,7 @@ pub enum EditError {
 
 /// `varsmith.yaml` as lines, edited in place.
 #[derive(Debug, Clone)]
-pub struct InventoryDoc {
+pub(crate) struct InventoryDoc {
     lines: Vec<String>,
 }
 
@@ -48,7 +48,7 @@ struct KeyLine<'a> {
 
 impl InventoryDoc {
     /// The document of `text` (any text; the edits find what they need or refuse).
-    pub fn new(text: &str) -> InventoryDoc {
+    pub(crate) fn new(text: &str) -> InventoryDoc {
         let mut lines: Vec<String> = text.split('\n').map(str::to_string).collect();
         if lines.last().is_some_and(|l| l.is_empty()) {
             lines.pop();
@@ -57,7 +57,7 @@ impl InventoryDoc {
     }
 
     /// The edited text (every line ends with a newline).
-    pub fn text(&self) -> String {
+    pub(crate) fn text(&self) -> String {
         let mut s = String::with_capacity(self.lines.iter().map(|l| l.len() + 1).sum());
         for l in &self.lines {
             s.push_str(l);
@@ -68,7 +68,7 @@ impl InventoryDoc {
 
     /// Sets machine `name`'s list `field` (`tags`, `generators`) to `values`, which must be
     /// the old list with some items removed and new ones appended (the order the file keeps).
-    pub fn set_list(
+    pub(crate) fn set_list(
         &mut self,
         name: &str,
         field: &str,
@@ -89,7 +89,7 @@ impl InventoryDoc {
 
     /// Sets (or with `None` removes) machine `name`'s scalar `field` (`target`, `system`),
     /// keeping a comment after the old value.
-    pub fn set_scalar(
+    pub(crate) fn set_scalar(
         &mut self,
         name: &str,
         field: &str,
@@ -121,7 +121,7 @@ impl InventoryDoc {
 
     /// Appends machine `name` at the end of `machines:` (creating that key when missing), in
     /// the indentation the file already uses.
-    pub fn add_machine(&mut self, name: &str, m: &Machine) -> Result<(), EditError> {
+    pub(crate) fn add_machine(&mut self, name: &str, m: &Machine) -> Result<(), EditError> {
         let (at, ci, gi) = match self.machines()? {
             Some(ms) => {
                 let ci = self.child_indent(ms).unwrap_or(DEFAULT_STEP);
@@ -159,7 +159,7 @@ impl InventoryDoc {
     }
 
     /// Removes machine `name`'s lines (comments above it stay).
-    pub fn remove_machine(&mut self, name: &str) -> Result<(), EditError> {
+    pub(crate) fn remove_machine(&mut self, name: &str) -> Result<(), EditError> {
         let m = self.machine(name)?;
         self.lines.drain(m.key..m.end.max(m.key + 1));
         Ok(())
@@ -198,7 +198,7 @@ impl InventoryDoc {
 
     /// Sets admin `name`'s recipient: its line's value is replaced (a comment after it stays),
     /// or a new line is appended to `admins:` (created at the end of the file when missing).
-    pub fn set_admin(&mut self, name: &str, recipient: &str) -> Result<(), EditError> {
+    pub(crate) fn set_admin(&mut self, name: &str, recipient: &str) -> Result<(), EditError> {
         let Some(a) = self.top("admins")? else {
             self.lines.push("admins:".to_string());
             let line = format!(
@@ -233,7 +233,7 @@ impl InventoryDoc {
     }
 
     /// Removes admin `name`'s line; an admin that is not there changes nothing.
-    pub fn remove_admin(&mut self, name: &str) -> Result<(), EditError> {
+    pub(crate) fn remove_admin(&mut self, name: &str) -> Result<(), EditError> {
         let Some(a) = self.top("admins")? else {
             return Ok(());
         };

@@ -1,17 +1,17 @@
 //! The workspace: `varsmith.yaml` (inventory) and generator definitions, validated.
 
-pub mod bounds;
+pub(crate) mod bounds;
 pub mod definitions;
 pub mod generator;
-pub mod inventory;
+pub(crate) mod inventory;
 pub(crate) mod inventory_edit;
-pub mod names;
-pub mod nix;
+pub(crate) mod names;
+pub(crate) mod nix;
 mod nix_cache;
 mod owner;
-pub mod quote;
+pub(crate) mod quote;
 pub(crate) mod read;
-pub mod users;
+pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
 
@@ -158,7 +158,7 @@ impl Workspace {
         definitions::load(self)
     }
 
-    /// Adds the flake's machines (a flake workspace; cached, see [`nix`]). A name given twice
+    /// Adds the flake's machines (a flake workspace; cached, see `nix`). A name given twice
     /// (two configurations, or a configuration and `varsmith.yaml`) is an error naming both.
     pub fn with_flake(mut self) -> Result<Workspace, Error> {
         if !nix::is_flake(&self.root) {

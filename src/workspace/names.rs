@@ -2,7 +2,7 @@
 
 /// Checks that `name` is one safe path component: non-empty, not `.`/`..`, no `/`, no leading
 /// dot, and only `A-Z a-z 0-9 . _ - + @`.
-pub fn check_component(name: &str) -> Result<(), String> {
+pub(crate) fn check_component(name: &str) -> Result<(), String> {
     if name.is_empty() {
         return Err("name is empty".into());
     }

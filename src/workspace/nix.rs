@@ -26,7 +26,7 @@ use sha2::{Digest, Sha256};
 use super::Error;
 
 /// The flake outputs that hold machines, and whether they are nix-darwin.
-pub const OUTPUTS: &[(&str, bool)] = &[
+pub(crate) const OUTPUTS: &[(&str, bool)] = &[
     ("nixosConfigurations", false),
     ("darwinConfigurations", true),
 ];
@@ -37,7 +37,7 @@ const CACHE_VERSION: u32 = 3;
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
 /// Its `--option NAME VALUE` settings also go to `nix-store --realise`.
-pub const NIX_FLAGS_ENV: &str = "VARSMITH_NIX_FLAGS";
+pub(crate) const NIX_FLAGS_ENV: &str = "VARSMITH_NIX_FLAGS";
 
 /// The extra `nix` arguments from [`NIX_FLAGS_ENV`].
 fn extra_flags() -> Result<Vec<String>, String> {
@@ -72,20 +72,20 @@ fn options_of(flags: &[String]) -> Vec<String> {
 
 /// Environment variable that allows import-from-derivation in evaluation (`1`), like the
 /// global `--allow-ifd` flag.
-pub const ALLOW_IFD_ENV: &str = "VARSMITH_ALLOW_IFD";
+pub(crate) const ALLOW_IFD_ENV: &str = "VARSMITH_ALLOW_IFD";
 
 /// Set by `--allow-ifd`.
 static ALLOW_IFD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// Allows import-from-derivation for the rest of this process (`--allow-ifd`).
-pub fn allow_ifd() {
+pub(crate) fn allow_ifd() {
     ALLOW_IFD.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 
 /// Is import-from-derivation allowed? Default: no. Evaluation then passes
 /// `--option allow-import-from-derivation false`, so no builder runs while the flake is read
 /// (a builder could be a hostile flake's fixed-output derivation, which has network access).
-pub fn ifd_allowed() -> bool {
+pub(crate) fn ifd_allowed() -> bool {
     ALLOW_IFD.load(std::sync::atomic::Ordering::Relaxed)
         || std::env::var(ALLOW_IFD_ENV).as_deref() == Ok("1")
 }
@@ -101,7 +101,7 @@ fn explain_ifd(stderr: String) -> String {
 }
 
 /// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
-pub const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
+pub(crate) const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
 
 /// What `--apply` returns per configuration (null when it does not import the module).
 const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
@@ -228,12 +228,12 @@ fn flake_err(root: &Path, msg: impl Into<String>) -> Error {
 }
 
 /// Is the workspace a flake?
-pub fn is_flake(root: &Path) -> bool {
+pub(crate) fn is_flake(root: &Path) -> bool {
     root.join("flake.nix").is_file()
 }
 
 /// The flake's machines: from the cache when the flake is unchanged, else evaluated.
-pub fn machines(root: &Path) -> Result<Vec<NixMachine>, Error> {
+pub(crate) fn machines(root: &Path) -> Result<Vec<NixMachine>, Error> {
     let source = Source::of(root)?;
     let key = source.key(root)?;
     let cache = super::nix_cache::Cache::open();
@@ -447,14 +447,14 @@ fn write_cache(
 const MIN_CHUNK: usize = 8;
 
 /// Default memory budget of one `nix eval` process, in MiB (`--eval-memory`).
-pub const DEFAULT_EVAL_MEMORY_MIB: u64 = 2048;
+pub(crate) const DEFAULT_EVAL_MEMORY_MIB: u64 = 2048;
 
 /// The memory budget of one `nix eval` process, in MiB (set once by the CLI).
 static EVAL_MEMORY_MIB: std::sync::atomic::AtomicU64 =
     std::sync::atomic::AtomicU64::new(DEFAULT_EVAL_MEMORY_MIB);
 
 /// Sets the memory budget of one `nix eval` process (`--eval-memory`), in MiB (at least 1).
-pub fn set_eval_memory_mib(mib: u64) {
+pub(crate) fn set_eval_memory_mib(mib: u64) {
     EVAL_MEMORY_MIB.store(mib.max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
@@ -482,7 +482,7 @@ fn chunk_len(n: usize, max: usize, cores: usize) -> usize {
 
 /// How the last evaluation was split, for progress lines and `--plan`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct EvalStats {
+pub(crate) struct EvalStats {
     /// Configurations evaluated.
     pub machines: usize,
     /// `nix eval` processes that evaluated them.
@@ -869,7 +869,7 @@ fn to_generator(
 /// Realises the runtime inputs whose outputs are missing, in one `nix-store --realise` with the
 /// `--option` settings of [`NIX_FLAGS_ENV`] (and, like every child, no key material in its
 /// environment: a runtime input's builder is code from the flake).
-pub fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
+pub(crate) fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
     let mut drvs: Vec<&str> = inputs
         .iter()
         .filter(|i| !Path::new(&i.out).exists())

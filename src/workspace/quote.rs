@@ -10,11 +10,11 @@
 //! blocks) from any message printed on stderr or in `--json`.
 
 /// Characters of a scalar an excerpt keeps at most.
-pub const EXCERPT_CHARS: usize = 8;
+pub(crate) const EXCERPT_CHARS: usize = 8;
 
 /// A short, escaped excerpt of input `s`: at most a quarter of it and at most
 /// [`EXCERPT_CHARS`] characters, followed by `…` (so never the whole scalar, even a short one).
-pub fn excerpt(s: &str) -> String {
+pub(crate) fn excerpt(s: &str) -> String {
     let n = s.chars().count();
     let keep = (n / 4).min(EXCERPT_CHARS);
     let head: String = s
@@ -30,7 +30,7 @@ pub fn excerpt(s: &str) -> String {
 /// description), the field named by `missing field` / `duplicate field` (those are ours), and
 /// an `unknown field` name that looks like one (at most 32 of `A-Z a-z 0-9 _ -`; a key-shaped
 /// one is still scrubbed by [`scrub_keys`]).
-pub fn parser_message(msg: &str) -> String {
+pub(crate) fn parser_message(msg: &str) -> String {
     let (input, expected) = match msg.find("expected") {
         Some(i) => msg.split_at(i),
         None => (msg, ""),
@@ -82,7 +82,7 @@ fn closing(body: &str, q: char) -> usize {
 /// Replaces key-shaped text in `msg`: age secret and plugin identities (`AGE-SECRET-KEY-1…`,
 /// `AGE-PLUGIN-…-1…`) keep their prefix only, and a `-----BEGIN … PRIVATE KEY-----` block
 /// (to its END line, or to the end of the message) becomes one `[private key redacted]`.
-pub fn scrub_keys(msg: &str) -> String {
+pub(crate) fn scrub_keys(msg: &str) -> String {
     let mut out = String::with_capacity(msg.len());
     let mut rest = msg;
     loop {

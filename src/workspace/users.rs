@@ -24,7 +24,7 @@ const OUTPUTS: [(&str, HomeKind); 3] = [
 /// Where a home is declared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum HomeKind {
+pub(crate) enum HomeKind {
     /// `homeConfigurations."<user>@<host>"` (switched with `home-manager switch`).
     Standalone,
     /// `home-manager.users.<user>` of a NixOS machine.
@@ -35,7 +35,7 @@ pub enum HomeKind {
 
 /// One home of one user.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Home {
+pub(crate) struct Home {
     /// The user (`varsmith.userName`, default `home.username`).
     pub user: String,
     /// How it is declared.
@@ -78,7 +78,7 @@ fn apply(kind: HomeKind) -> String {
 
 /// Every home of the workspace flake that imports varsmith's home-manager module, sorted by
 /// user, then kind and attribute.
-pub fn discover(root: &Path) -> Result<Vec<Home>, Error> {
+pub(crate) fn discover(root: &Path) -> Result<Vec<Home>, Error> {
     let mut homes = Vec::new();
     for (output, kind) in OUTPUTS {
         let Some(json) = super::nix::eval_output_json(root, output, &apply(kind))? else {

@@ -12,28 +12,28 @@ use super::Error;
 /// `0xff`) can be represented (to be refused by [`Address::is_reserved`] checks) but never come
 /// out of identity generation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Address(u64);
+pub(crate) struct Address(u64);
 
 impl Address {
     /// The address of a 40-bit value; `None` when it does not fit.
-    pub fn new(v: u64) -> Option<Address> {
+    pub(crate) fn new(v: u64) -> Option<Address> {
         (v >> 40 == 0).then_some(Address(v))
     }
 
     /// Parses exactly 10 hex digits (either case).
-    pub fn parse(s: &str) -> Result<Address, Error> {
+    pub(crate) fn parse(s: &str) -> Result<Address, Error> {
         parse_hex(s, 10, "a node address")
             .map(Address)
             .map_err(Error::Parse)
     }
 
     /// The 40-bit value.
-    pub fn value(self) -> u64 {
+    pub(crate) fn value(self) -> u64 {
         self.0
     }
 
     /// Reserved addresses (`Address::isReserved`): zero, or first byte `0xff`.
-    pub fn is_reserved(self) -> bool {
+    pub(crate) fn is_reserved(self) -> bool {
         self.0 == 0 || self.0 >> 32 == 0xff
     }
 }
@@ -47,37 +47,33 @@ impl fmt::Display for Address {
 /// A 64-bit network id: the controller's address in the high 40 bits, a 24-bit network number
 /// below; shown as 16 lower-case hex digits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct NetworkId(u64);
+pub(crate) struct NetworkId(u64);
 
 impl NetworkId {
     /// The largest network number (24 bits).
-    pub const MAX_NUMBER: u32 = 0xff_ffff;
+    pub(crate) const MAX_NUMBER: u32 = 0xff_ffff;
 
     /// `controller << 24 | number`; `None` when `number` does not fit in 24 bits.
-    pub fn new(controller: Address, number: u32) -> Option<NetworkId> {
+    pub(crate) fn new(controller: Address, number: u32) -> Option<NetworkId> {
         (number <= Self::MAX_NUMBER).then(|| NetworkId(controller.0 << 24 | u64::from(number)))
     }
 
     /// Parses exactly 16 hex digits (either case).
-    pub fn parse(s: &str) -> Result<NetworkId, Error> {
+    pub(crate) fn parse(s: &str) -> Result<NetworkId, Error> {
         parse_hex(s, 16, "a network id")
             .map(NetworkId)
             .map_err(Error::Parse)
     }
 
-    /// The 64-bit value.
-    pub fn value(self) -> u64 {
-        self.0
-    }
-
     /// The controller's address (the high 40 bits).
-    pub fn controller(self) -> Address {
+    #[cfg(test)]
+    pub(crate) fn controller(self) -> Address {
         Address(self.0 >> 24)
     }
 
     /// The member's RFC 4193 address (`InetAddress::makeIpv6rfc4193`): `fd`, the 8 bytes of
     /// the network id, `99 93`, the 5 bytes of the node address. The network is a /88.
-    pub fn rfc4193(self, node: Address) -> Ipv6Addr {
+    pub(crate) fn rfc4193(self, node: Address) -> Ipv6Addr {
         let mut b = [0u8; 16];
         b[0] = 0xfd;
         b[1..9].copy_from_slice(&self.0.to_be_bytes());
@@ -90,7 +86,7 @@ impl NetworkId {
     /// The member's 6PLANE address (`InetAddress::makeIpv66plane`): `fc`, the low 32 bits of
     /// `nwid ^ (nwid >> 32)`, the 5 bytes of the node address, zeros, and a last byte 1. The
     /// network is a /40 (each member owns the /80 its address starts).
-    pub fn sixplane(self, node: Address) -> Ipv6Addr {
+    pub(crate) fn sixplane(self, node: Address) -> Ipv6Addr {
         let folded = (self.0 ^ (self.0 >> 32)) as u32;
         let mut b = [0u8; 16];
         b[0] = 0xfc;
@@ -108,9 +104,9 @@ impl fmt::Display for NetworkId {
 }
 
 /// Prefix length of the RFC 4193 network.
-pub const RFC4193_PREFIX: u8 = 88;
+pub(crate) const RFC4193_PREFIX: u8 = 88;
 /// Prefix length of the 6PLANE network.
-pub const SIXPLANE_PREFIX: u8 = 40;
+pub(crate) const SIXPLANE_PREFIX: u8 = 40;
 
 /// Exactly `digits` hex digits as a number; the error says what was expected (`what`), and
 /// shows the text only when it is short (these are public values).

@@ -21,15 +21,15 @@ use super::hash::{self, WorkBuffer};
 use crate::secret::SecretBytes;
 
 /// Length of the combined public key (`ZT_C25519_PUBLIC_KEY_LEN`).
-pub const PUBLIC_LEN: usize = 64;
+pub(super) const PUBLIC_LEN: usize = 64;
 /// Length of the combined private key (`ZT_C25519_PRIVATE_KEY_LEN`).
-pub const PRIVATE_LEN: usize = 64;
+pub(super) const PRIVATE_LEN: usize = 64;
 
 /// A type-0 identity: an address, the combined public key and maybe the private key.
 ///
 /// The private key lives in a zeroizing buffer and is never shown by `Debug`.
 #[derive(Clone)]
-pub struct Identity {
+pub(crate) struct Identity {
     address: Address,
     public: [u8; PUBLIC_LEN],
     private: Option<Zeroizing<[u8; PRIVATE_LEN]>>,
@@ -85,7 +85,7 @@ fn step(private: &mut [u8; PRIVATE_LEN]) {
 impl Identity {
     /// Generates a new identity from the operating system's random source. Takes one
     /// memory-hard hash per candidate key (about 15 on average).
-    pub fn generate() -> Identity {
+    pub(crate) fn generate() -> Identity {
         let mut work = WorkBuffer::new();
         let mut private = Zeroizing::new([0u8; PRIVATE_LEN]);
         loop {
@@ -116,7 +116,7 @@ impl Identity {
     /// Parses `address:0:public` or `address:0:public:private` (hex of either case; trailing
     /// whitespace, e.g. a final newline, is ignored). Only the format is checked here; see
     /// [`Identity::validate`]. Errors never show the private key.
-    pub fn parse(text: &str) -> Result<Identity, Error> {
+    pub(crate) fn parse(text: &str) -> Result<Identity, Error> {
         let fields: Vec<&str> = text.trim_end().split(':').collect();
         if !(3..=4).contains(&fields.len()) {
             return Err(Error::Parse(format!(
@@ -147,27 +147,22 @@ impl Identity {
     }
 
     /// The node address.
-    pub fn address(&self) -> Address {
+    pub(crate) fn address(&self) -> Address {
         self.address
     }
 
-    /// The combined public key (X25519 then Ed25519).
-    pub fn public_key(&self) -> &[u8; PUBLIC_LEN] {
-        &self.public
-    }
-
     /// Whether the private key is present.
-    pub fn has_private(&self) -> bool {
+    pub(crate) fn has_private(&self) -> bool {
         self.private.is_some()
     }
 
     /// `address:0:public-hex`.
-    pub fn public_text(&self) -> String {
+    pub(crate) fn public_text(&self) -> String {
         format!("{}:0:{}", self.address, hex::encode(self.public))
     }
 
     /// `address:0:public-hex:private-hex`, in a zeroizing buffer; `None` without a private key.
-    pub fn secret_text(&self) -> Option<SecretBytes> {
+    pub(crate) fn secret_text(&self) -> Option<SecretBytes> {
         let private = self.private.as_ref()?;
         let public = self.public_text();
         let mut out = Zeroizing::new(vec![0u8; public.len() + 1 + PRIVATE_LEN * 2]);
@@ -179,7 +174,7 @@ impl Identity {
 
     /// `locallyValidate`, plus the private halves against the public ones when present.
     /// Returns why the identity is invalid.
-    pub fn validate(&self) -> Result<(), Error> {
+    pub(crate) fn validate(&self) -> Result<(), Error> {
         if self.address.is_reserved() {
             return Err(invalid(format!("address {} is reserved", self.address)));
         }

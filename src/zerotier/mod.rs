@@ -8,12 +8,12 @@ mod address;
 pub(crate) mod hash;
 mod identity;
 
-pub use address::{Address, NetworkId, RFC4193_PREFIX, SIXPLANE_PREFIX};
-pub use identity::{Identity, PRIVATE_LEN, PUBLIC_LEN};
+pub(crate) use address::{Address, NetworkId, RFC4193_PREFIX, SIXPLANE_PREFIX};
+pub(crate) use identity::Identity;
 
 /// Errors about ZeroTier identities and ids. Messages never show a private key.
 #[derive(Debug, thiserror::Error)]
-pub enum Error {
+pub(crate) enum Error {
     /// Not in the expected text form (exit code 2).
     #[error("{0}")]
     Parse(String),

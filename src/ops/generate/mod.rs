@@ -10,7 +10,7 @@ mod preflight;
 mod record;
 mod rotation;
 
-pub use record::{PlanRecord, RunRecord, Status, reason_code};
+pub(crate) use record::{PlanRecord, RunRecord, Status, reason_code};
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -29,7 +29,7 @@ use crate::workspace::{Definitions, Workspace};
 
 /// Options of one `generate` invocation.
 #[derive(Debug, Default, Clone)]
-pub struct Options {
+pub(crate) struct Options {
     /// Machines, generators, `--regenerate`.
     pub select: Selection,
     /// Print the plan only.
@@ -52,7 +52,7 @@ pub struct Options {
 
 /// What `generate` did.
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// The plan, in graph order.
     pub plan: Vec<Planned>,
     /// Labels of generators that ran and were stored.
@@ -78,7 +78,7 @@ pub struct Report {
 /// realised and the sandbox is probed, never for a plan: no key is held by this process while a
 /// flake's builder runs (whose environment never holds key material either, see
 /// [`crate::child`]).
-pub fn run(
+pub(crate) fn run(
     ws: &Workspace,
     opts: &Options,
     load_ids: impl FnOnce() -> anyhow::Result<Identities>,

@@ -89,7 +89,7 @@ impl Ctx<'_> {
     }
 
     /// Runs node `i`'s script and stages its outputs (nothing visible yet).
-    pub fn prepare(&self, i: usize, answers: Option<&Files>) -> Result<Prepared, Failure> {
+    pub(super) fn prepare(&self, i: usize, answers: Option<&Files>) -> Result<Prepared, Failure> {
         let n = &self.graph.nodes[i];
         let g = &n.generator;
         let label = n.label();

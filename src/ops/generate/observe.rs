@@ -19,7 +19,7 @@ pub(super) struct RunObserver {
 
 impl RunObserver {
     /// The bar when stderr is a terminal, else one line per finished run.
-    pub fn new(bar: Option<Progress>, plan: &[Planned]) -> RunObserver {
+    pub(super) fn new(bar: Option<Progress>, plan: &[Planned]) -> RunObserver {
         let lines = if bar.is_some() {
             None
         } else {
@@ -37,7 +37,7 @@ impl RunObserver {
     }
 
     /// Erases the progress line, if any.
-    pub fn clear(&mut self) {
+    pub(super) fn clear(&mut self) {
         if let Some(p) = self.bar.as_mut() {
             p.clear();
         }

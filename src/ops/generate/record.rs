@@ -8,7 +8,7 @@ use crate::plan::{Graph, Reason};
 /// What happened to a node in a `generate`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Status {
+pub(crate) enum Status {
     /// The script ran and its outputs were committed.
     Ran,
     /// The run (script or commit) failed.
@@ -21,7 +21,7 @@ pub enum Status {
 
 /// One node's outcome.
 #[derive(Debug, Clone, Serialize)]
-pub struct RunRecord {
+pub(crate) struct RunRecord {
     /// The machine, `null` for a shared generator.
     pub machine: Option<String>,
     /// The generator's name.
@@ -45,7 +45,7 @@ pub struct RunRecord {
 
 impl RunRecord {
     /// The record of node `i` with `status`, everything else empty.
-    pub fn new(graph: &Graph, i: usize, status: Status) -> RunRecord {
+    pub(crate) fn new(graph: &Graph, i: usize, status: Status) -> RunRecord {
         let n = &graph.nodes[i];
         RunRecord {
             machine: n.owner.machine().map(str::to_string),
@@ -61,7 +61,7 @@ impl RunRecord {
     }
 
     /// Sets why it runs.
-    pub fn because(mut self, r: &Reason) -> RunRecord {
+    pub(crate) fn because(mut self, r: &Reason) -> RunRecord {
         self.reason = Some(reason_code(r).to_string());
         self.reason_text = Some(r.to_string());
         self
@@ -70,7 +70,7 @@ impl RunRecord {
 
 /// A stable word for a reason: `missing`, `changed`, `torn`, `stale`, `forced`,
 /// `dependency-runs`.
-pub fn reason_code(r: &Reason) -> &'static str {
+pub(crate) fn reason_code(r: &Reason) -> &'static str {
     match r {
         Reason::Missing(_) => "missing",
         Reason::Changed => "changed",
@@ -83,7 +83,7 @@ pub fn reason_code(r: &Reason) -> &'static str {
 
 /// One entry of `generate --plan --json`: what would run, why, and where it is defined.
 #[derive(Debug, Clone, Serialize)]
-pub struct PlanRecord {
+pub(crate) struct PlanRecord {
     /// The machine, `null` for a shared generator.
     pub machine: Option<String>,
     /// The generator's name.
@@ -99,7 +99,7 @@ pub struct PlanRecord {
 }
 
 /// The plan as records, in plan order.
-pub fn plan_records(graph: &Graph, plan: &[crate::plan::Planned]) -> Vec<PlanRecord> {
+pub(super) fn plan_records(graph: &Graph, plan: &[crate::plan::Planned]) -> Vec<PlanRecord> {
     plan.iter()
         .map(|p| {
             let n = &graph.nodes[p.node];

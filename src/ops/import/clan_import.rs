@@ -20,7 +20,12 @@ struct Item {
 }
 
 /// Imports the clan workspace at `dir` into `ws` (see the module docs of [`super`]).
-pub fn clan(ws: &Workspace, dir: &Path, ids: &Identities, dry_run: bool) -> anyhow::Result<Report> {
+pub(crate) fn clan(
+    ws: &Workspace,
+    dir: &Path,
+    ids: &Identities,
+    dry_run: bool,
+) -> anyhow::Result<Report> {
     let _lock = if dry_run {
         None
     } else {

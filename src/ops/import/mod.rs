@@ -21,15 +21,15 @@ mod sops_import;
 
 use std::path::{Path, PathBuf};
 
-pub use clan_import::clan;
-pub use sops_import::sops_files;
+pub(crate) use clan_import::clan;
+pub(crate) use sops_import::sops_files;
 
 use crate::store::{self, Batch};
 use crate::workspace::Workspace;
 
 /// What an import did (or, with `--dry-run`, would do).
 #[derive(Debug, Default)]
-pub struct Report {
+pub(crate) struct Report {
     /// Nothing was written.
     pub dry_run: bool,
     /// Paths written (or that would be), relative to the workspace.

@@ -17,7 +17,7 @@ use crate::store::{self, Batch, Owner};
 use crate::workspace::Workspace;
 
 /// Adopts `files` for `owner` (see the module docs).
-pub fn sops_files(
+pub(crate) fn sops_files(
     ws: &Workspace,
     files: &[PathBuf],
     owner: &Owner,

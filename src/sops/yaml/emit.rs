@@ -7,7 +7,7 @@ use crate::sops::gofmt::format_float_g;
 use crate::sops::tree::{Key, Map, Value};
 
 /// sops' default YAML indentation.
-pub const DEFAULT_INDENT: usize = 4;
+pub(crate) const DEFAULT_INDENT: usize = 4;
 
 struct Em {
     /// go-yaml's `best_indent`.
@@ -454,13 +454,13 @@ fn split_keep(s: &str) -> Vec<Part<'_>> {
 }
 
 /// Emits documents (each a mapping), separated by `---`, as go-yaml v3 with indent 4.
-pub fn emit(docs: &[Map]) -> Vec<u8> {
+pub(crate) fn emit(docs: &[Map]) -> Vec<u8> {
     emit_indented(docs, DEFAULT_INDENT)
 }
 
 /// Emits documents with `indent` spaces per level (`.sops.yaml` `stores.yaml.indent`); like
 /// go-yaml, an indent outside 2..=9 means 2.
-pub fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
+pub(crate) fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
     let best = if (2..=9).contains(&indent) { indent } else { 2 };
     let mut out = Vec::new();
     for (i, d) in docs.iter().enumerate() {
@@ -491,7 +491,7 @@ pub fn emit_indented(docs: &[Map], indent: usize) -> Vec<u8> {
 
 /// Emits one value as go-yaml marshals it on its own (a list as a block sequence, a scalar
 /// followed by a newline).
-pub fn emit_value(v: &Value) -> Vec<u8> {
+pub(crate) fn emit_value(v: &Value) -> Vec<u8> {
     let mut em = Em {
         best: DEFAULT_INDENT,
         out: Vec::new(),

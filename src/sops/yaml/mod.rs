@@ -2,11 +2,11 @@
 //! matching go-yaml v3's output with indent 4.
 
 mod anchors;
-pub mod emit;
+pub(crate) mod emit;
 mod flow;
-pub mod parse;
-pub mod resolve;
+pub(crate) mod parse;
+pub(crate) mod resolve;
 mod scalar;
 
-pub use emit::{emit, emit_indented};
-pub use parse::parse;
+pub(crate) use emit::{emit, emit_indented};
+pub(crate) use parse::parse;

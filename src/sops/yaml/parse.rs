@@ -51,7 +51,7 @@ struct Parser<'a> {
 }
 
 /// Parses a YAML stream into documents. Each document must be a mapping (or empty).
-pub fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
+pub(crate) fn parse(b: &[u8], origin: &str) -> Result<Vec<Map>> {
     let text =
         std::str::from_utf8(b).map_err(|_| Error::malformed(origin, "YAML input is not UTF-8"))?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);

@@ -5,7 +5,7 @@ use crate::sops::tree::Value;
 
 /// What a plain scalar resolves to (go-yaml v3 `resolve("", s)`).
 #[derive(Debug, PartialEq)]
-pub enum Resolved {
+pub(crate) enum Resolved {
     /// A typed value (string, int, float, bool, null, time).
     Value(Value),
     /// An integer in u64 range beyond i64 (sops cannot walk it).
@@ -83,7 +83,7 @@ fn yaml_style_float(s: &str) -> bool {
 }
 
 /// Resolves a plain (unquoted, untagged) scalar like go-yaml v3.
-pub fn resolve_plain(s: &str) -> Resolved {
+pub(crate) fn resolve_plain(s: &str) -> Resolved {
     let v = match s {
         "" | "~" | "null" | "Null" | "NULL" => Value::Null,
         "true" | "True" | "TRUE" => Value::Bool(true),
@@ -128,7 +128,7 @@ pub fn resolve_plain(s: &str) -> Resolved {
 
 /// True when a string, written plain, would read back as the same string (go-yaml's
 /// `canUsePlain` check, including the YAML 1.1 booleans and base-60 floats it avoids).
-pub fn plain_is_str(s: &str) -> bool {
+pub(crate) fn plain_is_str(s: &str) -> bool {
     let old_bool = matches!(
         s,
         "y" | "Y"
