@@ -88,7 +88,7 @@ impl std::fmt::Display for Failure {
 
 /// The exit code of a list of failures: 0 when empty; 130 if interrupted; 2 if any is bad
 /// input; else 1.
-pub fn exit_code_of<'a>(kinds: impl IntoIterator<Item = &'a Kind>) -> i32 {
+pub(crate) fn exit_code_of<'a>(kinds: impl IntoIterator<Item = &'a Kind>) -> i32 {
     let mut code = EXIT_OK;
     for k in kinds {
         code = match (code, k) {

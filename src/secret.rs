@@ -42,11 +42,6 @@ impl SecretBytes {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
-
-    /// The zeroizing buffer (for APIs that take one).
-    pub fn into_zeroizing(self) -> Zeroizing<Vec<u8>> {
-        self.0
-    }
 }
 
 impl Deref for SecretBytes {

@@ -77,7 +77,7 @@ pub(crate) fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>
 
 /// Decrypts every secret file of the workspace at `root` that `ids` can read. Keys ending in
 /// `_unencrypted` are varsmith's plaintext metadata and are left out.
-pub fn collect_secrets(root: &Path, ids: &Identities) -> Result<Collected, Error> {
+pub(crate) fn collect_secrets(root: &Path, ids: &Identities) -> Result<Collected, Error> {
     let mut collected = Collected::default();
     for (path, prefix, generator) in secret_files(root)? {
         let rel = path

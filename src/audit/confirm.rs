@@ -8,7 +8,7 @@ use super::patterns::{Check, Origin, PatternSet, Source};
 
 /// Bytes of context a check may read before a hit's start and after its end.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Context {
+pub(crate) struct Context {
     /// Before the hit.
     pub back: usize,
     /// After the hit.
@@ -17,7 +17,7 @@ pub struct Context {
 
 impl Context {
     /// The context the checks of `set` need.
-    pub fn of(set: &PatternSet) -> Context {
+    pub(crate) fn of(set: &PatternSet) -> Context {
         let wrapped = set.max_wrapped_len();
         let wrapped = wrapped + max_breaks(wrapped);
         // UTF-16 markers: twice the ASCII context, plus one unit of alignment.

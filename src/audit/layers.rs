@@ -70,7 +70,7 @@ impl Layers {
     }
 
     /// The outermost compression, if any (the file's own format for a compressed file).
-    pub fn outermost_compression(&self) -> Option<Compression> {
+    pub(crate) fn outermost_compression(&self) -> Option<Compression> {
         self.0.iter().find_map(|l| match l {
             Layer::Compressed(c) => Some(*c),
             Layer::Member { .. } => None,

@@ -65,7 +65,8 @@ use std::time::Instant;
 
 use zeroize::Zeroizing;
 
-pub use collect::{Collected, collect_secrets};
+pub use collect::Collected;
+pub(crate) use collect::collect_secrets;
 pub use decompress::Compression;
 pub use keys::KeyKind;
 pub use layers::{Layer, Layers};

@@ -114,7 +114,7 @@ impl Encoding {
     }
 
     /// True for the encodings of the whole value (all but [`Encoding::Line`]).
-    pub fn is_whole(&self) -> bool {
+    pub(crate) fn is_whole(&self) -> bool {
         self.line().is_none()
     }
 }
@@ -131,7 +131,7 @@ impl fmt::Display for Encoding {
 
 /// What a pattern is searched for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Source {
+pub(crate) enum Source {
     /// A known secret: index into [`PatternSet::labels`].
     Secret(usize),
     /// Private key material of any origin.
@@ -140,7 +140,7 @@ pub enum Source {
 
 /// What must hold around a hit before it counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Check {
+pub(crate) enum Check {
     /// Nothing: the pattern is the whole finding.
     None,
     /// The pattern is the fragment at `at` of the wrapped base64 text
@@ -160,7 +160,7 @@ pub enum Check {
 
 /// What one pattern stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Origin {
+pub(crate) struct Origin {
     /// The secret or key kind.
     pub source: Source,
     /// The encoding this pattern is.
@@ -364,12 +364,12 @@ impl PatternSet {
     }
 
     /// The unique patterns. Never print them.
-    pub fn patterns(&self) -> &[Zeroizing<Vec<u8>>] {
+    pub(crate) fn patterns(&self) -> &[Zeroizing<Vec<u8>>] {
         &self.patterns
     }
 
     /// What pattern `index` stands for.
-    pub fn origins(&self, index: usize) -> &[Origin] {
+    pub(crate) fn origins(&self, index: usize) -> &[Origin] {
         self.origins.get(index).map(Vec::as_slice).unwrap_or(&[])
     }
 
@@ -380,19 +380,19 @@ impl PatternSet {
     }
 
     /// Length of the longest [`PatternSet::wrapped`] text (0 when none).
-    pub fn max_wrapped_len(&self) -> usize {
+    pub(crate) fn max_wrapped_len(&self) -> usize {
         self.wrapped.iter().map(|w| w.len()).max().unwrap_or(0)
     }
 
     /// True when every origin of pattern `index` is a key marker with a check: such patterns
     /// are searched by the SIMD marker searcher instead of the automaton.
-    pub fn is_marker(&self, index: usize) -> bool {
+    pub(crate) fn is_marker(&self, index: usize) -> bool {
         let origins = self.origins(index);
         !origins.is_empty() && origins.iter().all(|o| matches!(o.check, Check::Key { .. }))
     }
 
     /// Labels of the searched secrets, indexed by `Source::Secret`.
-    pub fn labels(&self) -> &[String] {
+    pub(crate) fn labels(&self) -> &[String] {
         &self.labels
     }
 
@@ -412,12 +412,13 @@ impl PatternSet {
     }
 
     /// Length of the longest pattern (0 when empty).
-    pub fn max_len(&self) -> usize {
+    pub(crate) fn max_len(&self) -> usize {
         self.patterns.iter().map(|p| p.len()).max().unwrap_or(0)
     }
 
     /// Length of the shortest pattern (0 when empty).
-    pub fn min_len(&self) -> usize {
+    #[cfg(test)]
+    pub(crate) fn min_len(&self) -> usize {
         self.patterns.iter().map(|p| p.len()).min().unwrap_or(0)
     }
 }

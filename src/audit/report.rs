@@ -126,7 +126,7 @@ impl KeyFinding {
     /// `…/docs/…`, a `*.md` file): listed in the report, not counted against the verdict.
     /// Every NixOS system using sops-nix has its test keys in its derivation closure. Never
     /// true for a key `super::own` marked (the workspace's own keys).
-    pub fn is_example(&self) -> bool {
+    pub(crate) fn is_example(&self) -> bool {
         if self.not_excused.is_some() {
             return false;
         }

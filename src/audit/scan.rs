@@ -43,7 +43,7 @@ pub(crate) const PACKED_MAX_PATTERNS: usize = 64;
 pub struct Hit {
     /// Index of the pattern in the [`PatternSet`].
     pub pattern: usize,
-    /// Index of the origin within [`PatternSet::origins`] of the pattern.
+    /// Index of the origin within `PatternSet::origins` of the pattern.
     pub origin: usize,
     /// Where the finding starts, relative to the searched buffer (or stream).
     pub offset: u64,
@@ -189,7 +189,7 @@ impl Matcher {
 
     /// Compiles `set`; `prefilter: false` runs a plain overlapping automaton over every byte
     /// (no Teddy, no sampler), for comparison.
-    pub fn with_sampling(set: PatternSet, prefilter: bool) -> Result<Matcher, Error> {
+    pub(crate) fn with_sampling(set: PatternSet, prefilter: bool) -> Result<Matcher, Error> {
         let (mut markers, mut main): (Vec<usize>, Vec<usize>) =
             (0..set.len()).partition(|&i| set.is_marker(i));
         if prefilter && main.len() + markers.len() <= PACKED_MAX_PATTERNS {
@@ -214,7 +214,7 @@ impl Matcher {
 
     /// The engine's name: `none`, `teddy`, `sampling`, `aho-corasick` or `daachorse`, with
     /// `+markers` when key markers are searched (`markers` alone without other patterns).
-    pub fn engine_name(&self) -> &'static str {
+    pub(crate) fn engine_name(&self) -> &'static str {
         let markers = self.markers.is_some();
         match (&self.engine, markers) {
             (Engine::Empty, false) => "none",
@@ -231,17 +231,12 @@ impl Matcher {
     }
 
     /// The patterns and what they stand for.
-    pub fn pattern_set(&self) -> &PatternSet {
+    pub(crate) fn pattern_set(&self) -> &PatternSet {
         &self.set
     }
 
-    /// Length of the longest pattern.
-    pub fn max_len(&self) -> usize {
-        self.max_len
-    }
-
     /// The context the checks read around a hit.
-    pub fn context(&self) -> Context {
+    pub(crate) fn context(&self) -> Context {
         self.context
     }
 
@@ -259,7 +254,7 @@ impl Matcher {
 
     /// Calls `emit` for every confirmed occurrence whose pattern starts in `owned`, reading
     /// context from the rest of `hay`. Offsets are relative to `hay`.
-    pub fn search(&self, hay: &[u8], owned: Range<usize>, emit: &mut dyn FnMut(Hit)) {
+    pub(crate) fn search(&self, hay: &[u8], owned: Range<usize>, emit: &mut dyn FnMut(Hit)) {
         let owned = owned.start.min(hay.len())..owned.end.min(hay.len());
         if owned.is_empty() {
             return;

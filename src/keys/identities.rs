@@ -62,7 +62,7 @@ impl Identities {
 
     /// Loads every identity sops would use, plus the `explicit` files first.
     /// A source that exists but is malformed is an error; a missing default is not.
-    pub fn discover(explicit: &[PathBuf]) -> Result<Self, Error> {
+    pub(crate) fn discover(explicit: &[PathBuf]) -> Result<Self, Error> {
         let mut me = Self::new();
         for p in explicit {
             me.searched.push(p.display().to_string());
@@ -105,7 +105,7 @@ impl Identities {
     /// `AGE-PLUGIN-…` lines), the same passphrase-protected (asked on the terminal), or an
     /// OpenSSH ed25519 private key (both its ssh identity and its ssh-to-age X25519 identity).
     /// A file that does not exist is [`Error::MissingIdentity`] (exit 2).
-    pub fn add_file(&mut self, path: &Path, source: IdentitySource) -> Result<(), Error> {
+    pub(crate) fn add_file(&mut self, path: &Path, source: IdentitySource) -> Result<(), Error> {
         let bytes = Zeroizing::new(std::fs::read(path).map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 Error::MissingIdentity {
@@ -225,7 +225,7 @@ impl Identities {
     /// True when identities were given on purpose: some source is neither the user's personal
     /// `~/.ssh/id_ed25519` nor the default key file (`~/.config/sops/age/keys.txt`), which sops
     /// (and varsmith) merely try by default and which often hold other projects' keys.
-    pub fn deliberate(&self) -> bool {
+    pub(crate) fn deliberate(&self) -> bool {
         let personal = home_dir().map(|h| h.join(".ssh/id_ed25519"));
         self.sources.iter().any(|s| match s {
             IdentitySource::SshFile(p) => Some(p) != personal.as_ref(),
@@ -235,7 +235,7 @@ impl Identities {
     }
 
     /// The sources, as the user would name them (`~/.ssh/id_ed25519, ~/.config/…/keys.txt`).
-    pub fn source_names(&self) -> String {
+    pub(crate) fn source_names(&self) -> String {
         let home = home_dir();
         self.sources
             .iter()
@@ -255,7 +255,7 @@ impl Identities {
 
     /// Tries to unwrap one armored age file (a sops `enc` blob) with any identity.
     /// Returns `None` when no identity matches.
-    pub fn unwrap_armored(&self, armored: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
+    pub(crate) fn unwrap_armored(&self, armored: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         use std::io::Read;
         if self.ids.is_empty() {
             return None;
@@ -298,7 +298,7 @@ pub(crate) fn home_dir() -> Option<PathBuf> {
 
 /// sops' default key file: `$XDG_CONFIG_HOME/sops/age/keys.txt`, else
 /// `~/.config/sops/age/keys.txt`.
-pub fn default_key_file() -> Option<PathBuf> {
+pub(crate) fn default_key_file() -> Option<PathBuf> {
     if let Some(x) = std::env::var_os("XDG_CONFIG_HOME").filter(|x| !x.is_empty()) {
         return Some(PathBuf::from(x).join("sops/age/keys.txt"));
     }

@@ -17,8 +17,9 @@ mod plugin;
 mod recipient;
 pub mod ssh_to_age;
 
-pub use identities::{Identities, IdentitySource, default_key_file};
-pub use recipient::{parse_recipient, validate_recipient};
+pub(crate) use identities::default_key_file;
+pub use identities::{Identities, IdentitySource};
+pub(crate) use recipient::{parse_recipient, validate_recipient};
 
 use std::path::PathBuf;
 

@@ -6,7 +6,7 @@ use super::Error;
 /// Parses one recipient string (`age1…`, `age1NAME1…` or `ssh-ed25519 AAAA… [comment]`).
 /// A plugin recipient needs `age-plugin-NAME` on `PATH` (see [`validate_recipient`] for a
 /// check that does not).
-pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, Error> {
+pub(crate) fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>, Error> {
     let s = s.trim();
     if let Some(r) = super::plugin::parse_recipient(s) {
         return super::plugin::recipient(&r?);
@@ -33,7 +33,7 @@ pub fn parse_recipient(s: &str) -> Result<Box<dyn age::Recipient + Send + Sync>,
 
 /// Checks that a recipient string parses, without keeping it. A plugin recipient is only
 /// parsed: its plugin need not be installed where the inventory is edited.
-pub fn validate_recipient(s: &str) -> Result<(), Error> {
+pub(crate) fn validate_recipient(s: &str) -> Result<(), Error> {
     if let Some(r) = super::plugin::parse_recipient(s.trim()) {
         return r.map(|_| ());
     }

@@ -20,7 +20,7 @@ pub fn public_to_age(line: &str) -> Result<String, Error> {
 }
 
 /// Converts a raw 32-byte ed25519 public key to `age1…`.
-pub fn ed25519_public_to_age(pk: &[u8; 32]) -> Result<String, Error> {
+pub(crate) fn ed25519_public_to_age(pk: &[u8; 32]) -> Result<String, Error> {
     let point = CompressedEdwardsY(*pk)
         .decompress()
         .ok_or_else(|| Error::Ssh("invalid ed25519 public key point".into()))?;
@@ -47,7 +47,7 @@ pub fn private_to_age(pem: &str) -> Result<Zeroizing<String>, Error> {
 
 /// Converts a 32-byte ed25519 seed to `AGE-SECRET-KEY-1…` (SHA-512 of the seed, first half,
 /// unclamped, bech32 upper-case).
-pub fn seed_to_age(seed: &[u8; 32]) -> Result<Zeroizing<String>, Error> {
+pub(crate) fn seed_to_age(seed: &[u8; 32]) -> Result<Zeroizing<String>, Error> {
     let digest = Zeroizing::new(Sha512::digest(seed));
     let scalar = Zeroizing::new(<[u8; 32]>::try_from(&digest[..32]).expect("64-byte digest"));
     let hrp = Hrp::parse("age-secret-key-").map_err(|e| Error::Ssh(e.to_string()))?;

@@ -22,7 +22,7 @@ use crate::workspace::{FileSpec, Generator, NeededFor};
 pub(crate) const ACTIVATION_DIR: &str = "/var/lib/varsmith/activation";
 
 /// One decrypted secret. Its bytes zeroize on drop and never show in `Debug`.
-pub struct SecretFile {
+pub(crate) struct SecretFile {
     /// Generator.
     pub generator: String,
     /// File name.

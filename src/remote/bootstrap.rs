@@ -34,7 +34,7 @@ pub struct BootstrapOptions {
     /// The flake attribute to install (`.#<attr>`); `None`: the machine's name.
     pub flake_attr: Option<String>,
     /// The installer's host public key (`TYPE BASE64`), verified out of band: nixos-anywhere's
-    /// ssh then accepts that key only ([`pin_wrapper`]). `None`: trust on first use, which the
+    /// ssh then accepts that key only (`pin_wrapper`). `None`: trust on first use, which the
     /// caller must have asked for explicitly.
     pub installer_key: Option<String>,
 }
@@ -65,7 +65,7 @@ pub struct ExtraFiles {
 }
 
 /// Where nixos-anywhere puts a partitioning secret on the installer.
-pub fn disk_key_path(generator: &str, file: &str) -> String {
+pub(crate) fn disk_key_path(generator: &str, file: &str) -> String {
     format!("/run/partitioning-secrets/{generator}/{file}")
 }
 
@@ -100,7 +100,7 @@ impl ExtraFiles {
     /// Adds the activation secrets under `var/lib/varsmith/activation/<g>/<f>` of the tree
     /// (modes as declared; owned by root until the new system's activation) and the
     /// partitioning secrets as disk encryption keys beside it.
-    pub fn add_secrets(
+    pub(crate) fn add_secrets(
         &mut self,
         activation: &[SecretFile],
         disk: &[SecretFile],
@@ -127,7 +127,7 @@ impl ExtraFiles {
     }
 
     /// The `(remote, local)` pairs of `--disk-encryption-keys`.
-    pub fn disk_keys(&self) -> &[(String, PathBuf)] {
+    pub(crate) fn disk_keys(&self) -> &[(String, PathBuf)] {
         &self.disk_keys
     }
 
@@ -203,7 +203,7 @@ pub fn command(
 
 /// The alias the installer's key is pinned as (never the machine's own alias: the installer
 /// is another system than the one it installs).
-pub fn installer_alias(host: &str) -> String {
+pub(crate) fn installer_alias(host: &str) -> String {
     format!("{host}.installer")
 }
 
@@ -217,7 +217,7 @@ pub fn installer_alias(host: &str) -> String {
 /// `--ssh-option` would be ignored. The wrapper's options come before nixos-anywhere's.
 /// The installer keeps this key across its kexec (nixos-images' kexec installer reuses the
 /// running system's host keys); the installed system's key is the machine's own, pinned after.
-pub fn pin_wrapper(dir: &Path, host: &str, key: &str) -> Result<PathBuf, Error> {
+pub(crate) fn pin_wrapper(dir: &Path, host: &str, key: &str) -> Result<PathBuf, Error> {
     let mut f = key.split_whitespace();
     let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
         return Err(Error::Usage(format!(
@@ -261,7 +261,7 @@ pub fn run(
 
 /// [`run`] with the machine's `(activation, partitioning)` secrets: the first in the
 /// extra-files tree, the second as `--disk-encryption-keys`.
-pub fn run_with(
+pub(crate) fn run_with(
     flake_root: &Path,
     bundle: &KeyBundle,
     secrets: (&[SecretFile], &[SecretFile]),

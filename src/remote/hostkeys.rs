@@ -116,7 +116,7 @@ impl KeyBundle {
 
 /// The files a bundle holds (name, mode), in installation order, without decrypting
 /// anything (what a dry run shows).
-pub fn bundle_files(with_global: bool) -> Vec<(&'static str, u32)> {
+pub(crate) fn bundle_files(with_global: bool) -> Vec<(&'static str, u32)> {
     let mut v = vec![(HOST_KEY, 0o600), (HOST_PUB, 0o644)];
     if with_global {
         v.push((GLOBAL_KEY, 0o600));
@@ -127,7 +127,7 @@ pub fn bundle_files(with_global: bool) -> Vec<(&'static str, u32)> {
 /// Whether push-keys and bootstrap install the global identity by default: when the machine
 /// lists the `global-identity` generator or the workspace holds its value. A machine without
 /// it gets only its host key; `--no-global` leaves it out in every case.
-pub fn wants_global(root: &Path, machine: &crate::workspace::Machine, host: &str) -> bool {
+pub(crate) fn wants_global(root: &Path, machine: &crate::workspace::Machine, host: &str) -> bool {
     machine.generators.iter().any(|g| g == GLOBAL_GENERATOR)
         || KeyPaths::new(root, host).global_secret.is_file()
 }
@@ -181,7 +181,7 @@ impl KeyPaths {
     }
 
     /// The generators whose outputs are missing (for `--generate`).
-    pub fn missing_generators(&self, with_global: bool) -> Vec<&'static str> {
+    pub(crate) fn missing_generators(&self, with_global: bool) -> Vec<&'static str> {
         let mut g = Vec::new();
         if !self.host_secret.is_file() || !self.host_public.is_file() {
             g.push(OPENSSH_GENERATOR);

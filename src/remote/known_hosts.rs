@@ -89,7 +89,7 @@ impl KnownHosts {
 
     /// Pins `public_key` (an OpenSSH public key line; its comment is dropped) for `alias`,
     /// replacing the alias' previous entries. The file is rewritten atomically (mode 0644).
-    /// After an install, use [`KnownHosts::pin_installed`].
+    /// After an install, use `KnownHosts::pin_installed`.
     pub fn pin(&self, alias: &str, public_key: &str) -> Result<(), Error> {
         let mut f = public_key.split_whitespace();
         let (Some(kind), Some(b64)) = (f.next(), f.next()) else {
@@ -136,7 +136,7 @@ impl KnownHosts {
     /// (host-key rotation's confirmation) hooks in here. With `keep_previous` (push-keys: the
     /// running sshd serves its old key until it restarts) the alias' earlier pins stay
     /// beside the new one; otherwise (bootstrap: a fresh install) they are replaced.
-    pub fn pin_installed(
+    pub(crate) fn pin_installed(
         &self,
         alias: &str,
         public_key: &str,
@@ -165,7 +165,7 @@ impl KnownHosts {
     }
 
     /// Every alias with at least one pin (one read of the file, for whole-fleet commands).
-    pub fn pinned_aliases(&self) -> Result<std::collections::HashSet<String>, Error> {
+    pub(crate) fn pinned_aliases(&self) -> Result<std::collections::HashSet<String>, Error> {
         let text = self.read_checked()?;
         Ok(text
             .lines()
@@ -187,7 +187,7 @@ impl KnownHosts {
 
     /// The pinning ssh options for `alias`, whether or not a pin exists: this file alone
     /// (no global file, no `KnownHostsCommand`), never updated by ssh (`UpdateHostKeys=no`).
-    pub fn pin_options(&self, alias: &str) -> Vec<String> {
+    pub(crate) fn pin_options(&self, alias: &str) -> Vec<String> {
         vec![
             format!(
                 "UserKnownHostsFile={}",

@@ -35,7 +35,7 @@
 //! `BatchMode`, so an unknown key is an error that suggests verifying it or passing
 //! `--ssh-option StrictHostKeyChecking=accept-new` (explicit trust on first use).
 //! `push-keys` pins the pushed key too, beside the key pinned before (the running sshd keeps
-//! serving its old key until it restarts); both go through [`known_hosts::KnownHosts::pin_installed`].
+//! serving its old key until it restarts); both go through `known_hosts::KnownHosts::pin_installed`.
 
 pub(crate) mod activation;
 pub mod bootstrap;

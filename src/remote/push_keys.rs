@@ -18,7 +18,7 @@ use super::ssh::Ssh;
 const SUMS: &str = "SHA256SUMS";
 
 /// The directory keys go to: `/etc/ssh`, or `/persist/etc/ssh` for impermanence setups.
-pub fn ssh_dir(persist: bool) -> &'static str {
+pub(crate) fn ssh_dir(persist: bool) -> &'static str {
     if persist {
         "/persist/etc/ssh"
     } else {
@@ -42,7 +42,7 @@ fn q(s: &str) -> String {
 }
 
 /// The remote script: extract, verify, install, print checksums. Holds no secret.
-pub fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
+pub(crate) fn remote_script(dir: &str, files: &[(&str, u32)]) -> String {
     let mut s = format!("set -eu\ndir={}\n", q(dir));
     s.push_str(&extract_and_check());
     s.push_str(&install(files));
@@ -91,7 +91,7 @@ fn install(files: &[(&str, u32)]) -> String {
     s
 }
 
-/// Installs `bundle` on the target reached by `ssh`, under [`ssh_dir`]`(persist)`, and checks
+/// Installs `bundle` on the target reached by `ssh`, under `ssh_dir``(persist)`, and checks
 /// that the installed files hash to the local bytes.
 pub fn push(ssh: &Ssh, bundle: &KeyBundle, persist: bool) -> Result<PushReport, Error> {
     let dir = ssh_dir(persist);

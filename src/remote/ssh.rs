@@ -89,7 +89,7 @@ impl Ssh {
 
     /// The argv (program first) of `ssh … -- TARGET sh -c SCRIPT`, as [`Ssh::run_script`]
     /// runs it.
-    pub fn script_argv(&self, script: &str) -> Result<Vec<String>, Error> {
+    pub(crate) fn script_argv(&self, script: &str) -> Result<Vec<String>, Error> {
         let remote = shlex::try_join(["sh", "-c", script])
             .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
         let mut v = vec![self.program.to_string_lossy().into_owned()];
@@ -99,7 +99,7 @@ impl Ssh {
 
     /// The argv (program first) of an interactive shell on the target: the pinned options,
     /// without `-T` and `BatchMode` (a password or a hardware key may ask).
-    pub fn shell_argv(&self) -> Vec<String> {
+    pub(crate) fn shell_argv(&self) -> Vec<String> {
         let mut v = vec![self.program.to_string_lossy().into_owned()];
         for o in self.options.iter().filter(|o| *o != "BatchMode=yes") {
             v.push("-o".to_string());
@@ -112,7 +112,7 @@ impl Ssh {
 
     /// Runs `sh -c SCRIPT` on the target with `stdin` as its input and returns its output.
     /// `script` must hold no secret (it is part of ssh's argv); secrets go in `stdin`.
-    pub fn run_script(&self, script: &str, stdin: &[u8]) -> Result<RemoteOutput, Error> {
+    pub(crate) fn run_script(&self, script: &str, stdin: &[u8]) -> Result<RemoteOutput, Error> {
         let remote = shlex::try_join(["sh", "-c", script])
             .map_err(|_| Error::Usage("remote script holds a NUL byte".into()))?;
         let mut child = crate::child::command(&self.program)

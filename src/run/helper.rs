@@ -121,7 +121,7 @@ pub fn bind(cmd: &mut Command) {
 }
 
 /// The sandboxed script's `PATH`: the helper's directory, then `path`.
-pub fn sandbox_path(path: &str) -> String {
+pub(crate) fn sandbox_path(path: &str) -> String {
     if available() {
         prepend(SANDBOX_BIN_DIR, path)
     } else {
@@ -148,7 +148,7 @@ pub fn link(dir: &Path) -> std::io::Result<()> {
 }
 
 /// For `--no-sandbox`: the script's `PATH`, `dir` (see [`link`]) first.
-pub fn unsandboxed_path(dir: &Path, path: &str) -> String {
+pub(crate) fn unsandboxed_path(dir: &Path, path: &str) -> String {
     if available() {
         prepend(&dir.display().to_string(), path)
     } else {

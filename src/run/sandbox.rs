@@ -165,7 +165,7 @@ fn script_path(g: &Generator) -> String {
 
 /// Checks a generator's runtime inputs before anything runs (for a Nix generator: that they
 /// are realised).
-pub fn check_runtime_inputs(g: &Generator, who: &str) -> Result<(), Error> {
+pub(crate) fn check_runtime_inputs(g: &Generator, who: &str) -> Result<(), Error> {
     if let Some(inputs) = &g.pinned {
         if let Some(i) = inputs.iter().find(|i| !Path::new(&i.out).exists()) {
             return Err(Error::MissingInput {

@@ -58,7 +58,7 @@ pub fn encrypt_tree(
 }
 
 /// Encrypts plaintext file bytes, writing with the `.sops.yaml` `stores:` settings.
-pub fn encrypt_with(
+pub(crate) fn encrypt_with(
     plain: &[u8],
     format: Format,
     opts: &EncryptOptions,
@@ -71,7 +71,7 @@ pub fn encrypt_with(
 }
 
 /// [`encrypt_tree`] with `stores:` settings.
-pub fn encrypt_tree_with(
+pub(crate) fn encrypt_tree_with(
     mut tree: Tree,
     format: Format,
     opts: &EncryptOptions,

@@ -130,7 +130,7 @@ impl Error {
     /// exist, 128 no identity for the data key, 200 an edit that changed nothing, 201 no
     /// editor, 203 already encrypted. (sops exits 1 when a file to decrypt does not parse;
     /// varsmith keeps 2 for every parse failure, whichever command reads the file.)
-    pub fn sops_exit_code(&self) -> i32 {
+    pub(crate) fn sops_exit_code(&self) -> i32 {
         match self {
             Error::Io { cause: source, .. } if source.kind() == std::io::ErrorKind::NotFound => 100,
             Error::Malformed { .. } | Error::Io { .. } => 2,

@@ -128,7 +128,7 @@ impl Metadata {
     }
 
     /// The metadata as a tree value, in sops 3.11 struct order.
-    pub fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         let mut m = Map::default();
         if !self.age.is_empty() {
             let list = self

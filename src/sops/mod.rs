@@ -40,10 +40,8 @@ pub(crate) mod io;
 pub(crate) mod path;
 pub(crate) mod verbs;
 
-pub use api::{
-    Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree,
-    encrypt_tree_with, encrypt_with,
-};
+pub use api::{Decrypted, EncryptOptions, decrypt, decrypt_to_plaintext, encrypt, encrypt_tree};
+pub(crate) use api::{encrypt_tree_with, encrypt_with};
 pub use error::{Error, Result};
 pub use metadata::Metadata;
 
@@ -72,7 +70,7 @@ pub enum Format {
 
 impl Format {
     /// The format sops picks for a path by its extension.
-    pub fn from_path(path: &Path) -> Format {
+    pub(crate) fn from_path(path: &Path) -> Format {
         match path.extension().and_then(|e| e.to_str()) {
             Some("yaml") | Some("yml") => Format::Yaml,
             Some("json") => Format::Json,

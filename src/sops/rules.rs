@@ -28,16 +28,11 @@ impl Default for CryptRule {
 }
 
 impl CryptRule {
-    /// Whether a leaf at `path` with the comment stack `comments` is encrypted.
-    pub fn should_encrypt(&self, path: &[String], comments: &[Vec<String>]) -> bool {
-        self.should_encrypt_item(path, comments, false)
-    }
-
     /// sops' `shouldBeEncrypted`. For a comment, the stack already holds the comment itself
     /// (so a comment matching `unencrypted_comment_regex` stays plaintext), and under
     /// `encrypted_comment_regex` that last entry is skipped (the matching line stays
     /// plaintext, the ones after it are encrypted).
-    pub fn should_encrypt_item(
+    pub(crate) fn should_encrypt_item(
         &self,
         path: &[String],
         comments: &[Vec<String>],
@@ -68,7 +63,7 @@ impl CryptRule {
     }
 
     /// The metadata key and value for this rule (`None` for [`CryptRule::All`]).
-    pub fn metadata_entry(&self) -> Option<(&'static str, String)> {
+    pub(crate) fn metadata_entry(&self) -> Option<(&'static str, String)> {
         Some(match self {
             CryptRule::UnencryptedSuffix(s) => ("unencrypted_suffix", s.clone()),
             CryptRule::EncryptedSuffix(s) => ("encrypted_suffix", s.clone()),
@@ -85,7 +80,7 @@ impl CryptRule {
     }
 
     /// Builds a rule from its metadata key; `None` for an unknown key.
-    pub fn from_entry(key: &str, value: &str) -> Option<Result<CryptRule, regex::Error>> {
+    pub(crate) fn from_entry(key: &str, value: &str) -> Option<Result<CryptRule, regex::Error>> {
         let re = || Regex::new(value);
         Some(match key {
             "unencrypted_suffix" => Ok(CryptRule::UnencryptedSuffix(value.into())),

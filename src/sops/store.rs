@@ -120,7 +120,7 @@ fn raw_binary(b: &[u8]) -> Map {
 }
 
 /// Emits an encrypted tree with its metadata.
-pub fn emit_encrypted(
+pub(crate) fn emit_encrypted(
     tree: &Tree,
     metadata: &Value,
     format: Format,
@@ -130,7 +130,7 @@ pub fn emit_encrypted(
 }
 
 /// [`emit_encrypted`] with `stores:` settings.
-pub fn emit_encrypted_with(
+pub(crate) fn emit_encrypted_with(
     tree: &Tree,
     metadata: &Value,
     format: Format,
@@ -170,7 +170,7 @@ pub fn emit_plain(tree: &Tree, format: Format, origin: &str) -> Result<Vec<u8>> 
 }
 
 /// [`emit_plain`] with `stores:` settings.
-pub fn emit_plain_with(
+pub(crate) fn emit_plain_with(
     tree: &Tree,
     format: Format,
     opts: &StoreOptions,
@@ -196,7 +196,7 @@ pub fn emit_plain_with(
 }
 
 /// Checks sops' structural rules for a tree to be encrypted (no `sops` key).
-pub fn check_plain(p: &Parsed, format: Format, origin: &str) -> Result<()> {
+pub(crate) fn check_plain(p: &Parsed, format: Format, origin: &str) -> Result<()> {
     if p.metadata.is_some() {
         return Err(Error::AlreadyEncrypted {
             origin: origin.to_string(),

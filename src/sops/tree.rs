@@ -16,11 +16,11 @@ impl Bytes {
         Bytes(Zeroizing::new(v))
     }
     /// Wraps bytes that are already zeroized on drop (no copy).
-    pub fn from_zeroizing(v: Zeroizing<Vec<u8>>) -> Self {
+    pub(crate) fn from_zeroizing(v: Zeroizing<Vec<u8>>) -> Self {
         Bytes(v)
     }
     /// Copies a string.
-    pub fn from_text(s: &str) -> Self {
+    pub(crate) fn from_text(s: &str) -> Self {
         Bytes::new(s.as_bytes().to_vec())
     }
     /// The bytes.
@@ -93,7 +93,7 @@ impl Value {
         Value::Str(Bytes::from_text(s))
     }
     /// The sops `type:` tag for a leaf.
-    pub fn type_tag(&self) -> &'static str {
+    pub(crate) fn type_tag(&self) -> &'static str {
         match self {
             Value::Int(_) => "int",
             Value::Float(_) => "float",
@@ -105,7 +105,7 @@ impl Value {
     }
     /// sops' `ToBytes`: the plaintext bytes that are encrypted and hashed into the MAC. The
     /// result (and every intermediate buffer) is zeroized on drop.
-    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+    pub(crate) fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
         use std::io::Write;
         match self {
             Value::Str(b) => Zeroizing::new(b.as_slice().to_vec()),

@@ -22,19 +22,19 @@ impl Owner {
     }
 
     /// The sops YAML holding the generator's `deploy: false` secrets (admins only).
-    pub fn admin_secrets_file(&self, root: &Path, gen_name: &str) -> PathBuf {
+    pub(crate) fn admin_secrets_file(&self, root: &Path, gen_name: &str) -> PathBuf {
         self.base(root)
             .join("secrets/admin")
             .join(format!("{gen_name}.yaml"))
     }
 
     /// The directory of the generator's public facts.
-    pub fn facts_dir(&self, root: &Path, gen_name: &str) -> PathBuf {
+    pub(crate) fn facts_dir(&self, root: &Path, gen_name: &str) -> PathBuf {
         self.base(root).join("facts").join(gen_name)
     }
 
     /// The generator's manifest (written last when outputs are committed).
-    pub fn manifest_file(&self, root: &Path, gen_name: &str) -> PathBuf {
+    pub(crate) fn manifest_file(&self, root: &Path, gen_name: &str) -> PathBuf {
         self.base(root)
             .join("state")
             .join(format!("{gen_name}.json"))

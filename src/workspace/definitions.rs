@@ -56,7 +56,7 @@ pub struct Definitions {
 
 impl Definitions {
     /// The shared generators in use, with the machines that use each (in inventory order).
-    pub fn shared_users(&self) -> IndexMap<String, (Arc<Generator>, Vec<String>)> {
+    pub(crate) fn shared_users(&self) -> IndexMap<String, (Arc<Generator>, Vec<String>)> {
         let mut out: IndexMap<String, (Arc<Generator>, Vec<String>)> = IndexMap::new();
         for (m, gens) in &self.machines {
             for (name, g) in gens {
@@ -77,7 +77,7 @@ impl Definitions {
     /// does not use: a name no definition has gets `suggest::unknown`'s
     /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
     /// used says so (`generator "tls-ca" is defined but not used by …`).
-    pub fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
+    pub(crate) fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
         let defined = self.generators.contains_key(name)
             || self.machines.values().any(|gens| gens.contains_key(name));
         let by = match machine {
@@ -411,7 +411,7 @@ fn check_graph(
 }
 
 /// Finds one dependency cycle and returns it whole, first node repeated at the end.
-pub fn find_cycle(gens: &IndexMap<String, Arc<Generator>>) -> Option<Vec<String>> {
+pub(crate) fn find_cycle(gens: &IndexMap<String, Arc<Generator>>) -> Option<Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

@@ -176,7 +176,7 @@ pub(crate) struct RawFile {
 }
 
 /// Parses an octal mode string such as `"0400"` or `"640"`.
-pub fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
+pub(crate) fn parse_mode(v: &serde_json::Value) -> Result<u32, String> {
     let s = match v {
         serde_json::Value::String(s) => s.as_str(),
         other => {
@@ -340,7 +340,7 @@ pub(crate) fn parse_prompts(
 
 impl Generator {
     /// Hash (sha256, hex) of what makes outputs stale when it changes: the canonical JSON
-    /// ([`canonical_json`], i.e. what Nix's `builtins.toJSON` prints) of
+    /// (`canonical_json`, i.e. what Nix's `builtins.toJSON` prints) of
     /// `{ dependencies; files.<f> = { deploy; secret; }; script; share; validation; }`.
     /// Owner, group, mode, neededFor, prompts and runtime inputs are deliberately not part of
     /// it (changing a mode must not rotate a key). The Nix module computes the same value
@@ -359,7 +359,7 @@ impl Generator {
     /// clan's `validationHash`: sha256 hex of the canonical JSON of `validation` with every
     /// store path masked ([`mask_store_paths`]); `None` when `validation` is null. A change
     /// makes the outputs stale. Nix: `fingerprint.nix` `validationHash`.
-    pub fn validation_hash(&self) -> Option<String> {
+    pub(crate) fn validation_hash(&self) -> Option<String> {
         if self.validation.is_null() {
             return None;
         }
@@ -369,7 +369,7 @@ impl Generator {
 
     /// sha256 hex of the canonical JSON of `{ <file> = { deploy; secret; }; }`: the set of
     /// files and where each goes. A change makes the outputs stale. Nix: `shapeHash`.
-    pub fn shape_hash(&self) -> String {
+    pub(crate) fn shape_hash(&self) -> String {
         let text = canonical_json(&serde_json::Value::Object(self.file_shape()));
         hex::encode(Sha256::digest(text.as_bytes()))
     }
@@ -389,13 +389,13 @@ impl Generator {
 
     /// sha256 hex of the script text with every store path masked. A change is only a
     /// notice (clan does not regenerate on a script edit). Nix: `scriptHash`.
-    pub fn script_hash(&self) -> String {
+    pub(crate) fn script_hash(&self) -> String {
         hex::encode(Sha256::digest(mask_store_paths(&self.script).as_bytes()))
     }
 
     /// Where the definition comes from, relative to the workspace when it is a file in it
     /// (else `bundled:<name>` or `flake:<attribute>`).
-    pub fn shown_source(&self, root: &Path) -> String {
+    pub(crate) fn shown_source(&self, root: &Path) -> String {
         self.source
             .strip_prefix(root)
             .unwrap_or(&self.source)
@@ -404,14 +404,14 @@ impl Generator {
     }
 
     /// Does the generator have any secret output for the host (deploy: true)?
-    pub fn has_deployed_secrets(&self) -> bool {
+    pub(crate) fn has_deployed_secrets(&self) -> bool {
         self.files.values().any(|f| f.secret && f.deploy)
     }
 
     /// Is the definition (as far as outputs go) the same as `other`'s? Owner, group, mode and
     /// neededFor may differ: they are how each machine deploys the one shared value (a darwin
     /// machine's group defaults to `wheel`, a NixOS one's to `root`).
-    pub fn same_definition(&self, other: &Generator) -> bool {
+    pub(crate) fn same_definition(&self, other: &Generator) -> bool {
         self.own_fingerprint() == other.own_fingerprint()
             && self.prompts == other.prompts
             && self.runtime_inputs == other.runtime_inputs
@@ -421,7 +421,7 @@ impl Generator {
 /// `s` with every store path (`/nix/store/<32 chars of [0-9a-z]>-<name chars>`) replaced by
 /// `/nix/store/*`, so that a nixpkgs bump changes no hash. Nix does the same with
 /// `builtins.split "/nix/store/[0-9a-z]{32}-[A-Za-z0-9+._?=-]*"` (`fingerprint.nix`).
-pub fn mask_store_paths(s: &str) -> String {
+pub(crate) fn mask_store_paths(s: &str) -> String {
     const PREFIX: &str = "/nix/store/";
     let name_char = |b: u8| b.is_ascii_alphanumeric() || b"+._?=-".contains(&b);
     let bytes = s.as_bytes();
@@ -456,7 +456,7 @@ pub fn mask_store_paths(s: &str) -> String {
 /// `v` as Nix's `builtins.toJSON` prints it: object keys sorted bytewise at every level, no
 /// whitespace, strings escaped as `\"` `\\` `\b` `\f` `\n` `\r` `\t` and other bytes below
 /// 0x20 as `\u00xx`, everything else raw UTF-8 (serde_json's escaping, with sorted keys).
-pub fn canonical_json(v: &serde_json::Value) -> String {
+pub(crate) fn canonical_json(v: &serde_json::Value) -> String {
     fn write(v: &serde_json::Value, out: &mut String) {
         match v {
             serde_json::Value::Object(m) => {

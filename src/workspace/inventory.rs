@@ -43,7 +43,7 @@ pub struct Machine {
 impl Inventory {
     /// The error text for a machine name that is not in the inventory, in the one wording of
     /// `suggest::unknown`: `unknown machine "cinabar" (did you mean "cinnabar"?)`.
-    pub fn unknown_machine(&self, name: &str) -> String {
+    pub(crate) fn unknown_machine(&self, name: &str) -> String {
         crate::suggest::unknown("machine", name, self.machines.keys().map(String::as_str))
     }
 }
@@ -54,12 +54,12 @@ fn default_system() -> String {
 
 impl Machine {
     /// True for nix-darwin machines (`*-darwin` systems).
-    pub fn is_darwin(&self) -> bool {
+    pub(crate) fn is_darwin(&self) -> bool {
         self.system.ends_with("-darwin")
     }
 
     /// The SSH target of machine `name`: its `target`, else `root@<name>`.
-    pub fn target_or_default(&self, name: &str) -> String {
+    pub(crate) fn target_or_default(&self, name: &str) -> String {
         self.target
             .clone()
             .unwrap_or_else(|| format!("root@{name}"))

@@ -61,7 +61,7 @@ impl crate::error::HasKind for Error {
 pub struct Workspace {
     /// The directory holding `varsmith.yaml`.
     pub root: PathBuf,
-    /// The parsed inventory (flake machines merged in by [`Workspace::with_flake`]).
+    /// The parsed inventory (flake machines merged in by `Workspace::with_flake`).
     pub inventory: Inventory,
     /// Machines defined in the flake (empty for a YAML-only workspace).
     pub flake: Vec<nix::NixMachine>,
@@ -72,7 +72,7 @@ pub struct Workspace {
 
 impl Workspace {
     /// Finds the workspace: `dir` if given, else the current directory upward.
-    pub fn discover(dir: Option<&Path>) -> Result<Workspace, Error> {
+    pub(crate) fn discover(dir: Option<&Path>) -> Result<Workspace, Error> {
         let root = find_root(dir)?;
         Workspace::load(&root)
     }
@@ -106,7 +106,7 @@ impl Workspace {
 
     /// The flake output machine `name` builds (`.#<attr>`): its `nixosConfigurations` /
     /// `darwinConfigurations` attribute when that differs from its `machineName`, else `name`.
-    pub fn flake_attr<'a>(&'a self, name: &'a str) -> &'a str {
+    pub(crate) fn flake_attr<'a>(&'a self, name: &'a str) -> &'a str {
         self.flake
             .iter()
             .find(|m| m.machine_name == name)
@@ -129,7 +129,7 @@ impl Workspace {
 
 /// Finds the directory holding `varsmith.yaml`: `dir` itself if given, else the current
 /// directory and its parents.
-pub fn find_root(dir: Option<&Path>) -> Result<PathBuf, Error> {
+pub(crate) fn find_root(dir: Option<&Path>) -> Result<PathBuf, Error> {
     if let Some(d) = dir {
         if d.join(INVENTORY_FILE).is_file() {
             return Ok(d.to_path_buf());
@@ -160,7 +160,7 @@ impl Workspace {
 
     /// Adds the flake's machines (a flake workspace; cached, see `nix`). A name given twice
     /// (two configurations, or a configuration and `varsmith.yaml`) is an error naming both.
-    pub fn with_flake(mut self) -> Result<Workspace, Error> {
+    pub(crate) fn with_flake(mut self) -> Result<Workspace, Error> {
         if !nix::is_flake(&self.root) {
             return Ok(self);
         }
