@@ -5,4 +5,4 @@ pub mod graph;
 pub mod select;
 
 pub use graph::*;
-pub use select::{Planned, Selection, plan, select_machines};
+pub use select::{Planned, Selection, plan, select_targets, select_users};
