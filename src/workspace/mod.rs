@@ -170,7 +170,7 @@ impl Workspace {
             return Ok(self);
         }
         let nix::Flake { machines, homes } = nix::machines(&self.root)?;
-        for h in &homes {
+        for h in homes.iter().filter(|h| h.error.is_none()) {
             names::check_component(&h.user_name)
                 .and_then(|()| {
                     if h.user_name.contains('@') {

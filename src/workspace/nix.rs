@@ -134,8 +134,10 @@ const APPLY: &str = r#"cfgs: let
 /// `--apply` of `homeConfigurations`: per home, the same shape as [`APPLY`]'s with no machine.
 const APPLY_HOMES: &str = r#"cfgs: let
     EXTRACT
-  in builtins.mapAttrs (attr: c: let h = home c.config; in
-    if h == null then null else { machine = null; homes = { "${attr}" = h; }; }) cfgs"#;
+  in builtins.mapAttrs (attr: c: let
+    r = builtins.tryEval (let h = home c.config; in builtins.deepSeq (if h == null then null else h.userName) h);
+    h = if r.success then r.value else { userName = ""; error = "the home did not evaluate (run `nix eval .#homeConfigurations.\"${attr}\".config.varsmith.generators` for the message)"; generators = { }; };
+  in if h == null then null else { machine = null; homes = { "${attr}" = h; }; }) cfgs"#;
 
 /// The shared part of [`APPLY`] and [`APPLY_HOMES`]: `gens` reads a `varsmith` config's
 /// generators, `home` a home-manager config's user (null without varsmith's module).
@@ -192,6 +194,11 @@ pub struct NixHome {
     /// `nixosConfigurations.<m>.config.home-manager.users.<u>`.
     #[serde(default)]
     pub attr: String,
+    /// Set when a standalone home did not evaluate (e.g. another module's failed assertion,
+    /// which home-manager raises on any `config` access): the home is left out, with a
+    /// warning, rather than failing every command of the fleet.
+    #[serde(default)]
+    pub error: Option<String>,
 }
 
 impl NixHome {

@@ -147,6 +147,10 @@ pub(crate) fn definitions(
     let mut merged: IndexMap<String, IndexMap<String, (String, std::sync::Arc<super::Generator>)>> =
         IndexMap::new();
     for h in &ws.homes {
+        if let Some(e) = &h.error {
+            eprintln!("varsmith: warning: {}: {e}; its user's generators are left out", h.attr);
+            continue;
+        }
         if h.per_home {
             let ok = h.home_name.as_deref().is_some_and(|n| {
                 n.strip_prefix(&format!("{}@", h.user_name))
