@@ -51,8 +51,7 @@ let
       platform = "home-manager";
       inherit base hasTemplates;
       keyDir = "sops/users/${user}";
-      generateCmd = "varsmith generate --user ${user}";
-      generateNote = " (not in this varsmith yet: see the README's home-manager section)";
+      generateCmd = "varsmith generate --user ${if cfg.perHome && cfg.homeName != null then cfg.homeName else user}";
       secretPath =
         n: _:
         if hasSops && config.sops.secrets ? ${n} then config.sops.secrets.${n}.path else "${secretsDir}/${n}";

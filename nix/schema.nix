@@ -34,8 +34,6 @@ let
   machine = scope.name;
   dir = toString cfg.directory;
   inherit (scope) generateCmd;
-  # Said after the command when it cannot do the job yet (home-manager users).
-  generateNote = scope.generateNote or "";
   # Store path names allow [A-Za-z0-9+-._?=]; generator and file names may also hold '@'.
   storeName = builtins.replaceStrings [ "@" ] [ "_" ];
 
@@ -61,7 +59,7 @@ let
     };
 
   missingMsg =
-    what: rel: "varsmith: ${what} does not exist yet (${rel} in the workspace): run `${generateCmd}`${generateNote}";
+    what: rel: "varsmith: ${what} does not exist yet (${rel} in the workspace): run `${generateCmd}`";
 
   # A JSON-able value (validation): the 2020 lib has no types.anything.
   jsonType = lib.mkOptionType {
@@ -571,9 +569,9 @@ let
         manifestOf
         secretsRel
         ;
-      # A user's view checks its own files only: a shared file's recipients are the machines'
-      # (`varsmith rekey` does not add users to shared files yet).
-      gens = if isHome then lib.filterAttrs (_: g: !g.share) gens else gens;
+      # A user's view checks its shared files too: `varsmith generate` and `rekey` add every
+      # registered user of a shared generator to its recipients, as they add machines.
+      inherit gens;
       inherit (scope) kind base;
       keyDir = scope.keyDir or scope.base;
     }
@@ -583,7 +581,7 @@ let
       gname: s:
       "varsmith: ${scope.kind} ${machine}: generator ${gname} is ${
         if lib.hasPrefix "missing" s then "missing" else "out of date"
-      } (${s}): run `${generateCmd}`${generateNote}"
+      } (${s}): run `${generateCmd}`"
     ) (lib.filterAttrs (_: s: s != null) statuses);
 
   # nix-darwin has no systemd: restartUnits, reloadUnits and credentials there are errors

@@ -343,105 +343,46 @@ const HOME_VIEW: &str = r#"c: {
   check = c.home.activation ? varsmith-check;
 }"#;
 
-/// The outputs of one of alice's generators as the CLI lays them out for a user
-/// (sops/users/<user>/{secrets,facts,state}/): the sops file (real sops, encrypted to alice and
-/// the admin, with the run id in clear), the facts and the manifest.
-struct UserRun<'a> {
-    generator: &'a str,
-    fingerprint: &'a str,
-    /// `{validation, shape}` as the module computes them (manifest format 2).
-    hashes: &'a Value,
-    secrets: &'a [(&'a str, &'a str)],
-    facts: &'a [(&'a str, &'a str)],
-    deps: Value,
-}
-
 impl Ws {
-    fn write_user_run(&self, user: &str, recipients: &[&str], r: &UserRun) {
-        use sha2::Digest;
-        let base = self.root.join("sops/users").join(user);
-        let run_id = format!("{:032x}", rand::random::<u128>());
-        let mut plain = String::new();
-        for (k, v) in r.secrets {
-            plain.push_str(&format!("{k}: {v}\n"));
-        }
-        plain.push_str(&format!("varsmith_run_unencrypted: {run_id}\n"));
-        let scratch = self.tmp.path().join("plain.yaml");
-        std::fs::write(&scratch, plain).unwrap();
-        let out = crate::util::sops::clean("sops", &self.tmp.path().join("home"))
-            .current_dir(self.tmp.path())
-            .args(["encrypt", "--age", &recipients.join(",")])
-            .args(["--unencrypted-suffix", "_unencrypted"])
-            .args(["--input-type", "yaml", "--output-type", "yaml"])
-            .arg(&scratch)
-            .output()
-            .expect("sops");
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        std::fs::remove_file(&scratch).unwrap();
-        std::fs::create_dir_all(base.join("secrets")).unwrap();
-        std::fs::write(
-            base.join(format!("secrets/{}.yaml", r.generator)),
-            out.stdout,
-        )
-        .unwrap();
-        let mut facts = serde_json::Map::new();
-        for (k, v) in r.facts {
-            let dir = base.join("facts").join(r.generator);
-            std::fs::create_dir_all(&dir).unwrap();
-            std::fs::write(dir.join(k), v).unwrap();
-            let h = sha2::Sha256::digest(v.as_bytes());
-            facts.insert(
-                k.to_string(),
-                json!(h.iter().map(|b| format!("{b:02x}")).collect::<String>()),
-            );
-        }
-        let manifest = json!({
-            "run": run_id,
-            "format": 2,
-            "fingerprint": r.fingerprint,
-            "validation": r.hashes["validation"],
-            "shape": r.hashes["shape"],
-            "deps": r.deps,
-            "facts": facts,
-            "secrets": r.secrets.iter().map(|(k, _)| *k).collect::<Vec<_>>(),
-            "admin_secrets": [],
-            "generated": "2026-12-07T00:00:00Z",
-        });
-        std::fs::create_dir_all(base.join("state")).unwrap();
-        std::fs::write(
-            base.join(format!("state/{}.json", r.generator)),
-            serde_json::to_string_pretty(&manifest).unwrap(),
-        )
-        .unwrap();
+    /// `varsmith ARGS…` that must succeed; stages what it wrote.
+    fn ok(&self, args: &[&str]) -> Run {
+        let r = self.varsmith(args);
+        assert!(r.ok, "varsmith {args:?}: {}{}", r.stdout, r.stderr);
         git(&self.root, &["add", "-A"]);
+        r
     }
 
-    fn run_of(&self, rel: &str) -> String {
-        let v: Value =
-            serde_json::from_slice(&std::fs::read(self.root.join(rel)).unwrap()).unwrap();
-        v["run"].as_str().unwrap().to_string()
+    /// `varsmith ARGS…` that must exit with `code`, saying `msg` on stdout or stderr.
+    fn fails(&self, args: &[&str], code: i32, msg: &str) {
+        let r = self.varsmith(args);
+        assert_eq!(r.code, Some(code), "varsmith {args:?}: {}{}", r.stdout, r.stderr);
+        assert!(
+            r.stdout.contains(msg) || r.stderr.contains(msg),
+            "varsmith {args:?} lacks {msg:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
+    }
+
+    /// Whether `key_file` (an age identity) opens the workspace sops file `rel`.
+    fn opens(&self, key_file: &Path, rel: &str, key: &str) -> bool {
+        self.sops_value(key_file, rel, key).is_ok()
     }
 }
 
 /// A home-manager user through `homeManagerModules.default`, standalone and integrated into
 /// NixOS and nix-darwin: definitions readable before any output exists (the CLI's discovery),
-/// missing vars failing the home's activation with the generate command named, then the user
-/// store wired into sops-nix's home-manager module (paths under ~/.config/sops-nix/secrets,
-/// modes, the age key file for an age recipient, the template), alice's key decrypting her
-/// secret and bob's not, and a changed definition failing again.
-///
-/// `varsmith generate --user` is not built yet: the test lays out alice's outputs as the CLI
-/// will (sops/users/alice/{secrets,facts,state}/, real sops, format-2 hashes from the module).
+/// missing vars failing the home's activation with the generate command named, then
+/// `varsmith generate --user alice` writing sops/users/alice/ (real sops: alice and the admin
+/// decrypt, bob and the machine's host key do not; the shared generator alice uses gets her
+/// recipient), the user store wired into sops-nix's home-manager module (paths under
+/// ~/.config/sops-nix/secrets, modes, the age key file, the template), `check --user` clean,
+/// and a changed definition failing `check --user` and the home's evaluation again.
 #[test]
 fn home_manager_user_generators() {
     let Some(kit) = kit_and_sops() else { return };
     let ws = Ws::new(&kit);
     ws.generate(&["m1"]);
-    let admin = crate::util::sops::recipient_of(&ws.admin_key);
     let mut users = Vec::new();
     for u in ["alice", "bob"] {
         let key = ws.tmp.path().join(format!("{u}.agekey"));
@@ -449,6 +390,15 @@ fn home_manager_user_generators() {
         users.push((key, r));
     }
     let (alice_key, alice) = users[0].clone();
+    let bob_key = users[1].0.clone();
+    let m1_key = ws.tmp.path().join("m1.agekey");
+    // Not registered yet: generate names the fix, writes nothing.
+    ws.fails(
+        &["generate", "--user", "alice"],
+        2,
+        "user alice, generator api: the user has no recipient to encrypt to",
+    );
+    assert!(!ws.root.join("sops/users/alice/secrets").exists());
     user_add(&ws, &alice);
 
     // Discovery: alice's three homes in one evaluation per output.
@@ -471,7 +421,6 @@ fn home_manager_user_generators() {
     // Before alice's outputs exist: definitions evaluate, verdicts say missing, the home's
     // activation fails with the command that repairs it.
     let mut fps = Value::Null;
-    let mut hashes = Value::Null;
     for (attr, _) in HOMES {
         let v = ws.eval_json(attr, HOME_VIEW);
         assert_eq!(
@@ -482,50 +431,56 @@ fn home_manager_user_generators() {
         assert_eq!(v["check"], json!(true), "{attr}");
         if fps.is_null() {
             fps = v["definitions"].clone();
-            hashes = v["hashes"].clone();
         }
         assert_eq!(v["definitions"], fps, "{attr}: one schema, one fingerprint");
     }
-    let r = ws.eval(
+    let missing = ws.eval(
         &format!("{}.home.activation.varsmith-check.data", HOMES[0].0),
         "",
         true,
     );
     assert!(
-        !r.ok
-            && r.stderr.contains(
-                "varsmith: user alice: generator gpg-pass is missing (missing: never generated): run `varsmith generate --user alice` (not in this varsmith yet: see the README's home-manager section)"
+        !missing.ok
+            && missing.stderr.contains(
+                "varsmith: user alice: generator gpg-pass is missing (missing: never generated): run `varsmith generate --user alice`\n"
             ),
+        "{}",
+        missing.stderr
+    );
+    ws.fails(&["check", "--user", "alice"], 1, "never generated");
+
+    // The CLI generates alice's own generators (and re-wraps the shared one for her).
+    let m1_api = std::fs::read(ws.root.join("sops/machines/m1/state/api.json")).unwrap();
+    let r = ws.ok(&["generate", "--user", "alice"]);
+    assert!(
+        r.stderr.contains("generated 2 of 2 planned generator runs"),
         "{}",
         r.stderr
     );
+    assert_eq!(
+        std::fs::read(ws.root.join("sops/machines/m1/state/api.json")).unwrap(),
+        m1_api,
+        "generate --user touched machine m1"
+    );
+    for f in [
+        "secrets/api.yaml",
+        "secrets/gpg-pass.yaml",
+        "facts/api/id",
+        "state/api.json",
+        "state/gpg-pass.json",
+    ] {
+        assert!(ws.root.join("sops/users/alice").join(f).is_file(), "{f}");
+    }
+    user_decryption(&ws, (&alice_key, &bob_key, &m1_key));
+    let sops_yaml = std::fs::read_to_string(ws.root.join(".sops.yaml")).unwrap();
+    assert!(
+        sops_yaml.contains("'^sops/users/alice/secrets/[^/]+\\.yaml$'"),
+        "{sops_yaml}"
+    );
+    ws.ok(&["check", "--user", "alice"]);
+    ws.ok(&["check", "m1"]);
+    ws.ok(&["generate", "--user", "alice@stibnite", "--plan"]);
 
-    let seed_run = ws.run_of("sops/shared/state/seed.json");
-    let recipients = [alice.as_str(), admin.as_str()];
-    ws.write_user_run(
-        "alice",
-        &recipients,
-        &UserRun {
-            generator: "api",
-            fingerprint: fps["api"].as_str().unwrap(),
-            hashes: &hashes["api"],
-            secrets: &[("token", "alice-api-token-0123456789")],
-            facts: &[("id", "api-id")],
-            deps: json!({}),
-        },
-    );
-    ws.write_user_run(
-        "alice",
-        &recipients,
-        &UserRun {
-            generator: "gpg-pass",
-            fingerprint: fps["gpg-pass"].as_str().unwrap(),
-            hashes: &hashes["gpg-pass"],
-            secrets: &[("pass", "alice-pass-9876543210")],
-            facts: &[],
-            deps: json!({ "seed": seed_run }),
-        },
-    );
     let cfg = |home: &str| format!("{home}/.config/sops-nix/secrets");
     for (attr, home) in HOMES {
         let v = ws.eval_json(attr, HOME_VIEW);
@@ -567,20 +522,17 @@ fn home_manager_user_generators() {
             "{attr}"
         );
     }
-    let rel = "sops/users/alice/secrets/gpg-pass.yaml";
-    assert_eq!(
-        ws.sops_value(&alice_key, rel, "pass").as_deref(),
-        Ok("alice-pass-9876543210")
-    );
-    assert!(
-        ws.sops_value(&users[1].0, rel, "pass").is_err(),
-        "bob decrypts alice's secret"
-    );
 
+    user_get_set_list(&ws);
+    user_check_failures(&ws);
     ssh_user(&ws);
+    // Re-registered: alice's files (and the shared one) lack her new recipient until rekeyed.
+    ws.fails(&["check", "--user", "alice"], 1, "recipient");
+    ws.ok(&["rekey", "--user", "alice"]);
+    ws.ok(&["check", "--user", "alice"]);
 
-    // A changed definition (its validation, as clan's validationHash): out of date, the home's
-    // activation fails again.
+    // A changed definition (its validation, as clan's validationHash): out of date for
+    // `check --user` and the home's activation.
     let path = ws.root.join("alice.nix");
     let text = std::fs::read_to_string(&path).unwrap();
     let changed = text.replace(
@@ -600,11 +552,159 @@ fn home_manager_user_generators() {
     assert!(
         !r.ok
             && r.stderr.contains(
-                "varsmith: user alice: generator gpg-pass is out of date (definition changed): run `varsmith generate --user alice` (not in this varsmith yet: see the README's home-manager section)"
+                "varsmith: user alice: generator gpg-pass is out of date (definition changed): run `varsmith generate --user alice`\n"
             ),
         "{}",
         r.stderr
     );
+    ws.fails(&["check", "--user", "alice"], 1, "definition changed");
+    ws.ok(&["generate", "--user", "alice"]);
+    ws.ok(&["check", "--user", "alice"]);
+    machine_dependency_refused(&ws);
+}
+
+/// Real sops: alice's key opens her files and the shared one she uses; bob's key and m1's host
+/// key do not open hers; the admin opens everything; m1 still opens the shared file.
+fn user_decryption(ws: &Ws, (alice, bob, m1): (&Path, &Path, &Path)) {
+    let pass = "sops/users/alice/secrets/gpg-pass.yaml";
+    let value = ws.sops_value(alice, pass, "pass").expect("alice decrypts");
+    let seed = ws
+        .sops_value(alice, "sops/shared/secrets/seed.yaml", "seed")
+        .expect("alice decrypts the shared seed");
+    assert_eq!(value, format!("{seed}-alice"), "gpg-pass read $in/seed");
+    assert!(!ws.opens(bob, pass, "pass"), "bob decrypts alice's secret");
+    assert!(!ws.opens(m1, pass, "pass"), "m1's host key decrypts alice's secret");
+    assert!(
+        !ws.opens(m1, "sops/users/alice/secrets/api.yaml", "token"),
+        "m1's host key decrypts alice's api token"
+    );
+    assert!(ws.opens(&ws.admin_key, pass, "pass"), "the admin decrypts");
+    assert!(ws.opens(m1, "sops/shared/secrets/seed.yaml", "seed"));
+    assert!(!ws.opens(bob, "sops/shared/secrets/seed.yaml", "seed"));
+}
+
+/// `list`, `get` and `set` with `--user`: alice's vars (her own and the shared one), a fact and
+/// a secret read back, a secret replaced from stdin.
+fn user_get_set_list(ws: &Ws) {
+    let r = ws.ok(&["list", "--user", "alice", "--json"]);
+    let l: Value = serde_json::from_str(&r.stdout).expect("list --json");
+    let mut vars: Vec<&str> = l["vars"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["var"].as_str().unwrap())
+        .collect();
+    vars.sort_unstable();
+    assert_eq!(vars, ["api/id", "api/token", "gpg-pass/pass", "seed/seed"], "{l}");
+    assert!(
+        l["vars"].as_array().unwrap().iter().all(|v| v["state"] == "ok"),
+        "{l}"
+    );
+    assert_eq!(ws.ok(&["get", "--user", "alice", "api/id"]).stdout, "api-id");
+    let token = ws.ok(&["get", "--user", "alice@stibnite", "api/token"]).stdout;
+    assert_eq!(token.len(), 32, "{token:?}");
+    let home = ws.tmp.path().join("home");
+    let mut c = crate::util::sops::varsmith(&home);
+    c.arg("-C")
+        .arg(&ws.root)
+        .args(["set", "--user", "alice", "api/token"])
+        .env("SOPS_AGE_KEY_FILE", &ws.admin_key)
+        .env("XDG_RUNTIME_DIR", ws.tmp.path())
+        .env(
+            "VARSMITH_NIX_FLAGS",
+            shlex::try_join(NIX_FLAGS).expect("flags"),
+        )
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = c.spawn().expect("varsmith set");
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"new-alice-token\n")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    git(&ws.root, &["add", "-A"]);
+    assert_eq!(
+        ws.ok(&["get", "--user", "alice", "api/token"]).stdout,
+        "new-alice-token"
+    );
+    let rel = "sops/users/alice/secrets/api.yaml";
+    assert_eq!(
+        ws.sops_value(&ws.tmp.path().join("alice.agekey"), rel, "token")
+            .as_deref(),
+        Ok("new-alice-token")
+    );
+    ws.ok(&["check", "--user", "alice"]);
+    ws.fails(&["get", "--user", "carol", "api/id"], 2, "unknown user \"carol\"");
+    ws.fails(
+        &["get", "--user", "alice", "nope/x"],
+        2,
+        "user alice does not use a generator \"nope\"",
+    );
+}
+
+/// `check --user alice` fails (exit 1) on a file modified outside varsmith and on missing
+/// outputs, and passes again once they are restored.
+fn user_check_failures(ws: &Ws) {
+    let rel = "sops/users/alice/secrets/gpg-pass.yaml";
+    let path = ws.root.join(rel);
+    let good = std::fs::read(&path).unwrap();
+    let mut bad = good.clone();
+    let at = bad
+        .windows(4)
+        .position(|w| w == b"ENC[")
+        .expect("an encrypted value");
+    bad[at + 20] = if bad[at + 20] == b'A' { b'B' } else { b'A' };
+    std::fs::write(&path, &bad).unwrap();
+    ws.fails(&["check", "--user", "alice"], 1, rel);
+    std::fs::write(&path, &good).unwrap();
+    let fact = ws.root.join("sops/users/alice/facts/api/id");
+    std::fs::remove_file(&fact).unwrap();
+    ws.fails(&["check", "--user", "alice"], 1, "fact id");
+    std::fs::write(&fact, "api-id").unwrap();
+    ws.ok(&["check", "--user", "alice"]);
+}
+
+/// A user generator depending on a machine's own generator is refused (exit 2) naming the
+/// definition, the user, the generator and the machine; nothing is written.
+fn machine_dependency_refused(ws: &Ws) {
+    let m1 = ws.root.join("m1.nix");
+    let text = std::fs::read_to_string(&m1).unwrap();
+    std::fs::write(
+        &m1,
+        text.replacen(
+            "{\n  imports",
+            "{\n  varsmith.generators.host-only = { files.x = { }; script = \"printf x > $out/x\"; };\n  imports",
+            1,
+        ),
+    )
+    .unwrap();
+    let alice = ws.root.join("alice.nix");
+    let text = std::fs::read_to_string(&alice).unwrap();
+    std::fs::write(
+        &alice,
+        text.replacen(
+            "  varsmith.templates.netrc",
+            "  varsmith.generators.leak = { files.y = { }; dependencies = [ \"host-only\" ]; script = \"cat $in/host-only/x > $out/y\"; };\n  varsmith.templates.netrc",
+            1,
+        ),
+    )
+    .unwrap();
+    git(&ws.root, &["add", "-A"]);
+    ws.fails(
+        &["generate", "--user", "alice"],
+        2,
+        "user alice: generator leak: depends on \"host-only\", a generator of machine m1",
+    );
+    assert!(!ws.root.join("sops/users/alice/secrets/leak.yaml").exists());
 }
 
 /// `varsmith user add alice --age …` writes her key.json; an admin's name with another key, an

@@ -313,10 +313,15 @@ pub enum MachineGeneratorsCmd {
 /// `varsmith generate`
 #[derive(Args, Debug)]
 pub struct GenerateArgs {
-    /// Machines to generate for (default with --all or none given: every machine).
+    /// Machines to generate for (default with --all or neither machines nor --user given:
+    /// every machine and every home-manager user).
     pub hosts: Vec<String>,
-    /// Every machine.
-    #[arg(long)]
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long = "user", value_name = "USER[@HOST]")]
+    pub users: Vec<String>,
+    /// Every machine and every home-manager user.
+    #[arg(long, conflicts_with_all = ["hosts", "users"])]
     pub all: bool,
     /// Only these generators (and what depends on them).
     #[arg(short = 'g', long = "generator")]
@@ -360,8 +365,12 @@ pub struct GenerateArgs {
 /// `varsmith check`
 #[derive(Args, Debug)]
 pub struct CheckArgs {
-    /// Machines to check (default: all).
+    /// Machines to check (default, with no --user: all machines and users).
     pub hosts: Vec<String>,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long = "user", value_name = "USER[@HOST]")]
+    pub users: Vec<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -374,7 +383,12 @@ pub struct CheckArgs {
 #[derive(Args, Debug)]
 pub struct ListArgs {
     /// Machine.
-    pub host: String,
+    #[arg(required_unless_present = "user", conflicts_with = "user")]
+    pub host: Option<String>,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long, value_name = "USER[@HOST]")]
+    pub user: Option<String>,
     /// Machine-readable output.
     #[arg(long)]
     pub json: bool,
@@ -383,19 +397,27 @@ pub struct ListArgs {
 /// `varsmith get`
 #[derive(Args, Debug)]
 pub struct GetArgs {
-    /// Machine.
+    /// Machine (omitted with --user: then the only argument is GEN/FILE).
     pub host: String,
     /// GEN/FILE.
-    pub var: String,
+    pub var: Option<String>,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long, value_name = "USER[@HOST]")]
+    pub user: Option<String>,
 }
 
 /// `varsmith set`
 #[derive(Args, Debug)]
 pub struct SetArgs {
-    /// Machine.
+    /// Machine (omitted with --user: then the only argument is GEN/FILE).
     pub host: String,
     /// GEN/FILE.
-    pub var: String,
+    pub var: Option<String>,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long, value_name = "USER[@HOST]")]
+    pub user: Option<String>,
     /// Store the input exactly: keep a trailing newline (by default one is removed).
     #[arg(long)]
     pub raw: bool,
@@ -404,8 +426,12 @@ pub struct SetArgs {
 /// `varsmith rekey`
 #[derive(Args, Debug)]
 pub struct RekeyArgs {
-    /// Machines (default: all, and shared files).
+    /// Machines (default, with no --user: all machines, users and shared files).
     pub hosts: Vec<String>,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): its generators
+    /// and the shared ones it uses (outputs in sops/users/<user>/).
+    #[arg(long = "user", value_name = "USER[@HOST]")]
+    pub users: Vec<String>,
 }
 
 /// `--input-type` of the sops verbs: the input's format (default: from the file's extension).

@@ -221,6 +221,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
     let opts = crate::ops::generate::Options {
         select: crate::plan::Selection {
             hosts: if a.all { Vec::new() } else { a.hosts },
+            users: if a.all { Vec::new() } else { a.users },
             generators: a.generators,
             regenerate: a.regenerate,
         },
@@ -250,7 +251,12 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
     // Loaded by `generate` after the runtime inputs are realised (never for a plan).
     let report = crate::ops::generate::run(&ws, &opts, || ctx.identities())?;
     if a.plan {
-        let broken: Vec<_> = crate::ops::check::run(&ws, &opts.select.hosts, &Identities::new())?
+        let broken: Vec<_> = crate::ops::check::run(
+            &ws,
+            &opts.select.hosts,
+            &opts.select.users,
+            &Identities::new(),
+        )?
             .findings
             .into_iter()
             .filter(|f| super::generate_out::BROKEN_KINDS.contains(&f.kind.as_str()))
@@ -279,11 +285,16 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
     Ok(code)
 }
 
-pub(super) fn check(ctx: &Context, hosts: Vec<String>, json: bool, verbose: bool) -> CmdResult {
+pub(super) fn check(
+    ctx: &Context,
+    (hosts, users): (Vec<String>, Vec<String>),
+    json: bool,
+    verbose: bool,
+) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Shared, "varsmith check")?;
-    let report = crate::ops::check::run(&ws, &hosts, &ids)?;
+    let report = crate::ops::check::run(&ws, &hosts, &users, &ids)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(if report.is_clean() { 0 } else { 1 });
@@ -354,42 +365,121 @@ fn macs_summary(report: &crate::ops::check::Report, ids: &Identities) -> String 
     parts.join(", ")
 }
 
-/// Splits `GEN/FILE` and finds its owner (machine or shared) and definition.
+/// Whose vars `list`, `get` and `set` address: a machine, or a home-manager user (`--user`).
+pub(crate) enum Target {
+    /// A machine of the inventory or the flake.
+    Machine(String),
+    /// `alice` or `alice@stibnite` (see [`crate::plan::select_users`]).
+    User(String),
+}
+
+impl Target {
+    /// From `get`/`set`'s arguments: `HOST GEN/FILE`, or `--user U GEN/FILE`.
+    pub(crate) fn of(
+        host: String,
+        var: Option<String>,
+        user: Option<String>,
+    ) -> Result<(Target, String), UsageError> {
+        match (user, var) {
+            (None, Some(var)) => Ok((Target::Machine(host), var)),
+            (Some(u), None) => Ok((Target::User(u), host)),
+            (None, None) => Err(UsageError::new(
+                "expected HOST GEN/FILE (or --user USER GEN/FILE)",
+            )),
+            (Some(_), Some(_)) => Err(UsageError::new(
+                "--user names whose var it is: pass GEN/FILE only, not a machine too",
+            )),
+        }
+    }
+
+    /// The owner of the target's own (non-shared) generators, its generators, and how it is
+    /// shown (`machine m1`, `user alice`), plus the command that generates for it.
+    pub(crate) fn resolve<'d>(
+        &self,
+        ws: &Workspace,
+        defs: &'d crate::workspace::Definitions,
+    ) -> Result<
+        (
+            Owner,
+            &'d indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>,
+            String,
+            String,
+        ),
+        UsageError,
+    > {
+        match self {
+            Target::Machine(host) => {
+                let gens = defs
+                    .machines
+                    .get(host)
+                    .ok_or_else(|| UsageError::new(ws.inventory.unknown_machine(host)))?;
+                Ok((
+                    Owner::Machine(host.clone()),
+                    gens,
+                    format!("machine {host}"),
+                    format!("varsmith generate {host}"),
+                ))
+            }
+            Target::User(u) => {
+                let keys = crate::plan::select_users(ws, defs, std::slice::from_ref(u))?;
+                let [key] = keys.as_slice() else {
+                    return Err(UsageError::new(format!(
+                        "user {u} has several stores ({}): name one with --user {}",
+                        keys.join(", "),
+                        keys.join(" or --user ")
+                    )));
+                };
+                let gens = defs
+                    .users
+                    .get(key)
+                    .ok_or_else(|| UsageError::new(format!("unknown user {key:?}")))?;
+                Ok((
+                    Owner::User(key.clone()),
+                    gens,
+                    format!("user {key}"),
+                    format!("varsmith generate --user {key}"),
+                ))
+            }
+        }
+    }
+}
+
+/// Splits `GEN/FILE` and finds its owner (machine, user or shared) and definition, and the
+/// command that generates it.
 fn resolve_var(
     ws: &Workspace,
-    host: &str,
+    target: &Target,
     var: &str,
-) -> anyhow::Result<(Owner, std::sync::Arc<crate::workspace::Generator>, String)> {
+) -> anyhow::Result<(Owner, std::sync::Arc<crate::workspace::Generator>, String, String)> {
     let (gname, file) = var
         .split_once('/')
         .ok_or_else(|| UsageError::new(format!("{var:?}: expected GENERATOR/FILE")))?;
     let defs = ws.definitions()?;
-    let gens = defs
-        .machines
-        .get(host)
-        .ok_or_else(|| UsageError::new(ws.inventory.unknown_machine(host)))?;
-    let g = gens
-        .get(gname)
-        .ok_or_else(|| UsageError::new(defs.generator_not_used(gname, Some(host))))?;
+    let (own, gens, shown, cmd) = target.resolve(ws, &defs)?;
+    let g = gens.get(gname).ok_or_else(|| {
+        UsageError::new(match target {
+            Target::Machine(host) => defs.generator_not_used(gname, Some(host)),
+            Target::User(_) => format!(
+                "{shown} does not use a generator {gname:?} (its generators: {})",
+                gens.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+            ),
+        })
+    })?;
     if !g.files.contains_key(file) {
         let known = g.files.keys().map(String::as_str);
         return Err(UsageError::new(format!(
-            "machine {host}, generator {gname}: {}",
+            "{shown}, generator {gname}: {}",
             crate::suggest::unknown("file", file, known)
         ))
         .into());
     }
-    let owner = if g.share {
-        Owner::Shared
-    } else {
-        Owner::Machine(host.to_string())
-    };
-    Ok((owner, g.clone(), file.to_string()))
+    let owner = if g.share { Owner::Shared } else { own };
+    Ok((owner, g.clone(), file.to_string(), cmd))
 }
 
-pub(super) fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
+pub(super) fn get(ctx: &Context, target: &Target, var: &str) -> CmdResult {
     let ws = ctx.workspace()?;
-    let (owner, g, file) = resolve_var(&ws, host, var)?;
+    let (owner, g, file, _) = resolve_var(&ws, target, var)?;
     let spec = &g.files[&file];
     let bytes: SecretBytes = if spec.secret {
         let ids = ctx.identities()?;
@@ -422,9 +512,9 @@ pub(super) fn get(ctx: &Context, host: &str, var: &str) -> CmdResult {
     Ok(0)
 }
 
-pub(super) fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult {
+pub(super) fn set(ctx: &Context, target: &Target, var: &str, raw: bool) -> CmdResult {
     let ws = ctx.workspace()?;
-    let (owner, g, file) = resolve_var(&ws, host, var)?;
+    let (owner, g, file, cmd) = resolve_var(&ws, target, var)?;
     let max = crate::run::limits::Limits::default().max_output;
     let value = super::set_input::read_value(&format!("{owner}/{}", g.name), &file, raw, max)?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith set")?;
@@ -438,7 +528,7 @@ pub(super) fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult 
     // Start from the stored outputs (all of them must be readable), replace one, commit all.
     let mut outputs = store::read_outputs(&ws.root, &owner, &g, &ids).with_context(|| {
         format!(
-            "{owner}/{}: `set` needs the generator's other outputs; run `varsmith generate {host}` first",
+            "{owner}/{}: `set` needs the generator's other outputs; run `{cmd}` first",
             g.name
         )
     })?;
@@ -464,11 +554,11 @@ pub(super) fn set(ctx: &Context, host: &str, var: &str, raw: bool) -> CmdResult 
     Ok(0)
 }
 
-pub(super) fn rekey(ctx: &Context, hosts: Vec<String>) -> CmdResult {
+pub(super) fn rekey(ctx: &Context, hosts: Vec<String>, users: Vec<String>) -> CmdResult {
     let ws = ctx.workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith rekey")?;
-    let (done, failed) = crate::ops::rekey::run(&ws, &hosts, &ids)?;
+    let (done, failed) = crate::ops::rekey::run(&ws, &hosts, &users, &ids)?;
     for p in &done {
         eprintln!(
             "re-encrypted {}",

@@ -73,6 +73,7 @@ pub(super) fn run(ctx: &Context, a: DeployArgs) -> CmdResult {
         let none = Definitions {
             generators: Default::default(),
             machines: Default::default(),
+            users: Default::default(),
         };
         add_probes(&ws, &none, &mut plan, &kh, &o)?;
     }

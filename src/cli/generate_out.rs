@@ -263,6 +263,8 @@ pub(super) fn deploy_needed(
             crate::store::Owner::Machine(m) => {
                 machines.insert(m.clone());
             }
+            // A home reads its user's facts: `home-manager switch` (or the machine's deploy).
+            crate::store::Owner::User(_) => {}
             crate::store::Owner::Shared => {
                 for (m, gens) in &defs.machines {
                     if gens.contains_key(&n.generator.name) {

@@ -43,8 +43,13 @@ struct Listing {
 }
 
 /// Runs `list`.
-pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
-    let listing = collect(ctx, &a.host)?;
+pub fn run(ctx: &Context, a: ListArgs) -> CmdResult {
+    let target = match (a.host, a.user) {
+        (_, Some(u)) => super::core_cmd::Target::User(u),
+        (Some(h), None) => super::core_cmd::Target::Machine(h),
+        (None, None) => return Err(UsageError::new("expected a machine or --user USER").into()),
+    };
+    let listing = collect(ctx, &target)?;
     if a.json {
         super::json_out::print(&listing)?;
         return Ok(crate::EXIT_OK);
@@ -73,22 +78,15 @@ pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
     Ok(crate::EXIT_OK)
 }
 
-/// Every file of every generator `host` uses, in the machine's dependency-first order.
-fn collect(ctx: &Context, host: &str) -> anyhow::Result<Listing> {
+/// Every file of every generator the machine or user uses, in its dependency-first order.
+fn collect(ctx: &Context, target: &super::core_cmd::Target) -> anyhow::Result<Listing> {
     let ws = ctx.workspace()?;
     let defs = ws.definitions()?;
-    let gens = defs
-        .machines
-        .get(host)
-        .ok_or_else(|| UsageError::new(ws.inventory.unknown_machine(host)))?;
+    let (own, gens, _, _) = target.resolve(&ws, &defs)?;
     let graph = crate::plan::Graph::build(&defs);
     let mut vars = Vec::new();
     for (name, g) in gens {
-        let owner = if g.share {
-            Owner::Shared
-        } else {
-            Owner::Machine(host.to_string())
-        };
+        let owner = if g.share { Owner::Shared } else { own.clone() };
         let reason = graph
             .find(&owner, name)
             .and_then(|i| crate::plan::status(&ws.root, &graph, i));
@@ -114,7 +112,10 @@ fn collect(ctx: &Context, host: &str) -> anyhow::Result<Listing> {
         }
     }
     Ok(Listing {
-        machine: host.to_string(),
+        machine: match target {
+            super::core_cmd::Target::Machine(h) => h.clone(),
+            super::core_cmd::Target::User(_) => own.to_string(),
+        },
         vars,
     })
 }

@@ -146,11 +146,17 @@ pub fn run(cli: Cli) -> CmdResult {
         Command::Machine(m) => machine_cmd::run(&ctx, m),
         Command::User(u) => user_cmd::run(&ctx, u),
         Command::Generate(a) => core_cmd::generate(&ctx, a),
-        Command::Check(a) => core_cmd::check(&ctx, a.hosts, a.json, a.verbose),
+        Command::Check(a) => core_cmd::check(&ctx, (a.hosts, a.users), a.json, a.verbose),
         Command::List(a) => list_cmd::run(&ctx, a),
-        Command::Get(a) => core_cmd::get(&ctx, &a.host, &a.var),
-        Command::Set(a) => core_cmd::set(&ctx, &a.host, &a.var, a.raw),
-        Command::Rekey(a) => core_cmd::rekey(&ctx, a.hosts),
+        Command::Get(a) => {
+            let (t, var) = core_cmd::Target::of(a.host, a.var, a.user)?;
+            core_cmd::get(&ctx, &t, &var)
+        }
+        Command::Set(a) => {
+            let (t, var) = core_cmd::Target::of(a.host, a.var, a.user)?;
+            core_cmd::set(&ctx, &t, &var, a.raw)
+        }
+        Command::Rekey(a) => core_cmd::rekey(&ctx, a.hosts, a.users),
     }
 }
 

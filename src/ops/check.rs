@@ -57,14 +57,21 @@ impl Report {
     }
 }
 
-/// Checks the given machines (all when empty) and the shared generators they use; with
+/// Checks the given machines and home-manager users (`--user`; all of both when neither is
+/// given, see [`crate::plan::select_targets`]) and the shared generators they use; with
 /// identities (`ids` not empty) also every file's MAC.
-pub(crate) fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Report> {
+pub fn run(
+    ws: &Workspace,
+    hosts: &[String],
+    users: &[String],
+    ids: &Identities,
+) -> anyhow::Result<Report> {
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
-    let machines = crate::plan::select_machines(ws, hosts)?;
+    let all = hosts.is_empty() && users.is_empty();
+    let (machines, users) = crate::plan::select_targets(ws, &defs, hosts, users)?;
     let mut report = Report::default();
-    for i in graph.scope(&defs, &machines) {
+    for i in graph.scope_of(&defs, &machines, &users) {
         let n = &graph.nodes[i];
         report.checked += 1;
         let mut found: Vec<(&str, String)> = Vec::new();
@@ -108,7 +115,7 @@ pub(crate) fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow:
                 source: n.generator.shown_source(&ws.root),
             }));
     }
-    let files = super::check_files::run(ws, &defs, &graph, &machines, hosts.is_empty(), ids)?;
+    let files = super::check_files::run(ws, &defs, &graph, (&machines, &users), all, ids)?;
     report.files = files.files;
     report.mac_verified = files.mac_verified;
     report.findings.extend(files.findings);
@@ -145,6 +152,11 @@ fn recipient_findings(
         (store::Owner::Machine(m), false) => {
             store::host_recipients(&ws.root, m).unwrap_or_default()
         }
+        (store::Owner::User(_), false) => n
+            .owner
+            .user()
+            .and_then(|u| store::user_recipients(&ws.root, u).ok())
+            .unwrap_or_default(),
         (store::Owner::Shared, false) => want
             .iter()
             .filter(|r| !ws.inventory.admins.values().any(|a| a == *r))
@@ -184,8 +196,10 @@ fn recipient_findings(
 pub(crate) fn who_can_open(ws: &Workspace, have: &[String], owner: &store::Owner) -> Vec<String> {
     let candidates: Vec<&String> = match owner {
         store::Owner::Machine(m) => ws.inventory.machines.keys().filter(|k| *k == m).collect(),
+        store::Owner::User(_) => Vec::new(),
         store::Owner::Shared => ws.inventory.machines.keys().collect(),
     };
+    let user = owner.user();
     have.iter()
         .map(|r| {
             let r = r.trim();
@@ -195,6 +209,11 @@ pub(crate) fn who_can_open(ws: &Workspace, have: &[String], owner: &store::Owner
             let host = candidates.iter().find(|m| {
                 store::host_recipients(&ws.root, m).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
             });
+            if let Some(u) = user
+                && store::user_recipients(&ws.root, u).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
+            {
+                return format!("user {u}");
+            }
             match host {
                 Some(m) => format!("host {m}"),
                 None => r.to_string(),
@@ -209,6 +228,7 @@ pub(crate) fn fix_advice(ws: &Workspace, have: &[String], owner: &store::Owner, 
     let who = who_can_open(ws, have, owner);
     let regen = match owner {
         store::Owner::Machine(m) => format!("`varsmith generate --regenerate -g {g} {m}`"),
+        store::Owner::User(u) => format!("`varsmith generate --regenerate -g {g} --user {u}`"),
         store::Owner::Shared => format!("`varsmith generate --regenerate -g {g} --all`"),
     };
     format!(

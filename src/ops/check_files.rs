@@ -50,13 +50,14 @@ pub(crate) fn run(
     ws: &Workspace,
     defs: &Definitions,
     graph: &Graph,
-    machines: &[String],
+    (machines, users): (&[String], &[String]),
     all: bool,
     ids: &Identities,
 ) -> anyhow::Result<FileReport> {
     let mut rep = FileReport::default();
     if all {
         orphans(ws, &mut rep)?;
+        user_orphans(ws, defs, &mut rep)?;
         sops_config(ws, defs, &mut rep)?;
         admins_mirror(ws, &mut rep)?;
         leftovers(ws, graph, &Owner::Shared, &mut rep)?;
@@ -67,10 +68,16 @@ pub(crate) fn run(
         rotation(ws, m, &mut rep)?;
         leftovers(ws, graph, &Owner::Machine(m.clone()), &mut rep)?;
     }
+    for u in users {
+        let owner = Owner::User(u.clone());
+        files.extend(sopsfiles::files_of(&ws.root, &owner)?);
+        leftovers(ws, graph, &owner, &mut rep)?;
+    }
     // Generators the selected machines declare: one set, not a scan of `machines` per file.
     let declared: std::collections::HashSet<&str> = machines
         .iter()
         .filter_map(|m| defs.machines.get(m))
+        .chain(users.iter().filter_map(|u| defs.users.get(u)))
         .flat_map(|g| g.keys().map(String::as_str))
         .collect();
     let used = |f: &SopsFile| all || declared.contains(f.stem.as_str());
@@ -89,6 +96,28 @@ pub(crate) fn run(
     rep.findings.extend(findings);
     rep.mac_verified = verified;
     Ok(rep)
+}
+
+/// `sops/users/<u>/` (or a per-home `homes/<home>/`) holding outputs of a user no home of
+/// the flake declares any more.
+fn user_orphans(ws: &Workspace, defs: &Definitions, rep: &mut FileReport) -> anyhow::Result<()> {
+    for key in sopsfiles::user_dirs(&ws.root)? {
+        if defs.users.contains_key(&key) {
+            continue;
+        }
+        let owner = Owner::User(key.clone());
+        let dir = format!("{}/", store::record_key(&ws.root, &owner.base(&ws.root)));
+        rep.findings.push(finding(
+            &owner.to_string(),
+            "-",
+            "orphan",
+            format!(
+                "{dir}: no home-manager home of the flake is user {key} (importing varsmith's homeManagerModules.default) but its outputs are still there, encrypted to the user; delete them (`git rm -r {dir}secrets {dir}facts {dir}state`, keeping key.json if the user is an admin) if the user is gone, or declare the home again"
+            ),
+            dir,
+        ));
+    }
+    Ok(())
 }
 
 /// `sops/machines/<h>/` of machines the inventory does not have.
@@ -214,6 +243,7 @@ fn leftovers(
         let list: Vec<String> = paths.iter().map(|p| format!("{shown}/{p}")).collect();
         let declared = match owner {
             Owner::Machine(m) => format!("machine {m} no longer declares generator {g}"),
+            Owner::User(u) => format!("no home of user {u} declares generator {g} any more"),
             Owner::Shared => format!("no machine uses the shared generator {g} any more"),
         };
         rep.findings.push(finding(
@@ -342,6 +372,7 @@ fn external_missing(
     for (owner, stem, path) in external.files(&ws.root) {
         let in_scope = match &owner {
             Owner::Machine(m) => machines.contains(m),
+            Owner::User(_) => false,
             Owner::Shared => all,
         };
         if in_scope && !path.exists() {
@@ -366,6 +397,7 @@ fn made_by_hand(ws: &Workspace, f: &SopsFile, rel: &str, rep: &mut FileReport) {
     let owner = f.owner.to_string();
     let whose = match &f.owner {
         Owner::Machine(m) => format!("generator of {m}"),
+        Owner::User(u) => format!("generator of user {u}"),
         Owner::Shared => "shared generator".into(),
     };
     // The hint matches where the machine is defined: its configuration, or varsmith.yaml.

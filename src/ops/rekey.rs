@@ -17,26 +17,35 @@ use crate::workspace::Workspace;
 /// Files re-wrapped, and (label, error) of the files that could not be.
 pub(crate) type Outcome = (Vec<PathBuf>, Vec<(String, Failure)>);
 
-/// Rekeys every sops file of the given machines (all when empty) and the shared files they
-/// use (every shared file when no machine is given).
-pub(crate) fn run(ws: &Workspace, hosts: &[String], ids: &Identities) -> anyhow::Result<Outcome> {
+/// Rekeys every sops file of the given machines and home-manager users (all of both when
+/// neither is given) and the shared files they use (every shared file when neither is given).
+pub fn run(
+    ws: &Workspace,
+    hosts: &[String],
+    users: &[String],
+    ids: &Identities,
+) -> anyhow::Result<Outcome> {
     let defs = ws.definitions()?;
-    let machines = crate::plan::select_machines(ws, hosts)?;
+    let all = hosts.is_empty() && users.is_empty();
+    let (machines, users) = crate::plan::select_targets(ws, &defs, hosts, users)?;
     let mut files: Vec<SopsFile> = Vec::new();
     for m in &machines {
         files.extend(sopsfiles::files_of(&ws.root, &Owner::Machine(m.clone()))?);
     }
+    for u in &users {
+        files.extend(sopsfiles::files_of(&ws.root, &Owner::User(u.clone()))?);
+    }
+    let used = |stem: &str| {
+        machines
+            .iter()
+            .filter_map(|m| defs.machines.get(m))
+            .chain(users.iter().filter_map(|u| defs.users.get(u)))
+            .any(|g| g.contains_key(stem))
+    };
     files.extend(
         sopsfiles::files_of(&ws.root, &Owner::Shared)?
             .into_iter()
-            .filter(|f| {
-                hosts.is_empty()
-                    || machines.iter().any(|m| {
-                        defs.machines
-                            .get(m)
-                            .is_some_and(|g| g.contains_key(&f.stem))
-                    })
-            }),
+            .filter(|f| all || used(&f.stem)),
     );
     let mut done = Vec::new();
     let mut failed = Vec::new();

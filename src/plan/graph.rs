@@ -69,9 +69,9 @@ impl Node {
     }
 }
 
-/// One pass of [`Graph::build`]: the machine (`None`: the fleet's shared generators) and its
-/// generators in dependency-first order.
-type Pass<'a> = (Option<&'a String>, &'a IndexMap<String, Arc<Generator>>);
+/// One pass of [`Graph::build`]: the machine or user (`None`: the fleet's shared generators)
+/// and its generators in dependency-first order.
+type Pass<'a> = (Option<Owner>, &'a IndexMap<String, Arc<Generator>>);
 
 /// The whole fleet's generator graph.
 #[derive(Debug, Clone, Default)]
@@ -90,7 +90,7 @@ impl Graph {
         // Shared generators first, fleet-wide: as in clan, a shared generator may depend on a
         // shared one that only other machines declare.
         let mut shared: IndexMap<String, Arc<Generator>> = IndexMap::new();
-        for gens in defs.machines.values() {
+        for gens in defs.machines.values().chain(defs.users.values()) {
             for (name, def) in gens.iter().filter(|(_, d)| d.share) {
                 shared.entry(name.clone()).or_insert_with(|| def.clone());
             }
@@ -98,14 +98,23 @@ impl Graph {
         let names: Vec<String> = shared.keys().cloned().collect();
         let shared = crate::workspace::definitions::dependency_first(&shared, &names);
         let mut passes: Vec<Pass<'_>> = vec![(None, &shared)];
-        passes.extend(defs.machines.iter().map(|(m, gens)| (Some(m), gens)));
+        passes.extend(
+            defs.machines
+                .iter()
+                .map(|(m, gens)| (Some(Owner::Machine(m.clone())), gens)),
+        );
+        passes.extend(
+            defs.users
+                .iter()
+                .map(|(u, gens)| (Some(Owner::User(u.clone())), gens)),
+        );
         for (m, gens) in passes {
             // `gens` is dependency-first, so dependencies always exist when we get to a node
             // (shared ones were all added first).
             for (name, def) in gens {
-                let owner = match (def.share, m) {
+                let owner = match (def.share, &m) {
                     (true, _) => Owner::Shared,
-                    (false, Some(m)) => Owner::Machine(m.clone()),
+                    (false, Some(m)) => m.clone(),
                     (false, None) => continue,
                 };
                 if g.index.contains_key(&(owner.clone(), name.clone())) {
@@ -117,8 +126,8 @@ impl Graph {
                     .filter_map(|d| {
                         // Not declared here: a shared generator of another machine (clan).
                         let dshare = gens.get(d).map(|x| x.share).unwrap_or(true);
-                        let downer = match (dshare, m) {
-                            (false, Some(m)) => Owner::Machine(m.clone()),
+                        let downer = match (dshare, &m) {
+                            (false, Some(m)) => m.clone(),
                             _ => Owner::Shared,
                         };
                         g.index.get(&(downer, d.clone())).copied()
@@ -202,18 +211,33 @@ impl Graph {
     /// Nodes of the given machines plus the shared nodes they use, in graph order. Linear in
     /// the nodes plus the selected machines' generators (a set lookup per node, no scan of
     /// `machines` per node).
-    pub(crate) fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
+    pub fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
+        self.scope_of(defs, machines, &[])
+    }
+
+    /// [`Graph::scope`] over machines and home-manager users (owner keys of
+    /// [`Definitions::users`]): their nodes plus the shared nodes any of them uses.
+    pub fn scope_of(
+        &self,
+        defs: &Definitions,
+        machines: &[String],
+        users: &[String],
+    ) -> IndexSet<usize> {
         let selected: std::collections::HashSet<&str> =
             machines.iter().map(String::as_str).collect();
+        let selected_users: std::collections::HashSet<&str> =
+            users.iter().map(String::as_str).collect();
         let shared_used: std::collections::HashSet<&str> = machines
             .iter()
             .filter_map(|m| defs.machines.get(m))
+            .chain(users.iter().filter_map(|u| defs.users.get(u)))
             .flat_map(|gens| gens.keys().map(String::as_str))
             .collect();
         let mut set = IndexSet::new();
         for (i, n) in self.nodes.iter().enumerate() {
             let used = match &n.owner {
                 Owner::Machine(m) => selected.contains(m.as_str()),
+                Owner::User(u) => selected_users.contains(u.as_str()),
                 Owner::Shared => shared_used.contains(n.generator.name.as_str()),
             };
             if used {
@@ -425,6 +449,7 @@ mod tests {
         let mut d = Definitions {
             generators: IndexMap::new(),
             machines: IndexMap::new(),
+            users: IndexMap::new(),
         };
         for (m, gens) in machines {
             let mut per = IndexMap::new();

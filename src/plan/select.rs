@@ -9,9 +9,12 @@ use crate::workspace::{Definitions, Owner, Workspace};
 
 /// What `generate` was asked for; the default plans every machine's out-of-date nodes.
 #[derive(Debug, Default, Clone)]
-pub(crate) struct Selection {
-    /// Machines (empty: all).
+pub struct Selection {
+    /// Machines (empty: all, unless `users` are given).
     pub hosts: Vec<String>,
+    /// home-manager users, `alice` or a home `alice@stibnite` (`--user`; empty: all, unless
+    /// `hosts` are given).
+    pub users: Vec<String>,
     /// Only these generators (and what depends on them).
     pub generators: Vec<String>,
     /// Rerun the selected generators even when up to date.
@@ -51,6 +54,88 @@ pub(crate) fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<St
     Ok(hosts.to_vec())
 }
 
+/// The machines and users (owner keys of [`Definitions::users`]) a command covers: the named
+/// ones; with neither named, every machine and every user; with only users named, no machine
+/// (and the reverse). See [`select_users`] for how a user is named.
+pub fn select_targets(
+    ws: &Workspace,
+    defs: &Definitions,
+    hosts: &[String],
+    users: &[String],
+) -> Result<(Vec<String>, Vec<String>), UsageError> {
+    match (hosts.is_empty(), users.is_empty()) {
+        (true, true) if ws.inventory.machines.is_empty() && !defs.users.is_empty() => {
+            Ok((Vec::new(), defs.users.keys().cloned().collect()))
+        }
+        (true, true) => Ok((
+            select_machines(ws, hosts)?,
+            defs.users.keys().cloned().collect(),
+        )),
+        (true, false) => Ok((Vec::new(), select_users(ws, defs, users)?)),
+        (false, true) => Ok((select_machines(ws, hosts)?, Vec::new())),
+        (false, false) => Ok((
+            select_machines(ws, hosts)?,
+            select_users(ws, defs, users)?,
+        )),
+    }
+}
+
+/// Resolves `--user` names to owner keys: `alice` is the user (and each of her per-home homes,
+/// `alice@<host>` with `varsmith.perHome`); `alice@stibnite` is that per-home home, or, for a
+/// home sharing the user's outputs, the user. An unknown name is an error listing the users.
+pub fn select_users(
+    ws: &Workspace,
+    defs: &Definitions,
+    users: &[String],
+) -> Result<Vec<String>, UsageError> {
+    let mut out: Vec<String> = Vec::new();
+    for u in users {
+        let keys: Vec<String> = match u.split_once('@') {
+            _ if defs.users.contains_key(u) && u.contains('@') => vec![u.clone()],
+            Some((user, host)) => ws
+                .homes
+                .iter()
+                .filter(|h| h.user_name == user && !h.per_home)
+                .filter(|h| {
+                    h.attr == format!("homeConfigurations.{u}")
+                        || ["nixosConfigurations", "darwinConfigurations"].iter().any(|o| {
+                            h.attr == format!("{o}.{host}.config.home-manager.users.{user}")
+                        })
+                })
+                .map(|h| h.owner_key())
+                .take(1)
+                .collect(),
+            None => defs
+                .users
+                .keys()
+                .filter(|k| *k == u || k.split('@').next() == Some(u.as_str()))
+                .cloned()
+                .collect(),
+        };
+        if keys.is_empty() {
+            let mut known: Vec<&str> = defs.users.keys().map(String::as_str).collect();
+            known.extend(
+                ws.homes
+                    .iter()
+                    .filter_map(|h| h.attr.strip_prefix("homeConfigurations.")),
+            );
+            return Err(UsageError::new(if known.is_empty() {
+                format!(
+                    "unknown user {u:?}: the workspace has no home-manager user (a home importing varsmith's homeManagerModules.default, standalone in homeConfigurations or in home-manager.users of a machine)"
+                )
+            } else {
+                crate::suggest::unknown("user", u, known)
+            }));
+        }
+        for k in keys {
+            if !out.contains(&k) {
+                out.push(k);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Computes what runs and why.
 pub(crate) fn plan(
     ws: &Workspace,
@@ -58,13 +143,13 @@ pub(crate) fn plan(
     graph: &Graph,
     opts: &Selection,
 ) -> Result<Vec<Planned>, UsageError> {
-    let machines = select_machines(ws, &opts.hosts)?;
+    let (machines, users) = select_targets(ws, defs, &opts.hosts, &opts.users)?;
     for g in &opts.generators {
         if !graph.nodes.iter().any(|n| &n.generator.name == g) {
             return Err(UsageError::new(defs.generator_not_used(g, None)));
         }
     }
-    let scope = graph.scope(defs, &machines);
+    let scope = graph.scope_of(defs, &machines, &users);
     let selected = |i: usize| {
         opts.generators.is_empty() || opts.generators.contains(&graph.nodes[i].generator.name)
     };
@@ -105,6 +190,7 @@ pub(crate) fn plan(
             // time (their own host key may not exist yet).
             let outside = match &graph.nodes[d].owner {
                 Owner::Machine(m) => !in_selection.contains(m.as_str()),
+                Owner::User(u) => !users.contains(u),
                 Owner::Shared => false,
             };
             if outside
@@ -163,6 +249,7 @@ mod tests {
         let mut defs = Definitions {
             generators: IndexMap::new(),
             machines: IndexMap::new(),
+            users: IndexMap::new(),
         };
         for g in [&base, &top] {
             defs.generators.insert(g.name.clone(), Arc::clone(g));
@@ -186,6 +273,7 @@ mod tests {
             hosts: hosts.iter().map(|s| s.to_string()).collect(),
             generators: generators.iter().map(|s| s.to_string()).collect(),
             regenerate,
+            ..Selection::default()
         }
     }
 

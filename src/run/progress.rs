@@ -34,7 +34,7 @@ impl Progress {
         for &i in planned {
             let key = match &graph.nodes[i].owner {
                 Owner::Machine(m) => m.clone(),
-                Owner::Shared => "shared".to_string(),
+                Owner::User(_) | Owner::Shared => graph.nodes[i].owner.to_string(),
             };
             *left.entry(key.clone()).or_default() += 1;
             owner_of.insert(i, key);

@@ -53,6 +53,8 @@ impl External {
     pub(crate) fn declares(&self, owner: &Owner, stem: &str) -> bool {
         match owner {
             Owner::Shared => self.shared.iter().any(|s| s == stem),
+            // Imports declare machines' and shared files only.
+            Owner::User(_) => false,
             Owner::Machine(m) => self
                 .machines
                 .get(m)
@@ -64,6 +66,7 @@ impl External {
     pub(crate) fn add(&mut self, owner: &Owner, stem: &str) {
         let list = match owner {
             Owner::Shared => &mut self.shared,
+            Owner::User(_) => return,
             Owner::Machine(m) => self.machines.entry(m.clone()).or_default(),
         };
         if !list.iter().any(|s| s == stem) {

@@ -6,10 +6,15 @@ use crate::workspace::Owner;
 
 /// Where an owner's files live under `sops/` (the type itself is [`crate::workspace::Owner`]).
 impl Owner {
-    /// `sops/machines/<host>` or `sops/shared`.
+    /// `sops/machines/<host>`, `sops/users/<user>` (a per-home owner `<user>@<host>`:
+    /// `sops/users/<user>/homes/<user>@<host>`) or `sops/shared`.
     pub fn base(&self, root: &Path) -> PathBuf {
         match self {
             Owner::Machine(m) => root.join("sops/machines").join(m),
+            Owner::User(u) => match u.split_once('@') {
+                Some((user, _)) => root.join("sops/users").join(user).join("homes").join(u),
+                None => root.join("sops/users").join(u),
+            },
             Owner::Shared => root.join("sops/shared"),
         }
     }

@@ -133,7 +133,7 @@ pub(crate) fn record_key(root: &Path, path: &Path) -> String {
 }
 
 /// The generator whose manifest records the sops file at `path`: `(owner, generator)` for
-/// `sops/machines/<h>/secrets/[admin/]<g>.yaml` and `sops/shared/secrets/[admin/]<g>.yaml`,
+/// `sops/machines/<h>/secrets/[admin/]<g>.yaml`, `sops/users/<u>/[homes/<home>/]secrets/…` and `sops/shared/secrets/[admin/]<g>.yaml`,
 /// `None` for any other path.
 pub(crate) fn owner_of(root: &Path, path: &Path) -> Option<(super::Owner, String)> {
     let key = record_key(root, path);
@@ -141,6 +141,8 @@ pub(crate) fn owner_of(root: &Path, path: &Path) -> Option<(super::Owner, String
     let (owner, rest) = match parts.as_slice() {
         ["sops", "machines", m, rest @ ..] => (super::Owner::Machine((*m).to_string()), rest),
         ["sops", "shared", rest @ ..] => (super::Owner::Shared, rest),
+        ["sops", "users", _, "homes", h, rest @ ..] => (super::Owner::User((*h).to_string()), rest),
+        ["sops", "users", u, rest @ ..] => (super::Owner::User((*u).to_string()), rest),
         _ => return None,
     };
     let file = match rest {

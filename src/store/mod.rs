@@ -25,6 +25,7 @@ pub(crate) use manifest::{FileRecord, MANIFEST_FORMAT, Manifest, read_run_id};
 pub(crate) use manifest::{record, record_key, recorded, rerecord};
 pub(crate) use recipients::{
     ADMINS_MIRROR, KeyJsonEntry, expected_recipients, host_recipients, read_key_json,
+    user_recipients,
 };
 pub(crate) use recipients::{admins_mirror_differs, file_recipients, write_admins_mirror};
 

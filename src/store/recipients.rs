@@ -109,9 +109,16 @@ fn convert_cached(line: &str) -> Result<String, crate::keys::Error> {
     Ok(r)
 }
 
+/// A home-manager user's age recipients, from `sops/users/<user>/key.json` (`varsmith user
+/// add`); empty when the user is not registered.
+pub fn user_recipients(root: &Path, user: &str) -> Result<Vec<String>, Error> {
+    Ok(read_key_json(root, &super::layout::admin_key_json(root, user))?.unwrap_or_default())
+}
+
 /// The recipients a secrets file of `owner`'s generator `gen_name` must have: hosts (for
-/// deployed files) then admins, without duplicates.
-pub(crate) fn expected_recipients(
+/// deployed files; a user's recipient for a user's, never a host's), then admins, without
+/// duplicates. A shared file goes to every machine and every registered user using it.
+pub fn expected_recipients(
     ws: &Workspace,
     defs: &Definitions,
     owner: &Owner,
@@ -122,10 +129,21 @@ pub(crate) fn expected_recipients(
     if !admin_only {
         match owner {
             Owner::Machine(m) => out.extend(host_recipients(&ws.root, m)?),
+            Owner::User(_) => {
+                if let Some(u) = owner.user() {
+                    out.extend(user_recipients(&ws.root, u)?);
+                }
+            }
             Owner::Shared => {
                 for (m, gens) in &defs.machines {
                     if gens.contains_key(gen_name) {
                         out.extend(host_recipients(&ws.root, m)?);
+                    }
+                }
+                for (u, gens) in &defs.users {
+                    if gens.contains_key(gen_name) {
+                        let u = u.split('@').next().unwrap_or(u);
+                        out.extend(user_recipients(&ws.root, u)?);
                     }
                 }
                 // A declared external shared file (`varsmith import sops --shared`) is for

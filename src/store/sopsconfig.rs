@@ -5,7 +5,8 @@
 //! varsmith owns only a delimited block of the `creation_rules:` list, between the comment
 //! lines [`BEGIN`] and [`END`]; every other rule, comment and key of the file (a sops-nix
 //! repository's own rules for `secrets/*.yaml`) is kept byte for byte, and the rules in the
-//! block match only varsmith's paths (`^sops/machines/…`, `^sops/shared/…`). `generate` and
+//! block match only varsmith's paths (`^sops/machines/…`, `^sops/users/<user>/…`,
+//! `^sops/shared/…`). `generate` and
 //! `rekey` rewrite the block ([`write`]); `check` compares it with what the inventory implies
 //! ([`drift`]).
 //!
@@ -64,6 +65,22 @@ pub(crate) fn expected(ws: &Workspace, defs: &Definitions) -> Result<Vec<Rule>, 
                 &hosts,
             ));
         }
+    }
+    // A user's files: the user's recipient and the admins, never a host's.
+    for (u, gens) in &defs.users {
+        if !gens.values().any(|g| !g.share) {
+            continue;
+        }
+        let owner = Owner::User(u.clone());
+        let base = regex_escape(&store::record_key(&ws.root, &owner.base(&ws.root)));
+        let mut want = owner
+            .user()
+            .map(|name| store::user_recipients(&ws.root, name))
+            .transpose()?
+            .unwrap_or_default();
+        want.extend(admins.iter().cloned());
+        out.push(rule(format!("^{base}/secrets/admin/[^/]+\\.yaml$"), &admins));
+        out.push(rule(format!("^{base}/secrets/[^/]+\\.yaml$"), &want));
     }
     for (name, _) in defs.shared_users() {
         let want = store::expected_recipients(ws, defs, &Owner::Shared, &name, false)?;

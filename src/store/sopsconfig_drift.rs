@@ -48,6 +48,11 @@ fn has_vars(ws: &Workspace, defs: &Definitions) -> Result<bool, store::Error> {
             return Ok(true);
         }
     }
+    for u in defs.users.keys() {
+        if !sopsfiles::files_of(&ws.root, &Owner::User(u.clone()))?.is_empty() {
+            return Ok(true);
+        }
+    }
     Ok(!sopsfiles::files_of(&ws.root, &Owner::Shared)?.is_empty())
 }
 

@@ -35,8 +35,35 @@ impl SopsFile {
 }
 
 /// Names of the machine directories under `sops/machines/` (sorted).
-pub(crate) fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
-    let base = root.join("sops/machines");
+pub fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
+    subdirs(root, &root.join("sops/machines"))
+}
+
+/// Owner keys of the user directories under `sops/users/` that hold generator outputs
+/// (`secrets/`, `facts/` or `state/`; an admin's directory holds only `key.json`): `alice`,
+/// and `alice@host` for each `sops/users/alice/homes/alice@host/` (sorted).
+pub fn user_dirs(root: &Path) -> Result<Vec<String>, Error> {
+    let users = root.join("sops/users");
+    let mut out = Vec::new();
+    let has_outputs = |dir: &Path| ["secrets", "facts", "state"].iter().any(|s| dir.join(s).is_dir());
+    for u in subdirs(root, &users)? {
+        if has_outputs(&users.join(&u)) {
+            out.push(u.clone());
+        }
+        let homes = users.join(&u).join("homes");
+        for h in subdirs(root, &homes)? {
+            if has_outputs(&homes.join(&h)) {
+                out.push(h);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+/// Names of the directories in `base` (sorted; none when it is missing; a symlink is an error).
+fn subdirs(root: &Path, base: &Path) -> Result<Vec<String>, Error> {
+    let base = base.to_path_buf();
     let mut out = Vec::new();
     for (name, e) in entries(root, &base)? {
         match e {

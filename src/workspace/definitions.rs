@@ -52,12 +52,23 @@ pub struct Definitions {
     /// Per machine, every generator it needs (its list plus dependencies, transitively), in a
     /// dependency-first order.
     pub machines: IndexMap<String, IndexMap<String, Arc<Generator>>>,
+    /// Per home-manager user (the key of [`super::Owner::User`]: `alice`, or `alice@host` for
+    /// a per-home home), the generators of all of its homes, merged (every home declaring a
+    /// generator must declare the same definition), in a dependency-first order. Empty for a
+    /// YAML-only workspace: users come from the flake.
+    pub users: IndexMap<String, IndexMap<String, Arc<Generator>>>,
 }
 
 impl Definitions {
     /// The shared generators in use, with the machines that use each (in inventory order).
     pub(crate) fn shared_users(&self) -> IndexMap<String, (Arc<Generator>, Vec<String>)> {
         let mut out: IndexMap<String, (Arc<Generator>, Vec<String>)> = IndexMap::new();
+        for gens in self.users.values() {
+            for (name, g) in gens.iter().filter(|(_, g)| g.share) {
+                out.entry(name.clone())
+                    .or_insert_with(|| (g.clone(), Vec::new()));
+            }
+        }
         for (m, gens) in &self.machines {
             for (name, g) in gens {
                 if g.share {
@@ -200,7 +211,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
                 ));
             }
         }
-        check_graph(&visible, Some(mname), Some(&mut deferred))?;
+        check_graph(&visible, Some(&format!("machine {mname}")), Some(&mut deferred))?;
         let mut order = dependency_first(&visible, &machine.generators);
         if let Some(fm) = flake {
             // Described twice: the same generators and definitions, or an error naming both.
@@ -210,11 +221,15 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         }
         machines.insert(mname.clone(), order);
     }
+    let mut deferred_users = Vec::new();
+    let users = super::users::definitions(ws, &mut deferred_users)?;
     let defs = Definitions {
         generators,
         machines,
+        users,
     };
     check_fleet_dependencies(&defs, deferred)?;
+    super::users::check_dependencies(&defs, deferred_users)?;
     check_shared_consistency(&defs)?;
     Ok(defs)
 }
@@ -293,15 +308,25 @@ fn flake_machine(
     let visible = fm
         .definitions()
         .map_err(|m| invalid(&flake, format!("{}: {m}", fm.attr)))?;
-    check_graph(&visible, Some(&fm.machine_name), Some(deferred))?;
+    check_graph(
+        &visible,
+        Some(&format!("machine {}", fm.machine_name)),
+        Some(deferred),
+    )?;
     let names: Vec<String> = visible.keys().cloned().collect();
     Ok(dependency_first(&visible, &names))
 }
 
 /// The same shared generator must have one definition across all machines using it.
 fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
-    let mut first: IndexMap<&str, (&str, &Arc<Generator>)> = IndexMap::new();
-    for (m, gens) in &defs.machines {
+    let mut first: IndexMap<&str, (String, &Arc<Generator>)> = IndexMap::new();
+    let owners = defs
+        .machines
+        .iter()
+        .map(|(m, g)| (format!("machine {m}"), g))
+        .chain(defs.users.iter().map(|(u, g)| (format!("user {u}"), g)));
+    for (m, gens) in owners {
+        let m = m.as_str();
         for (name, g) in gens {
             if !g.share {
                 if let Some((m0, g0)) = first.get(name.as_str())
@@ -310,7 +335,7 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
                     return Err(invalid(
                         &g.source,
                         format!(
-                            "generator {name} is shared for machine {m0} ({}) but per-machine for machine {m}",
+                            "generator {name} is shared for {m0} ({}) but not for {m}",
                             g0.source.display()
                         ),
                     ));
@@ -319,14 +344,14 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
             }
             match first.get(name.as_str()) {
                 None => {
-                    first.insert(name, (m, g));
+                    first.insert(name, (m.to_string(), g));
                 }
                 Some((m0, g0)) => {
                     if !g0.same_definition(g) || !g0.share {
                         return Err(invalid(
                             &g.source,
                             format!(
-                                "shared generator {name} is defined differently for machine {m} ({}) and machine {m0} ({})",
+                                "shared generator {name} is defined differently for {m} ({}) and {m0} ({})",
                                 g.source.display(),
                                 g0.source.display()
                             ),
@@ -341,7 +366,7 @@ fn check_shared_consistency(defs: &Definitions) -> Result<(), Error> {
 
 /// A dependency a machine does not declare: (definition source, message prefix, dependency).
 /// As clan, it must be a shared generator some other machine declares.
-type Deferred = (PathBuf, String, String);
+pub(crate) type Deferred = (PathBuf, String, String);
 
 /// Every dependency a machine does not declare is a shared generator of another machine
 /// (clan's ZeroTier peers depend on the controller's identity), else "unknown dependency".
@@ -350,6 +375,7 @@ fn check_fleet_dependencies(defs: &Definitions, deferred: Vec<Deferred>) -> Resu
         let shared = defs
             .machines
             .values()
+            .chain(defs.users.values())
             .any(|gens| gens.get(&dep).is_some_and(|d| d.share));
         if !shared {
             return Err(invalid(
@@ -365,14 +391,12 @@ fn check_fleet_dependencies(defs: &Definitions, deferred: Vec<Deferred>) -> Resu
 
 /// Unknown dependencies, shared-on-per-machine dependencies and cycles. With `deferred`, a
 /// dependency the set does not hold is recorded there instead (see [`Deferred`]).
-fn check_graph(
+pub(crate) fn check_graph(
     gens: &IndexMap<String, Arc<Generator>>,
-    machine: Option<&str>,
+    owner: Option<&str>,
     mut deferred: Option<&mut Vec<Deferred>>,
 ) -> Result<(), Error> {
-    let ctx = machine
-        .map(|m| format!("machine {m}: "))
-        .unwrap_or_default();
+    let ctx = owner.map(|m| format!("{m}: ")).unwrap_or_default();
     for (name, g) in gens {
         for dep in &g.dependencies {
             let Some(d) = gens.get(dep) else {
@@ -485,7 +509,9 @@ mod tests {
     fn a_cycle_is_reported_whole_in_dependency_direction() {
         let g = gens(&[("x", "y"), ("y", "z"), ("z", "x"), ("w", "")]);
         assert_eq!(find_cycle(&g).unwrap(), vec!["x", "y", "z", "x"]);
-        let err = check_graph(&g, Some("m"), None).unwrap_err().to_string();
+        let err = check_graph(&g, Some("machine m"), None)
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("machine m: dependency cycle: x -> y -> z -> x"),
             "{err}"

@@ -68,6 +68,10 @@ pub struct Workspace {
     /// Machines described both in `varsmith.yaml` and by the flake: allowed when both give the
     /// same generators with the same definitions (checked with the definitions).
     pub in_both: Vec<String>,
+    /// home-manager homes of the flake that import varsmith's home-manager module (standalone
+    /// and integrated; empty for a YAML-only workspace), read in the machines' batched
+    /// evaluation.
+    pub homes: Vec<nix::NixHome>,
 }
 
 impl Workspace {
@@ -101,6 +105,7 @@ impl Workspace {
             inventory,
             flake: Vec::new(),
             in_both: Vec::new(),
+            homes: Vec::new(),
         })
     }
 
@@ -164,7 +169,22 @@ impl Workspace {
         if !nix::is_flake(&self.root) {
             return Ok(self);
         }
-        let machines = nix::machines(&self.root)?;
+        let nix::Flake { machines, homes } = nix::machines(&self.root)?;
+        for h in homes.iter().filter(|h| h.error.is_none()) {
+            names::check_component(&h.user_name)
+                .and_then(|()| {
+                    if h.user_name.contains('@') {
+                        Err(format!("{:?} contains '@'", h.user_name))
+                    } else {
+                        Ok(())
+                    }
+                })
+                .map_err(|e| Error::Invalid {
+                    path: self.root.join("flake.nix"),
+                    msg: format!("{}: varsmith.userName {e}", h.attr),
+                })?;
+        }
+        self.homes = homes;
         let mut seen: std::collections::HashMap<String, String> = Default::default();
         for m in &machines {
             let name = &m.machine_name;

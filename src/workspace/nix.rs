@@ -25,14 +25,16 @@ use sha2::{Digest, Sha256};
 
 use super::Error;
 
-/// The flake outputs that hold machines, and whether they are nix-darwin.
-pub(crate) const OUTPUTS: &[(&str, bool)] = &[
+/// The flake outputs that hold machines and home-manager homes, and whether they are
+/// nix-darwin (`homeConfigurations` holds homes only).
+pub const OUTPUTS: &[(&str, bool)] = &[
     ("nixosConfigurations", false),
     ("darwinConfigurations", true),
+    (HOMES_OUTPUT, false),
 ];
 
 /// Bumped whenever the cached shape or the apply function changes.
-const CACHE_VERSION: u32 = 3;
+const CACHE_VERSION: u32 = 4;
 
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
@@ -103,26 +105,48 @@ fn explain_ifd(stderr: String) -> String {
 /// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
 pub(crate) const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
 
-/// What `--apply` returns per configuration (null when it does not import the module).
-const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
-  if !(c ? options && c.options ? varsmith) then null else
+/// What `--apply` returns per configuration: `{ machine; homes; }` (`machine` null when it does
+/// not import the module; `homes`: its `home-manager.users.<u>` that import the home-manager
+/// module), or null when it has neither. Standalone `homeConfigurations` go through
+/// [`APPLY_HOMES`], in the same batched evaluation.
+const APPLY: &str = r#"cfgs: let
+    EXTRACT
+  in builtins.mapAttrs (attr: c:
   let
-    v = c.config.varsmith;
-    np = c.config.nixpkgs or { };
-    sys = builtins.tryEval (
-      if np ? hostPlatform then (if builtins.isString np.hostPlatform then np.hostPlatform else np.hostPlatform.system)
-      else np.system or null);
-    input = p: { out = builtins.unsafeDiscardStringContext p.outPath; drv = builtins.unsafeDiscardStringContext (p.drvPath or ""); name = p.name or ""; };
+    homes = if c ? options && c.options ? home-manager && c.config ? home-manager
+      then builtins.mapAttrs (_: home) c.config.home-manager.users else { };
+    hasHomes = builtins.any (h: h != null) (builtins.attrValues homes);
+    m = if !(c ? options && c.options ? varsmith) then null else let
+      v = c.config.varsmith;
+      np = c.config.nixpkgs or { };
+      sys = builtins.tryEval (
+        if np ? hostPlatform then (if builtins.isString np.hostPlatform then np.hostPlatform else np.hostPlatform.system)
+        else np.system or null);
+    in {
+      machineName = v.machineName;
+      system = if sys.success then sys.value else null;
+      coreutils = if (v.coreutils or null) == null then null else input v.coreutils;
+      deploy = { targetHost = v.deploy.targetHost or null; tags = v.deploy.tags or [ ]; backend = v.deploy.backend or null; order = v.deploy.order or [ ]; };
+      generators = gens v;
+    };
+  in if m == null && !hasHomes then null else { machine = m; homes = if hasHomes then homes else { }; }) cfgs"#;
+
+/// `--apply` of `homeConfigurations`: per home, the same shape as [`APPLY`]'s with no machine.
+const APPLY_HOMES: &str = r#"cfgs: let
+    EXTRACT
+  in builtins.mapAttrs (attr: c: let
+    r = builtins.tryEval (let h = home c.config; in builtins.deepSeq (if h == null then null else h.userName) h);
+    h = if r.success then r.value else { userName = ""; error = "the home did not evaluate (run `nix eval .#homeConfigurations.\"${attr}\".config.varsmith.generators` for the message)"; generators = { }; };
+  in if h == null then null else { machine = null; homes = { "${attr}" = h; }; }) cfgs"#;
+
+/// The shared part of [`APPLY`] and [`APPLY_HOMES`]: `gens` reads a `varsmith` config's
+/// generators, `home` a home-manager config's user (null without varsmith's module).
+const EXTRACT: &str = r#"input = p: { out = builtins.unsafeDiscardStringContext p.outPath; drv = builtins.unsafeDiscardStringContext (p.drvPath or ""); name = p.name or ""; };
     script = s: if builtins.isPath s then builtins.readFile s else s;
     refs = s: if builtins.isPath s then [ ] else builtins.concatLists (builtins.attrValues (builtins.mapAttrs
       (k: v: if v ? outputs || (v.allOutputs or false) then [ { out = ""; drv = k; name = "script reference"; } ] else [ ])
       (builtins.getContext s)));
-  in {
-    machineName = v.machineName;
-    system = if sys.success then sys.value else null;
-    coreutils = if (v.coreutils or null) == null then null else input v.coreutils;
-    deploy = { targetHost = v.deploy.targetHost or null; tags = v.deploy.tags or [ ]; backend = v.deploy.backend or null; order = v.deploy.order or [ ]; };
-    generators = builtins.mapAttrs (g: d: {
+    gens = v: builtins.mapAttrs (g: d: {
       share = d.share;
       dependencies = d.dependencies;
       validation = d.validation;
@@ -132,7 +156,94 @@ const APPLY: &str = r#"cfgs: builtins.mapAttrs (attr: c:
       files = builtins.mapAttrs (f: x: { inherit (x) secret deploy owner group mode neededFor; }) d.files;
       prompts = builtins.mapAttrs (p: x: { description = x.description or p; type = x.type or "line"; persist = x.persist or false; display = x.display or null; }) d.prompts;
     }) v.generators;
-  }) cfgs"#;
+    home = h: if !(h ? varsmith && h.varsmith ? userName && h.varsmith ? perHome) then null else {
+      userName = h.varsmith.userName;
+      perHome = h.varsmith.perHome;
+      homeName = h.varsmith.homeName;
+      generators = gens h.varsmith;
+    };"#;
+
+/// The apply function of `output` ([`APPLY`] or [`APPLY_HOMES`], with [`EXTRACT`] in).
+fn apply_of(output: &str) -> String {
+    let f = if output == HOMES_OUTPUT { APPLY_HOMES } else { APPLY };
+    f.replace("EXTRACT", EXTRACT)
+}
+
+/// The flake output of standalone home-manager configurations.
+pub const HOMES_OUTPUT: &str = "homeConfigurations";
+
+/// One home-manager user's home as the home-manager module exports it (see
+/// [`super::users`]): the generators of `varsmith.userName`, standalone
+/// (`homeConfigurations."<user>@<host>"`) or integrated (`home-manager.users.<user>` of a
+/// machine configuration).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct NixHome {
+    /// `varsmith.userName` (default `home.username`).
+    #[serde(rename = "userName")]
+    pub user_name: String,
+    /// `varsmith.perHome`: this home's outputs are its own
+    /// (`sops/users/<user>/homes/<homeName>/`).
+    #[serde(rename = "perHome", default)]
+    pub per_home: bool,
+    /// `varsmith.homeName` (required with `perHome`).
+    #[serde(rename = "homeName", default)]
+    pub home_name: Option<String>,
+    /// Generators by name.
+    pub generators: IndexMap<String, NixGenerator>,
+    /// Filled by varsmith: `homeConfigurations.<attr>` or
+    /// `nixosConfigurations.<m>.config.home-manager.users.<u>`.
+    #[serde(default)]
+    pub attr: String,
+    /// Set when a standalone home did not evaluate (e.g. another module's failed assertion,
+    /// which home-manager raises on any `config` access): the home is left out, with a
+    /// warning, rather than failing every command of the fleet.
+    #[serde(default)]
+    pub error: Option<String>,
+}
+
+impl NixHome {
+    /// The owner key of this home's own outputs: the user, or `<user>@…` (its `homeName`) for
+    /// a per-home home (see [`super::Owner::User`]).
+    pub fn owner_key(&self) -> String {
+        match (&self.per_home, &self.home_name) {
+            (true, Some(h)) => h.clone(),
+            _ => self.user_name.clone(),
+        }
+    }
+
+    /// The home's generators as validated definitions (same checks and defaults as a
+    /// machine's; no `coreutils`: a home's PATH is its runtime inputs).
+    pub fn definitions(
+        &self,
+    ) -> Result<IndexMap<String, std::sync::Arc<super::Generator>>, String> {
+        let mut out = IndexMap::new();
+        for (name, g) in &self.generators {
+            let src = PathBuf::from(format!("flake:{}.varsmith.generators.{name}", self.attr));
+            let def = to_generator(name, &src, g, None)
+                .map_err(|e| format!("user {}, generator {name}: {e}", self.user_name))?;
+            out.insert(name.clone(), std::sync::Arc::new(def));
+        }
+        Ok(out)
+    }
+}
+
+/// What one configuration contributes: a machine, homes, or both.
+#[derive(Deserialize)]
+struct Entry {
+    machine: Option<NixMachine>,
+    #[serde(default)]
+    homes: IndexMap<String, Option<NixHome>>,
+}
+
+/// The machines and home-manager homes of the flake, from one batched evaluation.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Flake {
+    /// Machine configurations importing the module.
+    pub machines: Vec<NixMachine>,
+    /// Homes importing the home-manager module (standalone and integrated).
+    #[serde(default)]
+    pub homes: Vec<NixHome>,
+}
 
 /// A runtime input: the output to put on PATH and the derivation that builds it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Hash)]
@@ -217,7 +328,7 @@ struct CacheFile {
     version: u32,
     key: String,
     root: PathBuf,
-    machines: Vec<NixMachine>,
+    flake: Flake,
 }
 
 fn flake_err(root: &Path, msg: impl Into<String>) -> Error {
@@ -232,8 +343,8 @@ pub(crate) fn is_flake(root: &Path) -> bool {
     root.join("flake.nix").is_file()
 }
 
-/// The flake's machines: from the cache when the flake is unchanged, else evaluated.
-pub(crate) fn machines(root: &Path) -> Result<Vec<NixMachine>, Error> {
+/// The flake's machines and homes: from the cache when the flake is unchanged, else evaluated.
+pub fn machines(root: &Path) -> Result<Flake, Error> {
     let source = Source::of(root)?;
     let key = source.key(root)?;
     let cache = super::nix_cache::Cache::open();
@@ -327,7 +438,9 @@ impl Source {
     /// The cache key: the apply function, the flake reference and every copied file's content.
     fn key(&self, root: &Path) -> Result<String, Error> {
         let mut h = Sha256::new();
-        h.update(format!("varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0"));
+        h.update(format!(
+            "varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0{APPLY_HOMES}\0{EXTRACT}\0"
+        ));
         h.update(self.flake_ref(root).as_bytes());
         h.update(std::env::var(NIX_FLAGS_ENV).unwrap_or_default().as_bytes());
         if ifd_allowed() {
@@ -420,9 +533,9 @@ fn cache_entry(root: &Path) -> String {
     format!("flake-{}.json", &id[..32])
 }
 
-fn read_cache(bytes: &[u8], root: &Path, key: &str) -> Option<Vec<NixMachine>> {
+fn read_cache(bytes: &[u8], root: &Path, key: &str) -> Option<Flake> {
     let c: CacheFile = serde_json::from_slice(bytes).ok()?;
-    (c.version == CACHE_VERSION && c.key == key && c.root == root).then_some(c.machines)
+    (c.version == CACHE_VERSION && c.key == key && c.root == root).then_some(c.flake)
 }
 
 fn write_cache(
@@ -430,13 +543,13 @@ fn write_cache(
     entry: &str,
     root: &Path,
     key: &str,
-    machines: &[NixMachine],
+    flake: &Flake,
 ) {
     let c = CacheFile {
         version: CACHE_VERSION,
         key: key.to_string(),
         root: root.to_path_buf(),
-        machines: machines.to_vec(),
+        flake: flake.clone(),
     };
     if let Ok(bytes) = serde_json::to_vec(&c) {
         cache.write(entry, &bytes);
@@ -496,7 +609,7 @@ pub(crate) struct EvalStats {
 /// Runs the batched evaluation of both outputs: each output's configurations are split into
 /// chunks that fit the memory budget (see [`chunk_len`]), evaluated by at most one `nix eval`
 /// per core at once, never one per machine. Says on stderr how many chunks ran.
-fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
+fn evaluate(root: &Path, source: &Source) -> Result<Flake, Error> {
     let flake = source.flake_ref(root);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let names: Vec<Result<Vec<String>, Error>> = std::thread::scope(|s| {
@@ -525,9 +638,11 @@ fn evaluate(root: &Path, source: &Source) -> Result<Vec<NixMachine>, Error> {
     let results = run_pool(root, &jobs, parallel, |(output, darwin, chunk)| {
         eval_output(root, &flake, output, *darwin, chunk)
     });
-    let mut all = Vec::new();
+    let mut all = Flake::default();
     for r in results {
-        all.extend(r?);
+        let f = r?;
+        all.machines.extend(f.machines);
+        all.homes.extend(f.homes);
     }
     let stats = EvalStats {
         machines: jobs.iter().map(|j| j.2.len()).sum(),
@@ -633,13 +748,14 @@ fn eval_output(
     output: &str,
     darwin: bool,
     names: &[String],
-) -> Result<Vec<NixMachine>, Error> {
+) -> Result<Flake, Error> {
     let only: Vec<String> = names
         .iter()
         .map(|n| format!("{} = null;", nix_string(n)))
         .collect();
     let apply = format!(
-        "cfgs: ({APPLY}) (builtins.intersectAttrs {{ {} }} cfgs)",
+        "cfgs: ({}) (builtins.intersectAttrs {{ {} }} cfgs)",
+        apply_of(output),
         only.join(" ")
     );
     let stdout = match nix_json(root, &format!("{flake}#{output}"), &apply) {
@@ -647,28 +763,36 @@ fn eval_output(
         Err(err) => {
             // A flake without this output has no such machines.
             if err.contains("does not provide attribute") && err.contains(&format!("'{output}'")) {
-                return Ok(Vec::new());
+                return Ok(Flake::default());
             }
             return Err(locate_failure(root, flake, output, &err));
         }
     };
-    let map: IndexMap<String, Option<NixMachine>> =
-        serde_json::from_slice(&stdout).map_err(|e| {
-            flake_err(
-                root,
-                format!("{output}: unexpected output of nix eval: {e}"),
-            )
-        })?;
-    Ok(map
-        .into_iter()
-        .filter_map(|(attr, m)| {
-            m.map(|mut m| {
-                m.attr = format!("{output}.{attr}");
-                m.darwin = darwin;
-                m
-            })
-        })
-        .collect())
+    let map: IndexMap<String, Option<Entry>> = serde_json::from_slice(&stdout).map_err(|e| {
+        flake_err(
+            root,
+            format!("{output}: unexpected output of nix eval: {e}"),
+        )
+    })?;
+    let mut out = Flake::default();
+    for (attr, e) in map {
+        let Some(e) = e else { continue };
+        if let Some(mut m) = e.machine {
+            m.attr = format!("{output}.{attr}");
+            m.darwin = darwin;
+            out.machines.push(m);
+        }
+        for (user, h) in e.homes {
+            let Some(mut h) = h else { continue };
+            h.attr = if output == HOMES_OUTPUT {
+                format!("{output}.{attr}")
+            } else {
+                format!("{output}.{attr}.config.home-manager.users.{user}")
+            };
+            out.homes.push(h);
+        }
+    }
+    Ok(out)
 }
 
 /// The batched call failed: finds the configuration that fails (one call per machine, only on
@@ -679,13 +803,14 @@ fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Er
         .ok()
         .and_then(|v| serde_json::from_slice::<Vec<String>>(&v).ok())
         .unwrap_or_default();
-    let one = format!("c: (({APPLY}) {{ m = c; }}).m");
+    let one = format!("c: (({}) {{ m = c; }}).m", apply_of(output));
     for attr in names {
         if let Err(e) = nix_json(root, &format!("{flake}#{output}.\"{attr}\""), &one) {
             return flake_err(
                 root,
                 format!(
-                    "evaluating {output}.{attr} (machine {attr}) failed:\n{}",
+                    "evaluating {output}.{attr} ({} {attr}) failed:\n{}",
+                    if output == HOMES_OUTPUT { "home" } else { "machine" },
                     shown(&e)
                 ),
             );

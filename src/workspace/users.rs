@@ -125,3 +125,105 @@ fn home(kind: HomeKind, attr: String, r: Raw) -> Option<Home> {
         error: r.error,
     })
 }
+
+/// The generators of every user of the workspace's flake homes ([`super::Workspace::homes`]),
+/// by owner key (`alice`, or a per-home home's `alice@host`), each in a dependency-first order.
+/// A user's homes share one store, so a generator two homes declare must have one definition
+/// (an error naming both attributes otherwise). Dependencies a user does not declare are
+/// recorded in `deferred`, checked by [`check_dependencies`] once every owner is known.
+pub(crate) fn definitions(
+    ws: &super::Workspace,
+    deferred: &mut Vec<super::definitions::Deferred>,
+) -> Result<
+    indexmap::IndexMap<String, indexmap::IndexMap<String, std::sync::Arc<super::Generator>>>,
+    Error,
+> {
+    use indexmap::IndexMap;
+    let flake = ws.root.join("flake.nix");
+    let invalid = |msg: String| Error::Invalid {
+        path: flake.clone(),
+        msg,
+    };
+    let mut merged: IndexMap<String, IndexMap<String, (String, std::sync::Arc<super::Generator>)>> =
+        IndexMap::new();
+    for h in &ws.homes {
+        if let Some(e) = &h.error {
+            eprintln!("varsmith: warning: {}: {e}; its user's generators are left out", h.attr);
+            continue;
+        }
+        if h.per_home {
+            let ok = h.home_name.as_deref().is_some_and(|n| {
+                n.strip_prefix(&format!("{}@", h.user_name))
+                    .is_some_and(|host| !host.is_empty() && !host.contains('@'))
+                    && super::names::check_component(n).is_ok()
+            });
+            if !ok {
+                return Err(invalid(format!(
+                    "{}: user {} has varsmith.perHome = true: varsmith.homeName must be \"{}@<host>\" (got {:?})",
+                    h.attr, h.user_name, h.user_name, h.home_name
+                )));
+            }
+        }
+        let key = h.owner_key();
+        let visible = h
+            .definitions()
+            .map_err(|m| invalid(format!("{}: {m}", h.attr)))?;
+        let ctx = format!("user {key}");
+        super::definitions::check_graph(&visible, Some(&ctx), Some(deferred))?;
+        let slot = merged.entry(key.clone()).or_default();
+        for (name, g) in visible {
+            if let Some((attr0, g0)) = slot.get(&name) {
+                if g0.own_fingerprint() != g.own_fingerprint() {
+                    return Err(invalid(format!(
+                        "user {key}: generator {name} is defined differently by {attr0} and {}; the homes of a user share its outputs (sops/users/{}/), so define it once (a module every home imports), or set varsmith.perHome",
+                        h.attr, h.user_name
+                    )));
+                }
+                continue;
+            }
+            slot.insert(name, (h.attr.clone(), g));
+        }
+    }
+    Ok(merged
+        .into_iter()
+        .map(|(k, gens)| {
+            let visible: IndexMap<_, _> = gens.into_iter().map(|(n, (_, g))| (n, g)).collect();
+            let names: Vec<String> = visible.keys().cloned().collect();
+            (k, super::definitions::dependency_first(&visible, &names))
+        })
+        .collect())
+}
+
+/// A user generator's dependency the user does not declare must be a shared generator some
+/// machine or user declares; a machine's own generator is refused (its secrets are encrypted to
+/// that host, never to a user), naming the definition, the user and the machine.
+pub(crate) fn check_dependencies(
+    defs: &super::Definitions,
+    deferred: Vec<super::definitions::Deferred>,
+) -> Result<(), Error> {
+    for (src, ctx, dep) in deferred {
+        let shared = defs
+            .machines
+            .values()
+            .chain(defs.users.values())
+            .any(|gens| gens.get(&dep).is_some_and(|d| d.share));
+        if shared {
+            continue;
+        }
+        let machine = defs
+            .machines
+            .iter()
+            .find(|(_, gens)| gens.contains_key(&dep))
+            .map(|(m, _)| m);
+        let msg = match machine {
+            Some(m) => format!(
+                "{ctx}depends on {dep:?}, a generator of machine {m}: a user generator may depend only on the user's own generators and shared ones (a machine's secrets are encrypted to its host, never to a user); make {dep} shared (`share = true`) or give the user its own"
+            ),
+            None => format!(
+                "{ctx}unknown dependency {dep:?} (neither the user nor any machine or user declares a shared generator of that name)"
+            ),
+        };
+        return Err(Error::Invalid { path: src, msg });
+    }
+    Ok(())
+}

@@ -159,6 +159,8 @@ impl Kit {
 /// Output of a command, with stderr for messages.
 pub struct Run {
     pub ok: bool,
+    /// The exit code (`None`: killed by a signal).
+    pub code: Option<i32>,
     pub stdout: String,
     pub stderr: String,
 }
@@ -167,6 +169,7 @@ pub fn run(mut c: Command) -> Run {
     let o = c.output().expect("spawn");
     Run {
         ok: o.status.success(),
+        code: o.status.code(),
         stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
     }

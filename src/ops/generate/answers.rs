@@ -110,22 +110,25 @@ pub(super) fn gather_prompts(
 /// machines use; one that does not is an error naming the entry (never silently ignored).
 pub(super) fn check_given(
     defs: &crate::workspace::Definitions,
-    machines: &[String],
+    (machines, homes): (&[String], &[String]),
     sources: &prompts::Sources,
 ) -> Result<(), UsageError> {
-    for (g, p, at) in sources.given() {
-        let users: Vec<&str> = machines
+    let owners: Vec<(String, &indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>)> =
+        machines
             .iter()
-            .filter(|m| defs.machines.get(*m).is_some_and(|gs| gs.contains_key(g)))
-            .map(String::as_str)
+            .filter_map(|m| defs.machines.get(m).map(|g| (m.clone(), g)))
+            .chain(
+                homes
+                    .iter()
+                    .filter_map(|u| defs.users.get(u).map(|g| (format!("user {u}"), g))),
+            )
             .collect();
-        let Some(def) = users
-            .first()
-            .and_then(|m| defs.machines.get(*m))
-            .and_then(|gs| gs.get(g))
-        else {
+    for (g, p, at) in sources.given() {
+        let using: Vec<&(String, _)> = owners.iter().filter(|(_, gs)| gs.contains_key(g)).collect();
+        let users: Vec<&str> = using.iter().map(|(m, _)| m.as_str()).collect();
+        let Some(def) = using.first().and_then(|(_, gs)| gs.get(g)) else {
             return Err(UsageError::new(format!(
-                "{at}: no selected machine uses a generator {g:?}"
+                "{at}: no selected machine or user uses a generator {g:?}"
             )));
         };
         if !def.prompts.contains_key(p) {

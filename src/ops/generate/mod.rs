@@ -19,7 +19,7 @@ use indexmap::IndexSet;
 
 use crate::error::{Failure, HasKind, Kind};
 use crate::keys::Identities;
-use crate::plan::{Graph, Planned, Selection, plan, select_machines};
+use crate::plan::{Graph, Planned, Selection, plan, select_targets};
 use crate::run::limits::Limits;
 use crate::run::progress::Progress;
 use crate::run::scheduler;
@@ -92,9 +92,10 @@ pub(crate) fn run(
     };
     if opts.plan_only {
         report.planned = record::plan_records(&graph, &plan);
-        let machines = select_machines(ws, &opts.select.hosts)?;
+        let (machines, users) =
+            select_targets(ws, &defs, &opts.select.hosts, &opts.select.users)?;
         let planned: std::collections::HashSet<usize> = plan.iter().map(|p| p.node).collect();
-        for i in graph.scope(&defs, &machines) {
+        for i in graph.scope_of(&defs, &machines, &users) {
             if !planned.contains(&i)
                 && let Some(text) = crate::plan::notice(&ws.root, &graph, i)
             {
@@ -103,9 +104,9 @@ pub(crate) fn run(
         }
         return Ok(report);
     }
-    let selected = select_machines(ws, &opts.select.hosts)?;
+    let (selected, users) = select_targets(ws, &defs, &opts.select.hosts, &opts.select.users)?;
     rotation::guard(ws, &graph, &plan, opts.rotate_host_key)?;
-    preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected)?;
+    preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected, &users)?;
     realise_inputs(&graph, &plan)?;
     for p in &plan {
         sandbox::check_runtime_inputs(&graph.nodes[p.node].generator, &p.label)?;
@@ -115,7 +116,7 @@ pub(crate) fn run(
     }
     let ids = &load_ids()?;
     let sources = prompts::Sources::new(&opts.prompt_args, opts.prompts_file.as_deref())?;
-    answers::check_given(&defs, &selected, &sources)?;
+    answers::check_given(&defs, (&selected, &users), &sources)?;
     let answers = answers::gather_prompts(ws, &graph, &plan, &sources, ids)?;
     // The lock is taken after prompting (a user typing must not block other writers), so the
     // plan is made again under it: another run may have generated some of it meanwhile.
@@ -130,8 +131,8 @@ pub(crate) fn run(
     report.plan = plan.clone();
     let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
-    record_up_to_date(&defs, &graph, &selected, opts, &mut report);
-    reconcile_recipients(ws, &defs, &graph, &selected, ids, &mut report);
+    record_up_to_date(&defs, &graph, (&selected, &users), opts, &mut report);
+    reconcile_recipients(ws, &defs, &graph, (&selected, &users), ids, &mut report);
     rotation::settle(ws, &began, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
@@ -203,14 +204,14 @@ fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Repor
 fn record_up_to_date(
     defs: &Definitions,
     graph: &Graph,
-    machines: &[String],
+    (machines, users): (&[String], &[String]),
     opts: &Options,
     report: &mut Report,
 ) {
     let gens = &opts.select.generators;
     let seen: std::collections::HashSet<String> =
         report.runs.iter().map(|r| r.label.clone()).collect();
-    for i in graph.scope(defs, machines) {
+    for i in graph.scope_of(defs, machines, users) {
         let n = &graph.nodes[i];
         if (gens.is_empty() || gens.contains(&n.generator.name)) && !seen.contains(&n.label()) {
             report.runs.push(RunRecord::new(graph, i, Status::UpToDate));
@@ -323,11 +324,11 @@ fn reconcile_recipients(
     ws: &Workspace,
     defs: &Definitions,
     graph: &Graph,
-    machines: &[String],
+    (machines, users): (&[String], &[String]),
     ids: &Identities,
     report: &mut Report,
 ) {
-    for i in graph.scope(defs, machines) {
+    for i in graph.scope_of(defs, machines, users) {
         let n = &graph.nodes[i];
         match store::rewrap::rewrap(ws, defs, &n.owner, &n.generator, ids) {
             Ok(paths) => {

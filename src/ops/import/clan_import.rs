@@ -333,6 +333,8 @@ fn recipients(
 ) -> anyhow::Result<Vec<String>> {
     let machines: Vec<&String> = match &n.owner {
         Owner::Machine(m) => vec![m],
+        // clan has no home-manager users: an import never yields one.
+        Owner::User(_) => Vec::new(),
         Owner::Shared => defs
             .machines
             .iter()

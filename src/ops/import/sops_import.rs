@@ -142,6 +142,7 @@ fn recipients(
 ) -> anyhow::Result<Vec<String>> {
     let machines: Vec<&String> = match owner {
         Owner::Machine(m) => vec![m],
+        Owner::User(_) => Vec::new(),
         Owner::Shared => defs.machines.keys().collect(),
     };
     let mut out = Vec::new();
