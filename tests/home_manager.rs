@@ -355,7 +355,13 @@ impl Ws {
     /// `varsmith ARGS…` that must exit with `code`, saying `msg` on stdout or stderr.
     fn fails(&self, args: &[&str], code: i32, msg: &str) {
         let r = self.varsmith(args);
-        assert_eq!(r.code, Some(code), "varsmith {args:?}: {}{}", r.stdout, r.stderr);
+        assert_eq!(
+            r.code,
+            Some(code),
+            "varsmith {args:?}: {}{}",
+            r.stdout,
+            r.stderr
+        );
         assert!(
             r.stdout.contains(msg) || r.stderr.contains(msg),
             "varsmith {args:?} lacks {msg:?}: {}{}",
@@ -573,7 +579,10 @@ fn user_decryption(ws: &Ws, (alice, bob, m1): (&Path, &Path, &Path)) {
         .expect("alice decrypts the shared seed");
     assert_eq!(value, format!("{seed}-alice"), "gpg-pass read $in/seed");
     assert!(!ws.opens(bob, pass, "pass"), "bob decrypts alice's secret");
-    assert!(!ws.opens(m1, pass, "pass"), "m1's host key decrypts alice's secret");
+    assert!(
+        !ws.opens(m1, pass, "pass"),
+        "m1's host key decrypts alice's secret"
+    );
     assert!(
         !ws.opens(m1, "sops/users/alice/secrets/api.yaml", "token"),
         "m1's host key decrypts alice's api token"
@@ -595,13 +604,26 @@ fn user_get_set_list(ws: &Ws) {
         .map(|v| v["var"].as_str().unwrap())
         .collect();
     vars.sort_unstable();
-    assert_eq!(vars, ["api/id", "api/token", "gpg-pass/pass", "seed/seed"], "{l}");
-    assert!(
-        l["vars"].as_array().unwrap().iter().all(|v| v["state"] == "ok"),
+    assert_eq!(
+        vars,
+        ["api/id", "api/token", "gpg-pass/pass", "seed/seed"],
         "{l}"
     );
-    assert_eq!(ws.ok(&["get", "--user", "alice", "api/id"]).stdout, "api-id");
-    let token = ws.ok(&["get", "--user", "alice@stibnite", "api/token"]).stdout;
+    assert!(
+        l["vars"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v["state"] == "ok"),
+        "{l}"
+    );
+    assert_eq!(
+        ws.ok(&["get", "--user", "alice", "api/id"]).stdout,
+        "api-id"
+    );
+    let token = ws
+        .ok(&["get", "--user", "alice@stibnite", "api/token"])
+        .stdout;
     assert_eq!(token.len(), 32, "{token:?}");
     let home = ws.tmp.path().join("home");
     let mut c = crate::util::sops::varsmith(&home);
@@ -643,7 +665,11 @@ fn user_get_set_list(ws: &Ws) {
         Ok("new-alice-token")
     );
     ws.ok(&["check", "--user", "alice"]);
-    ws.fails(&["get", "--user", "carol", "api/id"], 2, "unknown user \"carol\"");
+    ws.fails(
+        &["get", "--user", "carol", "api/id"],
+        2,
+        "unknown user \"carol\"",
+    );
     ws.fails(
         &["get", "--user", "alice", "nope/x"],
         2,

@@ -257,13 +257,13 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
             &opts.select.users,
             &Identities::new(),
         )?
-            .findings
-            .into_iter()
-            .filter(|f| super::generate_out::BROKEN_KINDS.contains(&f.kind.as_str()))
-            .filter(|f| {
-                opts.select.generators.is_empty() || opts.select.generators.contains(&f.generator)
-            })
-            .collect();
+        .findings
+        .into_iter()
+        .filter(|f| super::generate_out::BROKEN_KINDS.contains(&f.kind.as_str()))
+        .filter(|f| {
+            opts.select.generators.is_empty() || opts.select.generators.contains(&f.generator)
+        })
+        .collect();
         super::generate_out::plan(&report, &broken, a.json)?;
         return Ok(0);
     }
@@ -365,6 +365,15 @@ fn macs_summary(report: &crate::ops::check::Report, ids: &Identities) -> String 
     parts.join(", ")
 }
 
+/// A resolved target: its owner, its own generators, how it is shown, the command that
+/// generates for it.
+type Resolved<'d> = (
+    Owner,
+    &'d indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>,
+    String,
+    String,
+);
+
 /// Whose vars `list`, `get` and `set` address: a machine, or a home-manager user (`--user`).
 pub(crate) enum Target {
     /// A machine of the inventory or the flake.
@@ -398,15 +407,7 @@ impl Target {
         &self,
         ws: &Workspace,
         defs: &'d crate::workspace::Definitions,
-    ) -> Result<
-        (
-            Owner,
-            &'d indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>,
-            String,
-            String,
-        ),
-        UsageError,
-    > {
+    ) -> Result<Resolved<'d>, UsageError> {
         match self {
             Target::Machine(host) => {
                 let gens = defs
@@ -450,7 +451,12 @@ fn resolve_var(
     ws: &Workspace,
     target: &Target,
     var: &str,
-) -> anyhow::Result<(Owner, std::sync::Arc<crate::workspace::Generator>, String, String)> {
+) -> anyhow::Result<(
+    Owner,
+    std::sync::Arc<crate::workspace::Generator>,
+    String,
+    String,
+)> {
     let (gname, file) = var
         .split_once('/')
         .ok_or_else(|| UsageError::new(format!("{var:?}: expected GENERATOR/FILE")))?;
@@ -461,7 +467,10 @@ fn resolve_var(
             Target::Machine(host) => defs.generator_not_used(gname, Some(host)),
             Target::User(_) => format!(
                 "{shown} does not use a generator {gname:?} (its generators: {})",
-                gens.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                gens.keys()
+                    .map(String::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         })
     })?;

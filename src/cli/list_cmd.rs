@@ -43,7 +43,7 @@ struct Listing {
 }
 
 /// Runs `list`.
-pub fn run(ctx: &Context, a: ListArgs) -> CmdResult {
+pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
     let target = match (a.host, a.user) {
         (_, Some(u)) => super::core_cmd::Target::User(u),
         (Some(h), None) => super::core_cmd::Target::Machine(h),

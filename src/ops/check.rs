@@ -60,7 +60,7 @@ impl Report {
 /// Checks the given machines and home-manager users (`--user`; all of both when neither is
 /// given, see [`crate::plan::select_targets`]) and the shared generators they use; with
 /// identities (`ids` not empty) also every file's MAC.
-pub fn run(
+pub(crate) fn run(
     ws: &Workspace,
     hosts: &[String],
     users: &[String],
@@ -210,7 +210,8 @@ pub(crate) fn who_can_open(ws: &Workspace, have: &[String], owner: &store::Owner
                 store::host_recipients(&ws.root, m).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
             });
             if let Some(u) = user
-                && store::user_recipients(&ws.root, u).is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
+                && store::user_recipients(&ws.root, u)
+                    .is_ok_and(|rs| rs.iter().any(|x| x.trim() == r))
             {
                 return format!("user {u}");
             }

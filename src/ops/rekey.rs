@@ -19,7 +19,7 @@ pub(crate) type Outcome = (Vec<PathBuf>, Vec<(String, Failure)>);
 
 /// Rekeys every sops file of the given machines and home-manager users (all of both when
 /// neither is given) and the shared files they use (every shared file when neither is given).
-pub fn run(
+pub(crate) fn run(
     ws: &Workspace,
     hosts: &[String],
     users: &[String],

@@ -208,16 +208,11 @@ impl Graph {
         out
     }
 
-    /// Nodes of the given machines plus the shared nodes they use, in graph order. Linear in
-    /// the nodes plus the selected machines' generators (a set lookup per node, no scan of
+    /// Nodes of the given machines and home-manager users (owner keys of
+    /// [`Definitions::users`]) plus the shared nodes any of them uses, in graph order. Linear in
+    /// the nodes plus the selected owners' generators (a set lookup per node, no scan of
     /// `machines` per node).
-    pub fn scope(&self, defs: &Definitions, machines: &[String]) -> IndexSet<usize> {
-        self.scope_of(defs, machines, &[])
-    }
-
-    /// [`Graph::scope`] over machines and home-manager users (owner keys of
-    /// [`Definitions::users`]): their nodes plus the shared nodes any of them uses.
-    pub fn scope_of(
+    pub(crate) fn scope_of(
         &self,
         defs: &Definitions,
         machines: &[String],
@@ -551,7 +546,7 @@ mod tests {
         let g = Graph::build(&d);
         let labels = |ms: &[&str]| -> Vec<String> {
             let ms: Vec<String> = ms.iter().map(|m| m.to_string()).collect();
-            g.scope(&d, &ms)
+            g.scope_of(&d, &ms, &[])
                 .iter()
                 .map(|&i| g.nodes[i].label())
                 .collect()

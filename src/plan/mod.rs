@@ -4,5 +4,5 @@
 pub(crate) mod graph;
 pub(crate) mod select;
 
-pub use graph::*;
-pub use select::{Planned, Selection, plan, select_targets, select_users};
+pub(crate) use graph::*;
+pub(crate) use select::{Planned, Selection, plan, select_targets, select_users};

@@ -9,7 +9,7 @@ use crate::workspace::{Definitions, Owner, Workspace};
 
 /// What `generate` was asked for; the default plans every machine's out-of-date nodes.
 #[derive(Debug, Default, Clone)]
-pub struct Selection {
+pub(crate) struct Selection {
     /// Machines (empty: all, unless `users` are given).
     pub hosts: Vec<String>,
     /// home-manager users, `alice` or a home `alice@stibnite` (`--user`; empty: all, unless
@@ -57,7 +57,7 @@ pub(crate) fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<St
 /// The machines and users (owner keys of [`Definitions::users`]) a command covers: the named
 /// ones; with neither named, every machine and every user; with only users named, no machine
 /// (and the reverse). See [`select_users`] for how a user is named.
-pub fn select_targets(
+pub(crate) fn select_targets(
     ws: &Workspace,
     defs: &Definitions,
     hosts: &[String],
@@ -73,17 +73,14 @@ pub fn select_targets(
         )),
         (true, false) => Ok((Vec::new(), select_users(ws, defs, users)?)),
         (false, true) => Ok((select_machines(ws, hosts)?, Vec::new())),
-        (false, false) => Ok((
-            select_machines(ws, hosts)?,
-            select_users(ws, defs, users)?,
-        )),
+        (false, false) => Ok((select_machines(ws, hosts)?, select_users(ws, defs, users)?)),
     }
 }
 
 /// Resolves `--user` names to owner keys: `alice` is the user (and each of her per-home homes,
 /// `alice@<host>` with `varsmith.perHome`); `alice@stibnite` is that per-home home, or, for a
 /// home sharing the user's outputs, the user. An unknown name is an error listing the users.
-pub fn select_users(
+pub(crate) fn select_users(
     ws: &Workspace,
     defs: &Definitions,
     users: &[String],
@@ -98,9 +95,11 @@ pub fn select_users(
                 .filter(|h| h.user_name == user && !h.per_home)
                 .filter(|h| {
                     h.attr == format!("homeConfigurations.{u}")
-                        || ["nixosConfigurations", "darwinConfigurations"].iter().any(|o| {
-                            h.attr == format!("{o}.{host}.config.home-manager.users.{user}")
-                        })
+                        || ["nixosConfigurations", "darwinConfigurations"]
+                            .iter()
+                            .any(|o| {
+                                h.attr == format!("{o}.{host}.config.home-manager.users.{user}")
+                            })
                 })
                 .map(|h| h.owner_key())
                 .take(1)

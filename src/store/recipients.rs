@@ -111,14 +111,14 @@ fn convert_cached(line: &str) -> Result<String, crate::keys::Error> {
 
 /// A home-manager user's age recipients, from `sops/users/<user>/key.json` (`varsmith user
 /// add`); empty when the user is not registered.
-pub fn user_recipients(root: &Path, user: &str) -> Result<Vec<String>, Error> {
+pub(crate) fn user_recipients(root: &Path, user: &str) -> Result<Vec<String>, Error> {
     Ok(read_key_json(root, &super::layout::admin_key_json(root, user))?.unwrap_or_default())
 }
 
 /// The recipients a secrets file of `owner`'s generator `gen_name` must have: hosts (for
 /// deployed files; a user's recipient for a user's, never a host's), then admins, without
 /// duplicates. A shared file goes to every machine and every registered user using it.
-pub fn expected_recipients(
+pub(crate) fn expected_recipients(
     ws: &Workspace,
     defs: &Definitions,
     owner: &Owner,

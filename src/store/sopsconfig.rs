@@ -79,7 +79,10 @@ pub(crate) fn expected(ws: &Workspace, defs: &Definitions) -> Result<Vec<Rule>, 
             .transpose()?
             .unwrap_or_default();
         want.extend(admins.iter().cloned());
-        out.push(rule(format!("^{base}/secrets/admin/[^/]+\\.yaml$"), &admins));
+        out.push(rule(
+            format!("^{base}/secrets/admin/[^/]+\\.yaml$"),
+            &admins,
+        ));
         out.push(rule(format!("^{base}/secrets/[^/]+\\.yaml$"), &want));
     }
     for (name, _) in defs.shared_users() {

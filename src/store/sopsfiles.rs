@@ -35,17 +35,21 @@ impl SopsFile {
 }
 
 /// Names of the machine directories under `sops/machines/` (sorted).
-pub fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
+pub(crate) fn machine_dirs(root: &Path) -> Result<Vec<String>, Error> {
     subdirs(root, &root.join("sops/machines"))
 }
 
 /// Owner keys of the user directories under `sops/users/` that hold generator outputs
 /// (`secrets/`, `facts/` or `state/`; an admin's directory holds only `key.json`): `alice`,
 /// and `alice@host` for each `sops/users/alice/homes/alice@host/` (sorted).
-pub fn user_dirs(root: &Path) -> Result<Vec<String>, Error> {
+pub(crate) fn user_dirs(root: &Path) -> Result<Vec<String>, Error> {
     let users = root.join("sops/users");
     let mut out = Vec::new();
-    let has_outputs = |dir: &Path| ["secrets", "facts", "state"].iter().any(|s| dir.join(s).is_dir());
+    let has_outputs = |dir: &Path| {
+        ["secrets", "facts", "state"]
+            .iter()
+            .any(|s| dir.join(s).is_dir())
+    };
     for u in subdirs(root, &users)? {
         if has_outputs(&users.join(&u)) {
             out.push(u.clone());

@@ -211,7 +211,11 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
                 ));
             }
         }
-        check_graph(&visible, Some(&format!("machine {mname}")), Some(&mut deferred))?;
+        check_graph(
+            &visible,
+            Some(&format!("machine {mname}")),
+            Some(&mut deferred),
+        )?;
         let mut order = dependency_first(&visible, &machine.generators);
         if let Some(fm) = flake {
             // Described twice: the same generators and definitions, or an error naming both.

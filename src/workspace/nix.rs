@@ -27,7 +27,7 @@ use super::Error;
 
 /// The flake outputs that hold machines and home-manager homes, and whether they are
 /// nix-darwin (`homeConfigurations` holds homes only).
-pub const OUTPUTS: &[(&str, bool)] = &[
+pub(crate) const OUTPUTS: &[(&str, bool)] = &[
     ("nixosConfigurations", false),
     ("darwinConfigurations", true),
     (HOMES_OUTPUT, false),
@@ -165,12 +165,16 @@ const EXTRACT: &str = r#"input = p: { out = builtins.unsafeDiscardStringContext 
 
 /// The apply function of `output` ([`APPLY`] or [`APPLY_HOMES`], with [`EXTRACT`] in).
 fn apply_of(output: &str) -> String {
-    let f = if output == HOMES_OUTPUT { APPLY_HOMES } else { APPLY };
+    let f = if output == HOMES_OUTPUT {
+        APPLY_HOMES
+    } else {
+        APPLY
+    };
     f.replace("EXTRACT", EXTRACT)
 }
 
 /// The flake output of standalone home-manager configurations.
-pub const HOMES_OUTPUT: &str = "homeConfigurations";
+pub(crate) const HOMES_OUTPUT: &str = "homeConfigurations";
 
 /// One home-manager user's home as the home-manager module exports it (see
 /// [`super::users`]): the generators of `varsmith.userName`, standalone
@@ -237,7 +241,7 @@ struct Entry {
 
 /// The machines and home-manager homes of the flake, from one batched evaluation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct Flake {
+pub(crate) struct Flake {
     /// Machine configurations importing the module.
     pub machines: Vec<NixMachine>,
     /// Homes importing the home-manager module (standalone and integrated).
@@ -344,7 +348,7 @@ pub(crate) fn is_flake(root: &Path) -> bool {
 }
 
 /// The flake's machines and homes: from the cache when the flake is unchanged, else evaluated.
-pub fn machines(root: &Path) -> Result<Flake, Error> {
+pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
     let source = Source::of(root)?;
     let key = source.key(root)?;
     let cache = super::nix_cache::Cache::open();
@@ -810,7 +814,11 @@ fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Er
                 root,
                 format!(
                     "evaluating {output}.{attr} ({} {attr}) failed:\n{}",
-                    if output == HOMES_OUTPUT { "home" } else { "machine" },
+                    if output == HOMES_OUTPUT {
+                        "home"
+                    } else {
+                        "machine"
+                    },
                     shown(&e)
                 ),
             );

@@ -148,7 +148,10 @@ pub(crate) fn definitions(
         IndexMap::new();
     for h in &ws.homes {
         if let Some(e) = &h.error {
-            eprintln!("varsmith: warning: {}: {e}; its user's generators are left out", h.attr);
+            eprintln!(
+                "varsmith: warning: {}: {e}; its user's generators are left out",
+                h.attr
+            );
             continue;
         }
         if h.per_home {

@@ -113,16 +113,18 @@ pub(super) fn check_given(
     (machines, homes): (&[String], &[String]),
     sources: &prompts::Sources,
 ) -> Result<(), UsageError> {
-    let owners: Vec<(String, &indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>)> =
-        machines
-            .iter()
-            .filter_map(|m| defs.machines.get(m).map(|g| (m.clone(), g)))
-            .chain(
-                homes
-                    .iter()
-                    .filter_map(|u| defs.users.get(u).map(|g| (format!("user {u}"), g))),
-            )
-            .collect();
+    let owners: Vec<(
+        String,
+        &indexmap::IndexMap<String, std::sync::Arc<crate::workspace::Generator>>,
+    )> = machines
+        .iter()
+        .filter_map(|m| defs.machines.get(m).map(|g| (m.clone(), g)))
+        .chain(
+            homes
+                .iter()
+                .filter_map(|u| defs.users.get(u).map(|g| (format!("user {u}"), g))),
+        )
+        .collect();
     for (g, p, at) in sources.given() {
         let using: Vec<&(String, _)> = owners.iter().filter(|(_, gs)| gs.contains_key(g)).collect();
         let users: Vec<&str> = using.iter().map(|(m, _)| m.as_str()).collect();

@@ -92,8 +92,7 @@ pub(crate) fn run(
     };
     if opts.plan_only {
         report.planned = record::plan_records(&graph, &plan);
-        let (machines, users) =
-            select_targets(ws, &defs, &opts.select.hosts, &opts.select.users)?;
+        let (machines, users) = select_targets(ws, &defs, &opts.select.hosts, &opts.select.users)?;
         let planned: std::collections::HashSet<usize> = plan.iter().map(|p| p.node).collect();
         for i in graph.scope_of(&defs, &machines, &users) {
             if !planned.contains(&i)
