@@ -1,7 +1,10 @@
 # A starter fleet with varsmith (`nix flake init -t <varsmith>`): one NixOS machine with an SSH
-# host key (sops-nix decrypts with it) and a root password.
-#   varsmith init --admin you && varsmith machine add my-host -g openssh -g password
-#   varsmith generate my-host && git add -A && nix flake check
+# host key (sops-nix decrypts with it) and a root password. varsmith reads the machine and its
+# generators from the configuration below (no `varsmith machine add`). Quick start, in a git
+# repository (the flake sees tracked files only):
+#   varsmith init --admin you       # you: an admin age key (evaluates nothing, needs no network)
+#   varsmith generate my-host       # the host key and the password, encrypted with sops
+#   git add -A && nix flake check   # green: every var present and untampered
 {
   inputs = {
     # Where you get varsmith from (a github:, git+https: or path: flake reference).
