@@ -8,7 +8,7 @@ use crate::keys::Identities;
 use crate::secret::SecretBytes;
 use crate::store::lock::{Mode, WorkspaceLock};
 use crate::store::{self, Owner};
-use crate::workspace::{INVENTORY_FILE, Inventory, Workspace};
+use crate::workspace::{INVENTORY_FILE, Workspace};
 use anyhow::Context as _;
 
 use crate::cli::args::{AdminCmd, CmdResult};
@@ -52,17 +52,6 @@ fn lock(root: &std::path::Path, mode: Mode, what: &str) -> anyhow::Result<Option
     Ok(WorkspaceLock::acquire(root, mode, what)?)
 }
 
-/// Saves the inventory and the admins mirror the Nix module reads.
-fn save_inventory(root: &std::path::Path, inv: &Inventory) -> anyhow::Result<()> {
-    // An existing file keeps its comments and layout when only admins changed.
-    if !super::machine_cmd::save_admins(root, inv)? {
-        let text = yaml_serde::to_string(inv).context("serializing varsmith.yaml")?;
-        store::write_atomic(root, &root.join(INVENTORY_FILE), text.as_bytes())?;
-    }
-    store::write_admins_mirror(root)?;
-    Ok(())
-}
-
 pub(super) fn init(
     ctx: &Context,
     admin: Option<String>,
@@ -70,31 +59,13 @@ pub(super) fn init(
     new_key: bool,
 ) -> CmdResult {
     let root = ctx.dir.clone().unwrap_or(std::env::current_dir()?);
-    let path = root.join(INVENTORY_FILE);
-    // A `varsmith.yaml` with no admin yet (the template's) is completed, not refused.
-    let existing = match path.exists() {
-        false => None,
-        true => match Workspace::load(&root) {
-            Ok(ws) if ws.inventory.admins.is_empty() => Some(ws.inventory),
-            Ok(_) => {
-                return Err(UsageError::new(format!(
-                    "{} already exists and has admins; add one with `varsmith admin add NAME AGE_RECIPIENT`",
-                    path.display()
-                ))
-                .into());
-            }
-            Err(e) => return Err(UsageError::new(e.to_string()).into()),
-        },
-    };
     let name = admin
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "admin".into());
-    crate::workspace::names::check_component(&name)
-        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-    let recipient = match recipient {
+    let recipient = crate::ops::admin::init(&root, &name, || match recipient {
         Some(r) => {
             crate::keys::validate_recipient(&r)?;
-            r
+            Ok(r)
         }
         None => {
             let file = std::env::var_os("SOPS_AGE_KEY_FILE")
@@ -103,70 +74,18 @@ pub(super) fn init(
                 .ok_or_else(|| {
                     UsageError::new("no key file location: set HOME or SOPS_AGE_KEY_FILE")
                 })?;
-            super::init_key::admin_recipient(&file, new_key)?
+            super::init_key::admin_recipient(&file, new_key)
         }
-    };
-    std::fs::create_dir_all(&root)?;
-    let mut inv = existing.unwrap_or_default();
-    inv.admins.insert(name.clone(), recipient.clone());
-    save_inventory(&root, &inv)?;
-    write_admin_key_json(&root, &name, &recipient)?;
-    println!("created {} with admin {name} ({recipient})", path.display());
-    Ok(0)
-}
-
-fn write_admin_key_json(root: &std::path::Path, name: &str, recipient: &str) -> anyhow::Result<()> {
-    let mut json = serde_json::to_vec_pretty(&[store::KeyJsonEntry {
-        publickey: recipient.to_string(),
-        kind: "age".into(),
-    }])?;
-    json.push(b'\n');
-    store::write_atomic(root, &store::admin_key_json(root, name), &json)?;
-    Ok(())
-}
-
-/// `admin add`: an existing name is refused unless `replace`; a key another admin already
-/// has is accepted with a warning (one person, two names).
-fn admin_add(ctx: &Context, name: &str, recipient: &str, replace: bool) -> CmdResult {
-    let mut ws = ctx.yaml_workspace()?;
-    let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin add")?;
-    crate::workspace::names::check_component(name)
-        .map_err(|e| UsageError::new(format!("admin name: {e}")))?;
-    crate::keys::validate_recipient(recipient)?;
-    let file = ws.root.join(INVENTORY_FILE);
-    let existed = match ws.inventory.admins.get(name) {
-        Some(old) if old.trim() == recipient.trim() => {
-            eprintln!("admin {name} already has this key; nothing changed");
-            return Ok(0);
-        }
-        Some(_) if !replace => {
-            return Err(UsageError::new(format!(
-                "{}: admin {name} already exists with another key; pass --replace to replace it",
-                file.display()
-            ))
-            .into());
-        }
-        Some(_) => true,
-        None => false,
-    };
-    for (other, r) in &ws.inventory.admins {
-        if other != name && r.trim() == recipient.trim() {
-            eprintln!(
-                "warning: admin {other} already has this key; {name} is a second name for it"
-            );
-        }
-    }
-    ws.inventory
-        .admins
-        .insert(name.to_string(), recipient.to_string());
-    save_inventory(&ws.root, &ws.inventory)?;
-    write_admin_key_json(&ws.root, name, recipient)?;
-    let done = if existed { "replaced" } else { "added" };
-    eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
+    })?;
+    println!(
+        "created {} with admin {name} ({recipient})",
+        root.join(INVENTORY_FILE).display()
+    );
     Ok(0)
 }
 
 pub(super) fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
+    use crate::ops::admin::{self, AdminAdd};
     match cmd {
         AdminCmd::Keygen { output } => {
             let file = output
@@ -182,25 +101,28 @@ pub(super) fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
             name,
             recipient,
             replace,
-        } => admin_add(ctx, &name, &recipient, replace),
+        } => {
+            let mut ws = ctx.yaml_workspace()?;
+            let (added, same_key) = admin::add(&mut ws, &name, &recipient, replace)?;
+            let done = match added {
+                AdminAdd::Unchanged => {
+                    eprintln!("admin {name} already has this key; nothing changed");
+                    return Ok(0);
+                }
+                AdminAdd::New => "added",
+                AdminAdd::Replaced => "replaced",
+            };
+            for other in same_key {
+                eprintln!(
+                    "warning: admin {other} already has this key; {name} is a second name for it"
+                );
+            }
+            eprintln!("admin {name} {done}; run `varsmith rekey` to re-encrypt existing secrets");
+            Ok(0)
+        }
         AdminCmd::Remove { name } => {
             let mut ws = ctx.yaml_workspace()?;
-            let _lock = lock(&ws.root, Mode::Exclusive, "varsmith admin remove")?;
-            if ws.inventory.admins.len() == 1 && ws.inventory.admins.contains_key(&name) {
-                return Err(UsageError::new(format!(
-                    "{}: {name} is the last admin; add another one first (`varsmith admin add NAME age1…`), or no one could decrypt or rekey the secrets",
-                    ws.root.join(INVENTORY_FILE).display()
-                ))
-                .into());
-            }
-            if ws.inventory.admins.shift_remove(&name).is_none() {
-                let known = ws.inventory.admins.keys().map(String::as_str);
-                return Err(UsageError::new(crate::suggest::unknown("admin", &name, known)).into());
-            }
-            save_inventory(&ws.root, &ws.inventory)?;
-            let mut b = store::Batch::new(&ws.root);
-            b.remove(&store::admin_key_json(&ws.root, &name))?;
-            b.commit()?;
+            admin::remove(&mut ws, &name)?;
             eprintln!(
                 "admin {name} removed; run `varsmith rekey`, and rotate the secrets they could read (`generate --regenerate`)"
             );
