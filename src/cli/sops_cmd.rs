@@ -68,7 +68,7 @@ pub enum SopsCmd {
         /// Input format; default from the extension.
         #[arg(long)]
         input_type: Option<InputType>,
-        /// The sops file.
+        /// The sops file, as the user or the workspace layout named it.
         file: PathBuf,
     },
     /// Set the value at a tree path, e.g. `set f.yaml '["a"]["b"]' '"v"'` (VALUE is JSON).
@@ -79,7 +79,7 @@ pub enum SopsCmd {
         /// Read VALUE (JSON) from stdin instead of the command line (keeps it out of argv).
         #[arg(long)]
         value_stdin: bool,
-        /// The sops file.
+        /// The sops file, as the user or the workspace layout named it.
         file: PathBuf,
         /// Tree path.
         path: String,
@@ -92,7 +92,7 @@ pub enum SopsCmd {
         /// Input format; default from the extension.
         #[arg(long)]
         input_type: Option<InputType>,
-        /// The sops file.
+        /// The sops file, as the user or the workspace layout named it.
         file: PathBuf,
         /// Tree path.
         path: String,
@@ -105,7 +105,7 @@ pub enum SopsCmd {
         /// Input format; default from the extension.
         #[arg(long)]
         input_type: Option<InputType>,
-        /// The sops file.
+        /// The sops file, as the user or the workspace layout named it.
         file: PathBuf,
     },
     /// Generate a new data key and re-encrypt every value (to stdout unless --in-place).
@@ -122,7 +122,7 @@ pub enum SopsCmd {
         /// Input format; default from the extension.
         #[arg(long)]
         input_type: Option<InputType>,
-        /// The sops file.
+        /// The sops file, as the user or the workspace layout named it.
         file: PathBuf,
     },
     /// Print `{"encrypted":true}` or `{"encrypted":false}` for FILE.

@@ -7,7 +7,7 @@ pub enum Error {
     /// list, malformed `ENC[...]`, truncated file).
     #[error("{origin}: {msg}")]
     Malformed {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// What is wrong (never a value).
         msg: String,
@@ -15,7 +15,7 @@ pub enum Error {
     /// The file does not decrypt or verify (GCM failure, MAC mismatch).
     #[error("{origin}: {msg}")]
     Decrypt {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// What failed (never a value).
         msg: String,
@@ -23,7 +23,7 @@ pub enum Error {
     /// The MAC does not verify (mismatch, missing, or it does not decrypt).
     #[error("{origin}: {msg}")]
     Mac {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// What failed (never a value or a MAC).
         msg: String,
@@ -43,7 +43,7 @@ pub enum Error {
     /// A path component that is not in the file.
     #[error("{origin}: {msg}")]
     NotFound {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// Which component.
         msg: String,
@@ -51,7 +51,7 @@ pub enum Error {
     /// `edit`: the editor left the file as it was; nothing was written.
     #[error("{origin}: file has not changed, exiting")]
     Unchanged {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
     },
     /// `edit`: no editor could be started, or it failed.
@@ -67,7 +67,7 @@ pub enum Error {
         "{origin}: no identity can decrypt the data key (recipients: {recipients}; searched: {searched})"
     )]
     NoIdentity {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// The file's recipients.
         recipients: String,
@@ -77,19 +77,19 @@ pub enum Error {
     /// The file has no `sops` metadata.
     #[error("{origin}: sops metadata not found (not an encrypted sops file)")]
     NoMetadata {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
     },
     /// Encrypting a file that already holds `sops` metadata.
     #[error("{origin}: file already encrypted (it has a top-level `sops` key)")]
     AlreadyEncrypted {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
     },
     /// A recipient could not be used.
     #[error("{origin}: {cause}")]
     Key {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// The key error.
         cause: crate::keys::Error,
@@ -97,7 +97,7 @@ pub enum Error {
     /// Reading or writing a file failed.
     #[error("{origin}: {cause}")]
     Io {
-        /// The file.
+        /// The file as messages name it (its path, or `<stdin>`).
         origin: String,
         /// The I/O error.
         cause: std::io::Error,
