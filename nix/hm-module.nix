@@ -7,7 +7,8 @@
 # homes), or under `sops/users/<user>/homes/<home>/…` with `varsmith.perHome`; shared generators
 # under `sops/shared`. Every deployed secret becomes `sops.secrets."varsmith/<g>/<f>"` of
 # sops-nix's home-manager module (sopsFile, key, format, mode: that module has no owner, group
-# or restartUnits, the file belongs to the user), linked at
+# or restartUnits, the file belongs to the user; `credentials` become `LoadCredential` of the
+# user's systemd units on Linux), linked at
 # `~/.config/sops-nix/secrets/varsmith/<g>/<f>` by default and decrypted by its `sops-nix` user
 # unit (launchd agent on darwin). The key source follows `sops/users/<user>/key.json`
 # (`varsmith user add`): `sops.age.sshKeyPaths` for a recipient derived from an SSH key,
@@ -69,6 +70,7 @@ let
   };
   inherit (schema)
     abs
+    credentialList
     deployable
     inDeployedFile
     problems
@@ -162,6 +164,21 @@ in
       sops.age.sshKeyPaths = lib.mkIf (registered && fromSsh) [ cfg.sshKeyPath ];
       sops.age.keyFile = lib.mkIf (registered && !fromSsh) (lib.mkDefault cfg.ageKeyFile);
     })
+    {
+      # systemd credentials of the user's own units (Linux; refused on darwin by the schema),
+      # started after sops-nix's user unit has linked the secrets.
+      systemd.user.services = lib.mkIf (registered && credentialList != [ ] && !pkgs.stdenv.hostPlatform.isDarwin) (
+        lib.mkMerge (
+          map (x: {
+            ${lib.removeSuffix ".service" x.unit} = {
+              Unit.After = [ "sops-nix.service" ];
+              Unit.Wants = [ "sops-nix.service" ];
+              Service.LoadCredential = [ "${x.name}:${x.path}" ];
+            };
+          }) credentialList
+        )
+      );
+    }
     (lib.optionalAttrs hasTemplates {
       sops.templates = lib.mapAttrs (_: t: { inherit (t) content mode; }) cfg.templates;
     })

@@ -219,11 +219,14 @@ let
             "myapp" = "token";
           };
           description = ''
-            systemd credentials (NixOS only): `{ "<unit>" = "<credential name>"; }` adds
-            `LoadCredential=<credential name>:<path>` to `systemd.services.<unit>` (a trailing
-            `.service` is dropped) and restarts the unit when the secret changes. The file stays
-            as declared (root-owned 0400 by default); the service, even with `DynamicUser`, reads
-            it at `$CREDENTIALS_DIRECTORY/<credential name>`. Only for deployed secrets.
+            systemd credentials (NixOS, and a home-manager home on Linux):
+            `{ "<unit>" = "<credential name>"; }` adds `LoadCredential=<credential name>:<path>`
+            to `systemd.services.<unit>` (a trailing `.service` is dropped) and restarts the unit
+            when the secret changes. The file stays as declared (root-owned 0400 by default); the
+            service, even with `DynamicUser`, reads it at `$CREDENTIALS_DIRECTORY/<credential name>`.
+            In a home: `systemd.user.services.<unit>.Service.LoadCredential` (systemd 252 or
+            later), ordered after sops-nix's `sops-nix.service` user unit; sops-nix's home-manager
+            module restarts no unit when the secret changes. Only for deployed secrets.
           '';
         };
         share = mkOption {
@@ -589,13 +592,26 @@ let
   unitProblems =
     let
       where = what: "varsmith: ${scope.kind} ${machine}: ${what}";
+      # A home on darwin has launchd agents, no systemd user units.
+      homeOnDarwin = isHome && pkgs.stdenv.hostPlatform.isDarwin;
       unitOpts = [ "restartUnits" "reloadUnits" "credentials" ];
-      setOpts = x: builtins.filter (opt: x ? ${opt} && x.${opt} != [ ] && x.${opt} != { }) unitOpts;
+      refused =
+        if isDarwin || homeOnDarwin then
+          unitOpts
+        else if isHome then
+          [ "restartUnits" "reloadUnits" ]
+        else
+          [ ];
+      setOpts =
+        x:
+        builtins.filter (opt: builtins.elem opt refused && x ? ${opt} && x.${opt} != [ ] && x.${opt} != { }) unitOpts;
       darwinMsg =
         path: opt:
         where "${path}.${opt} is set, but ${
-          if isHome then
-            "sops-nix's home-manager module restarts no unit and passes no credential"
+          if isHome && opt == "credentials" then
+            "a home-manager home on darwin has no systemd user units (launchd passes no credential)"
+          else if isHome then
+            "sops-nix's home-manager module restarts and reloads no unit"
           else
             "nix-darwin has no systemd units (sops-nix restarts no launchd service)"
         }: remove it";
@@ -604,7 +620,7 @@ let
         let
           path = "generators.${gname}.files.${fname}";
         in
-        lib.optionals (isDarwin || isHome) (map (darwinMsg path) (setOpts f))
+        map (darwinMsg path) (setOpts f)
         ++ lib.optional (isHome && f.secret && f.deploy && f.neededFor != "services") (
           where "${path}.neededFor is \"${f.neededFor}\", but a home-manager user's secrets are only decrypted for its services: use \"services\""
         )
@@ -615,10 +631,8 @@ let
     lib.concatLists (
       lib.mapAttrsToList (gname: g: lib.concatLists (lib.mapAttrsToList (fileIssues gname) g.files)) gens
     )
-    ++ lib.optionals (isDarwin || isHome) (
-      lib.concatLists (
-        lib.mapAttrsToList (tname: t: map (darwinMsg "templates.${tname}") (setOpts t)) cfg.templates
-      )
+    ++ lib.concatLists (
+      lib.mapAttrsToList (tname: t: map (darwinMsg "templates.${tname}") (setOpts t)) cfg.templates
     );
 
   # Whether the deployed sops file holds the key (an older varsmith kept a persisted prompt's

@@ -131,7 +131,7 @@ fn poisoned_body(real: &Path) -> Vec<u8> {
     let bytes = std::fs::read(real).unwrap();
     let nl = bytes.iter().position(|b| *b == b'\n').unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&bytes[nl + 1..]).unwrap();
-    let m = v["machines"]
+    let m = v["flake"]["machines"]
         .as_array_mut()
         .unwrap()
         .iter_mut()

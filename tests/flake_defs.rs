@@ -181,17 +181,18 @@ fn machines_and_generators_come_from_the_flake() {
         plan.contains("yamlbox/password: missing: never generated  (bundled:password)"),
         "{plan}"
     );
-    // Batched: per output, one call listing the configurations and one evaluating them all
-    // (split per core only above 8 machines): 4 calls, never one per machine.
+    // Batched: per output (nixos, darwin, home-manager homes), one call listing the
+    // configurations and, when it has any, one evaluating them all (split per core only above
+    // 8 machines): 5 calls here (no homeConfigurations), never one per machine.
     assert_eq!(
         f.nix_calls(),
-        4,
+        5,
         "{:?}",
         std::fs::read_to_string(f.calls_file())
     );
     let o = f.run(&["generate"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert_eq!(f.nix_calls(), 4, "the plan's evaluation was cached");
+    assert_eq!(f.nix_calls(), 5, "the plan's evaluation was cached");
     // Real sops decrypts with the admin key and with the host's own (ssh-to-age) key.
     let secret = root.join("sops/machines/beta/secrets/derived.yaml");
     let admin = decrypt_with(&secret, &f.ws.key);

@@ -341,6 +341,8 @@ const HOME_VIEW: &str = r#"c: {
   keyFile = c.sops.age.keyFile;
   sshKeyPaths = c.sops.age.sshKeyPaths;
   check = c.home.activation ? varsmith-check;
+  credential = let u = c.systemd.user.services.mail-sync or null; in
+    if u == null then null else { inherit (u.Service) LoadCredential; inherit (u.Unit) After Wants; };
 }"#;
 
 impl Ws {
@@ -518,6 +520,19 @@ fn home_manager_user_generators() {
             "{attr}"
         );
         assert_eq!(v["sshKeyPaths"], json!([]), "{attr}");
+        // A systemd credential of the user's own unit on Linux; none on darwin (no systemd).
+        assert_eq!(
+            v["credential"],
+            if home.starts_with("/Users/") {
+                Value::Null
+            } else {
+                json!({
+                    "LoadCredential": [format!("gpg-pass:{}/varsmith/gpg-pass/pass", cfg(home))],
+                    "After": ["sops-nix.service"], "Wants": ["sops-nix.service"],
+                })
+            },
+            "{attr}"
+        );
         assert_eq!(
             v["templates"]["netrc"],
             json!({
@@ -531,6 +546,7 @@ fn home_manager_user_generators() {
 
     user_get_set_list(&ws);
     user_check_failures(&ws);
+    user_audit(&ws);
     ssh_user(&ws);
     // Re-registered: alice's files (and the shared one) lack her new recipient until rekeyed.
     ws.fails(&["check", "--user", "alice"], 1, "recipient");
@@ -697,6 +713,88 @@ fn user_check_failures(ws: &Ws) {
     ws.fails(&["check", "--user", "alice"], 1, "fact id");
     std::fs::write(&fact, "api-id").unwrap();
     ws.ok(&["check", "--user", "alice"]);
+}
+
+/// `audit --user alice`: the store side of her three homes' netrc template holds one
+/// placeholder and no secret; only her secrets and the shared one she uses are searched (3);
+/// her secret planted in a scanned store is a LEAK naming `users/alice/…` (plain `audit` finds
+/// it too: users' stores are searched), while m1's secret planted there is not hers to report.
+fn user_audit(ws: &Ws) {
+    let store = ws.tmp.path().join("audit-store");
+    std::fs::create_dir_all(&store).unwrap();
+    let store_arg = store.to_str().unwrap();
+    let r = ws.ok(&["audit", "--user", "alice", "--store", store_arg]);
+    for (attr, _) in HOMES {
+        let home = attr
+            .strip_suffix(".config")
+            .unwrap_or(attr)
+            .replace('"', "");
+        let line = r
+            .stdout
+            .lines()
+            .find(|l| {
+                l.starts_with(&format!(
+                    "template netrc of {home} (user alice): store side /nix/store/"
+                ))
+            })
+            .unwrap_or_else(|| panic!("no template line for {home}: {}", r.stdout));
+        assert!(
+            line.ends_with("-netrc.drv: placeholders only (1 placeholder(s), no secret value)"),
+            "{line}"
+        );
+    }
+    let r = ws.ok(&[
+        "audit",
+        "--user",
+        "alice@stibnite",
+        "--store",
+        store_arg,
+        "--json",
+    ]);
+    let j: Value = serde_json::from_str(&r.stdout).expect("audit --json");
+    assert_eq!(j["counts"]["secrets"], json!(3), "{j}");
+    assert_eq!(j["clean"], json!(true), "{j}");
+    let t = j["templates"].as_array().unwrap();
+    assert_eq!(t.len(), 3, "{j}");
+    assert!(
+        t.iter()
+            .all(|t| t["placeholdersOnly"] == json!(true) && t["placeholders"] == json!(1)),
+        "{j}"
+    );
+    // A leak of alice's secret and of m1's, planted in the scanned store.
+    let pass = ws
+        .sops_value(
+            &ws.admin_key,
+            "sops/users/alice/secrets/gpg-pass.yaml",
+            "pass",
+        )
+        .unwrap();
+    let m1 = ws
+        .sops_value(&ws.admin_key, "sops/machines/m1/secrets/api.yaml", "token")
+        .unwrap();
+    std::fs::write(store.join("aaaa-leak"), format!("x {pass} y {m1} z")).unwrap();
+    ws.fails(
+        &["audit", "--user", "alice", "--store", store_arg],
+        1,
+        "users/alice/gpg-pass/pass",
+    );
+    let r = ws.varsmith(&["audit", "--user", "alice", "--store", store_arg]);
+    assert!(!r.stdout.contains("m1/api/token"), "{}", r.stdout);
+    let r = ws.varsmith(&["audit", "--store", store_arg]);
+    assert!(
+        r.code == Some(1)
+            && r.stdout.contains("users/alice/gpg-pass/pass")
+            && r.stdout.contains("m1/api/token"),
+        "{}{}",
+        r.stdout,
+        r.stderr
+    );
+    std::fs::remove_file(store.join("aaaa-leak")).unwrap();
+    ws.fails(
+        &["audit", "--user", "carol", "--store", store_arg],
+        2,
+        "unknown user \"carol\"",
+    );
 }
 
 /// A user generator depending on a machine's own generator is refused (exit 2) naming the
@@ -902,4 +1000,186 @@ fn deploy_home_argv() {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// A per-home store (`varsmith.perHome = true; homeName = "alice@quartz"`): `generate --user
+/// alice@quartz` writes sops/users/alice/homes/alice@quartz/ only (not alice's shared store), a
+/// generator of that home depending on the home's own `api` and on the shared `seed` reads both
+/// (real sops: alice decrypts, bob does not), the home's sops.secrets point at the per-home
+/// files, `check` and `audit --user alice@quartz` pass; a dependency on an undeclared,
+/// unshared generator is exit 2 naming the user, the generator and the dependency.
+#[test]
+fn home_manager_per_home_store() {
+    let Some(kit) = kit_and_sops() else { return };
+    let ws = Ws::new(&kit);
+    let flake = ws.root.join("flake.nix");
+    let text = std::fs::read_to_string(&flake).unwrap();
+    let quartz = r#"homeConfigurations."alice@quartz" = (import "${home-manager}/lib" { inherit lib; }).homeManagerConfiguration {
+      pkgs = import hm-pkgs-stub { system = "x86_64-linux"; };
+      modules = alice ++ [ ./quartz.nix ];
+    };
+    homeConfigurations."alice@stibnite" ="#;
+    let patched = text.replacen(r#"homeConfigurations."alice@stibnite" ="#, quartz, 1);
+    assert_ne!(patched, text);
+    std::fs::write(&flake, patched).unwrap();
+    std::fs::write(
+        ws.root.join("quartz.nix"),
+        r#"{
+  home.username = "alice";
+  home.homeDirectory = "/home/alice";
+  varsmith.perHome = true;
+  varsmith.homeName = "alice@quartz";
+  varsmith.generators.mix = {
+    files.x = { };
+    dependencies = [ "api" "seed" ];
+    runtimeInputs = [ (import ./tools.nix) ];
+    script = ''printf '%s+%s' "$(cat $in/api/token)" "$(cat $in/seed/seed)" > $out/x'';
+  };
+}
+"#,
+    )
+    .unwrap();
+    git(&ws.root, &["add", "-A"]);
+    ws.generate(&["m1"]);
+    let alice_key = ws.tmp.path().join("alice.agekey");
+    let alice = varsmith::keys::keygen::append_admin_key(&alice_key).expect("keygen");
+    let bob_key = ws.tmp.path().join("bob.agekey");
+    varsmith::keys::keygen::append_admin_key(&bob_key).expect("keygen");
+    ws.ok(&["user", "add", "alice", "--age", &alice]);
+    // Missing: the per-home home's activation names the command for its own store.
+    let r = ws.eval(
+        "homeConfigurations.\"alice@quartz\".config.home.activation.varsmith-check.data",
+        "",
+        true,
+    );
+    assert!(
+        !r.ok
+            && r.stderr.contains(
+                "varsmith: user alice: generator mix is missing (missing: never generated): run `varsmith generate --user alice@quartz`\n"
+            ),
+        "{}",
+        r.stderr
+    );
+
+    let r = ws.ok(&["generate", "--user", "alice@quartz"]);
+    assert!(
+        r.stderr.contains("generated 3 of 3 planned generator runs"),
+        "{}",
+        r.stderr
+    );
+    let home = "sops/users/alice/homes/alice@quartz";
+    for f in [
+        "secrets/api.yaml",
+        "secrets/gpg-pass.yaml",
+        "secrets/mix.yaml",
+        "facts/api/id",
+        "state/mix.json",
+    ] {
+        assert!(ws.root.join(home).join(f).is_file(), "{home}/{f}");
+    }
+    assert!(
+        !ws.root.join("sops/users/alice/secrets").exists(),
+        "alice's shared store written"
+    );
+    let token = ws
+        .sops_value(&alice_key, &format!("{home}/secrets/api.yaml"), "token")
+        .expect("alice decrypts her per-home token");
+    let seed = ws
+        .sops_value(&alice_key, "sops/shared/secrets/seed.yaml", "seed")
+        .expect("alice decrypts the shared seed");
+    let mix = format!("{home}/secrets/mix.yaml");
+    assert_eq!(
+        ws.sops_value(&alice_key, &mix, "x"),
+        Ok(format!("{token}+{seed}"))
+    );
+    assert!(
+        !ws.opens(&bob_key, &mix, "x"),
+        "bob decrypts alice's per-home secret"
+    );
+    assert!(!ws.opens(&ws.tmp.path().join("m1.agekey"), &mix, "x"));
+
+    let v = ws.eval_json("homeConfigurations.\"alice@quartz\".config", HOME_VIEW);
+    assert_eq!(
+        v["status"],
+        json!({"api": null, "gpg-pass": null, "mix": null, "seed": null}),
+        "{v}"
+    );
+    assert_eq!(v["check"], json!(false), "{v}");
+    assert_eq!(
+        v["secrets"]["varsmith/mix/x"]["path"],
+        json!("/home/alice/.config/sops-nix/secrets/varsmith/mix/x")
+    );
+    let file = v["secrets"]["varsmith/mix/x"]["file"].as_str().unwrap();
+    assert!(file.ends_with("-varsmith-mix.yaml"), "{file}");
+    // The home's sopsFile is the per-home file (copied to the store as it is).
+    let r = ws.eval(
+        "homeConfigurations.\"alice@quartz\".config.sops.secrets.\"varsmith/mix/x\".sopsFile",
+        "",
+        false,
+    );
+    assert!(r.ok, "{}", r.stderr);
+    let copied = std::fs::read_to_string(r.stdout.trim()).unwrap();
+    assert_eq!(copied, std::fs::read_to_string(ws.root.join(&mix)).unwrap());
+    ws.ok(&["check", "--user", "alice@quartz"]);
+    let store = ws.tmp.path().join("audit-store");
+    std::fs::create_dir_all(&store).unwrap();
+    let r = ws.ok(&[
+        "audit",
+        "--user",
+        "alice@quartz",
+        "--store",
+        store.to_str().unwrap(),
+    ]);
+    assert!(
+        r.stdout
+            .lines()
+            .any(|l| l.starts_with(
+                "template netrc of homeConfigurations.alice@quartz (user alice@quartz): store side "
+            ) && l.ends_with(": placeholders only (1 placeholder(s), no secret value)")),
+        "{}",
+        r.stdout
+    );
+    assert!(
+        !r.stdout.contains("homeConfigurations.alice@stibnite"),
+        "{}",
+        r.stdout
+    );
+
+    // A dependency neither the home nor anyone shares: exit 2, nothing written.
+    let q = ws.root.join("quartz.nix");
+    let text = std::fs::read_to_string(&q).unwrap();
+    std::fs::write(
+        &q,
+        text.replace("[ \"api\" \"seed\" ]", "[ \"api\" \"nowhere\" ]"),
+    )
+    .unwrap();
+    git(&ws.root, &["add", "-A"]);
+    let before = std::fs::read(ws.root.join(&mix)).unwrap();
+    ws.fails(&["generate", "--user", "alice@quartz"], 2, "generator mix");
+    ws.fails(&["generate", "--user", "alice@quartz"], 2, "\"nowhere\"");
+    assert_eq!(std::fs::read(ws.root.join(&mix)).unwrap(), before);
+
+    // A credential in a home on darwin (launchd, no systemd user units) fails that home.
+    let a = ws.root.join("alice.nix");
+    let text = std::fs::read_to_string(&a).unwrap();
+    let patched = text.replace(
+        "lib.mkIf (!pkgs.stdenv.hostPlatform.isDarwin) { mail-sync = \"gpg-pass\"; }",
+        "{ mail-sync = \"gpg-pass\"; }",
+    );
+    assert_ne!(patched, text);
+    std::fs::write(&a, patched).unwrap();
+    git(&ws.root, &["add", "-A"]);
+    let r = ws.eval(
+        "darwinConfigurations.d1.config.home-manager.users.alice.home.activation.varsmith-check.data",
+        "",
+        true,
+    );
+    assert!(
+        !r.ok
+            && r.stderr.contains(
+                "varsmith: user alice: generators.gpg-pass.files.pass.credentials is set, but a home-manager home on darwin has no systemd user units (launchd passes no credential): remove it"
+            ),
+        "{}",
+        r.stderr
+    );
 }

@@ -11,7 +11,8 @@ use super::{Error, Secret};
 /// The secrets of a workspace and what could not be read.
 #[derive(Debug, Default)]
 pub struct Collected {
-    /// Every decrypted secret value, labelled `<host>/<generator>/<file>` or
+    /// Every decrypted secret value, labelled `<host>/<generator>/<file>`,
+    /// `users/<user>/<generator>/<file>` (a per-home home: `users/<user>@<host>/…`) or
     /// `shared/<generator>/<file>`.
     pub secrets: Vec<Secret>,
     /// sops files decrypted.
@@ -22,7 +23,7 @@ pub struct Collected {
 }
 
 /// The sops secret files of the workspace at `root` with their label prefix
-/// (`<host>` or `shared`) and generator name, sorted.
+/// (`<host>`, `users/<user>`, `users/<user>@<host>` or `shared`) and generator name, sorted.
 pub(crate) fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>, Error> {
     let mut out = Vec::new();
     let mut dirs: Vec<(PathBuf, String)> = Vec::new();
@@ -48,6 +49,10 @@ pub(crate) fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>
             });
         }
     }
+    for (dir, key) in user_dirs(root)? {
+        dirs.push((dir.join("secrets"), format!("users/{key}")));
+        dirs.push((dir.join("secrets/admin"), format!("users/{key}")));
+    }
     dirs.push((root.join("sops/shared/secrets"), "shared".to_string()));
     dirs.push((root.join("sops/shared/secrets/admin"), "shared".to_string()));
     for (dir, prefix) in dirs {
@@ -72,6 +77,49 @@ pub(crate) fn secret_files(root: &Path) -> Result<Vec<(PathBuf, String, String)>
         }
     }
     out.sort();
+    Ok(out)
+}
+
+/// Each home-manager user's store (`sops/users/<user>`) and per-home store
+/// (`sops/users/<user>/homes/<user>@<host>`) with its owner key (`<user>`, `<user>@<host>`).
+/// Admins' key folders without outputs add nothing (their `secrets/` does not exist).
+fn user_dirs(root: &Path) -> Result<Vec<(PathBuf, String)>, Error> {
+    let mut out = Vec::new();
+    let users = root.join("sops/users");
+    for (dir, name) in subdirs(&users)? {
+        for (home, home_name) in subdirs(&dir.join("homes"))? {
+            out.push((home, home_name));
+        }
+        out.push((dir, name));
+    }
+    Ok(out)
+}
+
+/// The directories directly under `dir` with their names (none when `dir` does not exist).
+fn subdirs(dir: &Path) -> Result<Vec<(PathBuf, String)>, Error> {
+    let rd = match std::fs::read_dir(dir) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(source) => {
+            return Err(Error::Io {
+                path: dir.to_path_buf(),
+                cause: source,
+            });
+        }
+    };
+    let mut out = Vec::new();
+    for entry in rd {
+        let entry = entry.map_err(|source| Error::Io {
+            path: dir.to_path_buf(),
+            cause: source,
+        })?;
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            out.push((
+                entry.path(),
+                entry.file_name().to_string_lossy().into_owned(),
+            ));
+        }
+    }
     Ok(out)
 }
 

@@ -45,6 +45,7 @@ pub(crate) mod collect;
 pub(crate) mod confirm;
 pub(crate) mod decompress;
 pub(crate) mod encode;
+pub(crate) mod homes;
 pub(crate) mod keys;
 pub(crate) mod layers;
 pub(crate) mod names;

@@ -636,6 +636,11 @@ pub struct AuditArgs {
     /// listed, but do not make the verdict "not clean".
     #[arg(long)]
     pub allow_partial: bool,
+    /// A home-manager user (`alice`) or one of its homes (`alice@stibnite`): search for its
+    /// secrets and the shared ones it uses only, and scan the store side of its homes'
+    /// templates too (each must hold placeholders only).
+    #[arg(long = "user", value_name = "USER[@HOST]")]
+    pub users: Vec<String>,
 }
 
 /// Result of a command: the process exit code.

@@ -31,7 +31,7 @@ const DEFAULT_STORE: &str = "/nix/store";
 /// `varsmith audit`.
 pub(super) fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     let direct = std::env::var_os(SECRETS_FILE_ENV).map(PathBuf::from);
-    let root = if a.repo || direct.is_none() {
+    let root = if a.repo || direct.is_none() || !a.users.is_empty() {
         Some(Workspace::discover(ctx.dir.as_deref())?.root)
     } else {
         None
@@ -46,14 +46,29 @@ pub(super) fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
         }
         (None, None) => unreachable!("root is discovered when no secrets file is given"),
     };
+    let (secrets, not_readable, templates) = match &root {
+        Some(root) if !a.users.is_empty() => {
+            let scope = user_scope(root, &a.users)?;
+            let keep = |label: &str| scope.0.iter().any(|p| label.starts_with(p.as_str()));
+            let secrets: Vec<Secret> = secrets.into_iter().filter(|s| keep(&s.label)).collect();
+            let not_readable = not_readable
+                .into_iter()
+                .filter(|(rel, _)| scope.1.iter().any(|p| rel.starts_with(p.as_str())))
+                .collect();
+            (secrets, not_readable, scope.2)
+        }
+        _ => (secrets, not_readable, Vec::new()),
+    };
     let store = match (&a.store, a.repo || !a.closure.is_empty()) {
         (Some(s), _) => Some(s.clone()),
         (None, false) => Some(PathBuf::from(DEFAULT_STORE)),
         (None, true) => None,
     };
+    let mut closure = a.closure.clone();
+    closure.extend(templates.iter().flat_map(|t| t.paths()));
     let opts = AuditOptions {
         store,
-        closure: a.closure.clone(),
+        closure,
         repo: if a.repo { root.clone() } else { None },
         walk: WalkOptions {
             no_decompress: env_flag("VARSMITH_AUDIT_NO_DECOMPRESS"),
@@ -70,17 +85,113 @@ pub(super) fn run(ctx: &Context, a: AuditArgs) -> CmdResult {
     report.allow_partial = a.allow_partial;
     let mut out = std::io::stdout().lock();
     if a.json {
-        serde_json::to_writer_pretty(&mut out, &report.to_json())?;
+        let mut json = report.to_json();
+        if !a.users.is_empty() {
+            json["templates"] = template_json(&report, &templates);
+        }
+        serde_json::to_writer_pretty(&mut out, &json)?;
         use std::io::Write as _;
         writeln!(out)?;
     } else {
         report.write_human(&mut out)?;
+        write_templates(&mut out, &report, &templates)?;
     }
     Ok(if report.is_clean() {
         crate::EXIT_OK
     } else {
         crate::EXIT_PROBLEM
     })
+}
+
+/// What `audit --user` covers: the label prefixes of the secrets searched for (the users'
+/// own, `users/<key>/`, and the shared generators they use, `shared/<g>/`), the sops files
+/// whose unreadability counts, and the store side of the users' homes' templates.
+type UserScope = (Vec<String>, Vec<String>, Vec<audit::homes::TemplateFile>);
+
+fn user_scope(root: &Path, users: &[String]) -> anyhow::Result<UserScope> {
+    let ws = Workspace::load(root)?.with_flake()?;
+    let defs = ws.definitions()?;
+    let keys = crate::plan::select_users(&ws, &defs, users)?;
+    let mut labels = Vec::new();
+    let mut files = Vec::new();
+    for key in &keys {
+        labels.push(format!("users/{key}/"));
+        files.push(match key.split_once('@') {
+            Some((user, _)) => format!("sops/users/{user}/homes/{key}/"),
+            None => format!("sops/users/{key}/secrets/"),
+        });
+        for (name, g) in defs.users.get(key).into_iter().flatten() {
+            if g.share {
+                labels.push(format!("shared/{name}/"));
+                files.push(format!("sops/shared/secrets/{name}.yaml"));
+                files.push(format!("sops/shared/secrets/admin/{name}.yaml"));
+            }
+        }
+    }
+    let templates = audit::homes::template_files(root, &keys)?;
+    Ok((labels, files, templates))
+}
+
+/// A template's leaks (findings in its store-side file) and placeholders (in that file).
+fn template_counts(report: &audit::Report, t: &audit::homes::TemplateFile) -> (usize, usize) {
+    let leaks = report
+        .findings
+        .iter()
+        .filter(|f| audit::homes::in_template(&f.location, t))
+        .count();
+    // In the rendered file when built, else in the .drv (its `text`).
+    let placeholders = std::fs::read(t.out.as_ref().unwrap_or(&t.drv))
+        .map(|b| b.windows(6).filter(|w| w == b"<SOPS:").count())
+        .unwrap_or(0);
+    (leaks, placeholders)
+}
+
+/// `audit --user --json`'s `templates`: one object per template.
+fn template_json(
+    report: &audit::Report,
+    templates: &[audit::homes::TemplateFile],
+) -> serde_json::Value {
+    templates
+        .iter()
+        .map(|t| {
+            let (leaks, placeholders) = template_counts(report, t);
+            serde_json::json!({
+                "home": t.home, "user": t.owner, "template": t.name,
+                "storeSide": t.paths(), "placeholders": placeholders, "leaks": leaks,
+                "placeholdersOnly": leaks == 0,
+            })
+        })
+        .collect()
+}
+
+/// One line per template of `audit --user`: its store-side file and whether it holds
+/// placeholders only (no finding in it) or leaks.
+fn write_templates(
+    w: &mut impl std::io::Write,
+    report: &audit::Report,
+    templates: &[audit::homes::TemplateFile],
+) -> std::io::Result<()> {
+    for t in templates {
+        let (leaks, placeholders) = template_counts(report, t);
+        let verdict = if leaks == 0 {
+            format!("placeholders only ({placeholders} placeholder(s), no secret value)")
+        } else {
+            format!("LEAKS {leaks} secret value(s): see above")
+        };
+        writeln!(
+            w,
+            "template {} of {} (user {}): store side {}: {verdict}",
+            t.name,
+            t.home,
+            t.owner,
+            t.paths()
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(" and ")
+        )?;
+    }
+    Ok(())
 }
 
 /// The layer limits, with `VARSMITH_AUDIT_MAX_DECOMPRESSED` (see the module docs).
