@@ -81,9 +81,15 @@ impl Definitions {
         }
         out
     }
-}
 
-impl Definitions {
+    /// Whether some machine or user declares a shared generator named `name`.
+    pub(crate) fn declares_shared(&self, name: &str) -> bool {
+        self.machines
+            .values()
+            .chain(self.users.values())
+            .any(|gens| gens.get(name).is_some_and(|d| d.share))
+    }
+
     /// The error text for a generator name that `machine` (or, with `None`, every machine)
     /// does not use: a name no definition has gets `suggest::unknown`'s
     /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
@@ -376,12 +382,7 @@ pub(crate) type Deferred = (PathBuf, String, String);
 /// (clan's ZeroTier peers depend on the controller's identity), else "unknown dependency".
 fn check_fleet_dependencies(defs: &Definitions, deferred: Vec<Deferred>) -> Result<(), Error> {
     for (src, ctx, dep) in deferred {
-        let shared = defs
-            .machines
-            .values()
-            .chain(defs.users.values())
-            .any(|gens| gens.get(&dep).is_some_and(|d| d.share));
-        if !shared {
+        if !defs.declares_shared(&dep) {
             return Err(invalid(
                 &src,
                 format!(

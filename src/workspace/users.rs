@@ -205,12 +205,7 @@ pub(crate) fn check_dependencies(
     deferred: Vec<super::definitions::Deferred>,
 ) -> Result<(), Error> {
     for (src, ctx, dep) in deferred {
-        let shared = defs
-            .machines
-            .values()
-            .chain(defs.users.values())
-            .any(|gens| gens.get(&dep).is_some_and(|d| d.share));
-        if shared {
+        if defs.declares_shared(&dep) {
             continue;
         }
         let machine = defs
