@@ -599,7 +599,12 @@ pub(super) fn rekey(ctx: &Context, hosts: Vec<String>, users: Vec<String>) -> Cm
     for h in store::sopsfiles::machine_dirs(&ws.root)? {
         if !ws.inventory.machines.contains_key(&h) {
             eprintln!(
-                "note: sops/machines/{h}/ belongs to no machine in {INVENTORY_FILE} and was left as it is (delete it if the machine is gone)"
+                "note: sops/machines/{h}/ belongs to no machine of {} and was left as it is (delete it if the machine is gone)",
+                if ws.flake.is_empty() && !crate::workspace::nix::is_flake(&ws.root) {
+                    INVENTORY_FILE
+                } else {
+                    "varsmith.yaml nor the flake"
+                }
             );
         }
     }
