@@ -544,3 +544,60 @@ fn a_flake_broken_after_generate_still_serves_get_list_admin_rekey() {
     }
     assert_eq!(before, f.ws.snapshot(), "something was written");
 }
+
+/// Issue 22 item 8: a flake machine's hints talk about its configuration, never about
+/// `varsmith.yaml` (`machine add`, `generators: [..]`).
+#[test]
+fn hints_for_flake_machines_name_their_configuration() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    let o = f.run(&["generate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml_talk = |what: &str, text: &str| {
+        assert!(
+            !text.contains("machine add")
+                && !text.contains("generators add")
+                && !text.contains("generators: ["),
+            "{what}: {text}"
+        );
+    };
+    // `machine add` of a flake machine names its configuration.
+    let o = f.run(&["machine", "add", "beta"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("nixosConfigurations.beta-attr"), "{err}");
+    // A stray shared file and a stray machine file: declare it in a configuration.
+    let root = f.ws.root();
+    std::fs::copy(
+        root.join("sops/shared/secrets/token.yaml"),
+        root.join("sops/shared/secrets/stray.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("sops/machines/beta/secrets/derived.yaml"),
+        root.join("sops/machines/beta/secrets/loose.yaml"),
+    )
+    .unwrap();
+    let o = f.run(&["check", "--verbose"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("declare `varsmith.generators.stray = { };` in a machine's configuration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("declare `varsmith.generators.loose = { };` in nixosConfigurations.beta-attr"),
+        "{out}"
+    );
+    yaml_talk("check", &out);
+    // rekey's note on a tree no machine has does not send a flake user to varsmith.yaml alone.
+    std::fs::create_dir_all(root.join("sops/machines/gone/secrets")).unwrap();
+    let o = f.run(&["rekey"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("sops/machines/gone/ belongs to no machine of varsmith.yaml nor the flake"),
+        "{err}"
+    );
+}
