@@ -378,3 +378,19 @@ fn changed_public_outputs_name_the_machines_to_deploy() {
         stderr(&o)
     );
 }
+
+/// Item 3, second half: a `generate` whose only steps failed (re-encrypting for a new admin
+/// without a key that opens the files) never ends with "nothing to do".
+#[test]
+fn a_failed_generate_never_says_nothing_to_do() {
+    let Some(ws) = fleet() else { return };
+    let bob = "age1wqpj236clhpuxcv77ua76s5lplvjxywf4zlye7y2trhfkztm9unqdn53dz";
+    let o = ws.run(&["admin", "add", "bob", bob]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keyless(&ws, &["generate", "--all"]);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("FAILED"), "{err}");
+    assert!(!err.contains("nothing to do"), "{err}");
+    assert!(err.contains("no generator ran"), "{err}");
+}
