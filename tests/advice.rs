@@ -282,3 +282,115 @@ fn man_with_workspace_dir() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(out.join("varsmith.1").is_file());
 }
+
+/// Item 7: without a key, regenerating a generator with a persisted prompt says the stored
+/// value cannot be decrypted (and how to proceed), instead of asking for the prompt.
+#[test]
+fn a_persisted_prompt_without_a_key_says_it_cannot_decrypt() {
+    if !(require("sops") && require("bwrap") && require("age")) {
+        return;
+    }
+    let ws = Ws::new("admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, p]\n");
+    ws.generator(
+        "p",
+        "prompts:\n  pw: { type: hidden, persist: true }\nfiles:\n  out: {}\nscript: |\n  cat $prompts/pw > $out/out\n",
+    );
+    let o = ws
+        .command(&["generate"])
+        .env("VARSMITH_PROMPT_P_PW", "s3cret")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", stderr(&o));
+    let before = ws.snapshot();
+    let o = ws
+        .command(&["generate", "--regenerate", "-g", "p", "m1"])
+        .env("SOPS_AGE_KEY_FILE", "")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("cannot decrypt the stored value of the persisted prompt pw")
+            && err.contains("--identity FILE"),
+        "{err}"
+    );
+    assert!(!err.contains("no terminal"), "{err}");
+    assert_eq!(before, ws.snapshot(), "something was written");
+}
+
+/// Item 11: a regeneration whose public outputs changed names the machines to deploy: those
+/// declaring the generator, those depending on it, a shared generator's consumers; not others.
+#[test]
+fn changed_public_outputs_name_the_machines_to_deploy() {
+    if !(require("sops") && require("bwrap") && require("age")) {
+        return;
+    }
+    let ws = Ws::new(
+        "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, sp, dep]\n  m2:\n    generators: [openssh, sp]\n  m3:\n    generators: [openssh, own, ownpub]\n",
+    );
+    let rnd = "od -An -N8 -tx1 /dev/urandom | tr -d ' \\n'";
+    ws.generator(
+        "sp",
+        &format!("share: true\nfiles:\n  p: {{ secret: false }}\nscript: |\n  {rnd} > $out/p\n"),
+    );
+    ws.generator(
+        "dep",
+        "dependencies: [sp]\nfiles:\n  d: {}\nscript: |\n  cat $in/sp/p > $out/d\n",
+    );
+    ws.generator(
+        "own",
+        &format!("files:\n  q: {{ secret: false }}\nscript: |\n  {rnd} > $out/q\n"),
+    );
+    ws.generator(
+        "ownpub",
+        "files:\n  s: {}\nscript: |\n  echo fixed > $out/s\n",
+    );
+    let o = ws.run(&["generate", "--all"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // The first generation changed nothing that was deployed: no such line.
+    assert!(
+        !stderr(&o).contains("public outputs changed"),
+        "{}",
+        stderr(&o)
+    );
+    let o = ws.run(&["generate", "--regenerate", "-g", "sp", "--all"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("public outputs changed: deploy m1, m2 (`varsmith deploy m1 m2`)"),
+        "{err}"
+    );
+    let o = ws.run(&["generate", "--regenerate", "-g", "own", "m3"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(
+        err.contains("public outputs changed: deploy m3 (`varsmith deploy m3`)"),
+        "{err}"
+    );
+    // A regeneration whose public outputs are the same names nobody.
+    let o = ws.run(&["generate", "--regenerate", "-g", "ownpub", "m3"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(
+        !stderr(&o).contains("public outputs changed"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+/// Item 3, second half: a `generate` whose only steps failed (re-encrypting for a new admin
+/// without a key that opens the files) never ends with "nothing to do".
+#[test]
+fn a_failed_generate_never_says_nothing_to_do() {
+    let Some(ws) = fleet() else { return };
+    let bob = "age1wqpj236clhpuxcv77ua76s5lplvjxywf4zlye7y2trhfkztm9unqdn53dz";
+    let o = ws.run(&["admin", "add", "bob", bob]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = keyless(&ws, &["generate", "--all"]);
+    let err = stderr(&o);
+    assert_ne!(o.status.code(), Some(0), "{err}");
+    assert!(err.contains("FAILED"), "{err}");
+    assert!(!err.contains("nothing to do"), "{err}");
+    assert!(err.contains("no generator ran"), "{err}");
+}

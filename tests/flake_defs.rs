@@ -453,3 +453,152 @@ fn coreutils_is_on_every_generators_path_after_its_runtime_inputs() {
         stderr(&o)
     );
 }
+
+/// Issue 22 item 9: a flake that stops evaluating after `generate` does not block `get`,
+/// `list`, `admin` and `rekey`: they work from the stored layout with one warning naming Nix's
+/// error; `generate` and `check`, which need the definitions, still fail (exit 2) naming it.
+#[test]
+fn a_flake_broken_after_generate_still_serves_get_list_admin_rekey() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    let o = f.run(&["generate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let token = f.run(&["get", "alpha", "token/token"]).stdout;
+    assert_eq!(token.len(), 32);
+    let broken = flake("").replace(
+        "nixosConfigurations.alpha = mk \"alpha\";",
+        "nixosConfigurations.alpha = throw \"broken on purpose\";",
+    );
+    std::fs::write(f.ws.root().join("flake.nix"), broken).unwrap();
+    let one_warning = |o: &std::process::Output| {
+        let err = stderr(o);
+        assert_eq!(
+            err.matches("warning: the flake does not evaluate").count(),
+            1,
+            "{err}"
+        );
+        assert!(err.contains("broken on purpose"), "{err}");
+    };
+    // get: a shared secret, a machine's secret and a public fact, all from the stored layout.
+    let o = f.run(&["get", "alpha", "token/token"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    one_warning(&o);
+    assert_eq!(o.stdout, token);
+    let o = f.run(&["get", "beta", "derived/pub"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(o.stdout, b"beta\n");
+    let o = f.run(&["get", "gamma", "openssh/ssh_host_ed25519_key"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("OPENSSH PRIVATE KEY"));
+    // list: every generator of the machine, what is not stored is unknown.
+    let o = f.run(&["list", "alpha"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    one_warning(&o);
+    let out = stdout(&o);
+    for v in [
+        "openssh/ssh_host_ed25519_key",
+        "token/token",
+        "derived/d",
+        "derived/pub",
+    ] {
+        assert!(out.contains(v), "{v} missing:\n{out}");
+    }
+    // admin add (YAML only), then rekey gives bob every file.
+    let dir = tempfile::tempdir().unwrap();
+    let (bob_key, bob) = crate::util::remote::age_keygen(dir.path());
+    let o = f.run(&["admin", "add", "bob", &bob]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    let o = f.run(&["rekey"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    one_warning(&o);
+    for file in [
+        "sops/shared/secrets/token.yaml",
+        "sops/machines/alpha/secrets/derived.yaml",
+        "sops/machines/gamma/secrets/openssh.yaml",
+    ] {
+        let d = decrypt_with(&f.ws.root().join(file), &bob_key);
+        assert!(d.status.success(), "{file}: {}", stderr(&d));
+    }
+    // The host keys still open their files after the rekey.
+    let o = f.run(&["get", "beta", "openssh/ssh_host_ed25519_key"]);
+    let age = varsmith::keys::ssh_to_age::private_to_age(std::str::from_utf8(&o.stdout).unwrap())
+        .unwrap();
+    let kf = f.ws.root().join("host.agekey");
+    std::fs::write(&kf, format!("{}\n", age.as_str())).unwrap();
+    for file in [
+        "sops/shared/secrets/token.yaml",
+        "sops/machines/beta/secrets/derived.yaml",
+    ] {
+        let d = decrypt_with(&f.ws.root().join(file), &kf);
+        assert!(d.status.success(), "{file}: {}", stderr(&d));
+    }
+    // generate and check need the definitions: bad input, nothing written.
+    let before = f.ws.snapshot();
+    for cmd in [&["generate"][..], &["check"][..]] {
+        let o = f.run(cmd);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{cmd:?}: {err}");
+        assert!(err.contains("broken on purpose"), "{cmd:?}: {err}");
+    }
+    assert_eq!(before, f.ws.snapshot(), "something was written");
+}
+
+/// Issue 22 item 8: a flake machine's hints talk about its configuration, never about
+/// `varsmith.yaml` (`machine add`, `generators: [..]`).
+#[test]
+fn hints_for_flake_machines_name_their_configuration() {
+    if !tools() {
+        return;
+    }
+    let f = FlakeWs::new(" {}");
+    let o = f.run(&["generate"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let yaml_talk = |what: &str, text: &str| {
+        assert!(
+            !text.contains("machine add")
+                && !text.contains("generators add")
+                && !text.contains("generators: ["),
+            "{what}: {text}"
+        );
+    };
+    // `machine add` of a flake machine names its configuration.
+    let o = f.run(&["machine", "add", "beta"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("nixosConfigurations.beta-attr"), "{err}");
+    // A stray shared file and a stray machine file: declare it in a configuration.
+    let root = f.ws.root();
+    std::fs::copy(
+        root.join("sops/shared/secrets/token.yaml"),
+        root.join("sops/shared/secrets/stray.yaml"),
+    )
+    .unwrap();
+    std::fs::copy(
+        root.join("sops/machines/beta/secrets/derived.yaml"),
+        root.join("sops/machines/beta/secrets/loose.yaml"),
+    )
+    .unwrap();
+    let o = f.run(&["check", "--verbose"]);
+    let out = stdout(&o);
+    assert_eq!(o.status.code(), Some(1), "{out}{}", stderr(&o));
+    assert!(
+        out.contains("declare `varsmith.generators.stray = { };` in a machine's configuration"),
+        "{out}"
+    );
+    assert!(
+        out.contains("declare `varsmith.generators.loose = { };` in nixosConfigurations.beta-attr"),
+        "{out}"
+    );
+    yaml_talk("check", &out);
+    // rekey's note on a tree no machine has does not send a flake user to varsmith.yaml alone.
+    std::fs::create_dir_all(root.join("sops/machines/gone/secrets")).unwrap();
+    let o = f.run(&["rekey"]);
+    let err = stderr(&o);
+    assert!(
+        err.contains("sops/machines/gone/ belongs to no machine of varsmith.yaml nor the flake"),
+        "{err}"
+    );
+}

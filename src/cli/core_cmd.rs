@@ -39,6 +39,20 @@ impl Context {
         Ok(Workspace::discover(self.dir.as_deref())?.with_flake()?)
     }
 
+    /// Finds and loads the workspace; a flake that does not evaluate gives the machines of the
+    /// stored layout instead (`sops/machines/<m>/`: key.json and manifests), with one warning
+    /// naming Nix's error. For `get`, `list` and `rekey`, which need no generator script.
+    pub(crate) fn stored_workspace(&self) -> anyhow::Result<Workspace> {
+        let ws = Workspace::discover(self.dir.as_deref())?.with_flake_or_stored()?;
+        if let Some(s) = &ws.stored {
+            eprintln!(
+                "warning: the flake does not evaluate ({}); working from the stored layout (sops/machines/<m>/: key.json and manifests): owners, modes and staleness of its machines' vars are unknown",
+                crate::term::escape_controls_keep_lines(&s.error)
+            );
+        }
+        Ok(ws)
+    }
+
     /// Finds and loads the workspace's `varsmith.yaml` only, never evaluating a flake: for
     /// commands that edit what lives there (admins).
     pub(crate) fn yaml_workspace(&self) -> anyhow::Result<Workspace> {
@@ -386,7 +400,9 @@ fn resolve_var(
     let (own, gens, shown, cmd) = target.resolve(ws, &defs)?;
     let g = gens.get(gname).ok_or_else(|| {
         UsageError::new(match target {
-            Target::Machine(host) => defs.generator_not_used(gname, Some(host)),
+            Target::Machine(host) => {
+                defs.generator_not_used(gname, Some(host), &ws.declare_hint(Some(host), gname))
+            }
             Target::User(_) => format!(
                 "{shown} does not use a generator {gname:?} (its generators: {})",
                 gens.keys()
@@ -409,7 +425,7 @@ fn resolve_var(
 }
 
 pub(super) fn get(ctx: &Context, target: &Target, var: &str) -> CmdResult {
-    let ws = ctx.workspace()?;
+    let ws = ctx.stored_workspace()?;
     let (owner, g, file, _) = resolve_var(&ws, target, var)?;
     let spec = &g.files[&file];
     let bytes: SecretBytes = if spec.secret {
@@ -486,7 +502,7 @@ pub(super) fn set(ctx: &Context, target: &Target, var: &str, raw: bool) -> CmdRe
 }
 
 pub(super) fn rekey(ctx: &Context, hosts: Vec<String>, users: Vec<String>) -> CmdResult {
-    let ws = ctx.workspace()?;
+    let ws = ctx.stored_workspace()?;
     let ids = ctx.identities()?;
     let _lock = lock(&ws.root, Mode::Exclusive, "varsmith rekey")?;
     let (done, failed) = crate::ops::rekey::run(&ws, &hosts, &users, &ids)?;
@@ -505,7 +521,12 @@ pub(super) fn rekey(ctx: &Context, hosts: Vec<String>, users: Vec<String>) -> Cm
     for h in store::sopsfiles::machine_dirs(&ws.root)? {
         if !ws.inventory.machines.contains_key(&h) {
             eprintln!(
-                "note: sops/machines/{h}/ belongs to no machine in {INVENTORY_FILE} and was left as it is (delete it if the machine is gone)"
+                "note: sops/machines/{h}/ belongs to no machine of {} and was left as it is (delete it if the machine is gone)",
+                if ws.flake.is_empty() && !crate::workspace::nix::is_flake(&ws.root) {
+                    INVENTORY_FILE
+                } else {
+                    "varsmith.yaml nor the flake"
+                }
             );
         }
     }

@@ -24,12 +24,14 @@ struct Var {
     deploy: bool,
     /// One value set for every machine using the generator.
     shared: bool,
-    owner: String,
-    group: String,
-    /// Octal, four digits (`"0400"`).
-    mode: String,
+    /// `null` when unknown (the flake does not evaluate; see `workspace::stored`).
+    owner: Option<String>,
+    group: Option<String>,
+    /// Octal, four digits (`"0400"`); `null` when unknown.
+    mode: Option<String>,
     needed_for: NeededFor,
-    /// `ok`, or why `generate` would run it (`missing`, `changed`, `torn`, `stale`).
+    /// `ok`, or why `generate` would run it (`missing`, `changed`, `torn`, `stale`), or
+    /// `unknown` (the flake does not evaluate: its definitions are unknown).
     state: &'static str,
     /// The state as `list` prints it (`ok` or the reason's text).
     state_text: String,
@@ -63,7 +65,10 @@ pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
             (true, false) => "secret (admins only)",
         };
         let on_host = if v.secret && v.deploy {
-            format!("{} {}:{}", v.mode, v.owner, v.group)
+            match (&v.mode, &v.owner, &v.group) {
+                (Some(m), Some(o), Some(g)) => format!("{m} {o}:{g}"),
+                _ => "unknown".to_string(),
+            }
         } else {
             "-".to_string()
         };
@@ -80,7 +85,7 @@ pub(super) fn run(ctx: &Context, a: ListArgs) -> CmdResult {
 
 /// Every file of every generator the machine or user uses, in its dependency-first order.
 fn collect(ctx: &Context, target: &super::core_cmd::Target) -> anyhow::Result<Listing> {
-    let ws = ctx.workspace()?;
+    let ws = ctx.stored_workspace()?;
     let defs = ws.definitions()?;
     let (own, gens, _, _) = target.resolve(&ws, &defs)?;
     let graph = crate::plan::Graph::build(&defs);
@@ -90,7 +95,14 @@ fn collect(ctx: &Context, target: &super::core_cmd::Target) -> anyhow::Result<Li
         let reason = graph
             .find(&owner, name)
             .and_then(|i| crate::plan::status(&ws.root, &graph, i));
+        // A definition read from the stored layout knows its files, nothing else.
+        let unknown = matches!(target, super::core_cmd::Target::Machine(h) if ws.is_stored(h))
+            && g.source.starts_with(ws.root.join("sops"));
         let (state, state_text) = match &reason {
+            _ if unknown => (
+                "unknown",
+                "unknown (the flake does not evaluate)".to_string(),
+            ),
             None => ("ok", "ok".to_string()),
             Some(r) => (crate::ops::generate::reason_code(r), r.to_string()),
         };
@@ -102,9 +114,9 @@ fn collect(ctx: &Context, target: &super::core_cmd::Target) -> anyhow::Result<Li
                 secret: spec.secret,
                 deploy: spec.deploy,
                 shared: g.share,
-                owner: spec.owner.clone(),
-                group: spec.group.clone(),
-                mode: format!("{:04o}", spec.mode),
+                owner: (!unknown).then(|| spec.owner.clone()),
+                group: (!unknown).then(|| spec.group.clone()),
+                mode: (!unknown).then(|| format!("{:04o}", spec.mode)),
                 needed_for: spec.needed_for,
                 state,
                 state_text: state_text.clone(),

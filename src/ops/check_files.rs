@@ -401,20 +401,12 @@ fn made_by_hand(ws: &Workspace, f: &SopsFile, rel: &str, rep: &mut FileReport) {
         Owner::Shared => "shared generator".into(),
     };
     // The hint matches where the machine is defined: its configuration, or varsmith.yaml.
-    let flake_attr = f
-        .owner
-        .machine()
-        .and_then(|m| ws.flake.iter().find(|x| x.machine_name == m))
-        .map(|x| x.attr.clone());
-    let declare = match flake_attr {
-        Some(attr) => format!(
-            "declare `varsmith.generators.{} = {{ }};` in {attr}",
+    let declare = match &f.owner {
+        Owner::User(u) => format!(
+            "declare `varsmith.generators.{} = {{ }};` in user {u}'s home configuration",
             f.stem
         ),
-        None => format!(
-            "declare the generator {:?} (generators: [{}])",
-            f.stem, f.stem
-        ),
+        o => ws.declare_hint(o.machine(), &f.stem),
     };
     rep.findings.push(finding(
         &owner,

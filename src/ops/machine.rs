@@ -164,7 +164,8 @@ fn yaml_machine(ws: &Workspace, e: &Edit, name: &str) -> anyhow::Result<Machine>
     }
     if ws.inventory.machines.contains_key(name) {
         return Err(UsageError::new(format!(
-            "machine {name} is defined by the flake, not in {INVENTORY_FILE}; change its configuration there"
+            "machine {name} is defined by the flake ({}), not in {INVENTORY_FILE}; change its configuration there",
+            ws.flake_config(name).unwrap_or("a configuration")
         ))
         .into());
     }
@@ -174,6 +175,12 @@ fn yaml_machine(ws: &Workspace, e: &Edit, name: &str) -> anyhow::Result<Machine>
 fn add(ws: &Workspace, e: &mut Edit, name: &str, m: Machine) -> anyhow::Result<()> {
     crate::workspace::names::check_component(name)
         .map_err(|x| UsageError::new(format!("machine name: {x}")))?;
+    if let Some(attr) = ws.flake_config(name) {
+        return Err(UsageError::new(format!(
+            "machine {name} already exists: the flake's {attr} defines it; change its configuration there (e.g. `varsmith.generators.<name> = {{ }};`)"
+        ))
+        .into());
+    }
     if e.want.machines.contains_key(name) || ws.inventory.machines.contains_key(name) {
         return Err(UsageError::new(format!(
             "machine {name} already exists; change it with `varsmith machine edit {name}` or `varsmith machine generators add {name} GEN…`"

@@ -38,6 +38,13 @@ pub(crate) struct Planned {
 /// machine (an empty or comment-only `varsmith.yaml`) is an error naming the file.
 pub(crate) fn select_machines(ws: &Workspace, hosts: &[String]) -> Result<Vec<String>, UsageError> {
     if ws.inventory.machines.is_empty() {
+        if crate::workspace::nix::is_flake(&ws.root) {
+            return Err(UsageError::new(format!(
+                "{}: no machines: no configuration of the flake imports the varsmith module (and {} lists none); import `varsmith.nixosModules.default` (darwin: `varsmith.darwinModules.default`) in a configuration",
+                ws.root.join("flake.nix").display(),
+                crate::workspace::INVENTORY_FILE
+            )));
+        }
         return Err(UsageError::new(format!(
             "{}: no machines (the inventory is empty); add one with `varsmith machine add NAME -g openssh`",
             ws.root.join(crate::workspace::INVENTORY_FILE).display()
@@ -145,7 +152,11 @@ pub(crate) fn plan(
     let (machines, users) = select_targets(ws, defs, &opts.hosts, &opts.users)?;
     for g in &opts.generators {
         if !graph.nodes.iter().any(|n| &n.generator.name == g) {
-            return Err(UsageError::new(defs.generator_not_used(g, None)));
+            return Err(UsageError::new(defs.generator_not_used(
+                g,
+                None,
+                &ws.declare_hint(None, g),
+            )));
         }
     }
     let scope = graph.scope_of(defs, &machines, &users);

@@ -94,7 +94,13 @@ impl Definitions {
     /// does not use: a name no definition has gets `suggest::unknown`'s
     /// `unknown generator "wirguard" (did you mean "wireguard"?)`, a defined one that is not
     /// used says so (`generator "tls-ca" is defined but not used by …`).
-    pub(crate) fn generator_not_used(&self, name: &str, machine: Option<&str>) -> String {
+    /// `declare` is how to use it where the machine is defined (`Workspace::declare_hint`).
+    pub(crate) fn generator_not_used(
+        &self,
+        name: &str,
+        machine: Option<&str>,
+        declare: &str,
+    ) -> String {
         let defined = self.generators.contains_key(name)
             || self.machines.values().any(|gens| gens.contains_key(name));
         let by = match machine {
@@ -102,9 +108,7 @@ impl Definitions {
             None => "any machine".to_string(),
         };
         if defined {
-            return format!(
-                "generator {name:?} is defined but not used by {by} (add it to a machine's generators)"
-            );
+            return format!("generator {name:?} is defined but not used by {by} ({declare})");
         }
         let mut known: IndexSet<&str> = self.generators.keys().map(String::as_str).collect();
         for gens in self.machines.values() {
@@ -191,6 +195,9 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
 
     let mut machines = IndexMap::new();
     for (mname, machine) in &ws.inventory.machines {
+        if ws.is_stored(mname) {
+            continue;
+        }
         let flake = ws.flake.iter().find(|f| &f.machine_name == mname);
         if let Some(fm) = flake
             && !ws.in_both.contains(mname)
@@ -231,6 +238,7 @@ pub fn load(ws: &Workspace) -> Result<Definitions, Error> {
         }
         machines.insert(mname.clone(), order);
     }
+    super::stored::add(ws, &mut machines)?;
     let mut deferred_users = Vec::new();
     let users = super::users::definitions(ws, &mut deferred_users)?;
     let defs = Definitions {

@@ -11,6 +11,7 @@ mod nix_cache;
 mod owner;
 pub(crate) mod quote;
 pub(crate) mod read;
+pub(crate) mod stored;
 pub(crate) mod users;
 
 use std::path::{Path, PathBuf};
@@ -72,6 +73,9 @@ pub struct Workspace {
     /// and integrated; empty for a YAML-only workspace), read in the machines' batched
     /// evaluation.
     pub homes: Vec<nix::NixHome>,
+    /// Set when the flake did not evaluate and the machines were read from the stored layout
+    /// instead (`Workspace::with_flake_or_stored`); `None` otherwise.
+    pub(crate) stored: Option<stored::Stored>,
 }
 
 impl Workspace {
@@ -106,6 +110,7 @@ impl Workspace {
             flake: Vec::new(),
             in_both: Vec::new(),
             homes: Vec::new(),
+            stored: None,
         })
     }
 
@@ -120,15 +125,66 @@ impl Workspace {
             })
     }
 
-    /// The machine called `name`, or an error naming `varsmith.yaml`.
+    /// The machine called `name`, or an error naming where machines are defined
+    /// (`varsmith.yaml`, or `flake.nix` in a flake workspace).
     pub fn machine(&self, name: &str) -> Result<&Machine, Error> {
+        let file = if nix::is_flake(&self.root) {
+            "flake.nix"
+        } else {
+            INVENTORY_FILE
+        };
         self.inventory
             .machines
             .get(name)
             .ok_or_else(|| Error::Invalid {
-                path: self.root.join(INVENTORY_FILE),
+                path: self.root.join(file),
                 msg: self.inventory.unknown_machine(name),
             })
+    }
+
+    /// Where machine `name` is defined: its flake configuration's attribute
+    /// (`nixosConfigurations.<attr>`) when the flake alone defines it, else `None`
+    /// (`varsmith.yaml`, or read from the stored layout).
+    pub(crate) fn flake_config(&self, name: &str) -> Option<&str> {
+        if self.in_both.iter().any(|m| m == name) {
+            return None;
+        }
+        self.flake
+            .iter()
+            .find(|m| m.machine_name == name)
+            .map(|m| m.attr.as_str())
+    }
+
+    /// How to make machine `machine` (or, with `None`, some machine) use generator `g`, where
+    /// machines are defined: `varsmith.generators.<g> = { };` in its configuration for a flake
+    /// machine, `varsmith machine generators add` for a `varsmith.yaml` one.
+    pub(crate) fn declare_hint(&self, machine: Option<&str>, g: &str) -> String {
+        let nix = format!("`varsmith.generators.{g} = {{ }};`");
+        match machine {
+            Some(m) if self.is_stored(m) => format!(
+                "machine {m}'s configuration is unknown: the flake does not evaluate; fix it, then declare {nix} there"
+            ),
+            Some(m) => match self.flake_config(m) {
+                Some(attr) => format!("declare {nix} in {attr}"),
+                None => format!("add it with `varsmith machine generators add {m} {g}`"),
+            },
+            None => {
+                let yaml = self
+                    .inventory
+                    .machines
+                    .keys()
+                    .any(|m| self.flake_config(m).is_none() && !self.is_stored(m));
+                match (self.flake.is_empty(), yaml) {
+                    (true, _) => format!(
+                        "add it to a machine's generators: `varsmith machine generators add MACHINE {g}`"
+                    ),
+                    (false, false) => format!("declare {nix} in a machine's configuration"),
+                    (false, true) => format!(
+                        "declare {nix} in a machine's configuration, or `varsmith machine generators add MACHINE {g}` for a machine of {INVENTORY_FILE}"
+                    ),
+                }
+            }
+        }
     }
 }
 
@@ -165,11 +221,31 @@ impl Workspace {
 
     /// Adds the flake's machines (a flake workspace; cached, see `nix`). A name given twice
     /// (two configurations, or a configuration and `varsmith.yaml`) is an error naming both.
-    pub(crate) fn with_flake(mut self) -> Result<Workspace, Error> {
+    pub(crate) fn with_flake(self) -> Result<Workspace, Error> {
         if !nix::is_flake(&self.root) {
             return Ok(self);
         }
-        let nix::Flake { machines, homes } = nix::machines(&self.root)?;
+        let flake = nix::machines(&self.root)?;
+        self.merge_flake(flake)
+    }
+
+    /// `Workspace::with_flake`, except that a flake whose machines cannot be read (it does
+    /// not evaluate, or varsmith refuses to evaluate it) gives the machines of the stored
+    /// layout instead (`stored`); `stored` then holds the error. For commands that can work
+    /// without definitions' scripts (`get`, `list`, `rekey`).
+    pub(crate) fn with_flake_or_stored(self) -> Result<Workspace, Error> {
+        if !nix::is_flake(&self.root) {
+            return Ok(self);
+        }
+        match nix::machines(&self.root) {
+            Ok(flake) => self.merge_flake(flake),
+            Err(e) => self.with_stored(&e),
+        }
+    }
+
+    /// Merges the flake's machines and homes into the workspace (see `Workspace::with_flake`).
+    fn merge_flake(mut self, flake: nix::Flake) -> Result<Workspace, Error> {
+        let nix::Flake { machines, homes } = flake;
         for h in homes.iter().filter(|h| h.error.is_none()) {
             names::check_component(&h.user_name)
                 .and_then(|()| {
