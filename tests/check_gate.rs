@@ -342,7 +342,7 @@ fn prompt_entries_naming_no_prompt_are_errors() {
     let o = ws.run(&["generate", "--prompts-file", pf.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(2));
     assert!(
-        stderr(&o).contains(": tokn.label: no selected machine uses a generator \"tokn\""),
+        stderr(&o).contains(": tokn.label: no selected machine or user uses a generator \"tokn\""),
         "{}",
         stderr(&o)
     );
