@@ -75,15 +75,9 @@ pub(crate) struct ScriptEnv<'a> {
 }
 
 /// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`.
-pub(crate) fn command(
-    dirs: &HostDirs<'_>,
-    env: &ScriptEnv<'_>,
-    limits: &Limits,
-    script: &str,
-) -> Command {
-    // Resolved on the host's PATH: the script's PATH (set below) may be a pinned one.
-    let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
-    let mut cmd = Command::new(bwrap);
+pub(crate) fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script: &str) -> Command {
+    let host = host_setup();
+    let mut cmd = Command::new(&host.bwrap);
     cmd.args([
         "--unshare-all",
         "--unshare-user",
@@ -93,21 +87,7 @@ pub(crate) fn command(
         "--cap-drop",
         "ALL",
     ]);
-    for dir in SYSTEM_DIRS {
-        // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of mounting
-        // (each mount costs bwrap time on every run).
-        match std::fs::read_link(dir) {
-            Ok(target) => {
-                cmd.arg("--symlink").arg(target).arg(dir);
-            }
-            Err(_) => {
-                cmd.args(["--ro-bind-try", dir, dir]);
-            }
-        }
-    }
-    for f in SYSTEM_FILES {
-        cmd.args(["--ro-bind-try", f, f]);
-    }
+    cmd.args(&host.system_args);
     cmd.arg("--ro-bind")
         .arg(dirs.etc.join("passwd"))
         .arg("/etc/passwd");
@@ -155,14 +135,44 @@ pub(crate) fn command(
     cmd
 }
 
+/// What every run's command line takes from the host, looked up once per process: bwrap on
+/// the host's PATH (the script's PATH may be a pinned one) and the system directories' binds.
+struct HostSetup {
+    bwrap: std::path::PathBuf,
+    system_args: Vec<std::ffi::OsString>,
+}
+
+fn host_setup() -> &'static HostSetup {
+    static SETUP: std::sync::OnceLock<HostSetup> = std::sync::OnceLock::new();
+    SETUP.get_or_init(|| {
+        let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
+        let mut system_args: Vec<std::ffi::OsString> = Vec::new();
+        for dir in SYSTEM_DIRS {
+            // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
+            // mounting (each mount costs bwrap time on every run).
+            match std::fs::read_link(dir) {
+                Ok(target) => {
+                    system_args.extend(["--symlink".into(), target.into(), (*dir).into()]);
+                }
+                Err(_) => system_args.extend(["--ro-bind-try", dir, dir].map(Into::into)),
+            }
+        }
+        for f in SYSTEM_FILES {
+            system_args.extend(["--ro-bind-try", f, f].map(Into::into));
+        }
+        HostSetup { bwrap, system_args }
+    })
+}
+
 /// In the child before bwrap runs: a fresh session keyring and the seccomp filter's descriptor
 /// ([`super::seccomp`]). Runs after the uid switch (std applies `uid`/`gid` before `pre_exec`
 /// closures), so the new keyring belongs to the sandbox's uid.
 fn isolate_keyrings(cmd: &mut Command) {
-    let program = super::seccomp::program();
+    static PROGRAM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let program: &'static [u8] = PROGRAM.get_or_init(super::seccomp::program);
     let setup = move || {
         super::seccomp::join_fresh_session_keyring()?;
-        super::seccomp::install_fd(&program)
+        super::seccomp::install_fd(program)
     };
     // SAFETY: the closure makes system calls only (no allocation, no locks).
     unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };
