@@ -75,7 +75,12 @@ pub(crate) struct ScriptEnv<'a> {
 }
 
 /// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`.
-pub(crate) fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits, script: &str) -> Command {
+pub(crate) fn command(
+    dirs: &HostDirs<'_>,
+    env: &ScriptEnv<'_>,
+    limits: &Limits,
+    script: &str,
+) -> Command {
     let host = host_setup();
     let mut cmd = Command::new(&host.bwrap);
     cmd.args([
@@ -88,12 +93,24 @@ pub(crate) fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits,
         "ALL",
     ]);
     cmd.args(&host.system_args);
-    cmd.arg("--ro-bind")
-        .arg(dirs.etc.join("passwd"))
-        .arg("/etc/passwd");
-    cmd.arg("--ro-bind")
-        .arg(dirs.etc.join("group"))
-        .arg("/etc/group");
+    // Copied into the sandbox's root (read-only once set up) rather than bound: two mounts
+    // fewer a run. Read here, written to memory files in the child (`isolate_keyrings`).
+    let etc = |name: &str| std::fs::read(dirs.etc.join(name)).unwrap_or_default();
+    let (passwd, group) = (etc("passwd"), etc("group"));
+    cmd.args([
+        "--perms",
+        "0444",
+        "--file",
+        &PASSWD_FD.to_string(),
+        "/etc/passwd",
+    ]);
+    cmd.args([
+        "--perms",
+        "0444",
+        "--file",
+        &GROUP_FD.to_string(),
+        "/etc/group",
+    ]);
     let size = limits.max_tmp.to_string();
     cmd.args(["--dev", "/dev"]);
     cmd.args([
@@ -120,7 +137,7 @@ pub(crate) fn command(dirs: &HostDirs<'_>, env: &ScriptEnv<'_>, limits: &Limits,
     super::helper::bind(&mut cmd);
     cmd.args(["--remount-ro", "/"]);
     cmd.args(["--seccomp", &super::seccomp::SECCOMP_FD.to_string()]);
-    isolate_keyrings(&mut cmd);
+    isolate_keyrings(&mut cmd, passwd, group);
     cmd.args(["--chdir", HOME, "--"]);
     cmd.args(["/bin/bash", "-euo", "pipefail", "-c", script]);
     cmd.env_clear()
@@ -151,10 +168,10 @@ fn host_setup() -> &'static HostSetup {
             // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
             // mounting (each mount costs bwrap time on every run).
             match std::fs::read_link(dir) {
-                Ok(target) => {
+                Ok(target) if points_into_bound_dir(dir, &target) => {
                     system_args.extend(["--symlink".into(), target.into(), (*dir).into()]);
                 }
-                Err(_) => system_args.extend(["--ro-bind-try", dir, dir].map(Into::into)),
+                _ => system_args.extend(["--ro-bind-try", dir, dir].map(Into::into)),
             }
         }
         for f in SYSTEM_FILES {
@@ -164,15 +181,41 @@ fn host_setup() -> &'static HostSetup {
     })
 }
 
-/// In the child before bwrap runs: a fresh session keyring and the seccomp filter's descriptor
-/// ([`super::seccomp`]). Runs after the uid switch (std applies `uid`/`gid` before `pre_exec`
-/// closures), so the new keyring belongs to the sandbox's uid.
-fn isolate_keyrings(cmd: &mut Command) {
+/// Does the symlink `dir -> target` resolve, inside the sandbox, into another system directory
+/// that is bound itself (e.g. `/bin -> usr/bin`)? Only then is it recreated as a symlink; any
+/// other target (absolute elsewhere, `..`, a symlink to a symlink) is bound as the host sees it.
+fn points_into_bound_dir(dir: &str, target: &Path) -> bool {
+    use std::path::Component;
+    if target
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return false;
+    }
+    let resolved = Path::new("/").join(target);
+    SYSTEM_DIRS.iter().any(|d| {
+        *d != dir
+            && resolved.starts_with(d)
+            && std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir())
+    })
+}
+
+/// Descriptors of `/etc/passwd` and `/etc/group`'s contents in bwrap (`--file`).
+const PASSWD_FD: i32 = 11;
+const GROUP_FD: i32 = 12;
+
+/// In the child before bwrap runs: a fresh session keyring, the seccomp filter's descriptor
+/// ([`super::seccomp`]) and the `passwd` and `group` files' ([`PASSWD_FD`], [`GROUP_FD`]).
+/// Runs after the uid switch (std applies `uid`/`gid` before `pre_exec` closures), so the new
+/// keyring belongs to the sandbox's uid.
+fn isolate_keyrings(cmd: &mut Command, passwd: Vec<u8>, group: Vec<u8>) {
     static PROGRAM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let program: &'static [u8] = PROGRAM.get_or_init(super::seccomp::program);
     let setup = move || {
         super::seccomp::join_fresh_session_keyring()?;
-        super::seccomp::install_fd(program)
+        super::seccomp::install_fd(program)?;
+        super::seccomp::install_memfd(c"varsmith-passwd", &passwd, PASSWD_FD)?;
+        super::seccomp::install_memfd(c"varsmith-group", &group, GROUP_FD)
     };
     // SAFETY: the closure makes system calls only (no allocation, no locks).
     unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };

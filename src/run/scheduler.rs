@@ -343,3 +343,71 @@ mod limits {
         );
     }
 }
+
+#[cfg(test)]
+mod settle_threads {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// Every commit waits until every script ran: with one work slot, that only ends if the
+    /// commits never hold the slot (the old design, where a worker carried its own commit,
+    /// ran out of threads here). A commit gives up after a minute rather than hang the suite.
+    #[test]
+    fn commits_in_flight_never_hold_a_work_slot() {
+        let n = 20; // below SETTLERS + MAX_PENDING: every prepared node fits in flight.
+        let preds: HashMap<usize, Vec<usize>> = (0..n).map(|i| (i, vec![])).collect();
+        let worked = Mutex::new(0usize);
+        let all_worked = Condvar::new();
+        let out = run(
+            &preds,
+            1,
+            &mut Quiet,
+            |i| {
+                *worked.lock().unwrap() += 1;
+                all_worked.notify_all();
+                Ok::<usize, String>(i)
+            },
+            |_, p| {
+                let g = worked.lock().unwrap();
+                let (g, timeout) = all_worked
+                    .wait_timeout_while(g, std::time::Duration::from_secs(60), |w| *w < n)
+                    .unwrap();
+                drop(g);
+                if timeout.timed_out() {
+                    Err("a commit waited for a script that never ran".to_string())
+                } else {
+                    Ok(p)
+                }
+            },
+        );
+        assert_eq!(out.results.len(), n);
+        assert!(out.results.iter().all(|r| r.1.is_ok()));
+    }
+
+    /// Prepared nodes waiting for a commit stay bounded: slow commits hold the scripts back
+    /// instead of piling up open directories.
+    #[test]
+    fn prepared_nodes_waiting_for_a_commit_are_bounded() {
+        let n = 200;
+        let preds: HashMap<usize, Vec<usize>> = (0..n).map(|i| (i, vec![])).collect();
+        let (pending, max) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let out = run(
+            &preds,
+            2,
+            &mut Quiet,
+            |i| {
+                let now = pending.fetch_add(1, Ordering::SeqCst) + 1;
+                max.fetch_max(now, Ordering::SeqCst);
+                Ok::<usize, String>(i)
+            },
+            |_, p| {
+                std::thread::yield_now();
+                pending.fetch_sub(1, Ordering::SeqCst);
+                Ok(p)
+            },
+        );
+        assert_eq!(out.results.len(), n);
+        // Queued, being committed by a settle thread, or just prepared by a worker.
+        assert!(max.load(Ordering::SeqCst) <= MAX_PENDING + SETTLERS + 2);
+    }
+}
