@@ -94,23 +94,22 @@ pub(crate) fn command(
     ]);
     cmd.args(&host.system_args);
     // Copied into the sandbox's root (read-only once set up) rather than bound: two mounts
-    // fewer a run. Read here, written to memory files in the child (`isolate_keyrings`).
-    let etc = |name: &str| std::fs::read(dirs.etc.join(name)).unwrap_or_default();
-    let (passwd, group) = (etc("passwd"), etc("group"));
-    cmd.args([
-        "--perms",
-        "0444",
-        "--file",
-        &PASSWD_FD.to_string(),
-        "/etc/passwd",
-    ]);
-    cmd.args([
-        "--perms",
-        "0444",
-        "--file",
-        &GROUP_FD.to_string(),
-        "/etc/group",
-    ]);
+    // fewer a run. Read here, written to memory files in the child (`isolate_keyrings`); a
+    // file that cannot be read here is bound as before (bwrap then says why it fails).
+    let mut etc = |name: &str, fd: i32| match std::fs::read(dirs.etc.join(name)) {
+        Ok(bytes) => {
+            let dest = format!("/etc/{name}");
+            cmd.args(["--perms", "0444", "--file", &fd.to_string(), &dest]);
+            Some(bytes)
+        }
+        Err(_) => {
+            cmd.arg("--ro-bind")
+                .arg(dirs.etc.join(name))
+                .arg(format!("/etc/{name}"));
+            None
+        }
+    };
+    let (passwd, group) = (etc("passwd", PASSWD_FD), etc("group", GROUP_FD));
     let size = limits.max_tmp.to_string();
     cmd.args(["--dev", "/dev"]);
     cmd.args([
@@ -208,14 +207,19 @@ const GROUP_FD: i32 = 12;
 /// ([`super::seccomp`]) and the `passwd` and `group` files' ([`PASSWD_FD`], [`GROUP_FD`]).
 /// Runs after the uid switch (std applies `uid`/`gid` before `pre_exec` closures), so the new
 /// keyring belongs to the sandbox's uid.
-fn isolate_keyrings(cmd: &mut Command, passwd: Vec<u8>, group: Vec<u8>) {
+fn isolate_keyrings(cmd: &mut Command, passwd: Option<Vec<u8>>, group: Option<Vec<u8>>) {
     static PROGRAM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let program: &'static [u8] = PROGRAM.get_or_init(super::seccomp::program);
     let setup = move || {
         super::seccomp::join_fresh_session_keyring()?;
         super::seccomp::install_fd(program)?;
-        super::seccomp::install_memfd(c"varsmith-passwd", &passwd, PASSWD_FD)?;
-        super::seccomp::install_memfd(c"varsmith-group", &group, GROUP_FD)
+        if let Some(passwd) = &passwd {
+            super::seccomp::install_memfd(c"varsmith-passwd", passwd, PASSWD_FD)?;
+        }
+        if let Some(group) = &group {
+            super::seccomp::install_memfd(c"varsmith-group", group, GROUP_FD)?;
+        }
+        Ok(())
     };
     // SAFETY: the closure makes system calls only (no allocation, no locks).
     unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };
