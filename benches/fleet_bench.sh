@@ -48,9 +48,37 @@ done
 runs=$((N * 10))
 echo "== fleet: $N machines x 10 generators = $runs sandboxed runs, jobs=$JOBS, $(nproc) cores"
 
-tv() { /usr/bin/time -f "%e %M" "$@" 2>&1 >/dev/null | tail -n1; }
-read -r gen_s gen_kb < <(tv "$bin" -C "$work/ws" generate --all --jobs "$JOBS")
-echo "generate --all: ${gen_s}s wall, peak RSS $((gen_kb / 1024)) MiB"
+# The machine may be shared: every figure comes with the load average before it and the CPU
+# time (user + sys of varsmith and everything it ran) beside its wall time.
+load() { cut -d' ' -f1-3 /proc/loadavg; }
+# CPU: with perf, the task clock of every descendant (the sandboxed processes are not all
+# reaped by varsmith, so getrusage undercounts them); else /usr/bin/time's user + sys.
+if command -v perf >/dev/null && perf stat -x, -e task-clock -o /dev/null true 2>/dev/null; then
+  tv() {
+    local w m ms
+    read -r w m < <(/usr/bin/time -f "%e %M" perf stat -x, -e task-clock -o "$work/perf.txt" "$@" 2>&1 >/dev/null | tail -n1)
+    ms=$(grep task-clock "$work/perf.txt" | cut -d, -f1)
+    echo "$w $m $(echo "${ms:-0} / 1000" | bc -l) 0"
+  }
+else
+  tv() { /usr/bin/time -f "%e %M %U %S" "$@" 2>&1 >/dev/null | tail -n1; }
+fi
+echo "load average before: $(load)"
+read -r gen_s gen_kb gen_u gen_sys < <(tv "$bin" -C "$work/ws" generate --all --jobs "$JOBS")
+echo "generate --all --jobs $JOBS: ${gen_s}s wall, CPU $(echo "$gen_u + $gen_sys" | bc -l | xargs printf %.2f)s, peak RSS $((gen_kb / 1024)) MiB (load after: $(load))"
+
+# Speed-up of --jobs JOBS over --jobs 1, like for like: the same SUBSET machines regenerated
+# both ways (SUBSET=N regenerates the whole fleet twice more).
+S=${SUBSET:-$(( N < 100 ? N : 100 ))}
+sub=$(seq -f 'm%g' 1 "$S" | tr '\n' ' ')
+# shellcheck disable=SC2086
+read -r j1_s _ j1_u j1_sys < <(tv "$bin" -C "$work/ws" generate --regenerate --jobs 1 $sub)
+l1=$(load)
+# shellcheck disable=SC2086
+read -r jn_s _ jn_u jn_sys < <(tv "$bin" -C "$work/ws" generate --regenerate --jobs "$JOBS" $sub)
+printf 'regenerate %d machines (%d runs): --jobs 1 %.2fs wall (CPU %.2fs, load %s), --jobs %d %.2fs wall (CPU %.2fs, load %s): speed-up %.2fx\n' \
+  "$S" "$((S * 10))" "$j1_s" "$(echo "$j1_u + $j1_sys" | bc -l)" "$l1" "$JOBS" "$jn_s" \
+  "$(echo "$jn_u + $jn_sys" | bc -l)" "$(load)" "$(echo "$j1_s / $jn_s" | bc -l)"
 
 # Per-generator overhead: varsmith --jobs 1 on the first 20 machines (200 runs, regenerated)
 # against the same script in a bare `bwrap … bash -c` loop, both serial.
@@ -71,12 +99,12 @@ t0=$(date +%s.%N)
 "$bin" -C "$work/ws" generate --regenerate --jobs 1 $hosts >/dev/null 2>&1
 t1=$(date +%s.%N)
 per_ms=$(echo "($t1 - $t0) * 1000 / 200" | bc -l)
-printf 'serial: bare bwrap + the same script %.2f ms/run; varsmith --jobs 1 %.2f ms/run; overhead %.2f ms/run\n' \
-  "$bare_ms" "$per_ms" "$(echo "$per_ms - $bare_ms" | bc -l)"
+printf 'serial: bare bwrap + the same script %.2f ms/run; varsmith --jobs 1 %.2f ms/run; overhead %.2f ms/run (load %s)\n' \
+  "$bare_ms" "$per_ms" "$(echo "$per_ms - $bare_ms" | bc -l)" "$(load)"
 
-read -r chk_s chk_kb < <(tv "$bin" -C "$work/ws" check)
+read -r chk_s chk_kb _ _ < <(tv "$bin" -C "$work/ws" check)
 echo "check: ${chk_s}s, peak RSS $((chk_kb / 1024)) MiB"
-read -r noop_s noop_kb < <(tv "$bin" -C "$work/ws" generate --all)
+read -r noop_s noop_kb _ _ < <(tv "$bin" -C "$work/ws" generate --all)
 echo "generate with nothing to do: ${noop_s}s, peak RSS $((noop_kb / 1024)) MiB"
 if command -v hyperfine >/dev/null; then
   hyperfine -N -w 2 -r 10 "$bin -C $work/ws check" "$bin -C $work/ws generate --all" 2>/dev/null | grep -E 'Benchmark|Time'

@@ -81,9 +81,8 @@ pub(crate) fn command(
     limits: &Limits,
     script: &str,
 ) -> Command {
-    // Resolved on the host's PATH: the script's PATH (set below) may be a pinned one.
-    let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
-    let mut cmd = Command::new(bwrap);
+    let host = host_setup();
+    let mut cmd = Command::new(&host.bwrap);
     cmd.args([
         "--unshare-all",
         "--unshare-user",
@@ -93,27 +92,24 @@ pub(crate) fn command(
         "--cap-drop",
         "ALL",
     ]);
-    for dir in SYSTEM_DIRS {
-        // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of mounting
-        // (each mount costs bwrap time on every run).
-        match std::fs::read_link(dir) {
-            Ok(target) => {
-                cmd.arg("--symlink").arg(target).arg(dir);
-            }
-            Err(_) => {
-                cmd.args(["--ro-bind-try", dir, dir]);
-            }
+    cmd.args(&host.system_args);
+    // Copied into the sandbox's root (read-only once set up) rather than bound: two mounts
+    // fewer a run. Read here, written to memory files in the child (`isolate_keyrings`); a
+    // file that cannot be read here is bound as before (bwrap then says why it fails).
+    let mut etc = |name: &str, fd: i32| match std::fs::read(dirs.etc.join(name)) {
+        Ok(bytes) => {
+            let dest = format!("/etc/{name}");
+            cmd.args(["--perms", "0444", "--file", &fd.to_string(), &dest]);
+            Some(bytes)
         }
-    }
-    for f in SYSTEM_FILES {
-        cmd.args(["--ro-bind-try", f, f]);
-    }
-    cmd.arg("--ro-bind")
-        .arg(dirs.etc.join("passwd"))
-        .arg("/etc/passwd");
-    cmd.arg("--ro-bind")
-        .arg(dirs.etc.join("group"))
-        .arg("/etc/group");
+        Err(_) => {
+            cmd.arg("--ro-bind")
+                .arg(dirs.etc.join(name))
+                .arg(format!("/etc/{name}"));
+            None
+        }
+    };
+    let (passwd, group) = (etc("passwd", PASSWD_FD), etc("group", GROUP_FD));
     let size = limits.max_tmp.to_string();
     cmd.args(["--dev", "/dev"]);
     cmd.args([
@@ -140,7 +136,7 @@ pub(crate) fn command(
     super::helper::bind(&mut cmd);
     cmd.args(["--remount-ro", "/"]);
     cmd.args(["--seccomp", &super::seccomp::SECCOMP_FD.to_string()]);
-    isolate_keyrings(&mut cmd);
+    isolate_keyrings(&mut cmd, passwd, group);
     cmd.args(["--chdir", HOME, "--"]);
     cmd.args(["/bin/bash", "-euo", "pipefail", "-c", script]);
     cmd.env_clear()
@@ -155,14 +151,75 @@ pub(crate) fn command(
     cmd
 }
 
-/// In the child before bwrap runs: a fresh session keyring and the seccomp filter's descriptor
-/// ([`super::seccomp`]). Runs after the uid switch (std applies `uid`/`gid` before `pre_exec`
-/// closures), so the new keyring belongs to the sandbox's uid.
-fn isolate_keyrings(cmd: &mut Command) {
-    let program = super::seccomp::program();
+/// What every run's command line takes from the host, looked up once per process: bwrap on
+/// the host's PATH (the script's PATH may be a pinned one) and the system directories' binds.
+struct HostSetup {
+    bwrap: std::path::PathBuf,
+    system_args: Vec<std::ffi::OsString>,
+}
+
+fn host_setup() -> &'static HostSetup {
+    static SETUP: std::sync::OnceLock<HostSetup> = std::sync::OnceLock::new();
+    SETUP.get_or_init(|| {
+        let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
+        let mut system_args: Vec<std::ffi::OsString> = Vec::new();
+        for dir in SYSTEM_DIRS {
+            // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
+            // mounting (each mount costs bwrap time on every run).
+            match std::fs::read_link(dir) {
+                Ok(target) if points_into_bound_dir(dir, &target) => {
+                    system_args.extend(["--symlink".into(), target.into(), (*dir).into()]);
+                }
+                _ => system_args.extend(["--ro-bind-try", dir, dir].map(Into::into)),
+            }
+        }
+        for f in SYSTEM_FILES {
+            system_args.extend(["--ro-bind-try", f, f].map(Into::into));
+        }
+        HostSetup { bwrap, system_args }
+    })
+}
+
+/// Does the symlink `dir -> target` resolve, inside the sandbox, into another system directory
+/// that is bound itself (e.g. `/bin -> usr/bin`)? Only then is it recreated as a symlink; any
+/// other target (absolute elsewhere, `..`, a symlink to a symlink) is bound as the host sees it.
+fn points_into_bound_dir(dir: &str, target: &Path) -> bool {
+    use std::path::Component;
+    if target
+        .components()
+        .any(|c| matches!(c, Component::ParentDir | Component::CurDir))
+    {
+        return false;
+    }
+    let resolved = Path::new("/").join(target);
+    SYSTEM_DIRS.iter().any(|d| {
+        *d != dir
+            && resolved.starts_with(d)
+            && std::fs::symlink_metadata(d).is_ok_and(|m| m.is_dir())
+    })
+}
+
+/// Descriptors of `/etc/passwd` and `/etc/group`'s contents in bwrap (`--file`).
+const PASSWD_FD: i32 = 11;
+const GROUP_FD: i32 = 12;
+
+/// In the child before bwrap runs: a fresh session keyring, the seccomp filter's descriptor
+/// ([`super::seccomp`]) and the `passwd` and `group` files' ([`PASSWD_FD`], [`GROUP_FD`]).
+/// Runs after the uid switch (std applies `uid`/`gid` before `pre_exec` closures), so the new
+/// keyring belongs to the sandbox's uid.
+fn isolate_keyrings(cmd: &mut Command, passwd: Option<Vec<u8>>, group: Option<Vec<u8>>) {
+    static PROGRAM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    let program: &'static [u8] = PROGRAM.get_or_init(super::seccomp::program);
     let setup = move || {
         super::seccomp::join_fresh_session_keyring()?;
-        super::seccomp::install_fd(&program)
+        super::seccomp::install_fd(program)?;
+        if let Some(passwd) = &passwd {
+            super::seccomp::install_memfd(c"varsmith-passwd", passwd, PASSWD_FD)?;
+        }
+        if let Some(group) = &group {
+            super::seccomp::install_memfd(c"varsmith-group", group, GROUP_FD)?;
+        }
+        Ok(())
     };
     // SAFETY: the closure makes system calls only (no allocation, no locks).
     unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };

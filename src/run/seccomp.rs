@@ -151,16 +151,23 @@ pub(crate) fn join_fresh_session_keyring() -> std::io::Result<()> {
 /// In the child before exec: puts `program` in a memory file at [`SECCOMP_FD`] (inherited by
 /// bwrap, no other process). Async-signal-safe: system calls only, no allocation.
 pub(crate) fn install_fd(program: &[u8]) -> std::io::Result<()> {
+    install_memfd(c"varsmith-seccomp", program, SECCOMP_FD)
+}
+
+/// In the child before exec: puts `data` in a memory file at descriptor `at`, read from its
+/// start (bwrap's `--seccomp FD`, `--file FD DEST`). Async-signal-safe: system calls only, no
+/// allocation.
+pub(crate) fn install_memfd(name: &std::ffi::CStr, data: &[u8], at: i32) -> std::io::Result<()> {
     let err = std::io::Error::last_os_error;
-    // SAFETY: memfd_create with a static C string; write/lseek/dup2/close on the fd it returned.
+    // SAFETY: memfd_create with a C string; write/lseek/dup2/close on the fd it returned.
     unsafe {
-        let fd = libc::memfd_create(c"varsmith-seccomp".as_ptr(), 0);
+        let fd = libc::memfd_create(name.as_ptr(), 0);
         if fd < 0 {
             return Err(err());
         }
         let mut done = 0;
-        while done < program.len() {
-            let n = libc::write(fd, program[done..].as_ptr().cast(), program.len() - done);
+        while done < data.len() {
+            let n = libc::write(fd, data[done..].as_ptr().cast(), data.len() - done);
             if n <= 0 {
                 return Err(err());
             }
@@ -169,8 +176,8 @@ pub(crate) fn install_fd(program: &[u8]) -> std::io::Result<()> {
         if libc::lseek(fd, 0, libc::SEEK_SET) != 0 {
             return Err(err());
         }
-        if fd != SECCOMP_FD {
-            if libc::dup2(fd, SECCOMP_FD) < 0 {
+        if fd != at {
+            if libc::dup2(fd, at) < 0 {
                 return Err(err());
             }
             libc::close(fd);
