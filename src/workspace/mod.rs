@@ -229,16 +229,18 @@ impl Workspace {
         self.merge_flake(flake)
     }
 
-    /// `Workspace::with_flake`, except that a flake whose machines cannot be read (it does
-    /// not evaluate, or varsmith refuses to evaluate it) gives the machines of the stored
-    /// layout instead (`stored`); `stored` then holds the error. For commands that can work
-    /// without definitions' scripts (`get`, `list`, `rekey`).
+    /// `Workspace::with_flake`, except that a flake that does not evaluate gives the machines
+    /// of the stored layout instead (`stored`); `stored` then holds the error. A refused
+    /// import-from-derivation stays an error (its message names the opt-in). For commands
+    /// that can work without definitions' scripts (`get`, `list`, `rekey`).
     pub(crate) fn with_flake_or_stored(self) -> Result<Workspace, Error> {
         if !nix::is_flake(&self.root) {
             return Ok(self);
         }
         match nix::machines(&self.root) {
             Ok(flake) => self.merge_flake(flake),
+            // A refused import-from-derivation is not a broken flake: say how to allow it.
+            Err(e) if nix::is_ifd_refusal(&e.to_string()) => Err(e),
             Err(e) => self.with_stored(&e),
         }
     }

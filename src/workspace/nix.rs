@@ -102,6 +102,12 @@ fn explain_ifd(stderr: String) -> String {
     )
 }
 
+/// Whether an evaluation error is varsmith's refusal of import-from-derivation (see
+/// `explain_ifd`): a refusal with an opt-in to name, not a broken flake to work around.
+pub(crate) fn is_ifd_refusal(err: &str) -> bool {
+    err.contains("which varsmith refuses by default")
+}
+
 /// Environment variable that allows evaluating a workspace outside git as a `path:` flake.
 pub(crate) const ALLOW_PATH_FLAKE_ENV: &str = "VARSMITH_ALLOW_PATH_FLAKE";
 
