@@ -16,7 +16,7 @@
 use std::ffi::{CStr, CString, OsStr, OsString};
 use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
@@ -113,24 +113,16 @@ pub(crate) enum Entry {
 }
 
 impl Dir {
-    /// Opens the workspace root by path (a duplicate of a descriptor kept for the process).
+    /// Opens the workspace root by path (a duplicate of the descriptor [`root_fd`] keeps).
     pub(crate) fn root(root: &Path) -> Result<Dir, Error> {
-        use std::sync::Mutex;
-        static ROOTS: Mutex<Vec<(PathBuf, OwnedFd)>> = Mutex::new(Vec::new());
-        let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((_, fd)) = roots.iter().find(|(p, _)| p == root)
-            && let Ok(dup) = fd.try_clone()
-        {
-            return Ok(Dir {
-                fd: dup,
-                path: root.to_path_buf(),
-            });
-        }
-        let d = Dir::open_root_uncached(root)?;
-        if let Ok(keep) = d.fd.try_clone() {
-            roots.push((root.to_path_buf(), keep));
-        }
-        Ok(d)
+        let fd = root_fd(root)?.try_clone_to_owned().map_err(|e| Error::Io {
+            path: root.to_path_buf(),
+            cause: e,
+        })?;
+        Ok(Dir {
+            fd,
+            path: root.to_path_buf(),
+        })
     }
 
     fn open_root_uncached(root: &Path) -> Result<Dir, Error> {
@@ -149,19 +141,18 @@ impl Dir {
         let rel = dir.strip_prefix(root).map_err(|_| Error::Outside {
             path: dir.to_path_buf(),
         })?;
-        let root_dir = Dir::root(root)?;
         if rel.as_os_str().is_empty() {
-            return Ok(root_dir);
+            return Dir::root(root);
         }
         // One syscall when the kernel resolves "beneath, no symlinks" itself; the walk below
         // creates what is missing and names the offending component otherwise.
-        if let Some(fd) = beneath(&root_dir, rel, OFlags::DIRECTORY | OFlags::RDONLY) {
+        if let Ok(fd) = beneath(root_fd(root)?, rel, OFlags::DIRECTORY | OFlags::RDONLY) {
             return Ok(Dir {
                 fd,
                 path: dir.to_path_buf(),
             });
         }
-        let mut cur = root_dir;
+        let mut cur = Dir::root(root)?;
         for comp in rel.components() {
             let Component::Normal(name) = comp else {
                 return Err(Error::Outside {
@@ -328,25 +319,40 @@ impl Dir {
     }
 }
 
-/// `openat2(dir, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+): `None` when
-/// it fails for any reason (missing, a symlink, an old kernel), so the caller walks instead.
+/// The workspace root's directory descriptor, opened once per root path and kept for the
+/// process (a handful of roots at most), so the hot paths neither reopen nor duplicate it.
+fn root_fd(root: &Path) -> Result<BorrowedFd<'static>, Error> {
+    use std::sync::Mutex;
+    static ROOTS: Mutex<Vec<(PathBuf, &'static OwnedFd)>> = Mutex::new(Vec::new());
+    let mut roots = ROOTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(&(_, fd)) = roots.iter().find(|(p, _)| p == root) {
+        return Ok(fd.as_fd());
+    }
+    let fd: &'static OwnedFd = Box::leak(Box::new(Dir::open_root_uncached(root)?.fd));
+    roots.push((root.to_path_buf(), fd));
+    Ok(fd.as_fd())
+}
+
+/// `openat2(dir, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)` (Linux 5.6+). `ENOENT`
+/// means a component is missing (a symlink component is `ELOOP` under `NO_SYMLINKS`, never
+/// `ENOENT`); any other error (a symlink, an old kernel, a bad name) makes the caller walk
+/// instead, which names the offending component.
 #[cfg(target_os = "linux")]
-fn beneath(dir: &Dir, rel: &Path, flags: OFlags) -> Option<OwnedFd> {
+fn beneath(dir: BorrowedFd<'_>, rel: &Path, flags: OFlags) -> Result<OwnedFd, Errno> {
     use rustix::fs::ResolveFlags;
-    let c = CString::new(rel.as_os_str().as_bytes()).ok()?;
+    let c = CString::new(rel.as_os_str().as_bytes()).map_err(|_| Errno::INVAL)?;
     rustix::fs::openat2(
-        &dir.fd,
+        dir,
         c.as_c_str(),
         flags | OFlags::CLOEXEC | OFlags::NOFOLLOW,
         Mode::empty(),
         ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
     )
-    .ok()
 }
 
 #[cfg(not(target_os = "linux"))]
-fn beneath(_dir: &Dir, _rel: &Path, _flags: OFlags) -> Option<OwnedFd> {
-    None
+fn beneath(_dir: BorrowedFd<'_>, _rel: &Path, _flags: OFlags) -> Result<OwnedFd, Errno> {
+    Err(Errno::NOSYS)
 }
 
 /// Splits an absolute path under `root` into its parent directory (opened) and file name.
@@ -362,20 +368,15 @@ pub(crate) fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, 
 /// Reads the regular file at `path` (under `root`), at most `max` bytes; `Ok(None)` when it or
 /// a parent directory is missing.
 pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
-    if let Ok(rel) = path.strip_prefix(root)
-        && let Some(fd) = beneath(&Dir::root(root)?, rel, OFlags::RDONLY | OFlags::NONBLOCK)
-    {
-        let f = File::from(fd);
-        let meta = f.metadata().map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            cause: source,
-        })?;
-        if !meta.is_file() {
-            return Err(Error::NotAFile {
-                path: path.to_path_buf(),
-            });
+    if let Ok(rel) = path.strip_prefix(root) {
+        let fd = match beneath(root_fd(root)?, rel, OFlags::RDONLY | OFlags::NONBLOCK) {
+            Ok(fd) => Some(fd),
+            Err(Errno::NOENT) => return Ok(None),
+            Err(_) => None,
+        };
+        if let Some(fd) = fd {
+            return read_opened(File::from(fd), path, max).map(Some);
         }
-        return read_bounded(f, meta.len(), path, max).map(Some);
     }
     let (dir, name) = match parent_of(root, path, false) {
         Ok(x) => x,
@@ -389,6 +390,20 @@ pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
     read_bounded(f, len, path, max).map(Some)
+}
+
+/// Reads `f` (opened without following symlinks) when it is a regular file.
+fn read_opened(f: File, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+    let meta = f.metadata().map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        cause: source,
+    })?;
+    if !meta.is_file() {
+        return Err(Error::NotAFile {
+            path: path.to_path_buf(),
+        });
+    }
+    read_bounded(f, meta.len(), path, max)
 }
 
 /// Reads at most `max` bytes of `f`, whose size is `len` (a hint: it may change).

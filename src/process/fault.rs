@@ -41,4 +41,4 @@ pub(crate) fn point(name: &str) {
 /// A named fault point (nothing in release builds).
 #[cfg(not(debug_assertions))]
 #[inline(always)]
-pub fn point(_name: &str) {}
+pub(crate) fn point(_name: &str) {}
