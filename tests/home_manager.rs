@@ -14,14 +14,7 @@ use crate::util::nix::{Kit, Run, copy_dir, git, run};
 use serde_json::{Value, json};
 
 /// The nix flags of every evaluation here (the flake's inputs are file:// tarballs, locked once).
-const NIX_FLAGS: [&str; 6] = [
-    "--option",
-    "substituters",
-    "",
-    "--option",
-    "sandbox",
-    "false",
-];
+use crate::util::nix::OFFLINE as NIX_FLAGS;
 
 /// The scratch workspace: a git repository holding the fixture flake, this worktree's nix/ as
 /// `varsmith-nix/`, and a varsmith.yaml naming one throwaway admin (whose key lives outside).

@@ -116,18 +116,7 @@ fn stand_in_nixpkgs(dir: &Path, kit: &Path) {
 /// The template's inputs pointed at the kit: varsmith at this worktree's flake, its nixpkgs at
 /// the stand-in, sops-nix at the 2021 sops-nix (the template's own inputs follow them).
 fn walk_flags(vs: &Path, nixpkgs: &Path, kit: &Path) -> Vec<String> {
-    let mut v: Vec<String> = [
-        "--option",
-        "substituters",
-        "",
-        "--option",
-        "sandbox",
-        "false",
-        "--no-write-lock-file",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut v = crate::util::nix::offline_flags();
     for (input, url) in [
         ("varsmith", format!("path:{}", vs.display())),
         ("varsmith/nixpkgs", format!("path:{}", nixpkgs.display())),

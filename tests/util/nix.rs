@@ -61,6 +61,25 @@ fn sorted(v: serde_json::Value) -> serde_json::Value {
 }
 
 /// The fleet flake's inputs and the kit tarball overriding each.
+/// The nix options of every offline evaluation here: no substituters, no sandbox.
+pub const OFFLINE: [&str; 6] = [
+    "--option",
+    "substituters",
+    "",
+    "--option",
+    "sandbox",
+    "false",
+];
+
+/// [`OFFLINE`] plus `--no-write-lock-file` (the scratch flakes' inputs are overridden).
+pub fn offline_flags() -> Vec<String> {
+    OFFLINE
+        .iter()
+        .chain(&["--no-write-lock-file"])
+        .map(|s| s.to_string())
+        .collect()
+}
+
 const KIT_INPUTS: [(&str, &str); 5] = [
     ("nixpkgs", "nixpkgs-2020-07.tar.gz"),
     ("sops-nix", "sops-nix-2021-12.tar.gz"),
@@ -115,18 +134,7 @@ impl Kit {
 
     /// The same options as [`Kit::nix`] for varsmith's own `nix eval` (`VARSMITH_NIX_FLAGS`).
     pub fn flags(&self) -> String {
-        let mut v: Vec<String> = [
-            "--option",
-            "substituters",
-            "",
-            "--option",
-            "sandbox",
-            "false",
-            "--no-write-lock-file",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let mut v = offline_flags();
         if let Some(dir) = &self.dir {
             for (input, tarball) in KIT_INPUTS {
                 v.push("--override-input".into());
