@@ -131,10 +131,11 @@ fn poisoned_body(real: &Path) -> Vec<u8> {
     let bytes = std::fs::read(real).unwrap();
     let nl = bytes.iter().position(|b| *b == b'\n').unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&bytes[nl + 1..]).unwrap();
-    let m = v["flake"]["machines"]
+    let m = v["configs"]
         .as_array_mut()
         .unwrap()
         .iter_mut()
+        .map(|c| &mut c["machine"])
         .find(|m| m["machineName"] == "alpha")
         .unwrap();
     let mut leak = m["generators"]["hello"].clone();
@@ -309,4 +310,106 @@ fn a_committed_change_outside_the_workspace_subdirectory_is_seen() {
         std::fs::read(fleet.join("sops/machines/alpha/facts/hello/pub")).unwrap(),
         b"two\n"
     );
+}
+
+/// A fleet flake listing `machines/` with readDir, each machine's `hello` script from its own
+/// directory's `default.nix`.
+const FLEET: &str = r#"{
+  outputs = { self }: let
+    sys = "x86_64-linux";
+    coreutils = derivation {
+      name = "some-coreutils"; system = sys; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p $out/bin; for t in echo cat; do ln -s $(command -v $t) $out/bin/; done" ];
+    };
+    keygen = derivation {
+      name = "keygen"; system = sys; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p $out/bin; ln -s $(command -v ssh-keygen) $out/bin/" ];
+    };
+    file = secret: { inherit secret; deploy = true; owner = "root"; group = "root"; mode = "0400"; neededFor = "services"; };
+    mk = name: let m = import (./machines + "/${name}"); in {
+      options.varsmith = { };
+      config.nixpkgs.system = sys;
+      config.varsmith = {
+        machineName = name;
+        deploy = { targetHost = null; tags = [ ]; backend = null; };
+        generators.openssh = { share = false; dependencies = [ ]; validation = null; runtimeInputs = [ keygen ]; prompts = { };
+          files."ssh_host_ed25519_key" = file true; files."ssh_host_ed25519_key.pub" = file false;
+          script = "ssh-keygen -q -t ed25519 -N '' -C '' -f $out/ssh_host_ed25519_key"; };
+        generators.hello = { share = false; dependencies = [ ]; validation = m.validation or null; runtimeInputs = [ coreutils ]; prompts = { };
+          files.pub = file false; script = m.script; };
+      };
+    };
+  in { nixosConfigurations = builtins.mapAttrs (n: _: mk n) (builtins.readDir ./machines); };
+}
+"#;
+
+/// The `hello` fact of machine `m`.
+fn hello(root: &Path, m: &str) -> String {
+    std::fs::read_to_string(root.join(format!("sops/machines/{m}/facts/hello/pub"))).unwrap()
+}
+
+#[test]
+fn only_the_machine_whose_own_files_changed_is_evaluated_again() {
+    if !tools() {
+        return;
+    }
+    let ws = Ws::new("admins:\n  alice: ADMIN\n");
+    let root = ws.root().to_path_buf();
+    std::fs::write(root.join("flake.nix"), FLEET).unwrap();
+    let put = |rel: &str, body: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    let script =
+        |s: &str, v: u32| format!("{{ script = \"echo {s} > $out/pub\"; validation = {v}; }}\n");
+    put("machines/alpha/default.nix", "import ./own.nix\n");
+    put("machines/alpha/own.nix", &script("alpha1", 1));
+    put("machines/beta/default.nix", &script("beta1", 1));
+    // gamma borrows a file from alpha's directory: alpha's files are not alpha's alone.
+    put("machines/gamma/default.nix", "import ../alpha/own.nix\n");
+    git(&root, &["init", "-q"]);
+    git(&root, &["add", "flake.nix", "varsmith.yaml", "machines"]);
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = varsmith(&ws, &root, cache.path(), args);
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        o
+    };
+    run(&["generate"]);
+    assert_eq!(hello(&root, "beta"), "beta1\n");
+    assert_eq!(hello(&root, "gamma"), "alpha1\n");
+
+    // beta's own file: only beta is evaluated again, and its new definition is used.
+    put("machines/beta/default.nix", &script("beta2", 2));
+    let o = run(&["generate"]);
+    assert!(
+        stderr(&o).contains("re-evaluated 1 of 3 flake configurations"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(hello(&root, "beta"), "beta2\n");
+    // Nothing changed: nothing evaluated, nothing said.
+    let o = run(&["check"]);
+    assert!(!stderr(&o).contains("evaluated"), "{}", stderr(&o));
+
+    // alpha's file that gamma imports: both see the change (everything is evaluated).
+    put("machines/alpha/own.nix", &script("alpha2", 2));
+    let o = run(&["generate"]);
+    assert!(!stderr(&o).contains("re-evaluated"), "{}", stderr(&o));
+    assert_eq!(hello(&root, "alpha"), "alpha2\n");
+    assert_eq!(hello(&root, "gamma"), "alpha2\n");
+
+    // A file outside the machines' directories: everything again.
+    put("machines/beta/default.nix", "import ../../shared.nix\n");
+    put("shared.nix", &script("shared", 3));
+    git(&root, &["add", "shared.nix"]);
+    run(&["generate"]);
+    assert_eq!(hello(&root, "beta"), "shared\n");
+    put("shared.nix", &script("shared2", 4));
+    let o = run(&["generate"]);
+    assert!(!stderr(&o).contains("re-evaluated"), "{}", stderr(&o));
+    assert_eq!(hello(&root, "beta"), "shared2\n");
+    let o = run(&["check"]);
+    assert_eq!(o.status.code(), Some(0));
 }

@@ -8,6 +8,7 @@ pub(crate) mod inventory_edit;
 pub(crate) mod names;
 pub(crate) mod nix;
 mod nix_cache;
+mod nix_trace;
 mod owner;
 pub(crate) mod quote;
 pub(crate) mod read;

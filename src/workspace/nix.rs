@@ -6,11 +6,14 @@
 //! budget per process, `--eval-memory`, default 2 GiB; one process per core at once), where
 //! `F` selects exactly what varsmith needs for every machine and forces nothing of `pkgs` but
 //! the runtime inputs' store paths. The result is cached (`$XDG_CACHE_HOME/varsmith/`, see
-//! `workspace::nix_cache`: private, owner-checked, MAC-authenticated) keyed by the flake's
-//! content, which is what Nix would copy (every tracked file of the git repository from its top
-//! level, plus `flake.lock`) minus what varsmith itself writes (`sops/`, `.sops.yaml`): a
-//! `generate` or `check` with nothing changed runs no `nix` at all. An entry that does not
-//! parse or verify, has another version or another key is ignored.
+//! `workspace::nix_cache`: private, owner-checked, MAC-authenticated) per configuration, keyed
+//! by the flake's content, which is what Nix would copy (every tracked file of the git
+//! repository from its top level, plus `flake.lock`) minus what varsmith itself writes
+//! (`sops/`, `.sops.yaml`): a `generate` or `check` with nothing changed runs no `nix` at all.
+//! Files that only one configuration reads (its own directory, `machines/<name>/`: see
+//! `workspace::nix_trace` for the exact rule) key only that configuration's entry, so an edit
+//! there evaluates that configuration again, not the fleet; any other change evaluates every
+//! configuration. An entry that does not parse or verify or has another version is ignored.
 //!
 //! Nothing private reaches the store through evaluation: a workspace inside git is evaluated as
 //! a git flake (tracked files only); a workspace outside git is refused when it holds an age
@@ -24,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::Error;
+use super::nix_trace;
 
 /// The flake outputs that hold machines and home-manager homes, and whether they are
 /// nix-darwin (`homeConfigurations` holds homes only).
@@ -34,7 +38,7 @@ pub(crate) const OUTPUTS: &[(&str, bool)] = &[
 ];
 
 /// Bumped whenever the cached shape or the apply function changes.
-const CACHE_VERSION: u32 = 4;
+const CACHE_VERSION: u32 = 5;
 
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
@@ -333,12 +337,51 @@ pub struct NixMachine {
     pub darwin: bool,
 }
 
+/// The cache entry of a workspace: the key of its global files and, per configuration, its
+/// private files (see [`super::nix_trace`]), the key of their contents and what it contributed.
+/// A configuration's entry is used while the global key and its own key hold.
 #[derive(Serialize, Deserialize)]
 struct CacheFile {
     version: u32,
-    key: String,
     root: PathBuf,
-    flake: Flake,
+    global: String,
+    configs: Vec<CachedConfig>,
+}
+
+/// One configuration's cache entry.
+#[derive(Clone, Serialize, Deserialize)]
+struct CachedConfig {
+    output: String,
+    attr: String,
+    /// Files only this configuration reads (relative to the source's top).
+    private: Vec<PathBuf>,
+    /// [`config_key`] of the global key and the private files' contents.
+    key: String,
+    machine: Option<NixMachine>,
+    homes: Vec<NixHome>,
+}
+
+impl CacheFile {
+    /// The machines and homes, in output and attribute order.
+    fn flake(self) -> Flake {
+        let mut f = Flake::default();
+        for c in self.configs {
+            f.machines.extend(c.machine);
+            f.homes.extend(c.homes);
+        }
+        f
+    }
+
+    /// Which configuration each private file belongs to.
+    fn owners(&self) -> std::collections::HashMap<&Path, usize> {
+        let mut m = std::collections::HashMap::new();
+        for (i, c) in self.configs.iter().enumerate() {
+            for f in &c.private {
+                m.insert(f.as_path(), i);
+            }
+        }
+        m
+    }
 }
 
 fn flake_err(root: &Path, msg: impl Into<String>) -> Error {
@@ -353,23 +396,180 @@ pub(crate) fn is_flake(root: &Path) -> bool {
     root.join("flake.nix").is_file()
 }
 
-/// The flake's machines and homes: from the cache when the flake is unchanged, else evaluated.
+/// The flake's machines and homes. With nothing changed they come from the cache and no `nix`
+/// runs; when only some configurations' private files changed, only those are evaluated; else
+/// every configuration is (see [`super::nix_trace`] for which files are private).
 pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
     let source = Source::of(root)?;
-    let key = source.key(root)?;
+    let files = source.read_files(root);
     let cache = super::nix_cache::Cache::open();
     let entry = cache_entry(root);
-    if let Some(m) = cache
+    let old = cache
         .as_ref()
-        .and_then(|c| read_cache(&c.read(&entry)?, root, &key))
+        .and_then(|c| read_cache(&c.read(&entry)?, root));
+    let (index, changed) = match old {
+        Some(old) => match refresh(root, &source, &files, old)? {
+            Some(r) => r,
+            None => (evaluate_all(root, &source, &files)?, true),
+        },
+        None => (evaluate_all(root, &source, &files)?, true),
+    };
+    if changed && let Some(c) = &cache {
+        write_cache(c, &entry, &index);
+    }
+    Ok(index.flake())
+}
+
+/// The cached entry brought up to date without evaluating every configuration: `(entry,
+/// changed)`, or `None` when the global files changed or a re-evaluated configuration reached
+/// another's private file (then everything is evaluated).
+fn refresh(
+    root: &Path,
+    source: &Source,
+    files: &FlakeFiles,
+    mut old: CacheFile,
+) -> Result<Option<(CacheFile, bool)>, Error> {
+    let global = {
+        let owners = old.owners();
+        source.global_key(root, files, &|f| owners.contains_key(f))
+    };
+    if global != old.global {
+        return Ok(None);
+    }
+    let contents = files.contents();
+    let stale: Vec<usize> = (0..old.configs.len())
+        .filter(|&i| config_key(&global, &old.configs[i], &contents) != old.configs[i].key)
+        .collect();
+    if stale.is_empty() {
+        return Ok(Some((old, false)));
+    }
+    let ids: Vec<nix_trace::ConfigId> = stale
+        .iter()
+        .map(|&i| nix_trace::ConfigId {
+            output: old.configs[i].output.clone(),
+            attr: old.configs[i].attr.clone(),
+        })
+        .collect();
+    let ev = evaluate(root, source, &files.rel, Some(&ids))?;
     {
-        return Ok(m);
+        // Sound only if no re-evaluated configuration read another one's private file.
+        let owners = old.owners();
+        let at = |output: &str, attr: &str| {
+            old.configs
+                .iter()
+                .position(|c| c.output == output && c.attr == attr)
+        };
+        for (output, t) in &ev.traces {
+            let Some(t) = t else { return Ok(None) };
+            if t.pre.iter().any(|f| owners.contains_key(f.as_path())) {
+                return Ok(None);
+            }
+            for (attr, fs) in &t.windows {
+                let me = at(output, attr);
+                if fs
+                    .iter()
+                    .any(|f| owners.get(f.as_path()).is_some_and(|o| Some(*o) != me))
+                {
+                    return Ok(None);
+                }
+            }
+        }
     }
-    let machines = evaluate(root, &source)?;
-    if let Some(c) = &cache {
-        write_cache(c, &entry, root, &key, &machines);
+    let mut fresh: std::collections::HashMap<nix_trace::ConfigId, Evaluated> =
+        ev.configs.into_iter().map(|c| (c.id.clone(), c)).collect();
+    for &i in &stale {
+        let id = nix_trace::ConfigId {
+            output: old.configs[i].output.clone(),
+            attr: old.configs[i].attr.clone(),
+        };
+        let Some(e) = fresh.remove(&id) else {
+            return Ok(None);
+        };
+        let c = &mut old.configs[i];
+        c.machine = e.machine;
+        c.homes = e.homes;
+        c.key = config_key(&global, c, &contents);
     }
-    Ok(machines)
+    eprintln!(
+        "varsmith: re-evaluated {} of {} flake configurations (only their own files changed)",
+        stale.len(),
+        old.configs.len()
+    );
+    Ok(Some((old, true)))
+}
+
+/// Evaluates every configuration and partitions the flake's files by what each read.
+fn evaluate_all(root: &Path, source: &Source, files: &FlakeFiles) -> Result<CacheFile, Error> {
+    let ev = evaluate(root, source, &files.rel, None)?;
+    let ids: Vec<nix_trace::ConfigId> = ev.configs.iter().map(|c| c.id.clone()).collect();
+    let private = nix_trace::private_files(&ev.traces, &ids, &files.files);
+    let owned: std::collections::HashSet<&Path> =
+        private.iter().flatten().map(PathBuf::as_path).collect();
+    let global = source.global_key(root, files, &|f| owned.contains(f));
+    let contents = files.contents();
+    let configs = ev
+        .configs
+        .into_iter()
+        .zip(private.iter())
+        .map(|(e, private)| {
+            let mut c = CachedConfig {
+                output: e.id.output,
+                attr: e.id.attr,
+                private: private.clone(),
+                key: String::new(),
+                machine: e.machine,
+                homes: e.homes,
+            };
+            c.key = config_key(&global, &c, &contents);
+            c
+        })
+        .collect();
+    Ok(CacheFile {
+        version: CACHE_VERSION,
+        root: root.to_path_buf(),
+        global,
+        configs,
+    })
+}
+
+/// The key of one configuration: the global key, its name and its private files' contents.
+fn config_key(
+    global: &str,
+    c: &CachedConfig,
+    contents: &std::collections::HashMap<&Path, Option<&[u8]>>,
+) -> String {
+    let mut h = Sha256::new();
+    h.update(global.as_bytes());
+    h.update(format!("\0{}\0{}\0", c.output, c.attr));
+    for f in &c.private {
+        h.update(f.as_os_str().as_encoded_bytes());
+        h.update([0]);
+        match contents.get(f.as_path()) {
+            Some(Some(b)) => {
+                h.update((b.len() as u64).to_le_bytes());
+                h.update(b);
+            }
+            _ => h.update(b"\xffmissing"),
+        }
+    }
+    hex::encode(h.finalize())
+}
+
+/// What Nix would copy of the flake, read once: see [`Source::files`].
+struct FlakeFiles {
+    /// The workspace's directory relative to the source's top (`?dir=`).
+    rel: PathBuf,
+    /// Every copied file, relative to the top, with its contents (`None`: unreadable).
+    files: Vec<(PathBuf, Option<Vec<u8>>)>,
+}
+
+impl FlakeFiles {
+    fn contents(&self) -> std::collections::HashMap<&Path, Option<&[u8]>> {
+        self.files
+            .iter()
+            .map(|(p, b)| (p.as_path(), b.as_deref()))
+            .collect()
+    }
 }
 
 /// How Nix sees the workspace: a git flake (tracked files) or a path flake (everything).
@@ -445,8 +645,35 @@ impl Source {
         (base, files)
     }
 
-    /// The cache key: the apply function, the flake reference and every copied file's content.
-    fn key(&self, root: &Path) -> Result<String, Error> {
+    /// Every copied file with its contents (see [`Source::files`]).
+    fn read_files(&self, root: &Path) -> FlakeFiles {
+        let (base, files) = self.files(root);
+        let rel = match self {
+            Source::Git { top } => root
+                .strip_prefix(top)
+                .unwrap_or(Path::new(""))
+                .to_path_buf(),
+            Source::Path => PathBuf::new(),
+        };
+        let files = files
+            .into_iter()
+            .map(|f| {
+                let b = std::fs::read(base.join(&f)).ok();
+                (f, b)
+            })
+            .collect();
+        FlakeFiles { rel, files }
+    }
+
+    /// The global key: the apply functions, the flake reference, the Nix flags, every copied
+    /// file's path, and the contents of every file that is not private to one configuration
+    /// (`private`).
+    fn global_key(
+        &self,
+        root: &Path,
+        files: &FlakeFiles,
+        private: &dyn Fn(&Path) -> bool,
+    ) -> String {
         let mut h = Sha256::new();
         h.update(format!(
             "varsmith-flake-cache-v{CACHE_VERSION}\0{APPLY}\0{APPLY_HOMES}\0{EXTRACT}\0"
@@ -456,19 +683,19 @@ impl Source {
         if ifd_allowed() {
             h.update(b"\0allow-ifd");
         }
-        let (base, files) = self.files(root);
-        for f in files {
+        for (f, body) in &files.files {
             h.update(f.as_os_str().as_encoded_bytes());
             h.update([0]);
-            match std::fs::read(base.join(&f)) {
-                Ok(b) => {
+            match body {
+                _ if private(f) => h.update(b"\xfeprivate"),
+                Some(b) => {
                     h.update((b.len() as u64).to_le_bytes());
-                    h.update(&b);
+                    h.update(b);
                 }
-                Err(_) => h.update(b"\xffmissing"),
+                None => h.update(b"\xffmissing"),
             }
         }
-        Ok(hex::encode(h.finalize()))
+        hex::encode(h.finalize())
     }
 }
 
@@ -543,25 +770,13 @@ fn cache_entry(root: &Path) -> String {
     format!("flake-{}.json", &id[..32])
 }
 
-fn read_cache(bytes: &[u8], root: &Path, key: &str) -> Option<Flake> {
+fn read_cache(bytes: &[u8], root: &Path) -> Option<CacheFile> {
     let c: CacheFile = serde_json::from_slice(bytes).ok()?;
-    (c.version == CACHE_VERSION && c.key == key && c.root == root).then_some(c.flake)
+    (c.version == CACHE_VERSION && c.root == root).then_some(c)
 }
 
-fn write_cache(
-    cache: &super::nix_cache::Cache,
-    entry: &str,
-    root: &Path,
-    key: &str,
-    flake: &Flake,
-) {
-    let c = CacheFile {
-        version: CACHE_VERSION,
-        key: key.to_string(),
-        root: root.to_path_buf(),
-        flake: flake.clone(),
-    };
-    if let Ok(bytes) = serde_json::to_vec(&c) {
+fn write_cache(cache: &super::nix_cache::Cache, entry: &str, c: &CacheFile) {
+    if let Ok(bytes) = serde_json::to_vec(c) {
         cache.write(entry, &bytes);
     }
 }
@@ -616,22 +831,54 @@ pub(crate) struct EvalStats {
     pub budget_mib: u64,
 }
 
-/// Runs the batched evaluation of both outputs: each output's configurations are split into
-/// chunks that fit the memory budget (see [`chunk_len`]), evaluated by at most one `nix eval`
-/// per core at once, never one per machine. Says on stderr how many chunks ran.
-fn evaluate(root: &Path, source: &Source) -> Result<Flake, Error> {
+/// One evaluated configuration: what it contributes to the [`Flake`].
+struct Evaluated {
+    id: nix_trace::ConfigId,
+    machine: Option<NixMachine>,
+    homes: Vec<NixHome>,
+}
+
+/// What a batched evaluation returns: the configurations in output and attribute order, and
+/// each process's trace with its output.
+struct Evaluation {
+    configs: Vec<Evaluated>,
+    traces: Vec<(String, Option<nix_trace::Trace>)>,
+}
+
+/// Runs the batched evaluation of the outputs (of `only`'s configurations when given): each
+/// output's configurations are split into chunks that fit the memory budget (see
+/// [`chunk_len`]), evaluated by at most one `nix eval` per core at once, never one per machine.
+/// Says on stderr how many chunks ran. `rel`: the workspace's directory under the source's top.
+fn evaluate(
+    root: &Path,
+    source: &Source,
+    rel: &Path,
+    only: Option<&[nix_trace::ConfigId]>,
+) -> Result<Evaluation, Error> {
     let flake = source.flake_ref(root);
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let names: Vec<Result<Vec<String>, Error>> = std::thread::scope(|s| {
-        let handles: Vec<_> = OUTPUTS
+    let names: Vec<Result<Vec<String>, Error>> = match only {
+        Some(ids) => OUTPUTS
             .iter()
             .map(|&(output, _)| {
-                let flake = &flake;
-                s.spawn(move || attr_names(root, flake, output))
+                Ok(ids
+                    .iter()
+                    .filter(|c| c.output == output)
+                    .map(|c| c.attr.clone())
+                    .collect())
             })
-            .collect();
-        handles.into_iter().map(|h| join(root, h)).collect()
-    });
+            .collect(),
+        None => std::thread::scope(|s| {
+            let handles: Vec<_> = OUTPUTS
+                .iter()
+                .map(|&(output, _)| {
+                    let flake = &flake;
+                    s.spawn(move || attr_names(root, flake, output))
+                })
+                .collect();
+            handles.into_iter().map(|h| join(root, h)).collect()
+        }),
+    };
     let budget_mib = EVAL_MEMORY_MIB.load(std::sync::atomic::Ordering::Relaxed);
     let max = budget_chunk(budget_mib);
     let mut jobs: Vec<(&str, bool, Vec<String>)> = Vec::new();
@@ -646,13 +893,16 @@ fn evaluate(root: &Path, source: &Source) -> Result<Flake, Error> {
     }
     let parallel = cores.min(jobs.len()).max(1);
     let results = run_pool(root, &jobs, parallel, |(output, darwin, chunk)| {
-        eval_output(root, &flake, output, *darwin, chunk)
+        eval_output(root, &flake, rel, output, *darwin, chunk)
     });
-    let mut all = Flake::default();
-    for r in results {
-        let f = r?;
-        all.machines.extend(f.machines);
-        all.homes.extend(f.homes);
+    let mut all = Evaluation {
+        configs: Vec::new(),
+        traces: Vec::new(),
+    };
+    for (r, (output, _, _)) in results.into_iter().zip(&jobs) {
+        let (configs, trace) = r?;
+        all.configs.extend(configs);
+        all.traces.push((output.to_string(), trace));
     }
     let stats = EvalStats {
         machines: jobs.iter().map(|j| j.2.len()).sum(),
@@ -751,58 +1001,73 @@ fn nix_string(s: &str) -> String {
     format!("\"{escaped}\"")
 }
 
-/// One `nix eval --json FLAKE#OUTPUT --apply F` over the configurations `names`.
+/// One `nix eval -vv --json FLAKE#OUTPUT --apply F` over the configurations `names`: each
+/// configuration's contribution (in attribute order) and the process's trace.
 fn eval_output(
     root: &Path,
     flake: &str,
+    rel: &Path,
     output: &str,
     darwin: bool,
     names: &[String],
-) -> Result<Flake, Error> {
+) -> Result<(Vec<Evaluated>, Option<nix_trace::Trace>), Error> {
     let only: Vec<String> = names
         .iter()
         .map(|n| format!("{} = null;", nix_string(n)))
         .collect();
-    let apply = format!(
+    let inner = format!(
         "cfgs: ({}) (builtins.intersectAttrs {{ {} }} cfgs)",
         apply_of(output),
         only.join(" ")
     );
-    let stdout = match nix_json(root, &format!("{flake}#{output}"), &apply) {
+    let nonce = nix_trace::nonce();
+    let apply = nix_trace::with_markers(&inner, &nonce);
+    let (stdout, stderr) = match nix_run(root, &format!("{flake}#{output}"), &apply, true) {
         Ok(o) => o,
         Err(err) => {
             // A flake without this output has no such machines.
             if err.contains("does not provide attribute") && err.contains(&format!("'{output}'")) {
-                return Ok(Flake::default());
+                return Ok((Vec::new(), None));
             }
             return Err(locate_failure(root, flake, output, &err));
         }
     };
+    let (trace, _) = nix_trace::parse(&stderr, &nonce, names, rel);
     let map: IndexMap<String, Option<Entry>> = serde_json::from_slice(&stdout).map_err(|e| {
         flake_err(
             root,
             format!("{output}: unexpected output of nix eval: {e}"),
         )
     })?;
-    let mut out = Flake::default();
+    let mut out = Vec::new();
     for (attr, e) in map {
-        let Some(e) = e else { continue };
-        if let Some(mut m) = e.machine {
-            m.attr = format!("{output}.{attr}");
-            m.darwin = darwin;
-            out.machines.push(m);
+        let mut c = Evaluated {
+            id: nix_trace::ConfigId {
+                output: output.to_string(),
+                attr: attr.clone(),
+            },
+            machine: None,
+            homes: Vec::new(),
+        };
+        if let Some(e) = e {
+            if let Some(mut m) = e.machine {
+                m.attr = format!("{output}.{attr}");
+                m.darwin = darwin;
+                c.machine = Some(m);
+            }
+            for (user, h) in e.homes {
+                let Some(mut h) = h else { continue };
+                h.attr = if output == HOMES_OUTPUT {
+                    format!("{output}.{attr}")
+                } else {
+                    format!("{output}.{attr}.config.home-manager.users.{user}")
+                };
+                c.homes.push(h);
+            }
         }
-        for (user, h) in e.homes {
-            let Some(mut h) = h else { continue };
-            h.attr = if output == HOMES_OUTPUT {
-                format!("{output}.{attr}")
-            } else {
-                format!("{output}.{attr}.config.home-manager.users.{user}")
-            };
-            out.homes.push(h);
-        }
+        out.push(c);
     }
-    Ok(out)
+    Ok((out, trace))
 }
 
 /// The batched call failed: finds the configuration that fails (one call per machine, only on
@@ -838,6 +1103,17 @@ fn locate_failure(root: &Path, flake: &str, output: &str, batch_err: &str) -> Er
 
 /// `nix eval --json INSTALLABLE --apply F`: stdout, or stderr as the error.
 fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, String> {
+    nix_run(root, installable, apply, false).map(|(o, _)| o)
+}
+
+/// `nix eval [-vv] --json INSTALLABLE --apply F`: stdout and stderr, or stderr as the error
+/// (without `-vv`'s file log, which only [`nix_trace::parse`] reads).
+fn nix_run(
+    root: &Path,
+    installable: &str,
+    apply: &str,
+    verbose: bool,
+) -> Result<(Vec<u8>, String), String> {
     let out = crate::child::command("nix")
         .args([
             "--extra-experimental-features",
@@ -853,6 +1129,7 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
             "allow-import-from-derivation",
             if ifd_allowed() { "true" } else { "false" },
         ])
+        .args(if verbose { &["-vv"][..] } else { &[] })
         .args(extra_flags()?)
         .arg(installable)
         .args(["--apply", apply])
@@ -860,12 +1137,19 @@ fn nix_json(root: &Path, installable: &str, apply: &str) -> Result<Vec<u8>, Stri
         .stdin(Stdio::null())
         .output()
         .map_err(|e| format!("cannot run nix: {e}"))?;
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     if out.status.success() {
-        Ok(out.stdout)
+        Ok((out.stdout, stderr))
+    } else if verbose {
+        let kept: Vec<&str> = stderr
+            .lines()
+            .filter(|l| {
+                !l.starts_with("evaluating file '") && !l.starts_with("trace: varsmith-window ")
+            })
+            .collect();
+        Err(explain_ifd(kept.join("\n")))
     } else {
-        Err(explain_ifd(
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        ))
+        Err(explain_ifd(stderr))
     }
 }
 
