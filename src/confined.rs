@@ -10,6 +10,13 @@
 //!
 //! The root itself is opened by path (following symlinks there is the user's choice: `-C`).
 //!
+//! Reads ([`read`]) are one `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, one `fstat`, one
+//! `read` and one `close` per file. While a command holds a [`ReadCache`] (no-op `generate`,
+//! `check`: by default none is active), a file is read once and answered from memory after;
+//! its docs say why that is sound (every write empties it; taking the workspace lock makes
+//! each entry be re-checked with `fstatat` against the inode, size, mtime and ctime it was
+//! read with).
+//!
 //! A leaf module: the store (writes) and the workspace readers (definitions, inventory) both
 //! build on it, and it depends on neither.
 
@@ -722,6 +729,8 @@ mod cache {
             return false;
         };
         match rustix::fs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            // The `stat` field types differ between platforms.
+            #[allow(clippy::unnecessary_cast)]
             Ok(st) => {
                 let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
                 let now = (
@@ -863,4 +872,99 @@ pub(crate) fn write_all(
         f.sync_all().map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only what is read is asserted (never whether the cache answered): tests in other
+    /// threads of this process may own the one cache or empty it meanwhile.
+    #[test]
+    fn cached_reads_see_writes_and_changes_made_before_the_lock() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let (dir, file) = (root.join("a"), root.join("a/f"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&file, "one").unwrap();
+        let _c = ReadCache::begin(root);
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        // Another process writes, then this one takes the lock.
+        std::fs::write(&file, "two").unwrap();
+        cache::recheck();
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        // This process writes: the next read sees it at once.
+        let d2 = Dir::open(root, &dir, false).unwrap();
+        let mut f = d2.create_new(OsStr::new("t"), 0o600).unwrap();
+        f.write_all(b"three").unwrap();
+        d2.rename_in(&d2, OsStr::new("t"), OsStr::new("f")).unwrap();
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"three"[..])
+        );
+        assert!(exists_nofollow(root, &file) && exists(root, &file));
+        // A bound smaller than the cached contents is still an error.
+        assert!(matches!(read(root, &file, 2), Err(Error::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_missing_directory_made_before_the_lock_is_seen() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let (x, y) = (root.join("m/admin/x"), root.join("m/admin/y"));
+        let _c = ReadCache::begin(root);
+        assert_eq!(read(root, &x, 100).unwrap(), None);
+        assert_eq!(read(root, &y, 100).unwrap(), None);
+        assert!(!exists(root, &y) && !exists_nofollow(root, &y));
+        std::fs::create_dir_all(root.join("m/admin")).unwrap();
+        std::fs::write(&y, "y").unwrap();
+        cache::recheck();
+        assert_eq!(read(root, &y, 100).unwrap().as_deref(), Some(&b"y"[..]));
+        assert_eq!(read(root, &x, 100).unwrap(), None);
+    }
+
+    #[test]
+    fn a_symlink_is_refused_with_and_without_the_cache() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        std::fs::create_dir_all(root.join("s")).unwrap();
+        std::fs::write(root.join("outside"), "secret").unwrap();
+        std::os::unix::fs::symlink(root.join("outside"), root.join("s/f")).unwrap();
+        let f = root.join("s/f");
+        assert!(matches!(read(root, &f, 100), Err(Error::Symlink { .. })));
+        let _c = ReadCache::begin(root);
+        for _ in 0..2 {
+            assert!(matches!(read(root, &f, 100), Err(Error::Symlink { .. })));
+        }
+        assert!(exists_nofollow(root, &f), "as symlink_metadata says");
+    }
+
+    #[test]
+    fn a_file_is_read_whole_in_one_read_or_on_to_its_end() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        for len in [0usize, 1, 4096, 100_000] {
+            let p = root.join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(read(root, &p, 1 << 20).unwrap(), Some(bytes));
+        }
+        let f = File::open(root.join("f4096")).unwrap();
+        // A size hint smaller than the file (it grew since `fstat`): read on to the end.
+        assert_eq!(
+            read_bounded(f, 10, Path::new("f"), 1 << 20).unwrap().len(),
+            4096
+        );
+        let f = File::open(root.join("f4096")).unwrap();
+        assert!(matches!(
+            read_bounded(f, 10, Path::new("f"), 100),
+            Err(Error::Malformed { .. })
+        ));
+    }
 }
