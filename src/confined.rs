@@ -10,6 +10,13 @@
 //!
 //! The root itself is opened by path (following symlinks there is the user's choice: `-C`).
 //!
+//! Reads ([`read`]) are one `openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS)`, one `fstat`, one
+//! `read` and one `close` per file. While a command holds a [`ReadCache`] (no-op `generate`,
+//! `check`: by default none is active), a file is read once and answered from memory after;
+//! its docs say why that is sound (every write empties it; taking the workspace lock makes
+//! each entry be re-checked with `fstatat` against the inode, size, mtime and ctime it was
+//! read with).
+//!
 //! A leaf module: the store (writes) and the workspace readers (definitions, inventory) both
 //! build on it, and it depends on neither.
 
@@ -242,8 +249,9 @@ impl Dir {
         let flags =
             OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mode = Mode::from_raw_mode(mode);
-        let fd = rustix::fs::openat(&self.fd, c.as_c_str(), flags, mode)
-            .map_err(|e| io_err(&path, e))?;
+        let fd = rustix::fs::openat(&self.fd, c.as_c_str(), flags, mode);
+        cache::invalidate();
+        let fd = fd.map_err(|e| io_err(&path, e))?;
         // The umask does not decide the mode.
         rustix::fs::fchmod(&fd, mode).map_err(|e| io_err(&path, e))?;
         Ok(File::from(fd))
@@ -276,8 +284,9 @@ impl Dir {
         let path = self.path.join(to);
         self.expect_file_or_missing(to)?;
         let (cf, ct) = (cstr(from, &path)?, cstr(to, &path)?);
-        rustix::fs::renameat(&src.fd, cf.as_c_str(), &self.fd, ct.as_c_str())
-            .map_err(|e| io_err(&path, e))
+        let r = rustix::fs::renameat(&src.fd, cf.as_c_str(), &self.fd, ct.as_c_str());
+        cache::invalidate();
+        r.map_err(|e| io_err(&path, e))
     }
 
     /// Removes the regular file `name` (a symlink there is an error); `Ok(false)` when it was
@@ -289,8 +298,9 @@ impl Dir {
         let path = self.path.join(name);
         let c = cstr(name, &path)?;
         // unlinkat never follows the final component.
-        rustix::fs::unlinkat(&self.fd, c.as_c_str(), AtFlags::empty())
-            .map_err(|e| io_err(&path, e))?;
+        let r = rustix::fs::unlinkat(&self.fd, c.as_c_str(), AtFlags::empty());
+        cache::invalidate();
+        r.map_err(|e| io_err(&path, e))?;
         Ok(true)
     }
 
@@ -307,6 +317,58 @@ impl Dir {
             }
         }
         Ok(out)
+    }
+
+    /// Names in this directory with what each is (as [`Dir::entry`] says, not following a
+    /// symlink), without `.` and `..`, in the kernel's order: the type the directory listing
+    /// gives, and a `stat` only for a name it does not type (`DT_UNKNOWN`).
+    pub(crate) fn entries(&self) -> Result<Vec<(OsString, Entry)>, Error> {
+        let dir = rustix::fs::Dir::read_from(&self.fd).map_err(|e| io_err(&self.path, e))?;
+        let mut out = Vec::new();
+        for ent in dir {
+            let ent = ent.map_err(|e| io_err(&self.path, e))?;
+            let b = ent.file_name().to_bytes();
+            if b == b"." || b == b".." {
+                continue;
+            }
+            let name = OsStr::from_bytes(b).to_os_string();
+            let e = match ent.file_type() {
+                FileType::RegularFile => Entry::File,
+                FileType::Directory => Entry::Dir,
+                FileType::Symlink => Entry::Symlink,
+                FileType::Unknown => self.entry(&name)?,
+                _ => Entry::Other,
+            };
+            out.push((name, e));
+        }
+        Ok(out)
+    }
+
+    /// Opens the existing directory `dir` (absolute, under `root`); `Ok(None)` when it or a
+    /// parent is missing. A symlink or non-directory on the way is an error naming it.
+    pub(crate) fn open_existing(root: &Path, dir: &Path) -> Result<Option<Dir>, Error> {
+        if let Ok(rel) = dir.strip_prefix(root)
+            && !rel.as_os_str().is_empty()
+        {
+            match beneath(root_fd(root)?, rel, OFlags::DIRECTORY | OFlags::RDONLY) {
+                Ok(fd) => {
+                    return Ok(Some(Dir {
+                        fd,
+                        path: dir.to_path_buf(),
+                    }));
+                }
+                Err(Errno::NOENT) => return Ok(None),
+                // A symlink, a file on the way, an old kernel: the walk names it.
+                Err(_) => {}
+            }
+        }
+        match Dir::open(root, dir, false) {
+            Ok(d) => Ok(Some(d)),
+            Err(Error::Io { cause, .. }) if cause.kind() == std::io::ErrorKind::NotFound => {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// Flushes this directory's filesystem (`syncfs`; `fsync` of the directory elsewhere).
@@ -366,8 +428,360 @@ pub(crate) fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, 
 }
 
 /// Reads the regular file at `path` (under `root`), at most `max` bytes; `Ok(None)` when it or
-/// a parent directory is missing.
+/// a parent directory is missing. While a [`ReadCache`] for `root` is active, a path already
+/// read (or found missing) is answered from it.
 pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
+    let Some(found) = cache::lookup(root, path) else {
+        return read_uncached(root, path, max).map(|r| r.map(|(b, _)| b));
+    };
+    match found {
+        cache::Lookup::Hit(bytes) => match bytes {
+            Some(b) if b.len() as u64 > max => Err(Error::Malformed {
+                path: path.to_path_buf(),
+                msg: format!("larger than {max} bytes"),
+            }),
+            b => Ok(b.map(|b| b.to_vec())),
+        },
+        cache::Lookup::Miss(epoch) => {
+            let r = read_uncached(root, path, max)?;
+            if r.is_none() {
+                // Missing: when its directory is missing too, so is every other file there
+                // (the admins-only secrets of a machine that has none), known without a call.
+                if let Some(parent) = path.parent()
+                    && let Ok(rel) = parent.strip_prefix(root)
+                    && !rel.as_os_str().is_empty()
+                    && let Err(Errno::NOENT) =
+                        beneath(root_fd(root)?, rel, OFlags::PATH | OFlags::DIRECTORY)
+                {
+                    cache::insert_missing_dir(root, parent, epoch);
+                }
+            }
+            cache::insert(
+                root,
+                path,
+                epoch,
+                r.as_ref().map(|(b, id)| (b.as_slice(), *id)),
+            );
+            Ok(r.map(|(b, _)| b))
+        }
+    }
+}
+
+/// Whether `path` (under `root`) exists without following a final symlink, as
+/// `std::fs::symlink_metadata(path).is_ok()` says. While a [`ReadCache`] is active the file is
+/// read (and cached) instead: a regular file read exists; one found missing (`ENOENT` from
+/// the symlink-refusing `openat2`: a component is missing, no symlink crossed before it) does
+/// not, as `symlink_metadata` also finds; anything else is asked of `symlink_metadata`.
+pub(crate) fn exists_nofollow(root: &Path, path: &Path) -> bool {
+    match cache_exists(root, path) {
+        Some(present) => present,
+        None => std::fs::symlink_metadata(path).is_ok(),
+    }
+}
+
+/// Whether `path` (under `root`) exists following symlinks, as [`Path::exists`] says; answered
+/// through an active [`ReadCache`] as [`exists_nofollow`] is.
+pub(crate) fn exists(root: &Path, path: &Path) -> bool {
+    match cache_exists(root, path) {
+        Some(present) => present,
+        None => path.exists(),
+    }
+}
+
+/// `Some(exists)` when an active cache can tell (reading the file into it), else `None`.
+fn cache_exists(root: &Path, path: &Path) -> Option<bool> {
+    if !cache::active(root) {
+        return None;
+    }
+    // Larger files (none varsmith writes) are looked at by `stat` instead.
+    const MAX: u64 = 64 * 1024 * 1024;
+    match read(root, path, MAX) {
+        Ok(r) => Some(r.is_some()),
+        Err(_) => None,
+    }
+}
+
+/// What identifies one version of a file's content: `(dev, ino, size, mtime, ctime)` (times
+/// in nanoseconds). `None` when its times are too recent to tell a later change in the same
+/// clock tick apart.
+type FileId = Option<(u64, u64, u64, i128, i128)>;
+
+/// The [`FileId`] of `st` (taken at the read, whose time is now).
+fn file_id(st: &std::fs::Metadata) -> FileId {
+    use std::os::unix::fs::MetadataExt;
+    let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+    let (mtime, ctime) = (
+        ns(st.mtime(), st.mtime_nsec()),
+        ns(st.ctime(), st.ctime_nsec()),
+    );
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as i128);
+    // As git's "racily clean" entries: a change within the same tick as the time recorded
+    // would keep it; two seconds covers every filesystem's timestamp granularity but FAT's.
+    const RACY_NS: i128 = 2_000_000_000;
+    (mtime < now - RACY_NS && ctime < now - RACY_NS).then_some((
+        st.dev(),
+        st.ino(),
+        st.size(),
+        mtime,
+        ctime,
+    ))
+}
+
+pub(crate) use cache::{ReadCache, recheck as recheck_cached_reads};
+
+/// The per-command read cache ([`ReadCache`]).
+mod cache {
+    use std::collections::HashMap;
+    use std::ffi::{OsStr, OsString};
+    use std::os::fd::OwnedFd;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+    use std::sync::{Arc, Mutex};
+
+    use rustix::fs::{AtFlags, FileType, OFlags};
+    use rustix::io::Errno;
+
+    use super::FileId;
+
+    /// At most this many bytes of file contents are kept (beyond it, reads are not cached).
+    const MAX_BYTES: usize = 512 * 1024 * 1024;
+
+    struct Entry {
+        /// `None`: found missing.
+        bytes: Option<Arc<[u8]>>,
+        id: FileId,
+        /// The [`Cache::checked`] it was read or last re-checked at.
+        checked: u64,
+    }
+
+    struct Cache {
+        root: PathBuf,
+        /// Bumped by every write: a read that began before one is not inserted.
+        epoch: u64,
+        /// Bumped by [`recheck`]: entries of an older one are checked before use.
+        checked: u64,
+        bytes: usize,
+        /// By the path's bytes (hashed as bytes, not component by component).
+        files: HashMap<OsString, Entry>,
+        /// Directories found missing (as of the current [`Cache::checked`]).
+        missing_dirs: HashMap<OsString, ()>,
+        /// Directories opened to re-check their files (`None`: missing), as of the current
+        /// [`Cache::checked`].
+        dirs: HashMap<OsString, Option<OwnedFd>>,
+    }
+
+    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+
+    fn lock() -> std::sync::MutexGuard<'static, Option<Cache>> {
+        CACHE.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Contents of the workspace's files as this process read them, for the span of one
+    /// command's read-mostly phase (a no-op `generate`, a `check`), so a file several steps
+    /// look at (a manifest, a secrets file, a machine's `key.json`) is opened once.
+    ///
+    /// Sound because it never outlives what it caches. It lives in this process's memory only
+    /// (nothing is persisted or shared with another process). Every write, rename or removal
+    /// this process makes in the workspace ([`super::Dir::create_new`],
+    /// [`super::Dir::rename_in`], [`super::Dir::remove_file`]) empties it, and a read that
+    /// raced with such a write is not inserted. Other varsmith processes write only under the
+    /// exclusive workspace lock; when this process takes the lock ([`recheck`]), what it read
+    /// before is used again only after checking, with one `fstatat` relative to its directory
+    /// (opened with `openat2` refusing symlinks, so nothing outside the workspace is looked
+    /// at), that the name still holds the same inode with the same size, mtime and ctime — or,
+    /// for a file found missing, is still missing. A file whose times were within two seconds
+    /// of its read is read again instead (a change in the same timestamp tick could keep them).
+    /// Only successful results are kept (a file read in full, or `ENOENT` from the
+    /// symlink-refusing `openat2`); an error (a symlink, a non-file, a larger-than-allowed
+    /// file) is never cached, so it is found again each time. What a hand edit during the
+    /// command changes is seen as of the first read, as if that edit came a moment later.
+    /// Inactive (every read goes to disk) unless a guard is alive.
+    #[derive(Debug)]
+    pub(crate) struct ReadCache {
+        owner: bool,
+    }
+
+    impl ReadCache {
+        /// Starts caching reads under `root` until the guard is dropped (a guard taken while
+        /// another is alive does nothing).
+        pub(crate) fn begin(root: &Path) -> ReadCache {
+            let mut c = lock();
+            if c.is_some() {
+                return ReadCache { owner: false };
+            }
+            *c = Some(Cache {
+                root: root.to_path_buf(),
+                epoch: 0,
+                checked: 0,
+                bytes: 0,
+                files: HashMap::new(),
+                missing_dirs: HashMap::new(),
+                dirs: HashMap::new(),
+            });
+            ReadCache { owner: true }
+        }
+    }
+
+    impl Drop for ReadCache {
+        fn drop(&mut self) {
+            if self.owner {
+                *lock() = None;
+            }
+        }
+    }
+
+    /// Forgets everything cached (a write in the workspace).
+    pub(crate) fn invalidate() {
+        if let Some(c) = lock().as_mut() {
+            c.files.clear();
+            c.missing_dirs.clear();
+            c.dirs.clear();
+            c.bytes = 0;
+            c.epoch += 1;
+        }
+    }
+
+    /// Makes every cached result be checked against the disk before its next use (the
+    /// workspace lock was taken: another process may have written before).
+    pub(crate) fn recheck() {
+        if let Some(c) = lock().as_mut() {
+            c.missing_dirs.clear();
+            c.dirs.clear();
+            c.checked += 1;
+        }
+    }
+
+    /// Whether a cache for `root` is active.
+    pub(super) fn active(root: &Path) -> bool {
+        lock().as_ref().is_some_and(|c| c.root == root)
+    }
+
+    pub(super) enum Lookup {
+        /// Cached: the contents, or `None` when found missing.
+        Hit(Option<Arc<[u8]>>),
+        /// Not cached: read it and [`insert`] it with this epoch.
+        Miss(u64),
+    }
+
+    /// `None` when no cache is active for `root`.
+    pub(super) fn lookup(root: &Path, path: &Path) -> Option<Lookup> {
+        let mut guard = lock();
+        let c = guard.as_mut().filter(|c| c.root == root)?;
+        let key = path.as_os_str();
+        if let Some(e) = c.files.get(key) {
+            if e.checked == c.checked {
+                return Some(Lookup::Hit(e.bytes.clone()));
+            }
+        } else {
+            let parent = path.parent().map(Path::as_os_str);
+            return Some(match parent.filter(|p| c.missing_dirs.contains_key(*p)) {
+                Some(_) => Lookup::Hit(None),
+                None => Lookup::Miss(c.epoch),
+            });
+        }
+        Some(if still_same(c, path) {
+            let e = c.files.get_mut(key)?;
+            e.checked = c.checked;
+            Lookup::Hit(e.bytes.clone())
+        } else {
+            if let Some(e) = c.files.remove(key) {
+                c.bytes -= e.bytes.map_or(0, |b| b.len());
+            }
+            Lookup::Miss(c.epoch)
+        })
+    }
+
+    /// Whether the cached entry of `path` still describes the disk (see [`ReadCache`]).
+    fn still_same(c: &mut Cache, path: &Path) -> bool {
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return false;
+        };
+        let Ok(rel) = parent.strip_prefix(&c.root) else {
+            return false;
+        };
+        if !c.dirs.contains_key(parent.as_os_str()) {
+            let dir = if rel.as_os_str().is_empty() {
+                super::root_fd(&c.root)
+                    .ok()
+                    .and_then(|fd| fd.try_clone_to_owned().ok())
+            } else {
+                let Ok(fd) = super::root_fd(&c.root) else {
+                    return false;
+                };
+                match super::beneath(fd, rel, OFlags::PATH | OFlags::DIRECTORY) {
+                    Ok(fd) => Some(fd),
+                    Err(Errno::NOENT) => None,
+                    Err(_) => return false,
+                }
+            };
+            c.dirs.insert(parent.as_os_str().to_os_string(), dir);
+        }
+        let Some(e) = c.files.get(path.as_os_str()) else {
+            return false;
+        };
+        let Some(Some(dir)) = c.dirs.get(parent.as_os_str()) else {
+            // The directory is gone (or a component of it, no symlink crossed): so is the file.
+            return e.bytes.is_none();
+        };
+        let Ok(cname) = std::ffi::CString::new(name.as_bytes()) else {
+            return false;
+        };
+        match rustix::fs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+            // The `stat` field types differ between platforms.
+            #[allow(clippy::unnecessary_cast)]
+            Ok(st) => {
+                let ns = |s: i64, n: i64| i128::from(s) * 1_000_000_000 + i128::from(n);
+                let now = (
+                    st.st_dev as u64,
+                    st.st_ino as u64,
+                    st.st_size as u64,
+                    ns(st.st_mtime as i64, st.st_mtime_nsec as i64),
+                    ns(st.st_ctime as i64, st.st_ctime_nsec as i64),
+                );
+                e.bytes.is_some()
+                    && FileType::from_raw_mode(st.st_mode as _) == FileType::RegularFile
+                    && e.id == Some(now)
+            }
+            Err(Errno::NOENT) => e.bytes.is_none(),
+            Err(_) => false,
+        }
+    }
+
+    /// Caches what a read that began at `epoch` found (the contents and their [`FileId`], or
+    /// `None`: missing), unless a write came since.
+    pub(super) fn insert(root: &Path, path: &Path, epoch: u64, found: Option<(&[u8], FileId)>) {
+        let mut c = lock();
+        let Some(c) = c.as_mut().filter(|c| c.root == root && c.epoch == epoch) else {
+            return;
+        };
+        let len = found.map_or(0, |(b, _)| b.len());
+        if c.bytes + len > MAX_BYTES {
+            return;
+        }
+        let entry = Entry {
+            bytes: found.map(|(b, _)| Arc::from(b)),
+            id: found.and_then(|(_, id)| id),
+            checked: c.checked,
+        };
+        if let Some(old) = c.files.insert(path.as_os_str().to_os_string(), entry) {
+            c.bytes -= old.bytes.map_or(0, |b| b.len());
+        }
+        c.bytes += len;
+    }
+
+    /// Records that directory `dir` was found missing by a lookup that began at `epoch`.
+    pub(super) fn insert_missing_dir(root: &Path, dir: &Path, epoch: u64) {
+        let mut c = lock();
+        if let Some(c) = c.as_mut().filter(|c| c.root == root && c.epoch == epoch) {
+            c.missing_dirs.insert(OsStr::new(dir).to_os_string(), ());
+        }
+    }
+}
+
+/// [`read`] from disk: the contents and their [`FileId`].
+fn read_uncached(root: &Path, path: &Path, max: u64) -> Result<Option<(Vec<u8>, FileId)>, Error> {
     if let Ok(rel) = path.strip_prefix(root) {
         let fd = match beneath(root_fd(root)?, rel, OFlags::RDONLY | OFlags::NONBLOCK) {
             Ok(fd) => Some(fd),
@@ -388,12 +802,11 @@ pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>
     let Some(f) = dir.open_file(&name)? else {
         return Ok(None);
     };
-    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    read_bounded(f, len, path, max).map(Some)
+    read_opened(f, path, max).map(Some)
 }
 
 /// Reads `f` (opened without following symlinks) when it is a regular file.
-fn read_opened(f: File, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
+fn read_opened(f: File, path: &Path, max: u64) -> Result<(Vec<u8>, FileId), Error> {
     let meta = f.metadata().map_err(|source| Error::Io {
         path: path.to_path_buf(),
         cause: source,
@@ -403,7 +816,8 @@ fn read_opened(f: File, path: &Path, max: u64) -> Result<Vec<u8>, Error> {
             path: path.to_path_buf(),
         });
     }
-    read_bounded(f, meta.len(), path, max)
+    let id = file_id(&meta);
+    Ok((read_bounded(f, meta.len(), path, max)?, id))
 }
 
 /// Reads at most `max` bytes of `f`, whose size is `len` (a hint: it may change).
@@ -415,13 +829,27 @@ fn read_bounded(f: File, len: u64, path: &Path, max: u64) -> Result<Vec<u8>, Err
     if len > max {
         return Err(too_big());
     }
-    let mut buf = Vec::with_capacity(len as usize + 1);
-    f.take(max + 1)
-        .read_to_end(&mut buf)
-        .map_err(|source| Error::Io {
-            path: path.to_path_buf(),
-            cause: source,
-        })?;
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        cause: source,
+    };
+    let mut buf = vec![0u8; len as usize + 1];
+    // One read for a file of the size `fstat` gave: asked for one byte more, the kernel
+    // stopping at exactly that size is the end of the file (no second read to see it).
+    let n = loop {
+        match (&f).read(&mut buf) {
+            Ok(n) => break n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(io(e)),
+        }
+    };
+    buf.truncate(n);
+    if n as u64 != len {
+        // Grown or shrunk since: read on to the end.
+        f.take(max + 1 - n as u64)
+            .read_to_end(&mut buf)
+            .map_err(io)?;
+    }
     if buf.len() as u64 > max {
         return Err(too_big());
     }
@@ -444,4 +872,99 @@ pub(crate) fn write_all(
         f.sync_all().map_err(io)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only what is read is asserted (never whether the cache answered): tests in other
+    /// threads of this process may own the one cache or empty it meanwhile.
+    #[test]
+    fn cached_reads_see_writes_and_changes_made_before_the_lock() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let (dir, file) = (root.join("a"), root.join("a/f"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(&file, "one").unwrap();
+        let _c = ReadCache::begin(root);
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"one"[..])
+        );
+        // Another process writes, then this one takes the lock.
+        std::fs::write(&file, "two").unwrap();
+        cache::recheck();
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"two"[..])
+        );
+        // This process writes: the next read sees it at once.
+        let d2 = Dir::open(root, &dir, false).unwrap();
+        let mut f = d2.create_new(OsStr::new("t"), 0o600).unwrap();
+        f.write_all(b"three").unwrap();
+        d2.rename_in(&d2, OsStr::new("t"), OsStr::new("f")).unwrap();
+        assert_eq!(
+            read(root, &file, 100).unwrap().as_deref(),
+            Some(&b"three"[..])
+        );
+        assert!(exists_nofollow(root, &file) && exists(root, &file));
+        // A bound smaller than the cached contents is still an error.
+        assert!(matches!(read(root, &file, 2), Err(Error::Malformed { .. })));
+    }
+
+    #[test]
+    fn a_missing_directory_made_before_the_lock_is_seen() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        let (x, y) = (root.join("m/admin/x"), root.join("m/admin/y"));
+        let _c = ReadCache::begin(root);
+        assert_eq!(read(root, &x, 100).unwrap(), None);
+        assert_eq!(read(root, &y, 100).unwrap(), None);
+        assert!(!exists(root, &y) && !exists_nofollow(root, &y));
+        std::fs::create_dir_all(root.join("m/admin")).unwrap();
+        std::fs::write(&y, "y").unwrap();
+        cache::recheck();
+        assert_eq!(read(root, &y, 100).unwrap().as_deref(), Some(&b"y"[..]));
+        assert_eq!(read(root, &x, 100).unwrap(), None);
+    }
+
+    #[test]
+    fn a_symlink_is_refused_with_and_without_the_cache() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        std::fs::create_dir_all(root.join("s")).unwrap();
+        std::fs::write(root.join("outside"), "secret").unwrap();
+        std::os::unix::fs::symlink(root.join("outside"), root.join("s/f")).unwrap();
+        let f = root.join("s/f");
+        assert!(matches!(read(root, &f, 100), Err(Error::Symlink { .. })));
+        let _c = ReadCache::begin(root);
+        for _ in 0..2 {
+            assert!(matches!(read(root, &f, 100), Err(Error::Symlink { .. })));
+        }
+        assert!(exists_nofollow(root, &f), "as symlink_metadata says");
+    }
+
+    #[test]
+    fn a_file_is_read_whole_in_one_read_or_on_to_its_end() {
+        let d = tempfile::tempdir().expect("tempdir");
+        let root = d.path();
+        for len in [0usize, 1, 4096, 100_000] {
+            let p = root.join(format!("f{len}"));
+            let bytes: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&p, &bytes).unwrap();
+            assert_eq!(read(root, &p, 1 << 20).unwrap(), Some(bytes));
+        }
+        let f = File::open(root.join("f4096")).unwrap();
+        // A size hint smaller than the file (it grew since `fstat`): read on to the end.
+        assert_eq!(
+            read_bounded(f, 10, Path::new("f"), 1 << 20).unwrap().len(),
+            4096
+        );
+        let f = File::open(root.join("f4096")).unwrap();
+        assert!(matches!(
+            read_bounded(f, 10, Path::new("f"), 100),
+            Err(Error::Malformed { .. })
+        ));
+    }
 }

@@ -170,20 +170,6 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         prompts_file: a.prompts_file,
         commit: a.commit,
     };
-    let before = if a.plan {
-        Default::default()
-    } else {
-        let planned = crate::ops::generate::run(
-            &ws,
-            &crate::ops::generate::Options {
-                plan_only: true,
-                ..opts.clone()
-            },
-            || Ok(Identities::new()),
-        )?
-        .plan;
-        super::generate_out::facts_before(&ws, &planned)?
-    };
     // Loaded by `generate` after the runtime inputs are realised (never for a plan).
     let report = crate::ops::generate::run(&ws, &opts, || ctx.identities())?;
     if a.plan {
@@ -208,7 +194,7 @@ pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdR
         return Ok(crate::error::EXIT_INTERRUPTED);
     }
     super::generate_out::summary(&report);
-    super::generate_out::deploy_needed(&ws, &report, &before)?;
+    super::generate_out::deploy_needed(&ws, &report)?;
     let code = crate::error::exit_code_of(report.failed.iter().map(|(_, f)| &f.kind));
     let code = if code == 0 && !report.skipped.is_empty() {
         crate::EXIT_PROBLEM

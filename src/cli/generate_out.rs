@@ -201,35 +201,17 @@ pub(super) fn summary(report: &Report) {
     );
 }
 
-/// The public facts (name -> sha256) each planned node's manifest records now, by node index.
-pub(super) fn facts_before(
-    ws: &crate::workspace::Workspace,
-    report_plan: &[crate::plan::Planned],
-) -> anyhow::Result<std::collections::HashMap<usize, indexmap::IndexMap<String, String>>> {
-    let defs = ws.definitions()?;
-    let graph = crate::plan::Graph::build(&defs);
-    let mut out = std::collections::HashMap::new();
-    for p in report_plan {
-        let n = &graph.nodes[p.node];
-        let man = crate::store::Manifest::read(
-            &ws.root,
-            &n.owner.manifest_file(&ws.root, &n.generator.name),
-        )
-        .ok()
-        .flatten();
-        out.insert(p.node, man.map(|m| m.facts).unwrap_or_default());
-    }
-    Ok(out)
-}
-
 /// After a run: the machines whose configurations read public outputs that changed (every
 /// machine declaring a generator whose facts changed, for a shared one every machine using
 /// it, and the machines of generators depending on it), printed as one line naming them.
 pub(super) fn deploy_needed(
     ws: &crate::workspace::Workspace,
     report: &Report,
-    before: &std::collections::HashMap<usize, indexmap::IndexMap<String, String>>,
 ) -> anyhow::Result<()> {
+    if report.done.is_empty() {
+        return Ok(());
+    }
+    let before = &report.facts_before;
     let defs = ws.definitions()?;
     let graph = crate::plan::Graph::build(&defs);
     let mut changed: Vec<usize> = Vec::new();

@@ -66,6 +66,8 @@ pub(crate) fn run(
     users: &[String],
     ids: &Identities,
 ) -> anyhow::Result<Report> {
+    // Each stored file is read once (the caller holds the workspace lock, shared).
+    let _cache = crate::confined::ReadCache::begin(&ws.root);
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let all = hosts.is_empty() && users.is_empty();

@@ -59,7 +59,7 @@ impl Node {
             (self.owner.admin_secrets_file(root, g), true),
         ]
         .into_iter()
-        .filter(|(p, _)| p.exists())
+        .filter(|(p, _)| crate::confined::exists(root, p))
         .collect()
     }
 
@@ -393,11 +393,16 @@ fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
             .unwrap_or(&path)
             .display()
             .to_string();
-        match crate::confined::parent_of(root, &path, false)
-            .and_then(|(d, name)| d.expect_file_or_missing(&name))
-        {
-            Ok(crate::confined::Entry::File) => {}
-            Err(e) if !matches!(e, crate::confined::Error::Io { .. }) => {
+        // Read (and so cached for `read_run_id` below) rather than only looked at: a regular
+        // file, missing, or an error naming the symlink or non-file found.
+        match crate::store::read_file(root, &path) {
+            Ok(Some(_)) | Err(crate::store::Error::Malformed { .. }) => {}
+            Err(
+                e @ (crate::store::Error::Symlink { .. }
+                | crate::store::Error::NotADirectory { .. }
+                | crate::store::Error::NotAFile { .. }
+                | crate::store::Error::Outside { .. }),
+            ) => {
                 return Some(Reason::Torn(e.to_string()));
             }
             _ => return Some(Reason::Missing(format!("secrets file {shown}"))),

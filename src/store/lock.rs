@@ -235,6 +235,8 @@ impl WorkspaceLock {
                 )));
             }
         }
+        // What this process read before holding the lock may have changed meanwhile.
+        crate::confined::recheck_cached_reads();
         Ok(Some(WorkspaceLock { _file: f }))
     }
 }

@@ -34,7 +34,7 @@ pub(crate) fn rewrap(
         (owner.admin_secrets_file(&ws.root, &g.name), true),
     ] {
         // Most generators have no admins-only file: skip the recipients work for it.
-        if std::fs::symlink_metadata(&path).is_err() {
+        if !super::fs::exists_nofollow(&ws.root, &path) {
             continue;
         }
         let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;

@@ -118,36 +118,12 @@ fn yaml_stem(name: &OsStr) -> Option<String> {
 
 /// The entries of `dir` (absolute, under `root`) with their kinds; empty when it is missing.
 fn entries(root: &Path, dir: &Path) -> Result<Vec<(std::ffi::OsString, Entry)>, Error> {
-    let (parent, name) = match super::fs::parent_of(root, dir, false) {
-        Ok(x) => x,
-        Err(super::fs::Error::Io { cause: source, .. })
-            if source.kind() == std::io::ErrorKind::NotFound =>
-        {
-            return Ok(Vec::new());
-        }
-        Err(e) => return Err(e.into()),
+    // A missing directory (or parent) has no entries; a symlink or file on the way is an
+    // error naming it.
+    let Some(d) = Dir::open_existing(root, dir)? else {
+        return Ok(Vec::new());
     };
-    match parent.entry(&name)? {
-        Entry::Missing => return Ok(Vec::new()),
-        Entry::Dir => {}
-        Entry::Symlink => {
-            return Err(Error::Symlink {
-                path: dir.to_path_buf(),
-            });
-        }
-        _ => {
-            return Err(Error::NotADirectory {
-                path: dir.to_path_buf(),
-            });
-        }
-    }
-    let d = Dir::open(root, dir, false)?;
-    let mut out = Vec::new();
-    for n in d.names()? {
-        let e = d.entry(&n)?;
-        out.push((n, e));
-    }
-    Ok(out)
+    Ok(d.entries()?)
 }
 
 #[cfg(test)]

@@ -72,6 +72,9 @@ pub(crate) struct Report {
     /// (label, text) of nodes in scope that do not run although something changed (a script
     /// edit: [`crate::plan::notice`]); filled for a plan-only run.
     pub notices: Vec<(String, &'static str)>,
+    /// Per planned node: the fact hashes its manifest recorded before this run (empty when it
+    /// had none), read with the lock held just before anything ran; not filled for a plan.
+    pub facts_before: HashMap<usize, indexmap::IndexMap<String, String>>,
 }
 
 /// Runs `generate`. The identities are loaded (`load_ids`) only once the runtime inputs are
@@ -83,6 +86,8 @@ pub(crate) fn run(
     opts: &Options,
     load_ids: impl FnOnce() -> anyhow::Result<Identities>,
 ) -> anyhow::Result<Report> {
+    // Each stored file is read once per phase (the lock taken and every write empty it).
+    let _cache = crate::confined::ReadCache::begin(&ws.root);
     let defs = ws.definitions()?;
     let graph = Graph::build(&defs);
     let plan = plan(ws, &defs, &graph, &opts.select)?;
@@ -128,6 +133,7 @@ pub(crate) fn run(
         plan_under_lock(ws, &defs, &graph, &opts.select, &answers)?
     };
     report.plan = plan.clone();
+    report.facts_before = facts_before(ws, &graph, &plan);
     let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     record_up_to_date(&defs, &graph, (&selected, &users), opts, &mut report);
@@ -135,6 +141,26 @@ pub(crate) fn run(
     rotation::settle(ws, &began, ids, &mut report);
     finish(ws, &defs, opts, &mut report);
     Ok(report)
+}
+
+/// The fact hashes each planned node's manifest records now (empty without one).
+fn facts_before(
+    ws: &Workspace,
+    graph: &Graph,
+    plan: &[Planned],
+) -> HashMap<usize, indexmap::IndexMap<String, String>> {
+    plan.iter()
+        .map(|p| {
+            let n = &graph.nodes[p.node];
+            let man = store::Manifest::read(
+                &ws.root,
+                &n.owner.manifest_file(&ws.root, &n.generator.name),
+            )
+            .ok()
+            .flatten();
+            (p.node, man.map(|m| m.facts).unwrap_or_default())
+        })
+        .collect()
 }
 
 /// Realises the pinned runtime inputs of every planned Nix generator, in one call.
