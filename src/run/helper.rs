@@ -112,12 +112,14 @@ pub fn available() -> bool {
 }
 
 /// Adds the read-only bind of the helper to a bubblewrap command line (nothing without a
-/// helper).
-pub fn bind(cmd: &mut Command) {
+/// helper); `make_dir`: create its directory first (without a prepared root holding its
+/// mountpoint, `super::skeleton`).
+pub fn bind(cmd: &mut Command, make_dir: bool) {
     let Some(h) = helper() else { return };
-    cmd.args(["--dir", SANDBOX_BIN_DIR, "--ro-bind"])
-        .arg(sandbox_source(h))
-        .arg(SANDBOX_BIN);
+    if make_dir {
+        cmd.args(["--dir", SANDBOX_BIN_DIR]);
+    }
+    cmd.arg("--ro-bind").arg(sandbox_source(h)).arg(SANDBOX_BIN);
 }
 
 /// The sandboxed script's `PATH`: the helper's directory, then `path`.
