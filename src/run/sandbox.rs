@@ -368,16 +368,19 @@ enum Ended {
 fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
     let mut child = cmd.spawn().map_err(io(who, "starting the script"))?;
     let _guard = ChildGuard::register(child.id());
-    let err = child
-        .stderr
-        .take()
-        .map(|s| capture::tail_reader(s, capture::TAIL_BYTES));
+    let err = child.stderr.take();
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
+    // One thread per run: it reads stderr to its end (the script's processes closed it), then
+    // reaps the script. A script that exits with its stderr still held open by a straggler is
+    // waited for until the straggler closes it or the time limit kills the group.
     let waiter = std::thread::spawn(move || {
+        let stderr = err
+            .map(|s| capture::read_tail(s, capture::TAIL_BYTES))
+            .unwrap_or_default();
         let r = child.wait();
         let _ = tx.send(());
-        r
+        (r, stderr)
     });
     let ended = match wait_with_heartbeat(&rx, limits.timeout, who) {
         Ok(()) => None,
@@ -387,11 +390,10 @@ fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, Sec
             Some(Ended::TimedOut)
         }
     };
-    let status = waiter
+    let (status, stderr) = waiter
         .join()
-        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?
-        .map_err(io(who, "waiting for the script"))?;
-    let stderr = err.and_then(|e| e.join().ok()).unwrap_or_default();
+        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?;
+    let status = status.map_err(io(who, "waiting for the script"))?;
     Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
 }
 
