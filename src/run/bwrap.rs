@@ -10,8 +10,10 @@
 //! (`run::seccomp`).
 //!
 //! Writable places, all bounded: `/tmp`, `$HOME` and `/dev/shm` are private tmpfs mounts of
-//! [`Limits::max_tmp`] bytes each; the sandbox's root (bubblewrap's own tmpfs) and `/dev` are
-//! remounted read-only once set up. `$out` is a bind of the host run directory (the outputs
+//! [`Limits::max_tmp`] bytes each; the sandbox's root is read-only: a directory prepared once
+//! per process and bound read-only (`super::skeleton`: `/etc`, the merged-/usr symlinks and
+//! the mountpoints), or, when that cannot be made, bubblewrap's own tmpfs remounted read-only
+//! once set up; `/dev` is remounted read-only once set up. `$out` is a bind of the host run directory (the outputs
 //! must outlive the sandbox): each file there is bounded by `RLIMIT_FSIZE`
 //! ([`Limits::max_output`]) and the run by its time limit.
 
@@ -55,12 +57,12 @@ const SYSTEM_FILES: &[&str] = &[
 
 /// The run directory's parts on the host.
 pub(crate) struct HostDirs<'a> {
-    /// `$in`.
-    pub input: &'a Path,
+    /// `$in`; `None` when empty (then a private tmpfs, writable and bounded as `/tmp`).
+    pub input: Option<&'a Path>,
     /// `$out`.
     pub out: &'a Path,
-    /// `$prompts`.
-    pub prompts: &'a Path,
+    /// `$prompts`; `None` when empty (then the prepared root's empty read-only directory).
+    pub prompts: Option<&'a Path>,
 }
 
 /// The environment of the script.
@@ -157,8 +159,25 @@ pub(crate) fn command(
     cmd.args(["--size", &size, "--tmpfs", "/tmp"]);
     cmd.args(["--size", &size, "--tmpfs", HOME]);
     // A private copy, writable as clan's (`ssh-keygen -s`, `openssl -CAcreateserial`).
-    cmd.arg("--bind").arg(dirs.input).arg(IN);
-    cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
+    // An empty `$in` or `$prompts` needs no bind (each bind costs bwrap a mountinfo parse).
+    match dirs.input {
+        Some(input) => {
+            cmd.arg("--bind").arg(input).arg(IN);
+        }
+        None => {
+            cmd.args(["--size", &size, "--tmpfs", IN]);
+        }
+    }
+    match dirs.prompts {
+        Some(prompts) => {
+            cmd.arg("--ro-bind").arg(prompts).arg(PROMPTS);
+        }
+        // Without the prepared root, an empty directory that `--remount-ro /` makes read-only.
+        None if root.is_none() => {
+            cmd.args(["--dir", PROMPTS]);
+        }
+        None => {}
+    }
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
     super::helper::bind(&mut cmd, root.is_none());
     if root.is_none() {

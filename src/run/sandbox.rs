@@ -291,9 +291,9 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
     let mut cmd = if spec.sandbox {
         let (input, out, prompts) = (l.part("in"), l.part("out"), l.part("prompts"));
         let dirs = super::bwrap::HostDirs {
-            input: &input,
+            input: (!spec.inputs.is_empty()).then_some(input.as_path()),
             out: &out,
-            prompts: &prompts,
+            prompts: (!spec.prompts.is_empty()).then_some(prompts.as_path()),
         };
         let path_env = super::helper::sandbox_path(&path_env);
         let env = super::bwrap::ScriptEnv {

@@ -240,3 +240,44 @@ fn copy(from: &Path, to: &Path, budget: &mut (usize, u64)) -> std::io::Result<()
         refuse("not a file, directory or symlink")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tree of directories, files and symlinks is copied (symlinks kept, write bits
+    /// dropped); a FIFO or a tree over the budget is refused (then bound).
+    #[test]
+    fn copies_plain_trees_and_refuses_the_rest() {
+        let t = tempfile::tempdir().unwrap();
+        let src = t.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f"), b"data").unwrap();
+        std::fs::set_permissions(src.join("sub/f"), std::fs::Permissions::from_mode(0o640))
+            .unwrap();
+        std::os::unix::fs::symlink("sub/f", src.join("link")).unwrap();
+        let dst = t.path().join("dst");
+        copy(&src, &dst, &mut (MAX_COPY_ENTRIES, MAX_COPY_BYTES)).unwrap();
+        assert_eq!(std::fs::read(dst.join("link")).unwrap(), b"data");
+        assert_eq!(
+            std::fs::read_link(dst.join("link")).unwrap(),
+            Path::new("sub/f")
+        );
+        let mode = std::fs::metadata(dst.join("sub/f")).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o440);
+
+        assert!(copy(&src, &t.path().join("small"), &mut (2, MAX_COPY_BYTES)).is_err());
+        assert!(copy(&src, &t.path().join("tiny"), &mut (MAX_COPY_ENTRIES, 3)).is_err());
+        let fifo = std::ffi::CString::new(src.join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: mkfifo with a valid C string.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+        assert!(
+            copy(
+                &src,
+                &t.path().join("withfifo"),
+                &mut (MAX_COPY_ENTRIES, MAX_COPY_BYTES)
+            )
+            .is_err()
+        );
+    }
+}
