@@ -94,7 +94,7 @@ pub(crate) fn command(
         "--cap-drop",
         "ALL",
     ]);
-    let helper_file = super::helper::available().then_some(super::helper::SANDBOX_BIN);
+    let helper = super::helper::source().map(|s| (super::helper::SANDBOX_BIN, s));
     let system_dirs: Vec<(&str, Option<std::path::PathBuf>)> = host
         .system_dirs
         .iter()
@@ -105,7 +105,7 @@ pub(crate) fn command(
         system_dirs: &system_dirs,
         system_files: SYSTEM_FILES,
         mount_dirs: &["/dev", "/proc", "/tmp", HOME, IN, OUT, PROMPTS],
-        helper_file,
+        helper,
     });
     // Without the prepared root: a bind per file, `passwd` and `group` from memory files,
     // `/` remounted read-only at the end.
@@ -179,7 +179,9 @@ pub(crate) fn command(
         None => {}
     }
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
-    super::helper::bind(&mut cmd, root.is_none());
+    if root.is_none() {
+        super::helper::bind(&mut cmd);
+    }
     if root.is_none() {
         cmd.args(["--remount-ro", "/"]);
     }

@@ -6,7 +6,9 @@
 //! It holds: `/etc/passwd` and `/etc/group` naming the run's uid; the host's configuration
 //! files the usual tools need (`SYSTEM_FILES` of `super::bwrap`), copied; the merged-/usr
 //! symlinks (`/bin -> usr/bin`…); and an empty mountpoint for everything bound or mounted on
-//! top (`/usr`, `/nix/store`, `/dev`, `/proc`, `/tmp`, `$HOME`, `/vars/…`, the helper binary).
+//! top (`/usr`, `/nix/store`, `/dev`, `/proc`, `/tmp`, `$HOME`, `/vars/…`), and the helper
+//! binary (`super::helper`): a symlink to it when it is installed in a bound system directory,
+//! else a mountpoint bound read-only by [`Root::args`].
 //!
 //! Invariants:
 //! * It shows the sandbox no more than the binds it replaces: a configuration file that is a
@@ -39,7 +41,8 @@ pub(crate) const MAX_COPY_BYTES: u64 = 16 << 20;
 
 /// The prepared root and the bubblewrap arguments that use it.
 pub(crate) struct Root {
-    /// `--ro-bind ROOT /`, then the system directories' and the bound files' binds.
+    /// `--ro-bind ROOT /`, then the system directories', the bound files' and the helper's
+    /// binds.
     pub args: Vec<OsString>,
     /// Whose uid/gid `passwd` and `group` name, and the helper's presence: what it was made
     /// for.
@@ -51,7 +54,7 @@ struct Key {
     uid: u32,
     gid: u32,
     drop_root: bool,
-    helper: bool,
+    helper: Option<PathBuf>,
 }
 
 struct Made {
@@ -71,8 +74,9 @@ pub(crate) struct Spec<'a> {
     pub system_files: &'a [&'a str],
     /// Mountpoints of directories mounted on top.
     pub mount_dirs: &'a [&'a str],
-    /// Mountpoint of the helper binary, if any.
-    pub helper_file: Option<&'a str>,
+    /// The helper binary, if any: where it appears, and the host file shown there (a
+    /// symlink to it when it lies in a bound system directory, else a bind).
+    pub helper: Option<(&'a str, PathBuf)>,
 }
 
 /// The prepared root for `spec`, made on first use (or again after [`release`], or for
@@ -82,7 +86,7 @@ pub(crate) fn get(spec: &Spec<'_>) -> Option<Arc<Root>> {
         uid: spec.id.uid,
         gid: spec.id.gid,
         drop_root: spec.id.drop_root,
-        helper: spec.helper_file.is_some(),
+        helper: spec.helper.as_ref().map(|(_, source)| source.clone()),
     };
     let mut slot = ROOT.lock().unwrap_or_else(|e| e.into_inner());
     if let Some(m) = slot.as_ref()
@@ -151,12 +155,25 @@ fn make(spec: &Spec<'_>, key: Key) -> std::io::Result<Made> {
     for d in spec.mount_dirs {
         mkdirs(&inside(&root, d))?;
     }
-    if let Some(f) = spec.helper_file {
+    if let Some((f, source)) = &spec.helper {
         let dest = inside(&root, f);
         if let Some(parent) = dest.parent() {
             mkdirs(parent)?;
         }
-        std::fs::File::create(&dest)?;
+        match std::fs::canonicalize(source) {
+            // Installed under /usr or /nix/store: visible already, no mount needed.
+            Ok(real) if bound.iter().any(|d| real.starts_with(d)) => {
+                std::os::unix::fs::symlink(&real, &dest)?;
+            }
+            _ => {
+                std::fs::File::create(&dest)?;
+                args.extend([
+                    "--ro-bind".into(),
+                    source.clone().into_os_string(),
+                    (*f).into(),
+                ]);
+            }
+        }
     }
     let etc = root.join("etc");
     mkdirs(&etc)?;
