@@ -110,6 +110,7 @@ pub fn main() -> ExitCode {
         }
     };
     crate::run::helper::release();
+    crate::run::bwrap::release();
     if crate::process::signals::interrupted() {
         return ExitCode::from(crate::error::EXIT_INTERRUPTED as u8);
     }

@@ -10,14 +10,17 @@
 //! (`run::seccomp`).
 //!
 //! Writable places, all bounded: `/tmp`, `$HOME` and `/dev/shm` are private tmpfs mounts of
-//! [`Limits::max_tmp`] bytes each; the sandbox's root (bubblewrap's own tmpfs) and `/dev` are
-//! remounted read-only once set up. `$out` is a bind of the host run directory (the outputs
+//! [`Limits::max_tmp`] bytes each; the sandbox's root is read-only: a directory prepared once
+//! per process and bound read-only (`super::skeleton`: `/etc`, the merged-/usr symlinks and
+//! the mountpoints), or, when that cannot be made, bubblewrap's own tmpfs remounted read-only
+//! once set up; `/dev` is remounted read-only once set up. `$out` is a bind of the host run directory (the outputs
 //! must outlive the sandbox): each file there is bounded by `RLIMIT_FSIZE`
 //! ([`Limits::max_output`]) and the run by its time limit.
 
 use std::path::Path;
 use std::process::Command;
 
+use super::identity::RunIdentity;
 use super::limits::Limits;
 
 /// Paths inside the sandbox.
@@ -54,14 +57,12 @@ const SYSTEM_FILES: &[&str] = &[
 
 /// The run directory's parts on the host.
 pub(crate) struct HostDirs<'a> {
-    /// `$in`.
-    pub input: &'a Path,
+    /// `$in`; `None` when empty (then a private tmpfs, writable and bounded as `/tmp`).
+    pub input: Option<&'a Path>,
     /// `$out`.
     pub out: &'a Path,
-    /// `$prompts`.
-    pub prompts: &'a Path,
-    /// Holds `passwd` and `group`.
-    pub etc: &'a Path,
+    /// `$prompts`; `None` when empty (then the prepared root's empty read-only directory).
+    pub prompts: Option<&'a Path>,
 }
 
 /// The environment of the script.
@@ -79,6 +80,7 @@ pub(crate) fn command(
     dirs: &HostDirs<'_>,
     env: &ScriptEnv<'_>,
     limits: &Limits,
+    id: &RunIdentity,
     script: &str,
 ) -> Command {
     let host = host_setup();
@@ -92,24 +94,51 @@ pub(crate) fn command(
         "--cap-drop",
         "ALL",
     ]);
-    cmd.args(&host.system_args);
-    // Copied into the sandbox's root (read-only once set up) rather than bound: two mounts
-    // fewer a run. Read here, written to memory files in the child (`isolate_keyrings`); a
-    // file that cannot be read here is bound as before (bwrap then says why it fails).
-    let mut etc = |name: &str, fd: i32| match std::fs::read(dirs.etc.join(name)) {
-        Ok(bytes) => {
-            let dest = format!("/etc/{name}");
-            cmd.args(["--perms", "0444", "--file", &fd.to_string(), &dest]);
-            Some(bytes)
+    let helper = super::helper::source().map(|s| (super::helper::SANDBOX_BIN, s));
+    let system_dirs: Vec<(&str, Option<std::path::PathBuf>)> = host
+        .system_dirs
+        .iter()
+        .map(|(d, t)| (*d, t.clone()))
+        .collect();
+    let root = super::skeleton::get(&super::skeleton::Spec {
+        id,
+        system_dirs: &system_dirs,
+        system_files: SYSTEM_FILES,
+        mount_dirs: &["/dev", "/proc", "/tmp", HOME, IN, OUT, PROMPTS],
+        helper,
+    });
+    // Without the prepared root: a bind per file, `passwd` and `group` from memory files,
+    // `/` remounted read-only at the end.
+    let (passwd, group) = match &root {
+        Some(r) => {
+            cmd.args(&r.args);
+            (None, None)
         }
-        Err(_) => {
-            cmd.arg("--ro-bind")
-                .arg(dirs.etc.join(name))
-                .arg(format!("/etc/{name}"));
-            None
+        None => {
+            cmd.args(&host.system_args);
+            for f in SYSTEM_FILES {
+                cmd.args(["--ro-bind-try", f, f]);
+            }
+            cmd.args([
+                "--perms",
+                "0444",
+                "--file",
+                &PASSWD_FD.to_string(),
+                "/etc/passwd",
+            ]);
+            cmd.args([
+                "--perms",
+                "0444",
+                "--file",
+                &GROUP_FD.to_string(),
+                "/etc/group",
+            ]);
+            (
+                Some(id.passwd(HOME).into_bytes()),
+                Some(id.group().into_bytes()),
+            )
         }
     };
-    let (passwd, group) = (etc("passwd", PASSWD_FD), etc("group", GROUP_FD));
     let size = limits.max_tmp.to_string();
     cmd.args(["--dev", "/dev"]);
     cmd.args([
@@ -130,11 +159,32 @@ pub(crate) fn command(
     cmd.args(["--size", &size, "--tmpfs", "/tmp"]);
     cmd.args(["--size", &size, "--tmpfs", HOME]);
     // A private copy, writable as clan's (`ssh-keygen -s`, `openssl -CAcreateserial`).
-    cmd.arg("--bind").arg(dirs.input).arg(IN);
-    cmd.arg("--ro-bind").arg(dirs.prompts).arg(PROMPTS);
+    // An empty `$in` or `$prompts` needs no bind (each bind costs bwrap a mountinfo parse).
+    match dirs.input {
+        Some(input) => {
+            cmd.arg("--bind").arg(input).arg(IN);
+        }
+        None => {
+            cmd.args(["--size", &size, "--tmpfs", IN]);
+        }
+    }
+    match dirs.prompts {
+        Some(prompts) => {
+            cmd.arg("--ro-bind").arg(prompts).arg(PROMPTS);
+        }
+        // Without the prepared root, an empty directory that `--remount-ro /` makes read-only.
+        None if root.is_none() => {
+            cmd.args(["--dir", PROMPTS]);
+        }
+        None => {}
+    }
     cmd.arg("--bind").arg(dirs.out).arg(OUT);
-    super::helper::bind(&mut cmd);
-    cmd.args(["--remount-ro", "/"]);
+    if root.is_none() {
+        super::helper::bind(&mut cmd);
+    }
+    if root.is_none() {
+        cmd.args(["--remount-ro", "/"]);
+    }
     cmd.args(["--seccomp", &super::seccomp::SECCOMP_FD.to_string()]);
     isolate_keyrings(&mut cmd, passwd, group);
     cmd.args(["--chdir", HOME, "--"]);
@@ -151,10 +201,19 @@ pub(crate) fn command(
     cmd
 }
 
+/// Removes the sandbox's prepared root directory (`super::skeleton`), if any; call once the
+/// last run is over.
+pub(crate) fn release() {
+    super::skeleton::release();
+}
+
 /// What every run's command line takes from the host, looked up once per process: bwrap on
-/// the host's PATH (the script's PATH may be a pinned one) and the system directories' binds.
+/// the host's PATH (the script's PATH may be a pinned one) and the system directories (a
+/// symlink's target when recreated as a symlink).
 struct HostSetup {
     bwrap: std::path::PathBuf,
+    system_dirs: Vec<(&'static str, Option<std::path::PathBuf>)>,
+    /// Their bubblewrap arguments without the prepared root.
     system_args: Vec<std::ffi::OsString>,
 }
 
@@ -163,20 +222,26 @@ fn host_setup() -> &'static HostSetup {
     SETUP.get_or_init(|| {
         let bwrap = super::sandbox::which("bwrap").unwrap_or_else(|| "bwrap".into());
         let mut system_args: Vec<std::ffi::OsString> = Vec::new();
+        let mut system_dirs = Vec::new();
         for dir in SYSTEM_DIRS {
             // On merged-/usr systems /bin, /lib… are symlinks: recreate them instead of
             // mounting (each mount costs bwrap time on every run).
             match std::fs::read_link(dir) {
                 Ok(target) if points_into_bound_dir(dir, &target) => {
-                    system_args.extend(["--symlink".into(), target.into(), (*dir).into()]);
+                    system_args.extend(["--symlink".into(), target.clone().into(), (*dir).into()]);
+                    system_dirs.push((*dir, Some(target)));
                 }
-                _ => system_args.extend(["--ro-bind-try", dir, dir].map(Into::into)),
+                _ => {
+                    system_args.extend(["--ro-bind-try", dir, dir].map(Into::into));
+                    system_dirs.push((*dir, None));
+                }
             }
         }
-        for f in SYSTEM_FILES {
-            system_args.extend(["--ro-bind-try", f, f].map(Into::into));
+        HostSetup {
+            bwrap,
+            system_dirs,
+            system_args,
         }
-        HostSetup { bwrap, system_args }
     })
 }
 

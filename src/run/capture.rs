@@ -20,35 +20,39 @@ pub(crate) const SHOWN_LINES: usize = 20;
 /// Secret values shorter than this are not redacted (they would match everywhere).
 const MIN_REDACT: usize = 4;
 
-/// Reads `r` to the end on a new thread, keeping the last `cap` bytes.
+/// Reads `r` to the end, keeping the last `cap` bytes (the rest is read and dropped).
+pub(crate) fn read_tail<R: Read>(mut r: R, cap: usize) -> SecretBytes {
+    let mut keep: Vec<u8> = Vec::with_capacity(cap.min(8192) * 2);
+    let mut buf = zeroize::Zeroizing::new(vec![0u8; 8192]);
+    loop {
+        match r.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                keep.extend_from_slice(&buf[..n]);
+                if keep.len() > 2 * cap {
+                    let cut = keep.len() - cap;
+                    zeroize::Zeroize::zeroize(&mut keep[..cut]);
+                    keep.drain(..cut);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        }
+    }
+    if keep.len() > cap {
+        let cut = keep.len() - cap;
+        keep.drain(..cut);
+    }
+    SecretBytes::new(keep)
+}
+
+/// [`read_tail`] on a new thread.
+#[cfg(test)]
 pub(crate) fn tail_reader<R: Read + Send + 'static>(
-    mut r: R,
+    r: R,
     cap: usize,
 ) -> std::thread::JoinHandle<SecretBytes> {
-    std::thread::spawn(move || {
-        let mut keep: Vec<u8> = Vec::with_capacity(cap.min(8192) * 2);
-        let mut buf = zeroize::Zeroizing::new(vec![0u8; 8192]);
-        loop {
-            match r.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    keep.extend_from_slice(&buf[..n]);
-                    if keep.len() > 2 * cap {
-                        let cut = keep.len() - cap;
-                        zeroize::Zeroize::zeroize(&mut keep[..cut]);
-                        keep.drain(..cut);
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(_) => break,
-            }
-        }
-        if keep.len() > cap {
-            let cut = keep.len() - cap;
-            keep.drain(..cut);
-        }
-        SecretBytes::new(keep)
-    })
+    std::thread::spawn(move || read_tail(r, cap))
 }
 
 /// The last [`SHOWN_LINES`] lines of `stderr`, secrets redacted and control characters

@@ -112,12 +112,19 @@ pub fn available() -> bool {
 }
 
 /// Adds the read-only bind of the helper to a bubblewrap command line (nothing without a
-/// helper).
+/// helper), for a sandbox without the prepared root (which shows the helper itself,
+/// `super::skeleton`).
 pub fn bind(cmd: &mut Command) {
     let Some(h) = helper() else { return };
     cmd.args(["--dir", SANDBOX_BIN_DIR, "--ro-bind"])
         .arg(sandbox_source(h))
         .arg(SANDBOX_BIN);
+}
+
+/// The host file the sandbox shows at [`SANDBOX_BIN`]: the helper or its copy (`None`
+/// without a helper).
+pub(crate) fn source() -> Option<PathBuf> {
+    helper().map(sandbox_source)
 }
 
 /// The sandboxed script's `PATH`: the helper's directory, then `path`.

@@ -13,3 +13,4 @@ pub(crate) mod prompts;
 pub mod sandbox;
 pub(crate) mod scheduler;
 pub(crate) mod seccomp;
+pub(crate) mod skeleton;

@@ -230,8 +230,8 @@ fn make(path: &Path, bytes: Option<&[u8]>, owner: Option<(u32, u32)>) -> std::io
     Ok(())
 }
 
-/// The run directory's layout: `in/<dep>/<file>`, `prompts/<name>`, `out/`, `etc/`, `home/`,
-/// `tmp/`, and without the sandbox `bin/varsmith` ([`super::helper`]).
+/// The run directory's layout: `in/<dep>/<file>`, `prompts/<name>`, `out/`, and without the
+/// sandbox `home/`, `tmp/` and `bin/varsmith` ([`super::helper`]).
 struct Layout {
     dir: PlaintextDir,
 }
@@ -248,7 +248,13 @@ impl Layout {
             cause: source,
         })?;
         let l = Layout { dir };
-        for d in ["in", "out", "prompts", "etc", "home", "tmp"] {
+        // The sandbox has its own `/etc`, `$HOME` and `/tmp` (`super::bwrap`).
+        let parts: &[&str] = if spec.sandbox {
+            &["in", "out", "prompts"]
+        } else {
+            &["in", "out", "prompts", "home", "tmp"]
+        };
+        for d in parts {
             make(&l.part(d), None, owner).map_err(io(who, "creating the run directory"))?;
         }
         for (dep, files) in spec.inputs {
@@ -272,15 +278,6 @@ impl Layout {
         if !spec.sandbox {
             super::helper::link(&l.part("bin")).map_err(io(who, "linking bin/varsmith"))?;
         }
-        let etc = l.part("etc");
-        make(
-            &etc.join("passwd"),
-            Some(id.passwd(super::bwrap::HOME).as_bytes()),
-            owner,
-        )
-        .map_err(io(who, "writing etc/passwd"))?;
-        make(&etc.join("group"), Some(id.group().as_bytes()), owner)
-            .map_err(io(who, "writing etc/group"))?;
         Ok(l)
     }
 }
@@ -292,17 +289,11 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
     let machine = spec.machine.unwrap_or("");
     let script = &spec.generator.script;
     let mut cmd = if spec.sandbox {
-        let (input, out, prompts, etc) = (
-            l.part("in"),
-            l.part("out"),
-            l.part("prompts"),
-            l.part("etc"),
-        );
+        let (input, out, prompts) = (l.part("in"), l.part("out"), l.part("prompts"));
         let dirs = super::bwrap::HostDirs {
-            input: &input,
+            input: (!spec.inputs.is_empty()).then_some(input.as_path()),
             out: &out,
-            prompts: &prompts,
-            etc: &etc,
+            prompts: (!spec.prompts.is_empty()).then_some(prompts.as_path()),
         };
         let path_env = super::helper::sandbox_path(&path_env);
         let env = super::bwrap::ScriptEnv {
@@ -310,7 +301,7 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
             lang: &lang,
             machine,
         };
-        let mut c = super::bwrap::command(&dirs, &env, &spec.limits, script);
+        let mut c = super::bwrap::command(&dirs, &env, &spec.limits, id, script);
         if id.drop_root {
             std::os::unix::process::CommandExt::uid(&mut c, id.uid);
             std::os::unix::process::CommandExt::gid(&mut c, id.gid);
@@ -333,8 +324,9 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
         c
     };
     apply_rlimits(&mut cmd, &spec.limits, spec.sandbox && id.drop_root);
+    // stdout is not shown anywhere: discarded by the kernel rather than read by a thread.
     cmd.stdin(Stdio::null())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped());
     // Its own process group: a signal reaches varsmith, which then kills the whole group.
     std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
@@ -376,20 +368,19 @@ enum Ended {
 fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
     let mut child = cmd.spawn().map_err(io(who, "starting the script"))?;
     let _guard = ChildGuard::register(child.id());
-    let out = child
-        .stdout
-        .take()
-        .map(|s| capture::tail_reader(s, capture::TAIL_BYTES));
-    let err = child
-        .stderr
-        .take()
-        .map(|s| capture::tail_reader(s, capture::TAIL_BYTES));
+    let err = child.stderr.take();
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
+    // One thread per run: it reads stderr to its end (the script's processes closed it), then
+    // reaps the script. A script that exits with its stderr still held open by a straggler is
+    // waited for until the straggler closes it or the time limit kills the group.
     let waiter = std::thread::spawn(move || {
+        let stderr = err
+            .map(|s| capture::read_tail(s, capture::TAIL_BYTES))
+            .unwrap_or_default();
         let r = child.wait();
         let _ = tx.send(());
-        r
+        (r, stderr)
     });
     let ended = match wait_with_heartbeat(&rx, limits.timeout, who) {
         Ok(()) => None,
@@ -399,14 +390,10 @@ fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, Sec
             Some(Ended::TimedOut)
         }
     };
-    let status = waiter
+    let (status, stderr) = waiter
         .join()
-        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?
-        .map_err(io(who, "waiting for the script"))?;
-    if let Some(o) = out {
-        let _ = o.join();
-    }
-    let stderr = err.and_then(|e| e.join().ok()).unwrap_or_default();
+        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?;
+    let status = status.map_err(io(who, "waiting for the script"))?;
     Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
 }
 
