@@ -73,55 +73,70 @@ pub(crate) fn run(
     let all = hosts.is_empty() && users.is_empty();
     let (machines, users) = crate::plan::select_targets(ws, &defs, hosts, users)?;
     let mut report = Report::default();
-    for i in graph.scope_of(&defs, &machines, &users) {
-        let n = &graph.nodes[i];
+    let scope: Vec<usize> = graph
+        .scope_of(&defs, &machines, &users)
+        .into_iter()
+        .collect();
+    // Each node's findings and notice, read in parallel; reported in scope order.
+    let per_node = crate::plan::par::map_nodes(&scope, |i| node_findings(ws, &defs, &graph, i));
+    for (found, notice) in per_node {
         report.checked += 1;
-        let mut found: Vec<(&str, String)> = Vec::new();
-        let status = status(&ws.root, &graph, i);
-        if let Some(r) = &status {
-            let kind = match r {
-                Reason::Missing(_) => "missing",
-                Reason::Changed => "changed",
-                Reason::Torn(_) => "torn",
-                Reason::Stale(_) | Reason::Forced | Reason::DependencyRuns(_) => "stale",
-            };
-            let detail = match r {
-                Reason::Missing(w) | Reason::Torn(w) => w.clone(),
-                other => other.to_string(),
-            };
-            found.push((kind, detail));
-        }
-        if status.is_none()
-            && let Some(text) = notice(&ws.root, &graph, i)
-        {
-            report.notices.push(Finding {
-                owner: n.owner.to_string(),
-                generator: n.generator.name.clone(),
-                kind: "notice".into(),
-                detail: text.into(),
-                source: n.generator.shown_source(&ws.root),
-            });
-        }
-        if !matches!(status, Some(Reason::Missing(_))) {
-            for (path, admin_only) in n.existing_secrets_files(&ws.root) {
-                found.extend(recipient_findings(ws, &defs, n, &path, admin_only));
-            }
-        }
-        report
-            .findings
-            .extend(found.into_iter().map(|(kind, detail)| Finding {
-                owner: n.owner.to_string(),
-                generator: n.generator.name.clone(),
-                kind: kind.to_string(),
-                detail,
-                source: n.generator.shown_source(&ws.root),
-            }));
+        report.notices.extend(notice);
+        report.findings.extend(found);
     }
     let files = super::check_files::run(ws, &defs, &graph, (&machines, &users), all, ids)?;
     report.files = files.files;
     report.mac_verified = files.mac_verified;
     report.findings.extend(files.findings);
     Ok(report)
+}
+
+/// The findings of node `i` (its status, and each secrets file's recipients unless it is
+/// missing) and its notice (a script edited since generation), from disk only.
+fn node_findings(
+    ws: &Workspace,
+    defs: &crate::workspace::Definitions,
+    graph: &Graph,
+    i: usize,
+) -> (Vec<Finding>, Option<Finding>) {
+    let n = &graph.nodes[i];
+    let finding = |kind: &str, detail: String| Finding {
+        owner: n.owner.to_string(),
+        generator: n.generator.name.clone(),
+        kind: kind.to_string(),
+        detail,
+        source: n.generator.shown_source(&ws.root),
+    };
+    let mut found: Vec<(&str, String)> = Vec::new();
+    let status = status(&ws.root, graph, i);
+    if let Some(r) = &status {
+        let kind = match r {
+            Reason::Missing(_) => "missing",
+            Reason::Changed => "changed",
+            Reason::Torn(_) => "torn",
+            Reason::Stale(_) | Reason::Forced | Reason::DependencyRuns(_) => "stale",
+        };
+        let detail = match r {
+            Reason::Missing(w) | Reason::Torn(w) => w.clone(),
+            other => other.to_string(),
+        };
+        found.push((kind, detail));
+    }
+    let notice = if status.is_none() {
+        notice(&ws.root, graph, i).map(|text| finding("notice", text.into()))
+    } else {
+        None
+    };
+    if !matches!(status, Some(Reason::Missing(_))) {
+        for (path, admin_only) in n.existing_secrets_files(&ws.root) {
+            found.extend(recipient_findings(ws, defs, n, &path, admin_only));
+        }
+    }
+    let found = found
+        .into_iter()
+        .map(|(kind, detail)| finding(kind, detail))
+        .collect();
+    (found, notice)
 }
 
 /// Recipients of one secrets file: exactly the expected set, host included.

@@ -2,6 +2,7 @@
 //! on disk ([`graph`]), and the plan of one `generate` ([`select`]).
 
 pub(crate) mod graph;
+pub(crate) mod par;
 pub(crate) mod select;
 
 pub(crate) use graph::*;

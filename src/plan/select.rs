@@ -164,15 +164,17 @@ pub(crate) fn plan(
         opts.generators.is_empty() || opts.generators.contains(&graph.nodes[i].generator.name)
     };
     let mut reasons: IndexMap<usize, Reason> = IndexMap::new();
-    for &i in &scope {
-        if !selected(i) {
-            continue;
-        }
-        if opts.regenerate {
-            reasons.insert(i, Reason::Forced);
-        } else if let Some(r) = status(&ws.root, graph, i) {
-            reasons.insert(i, r);
-        }
+    let chosen: Vec<usize> = scope.iter().copied().filter(|&i| selected(i)).collect();
+    if opts.regenerate {
+        reasons.extend(chosen.into_iter().map(|i| (i, Reason::Forced)));
+    } else {
+        let found = super::par::map_nodes(&chosen, |i| status(&ws.root, graph, i));
+        reasons.extend(
+            chosen
+                .into_iter()
+                .zip(found)
+                .filter_map(|(i, r)| r.map(|r| (i, r))),
+        );
     }
     // Dependencies that are not in a usable state must run first.
     let mut stack: Vec<usize> = reasons.keys().copied().collect();

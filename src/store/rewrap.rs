@@ -46,6 +46,37 @@ pub(crate) fn rewrap(
     Ok(out)
 }
 
+/// Whether [`rewrap`] of `owner`'s generator `g` has anything to do: `Ok(true)` when one of
+/// its secrets files has other recipients than expected, without writing anything (the
+/// read-only half, run for the whole fleet in parallel; an error is left to `rewrap` to
+/// report).
+pub(crate) fn needs_rewrap(
+    ws: &Workspace,
+    defs: &Definitions,
+    owner: &Owner,
+    g: &Generator,
+) -> Result<bool, Error> {
+    for (path, admin_only) in [
+        (owner.secrets_file(&ws.root, &g.name), false),
+        (owner.admin_secrets_file(&ws.root, &g.name), true),
+    ] {
+        let Some(bytes) = super::read_file(&ws.root, &path)? else {
+            continue;
+        };
+        let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;
+        let origin = path
+            .strip_prefix(&ws.root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        let have = super::recipients::file_recipients(&ws.root, &path, &bytes, &origin)?;
+        if !same_set(&want, &have) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Re-wraps the data key of the sops file at `path` for exactly `want` when its recipients
 /// differ (values, `lastmodified` and MAC unchanged). Returns whether it was rewritten;
 /// `false` also when the file does not exist.

@@ -353,7 +353,16 @@ fn reconcile_recipients(
     ids: &Identities,
     report: &mut Report,
 ) {
-    for i in graph.scope_of(defs, machines, users) {
+    let scope: Vec<usize> = graph.scope_of(defs, machines, users).into_iter().collect();
+    // Which generators have files to re-wrap: read-only, in parallel; then the writes in order.
+    let needed = crate::plan::par::map_nodes(&scope, |i| {
+        let n = &graph.nodes[i];
+        store::rewrap::needs_rewrap(ws, defs, &n.owner, &n.generator)
+    });
+    for (i, needed) in scope.into_iter().zip(needed) {
+        if matches!(needed, Ok(false)) {
+            continue;
+        }
         let n = &graph.nodes[i];
         match store::rewrap::rewrap(ws, defs, &n.owner, &n.generator, ids) {
             Ok(paths) => {
