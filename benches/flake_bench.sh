@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Issue "The CLI reads generator definitions from the flake" benchmark, offline with the kit of
 # ../shared/nix (real 2020 nixpkgs, the real varsmith module):
-#  1. a generated flake of MACHINES (100) NixOS machines x 5 generators, one directory per
+#  1. a generated flake of MACHINES (100) NixOS machines x GENS (5) generators, one directory per
 #     machine (`machines/<name>/default.nix`, listed with readDir): varsmith's cold
 #     definitions evaluation (`generate --plan` with an empty cache: batched `nix eval`
 #     chunks, wall and peak RSS of the largest process) against MACHINES separate `nix eval`
@@ -10,10 +10,11 @@
 #     then one machine's own file changed (goal < 2 s: only that machine is evaluated again);
 #  3. a no-op `generate` and `check` on the 1000-machine YAML fleet of benches/fleet_bench.sh
 #     (goal < 0.5 s; SKIP_YAML=1 skips it: benches/noop_bench.sh measures the same, finer).
-#   usage: [SAMPLE=100] [SKIP_YAML=1] [KEEP=1] benches/flake_bench.sh [MACHINES=100]
+#   usage: [GENS=5] [SAMPLE=100] [SKIP_YAML=1] [KEEP=1] benches/flake_bench.sh [MACHINES=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
+G=${GENS:-5}
 kit=${VARSMITH_NIX_KIT:-$(cd .. && pwd)/shared/nix}
 [ -f "$kit/nixpkgs-2020-07.tar.gz" ] || { echo "no kit at $kit (set VARSMITH_NIX_KIT)" >&2; exit 1; }
 if [ -n "${VARSMITH_BIN:-}" ]; then bin=$VARSMITH_BIN; else cargo build --release -q; bin=$PWD/target/release/varsmith; fi
@@ -57,9 +58,10 @@ in {
   varsmith.directory = ./.;
   varsmith.coreutils = tools; # pkgs.coreutils cannot be built offline
   boot.isContainer = true;
-  varsmith.generators = builtins.listToAttrs (map (i: { name = "g${toString i}"; value = gen i; }) [ 1 2 3 4 5 ]);
+  varsmith.generators = builtins.listToAttrs (map (i: { name = "g${toString i}"; value = gen i; }) (builtins.genList (i: i + 1) GENS_COUNT));
 }
 EOF
+sed -i "s/GENS_COUNT/$G/" "$ws/common.nix"
 for m in $(seq 1 "$N"); do
   mkdir -p "$ws/machines/m$m"
   printf '{ ... }: {\n  time.timeZone = "UTC";\n}\n' > "$ws/machines/m$m/default.nix"
@@ -69,7 +71,7 @@ for m in $(seq 1 "$N"); do
   printf '[{"publickey": "%s", "type": "age"}]\n' "$(age-keygen 2>/dev/null | grep -o 'age1.*')" > "$ws/sops/machines/m$m/key.json"
 done
 (cd "$ws" && git init -q && git add flake.nix common.nix machines varsmith.yaml varsmith-nix && nix flake metadata "$ws" >/dev/null 2>&1 && git add flake.lock)
-echo "== $N NixOS machines x 5 generators (2020 nixpkgs, the varsmith module), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
+echo "== $N NixOS machines x $G generators (2020 nixpkgs, the varsmith module), $(nproc) cores, load $(cut -d' ' -f1 /proc/loadavg)"
 # Warm the store copy of nixpkgs once (not part of either figure).
 nix eval --json "$ws#nixosConfigurations.m1.config.networking.hostName" >/dev/null 2>&1
 read -r cold_s cold_kb < <(tv "$bin" -C "$ws" generate --plan)
