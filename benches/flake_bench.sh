@@ -87,7 +87,7 @@ done
 t1=$(date +%s.%N)
 per=$(echo "($t1 - $t0) * $N / $S" | bc -l)
 printf '%d separate nix eval calls (one per machine; %d timed, scaled): %.1fs; varsmith is %.1fx faster\n' "$N" "$S" "$per" "$(echo "$per / $cold_s" | bc -l)"
-"$bin" -C "$ws" generate --all >/dev/null 2>&1
+"$bin" -C "$ws" generate --all >"$work/generate.log" 2>&1 || { tail -n 20 "$work/generate.log" >&2; exit 1; }
 mkdir -p "$work/spy"
 printf '#!/bin/sh\necho called >> %s/spy/calls\nexec %s "$@"\n' "$work" "$(command -v nix)" > "$work/spy/nix"
 chmod +x "$work/spy/nix"

@@ -21,22 +21,42 @@ pub(crate) struct Error {
     pub msg: String,
 }
 
+/// Runs `git -C root ARGS --pathspec-from-file=- --pathspec-file-nul` with `paths` on stdin
+/// (NUL-separated, taken literally): a fleet writes tens of thousands of files, more than an
+/// argument list holds.
 fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(), Error> {
-    let out = crate::child::command("git")
+    use std::io::Write;
+    use std::os::unix::ffi::OsStrExt;
+    let fail = |msg: String| Error {
+        step: step.into(),
+        dir: root.to_path_buf(),
+        msg,
+    };
+    let mut child = crate::child::command("git")
+        .arg("--literal-pathspecs")
         .arg("-C")
         .arg(root)
         .args(args)
-        .arg("--")
-        .args(paths)
-        .stdin(Stdio::null())
+        .args(["--pathspec-from-file=-", "--pathspec-file-nul"])
+        .stdin(Stdio::piped())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .output()
-        .map_err(|e| Error {
-            step: step.into(),
-            dir: root.to_path_buf(),
-            msg: e.to_string(),
-        })?;
+        .spawn()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut list = Vec::new();
+    for p in paths {
+        list.extend_from_slice(p.as_os_str().as_bytes());
+        list.push(0);
+    }
+    let stdin = child.stdin.take();
+    // Written from a thread, so a git that fills its stderr pipe first cannot block us.
+    let writer = std::thread::spawn(move || {
+        if let Some(mut stdin) = stdin {
+            let _ = stdin.write_all(&list);
+        }
+    });
+    let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
+    let _ = writer.join();
     if !out.status.success() {
         let msg = String::from_utf8_lossy(&out.stderr);
         // Ignored paths: not an error of this run, but the flake will not see them.
@@ -82,4 +102,66 @@ pub(crate) fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// More path bytes than an argument list holds (2 MiB on Linux): staged all the same.
+    #[test]
+    fn stages_more_paths_than_an_argument_list_holds() {
+        let Ok(status) = std::process::Command::new("git")
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+        else {
+            return;
+        };
+        assert!(status.success());
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        assert!(
+            std::process::Command::new("git")
+                .args(["init", "-q"])
+                .current_dir(root)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let mut dir = root.to_path_buf();
+        for c in 'a'..='o' {
+            dir.push(c.to_string().repeat(250));
+        }
+        std::fs::create_dir_all(&dir).unwrap();
+        let paths: Vec<PathBuf> = (0..600)
+            .map(|i| {
+                let p = dir.join(format!("{i:03}{}", "f".repeat(240)));
+                std::fs::write(&p, b"x").unwrap();
+                p
+            })
+            .collect();
+        let total: usize = paths.iter().map(|p| p.as_os_str().len() + 1).sum();
+        assert!(total > 2 << 20, "{total} bytes");
+        let refs: Vec<&PathBuf> = paths.iter().collect();
+        git(
+            root,
+            "add --intent-to-add",
+            &["add", "--intent-to-add"],
+            &refs,
+        )
+        .unwrap();
+        let out = std::process::Command::new("git")
+            .args(["ls-files", "-z"])
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.stdout
+                .split(|b| *b == 0)
+                .filter(|s| !s.is_empty())
+                .count(),
+            600
+        );
+    }
 }
