@@ -46,6 +46,20 @@ pub(crate) fn rewrap(
     Ok(out)
 }
 
+/// `path` as messages show it: relative to the workspace.
+fn shown(root: &Path, path: &Path) -> String {
+    path.strip_prefix(root)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// Whether the sops file at `path` (its `bytes`) is encrypted to other recipients than `want`.
+fn differs(root: &Path, path: &Path, bytes: &[u8], want: &[String]) -> Result<bool, Error> {
+    let have = super::recipients::file_recipients(root, path, bytes, &shown(root, path))?;
+    Ok(!same_set(want, &have))
+}
+
 /// Whether [`rewrap`] of `owner`'s generator `g` has anything to do: `Ok(true)` when one of
 /// its secrets files has other recipients than expected, without writing anything (the
 /// read-only half, run for the whole fleet in parallel; an error is left to `rewrap` to
@@ -64,13 +78,7 @@ pub(crate) fn needs_rewrap(
             continue;
         };
         let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;
-        let origin = path
-            .strip_prefix(&ws.root)
-            .unwrap_or(&path)
-            .display()
-            .to_string();
-        let have = super::recipients::file_recipients(&ws.root, &path, &bytes, &origin)?;
-        if !same_set(&want, &have) {
+        if differs(&ws.root, &path, &bytes, &want)? {
             return Ok(true);
         }
     }
@@ -89,15 +97,10 @@ pub(crate) fn rewrap_file(
     let Some(bytes) = super::read_file(root, path)? else {
         return Ok(false);
     };
-    let origin = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .display()
-        .to_string();
-    let have = super::recipients::file_recipients(root, path, &bytes, &origin)?;
-    if same_set(want, &have) {
+    if !differs(root, path, &bytes, want)? {
         return Ok(false);
     }
+    let origin = shown(root, path);
     if want.is_empty() {
         return Err(Error::Malformed {
             path: path.to_path_buf(),
