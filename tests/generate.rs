@@ -346,3 +346,42 @@ fn new_files_are_staged_intent_to_add_in_git() {
         "{log}"
     );
 }
+
+/// A staging that failed (git's index locked by another process) is owed to the next run: a
+/// `generate` with nothing to run stages what the failed one wrote.
+#[test]
+fn a_failed_staging_is_done_by_the_next_generate() {
+    let Some(ws) = fleet() else { return };
+    if !require("git") {
+        return;
+    }
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(ws.root())
+            .output()
+            .unwrap()
+    };
+    git(&["init", "-q"]);
+    let lock = ws.root().join(".git/index.lock");
+    std::fs::write(&lock, b"").unwrap();
+    let o = ws.run(&["generate", "m1"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("index.lock"), "{}", stderr(&o));
+    assert!(ws.root().join("sops/machines/m1/secrets/base.yaml").exists());
+    let st = stdout(&git(&["status", "--porcelain", "--untracked-files=all"]));
+    assert!(st.contains("?? sops/machines/m1/secrets/base.yaml"), "{st}");
+    std::fs::remove_file(&lock).unwrap();
+    let o = ws.run(&["generate", "m1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let st = stdout(&git(&["status", "--porcelain", "--untracked-files=all"]));
+    assert!(st.contains(" A sops/machines/m1/secrets/base.yaml"), "{st}");
+    assert!(st.contains(" A sops/machines/m1/facts/base/pub"), "{st}");
+    // Nothing of varsmith's is left untracked, and its lock and temp files are ignored.
+    assert!(
+        !st.contains("?? sops/") && !st.contains("?? .sops.yaml") && !st.contains("A sops/.tmp"),
+        "{st}"
+    );
+    let o = ws.run(&["generate", "m1"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}

@@ -76,6 +76,110 @@ fn git(root: &Path, step: &str, args: &[&str], paths: &[&PathBuf]) -> Result<(),
     Ok(())
 }
 
+/// The marker of staging owed (`sops/.tmp/git-stage-owed`): made before a run writes
+/// anything in a git workspace, removed once what it wrote is staged. Left behind by a run
+/// killed in between or whose staging failed, so the next `generate`, even one with nothing
+/// to run, stages every stored file again ([`Owed`]). Never swept (not a temp file's name).
+const OWED: &str = "git-stage-owed";
+
+/// Staging a `generate` owes the repository (see [`OWED`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Owed {
+    /// Nothing: the workspace is not in git, or the marker is absent and nothing was written.
+    Nothing,
+    /// This run's marker: stage what it writes.
+    Written,
+    /// An earlier run's marker: stage every stored file (`sops/` but its `.tmp`, `.sops.yaml`).
+    Everything,
+}
+
+fn owed_path(ws: &Workspace) -> PathBuf {
+    super::temp_dir(&ws.root).join(OWED)
+}
+
+/// What the workspace owes from earlier runs: [`Owed::Everything`] when the marker is there
+/// (one `stat`; called under the workspace lock), else [`Owed::Nothing`].
+pub(crate) fn owed(ws: &Workspace) -> Owed {
+    if super::fs::exists_nofollow(&ws.root, &owed_path(ws)) {
+        Owed::Everything
+    } else {
+        Owed::Nothing
+    }
+}
+
+/// Marks staging as owed before this run writes (only in a git repository): what `owed`
+/// becomes. An earlier run's marker stays [`Owed::Everything`].
+pub(crate) fn owe(ws: &Workspace, owed: Owed) -> Result<Owed, super::Error> {
+    if owed != Owed::Nothing || git_toplevel(&ws.root).is_none() {
+        return Ok(owed);
+    }
+    super::write_atomic(&ws.root, &owed_path(ws), b"")?;
+    Ok(Owed::Written)
+}
+
+/// Stages what `owed` says besides `written` ([`stage`]) and clears the marker once that
+/// worked; on failure the marker stays for the next run.
+pub(crate) fn settle(
+    ws: &Workspace,
+    owed: Owed,
+    written: &[PathBuf],
+    commit: bool,
+) -> Result<(), Error> {
+    let mut paths = written.to_vec();
+    if owed == Owed::Everything {
+        paths.extend(stored_files(&ws.root));
+        paths.sort();
+        paths.dedup();
+    }
+    stage(ws, &paths, commit)?;
+    if owed != Owed::Nothing {
+        let (dir, name) = super::fs::parent_of(&ws.root, &owed_path(ws), false).map_err(|e| {
+            Error {
+                step: "clear the staging marker".into(),
+                dir: ws.root.clone(),
+                msg: e.to_string(),
+            }
+        })?;
+        dir.remove_file(&name).map_err(|e| Error {
+            step: "clear the staging marker".into(),
+            dir: ws.root.clone(),
+            msg: e.to_string(),
+        })?;
+    }
+    Ok(())
+}
+
+/// Every regular file varsmith keeps: under `sops/` (but its `.tmp`), and `.sops.yaml`.
+/// Symlinks and unreadable directories are left out (never followed).
+fn stored_files(root: &Path) -> Vec<PathBuf> {
+    use super::fs::{Dir, Entry};
+    let mut out = Vec::new();
+    if matches!(
+        Dir::root(root).and_then(|d| d.entry(std::ffi::OsStr::new(".sops.yaml"))),
+        Ok(Entry::File)
+    ) {
+        out.push(root.join(".sops.yaml"));
+    }
+    let mut stack = vec![root.join("sops")];
+    while let Some(d) = stack.pop() {
+        let Ok(Some(dir)) = Dir::open_existing(root, &d) else {
+            continue;
+        };
+        let Ok(entries) = dir.entries() else {
+            continue;
+        };
+        for (name, e) in entries {
+            let p = d.join(&name);
+            match e {
+                Entry::Dir if p != super::temp_dir(root) => stack.push(p),
+                Entry::File => out.push(p),
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
 /// Stages `paths` (intent-to-add) when the workspace is in a git repository, and commits them
 /// when `commit` is set. Does nothing outside git.
 pub(crate) fn stage(ws: &Workspace, paths: &[PathBuf], commit: bool) -> Result<(), Error> {

@@ -126,6 +126,7 @@ pub(crate) fn run(
     // plan is made again under it: another run may have generated some of it meanwhile.
     let _lock = lock::WorkspaceLock::acquire(&ws.root, lock::Mode::Exclusive, "varsmith generate")?;
     store::sweep_stale_temps(&ws.root);
+    let mut owed = store::git::owed(ws);
     // With nothing planned there is nothing another run could have made redundant.
     let plan = if plan.is_empty() {
         plan
@@ -134,12 +135,16 @@ pub(crate) fn run(
     };
     report.plan = plan.clone();
     report.facts_before = facts_before(ws, &graph, &plan);
+    if !plan.is_empty() {
+        // Before the first write: a run killed before it stages leaves the marker.
+        owed = store::git::owe(ws, owed)?;
+    }
     let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     record_up_to_date(&defs, &graph, (&selected, &users), opts, &mut report);
     reconcile_recipients(ws, &defs, &graph, (&selected, &users), ids, &mut report);
     rotation::settle(ws, &began, ids, &mut report);
-    finish(ws, &defs, opts, &mut report);
+    finish(ws, &defs, opts, owed, &mut report);
     Ok(report)
 }
 
@@ -200,7 +205,16 @@ fn plan_under_lock(
 ///
 /// varsmith's `.sops.yaml` rules are brought in line even when nothing ran (a run killed
 /// before its last step, or a hand edit), so a rerun always converges to a clean `check`.
-fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Report) {
+///
+/// What is written is staged in git; so is every stored file when an earlier run's staging
+/// was owed ([`store::git::Owed`]), and a failed staging leaves it owed to the next run.
+fn finish(
+    ws: &Workspace,
+    defs: &Definitions,
+    opts: &Options,
+    owed: store::git::Owed,
+    report: &mut Report,
+) {
     match store::sopsconfig::write(ws, defs) {
         Ok(Some(p)) => report.written.push(p),
         Ok(None) => {}
@@ -208,16 +222,24 @@ fn finish(ws: &Workspace, defs: &Definitions, opts: &Options, report: &mut Repor
             .failed
             .push((".sops.yaml".into(), Failure::new(e.kind(), e.to_string()))),
     }
-    if report.written.is_empty() {
+    if report.written.is_empty() && owed != store::git::Owed::Everything {
+        if owed == store::git::Owed::Written {
+            // Nothing written after all: nothing to stage.
+            let _ = store::git::settle(ws, owed, &[], false);
+        }
         return;
     }
     // Every rename of this run reaches the disk before we report success.
-    if let Err(e) = store::sync_dir_tree(&ws.root) {
+    if !report.written.is_empty()
+        && let Err(e) = store::sync_dir_tree(&ws.root)
+    {
         report
             .failed
             .push(("sync".into(), Failure::new(e.kind(), e.to_string())));
     }
-    if let Err(e) = store::git::stage(ws, &report.written, opts.commit) {
+    if let Err(e) = store::git::settle(ws, owed, &report.written, opts.commit) {
+        // Owed to the next run (best effort: this failure is reported either way).
+        let _ = store::git::owe(ws, owed);
         report
             .failed
             .push(("git".into(), Failure::new(Kind::Failed, e.to_string())));
