@@ -400,6 +400,10 @@ pub(crate) fn is_flake(root: &Path) -> bool {
 /// runs; when only some configurations' private files changed, only those are evaluated; else
 /// every configuration is (see [`super::nix_trace`] for which files are private).
 pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
+    // The cache is keyed by the absolute path: `-C fleet` and `-C /abs/fleet` share an entry,
+    // and `-C fleet` run from two directories do not.
+    let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
+    let root = absolute.as_path();
     let source = Source::of(root)?;
     let files = source.read_files(root);
     let cache = super::nix_cache::Cache::open();
