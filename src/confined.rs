@@ -26,6 +26,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
 
 use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
@@ -431,8 +432,16 @@ pub(crate) fn parent_of(root: &Path, path: &Path, create: bool) -> Result<(Dir, 
 /// a parent directory is missing. While a [`ReadCache`] for `root` is active, a path already
 /// read (or found missing) is answered from it.
 pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>, Error> {
-    let Some(found) = cache::lookup(root, path) else {
+    if !cache::active(root) {
         return read_uncached(root, path, max).map(|r| r.map(|(b, _)| b));
+    }
+    Ok(read_shared(root, path, max)?.map(|b| b.to_vec()))
+}
+
+/// [`read`] without a copy: the cached bytes themselves while a [`ReadCache`] is active.
+pub(crate) fn read_shared(root: &Path, path: &Path, max: u64) -> Result<Option<Arc<[u8]>>, Error> {
+    let Some(found) = cache::lookup(root, path) else {
+        return read_uncached(root, path, max).map(|r| r.map(|(b, _)| Arc::from(b)));
     };
     match found {
         cache::Lookup::Hit(bytes) => match bytes {
@@ -440,7 +449,7 @@ pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>
                 path: path.to_path_buf(),
                 msg: format!("larger than {max} bytes"),
             }),
-            b => Ok(b.map(|b| b.to_vec())),
+            b => Ok(b),
         },
         cache::Lookup::Miss(epoch) => {
             let r = read_uncached(root, path, max)?;
@@ -456,15 +465,36 @@ pub(crate) fn read(root: &Path, path: &Path, max: u64) -> Result<Option<Vec<u8>>
                     cache::insert_missing_dir(root, parent, epoch);
                 }
             }
-            cache::insert(
-                root,
-                path,
-                epoch,
-                r.as_ref().map(|(b, id)| (b.as_slice(), *id)),
-            );
+            let r = r.map(|(b, id)| (Arc::<[u8]>::from(b), id));
+            cache::insert(root, path, epoch, r.as_ref().map(|(b, id)| (b, *id)));
             Ok(r.map(|(b, _)| b))
         }
     }
+}
+
+/// What `parse` makes of the file at `path` ([`read_shared`]), `Ok(None)` when it is missing.
+/// While a [`ReadCache`] is active the result is kept with the cached bytes and given again
+/// for as long as those bytes are (a file read again, or any write, parses anew); a `T` is
+/// only ever given for the very bytes it was parsed from. Errors are never kept.
+pub(crate) fn read_parsed<T, E>(
+    root: &Path,
+    path: &Path,
+    max: u64,
+    parse: impl FnOnce(&[u8]) -> Result<T, E>,
+) -> Result<Option<Arc<T>>, E>
+where
+    T: Send + Sync + 'static,
+    E: From<Error>,
+{
+    let Some(bytes) = read_shared(root, path, max)? else {
+        return Ok(None);
+    };
+    if let Some(t) = cache::parsed::<T>(root, path, &bytes) {
+        return Ok(Some(t));
+    }
+    let t = Arc::new(parse(&bytes)?);
+    cache::keep_parsed(root, path, &bytes, Arc::clone(&t));
+    Ok(Some(t))
 }
 
 /// Whether `path` (under `root`) exists without following a final symlink, as
@@ -533,12 +563,15 @@ pub(crate) use cache::{ReadCache, recheck as recheck_cached_reads};
 
 /// The per-command read cache ([`ReadCache`]).
 mod cache {
+    use std::any::Any;
     use std::collections::HashMap;
     use std::ffi::{OsStr, OsString};
+    use std::hash::{BuildHasher, RandomState};
     use std::os::fd::OwnedFd;
     use std::os::unix::ffi::OsStrExt;
     use std::path::{Path, PathBuf};
-    use std::sync::{Arc, Mutex};
+    use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 
     use rustix::fs::{AtFlags, FileType, OFlags};
     use rustix::io::Errno;
@@ -548,34 +581,66 @@ mod cache {
     /// At most this many bytes of file contents are kept (beyond it, reads are not cached).
     const MAX_BYTES: usize = 512 * 1024 * 1024;
 
+    /// Files are spread over this many independently locked shards, so the threads of the
+    /// parallel status pass rarely wait for each other.
+    const SHARDS: usize = 32;
+
     struct Entry {
         /// `None`: found missing.
         bytes: Option<Arc<[u8]>>,
+        /// What [`super::read_parsed`] made of `bytes` (one type per file).
+        parsed: Option<Arc<dyn Any + Send + Sync>>,
         id: FileId,
         /// The [`Cache::checked`] it was read or last re-checked at.
         checked: u64,
     }
 
-    struct Cache {
-        root: PathBuf,
-        /// Bumped by every write: a read that began before one is not inserted.
-        epoch: u64,
-        /// Bumped by [`recheck`]: entries of an older one are checked before use.
-        checked: u64,
-        bytes: usize,
-        /// By the path's bytes (hashed as bytes, not component by component).
-        files: HashMap<OsString, Entry>,
-        /// Directories found missing (as of the current [`Cache::checked`]).
-        missing_dirs: HashMap<OsString, ()>,
-        /// Directories opened to re-check their files (`None`: missing), as of the current
-        /// [`Cache::checked`].
-        dirs: HashMap<OsString, Option<OwnedFd>>,
+    /// What is known of directories, as of the current [`Cache::checked`].
+    #[derive(Default)]
+    struct Dirs {
+        /// Directories found missing.
+        missing: HashMap<OsString, ()>,
+        /// Directories opened to re-check their files (`None`: missing).
+        opened: HashMap<OsString, Option<Arc<OwnedFd>>>,
     }
 
-    static CACHE: Mutex<Option<Cache>> = Mutex::new(None);
+    struct Cache {
+        root: PathBuf,
+        /// Bumped by every write: a read that began before one is not inserted. Bumped before
+        /// the shards are emptied, and compared under the shard's lock by [`insert`].
+        epoch: AtomicU64,
+        /// Bumped by [`recheck`]: entries of an older one are checked before use.
+        checked: AtomicU64,
+        bytes: AtomicUsize,
+        /// Picks a file's shard.
+        hasher: RandomState,
+        /// Files by the path's bytes. Lock order: a shard, then `dirs`.
+        shards: Vec<Mutex<HashMap<OsString, Entry>>>,
+        dirs: Mutex<Dirs>,
+    }
 
-    fn lock() -> std::sync::MutexGuard<'static, Option<Cache>> {
-        CACHE.lock().unwrap_or_else(|e| e.into_inner())
+    impl Cache {
+        fn shard(&self, path: &Path) -> MutexGuard<'_, HashMap<OsString, Entry>> {
+            let i = (self.hasher.hash_one(path.as_os_str().as_bytes()) as usize) % SHARDS;
+            self.shards[i].lock().unwrap_or_else(|e| e.into_inner())
+        }
+
+        fn dirs(&self) -> MutexGuard<'_, Dirs> {
+            self.dirs.lock().unwrap_or_else(|e| e.into_inner())
+        }
+    }
+
+    static CACHE: RwLock<Option<Cache>> = RwLock::new(None);
+
+    /// The active cache for `root`, if any (the guard keeps it alive, not locked).
+    fn active_for(root: &Path) -> Option<std::sync::RwLockReadGuard<'static, Option<Cache>>> {
+        let g = CACHE.read().unwrap_or_else(|e| e.into_inner());
+        g.as_ref().is_some_and(|c| c.root == root).then_some(g)
+    }
+
+    fn any_active() -> Option<std::sync::RwLockReadGuard<'static, Option<Cache>>> {
+        let g = CACHE.read().unwrap_or_else(|e| e.into_inner());
+        g.is_some().then_some(g)
     }
 
     /// Contents of the workspace's files as this process read them, for the span of one
@@ -607,18 +672,18 @@ mod cache {
         /// Starts caching reads under `root` until the guard is dropped (a guard taken while
         /// another is alive does nothing).
         pub(crate) fn begin(root: &Path) -> ReadCache {
-            let mut c = lock();
+            let mut c = CACHE.write().unwrap_or_else(|e| e.into_inner());
             if c.is_some() {
                 return ReadCache { owner: false };
             }
             *c = Some(Cache {
                 root: root.to_path_buf(),
-                epoch: 0,
-                checked: 0,
-                bytes: 0,
-                files: HashMap::new(),
-                missing_dirs: HashMap::new(),
-                dirs: HashMap::new(),
+                epoch: AtomicU64::new(0),
+                checked: AtomicU64::new(0),
+                bytes: AtomicUsize::new(0),
+                hasher: RandomState::new(),
+                shards: (0..SHARDS).map(|_| Mutex::new(HashMap::new())).collect(),
+                dirs: Mutex::new(Dirs::default()),
             });
             ReadCache { owner: true }
         }
@@ -627,35 +692,39 @@ mod cache {
     impl Drop for ReadCache {
         fn drop(&mut self) {
             if self.owner {
-                *lock() = None;
+                let old = CACHE.write().unwrap_or_else(|e| e.into_inner()).take();
+                drop(old);
             }
         }
     }
 
     /// Forgets everything cached (a write in the workspace).
     pub(crate) fn invalidate() {
-        if let Some(c) = lock().as_mut() {
-            c.files.clear();
-            c.missing_dirs.clear();
-            c.dirs.clear();
-            c.bytes = 0;
-            c.epoch += 1;
+        let Some(g) = any_active() else { return };
+        let Some(c) = g.as_ref() else { return };
+        // First the epoch: a read racing with this write then finds it changed when it
+        // inserts, whether before or after its shard is emptied.
+        c.epoch.fetch_add(1, Ordering::SeqCst);
+        for s in &c.shards {
+            s.lock().unwrap_or_else(|e| e.into_inner()).clear();
         }
+        *c.dirs() = Dirs::default();
+        c.bytes.store(0, Ordering::SeqCst);
     }
 
     /// Makes every cached result be checked against the disk before its next use (the
     /// workspace lock was taken: another process may have written before).
     pub(crate) fn recheck() {
-        if let Some(c) = lock().as_mut() {
-            c.missing_dirs.clear();
-            c.dirs.clear();
-            c.checked += 1;
-        }
+        let Some(g) = any_active() else { return };
+        let Some(c) = g.as_ref() else { return };
+        let mut d = c.dirs();
+        *d = Dirs::default();
+        c.checked.fetch_add(1, Ordering::SeqCst);
     }
 
     /// Whether a cache for `root` is active.
     pub(super) fn active(root: &Path) -> bool {
-        lock().as_ref().is_some_and(|c| c.root == root)
+        active_for(root).is_some()
     }
 
     pub(super) enum Lookup {
@@ -667,41 +736,52 @@ mod cache {
 
     /// `None` when no cache is active for `root`.
     pub(super) fn lookup(root: &Path, path: &Path) -> Option<Lookup> {
-        let mut guard = lock();
-        let c = guard.as_mut().filter(|c| c.root == root)?;
+        let g = active_for(root)?;
+        let c = g.as_ref()?;
+        // The epoch before the shard is looked at: a write after it makes the insert a no-op.
+        let epoch = c.epoch.load(Ordering::SeqCst);
+        let checked = c.checked.load(Ordering::SeqCst);
+        let mut files = c.shard(path);
         let key = path.as_os_str();
-        if let Some(e) = c.files.get(key) {
-            if e.checked == c.checked {
+        if let Some(e) = files.get(key) {
+            if e.checked == checked {
                 return Some(Lookup::Hit(e.bytes.clone()));
             }
         } else {
             let parent = path.parent().map(Path::as_os_str);
-            return Some(match parent.filter(|p| c.missing_dirs.contains_key(*p)) {
-                Some(_) => Lookup::Hit(None),
-                None => Lookup::Miss(c.epoch),
+            let missing = parent.is_some_and(|p| c.dirs().missing.contains_key(p));
+            return Some(if missing {
+                Lookup::Hit(None)
+            } else {
+                Lookup::Miss(epoch)
             });
         }
-        Some(if still_same(c, path) {
-            let e = c.files.get_mut(key)?;
-            e.checked = c.checked;
+        Some(if still_same(c, &files, path) {
+            let e = files.get_mut(key)?;
+            e.checked = checked;
             Lookup::Hit(e.bytes.clone())
         } else {
-            if let Some(e) = c.files.remove(key) {
-                c.bytes -= e.bytes.map_or(0, |b| b.len());
+            if let Some(e) = files.remove(key) {
+                c.bytes
+                    .fetch_sub(e.bytes.map_or(0, |b| b.len()), Ordering::SeqCst);
             }
-            Lookup::Miss(c.epoch)
+            Lookup::Miss(epoch)
         })
     }
 
     /// Whether the cached entry of `path` still describes the disk (see [`ReadCache`]).
-    fn still_same(c: &mut Cache, path: &Path) -> bool {
+    fn still_same(c: &Cache, files: &HashMap<OsString, Entry>, path: &Path) -> bool {
         let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
             return false;
         };
         let Ok(rel) = parent.strip_prefix(&c.root) else {
             return false;
         };
-        if !c.dirs.contains_key(parent.as_os_str()) {
+        let Some(e) = files.get(path.as_os_str()) else {
+            return false;
+        };
+        let mut dirs = c.dirs();
+        if !dirs.opened.contains_key(parent.as_os_str()) {
             let dir = if rel.as_os_str().is_empty() {
                 super::root_fd(&c.root)
                     .ok()
@@ -716,19 +796,20 @@ mod cache {
                     Err(_) => return false,
                 }
             };
-            c.dirs.insert(parent.as_os_str().to_os_string(), dir);
+            dirs.opened
+                .insert(parent.as_os_str().to_os_string(), dir.map(Arc::new));
         }
-        let Some(e) = c.files.get(path.as_os_str()) else {
-            return false;
-        };
-        let Some(Some(dir)) = c.dirs.get(parent.as_os_str()) else {
+        let Some(Some(dir)) = dirs.opened.get(parent.as_os_str()) else {
             // The directory is gone (or a component of it, no symlink crossed): so is the file.
             return e.bytes.is_none();
         };
+        let dir = Arc::clone(dir);
+        // The stat itself runs without the directories' lock (only this shard's is held).
+        drop(dirs);
         let Ok(cname) = std::ffi::CString::new(name.as_bytes()) else {
             return false;
         };
-        match rustix::fs::statat(dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
+        match rustix::fs::statat(&*dir, cname.as_c_str(), AtFlags::SYMLINK_NOFOLLOW) {
             // The `stat` field types differ between platforms.
             #[allow(clippy::unnecessary_cast)]
             Ok(st) => {
@@ -751,31 +832,74 @@ mod cache {
 
     /// Caches what a read that began at `epoch` found (the contents and their [`FileId`], or
     /// `None`: missing), unless a write came since.
-    pub(super) fn insert(root: &Path, path: &Path, epoch: u64, found: Option<(&[u8], FileId)>) {
-        let mut c = lock();
-        let Some(c) = c.as_mut().filter(|c| c.root == root && c.epoch == epoch) else {
+    pub(super) fn insert(
+        root: &Path,
+        path: &Path,
+        epoch: u64,
+        found: Option<(&Arc<[u8]>, FileId)>,
+    ) {
+        let Some(g) = active_for(root) else { return };
+        let Some(c) = g.as_ref() else { return };
+        let mut files = c.shard(path);
+        if c.epoch.load(Ordering::SeqCst) != epoch {
             return;
-        };
+        }
         let len = found.map_or(0, |(b, _)| b.len());
-        if c.bytes + len > MAX_BYTES {
+        if c.bytes.load(Ordering::SeqCst) + len > MAX_BYTES {
             return;
         }
         let entry = Entry {
-            bytes: found.map(|(b, _)| Arc::from(b)),
+            bytes: found.map(|(b, _)| Arc::clone(b)),
+            parsed: None,
             id: found.and_then(|(_, id)| id),
-            checked: c.checked,
+            checked: c.checked.load(Ordering::SeqCst),
         };
-        if let Some(old) = c.files.insert(path.as_os_str().to_os_string(), entry) {
-            c.bytes -= old.bytes.map_or(0, |b| b.len());
+        c.bytes.fetch_add(len, Ordering::SeqCst);
+        if let Some(old) = files.insert(path.as_os_str().to_os_string(), entry) {
+            c.bytes
+                .fetch_sub(old.bytes.map_or(0, |b| b.len()), Ordering::SeqCst);
         }
-        c.bytes += len;
+    }
+
+    /// The parsed `T` kept with `path`'s cached bytes, when those are `bytes` themselves.
+    pub(super) fn parsed<T: Send + Sync + 'static>(
+        root: &Path,
+        path: &Path,
+        bytes: &Arc<[u8]>,
+    ) -> Option<Arc<T>> {
+        let g = active_for(root)?;
+        let files = g.as_ref()?.shard(path);
+        let e = files.get(path.as_os_str())?;
+        if !e.bytes.as_ref().is_some_and(|b| Arc::ptr_eq(b, bytes)) {
+            return None;
+        }
+        Arc::clone(e.parsed.as_ref()?).downcast::<T>().ok()
+    }
+
+    /// Keeps `t`, parsed from `bytes`, with `path`'s cached bytes when those are `bytes`.
+    pub(super) fn keep_parsed<T: Send + Sync + 'static>(
+        root: &Path,
+        path: &Path,
+        bytes: &Arc<[u8]>,
+        t: Arc<T>,
+    ) {
+        let Some(g) = active_for(root) else { return };
+        let Some(c) = g.as_ref() else { return };
+        let mut files = c.shard(path);
+        if let Some(e) = files.get_mut(path.as_os_str())
+            && e.bytes.as_ref().is_some_and(|b| Arc::ptr_eq(b, bytes))
+        {
+            e.parsed = Some(t);
+        }
     }
 
     /// Records that directory `dir` was found missing by a lookup that began at `epoch`.
     pub(super) fn insert_missing_dir(root: &Path, dir: &Path, epoch: u64) {
-        let mut c = lock();
-        if let Some(c) = c.as_mut().filter(|c| c.root == root && c.epoch == epoch) {
-            c.missing_dirs.insert(OsStr::new(dir).to_os_string(), ());
+        let Some(g) = active_for(root) else { return };
+        let Some(c) = g.as_ref() else { return };
+        let mut d = c.dirs();
+        if c.epoch.load(Ordering::SeqCst) == epoch {
+            d.missing.insert(OsStr::new(dir).to_os_string(), ());
         }
     }
 }

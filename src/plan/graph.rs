@@ -283,7 +283,7 @@ pub(crate) fn status(root: &Path, graph: &Graph, i: usize) -> Option<Reason> {
     let n = &graph.nodes[i];
     let g = &n.generator;
     let mpath = n.owner.manifest_file(root, &g.name);
-    let man = match Manifest::read(root, &mpath) {
+    let man = match Manifest::load(root, &mpath) {
         Ok(Some(m)) => m,
         Ok(None) => return Some(Reason::Missing(NEVER_GENERATED.into())),
         Err(e) => return Some(Reason::Torn(e.to_string())),
@@ -319,7 +319,7 @@ fn definition_status(n: &Node, man: &Manifest) -> Option<Reason> {
 /// `None` when nothing did or it has no outputs. Never decrypts anything.
 pub(crate) fn notice(root: &Path, graph: &Graph, i: usize) -> Option<&'static str> {
     let n = &graph.nodes[i];
-    let man = Manifest::read(root, &n.owner.manifest_file(root, &n.generator.name))
+    let man = Manifest::load(root, &n.owner.manifest_file(root, &n.generator.name))
         .ok()
         .flatten()?;
     if man.format < crate::store::MANIFEST_FORMAT {
@@ -333,7 +333,7 @@ fn facts_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
     let g = &n.generator;
     let facts_dir = n.owner.facts_dir(root, &g.name);
     for (fname, _) in g.files.iter().filter(|(_, s)| !s.secret) {
-        match crate::store::read_file(root, &facts_dir.join(fname)) {
+        match crate::store::read_file_shared(root, &facts_dir.join(fname)) {
             Ok(Some(bytes)) => {
                 let h = hex::encode(Sha256::digest(&bytes));
                 if man.facts.get(fname) != Some(&h) {
@@ -395,7 +395,7 @@ fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
             .to_string();
         // Read (and so cached for `read_run_id` below) rather than only looked at: a regular
         // file, missing, or an error naming the symlink or non-file found.
-        match crate::store::read_file(root, &path) {
+        match crate::store::read_file_shared(root, &path) {
             Ok(Some(_)) | Err(crate::store::Error::Malformed { .. }) => {}
             Err(
                 e @ (crate::store::Error::Symlink { .. }
@@ -421,7 +421,7 @@ fn secrets_status(root: &Path, n: &Node, man: &Manifest) -> Option<Reason> {
 fn deps_status(root: &Path, graph: &Graph, n: &Node, man: &Manifest) -> Option<Reason> {
     for &d in &n.deps {
         let dn = &graph.nodes[d];
-        let dm = Manifest::read(root, &dn.owner.manifest_file(root, &dn.generator.name))
+        let dm = Manifest::load(root, &dn.owner.manifest_file(root, &dn.generator.name))
             .ok()
             .flatten();
         match dm {

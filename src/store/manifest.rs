@@ -2,6 +2,7 @@
 //! (fingerprint) and which dependency runs, and the hashes of the public facts.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
@@ -88,17 +89,21 @@ fn legacy_format() -> u32 {
 }
 
 impl Manifest {
-    /// Reads a manifest; `Ok(None)` when it does not exist.
+    /// Reads a manifest to change it; `Ok(None)` when it does not exist.
     pub(crate) fn read(root: &Path, path: &Path) -> Result<Option<Manifest>, Error> {
-        let Some(bytes) = super::read_file(root, path)? else {
-            return Ok(None);
-        };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| Error::Malformed {
+        Ok(Manifest::load(root, path)?.map(Arc::unwrap_or_clone))
+    }
+
+    /// Reads a manifest to look at it; `Ok(None)` when it does not exist. Parsed once per
+    /// version of the file while a read cache is active (`crate::confined::read_parsed`):
+    /// the status pass, `check` and the recipients comparison each look at every manifest.
+    pub(crate) fn load(root: &Path, path: &Path) -> Result<Option<Arc<Manifest>>, Error> {
+        super::fs::read_parsed(root, path, super::MAX_STORE_FILE, |bytes| {
+            serde_json::from_slice(bytes).map_err(|e| Error::Malformed {
                 path: path.to_path_buf(),
                 msg: crate::workspace::quote::parser_message(&e.to_string()),
             })
+        })
     }
 
     /// Serializes the manifest (pretty JSON, trailing newline).
@@ -112,7 +117,7 @@ impl Manifest {
 /// Reads the run id recorded in a sops secrets file without decrypting it: the plaintext
 /// `varsmith_run_unencrypted:` line. `None` if the file or the line is missing.
 pub(crate) fn read_run_id(root: &Path, path: &Path) -> Option<String> {
-    let text = super::read_file(root, path).ok()??;
+    let text = super::read_file_shared(root, path).ok()??;
     let needle = format!("{RUN_KEY}: ");
     for line in text.split(|b| *b == b'\n') {
         if let Some(rest) = line.strip_prefix(needle.as_bytes()) {
@@ -156,7 +161,7 @@ pub(crate) fn owner_of(root: &Path, path: &Path) -> Option<(super::Owner, String
 /// The recorded state of the sops file at `path` (`None`: no manifest, or no record of it).
 pub(crate) fn recorded(root: &Path, path: &Path) -> Option<FileRecord> {
     let (owner, g) = owner_of(root, path)?;
-    let man = Manifest::read(root, &owner.manifest_file(root, &g)).ok()??;
+    let man = Manifest::load(root, &owner.manifest_file(root, &g)).ok()??;
     man.files.get(&record_key(root, path)).cloned()
 }
 

@@ -129,6 +129,14 @@ pub(crate) fn read_file(
     Ok(fs::read(root, path, MAX_STORE_FILE)?)
 }
 
+/// [`read_file`] without a copy while a read cache is active (to look at, not to keep).
+pub(crate) fn read_file_shared(
+    root: &std::path::Path,
+    path: &std::path::Path,
+) -> Result<Option<std::sync::Arc<[u8]>>, Error> {
+    Ok(fs::read_shared(root, path, MAX_STORE_FILE)?)
+}
+
 /// Where commits stage their temp files: `sops/.tmp` (swept of dead runs' leftovers).
 pub(crate) fn temp_dir(root: &std::path::Path) -> PathBuf {
     root.join("sops/.tmp")

@@ -74,7 +74,7 @@ pub(crate) fn needs_rewrap(
         (owner.secrets_file(&ws.root, &g.name), false),
         (owner.admin_secrets_file(&ws.root, &g.name), true),
     ] {
-        let Some(bytes) = super::read_file(&ws.root, &path)? else {
+        let Some(bytes) = super::read_file_shared(&ws.root, &path)? else {
             continue;
         };
         let want = super::expected_recipients(ws, defs, owner, &g.name, admin_only)?;
