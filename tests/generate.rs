@@ -368,7 +368,11 @@ fn a_failed_staging_is_done_by_the_next_generate() {
     let o = ws.run(&["generate", "m1"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("index.lock"), "{}", stderr(&o));
-    assert!(ws.root().join("sops/machines/m1/secrets/base.yaml").exists());
+    assert!(
+        ws.root()
+            .join("sops/machines/m1/secrets/base.yaml")
+            .exists()
+    );
     let st = stdout(&git(&["status", "--porcelain", "--untracked-files=all"]));
     assert!(st.contains("?? sops/machines/m1/secrets/base.yaml"), "{st}");
     std::fs::remove_file(&lock).unwrap();

@@ -133,13 +133,12 @@ pub(crate) fn settle(
     }
     stage(ws, &paths, commit)?;
     if owed != Owed::Nothing {
-        let (dir, name) = super::fs::parent_of(&ws.root, &owed_path(ws), false).map_err(|e| {
-            Error {
+        let (dir, name) =
+            super::fs::parent_of(&ws.root, &owed_path(ws), false).map_err(|e| Error {
                 step: "clear the staging marker".into(),
                 dir: ws.root.clone(),
                 msg: e.to_string(),
-            }
-        })?;
+            })?;
         dir.remove_file(&name).map_err(|e| Error {
             step: "clear the staging marker".into(),
             dir: ws.root.clone(),
