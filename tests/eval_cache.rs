@@ -413,3 +413,113 @@ fn only_the_machine_whose_own_files_changed_is_evaluated_again() {
     let o = run(&["check"]);
     assert_eq!(o.status.code(), Some(0));
 }
+
+/// [`FLEET`] with every `hello` script from the shared `lib.nix` (a global file: read by
+/// every configuration), and a shared generator `wifi` on the machines whose directory says so.
+const SHARING_FLEET: &str = r#"{
+  outputs = { self }: let
+    sys = "x86_64-linux";
+    lib = import ./lib.nix;
+    coreutils = derivation {
+      name = "some-coreutils"; system = sys; builder = "/bin/sh"; PATH = "/usr/bin:/bin";
+      args = [ "-c" "mkdir -p $out/bin; for t in echo cat; do ln -s $(command -v $t) $out/bin/; done" ];
+    };
+    file = secret: { inherit secret; deploy = true; owner = "root"; group = "root"; mode = "0400"; neededFor = "services"; };
+    gen = share: script: { inherit share script; dependencies = [ ]; validation = lib.tag; runtimeInputs = [ coreutils ]; prompts = { }; files.pub = file false; };
+    mk = name: let m = import (./machines + "/${name}"); in {
+      options.varsmith = { };
+      config.nixpkgs.system = sys;
+      config.varsmith = {
+        machineName = name;
+        deploy = { targetHost = null; tags = [ ]; backend = null; };
+        generators = { hello = gen false "echo ${lib.tag}-${name} > $out/pub"; }
+          // (if m.wifi then { wifi = gen true "echo ${lib.tag} > $out/pub"; } else { });
+      };
+    };
+  in { nixosConfigurations = builtins.mapAttrs (n: _: mk n) (builtins.readDir ./machines); };
+}
+"#;
+
+#[test]
+fn a_selected_machine_is_evaluated_with_its_sharers_only_when_shared_files_change() {
+    if !tools() {
+        return;
+    }
+    let ws = Ws::new("admins:\n  alice: ADMIN\n");
+    let root = ws.root().to_path_buf();
+    std::fs::write(root.join("flake.nix"), SHARING_FLEET).unwrap();
+    let put = |rel: &str, body: &str| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    };
+    put("lib.nix", "{ tag = \"one\"; }\n");
+    for (m, wifi) in [
+        ("alpha", true),
+        ("beta", true),
+        ("gamma", false),
+        ("delta", false),
+    ] {
+        put(
+            &format!("machines/{m}/default.nix"),
+            &format!("{{ wifi = {wifi}; }}\n"),
+        );
+    }
+    git(&root, &["init", "-q"]);
+    git(
+        &root,
+        &["add", "flake.nix", "varsmith.yaml", "lib.nix", "machines"],
+    );
+    let cache = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let o = varsmith(&ws, &root, cache.path(), args);
+        assert!(o.status.success(), "{args:?}: {}{}", stdout(&o), stderr(&o));
+        stderr(&o)
+    };
+    run(&["generate"]);
+    assert_eq!(hello(&root, "delta"), "one-delta\n");
+
+    // The shared file changed: `generate gamma` evaluates gamma alone (it shares nothing).
+    put("lib.nix", "{ tag = \"two\"; }\n");
+    let err = run(&["generate", "gamma"]);
+    assert!(
+        err.contains("evaluated 1 of 4 flake configurations (the selected machines"),
+        "{err}"
+    );
+    assert_eq!(hello(&root, "gamma"), "two-gamma\n");
+    assert_eq!(hello(&root, "delta"), "one-delta\n");
+
+    // alpha shares `wifi` with beta: both are evaluated, and the shared value is the new one.
+    let err = run(&["generate", "alpha"]);
+    assert!(
+        err.contains("re-evaluated 2 of 4 flake configurations") && err.contains("1 other(s)"),
+        "{err}"
+    );
+    assert_eq!(hello(&root, "alpha"), "two-alpha\n");
+    assert_eq!(
+        std::fs::read_to_string(root.join("sops/shared/facts/wifi/pub")).unwrap(),
+        "two\n"
+    );
+
+    // A command on the whole fleet evaluates what is left, and sees the new definition.
+    let err = run(&["generate"]);
+    assert!(
+        err.contains("re-evaluated 1 of 4 flake configurations"),
+        "{err}"
+    );
+    assert_eq!(hello(&root, "delta"), "two-delta\n");
+    let o = varsmith(&ws, &root, cache.path(), &["check"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+
+    // A machine added (and the shared file changed): the fleet-wide steps must see it, so
+    // everything is evaluated even for one selected machine.
+    put("lib.nix", "{ tag = \"three\"; }\n");
+    put("machines/epsilon/default.nix", "{ wifi = true; }\n");
+    git(&root, &["add", "machines"]);
+    let err = run(&["generate", "gamma"]);
+    assert!(!err.contains("(the selected machines"), "{err}");
+    assert_eq!(hello(&root, "gamma"), "three-gamma\n");
+    let err = run(&["generate"]);
+    assert!(!err.contains("evaluated"), "{err}");
+    assert_eq!(hello(&root, "epsilon"), "three-epsilon\n");
+}

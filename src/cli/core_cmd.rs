@@ -39,6 +39,13 @@ impl Context {
         Ok(Workspace::discover(self.dir.as_deref())?.with_flake()?)
     }
 
+    /// [`Context::workspace`] for a command on the machines `focus` only (empty: all): a flake
+    /// whose shared files changed has only those (and the machines sharing generators with
+    /// them) evaluated.
+    pub(crate) fn workspace_for(&self, focus: &[String]) -> anyhow::Result<Workspace> {
+        Ok(Workspace::discover(self.dir.as_deref())?.with_flake_for(focus)?)
+    }
+
     /// Finds and loads the workspace; a flake that does not evaluate gives the machines of the
     /// stored layout instead (`sops/machines/<m>/`: key.json and manifests), with one warning
     /// naming Nix's error. For `get`, `list` and `rekey`, which need no generator script.
@@ -146,7 +153,13 @@ pub(super) fn admin(ctx: &Context, cmd: AdminCmd) -> CmdResult {
 }
 
 pub(super) fn generate(ctx: &Context, a: crate::cli::args::GenerateArgs) -> CmdResult {
-    let ws = ctx.workspace()?;
+    // Machines only: a home's user may be any machine's, so `--user` evaluates everything.
+    let focus: &[String] = if a.all || !a.users.is_empty() {
+        &[]
+    } else {
+        &a.hosts
+    };
+    let ws = ctx.workspace_for(focus)?;
     let mut limits = crate::run::limits::Limits::default();
     if let Some(t) = a.timeout {
         limits.timeout = std::time::Duration::from_secs(t);

@@ -223,10 +223,16 @@ impl Workspace {
     /// Adds the flake's machines (a flake workspace; cached, see `nix`). A name given twice
     /// (two configurations, or a configuration and `varsmith.yaml`) is an error naming both.
     pub(crate) fn with_flake(self) -> Result<Workspace, Error> {
+        self.with_flake_for(&[])
+    }
+
+    /// [`Workspace::with_flake`] for a command on the machines `focus` only (empty: all): see
+    /// `nix::machines_for` for which configurations are then evaluated.
+    pub(crate) fn with_flake_for(self, focus: &[String]) -> Result<Workspace, Error> {
         if !nix::is_flake(&self.root) {
             return Ok(self);
         }
-        let flake = nix::machines(&self.root)?;
+        let flake = nix::machines_for(&self.root, focus)?;
         self.merge_flake(flake)
     }
 

@@ -373,6 +373,97 @@ impl CacheFile {
     }
 
     /// Which configuration each private file belongs to.
+    /// The configurations [`partial`] evaluates for `focus` (machine names): theirs and those
+    /// of machines declaring a shared generator they need. `None` when `focus` is empty, names
+    /// a machine the cache does not know, or comes to every configuration.
+    fn focus(&self, focus: &[String]) -> Option<Vec<usize>> {
+        if focus.is_empty() {
+            return None;
+        }
+        let machine = |i: usize| self.configs[i].machine.as_ref();
+        let mut wanted: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
+        for name in focus {
+            let i = (0..self.configs.len())
+                .find(|&i| machine(i).is_some_and(|m| &m.machine_name == name))?;
+            wanted.insert(i);
+        }
+        // The shared generators they use, with the shared ones those depend on.
+        let mut shared: Vec<String> = Vec::new();
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
+        for &i in &wanted {
+            for (g, d) in machine(i).map(|m| &m.generators).into_iter().flatten() {
+                if d.share && seen.insert(g.clone()) {
+                    shared.push(g.clone());
+                }
+            }
+        }
+        while let Some(g) = shared.pop() {
+            for (i, c) in self.configs.iter().enumerate() {
+                let Some(d) = c.machine.as_ref().and_then(|m| m.generators.get(&g)) else {
+                    continue;
+                };
+                wanted.insert(i);
+                for dep in &d.dependencies {
+                    if seen.insert(dep.clone()) {
+                        shared.push(dep.clone());
+                    }
+                }
+            }
+        }
+        (wanted.len() < self.configs.len()).then(|| wanted.into_iter().collect())
+    }
+
+    /// Takes the evaluation `ev` of the configurations `which` (their machines, homes and keys
+    /// under `global`); `false` when it cannot be used: a re-evaluated configuration read
+    /// another one's private file, or one is missing from `ev`.
+    fn update(
+        &mut self,
+        ev: &Evaluation,
+        which: &[usize],
+        global: &str,
+        contents: &std::collections::HashMap<&Path, Option<&[u8]>>,
+    ) -> bool {
+        {
+            let owners = self.owners();
+            let at = |output: &str, attr: &str| {
+                self.configs
+                    .iter()
+                    .position(|c| c.output == output && c.attr == attr)
+            };
+            for (output, t) in &ev.traces {
+                let Some(t) = t else { return false };
+                if t.pre.iter().any(|f| owners.contains_key(f.as_path())) {
+                    return false;
+                }
+                for (attr, fs) in &t.windows {
+                    let me = at(output, attr);
+                    if fs
+                        .iter()
+                        .any(|f| owners.get(f.as_path()).is_some_and(|o| Some(*o) != me))
+                    {
+                        return false;
+                    }
+                }
+            }
+        }
+        let fresh: std::collections::HashMap<&nix_trace::ConfigId, &Evaluated> =
+            ev.configs.iter().map(|c| (&c.id, c)).collect();
+        for &i in which {
+            let id = nix_trace::ConfigId {
+                output: self.configs[i].output.clone(),
+                attr: self.configs[i].attr.clone(),
+            };
+            let Some(e) = fresh.get(&id) else {
+                return false;
+            };
+            let c = &mut self.configs[i];
+            c.machine = e.machine.clone();
+            c.homes = e.homes.clone();
+            c.key = config_key(global, c, contents);
+        }
+        true
+    }
+
     fn owners(&self) -> std::collections::HashMap<&Path, usize> {
         let mut m = std::collections::HashMap::new();
         for (i, c) in self.configs.iter().enumerate() {
@@ -400,6 +491,15 @@ pub(crate) fn is_flake(root: &Path) -> bool {
 /// runs; when only some configurations' private files changed, only those are evaluated; else
 /// every configuration is (see [`super::nix_trace`] for which files are private).
 pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
+    machines_for(root, &[])
+}
+
+/// [`machines`] for a command that works on `focus` (machine names) only: when the flake's
+/// shared files changed, only the configurations of those machines and of the machines
+/// sharing a generator with them are evaluated ([`partial`]); the others keep their earlier
+/// definitions for this command and are evaluated by the next command that needs them. An
+/// empty `focus` is the whole fleet.
+pub(crate) fn machines_for(root: &Path, focus: &[String]) -> Result<Flake, Error> {
     // The cache is keyed by the absolute path: `-C fleet` and `-C /abs/fleet` share an entry,
     // and `-C fleet` run from two directories do not.
     let absolute = std::path::absolute(root).unwrap_or_else(|_| root.to_path_buf());
@@ -412,9 +512,13 @@ pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
         .as_ref()
         .and_then(|c| read_cache(&c.read(&entry)?, root));
     let (index, changed) = match old {
-        Some(old) => match refresh(root, &source, &files, old)? {
-            Some(r) => r,
-            None => (evaluate_all(root, &source, &files)?, true),
+        Some(old) => match refresh(root, &source, &files, old, focus)? {
+            Refreshed::Done(r, changed) => (r, changed),
+            Refreshed::GlobalChanged(old) => match partial(root, &source, &files, old, focus)? {
+                Some(r) => (r, true),
+                None => (evaluate_all(root, &source, &files)?, true),
+            },
+            Refreshed::No => (evaluate_all(root, &source, &files)?, true),
         },
         None => (evaluate_all(root, &source, &files)?, true),
     };
@@ -424,30 +528,54 @@ pub(crate) fn machines(root: &Path) -> Result<Flake, Error> {
     Ok(index.flake())
 }
 
-/// The cached entry brought up to date without evaluating every configuration: `(entry,
-/// changed)`, or `None` when the global files changed or a re-evaluated configuration reached
-/// another's private file (then everything is evaluated).
+/// What [`refresh`] made of the cached entry.
+enum Refreshed {
+    /// Up to date (`true`: some configurations were evaluated again).
+    Done(CacheFile, bool),
+    /// The global files changed: the entry as it was.
+    GlobalChanged(CacheFile),
+    /// A re-evaluated configuration reached another's private file: evaluate everything.
+    No,
+}
+
+/// The cached entry brought up to date without evaluating every configuration.
 fn refresh(
     root: &Path,
     source: &Source,
     files: &FlakeFiles,
     mut old: CacheFile,
-) -> Result<Option<(CacheFile, bool)>, Error> {
+    focus: &[String],
+) -> Result<Refreshed, Error> {
     let global = {
         let owners = old.owners();
         source.global_key(root, files, &|f| owners.contains_key(f))
     };
     if global != old.global {
-        return Ok(None);
+        return Ok(Refreshed::GlobalChanged(old));
     }
     let contents = files.contents();
     let stale: Vec<usize> = (0..old.configs.len())
         .filter(|&i| config_key(&global, &old.configs[i], &contents) != old.configs[i].key)
         .collect();
-    if stale.is_empty() {
-        return Ok(Some((old, false)));
+    // With a focus, stale configurations outside it stay stale for the next command.
+    let todo: Vec<usize> = match old.focus(focus) {
+        Some(wanted) => stale
+            .iter()
+            .copied()
+            .filter(|i| wanted.binary_search(i).is_ok())
+            .collect(),
+        None => stale.clone(),
+    };
+    if todo.is_empty() {
+        if !stale.is_empty() {
+            eprintln!(
+                "varsmith: {} flake configuration(s) changed since they were last evaluated, none of them selected: evaluated by the next command that needs them",
+                stale.len()
+            );
+        }
+        return Ok(Refreshed::Done(old, false));
     }
-    let ids: Vec<nix_trace::ConfigId> = stale
+    let ids: Vec<nix_trace::ConfigId> = todo
         .iter()
         .map(|&i| nix_trace::ConfigId {
             output: old.configs[i].output.clone(),
@@ -455,51 +583,107 @@ fn refresh(
         })
         .collect();
     let ev = evaluate(root, source, &files.rel, Some(&ids))?;
-    {
-        // Sound only if no re-evaluated configuration read another one's private file.
-        let owners = old.owners();
-        let at = |output: &str, attr: &str| {
-            old.configs
-                .iter()
-                .position(|c| c.output == output && c.attr == attr)
-        };
-        for (output, t) in &ev.traces {
-            let Some(t) = t else { return Ok(None) };
-            if t.pre.iter().any(|f| owners.contains_key(f.as_path())) {
-                return Ok(None);
-            }
-            for (attr, fs) in &t.windows {
-                let me = at(output, attr);
-                if fs
-                    .iter()
-                    .any(|f| owners.get(f.as_path()).is_some_and(|o| Some(*o) != me))
-                {
-                    return Ok(None);
-                }
-            }
-        }
+    if !old.update(&ev, &todo, &global, &contents) {
+        return Ok(Refreshed::No);
     }
-    let mut fresh: std::collections::HashMap<nix_trace::ConfigId, Evaluated> =
-        ev.configs.into_iter().map(|c| (c.id.clone(), c)).collect();
-    for &i in &stale {
-        let id = nix_trace::ConfigId {
+    if todo.len() == stale.len() {
+        eprintln!(
+            "varsmith: re-evaluated {} of {} flake configurations (changed since they were last evaluated)",
+            todo.len(),
+            old.configs.len()
+        );
+    } else {
+        eprintln!(
+            "varsmith: re-evaluated {} of {} flake configurations (changed since they were last evaluated, of the selected machines and those sharing their generators); {} other(s) are evaluated by the next command that needs them",
+            todo.len(),
+            old.configs.len(),
+            stale.len() - todo.len()
+        );
+    }
+    Ok(Refreshed::Done(old, true))
+}
+
+/// The cached entry with only `focus`'s configurations evaluated again, when the flake's
+/// global files changed (`refresh` could not help): `None` to evaluate everything instead.
+///
+/// Evaluated: the configurations of the machines named in `focus` and of every machine that,
+/// as last evaluated, declares a shared generator one of them uses (or one those depend on),
+/// so a shared generator's consumers all have current definitions. The others keep their
+/// earlier definitions for this command only: their entries are marked stale and the next
+/// command evaluates them ([`refresh`]). Everything is evaluated instead when a focused
+/// machine is unknown to the cache, when that would be every configuration, when a
+/// re-evaluated configuration read another one's private file, and when the flake's set of
+/// configurations changed (a machine added or removed must be seen by the fleet-wide steps:
+/// `.sops.yaml`, the recipients of shared secrets), which a concurrent `attrNames` per output
+/// tells.
+fn partial(
+    root: &Path,
+    source: &Source,
+    files: &FlakeFiles,
+    mut old: CacheFile,
+    focus: &[String],
+) -> Result<Option<CacheFile>, Error> {
+    let Some(wanted) = old.focus(focus) else {
+        return Ok(None);
+    };
+    let global = {
+        let owners = old.owners();
+        source.global_key(root, files, &|f| owners.contains_key(f))
+    };
+    let ids: Vec<nix_trace::ConfigId> = wanted
+        .iter()
+        .map(|&i| nix_trace::ConfigId {
             output: old.configs[i].output.clone(),
             attr: old.configs[i].attr.clone(),
-        };
-        let Some(e) = fresh.remove(&id) else {
+        })
+        .collect();
+    let flake = source.flake_ref(root);
+    let (names, ev) = std::thread::scope(|s| {
+        let handles: Vec<_> = OUTPUTS
+            .iter()
+            .map(|&(output, _)| {
+                let flake = &flake;
+                s.spawn(move || attr_names(root, flake, output))
+            })
+            .collect();
+        let ev = evaluate(root, source, &files.rel, Some(&ids));
+        let names: Vec<Result<Vec<String>, Error>> =
+            handles.into_iter().map(|h| join(root, h)).collect();
+        (names, ev)
+    });
+    let ev = ev?;
+    for (&(output, _), names) in OUTPUTS.iter().zip(names) {
+        let mut now = names?;
+        now.sort();
+        let mut was: Vec<String> = old
+            .configs
+            .iter()
+            .filter(|c| c.output == output)
+            .map(|c| c.attr.clone())
+            .collect();
+        was.sort();
+        if now != was {
             return Ok(None);
-        };
-        let c = &mut old.configs[i];
-        c.machine = e.machine;
-        c.homes = e.homes;
-        c.key = config_key(&global, c, &contents);
+        }
     }
+    let contents = files.contents();
+    if !old.update(&ev, &wanted, &global, &contents) {
+        return Ok(None);
+    }
+    let wanted: std::collections::HashSet<usize> = wanted.into_iter().collect();
+    for (i, c) in old.configs.iter_mut().enumerate() {
+        if !wanted.contains(&i) {
+            // Never a real key: evaluated again by the next command.
+            c.key = String::new();
+        }
+    }
+    old.global = global;
     eprintln!(
-        "varsmith: re-evaluated {} of {} flake configurations (only their own files changed)",
-        stale.len(),
+        "varsmith: evaluated {} of {} flake configurations (the selected machines and those sharing their generators): the flake's shared files changed; the others are evaluated by the next command that needs them",
+        ids.len(),
         old.configs.len()
     );
-    Ok(Some((old, true)))
+    Ok(Some(old))
 }
 
 /// Evaluates every configuration and partitions the flake's files by what each read.
