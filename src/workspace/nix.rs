@@ -380,32 +380,42 @@ impl CacheFile {
         if focus.is_empty() {
             return None;
         }
-        let machine = |i: usize| self.configs[i].machine.as_ref();
+        // Every generator set of a configuration: its machine's and its homes'.
+        let gens = |i: usize| {
+            let c = &self.configs[i];
+            c.machine
+                .iter()
+                .map(|m| &m.generators)
+                .chain(c.homes.iter().map(|h| &h.generators))
+        };
         let mut wanted: std::collections::BTreeSet<usize> = std::collections::BTreeSet::new();
         for name in focus {
-            let i = (0..self.configs.len())
-                .find(|&i| machine(i).is_some_and(|m| &m.machine_name == name))?;
+            let i = (0..self.configs.len()).find(|&i| {
+                self.configs[i]
+                    .machine
+                    .as_ref()
+                    .is_some_and(|m| &m.machine_name == name)
+            })?;
             wanted.insert(i);
         }
         // The shared generators they use, with the shared ones those depend on.
         let mut shared: Vec<String> = Vec::new();
         let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         for &i in &wanted {
-            for (g, d) in machine(i).map(|m| &m.generators).into_iter().flatten() {
+            for (g, d) in gens(i).flatten() {
                 if d.share && seen.insert(g.clone()) {
                     shared.push(g.clone());
                 }
             }
         }
         while let Some(g) = shared.pop() {
-            for (i, c) in self.configs.iter().enumerate() {
-                let Some(d) = c.machine.as_ref().and_then(|m| m.generators.get(&g)) else {
-                    continue;
-                };
-                wanted.insert(i);
-                for dep in &d.dependencies {
-                    if seen.insert(dep.clone()) {
-                        shared.push(dep.clone());
+            for i in 0..self.configs.len() {
+                for d in gens(i).filter_map(|set| set.get(&g)) {
+                    wanted.insert(i);
+                    for dep in &d.dependencies {
+                        if seen.insert(dep.clone()) {
+                            shared.push(dep.clone());
+                        }
                     }
                 }
             }
@@ -1517,6 +1527,75 @@ pub(crate) fn realise(inputs: &[&StoreInput]) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A cache of configurations `(attr, shared generators (name, dependencies))`, the last
+    /// one's generators on a home instead of a machine.
+    fn cache_of(configs: &[(&str, &[(&str, &[&str])])]) -> CacheFile {
+        let gens = |gs: &[(&str, &[&str])]| -> serde_json::Value {
+            gs.iter()
+                .map(|(g, deps)| {
+                    let d = serde_json::json!({ "share": true, "dependencies": deps,
+                        "validation": null, "script": "", "runtimeInputs": [], "files": {},
+                        "prompts": {} });
+                    (g.to_string(), d)
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into()
+        };
+        let n = configs.len();
+        let configs = configs
+            .iter()
+            .enumerate()
+            .map(|(i, (attr, gs))| {
+                let (machine, homes) = if i + 1 < n {
+                    let m = serde_json::json!({ "machineName": attr, "system": null,
+                        "generators": gens(gs) });
+                    (Some(serde_json::from_value(m).unwrap()), Vec::new())
+                } else {
+                    let h = serde_json::json!({ "userName": attr, "generators": gens(gs) });
+                    (None, vec![serde_json::from_value(h).unwrap()])
+                };
+                CachedConfig {
+                    output: "nixosConfigurations".into(),
+                    attr: attr.to_string(),
+                    private: Vec::new(),
+                    key: String::new(),
+                    machine,
+                    homes,
+                }
+            })
+            .collect();
+        CacheFile {
+            version: CACHE_VERSION,
+            root: PathBuf::from("/w"),
+            global: String::new(),
+            configs,
+        }
+    }
+
+    #[test]
+    fn a_focus_takes_the_machines_sharing_its_generators_and_their_dependencies() {
+        let c = cache_of(&[
+            ("a", &[("wifi", &["ca"])]),
+            ("b", &[("wifi", &[])]),
+            ("c", &[("ca", &[])]),
+            ("d", &[("other", &[])]),
+            ("e", &[]),
+            ("alice", &[("ca", &[])]),
+        ]);
+        // a uses wifi (b too), which depends on ca (c and alice's home declare it).
+        assert_eq!(c.focus(&["a".into()]), Some(vec![0, 1, 2, 5]));
+        assert_eq!(c.focus(&["e".into()]), Some(vec![4]));
+        assert_eq!(c.focus(&["d".into(), "e".into()]), Some(vec![3, 4]));
+        // Unknown to the cache, no focus, or everything: no partial evaluation.
+        assert_eq!(c.focus(&["zeta".into()]), None);
+        assert_eq!(c.focus(&[]), None);
+        assert_eq!(
+            c.focus(&["a".into(), "d".into(), "e".into()]),
+            None,
+            "every configuration"
+        );
+    }
 
     #[test]
     fn only_option_settings_reach_nix_store() {
