@@ -1530,8 +1530,11 @@ mod tests {
 
     /// A cache of configurations `(attr, shared generators (name, dependencies))`, the last
     /// one's generators on a home instead of a machine.
-    fn cache_of(configs: &[(&str, &[(&str, &[&str])])]) -> CacheFile {
-        let gens = |gs: &[(&str, &[&str])]| -> serde_json::Value {
+    /// A shared generator: its name and dependencies.
+    type Shared<'a> = (&'a str, &'a [&'a str]);
+
+    fn cache_of(configs: &[(&str, &[Shared<'_>])]) -> CacheFile {
+        let gens = |gs: &[Shared<'_>]| -> serde_json::Value {
             gs.iter()
                 .map(|(g, deps)| {
                     let d = serde_json::json!({ "share": true, "dependencies": deps,
