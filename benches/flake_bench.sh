@@ -111,6 +111,19 @@ read -r one_s one_kb < <(tv "$bin" -C "$ws" generate --plan)
 printf "one machine's definitions changed (%s): Nix's copy of the changed flake %.2fs, then generate --plan %.2fs (peak RSS %d MiB): %.2fs in all\n" \
   "$one" "$copy_s" "$one_s" $((one_kb / 1024)) "$(echo "$copy_s + $one_s" | bc -l)"
 
+# A shared file changed (every machine's configuration reads common.nix): `generate --plan`
+# of one selected machine evaluates that machine alone (it shares no generator), against the
+# whole fleet without a selection.
+echo '{ ... }: { time.hardwareClockInLocalTime = false; }' > "$ws/shared-extra.nix"
+git -C "$ws" add shared-extra.nix
+sed -i 's|\./common.nix|./common.nix ./shared-extra.nix|' "$ws/flake.nix"
+read -r copy2_s _ < <(tv nix flake metadata "$ws")
+/usr/bin/time -f "%e %M" -o "$work/sel.time" "$bin" -C "$ws" generate --plan m1 >/dev/null 2>"$work/sel.err"
+read -r sel_s sel_kb < "$work/sel.time"
+grep -q "evaluated 1 of $N flake configurations" "$work/sel.err" || { cat "$work/sel.err" >&2; echo "m1 was not evaluated alone" >&2; exit 1; }
+printf "a shared file changed: Nix's copy %.2fs, then generate --plan m1 (one of %d evaluated) %.2fs (peak RSS %d MiB)\n" \
+  "$copy2_s" "$N" "$sel_s" $((sel_kb / 1024))
+
 [ -z "${SKIP_YAML:-}" ] || exit 0
 # The 1000-machine YAML fleet (as benches/fleet_bench.sh makes it, not generated: key.json
 # recipients and 10 tiny generators), after one generate.
