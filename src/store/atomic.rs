@@ -48,6 +48,19 @@ pub(crate) fn sweep_stale_temps(root: &Path) {
     }
 }
 
+/// Gives `sops/.tmp` a `.gitignore` of `*` when it has none: the lock and temp files are
+/// never a repository's content (`git add -A`, `git status` leave them out). Made by the
+/// first write (never by a command that writes nothing). Best effort.
+fn ignore_in_git(dir: &Dir) {
+    use std::io::Write;
+    let name = std::ffi::OsStr::new(".gitignore");
+    if matches!(dir.entry(name), Ok(fs::Entry::Missing))
+        && let Ok(mut f) = dir.create_new(name, 0o644)
+    {
+        let _ = f.write_all(b"*\n");
+    }
+}
+
 struct Staged {
     temp: OsString,
     dir: Dir,
@@ -77,7 +90,9 @@ impl Batch {
 
     fn tmp_dir(&mut self) -> Result<&Dir, Error> {
         if self.tmp.is_none() {
-            self.tmp = Some(Dir::open(&self.root, &super::temp_dir(&self.root), true)?);
+            let dir = Dir::open(&self.root, &super::temp_dir(&self.root), true)?;
+            ignore_in_git(&dir);
+            self.tmp = Some(dir);
         }
         self.tmp.as_ref().ok_or_else(|| Error::Outside {
             path: super::temp_dir(&self.root),

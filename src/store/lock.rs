@@ -109,9 +109,6 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
         }
         Err(e) => return Err(e.into()),
     };
-    if create {
-        ignore_in_git(&dir);
-    }
     let name = std::ffi::OsStr::new(LOCK_NAME);
     if let Some(f) = dir.open_file(name)? {
         narrow_mode(&f);
@@ -128,18 +125,6 @@ fn open_lock_file(root: &Path, create: bool) -> Result<Option<File>, Error> {
             Ok(dir.open_file(name)?)
         }
         Err(e) => Err(e.into()),
-    }
-}
-
-/// Gives `sops/.tmp` a `.gitignore` of `*` when it has none: the lock and temp files are
-/// never a repository's content (`git add -A`, `git status` leave them out). Best effort.
-fn ignore_in_git(dir: &Dir) {
-    use std::io::Write;
-    let name = std::ffi::OsStr::new(".gitignore");
-    if matches!(dir.entry(name), Ok(crate::confined::Entry::Missing))
-        && let Ok(mut f) = dir.create_new(name, 0o644)
-    {
-        let _ = f.write_all(b"*\n");
     }
 }
 
