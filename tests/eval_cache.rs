@@ -343,6 +343,21 @@ const FLEET: &str = r#"{
 }
 "#;
 
+/// A workspace with an admin and the flake `flake`, and its root.
+fn fleet_ws(flake: &str) -> (Ws, PathBuf) {
+    let ws = Ws::new("admins:\n  alice: ADMIN\n");
+    let root = ws.root().to_path_buf();
+    std::fs::write(root.join("flake.nix"), flake).unwrap();
+    (ws, root)
+}
+
+/// Writes `body` at `rel` under `root`, making its directories.
+fn put(root: &Path, rel: &str, body: &str) {
+    let p = root.join(rel);
+    std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+    std::fs::write(p, body).unwrap();
+}
+
 /// The `hello` fact of machine `m`.
 fn hello(root: &Path, m: &str) -> String {
     std::fs::read_to_string(root.join(format!("sops/machines/{m}/facts/hello/pub"))).unwrap()
@@ -353,14 +368,8 @@ fn only_the_machine_whose_own_files_changed_is_evaluated_again() {
     if !tools() {
         return;
     }
-    let ws = Ws::new("admins:\n  alice: ADMIN\n");
-    let root = ws.root().to_path_buf();
-    std::fs::write(root.join("flake.nix"), FLEET).unwrap();
-    let put = |rel: &str, body: &str| {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    };
+    let (ws, root) = fleet_ws(FLEET);
+    let put = |rel: &str, body: &str| put(&root, rel, body);
     let script =
         |s: &str, v: u32| format!("{{ script = \"echo {s} > $out/pub\"; validation = {v}; }}\n");
     put("machines/alpha/default.nix", "import ./own.nix\n");
@@ -445,14 +454,8 @@ fn a_selected_machine_is_evaluated_with_its_sharers_only_when_shared_files_chang
     if !tools() {
         return;
     }
-    let ws = Ws::new("admins:\n  alice: ADMIN\n");
-    let root = ws.root().to_path_buf();
-    std::fs::write(root.join("flake.nix"), SHARING_FLEET).unwrap();
-    let put = |rel: &str, body: &str| {
-        let p = root.join(rel);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    };
+    let (ws, root) = fleet_ws(SHARING_FLEET);
+    let put = |rel: &str, body: &str| put(&root, rel, body);
     put("lib.nix", "{ tag = \"one\"; }\n");
     for (m, wifi) in [
         ("alpha", true),

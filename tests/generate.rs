@@ -323,13 +323,7 @@ fn new_files_are_staged_intent_to_add_in_git() {
     if !require("git") {
         return;
     }
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(ws.root())
-            .output()
-            .unwrap()
-    };
+    let git = |args: &[&str]| git_in(ws.root(), args);
     git(&["init", "-q"]);
     assert!(ws.run(&["generate", "m1"]).status.success());
     let st = stdout(&git(&["status", "--porcelain"]));
@@ -355,13 +349,7 @@ fn a_failed_staging_is_done_by_the_next_generate() {
     if !require("git") {
         return;
     }
-    let git = |args: &[&str]| {
-        std::process::Command::new("git")
-            .args(args)
-            .current_dir(ws.root())
-            .output()
-            .unwrap()
-    };
+    let git = |args: &[&str]| git_in(ws.root(), args);
     git(&["init", "-q"]);
     let lock = ws.root().join(".git/index.lock");
     std::fs::write(&lock, b"").unwrap();
@@ -388,4 +376,13 @@ fn a_failed_staging_is_done_by_the_next_generate() {
     );
     let o = ws.run(&["generate", "m1"]);
     assert!(o.status.success(), "{}", stderr(&o));
+}
+
+/// `git ARGS` run in `dir`.
+fn git_in(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
 }

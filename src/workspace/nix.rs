@@ -474,6 +474,17 @@ impl CacheFile {
         true
     }
 
+    /// The ids of the configurations `which`.
+    fn ids(&self, which: &[usize]) -> Vec<nix_trace::ConfigId> {
+        which
+            .iter()
+            .map(|&i| nix_trace::ConfigId {
+                output: self.configs[i].output.clone(),
+                attr: self.configs[i].attr.clone(),
+            })
+            .collect()
+    }
+
     fn owners(&self) -> std::collections::HashMap<&Path, usize> {
         let mut m = std::collections::HashMap::new();
         for (i, c) in self.configs.iter().enumerate() {
@@ -585,13 +596,7 @@ fn refresh(
         }
         return Ok(Refreshed::Done(old, false));
     }
-    let ids: Vec<nix_trace::ConfigId> = todo
-        .iter()
-        .map(|&i| nix_trace::ConfigId {
-            output: old.configs[i].output.clone(),
-            attr: old.configs[i].attr.clone(),
-        })
-        .collect();
+    let ids = old.ids(&todo);
     let ev = evaluate(root, source, &files.rel, Some(&ids))?;
     if !old.update(&ev, &todo, &global, &contents) {
         return Ok(Refreshed::No);
@@ -640,26 +645,10 @@ fn partial(
         let owners = old.owners();
         source.global_key(root, files, &|f| owners.contains_key(f))
     };
-    let ids: Vec<nix_trace::ConfigId> = wanted
-        .iter()
-        .map(|&i| nix_trace::ConfigId {
-            output: old.configs[i].output.clone(),
-            attr: old.configs[i].attr.clone(),
-        })
-        .collect();
+    let ids = old.ids(&wanted);
     let flake = source.flake_ref(root);
-    let (names, ev) = std::thread::scope(|s| {
-        let handles: Vec<_> = OUTPUTS
-            .iter()
-            .map(|&(output, _)| {
-                let flake = &flake;
-                s.spawn(move || attr_names(root, flake, output))
-            })
-            .collect();
-        let ev = evaluate(root, source, &files.rel, Some(&ids));
-        let names: Vec<Result<Vec<String>, Error>> =
-            handles.into_iter().map(|h| join(root, h)).collect();
-        (names, ev)
+    let (names, ev) = with_attr_names(root, &flake, || {
+        evaluate(root, source, &files.rel, Some(&ids))
     });
     let ev = ev?;
     for (&(output, _), names) in OUTPUTS.iter().zip(names) {
@@ -1066,16 +1055,7 @@ fn evaluate(
                     .collect())
             })
             .collect(),
-        None => std::thread::scope(|s| {
-            let handles: Vec<_> = OUTPUTS
-                .iter()
-                .map(|&(output, _)| {
-                    let flake = &flake;
-                    s.spawn(move || attr_names(root, flake, output))
-                })
-                .collect();
-            handles.into_iter().map(|h| join(root, h)).collect()
-        }),
+        None => with_attr_names(root, &flake, || ()).0,
     };
     let budget_mib = EVAL_MEMORY_MIB.load(std::sync::atomic::Ordering::Relaxed);
     let max = budget_chunk(budget_mib);
@@ -1166,6 +1146,23 @@ fn join<T>(
 
 /// The configuration names of one output (empty when the flake has no such output); forces
 /// nothing of the configurations.
+/// The configurations' names of every output in [`OUTPUTS`] (one `nix eval` each, in
+/// parallel), while `f` runs on this thread.
+fn with_attr_names<T>(
+    root: &Path,
+    flake: &str,
+    f: impl FnOnce() -> T,
+) -> (Vec<Result<Vec<String>, Error>>, T) {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = OUTPUTS
+            .iter()
+            .map(|&(output, _)| s.spawn(move || attr_names(root, flake, output)))
+            .collect();
+        let t = f();
+        (handles.into_iter().map(|h| join(root, h)).collect(), t)
+    })
+}
+
 fn attr_names(root: &Path, flake: &str, output: &str) -> Result<Vec<String>, Error> {
     match nix_json(root, &format!("{flake}#{output}"), "builtins.attrNames") {
         Ok(o) => serde_json::from_slice(&o).map_err(|e| {
