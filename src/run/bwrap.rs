@@ -18,10 +18,10 @@
 //! ([`Limits::max_output`]) and the run by its time limit.
 
 use std::path::Path;
-use std::process::Command;
 
 use super::identity::RunIdentity;
 use super::limits::Limits;
+use super::spawn::Spec;
 
 /// Paths inside the sandbox.
 pub(crate) const IN: &str = "/vars/in";
@@ -75,16 +75,17 @@ pub(crate) struct ScriptEnv<'a> {
     pub machine: &'a str,
 }
 
-/// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`.
+/// `bwrap … -- /bin/bash -euo pipefail -c SCRIPT`, with the keyring and the descriptors
+/// bubblewrap reads set up in its child ([`isolate_keyrings`]).
 pub(crate) fn command(
     dirs: &HostDirs<'_>,
     env: &ScriptEnv<'_>,
     limits: &Limits,
     id: &RunIdentity,
     script: &str,
-) -> Command {
+) -> Spec {
     let host = host_setup();
-    let mut cmd = Command::new(&host.bwrap);
+    let mut cmd = Spec::new(&host.bwrap);
     cmd.args([
         "--unshare-all",
         "--unshare-user",
@@ -189,8 +190,7 @@ pub(crate) fn command(
     isolate_keyrings(&mut cmd, passwd, group);
     cmd.args(["--chdir", HOME, "--"]);
     cmd.args(["/bin/bash", "-euo", "pipefail", "-c", script]);
-    cmd.env_clear()
-        .env("PATH", env.path)
+    cmd.env("PATH", env.path)
         .env("in", IN)
         .env("out", OUT)
         .env("prompts", PROMPTS)
@@ -268,26 +268,21 @@ fn points_into_bound_dir(dir: &str, target: &Path) -> bool {
 const PASSWD_FD: i32 = 11;
 const GROUP_FD: i32 = 12;
 
-/// In the child before bwrap runs: a fresh session keyring, the seccomp filter's descriptor
-/// ([`super::seccomp`]) and the `passwd` and `group` files' ([`PASSWD_FD`], [`GROUP_FD`]).
-/// Runs after the uid switch (std applies `uid`/`gid` before `pre_exec` closures), so the new
-/// keyring belongs to the sandbox's uid.
-fn isolate_keyrings(cmd: &mut Command, passwd: Option<Vec<u8>>, group: Option<Vec<u8>>) {
+/// In the child before bwrap runs (`super::spawn`): a fresh session keyring, the seccomp
+/// filter's descriptor ([`super::seccomp`]) and the `passwd` and `group` files' ([`PASSWD_FD`],
+/// [`GROUP_FD`]). The keyring is joined after the uid switch, so it belongs to the sandbox's
+/// uid.
+fn isolate_keyrings(cmd: &mut Spec, passwd: Option<Vec<u8>>, group: Option<Vec<u8>>) {
     static PROGRAM: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
     let program: &'static [u8] = PROGRAM.get_or_init(super::seccomp::program);
-    let setup = move || {
-        super::seccomp::join_fresh_session_keyring()?;
-        super::seccomp::install_fd(program)?;
-        if let Some(passwd) = &passwd {
-            super::seccomp::install_memfd(c"varsmith-passwd", passwd, PASSWD_FD)?;
-        }
-        if let Some(group) = &group {
-            super::seccomp::install_memfd(c"varsmith-group", group, GROUP_FD)?;
-        }
-        Ok(())
-    };
-    // SAFETY: the closure makes system calls only (no allocation, no locks).
-    unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, setup) };
+    cmd.fresh_keyring()
+        .memfd(c"varsmith-seccomp", program, super::seccomp::SECCOMP_FD);
+    if let Some(passwd) = passwd {
+        cmd.memfd(c"varsmith-passwd", passwd, PASSWD_FD);
+    }
+    if let Some(group) = group {
+        cmd.memfd(c"varsmith-group", group, GROUP_FD);
+    }
 }
 
 /// Checks once that bubblewrap can start a sandbox here, as the identity runs will use.

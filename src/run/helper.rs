@@ -19,7 +19,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::{Mutex, OnceLock};
 
 use super::identity::RunIdentity;
@@ -114,7 +113,7 @@ pub fn available() -> bool {
 /// Adds the read-only bind of the helper to a bubblewrap command line (nothing without a
 /// helper), for a sandbox without the prepared root (which shows the helper itself,
 /// `super::skeleton`).
-pub fn bind(cmd: &mut Command) {
+pub(crate) fn bind(cmd: &mut super::spawn::Spec) {
     let Some(h) = helper() else { return };
     cmd.args(["--dir", SANDBOX_BIN_DIR, "--ro-bind"])
         .arg(sandbox_source(h))

@@ -14,3 +14,4 @@ pub mod sandbox;
 pub(crate) mod scheduler;
 pub(crate) mod seccomp;
 pub(crate) mod skeleton;
+pub(crate) mod spawn;

@@ -10,7 +10,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::mpsc;
 
 use indexmap::IndexMap;
@@ -18,6 +17,7 @@ use indexmap::IndexMap;
 use super::capture;
 use super::identity::RunIdentity;
 use super::limits::Limits;
+use super::spawn::{Limit, Spec};
 use crate::process::signals::{self, ChildGuard};
 use crate::process::tmpfs::PlaintextDir;
 use crate::secret::SecretBytes;
@@ -282,8 +282,11 @@ impl Layout {
     }
 }
 
-/// The command that runs the script, sandboxed or not.
-fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
+/// The command that runs the script, sandboxed or not. Standard input and output are
+/// `/dev/null` (stdout is shown nowhere: discarded by the kernel rather than read by a
+/// thread), standard error a pipe; the child leads a process group of its own, so a signal
+/// reaching varsmith kills the whole group (`super::spawn`).
+fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Spec {
     let path_env = script_path(spec.generator);
     let lang = std::env::var("LANG").unwrap_or_else(|_| "C.UTF-8".into());
     let machine = spec.machine.unwrap_or("");
@@ -303,16 +306,14 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
         };
         let mut c = super::bwrap::command(&dirs, &env, &spec.limits, id, script);
         if id.drop_root {
-            std::os::unix::process::CommandExt::uid(&mut c, id.uid);
-            std::os::unix::process::CommandExt::gid(&mut c, id.gid);
+            c.drop_to(id.uid, id.gid);
         }
         c
     } else {
         let path_env = super::helper::unsandboxed_path(&l.part("bin"), &path_env);
-        let mut c = Command::new(which("bash").unwrap_or_else(|| "bash".into()));
+        let mut c = Spec::new(which("bash").unwrap_or_else(|| "bash".into()));
         c.args(["-euo", "pipefail", "-c", script])
-            .current_dir(l.part("home"))
-            .env_clear()
+            .cwd(l.part("home"))
             .env("PATH", &path_env)
             .env("in", l.part("in"))
             .env("out", l.part("out"))
@@ -324,38 +325,19 @@ fn script_command(spec: &RunSpec<'_>, l: &Layout, id: &RunIdentity) -> Command {
         c
     };
     apply_rlimits(&mut cmd, &spec.limits, spec.sandbox && id.drop_root);
-    // stdout is not shown anywhere: discarded by the kernel rather than read by a thread.
-    cmd.stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // Its own process group: a signal reaches varsmith, which then kills the whole group.
-    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
     cmd
 }
 
-/// No core dumps, bounded file size, and (for the sandbox's own uid) bounded processes.
-fn apply_rlimits(cmd: &mut Command, limits: &Limits, own_uid: bool) {
+/// No core dumps, bounded file size, and (for the sandbox's own uid) bounded processes; set
+/// in the child after the uid switch, before bwrap (or bash) is executed.
+fn apply_rlimits(cmd: &mut Spec, limits: &Limits, own_uid: bool) {
     // One byte over the output limit: a file the limit cut short (its script ignoring SIGXFSZ
     // and EFBIG) is then over the limit and refused when read back, never silently truncated.
-    let fsize = limits.max_output.saturating_add(1);
-    let nproc = limits.max_procs;
-    let set = move || {
-        let lim = |v: u64| libc::rlimit {
-            rlim_cur: v as libc::rlim_t,
-            rlim_max: v as libc::rlim_t,
-        };
-        // SAFETY: setrlimit is async-signal-safe and only affects the child.
-        unsafe {
-            libc::setrlimit(libc::RLIMIT_CORE, &lim(0));
-            libc::setrlimit(libc::RLIMIT_FSIZE, &lim(fsize));
-            if own_uid {
-                libc::setrlimit(libc::RLIMIT_NPROC, &lim(nproc));
-            }
-        }
-        Ok(())
-    };
-    // SAFETY: the closure only calls async-signal-safe functions.
-    unsafe { std::os::unix::process::CommandExt::pre_exec(cmd, set) };
+    cmd.rlimit(Limit::Core, 0)
+        .rlimit(Limit::FileSize, limits.max_output.saturating_add(1));
+    if own_uid {
+        cmd.rlimit(Limit::Processes, limits.max_procs);
+    }
 }
 
 /// How the script ended.
@@ -365,19 +347,16 @@ enum Ended {
 }
 
 /// Runs the command to completion (or the time limit), capturing bounded stderr.
-fn supervise(mut cmd: Command, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
+fn supervise(cmd: &Spec, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
     let mut child = cmd.spawn().map_err(io(who, "starting the script"))?;
     let _guard = ChildGuard::register(child.id());
-    let err = child.stderr.take();
     let pgid = child.id() as i32;
     let (tx, rx) = mpsc::channel();
     // One thread per run: it reads stderr to its end (the script's processes closed it), then
     // reaps the script. A script that exits with its stderr still held open by a straggler is
     // waited for until the straggler closes it or the time limit kills the group.
     let waiter = std::thread::spawn(move || {
-        let stderr = err
-            .map(|s| capture::read_tail(s, capture::TAIL_BYTES))
-            .unwrap_or_default();
+        let stderr = capture::read_tail(&child.stderr, capture::TAIL_BYTES);
         let r = child.wait();
         let _ = tx.send(());
         (r, stderr)
@@ -468,7 +447,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
     let id = RunIdentity::current();
     let layout = Layout::prepare(spec, &id, &who)?;
     let cmd = script_command(spec, &layout, &id);
-    let (ended, stderr) = supervise(cmd, &spec.limits, &who)?;
+    let (ended, stderr) = supervise(&cmd, &spec.limits, &who)?;
     if signals::interrupted() {
         return Err(Error::Interrupted(who));
     }

@@ -38,7 +38,8 @@ const BPF_RET_K: u16 = 0x06;
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 
-/// The descriptor number bubblewrap reads the filter from (set up in the child only).
+/// The descriptor number bubblewrap reads the filter from (set up in the child only, with
+/// [`install_memfd`]).
 pub(crate) const SECCOMP_FD: i32 = 10;
 
 /// A jump target of the tiny assembler below.
@@ -146,12 +147,6 @@ pub(crate) fn join_fresh_session_keyring() -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// In the child before exec: puts `program` in a memory file at [`SECCOMP_FD`] (inherited by
-/// bwrap, no other process). Async-signal-safe: system calls only, no allocation.
-pub(crate) fn install_fd(program: &[u8]) -> std::io::Result<()> {
-    install_memfd(c"varsmith-seccomp", program, SECCOMP_FD)
 }
 
 /// In the child before exec: puts `data` in a memory file at descriptor `at`, read from its
