@@ -700,6 +700,34 @@ fn the_time_limit_kills_a_hanging_script() {
     assert!(fleet.ws.leftover_run_dirs().is_empty());
 }
 
+/// A script that closed its stderr (so that reading it ends at once) is still bounded by the
+/// time limit: varsmith waits for its exit within the limit too.
+#[test]
+fn the_time_limit_kills_a_script_that_closed_its_stderr() {
+    if !tools() {
+        return;
+    }
+    let fleet = Fleet::new(
+        As::Me,
+        "admins:\n  alice: ADMIN\nmachines:\n  m1:\n    generators: [openssh, hang]\n",
+        &[(
+            "hang",
+            &fact_generator("exec 2>&-\nsleep 1000\necho late > $out/out"),
+        )],
+    );
+    let child = fleet
+        .command(&["generate", "--no-sandbox", "--timeout", "2"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let o = wait_at_most(child, Duration::from_secs(60));
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("time limit of 2 s"), "{err}");
+    assert!(fleet.ws.leftover_run_dirs().is_empty());
+}
+
 // ---------------------------------------------------------------------------------------------
 // 7. multiline-hidden prompts on a terminal
 

@@ -20,30 +20,54 @@ pub(crate) const SHOWN_LINES: usize = 20;
 /// Secret values shorter than this are not redacted (they would match everywhere).
 const MIN_REDACT: usize = 4;
 
+/// The last `cap` bytes of a stream fed piece by piece (the rest is dropped, zeroed).
+pub(crate) struct Tail {
+    keep: Vec<u8>,
+    cap: usize,
+}
+
+impl Tail {
+    /// An empty tail keeping at most `cap` bytes.
+    pub(crate) fn new(cap: usize) -> Tail {
+        Tail {
+            keep: Vec::with_capacity(cap.min(8192) * 2),
+            cap,
+        }
+    }
+
+    /// Appends `bytes`, dropping what falls out of the last `cap` bytes (in batches).
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.keep.extend_from_slice(bytes);
+        if self.keep.len() > 2 * self.cap {
+            let cut = self.keep.len() - self.cap;
+            zeroize::Zeroize::zeroize(&mut self.keep[..cut]);
+            self.keep.drain(..cut);
+        }
+    }
+
+    /// The last `cap` bytes.
+    pub(crate) fn finish(mut self) -> SecretBytes {
+        if self.keep.len() > self.cap {
+            let cut = self.keep.len() - self.cap;
+            self.keep.drain(..cut);
+        }
+        SecretBytes::new(self.keep)
+    }
+}
+
 /// Reads `r` to the end, keeping the last `cap` bytes (the rest is read and dropped).
 pub(crate) fn read_tail<R: Read>(mut r: R, cap: usize) -> SecretBytes {
-    let mut keep: Vec<u8> = Vec::with_capacity(cap.min(8192) * 2);
+    let mut tail = Tail::new(cap);
     let mut buf = zeroize::Zeroizing::new(vec![0u8; 8192]);
     loop {
         match r.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => {
-                keep.extend_from_slice(&buf[..n]);
-                if keep.len() > 2 * cap {
-                    let cut = keep.len() - cap;
-                    zeroize::Zeroize::zeroize(&mut keep[..cut]);
-                    keep.drain(..cut);
-                }
-            }
+            Ok(n) => tail.push(&buf[..n]),
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(_) => break,
         }
     }
-    if keep.len() > cap {
-        let cut = keep.len() - cap;
-        keep.drain(..cut);
-    }
-    SecretBytes::new(keep)
+    tail.finish()
 }
 
 /// [`read_tail`] on a new thread.

@@ -1,6 +1,7 @@
 //! Running generators: the sandbox ([`sandbox`], `bwrap`, [`identity`], `limits`,
-//! `outputs`, `capture`), the panic-safe scheduler (`scheduler`), prompt answers and
-//! progress. Plaintext directories, signals and the commit gate live in `crate::process`.
+//! `outputs`, `capture`, `spawn`, `supervise`), the panic-safe scheduler (`scheduler`), prompt
+//! answers and progress. Plaintext directories, signals and the commit gate live in
+//! `crate::process`.
 
 pub(crate) mod bwrap;
 pub(crate) mod capture;
@@ -15,3 +16,4 @@ pub(crate) mod scheduler;
 pub(crate) mod seccomp;
 pub(crate) mod skeleton;
 pub(crate) mod spawn;
+pub(crate) mod supervise;

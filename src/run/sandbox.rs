@@ -10,7 +10,6 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
 
 use indexmap::IndexMap;
 
@@ -18,9 +17,9 @@ use super::capture;
 use super::identity::RunIdentity;
 use super::limits::Limits;
 use super::spawn::{Limit, Spec};
-use crate::process::signals::{self, ChildGuard};
+use super::supervise::Ended;
+use crate::process::signals;
 use crate::process::tmpfs::PlaintextDir;
-use crate::secret::SecretBytes;
 use crate::workspace::Generator;
 
 pub use crate::secret::Files;
@@ -340,81 +339,6 @@ fn apply_rlimits(cmd: &mut Spec, limits: &Limits, own_uid: bool) {
     }
 }
 
-/// How the script ended.
-enum Ended {
-    Exited(std::process::ExitStatus),
-    TimedOut,
-}
-
-/// Runs the command to completion (or the time limit), capturing bounded stderr.
-fn supervise(cmd: &Spec, limits: &Limits, who: &str) -> Result<(Ended, SecretBytes), Error> {
-    let mut child = cmd.spawn().map_err(io(who, "starting the script"))?;
-    let _guard = ChildGuard::register(child.id());
-    let pgid = child.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    // One thread per run: it reads stderr to its end (the script's processes closed it), then
-    // reaps the script. A script that exits with its stderr still held open by a straggler is
-    // waited for until the straggler closes it or the time limit kills the group.
-    let waiter = std::thread::spawn(move || {
-        let stderr = capture::read_tail(&child.stderr, capture::TAIL_BYTES);
-        let r = child.wait();
-        let _ = tx.send(());
-        (r, stderr)
-    });
-    let ended = match wait_with_heartbeat(&rx, limits.timeout, who) {
-        Ok(()) => None,
-        Err(_) => {
-            // SAFETY: killing the process group of the child we spawned in its own group.
-            unsafe { libc::kill(-pgid, libc::SIGKILL) };
-            Some(Ended::TimedOut)
-        }
-    };
-    let (status, stderr) = waiter
-        .join()
-        .map_err(|_| io(who, "waiting for the script")(std::io::Error::other("waiter panicked")))?;
-    let status = status.map_err(io(who, "waiting for the script"))?;
-    Ok((ended.unwrap_or(Ended::Exited(status)), stderr))
-}
-
-/// Seconds between "still running" lines for a script that runs long when stderr is not a
-/// terminal (CI logs; a terminal has the progress line): 30, or `VARSMITH_HEARTBEAT_SECS`
-/// (tests use 1). `None` on a terminal.
-fn heartbeat_interval() -> Option<std::time::Duration> {
-    use std::io::IsTerminal;
-    if std::io::stderr().is_terminal() {
-        return None;
-    }
-    let secs = std::env::var("VARSMITH_HEARTBEAT_SECS")
-        .ok()
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|s| *s > 0)
-        .unwrap_or(30);
-    Some(std::time::Duration::from_secs(secs))
-}
-
-/// Waits for the script's end until `timeout`, printing `still running: WHO Ns` on stderr at
-/// every heartbeat interval; `Err` when the time limit passed.
-fn wait_with_heartbeat(
-    rx: &mpsc::Receiver<()>,
-    timeout: std::time::Duration,
-    who: &str,
-) -> Result<(), mpsc::RecvTimeoutError> {
-    let start = std::time::Instant::now();
-    let Some(every) = heartbeat_interval() else {
-        return rx.recv_timeout(timeout);
-    };
-    loop {
-        let left = timeout.saturating_sub(start.elapsed());
-        match rx.recv_timeout(left.min(every)) {
-            Ok(()) => return Ok(()),
-            Err(mpsc::RecvTimeoutError::Timeout) if start.elapsed() < timeout => {
-                eprintln!("still running: {who} {}s", start.elapsed().as_secs());
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 /// The exit status, naming the output limit when the script (or one of its commands) hit it:
 /// killed by SIGXFSZ, bash's exit code for that (128 + 25), or a file in `$out` at the limit.
 fn describe_failure(status: std::process::ExitStatus, out: &Path, limits: &Limits) -> String {
@@ -447,7 +371,7 @@ pub fn run(spec: &RunSpec<'_>) -> Result<Files, Error> {
     let id = RunIdentity::current();
     let layout = Layout::prepare(spec, &id, &who)?;
     let cmd = script_command(spec, &layout, &id);
-    let (ended, stderr) = supervise(&cmd, &spec.limits, &who)?;
+    let (ended, stderr) = super::supervise::supervise(&cmd, &spec.limits, &who)?;
     if signals::interrupted() {
         return Err(Error::Interrupted(who));
     }

@@ -254,6 +254,16 @@ impl Child {
         self.pid.unsigned_abs()
     }
 
+    /// A pidfd of the child, readable once it exited; `None` where the kernel has none
+    /// (Linux < 5.3). Race-free: the child is not reaped before [`Child::wait`].
+    pub(crate) fn pidfd(&self) -> Option<OwnedFd> {
+        // SAFETY: pidfd_open on our own unreaped child; the descriptor (close-on-exec) is ours.
+        let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, self.pid, 0) };
+        let fd = RawFd::try_from(fd).ok().filter(|fd| *fd >= 0)?;
+        // SAFETY: a descriptor we just got and own.
+        Some(unsafe { OwnedFd::from_raw_fd(fd) })
+    }
+
     /// Waits for the child's end.
     pub(crate) fn wait(&mut self) -> io::Result<ExitStatus> {
         wait_pid(self.pid)
