@@ -8,8 +8,9 @@
 //! run, that was the largest cost of varsmith's own. Here the child is made as glibc's and
 //! musl's `posix_spawn` make theirs, with `clone(CLONE_VM | CLONE_VFORK)`: it runs on a small
 //! stack of its own inside varsmith's memory, the calling thread suspended until the child has
-//! executed the program or failed. The child does, in this order, what the forked child of
-//! `Command` did (same system calls, same order):
+//! executed the program or failed. The child makes the system calls the forked child of
+//! `Command` made, in the same order (the `pre_exec` steps after the uid switch and the
+//! process group), and resets the signal handlers and the mask first and last:
 //!
 //! 1. every caught signal's handler back to the default (all signals stay blocked meanwhile,
 //!    see below), and `SIGPIPE` to the default (std's rule; Rust ignores it);
