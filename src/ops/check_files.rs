@@ -63,10 +63,20 @@ pub(crate) fn run(
         leftovers(ws, graph, &Owner::Shared, &mut rep)?;
     }
     let mut files = Vec::new();
-    for m in machines {
-        files.extend(sopsfiles::files_of(&ws.root, &Owner::Machine(m.clone()))?);
-        rotation(ws, m, &mut rep)?;
-        leftovers(ws, graph, &Owner::Machine(m.clone()), &mut rep)?;
+    // Each machine's directory listings, over the cores (results in machine order).
+    let indices: Vec<usize> = (0..machines.len()).collect();
+    let per_machine = crate::plan::par::map_nodes(&indices, |i| {
+        let m = &machines[i];
+        let mut own = FileReport::default();
+        let files = sopsfiles::files_of(&ws.root, &Owner::Machine(m.clone()))?;
+        rotation(ws, m, &mut own)?;
+        leftovers(ws, graph, &Owner::Machine(m.clone()), &mut own)?;
+        anyhow::Ok((files, own.findings))
+    });
+    for r in per_machine {
+        let (f, findings) = r?;
+        files.extend(f);
+        rep.findings.extend(findings);
     }
     for u in users {
         let owner = Owner::User(u.clone());
