@@ -133,17 +133,13 @@ pub(crate) fn settle(
     }
     stage(ws, &paths, commit)?;
     if owed != Owed::Nothing {
-        let (dir, name) =
-            super::fs::parent_of(&ws.root, &owed_path(ws), false).map_err(|e| Error {
-                step: "clear the staging marker".into(),
-                dir: ws.root.clone(),
-                msg: e.to_string(),
-            })?;
-        dir.remove_file(&name).map_err(|e| Error {
+        let fail = |e: super::fs::Error| Error {
             step: "clear the staging marker".into(),
             dir: ws.root.clone(),
             msg: e.to_string(),
-        })?;
+        };
+        let (dir, name) = super::fs::parent_of(&ws.root, &owed_path(ws), false).map_err(fail)?;
+        dir.remove_file(&name).map_err(fail)?;
     }
     Ok(())
 }
