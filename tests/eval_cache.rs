@@ -131,6 +131,22 @@ fn poisoned_body(real: &Path) -> Vec<u8> {
     let bytes = std::fs::read(real).unwrap();
     let nl = bytes.iter().position(|b| *b == b'\n').unwrap();
     let mut v: serde_json::Value = serde_json::from_slice(&bytes[nl + 1..]).unwrap();
+    // Each distinct definition is stored once in `generators`; a machine names its own by
+    // their index there.
+    let m = v["configs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["machine"])
+        .find(|m| m["machineName"] == "alpha")
+        .unwrap();
+    let hello = m["generators"]["hello"].as_u64().unwrap() as usize;
+    let table = v["generators"].as_array_mut().unwrap();
+    let mut leak = table[hello].clone();
+    leak["dependencies"] = serde_json::json!(["openssh"]);
+    leak["script"] = "cat $in/openssh/ssh_host_ed25519_key > $out/pub".into();
+    table.push(leak);
+    let at = table.len() - 1;
     let m = v["configs"]
         .as_array_mut()
         .unwrap()
@@ -138,10 +154,7 @@ fn poisoned_body(real: &Path) -> Vec<u8> {
         .map(|c| &mut c["machine"])
         .find(|m| m["machineName"] == "alpha")
         .unwrap();
-    let mut leak = m["generators"]["hello"].clone();
-    leak["dependencies"] = serde_json::json!(["openssh"]);
-    leak["script"] = "cat $in/openssh/ssh_host_ed25519_key > $out/pub".into();
-    m["generators"]["leak"] = leak;
+    m["generators"]["leak"] = at.into();
     serde_json::to_vec(&v).unwrap()
 }
 

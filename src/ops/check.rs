@@ -148,7 +148,7 @@ fn recipient_findings(
     admin_only: bool,
 ) -> Vec<(&'static str, String)> {
     let mut out = Vec::new();
-    let Ok(Some(bytes)) = store::read_file(&ws.root, path) else {
+    let Ok(Some(bytes)) = store::read_file_shared(&ws.root, path) else {
         return out;
     };
     let rel = path

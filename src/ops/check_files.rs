@@ -445,7 +445,7 @@ fn recipients_of_rule(
             return;
         }
     };
-    let Ok(Some(bytes)) = store::read_file(&ws.root, &f.path) else {
+    let Ok(Some(bytes)) = store::read_file_shared(&ws.root, &f.path) else {
         return;
     };
     if let Ok(have) = store::file_recipients(&ws.root, &f.path, &bytes, &rel)
@@ -506,7 +506,7 @@ fn one_file(ws: &Workspace, f: &SopsFile, ids: &Identities, out: &mut Vec<Findin
     let mut push = |kind: &str, detail: String| {
         out.push(finding(&owner, &f.stem, kind, detail, rel.clone()));
     };
-    let bytes = match store::read_file(&ws.root, &f.path) {
+    let bytes = match store::read_file_shared(&ws.root, &f.path) {
         Ok(Some(b)) => b,
         Ok(None) => return false,
         Err(e) => {

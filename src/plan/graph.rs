@@ -50,6 +50,45 @@ impl DefHashes {
     }
 }
 
+/// The hashes of each distinct definition, computed once: a YAML definition is one `Arc`
+/// shared by every machine using it, while every configuration of a flake evaluates its own
+/// copy of a common module's generator (equal but for [`Generator::source`]).
+#[derive(Default)]
+struct DefMemo {
+    /// By `Arc` address: the same definition again.
+    by_ptr: HashMap<usize, Hashed>,
+    /// By a hash of the name and script, then compared whole: an equal definition.
+    by_content: HashMap<u64, Vec<(Arc<Generator>, Hashed)>>,
+}
+
+/// A definition's own fingerprint and [`DefHashes`].
+type Hashed = (Arc<str>, Arc<DefHashes>);
+
+impl DefMemo {
+    /// The own fingerprint ([`Generator::own_fingerprint`]) and [`DefHashes`] of `def`.
+    fn of(&mut self, def: &Arc<Generator>) -> Hashed {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        let ptr = Arc::as_ptr(def) as usize;
+        if let Some((own, h)) = self.by_ptr.get(&ptr) {
+            return (Arc::clone(own), Arc::clone(h));
+        }
+        let key = BuildHasherDefault::<DefaultHasher>::default().hash_one((&def.name, &def.script));
+        let same = self.by_content.entry(key).or_default();
+        let found = same
+            .iter()
+            .find(|(g, _)| g.same_but_source(def))
+            .map(|(_, (own, h))| (Arc::clone(own), Arc::clone(h)));
+        let (own, h) = found.unwrap_or_else(|| {
+            let own: Arc<str> = def.own_fingerprint().into();
+            let h = Arc::new(DefHashes::of(def));
+            same.push((Arc::clone(def), (Arc::clone(&own), Arc::clone(&h))));
+            (own, h)
+        });
+        self.by_ptr.insert(ptr, (Arc::clone(&own), Arc::clone(&h)));
+        (own, h)
+    }
+}
+
 impl Node {
     /// The node's secrets files that exist, with `true` for the admins-only one.
     pub(crate) fn existing_secrets_files(&self, root: &Path) -> Vec<(PathBuf, bool)> {
@@ -85,8 +124,7 @@ impl Graph {
     /// Builds the graph from validated definitions (which are acyclic).
     pub(crate) fn build(defs: &Definitions) -> Graph {
         let mut g = Graph::default();
-        let mut own_fp: HashMap<usize, String> = HashMap::new();
-        let mut def_hashes: HashMap<usize, Arc<DefHashes>> = HashMap::new();
+        let mut hashed = DefMemo::default();
         // Shared generators first, fleet-wide: as in clan, a shared generator may depend on a
         // shared one that only other machines declare.
         let mut shared: IndexMap<String, Arc<Generator>> = IndexMap::new();
@@ -136,19 +174,12 @@ impl Graph {
                 // sha256 hex of own_hex ++ the dependencies' fingerprints (hex), in declared
                 // order: `builtins.hashString "sha256" (own + lib.concatStrings depFps)` in Nix.
                 let mut h = Sha256::new();
-                // One definition (Arc) is shared by every machine using it: hash it once.
-                let own = own_fp
-                    .entry(Arc::as_ptr(def) as usize)
-                    .or_insert_with(|| def.own_fingerprint());
+                let (own, hashes) = hashed.of(def);
                 h.update(own.as_bytes());
                 for &d in &deps {
                     h.update(g.nodes[d].fingerprint.as_bytes());
                 }
                 let fingerprint = hex::encode(h.finalize());
-                let hashes = def_hashes
-                    .entry(Arc::as_ptr(def) as usize)
-                    .or_insert_with(|| Arc::new(DefHashes::of(def)))
-                    .clone();
                 let idx = g.nodes.len();
                 g.nodes.push(Node {
                     owner: owner.clone(),
@@ -491,6 +522,37 @@ mod tests {
         assert_eq!(g.dependents()[shared].len(), 2);
         assert_eq!(g.nodes[shared].label(), "shared/ca");
         assert_eq!(g.nodes[ca_a.unwrap()].label(), "a/cert");
+    }
+
+    #[test]
+    fn equal_definitions_from_two_places_hash_alike_and_others_do_not() {
+        // Each flake configuration evaluates its own copy of a module's generator.
+        let copy = |m: &str, script: &str| {
+            let mut g = (*def(
+                "g",
+                &format!("files: {{pub: {{secret: false}}}}\nscript: {script}\n"),
+            ))
+            .clone();
+            g.source = PathBuf::from(format!(
+                "flake:nixosConfigurations.{m}.config.varsmith.generators.g"
+            ));
+            Arc::new(g)
+        };
+        let (a, b, c) = (
+            copy("a", "echo x"),
+            copy("b", "echo x"),
+            copy("c", "echo y"),
+        );
+        let g = Graph::build(&defs(&[("a", &[&a]), ("b", &[&b]), ("c", &[&c])]));
+        let node = |m: &str| &g.nodes[g.find(&machine(m), "g").expect("node")];
+        assert_eq!(node("a").fingerprint, node("b").fingerprint);
+        assert!(Arc::ptr_eq(&node("a").hashes, &node("b").hashes));
+        assert_ne!(node("a").fingerprint, node("c").fingerprint);
+        assert_ne!(node("a").hashes.script, node("c").hashes.script);
+        // As computed alone.
+        let alone = Graph::build(&defs(&[("c", &[&c])]));
+        assert_eq!(alone.nodes[0].fingerprint, node("c").fingerprint);
+        assert_eq!(*node("b").generator.source, *b.source);
     }
 
     #[test]

@@ -38,7 +38,7 @@ impl External {
     /// Reads `sops/external.json`; empty when it does not exist.
     pub(crate) fn read(root: &Path) -> Result<External, Error> {
         let path = root.join(FILE);
-        let Some(bytes) = super::read_file(root, &path)? else {
+        let Some(bytes) = super::read_file_shared(root, &path)? else {
             return Ok(External::default());
         };
         serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {

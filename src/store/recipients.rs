@@ -22,18 +22,25 @@ pub(crate) struct KeyJsonEntry {
 
 /// Reads a `key.json`; `Ok(None)` when absent.
 pub(crate) fn read_key_json(root: &Path, path: &Path) -> Result<Option<Vec<String>>, Error> {
-    let Some(bytes) = super::read_file(root, path)? else {
-        return Ok(None);
-    };
-    let entries: Vec<KeyJsonEntry> =
-        serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {
-            path: path.to_path_buf(),
-            msg: format!(
-                "expected [{{\"publickey\": \"age1…\", \"type\": \"age\"}}]: {}",
-                crate::workspace::quote::parser_message(&e.to_string())
-            ),
-        })?;
-    Ok(Some(entries.into_iter().map(|e| e.publickey).collect()))
+    // Parsed once per version of the file while a read cache is active (a fleet-wide pass
+    // asks for each machine's recipients once per generator).
+    let keys = super::fs::read_parsed(root, path, super::MAX_STORE_FILE, |bytes| {
+        let entries: Vec<KeyJsonEntry> =
+            serde_json::from_slice(bytes).map_err(|e| Error::Malformed {
+                path: path.to_path_buf(),
+                msg: format!(
+                    "expected [{{\"publickey\": \"age1…\", \"type\": \"age\"}}]: {}",
+                    crate::workspace::quote::parser_message(&e.to_string())
+                ),
+            })?;
+        Ok::<_, Error>(
+            entries
+                .into_iter()
+                .map(|e| e.publickey)
+                .collect::<Vec<String>>(),
+        )
+    })?;
+    Ok(keys.map(|k| k.as_ref().clone()))
 }
 
 /// The host's age recipients: derived from its `openssh` public key fact when present (what
@@ -72,7 +79,7 @@ fn derived_from(root: &Path, host: &str, names: &[&str]) -> Result<Option<String
     let mut found = None;
     for name in names {
         let p = dir.join(name);
-        if let Some(bytes) = super::read_file(root, &p)? {
+        if let Some(bytes) = super::read_file_shared(root, &p)? {
             found = Some((p, bytes));
             break;
         }
@@ -224,7 +231,7 @@ pub(crate) fn write_admins_mirror(root: &Path) -> Result<bool, Error> {
 /// Whether [`ADMINS_MIRROR`] exists and differs from what `varsmith.yaml` declares.
 pub(crate) fn admins_mirror_differs(root: &Path) -> Result<bool, Error> {
     let path = root.join(ADMINS_MIRROR);
-    let Some(bytes) = super::read_file(root, &path)? else {
+    let Some(bytes) = super::read_file_shared(root, &path)? else {
         return Ok(false);
     };
     let have: Mirror = serde_json::from_slice(&bytes).map_err(|e| Error::Malformed {

@@ -208,7 +208,7 @@ pub(crate) fn recorded_path(root: &Path, host: &str) -> PathBuf {
 
 fn recorded(root: &Path, host: &str) -> Result<Recorded, Error> {
     let path = recorded_path(root, host);
-    let Some(bytes) = super::read_file(root, &path)? else {
+    let Some(bytes) = super::read_file_shared(root, &path)? else {
         return Ok(Recorded::default());
     };
     serde_json::from_slice::<Recorded>(&bytes).map_err(|e| Error::Malformed {
@@ -279,7 +279,7 @@ pub(crate) fn record_path(root: &Path, host: &str) -> PathBuf {
 /// The pending rotation of `host`, if any.
 pub(crate) fn pending(root: &Path, host: &str) -> Result<Option<Pending>, Error> {
     let path = record_path(root, host);
-    let Some(bytes) = super::read_file(root, &path)? else {
+    let Some(bytes) = super::read_file_shared(root, &path)? else {
         return Ok(None);
     };
     serde_json::from_slice(&bytes)

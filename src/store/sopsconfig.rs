@@ -51,20 +51,31 @@ pub(crate) fn expected(ws: &Workspace, defs: &Definitions) -> Result<Vec<Rule>, 
         path_regex,
         age: age.iter().map(|r| r.trim().to_string()).collect(),
     };
-    for (m, gens) in &defs.machines {
-        let mut hosts = store::host_recipients(&ws.root, m)?;
+    // Each machine's recipients, read over the cores (a fleet's `key.json` files and host
+    // key facts); only machines with generators of their own get rules.
+    let own: Vec<usize> = (defs.machines.values().enumerate())
+        .filter(|(_, gens)| gens.values().any(|g| !g.share))
+        .map(|(i, _)| i)
+        .collect();
+    let hosts = crate::plan::par::map_nodes(&own, |i| match defs.machines.get_index(i) {
+        Some((m, _)) => store::host_recipients(&ws.root, m),
+        None => Ok(Vec::new()),
+    });
+    for (&i, hosts) in own.iter().zip(hosts) {
+        let Some((m, _)) = defs.machines.get_index(i) else {
+            continue;
+        };
+        let mut hosts = hosts?;
         hosts.extend(admins.iter().cloned());
-        if gens.values().any(|g| !g.share) {
-            let m = regex_escape(m);
-            out.push(rule(
-                format!("^sops/machines/{m}/secrets/admin/[^/]+\\.yaml$"),
-                &admins,
-            ));
-            out.push(rule(
-                format!("^sops/machines/{m}/secrets/[^/]+\\.yaml$"),
-                &hosts,
-            ));
-        }
+        let m = regex_escape(m);
+        out.push(rule(
+            format!("^sops/machines/{m}/secrets/admin/[^/]+\\.yaml$"),
+            &admins,
+        ));
+        out.push(rule(
+            format!("^sops/machines/{m}/secrets/[^/]+\\.yaml$"),
+            &hosts,
+        ));
     }
     // A user's files: the user's recipient and the admins, never a host's.
     for (u, gens) in &defs.users {
@@ -234,7 +245,7 @@ pub(crate) fn path(ws: &Workspace) -> PathBuf {
 pub(crate) fn write(ws: &Workspace, defs: &Definitions) -> Result<Option<PathBuf>, store::Error> {
     let rules = expected(ws, defs)?;
     let path = path(ws);
-    let old = store::read_file(&ws.root, &path)?;
+    let old = store::read_file_shared(&ws.root, &path)?;
     let old_text = match old.as_deref().map(std::str::from_utf8) {
         Some(Ok(t)) => Some(t),
         Some(Err(_)) => {

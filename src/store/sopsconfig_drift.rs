@@ -60,7 +60,7 @@ fn has_vars(ws: &Workspace, defs: &Definitions) -> Result<bool, store::Error> {
 pub(crate) fn drift(ws: &Workspace, defs: &Definitions) -> Result<Vec<String>, store::Error> {
     let want = expected(ws, defs)?;
     let file = path(ws);
-    let bytes = store::read_file(&ws.root, &file)?;
+    let bytes = store::read_file_shared(&ws.root, &file)?;
     let Some(text) = bytes.as_deref().map(String::from_utf8_lossy) else {
         return Ok(if has_vars(ws, defs)? {
             vec!["missing: `varsmith rekey` writes varsmith's creation rules".into()]

@@ -408,6 +408,36 @@ impl Generator {
         self.files.values().any(|f| f.secret && f.deploy)
     }
 
+    /// Is everything but [`Generator::source`] equal to `other`'s (the same definition read
+    /// from two places, such as two configurations importing one module)?
+    pub(crate) fn same_but_source(&self, other: &Generator) -> bool {
+        let Generator {
+            name,
+            source: _,
+            description,
+            share,
+            dependencies,
+            runtime_inputs,
+            prompts,
+            files,
+            validation,
+            script,
+            pinned,
+            script_refs,
+        } = self;
+        *name == other.name
+            && *script == other.script
+            && *share == other.share
+            && *dependencies == other.dependencies
+            && *files == other.files
+            && *validation == other.validation
+            && *prompts == other.prompts
+            && *runtime_inputs == other.runtime_inputs
+            && *pinned == other.pinned
+            && *script_refs == other.script_refs
+            && *description == other.description
+    }
+
     /// Is the definition (as far as outputs go) the same as `other`'s? Owner, group, mode and
     /// neededFor may differ: they are how each machine deploys the one shared value (a darwin
     /// machine's group defaults to `wheel`, a NixOS one's to `root`).

@@ -2,6 +2,7 @@
 
 pub(crate) mod bounds;
 pub mod definitions;
+pub(crate) mod gen_table;
 pub mod generator;
 pub(crate) mod inventory;
 pub(crate) mod inventory_edit;

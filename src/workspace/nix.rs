@@ -38,7 +38,7 @@ pub(crate) const OUTPUTS: &[(&str, bool)] = &[
 ];
 
 /// Bumped whenever the cached shape or the apply function changes.
-const CACHE_VERSION: u32 = 5;
+const CACHE_VERSION: u32 = 6;
 
 /// Extra arguments for every `nix eval` (split like a shell would), e.g.
 /// `--override-input nixpkgs path:/src/nixpkgs --option substituters ''`. Part of the cache key.
@@ -202,8 +202,9 @@ pub struct NixHome {
     /// `varsmith.homeName` (required with `perHome`).
     #[serde(rename = "homeName", default)]
     pub home_name: Option<String>,
-    /// Generators by name.
-    pub generators: IndexMap<String, NixGenerator>,
+    /// Generators by name (one `Arc` per distinct definition when read from the cache).
+    #[serde(with = "super::gen_table")]
+    pub generators: super::gen_table::Generators,
     /// Filled by varsmith: `homeConfigurations.<attr>` or
     /// `nixosConfigurations.<m>.config.home-manager.users.<u>`.
     #[serde(default)]
@@ -327,8 +328,9 @@ pub struct NixMachine {
     /// runner does the same), realised with them; `None` when the module sets none.
     #[serde(default)]
     pub coreutils: Option<StoreInput>,
-    /// Generators by name.
-    pub generators: IndexMap<String, NixGenerator>,
+    /// Generators by name (one `Arc` per distinct definition when read from the cache).
+    #[serde(with = "super::gen_table")]
+    pub generators: super::gen_table::Generators,
     /// Filled by varsmith: `nixosConfigurations.<attr>` or `darwinConfigurations.<attr>`.
     #[serde(default)]
     pub attr: String,
@@ -957,13 +959,51 @@ fn cache_entry(root: &Path) -> String {
     format!("flake-{}.json", &id[..32])
 }
 
+/// A cache entry as stored: the [`CacheFile`] with each distinct generator definition once
+/// ([`super::gen_table`]), the table before the configurations naming its entries.
+#[derive(Serialize, Deserialize)]
+struct Stored<'a> {
+    version: u32,
+    root: PathBuf,
+    global: String,
+    generators: Vec<std::sync::Arc<NixGenerator>>,
+    #[serde(borrow)]
+    configs: &'a serde_json::value::RawValue,
+}
+
 fn read_cache(bytes: &[u8], root: &Path) -> Option<CacheFile> {
-    let c: CacheFile = serde_json::from_slice(bytes).ok()?;
-    (c.version == CACHE_VERSION && c.root == root).then_some(c)
+    let s: Stored<'_> = serde_json::from_slice(bytes).ok()?;
+    if s.version != CACHE_VERSION || s.root != root {
+        return None;
+    }
+    let configs = super::gen_table::read(s.generators, || {
+        serde_json::from_str::<Vec<CachedConfig>>(s.configs.get())
+    })
+    .ok()?;
+    Some(CacheFile {
+        version: s.version,
+        root: s.root,
+        global: s.global,
+        configs,
+    })
 }
 
 fn write_cache(cache: &super::nix_cache::Cache, entry: &str, c: &CacheFile) {
-    if let Ok(bytes) = serde_json::to_vec(c) {
+    let (configs, generators) = super::gen_table::write(|| serde_json::to_string(&c.configs));
+    let Some(configs) = configs
+        .ok()
+        .and_then(|t| serde_json::value::RawValue::from_string(t).ok())
+    else {
+        return;
+    };
+    let stored = Stored {
+        version: c.version,
+        root: c.root.clone(),
+        global: c.global.clone(),
+        generators,
+        configs: &configs,
+    };
+    if let Ok(bytes) = serde_json::to_vec(&stored) {
         cache.write(entry, &bytes);
     }
 }

@@ -109,6 +109,11 @@ pub(crate) fn run(
         return Ok(report);
     }
     let (selected, users) = select_targets(ws, &defs, &opts.select.hosts, &opts.select.users)?;
+    // Nothing to run: which secrets files need re-wrapping is read now, while the status
+    // pass's files are cached, as the plan was (see `reconcile_recipients`).
+    let rewrap_early = plan
+        .is_empty()
+        .then(|| rewrap_needed(ws, &defs, &graph, (&selected, &users)));
     rotation::guard(ws, &graph, &plan, opts.rotate_host_key)?;
     preflight::check_recipients_available(ws, &defs, &graph, &plan, &selected, &users)?;
     realise_inputs(&graph, &plan)?;
@@ -142,7 +147,11 @@ pub(crate) fn run(
     let began = rotation::begin(ws, &graph, &plan, opts.rotate_host_key)?;
     execute(ws, &defs, &graph, &plan, &answers, opts, ids, &mut report);
     record_up_to_date(&defs, &graph, (&selected, &users), opts, &mut report);
-    reconcile_recipients(ws, &defs, &graph, (&selected, &users), ids, &mut report);
+    let needed = match rewrap_early {
+        Some(needed) if plan.is_empty() => needed,
+        _ => rewrap_needed(ws, &defs, &graph, (&selected, &users)),
+    };
+    reconcile_recipients(ws, &defs, &graph, needed, ids, &mut report);
     rotation::settle(ws, &began, ids, &mut report);
     finish(ws, &defs, opts, owed, &mut report);
     Ok(report)
@@ -365,23 +374,41 @@ fn record_outcome(
     }
 }
 
-/// Re-wraps in-scope secrets files whose recipients differ from the expected set (a machine
-/// started using a shared generator, a host key was rotated, an admin was added).
-fn reconcile_recipients(
+/// Each in-scope node, in scope order, with whether any of its secrets files has other
+/// recipients than expected (read-only, in parallel; an error is left to `rewrap` to report).
+fn rewrap_needed(
     ws: &Workspace,
     defs: &Definitions,
     graph: &Graph,
     (machines, users): (&[String], &[String]),
-    ids: &Identities,
-    report: &mut Report,
-) {
+) -> Vec<(usize, Result<bool, store::Error>)> {
     let scope: Vec<usize> = graph.scope_of(defs, machines, users).into_iter().collect();
-    // Which generators have files to re-wrap: read-only, in parallel; then the writes in order.
     let needed = crate::plan::par::map_nodes(&scope, |i| {
         let n = &graph.nodes[i];
         store::rewrap::needs_rewrap(ws, defs, &n.owner, &n.generator)
     });
-    for (i, needed) in scope.into_iter().zip(needed) {
+    scope.into_iter().zip(needed).collect()
+}
+
+/// Re-wraps the secrets files of the nodes [`rewrap_needed`] found with other recipients
+/// than expected (a machine started using a shared generator, a host key was rotated, an
+/// admin was added); `rewrap` reads each again under the lock and leaves a file that is
+/// already right alone.
+///
+/// After a run, `needed` is read under the lock, after the run's writes (a new host key
+/// changes what its machine's files are encrypted to). When nothing ran it may be read
+/// before the lock, as the empty plan was: a node found right then is not looked at again
+/// under it. A writer that took the lock in between then counts, for this command, as one
+/// that came after it: the next `generate` re-wraps what it changed, and `check` reports it.
+fn reconcile_recipients(
+    ws: &Workspace,
+    defs: &Definitions,
+    graph: &Graph,
+    needed: Vec<(usize, Result<bool, store::Error>)>,
+    ids: &Identities,
+    report: &mut Report,
+) {
+    for (i, needed) in needed {
         if matches!(needed, Ok(false)) {
             continue;
         }
