@@ -6,11 +6,12 @@
 #     definitions evaluation (`generate --plan` with an empty cache: batched `nix eval`
 #     chunks, wall and peak RSS of the largest process) against MACHINES separate `nix eval`
 #     calls of the same attributes (the clan-style per-machine read; goal: >= 3x faster);
-#  2. a no-op `generate` with a warm cache after a full generate (goal < 0.5 s, no nix started),
+#  2. a no-op `generate` with a warm cache after a full generate (no nix started), then RUNS
+#     no-op `generate` and keyless `check` runs (goal < 0.5 s each),
 #     then one machine's own file changed (goal < 2 s: only that machine is evaluated again);
 #  3. a no-op `generate` and `check` on the 1000-machine YAML fleet of benches/fleet_bench.sh
 #     (goal < 0.5 s; SKIP_YAML=1 skips it: benches/noop_bench.sh measures the same, finer).
-#   usage: [GENS=5] [SAMPLE=100] [SKIP_YAML=1] [KEEP=1] benches/flake_bench.sh [MACHINES=100]
+#   usage: [GENS=5] [SAMPLE=100] [RUNS=5] [SKIP_YAML=1] [KEEP=1] benches/flake_bench.sh [MACHINES=100]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100}
@@ -94,6 +95,25 @@ chmod +x "$work/spy/nix"
 read -r noop_s noop_kb < <(PATH="$work/spy:$PATH" tv "$bin" -C "$ws" generate --all)
 calls=$( [ -f "$work/spy/calls" ] && wc -l < "$work/spy/calls" || echo 0)
 echo "no-op generate, warm cache: ${noop_s}s, peak RSS $((noop_kb / 1024)) MiB, nix processes started: $calls"
+# The no-op goal's figures (as benches/noop_bench.sh): RUNS (5) runs of a no-op `generate` and
+# of a keyless `check` (structure only), wall best and median, CPU median.
+R=${RUNS:-5}
+for cmd in "generate --all" check; do
+  walls=() cpus=()
+  for _ in $(seq 1 "$R"); do
+    # shellcheck disable=SC2086
+    env -u SOPS_AGE_KEY -u SOPS_AGE_KEY_FILE /usr/bin/time -o "$work/t" -f '%e %U %S %M' \
+      "$bin" -C "$ws" $cmd >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+    read -r e u s m < "$work/t"
+    walls+=("$e"); cpus+=("$(echo "$u + $s" | bc -l)")
+  done
+  w=$(printf '%s\n' "${walls[@]}" | sort -n)
+  c=$(printf '%s\n' "${cpus[@]}" | sort -n)
+  mid=$(( (R + 1) / 2 ))
+  printf 'no-op %-15s wall best %.2f s, median %.2f s; CPU median %.2f s; peak RSS %d MiB; load %s\n' \
+    "$cmd:" "$(echo "$w" | head -n1)" "$(echo "$w" | sed -n "${mid}p")" \
+    "$(echo "$c" | sed -n "${mid}p")" $((m / 1024)) "$(cut -d' ' -f1 /proc/loadavg)"
+done
 # One machine's definitions changed (a generator added in its own directory): only it is
 # evaluated again (goal: under 2 s at 1000 machines).
 one=m$(( (N + 1) / 2 ))
