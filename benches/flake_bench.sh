@@ -97,23 +97,9 @@ calls=$( [ -f "$work/spy/calls" ] && wc -l < "$work/spy/calls" || echo 0)
 echo "no-op generate, warm cache: ${noop_s}s, peak RSS $((noop_kb / 1024)) MiB, nix processes started: $calls"
 # The no-op goal's figures (as benches/noop_bench.sh): RUNS (5) runs of a no-op `generate` and
 # of a keyless `check` (structure only), wall best and median, CPU median.
-R=${RUNS:-5}
-for cmd in "generate --all" check; do
-  walls=() cpus=()
-  for _ in $(seq 1 "$R"); do
-    # shellcheck disable=SC2086
-    env -u SOPS_AGE_KEY -u SOPS_AGE_KEY_FILE /usr/bin/time -o "$work/t" -f '%e %U %S %M' \
-      "$bin" -C "$ws" $cmd >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-    read -r e u s m < "$work/t"
-    walls+=("$e"); cpus+=("$(echo "$u + $s" | bc -l)")
-  done
-  w=$(printf '%s\n' "${walls[@]}" | sort -n)
-  c=$(printf '%s\n' "${cpus[@]}" | sort -n)
-  mid=$(( (R + 1) / 2 ))
-  printf 'no-op %-15s wall best %.2f s, median %.2f s; CPU median %.2f s; peak RSS %d MiB; load %s\n' \
-    "$cmd:" "$(echo "$w" | head -n1)" "$(echo "$w" | sed -n "${mid}p")" \
-    "$(echo "$c" | sed -n "${mid}p")" $((m / 1024)) "$(cut -d' ' -f1 /proc/loadavg)"
-done
+# shellcheck source=benches/noop_runs.sh
+. benches/noop_runs.sh
+noop_runs "$bin" "$ws" "${RUNS:-5}" "$work"
 # One machine's definitions changed (a generator added in its own directory): only it is
 # evaluated again (goal: under 2 s at 1000 machines).
 one=m$(( (N + 1) / 2 ))

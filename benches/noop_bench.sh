@@ -50,19 +50,6 @@ EOT
   SOPS_AGE_KEY_FILE="$work/admin.agekey" "$bin" -C "$work/ws" generate --all --no-sandbox >/dev/null
 fi
 echo "== no-op runs: $N machines x 10 generators, $(nproc) cores, $RUNS runs, $bin"
-for cmd in "generate --all" check; do
-  walls=() cpus=()
-  for _ in $(seq 1 "$RUNS"); do
-    # shellcheck disable=SC2086
-    env -u SOPS_AGE_KEY -u SOPS_AGE_KEY_FILE /usr/bin/time -o "$work/t" -f '%e %U %S %M' \
-      "$bin" -C "$work/ws" $cmd >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
-    read -r e u s m < "$work/t"
-    walls+=("$e"); cpus+=("$(echo "$u + $s" | bc -l)")
-  done
-  w=$(printf '%s\n' "${walls[@]}" | sort -n)
-  c=$(printf '%s\n' "${cpus[@]}" | sort -n)
-  mid=$(( (RUNS + 1) / 2 ))
-  printf '%-15s wall best %.2f s, median %.2f s; CPU median %.2f s; peak RSS %d MiB; load %s\n' \
-    "$cmd:" "$(echo "$w" | head -n1)" "$(echo "$w" | sed -n "${mid}p")" \
-    "$(echo "$c" | sed -n "${mid}p")" $((m / 1024)) "$(cut -d' ' -f1 /proc/loadavg)"
-done
+# shellcheck source=benches/noop_runs.sh
+. benches/noop_runs.sh
+noop_runs "$bin" "$work/ws" "$RUNS" "$work"
